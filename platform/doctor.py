@@ -1,0 +1,93 @@
+"""`olist-bi doctor`: is this machine ready to run the platform, and if not, what to do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Mapping
+
+import duckdb
+import psycopg
+
+from olist_bi.postgres import EmbeddedPostgres, PostgresError, bin_dir
+from olist_bi.settings import Settings, SettingsError, mask_url
+
+MIN_FREE_GB = 2.0
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    remedy: str = ""
+
+
+def run_checks(env: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[Check]]:
+    """Resolve the configuration and check each dependency; never raises."""
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as e:
+        return {}, [Check("configuration", False, str(e), "fix the variable named above (docs/configuration.md)")]
+    checks = [Check("configuration", True, "all variables valid")]
+    checks.append(_check_home(settings))
+    checks.append(_check_postgres(settings))
+    checks.append(Check("duckdb", True, f"DuckDB {duckdb.__version__}"))
+    checks.append(_check_disk(settings))
+    return settings.describe(), checks
+
+
+def _check_home(settings: Settings) -> Check:
+    home = settings.home
+    existing = next((p for p in (home, *home.parents) if p.exists()), None)
+    if existing is None or not os.access(existing, os.W_OK):
+        return Check("data folder", False, f"{home} cannot be created or written", "set OLIST_HOME to a writable folder")
+    return Check("data folder", True, f"{home} is writable")
+
+
+def _check_postgres(settings: Settings) -> Check:
+    if settings.uses_embedded_postgres:
+        server = EmbeddedPostgres.from_settings(settings)
+        try:
+            bin_dir()
+        except PostgresError as e:
+            return Check("postgresql", False, str(e), "run `make up` to install the platform's environment")
+        if not server.is_running():
+            return Check(
+                "postgresql",
+                False,
+                f"the embedded PostgreSQL in {server.data_dir} is not running",
+                "start it with `olist-bi postgres start` (or `make up`), or set OLIST_DATABASE_URL",
+            )
+        url = server.url
+    else:
+        url = settings.database_url
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            version = conn.execute("show server_version").fetchone()[0]
+    except psycopg.Error as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return Check(
+            "postgresql",
+            False,
+            f"cannot connect to {mask_url(url)}: {reason}",
+            "check that the server runs and that OLIST_DATABASE_URL has the right host, port, user and password",
+        )
+    major = int(version.split(".")[0])
+    if major < 14:
+        return Check("postgresql", False, f"PostgreSQL {version} at {mask_url(url)}", "use PostgreSQL 14 or newer")
+    return Check("postgresql", True, f"PostgreSQL {version} at {mask_url(url)}")
+
+
+def _check_disk(settings: Settings) -> Check:
+    path = next(p for p in (settings.home, *settings.home.parents) if p.exists())
+    free_gb = shutil.disk_usage(path).free / 1e9
+    if free_gb < MIN_FREE_GB:
+        return Check(
+            "disk",
+            False,
+            f"{free_gb:.1f} GB free at {path}",
+            f"free at least {MIN_FREE_GB:g} GB or point OLIST_HOME at a larger disk (scale 10 needs about 10 GB)",
+        )
+    return Check("disk", True, f"{free_gb:.1f} GB free at {path}")
