@@ -177,3 +177,7 @@ def up(source: Path | None) -> None:
         "next: the warehouse ETL, semantic layer and dashboards are not built yet in this version;\n"
         "      `olist-bi check` loads the drop, `olist-bi doctor` checks the set-up."
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Dashboard specs, provisioned to Superset and Metabase (issues: Superset, Metabase)."""

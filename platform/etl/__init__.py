@@ -1,0 +1,1 @@
+"""The warehouse pipeline: extract, validate, transform, publish (issue: warehouse ETL)."""

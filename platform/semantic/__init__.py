@@ -1,0 +1,1 @@
+"""The semantic layer: metrics and dimensions defined once (issue: semantic layer)."""

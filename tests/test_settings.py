@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from olist_bi.settings import VARIABLES, Settings, SettingsError, mask_url
+
+
+def test_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+    assert settings.home == tmp_path / ".olist"
+    assert settings.warehouse_path == tmp_path / ".olist" / "warehouse.duckdb"
+    assert settings.uses_embedded_postgres
+    assert settings.embedded_pg_dir == tmp_path / ".olist" / "postgres"
+    assert settings.embedded_pg_port == 5433
+
+
+def test_values_from_the_environment(tmp_path):
+    settings = Settings.from_env(
+        {
+            "OLIST_HOME": str(tmp_path / "home"),
+            "OLIST_DATABASE_URL": "postgresql://ops:s3cret@db:5432/ops",
+            "OLIST_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"),
+            "OLIST_EMBEDDED_PG_PORT": "6000",
+            "OLIST_SAMPLE_SCALE": "0.1",
+        }
+    )
+    assert settings.home == tmp_path / "home"
+    assert not settings.uses_embedded_postgres
+    assert settings.warehouse_path == tmp_path / "w.duckdb"
+    assert settings.embedded_pg_port == 6000
+    assert settings.sample_scale == 0.1
+    assert "s3cret" not in str(settings.describe())
+    assert set(settings.describe()) == {v.name for v in VARIABLES}
+
+
+def test_blank_values_mean_default():
+    assert Settings.from_env({"OLIST_DATABASE_URL": "  "}).uses_embedded_postgres
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("OLIST_EMBEDDED_PG_PORT", "abc"), ("OLIST_EMBEDDED_PG_PORT", "80"), ("OLIST_SAMPLE_SCALE", "0"), ("OLIST_SAMPLE_SCALE", "x")],
+)
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_mask_url():
+    assert mask_url("postgresql://u:pw@h:5432/d") == "postgresql://u:****@h:5432/d"
+    assert mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
