@@ -1,0 +1,40 @@
+-- dim_geography: one row per zip prefix with a robust centroid: the median of its points
+-- inside Brazil (points outside are ignored), and its most frequent city and state.
+-- Prefixes with no point inside Brazil have no coordinates. Grain: zip_code_prefix.
+with points as (
+    select zip_code_prefix, lat, lng, city, state, is_inside_brazil from stg_geolocation
+),
+centroids as (
+    select
+        zip_code_prefix,
+        median(lat) filter (where is_inside_brazil) as lat,
+        median(lng) filter (where is_inside_brazil) as lng,
+        count(*) as points,
+        count(*) filter (where not is_inside_brazil) as points_outside_brazil,
+    from points
+    group by zip_code_prefix
+),
+states as (
+    select zip_code_prefix, state, count(*) as n from points group by zip_code_prefix, state
+),
+cities as (
+    select zip_code_prefix, strip_accents(city) as city, count(*) as n from points group by zip_code_prefix, strip_accents(city)
+),
+modes as (
+    select
+        s.zip_code_prefix,
+        first(s.state order by s.n desc, s.state) as state,
+        (select first(c.city order by c.n desc, c.city) from cities as c where c.zip_code_prefix = s.zip_code_prefix) as city,
+    from states as s
+    group by s.zip_code_prefix
+)
+select
+    c.zip_code_prefix,
+    m.city,
+    m.state,
+    c.lat,
+    c.lng,
+    cast(c.points as integer) as points,
+    cast(c.points_outside_brazil as integer) as points_outside_brazil,
+from centroids as c
+join modes as m on m.zip_code_prefix = c.zip_code_prefix

@@ -1,0 +1,33 @@
+-- fact_order_items: one row per order item, with its order's customer, dates and status.
+-- Orders without items have no row here (they stay in fact_deliveries).
+-- Grain: (order_id, order_item_id). Sum of price equals the source's.
+with items as (
+    select order_id, order_item_id, product_id, seller_id, shipping_limit_at, price, freight_value from stg_order_items
+),
+orders as (
+    select order_id, customer_id, order_status, purchased_at, purchase_date from stg_orders
+),
+customers as (
+    select customer_id, customer_unique_id, state from stg_customers
+),
+products as (
+    select product_id, category_key from dim_product
+)
+select
+    i.order_id,
+    i.order_item_id,
+    c.customer_unique_id,
+    i.product_id,
+    i.seller_id,
+    coalesce(p.category_key, 'unknown') as category_key,
+    c.state as customer_state,
+    o.order_status,
+    o.purchased_at,
+    o.purchase_date,
+    i.shipping_limit_at,
+    i.price,
+    i.freight_value,
+from items as i
+left join orders as o on o.order_id = i.order_id
+left join customers as c on c.customer_id = o.customer_id
+left join products as p on p.product_id = i.product_id

@@ -1,0 +1,25 @@
+-- fact_payments: one row per payment row, never joined to items (that would repeat a payment
+-- once per item). Grain: (order_id, payment_sequential). Sum of payment_value equals the source's.
+with payments as (
+    select order_id, payment_sequential, payment_type, payment_installments, payment_value from stg_payments
+),
+orders as (
+    select order_id, customer_id, order_status, purchased_at, purchase_date from stg_orders
+),
+customers as (
+    select customer_id, customer_unique_id, state from stg_customers
+)
+select
+    p.order_id,
+    p.payment_sequential,
+    c.customer_unique_id,
+    c.state as customer_state,
+    o.order_status,
+    o.purchased_at,
+    o.purchase_date,
+    p.payment_type,
+    p.payment_installments,
+    p.payment_value,
+from payments as p
+left join orders as o on o.order_id = p.order_id
+left join customers as c on c.customer_id = o.customer_id

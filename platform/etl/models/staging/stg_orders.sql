@@ -1,0 +1,12 @@
+-- stg_orders: one row per order, renamed and typed; dates derived. Grain: order_id.
+select
+    order_id,
+    customer_id,
+    order_status,
+    order_purchase_timestamp as purchased_at,
+    order_approved_at as approved_at,
+    order_delivered_carrier_date as delivered_carrier_at,
+    order_delivered_customer_date as delivered_customer_at,
+    cast(order_estimated_delivery_date as date) as estimated_delivery_date,
+    cast(order_purchase_timestamp as date) as purchase_date,
+from raw.orders

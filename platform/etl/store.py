@@ -1,0 +1,149 @@
+"""The operations store in PostgreSQL: versioned migrations and the pipeline's run history.
+
+Migrations are the numbered `.sql` files in `migrations/`, applied in order, each once, in a
+transaction of its own; `schema_migrations` records which ran. Every connection of the
+platform calls `migrate` first, so a new version's tables appear without a manual step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+from psycopg.rows import dict_row
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 7_106_711  # advisory lock key: one migrator at a time
+
+
+def migrate(conn: psycopg.Connection) -> list[str]:
+    """Apply the migrations not yet applied; return their names."""
+    applied_now = []
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(
+            "create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())"
+        )
+        done = {row[0] for row in conn.execute("select name from schema_migrations")}
+        for path in sorted(MIGRATIONS.glob("*.sql")):
+            if path.name in done:
+                continue
+            conn.execute(path.read_text(encoding="utf-8"))
+            conn.execute("insert into schema_migrations (name) values (%s)", (path.name,))
+            applied_now.append(path.name)
+    return applied_now
+
+
+@contextmanager
+def connect(url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the operations store, migrated."""
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        migrate(conn)
+        yield conn
+
+
+class RunLog:
+    """Writes one pipeline run's history: the run, its tasks, loads and quality results."""
+
+    def __init__(self, conn: psycopg.Connection, trigger: str, source: str | None, full: bool):
+        self.conn = conn
+        row = conn.execute(
+            """insert into pipeline_runs (trigger, status, source, full_rebuild, host, pid)
+               values (%s, 'running', %s, %s, %s, %s) returning run_id""",
+            (trigger, source, full, socket.gethostname(), os.getpid()),
+        ).fetchone()
+        self.run_id: int = row["run_id"]
+
+    def task_started(self, task: str) -> int:
+        row = self.conn.execute(
+            "insert into task_executions (run_id, task, status) values (%s, %s, 'running') returning task_id",
+            (self.run_id, task),
+        ).fetchone()
+        return row["task_id"]
+
+    def task_finished(self, task_id: int, error: str | None = None, detail: dict | None = None) -> None:
+        self.conn.execute(
+            """update task_executions set status = %s, finished_at = now(),
+                   duration_s = extract(epoch from now() - started_at), error = %s, detail = %s
+               where task_id = %s""",
+            ("failed" if error else "succeeded", error, json.dumps(detail or {}), task_id),
+        )
+
+    def record_load(self, source_file: str, path: str, size: int, sha256: str, read: int, loaded: int, quarantined: int) -> None:
+        self.conn.execute(
+            """insert into data_loads (run_id, source_file, path, size_bytes, sha256, rows_read, rows_loaded, rows_quarantined)
+               values (%s, %s, %s, %s, %s, %s, %s, %s)""",
+            (self.run_id, source_file, path, size, sha256, read, loaded, quarantined),
+        )
+
+    def finish(self, status: str, rows: dict | None = None, published: str | None = None, error: str | None = None) -> None:
+        rows = rows or {}
+        self.conn.execute(
+            """update pipeline_runs set status = %s, finished_at = now(),
+                   duration_s = extract(epoch from now() - started_at),
+                   rows_read = %s, rows_loaded = %s, rows_quarantined = %s, published_file = %s, error = %s
+               where run_id = %s""",
+            (
+                status,
+                json.dumps(rows.get("read", {})),
+                json.dumps(rows.get("loaded", {})),
+                json.dumps(rows.get("quarantined", {})),
+                published,
+                error,
+                self.run_id,
+            ),
+        )
+
+
+def loaded_checksums(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    """(file name, sha256) of every file a succeeded run has loaded."""
+    rows = conn.execute(
+        """select distinct l.source_file, l.sha256 from data_loads l
+           join pipeline_runs r using (run_id) where r.status = 'succeeded'"""
+    )
+    return {(r["source_file"], r["sha256"]) for r in rows}
+
+
+def close_abandoned_runs(conn: psycopg.Connection) -> list[int]:
+    """Mark failed the runs left 'running' by a process that no longer exists on this host."""
+    rows = conn.execute(
+        "select run_id, host, pid from pipeline_runs where status = 'running'"
+    ).fetchall()
+    closed = []
+    for row in rows:
+        if row["host"] == socket.gethostname() and row["pid"] and not _alive(row["pid"]):
+            conn.execute(
+                """update pipeline_runs set status = 'failed', finished_at = now(),
+                       error = 'abandoned: the process running it died' where run_id = %s and status = 'running'""",
+                (row["run_id"],),
+            )
+            conn.execute(
+                "update task_executions set status = 'failed', finished_at = now(), error = 'abandoned' where run_id = %s and status = 'running'",
+                (row["run_id"],),
+            )
+            closed.append(row["run_id"])
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recent_runs(conn: psycopg.Connection, limit: int = 10) -> list[dict]:
+    return conn.execute(
+        """select r.*, q.rules_checked, q.rules_failed, q.warnings, q.quarantined_share
+           from pipeline_runs r left join quality_reports q using (run_id)
+           order by run_id desc limit %s""",
+        (limit,),
+    ).fetchall()

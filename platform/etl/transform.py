@@ -1,0 +1,87 @@
+"""Transform: build the SQL models (staging, dims, facts, marts) and test their contracts.
+
+Each model is one `.sql` file under `models/<layer>/`, named after the table it builds;
+`models/models.yaml` gives the build order and each model's contract. Staging models are
+views over `raw`; the others are tables. After the build every model's grain is checked
+unique and not null and, where declared, its row count against its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import yaml
+
+MODELS = Path(__file__).parent / "models"
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str
+    grain: tuple[str, ...]
+    rows_equal: str | None
+
+    @property
+    def path(self) -> Path:
+        return MODELS / self.layer / f"{self.name}.sql"
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+@cache
+def models() -> tuple[Model, ...]:
+    spec = yaml.safe_load((MODELS / "models.yaml").read_text(encoding="utf-8"))
+    return tuple(Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal")) for m in spec["models"])
+
+
+class ContractViolation(RuntimeError):
+    """A model broke its contract; nothing may be published."""
+
+
+@dataclass
+class BuildReport:
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
+    """Build every model in order, then test every contract; raise `ContractViolation`."""
+    report = BuildReport()
+    for model in models():
+        kind = "view" if model.layer == "staging" else "table"
+        try:
+            con.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
+        except duckdb.Error as e:
+            raise ContractViolation(f"model {model.name} ({model.path.name}) failed to build: {e}") from e
+        report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
+    test_contracts(con)
+    return report
+
+
+def test_contracts(con: duckdb.DuckDBPyConnection) -> None:
+    problems = []
+    for model in models():
+        if model.grain:
+            keys = ", ".join(model.grain)
+            duplicates = con.execute(
+                f"select count(*) from (select {keys} from {model.name} group by {keys} having count(*) > 1)"
+            ).fetchone()[0]
+            if duplicates:
+                problems.append(f"{model.name}: {duplicates} duplicated grain keys ({keys})")
+            nulls = " or ".join(f"{k} is null" for k in model.grain)
+            null_rows = con.execute(f"select count(*) from {model.name} where {nulls}").fetchone()[0]
+            if null_rows:
+                problems.append(f"{model.name}: {null_rows} rows with a null grain key ({keys})")
+        if model.rows_equal:
+            ours, theirs = con.execute(
+                f"select (select count(*) from {model.name}), (select count(*) from {model.rows_equal})"
+            ).fetchone()
+            if ours != theirs:
+                problems.append(f"{model.name}: {ours} rows, but {model.rows_equal} has {theirs}")
+    if problems:
+        raise ContractViolation("model contracts failed:\n" + "\n".join(f"  - {p}" for p in problems))
