@@ -146,6 +146,93 @@ def postgres_status() -> None:
         sys.exit(1)
 
 
+@main.group()
+def etl() -> None:
+    """The warehouse pipeline: load drops into the DuckDB star schema and marts."""
+
+
+@etl.command(name="run")
+@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder with the nine Olist files to load.")
+@click.option("--full", is_flag=True, help="Rebuild from every drop loaded so far (and --source), ignoring what the served warehouse holds.")
+def etl_run(source: Path | None, full: bool) -> None:
+    """Load a drop: extract, validate (bad rows to quarantine), transform, and publish a new
+    warehouse file atomically. Files loaded before (same SHA-256) are skipped; a rerun of
+    the same drop changes nothing. Exits 1, publishing nothing, when the run fails."""
+    from olist_bi.etl import pipeline
+
+    settings = _settings()
+    if source is None and not full:
+        raise click.UsageError("give --source DIR (a drop folder), or --full to rebuild from the drops loaded so far")
+    try:
+        result = pipeline.run(settings, source, full=full, progress=lambda m: click.echo(f"  {m}", err=True))
+    except pipeline.EtlError as e:
+        raise click.ClickException(f"run {e.run_id} failed: {e}") from None
+    except PostgresError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"run {result.run_id} {result.status}: {result.message}")
+    if result.rows_read:
+        click.echo(f"  {'file':<42} {'read':>12} {'loaded':>12} {'quarantined':>12}")
+        for table, read in result.rows_read.items():
+            click.echo(
+                f"  {contract.BY_TABLE[table].filename:<42} {read:>12,} {result.rows_loaded[table]:>12,} "
+                f"{result.rows_quarantined[table]:>12,}"
+            )
+        warnings = [r for r in result.results if r.severity == "warn" and not r.passed]
+        for r in warnings:
+            click.echo(f"  warning: {r.rule}: {r.rows_failing:,} rows (kept), e.g. {', '.join(r.example_keys[:2])}")
+        seconds = ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items())
+        click.echo(f"  stages: {seconds}")
+
+
+@etl.command(name="status")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many recent runs to show.")
+def etl_status(limit: int) -> None:
+    """Show recent runs: trigger, status, duration, rows, quality summary, and the error of
+    failed runs."""
+    from olist_bi.etl import store
+
+    settings = _settings()
+    try:
+        with store.connect(database_url(settings)) as ops:
+            runs = store.recent_runs(ops, limit)
+    except PostgresError as e:
+        raise click.ClickException(str(e)) from None
+    if not runs:
+        click.echo("no runs yet: load a drop with `olist-bi etl run --source DIR`")
+        return
+    click.echo(f"{'run':>5}  {'started':<19}  {'trigger':<8}  {'status':<9}  {'seconds':>8}  {'loaded':>10}  {'quarantined':>11}  quality")
+    for r in runs:
+        loaded = sum((r["rows_loaded"] or {}).values())
+        quarantined = sum((r["rows_quarantined"] or {}).values())
+        quality_summary = (
+            f"{r['rules_failed']} rules rejected rows, {r['warnings']} warnings" if r["rules_checked"] is not None else "-"
+        )
+        seconds = f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "-"
+        click.echo(
+            f"{r['run_id']:>5}  {r['started_at']:%Y-%m-%d %H:%M:%S}  {r['trigger']:<8}  {r['status']:<9}  {seconds:>8}  "
+            f"{loaded:>10,}  {quarantined:>11,}  {quality_summary}"
+        )
+        if r["error"] and r["status"] in ("failed", "skipped"):
+            first, *rest = r["error"].splitlines()
+            click.echo(f"       {first}" + (f" (+{len(rest)} lines)" if rest else ""))
+    click.echo(f"served warehouse: {settings.warehouse_path}")
+
+
+@etl.command(name="rollback")
+def etl_rollback() -> None:
+    """Serve the previous warehouse file again (the newest of the two kept), atomically.
+    Undoes the last publish; run it twice to go back two."""
+    from olist_bi.etl import publish
+
+    settings = _settings()
+    try:
+        restored = publish.rollback(settings.warehouse_path)
+    except publish.PublishError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"serving {restored.name} again as {settings.warehouse_path}")
+    click.echo(f"{len(publish.versions(settings.warehouse_path))} older file(s) left to roll back to")
+
+
 @main.command()
 @click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Your own drop of the nine files; default: a generated sample.")
 def up(source: Path | None) -> None:

@@ -45,6 +45,36 @@ VARIABLES: tuple[Variable, ...] = (
         "TCP port on 127.0.0.1 for the embedded PostgreSQL (only when OLIST_DATABASE_URL is unset).",
     ),
     Variable(
+        "OLIST_DUCKDB_MEMORY_LIMIT",
+        "3GB",
+        "Memory limit of the ETL's DuckDB (it spills to $OLIST_HOME/tmp beyond it).",
+    ),
+    Variable(
+        "OLIST_DUCKDB_THREADS",
+        "2",
+        "Threads of the ETL's DuckDB.",
+    ),
+    Variable(
+        "OLIST_MAX_QUARANTINE_SHARE",
+        "0.05",
+        "A run fails, publishing nothing, when a file has more than this share of its rows quarantined.",
+    ),
+    Variable(
+        "OLIST_ETL_SCHEDULE",
+        "0 2 * * *",
+        "Cron expression (minute hour day month weekday) of the scheduled ETL run; default nightly at 02:00.",
+    ),
+    Variable(
+        "OLIST_INBOX",
+        None,
+        "Folder the scheduler watches for new drops (one sub-folder per drop). Default: $OLIST_HOME/inbox.",
+    ),
+    Variable(
+        "OLIST_INBOX_POLL_SECONDS",
+        "60",
+        "How often the scheduler looks for new drops in the inbox.",
+    ),
+    Variable(
         "OLIST_SAMPLE_SCALE",
         "1",
         "Scale factor of the sample drop that `olist-bi up` generates when no drop is given.",
@@ -61,6 +91,12 @@ class Settings:
     warehouse_path: Path
     embedded_pg_port: int
     sample_scale: float
+    duckdb_memory_limit: str
+    duckdb_threads: int
+    max_quarantine_share: float
+    etl_schedule: str
+    inbox: Path
+    inbox_poll_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -83,6 +119,12 @@ class Settings:
             else home / "warehouse.duckdb",
             embedded_pg_port=_parse_port(get("OLIST_EMBEDDED_PG_PORT")),
             sample_scale=_parse_scale(get("OLIST_SAMPLE_SCALE")),
+            duckdb_memory_limit=_parse_memory(get("OLIST_DUCKDB_MEMORY_LIMIT")),
+            duckdb_threads=_parse_int("OLIST_DUCKDB_THREADS", get("OLIST_DUCKDB_THREADS"), 1, 256),
+            max_quarantine_share=_parse_share(get("OLIST_MAX_QUARANTINE_SHARE")),
+            etl_schedule=_parse_cron(get("OLIST_ETL_SCHEDULE")),
+            inbox=Path(get("OLIST_INBOX")).expanduser().resolve() if get("OLIST_INBOX") else home / "inbox",
+            inbox_poll_seconds=_parse_int("OLIST_INBOX_POLL_SECONDS", get("OLIST_INBOX_POLL_SECONDS"), 1, 86_400),
         )
 
     @property
@@ -97,6 +139,10 @@ class Settings:
     def drops_dir(self) -> Path:
         return self.home / "drops"
 
+    @property
+    def tmp_dir(self) -> Path:
+        return self.home / "tmp"
+
     def describe(self) -> dict[str, str]:
         """The resolved configuration for display, secrets masked."""
         return {
@@ -106,6 +152,12 @@ class Settings:
             else f"(unset: embedded PostgreSQL in {self.embedded_pg_dir})",
             "OLIST_WAREHOUSE_PATH": str(self.warehouse_path),
             "OLIST_EMBEDDED_PG_PORT": str(self.embedded_pg_port),
+            "OLIST_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "OLIST_DUCKDB_THREADS": str(self.duckdb_threads),
+            "OLIST_MAX_QUARANTINE_SHARE": f"{self.max_quarantine_share:g}",
+            "OLIST_ETL_SCHEDULE": self.etl_schedule,
+            "OLIST_INBOX": str(self.inbox),
+            "OLIST_INBOX_POLL_SECONDS": str(self.inbox_poll_seconds),
             "OLIST_SAMPLE_SCALE": f"{self.sample_scale:g}",
         }
 
@@ -137,3 +189,37 @@ def _parse_scale(value: str) -> float:
     if not 0 < scale <= 100:
         raise SettingsError(f"OLIST_SAMPLE_SCALE must be above 0 and at most 100, got {scale:g}")
     return scale
+
+
+def _parse_int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _parse_share(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        raise SettingsError(f"OLIST_MAX_QUARANTINE_SHARE must be a number, got {value!r}") from None
+    if not 0 <= share <= 1:
+        raise SettingsError(f"OLIST_MAX_QUARANTINE_SHARE must be between 0 and 1, got {share:g}")
+    return share
+
+
+def _parse_memory(value: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.IGNORECASE):
+        raise SettingsError(f"OLIST_DUCKDB_MEMORY_LIMIT must be a size such as 3GB or 512MB, got {value!r}")
+    return value
+
+
+def _parse_cron(value: str) -> str:
+    if len(value.split()) != 5:
+        raise SettingsError(
+            f"OLIST_ETL_SCHEDULE must be a cron expression of five fields (minute hour day month weekday), got {value!r}"
+        )
+    return value

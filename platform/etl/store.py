@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_106_711  # advisory lock key: one migrator at a time
@@ -29,7 +29,8 @@ def migrate(conn: psycopg.Connection) -> list[str]:
         conn.execute(
             "create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())"
         )
-        done = {row[0] for row in conn.execute("select name from schema_migrations")}
+        cursor = conn.cursor(row_factory=tuple_row)
+        done = {name for (name,) in cursor.execute("select name from schema_migrations")}
         for path in sorted(MIGRATIONS.glob("*.sql")):
             if path.name in done:
                 continue

@@ -1,0 +1,316 @@
+"""One ETL run: extract, validate, merge, transform, publish, recorded in the operations store.
+
+The run builds a new DuckDB file beside the served warehouse. It starts from the served
+file's `raw` tables (everything loaded so far), merges the drop's accepted rows into them,
+rebuilds every model from `raw`, tests the contracts and only then swaps the file in. Any
+failure leaves the served file untouched and the run marked failed with its reason.
+
+Which tables are appended and which rebuilt:
+- `raw.*`: orders, items, payments, reviews, customers, sellers and products are upserted by
+  their keys (a later drop's row replaces an earlier one with the same key); geolocation and
+  the category translation are snapshots, replaced whole when a new file arrives.
+- `quarantine.rejected_rows`: appended, one row per rejected source row, per run.
+- staging views, dimensions, facts and marts: rebuilt from `raw` on every run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import psycopg
+
+from olist_bi import contract
+from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
+from olist_bi.etl import extract as extract_step
+from olist_bi.etl import publish as publish_step
+from olist_bi.etl import quality, store, transform
+from olist_bi.postgres import database_url
+from olist_bi.settings import Settings
+
+ETL_LOCK = 7_106_712  # PostgreSQL advisory lock: one ETL run at a time, across processes
+LOAD_ORDER = (
+    "category_translation",
+    "geolocation",
+    "sellers",
+    "products",
+    "customers",
+    "orders",
+    "order_items",
+    "order_payments",
+    "order_reviews",
+)
+SNAPSHOT_TABLES = {"geolocation", "category_translation"}
+
+Progress = Callable[[str], None]
+
+
+class EtlError(RuntimeError):
+    """A run failed; nothing was published. The message names file, rule, count and examples."""
+
+    def __init__(self, message: str, run_id: int | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str  # succeeded, skipped
+    message: str
+    published: Path | None = None
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    rows_quarantined: dict[str, int] = field(default_factory=dict)
+    results: list[quality.RuleResult] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    model_rows: dict[str, int] = field(default_factory=dict)
+
+
+def run(
+    settings: Settings,
+    source: Path | None,
+    trigger: str = "manual",
+    full: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run the ETL once over the drop `source` (or, with `full`, over every drop loaded so
+    far plus `source`). Raises `EtlError` when the run fails."""
+    say = progress or (lambda message: None)
+    served = settings.warehouse_path
+    served.parent.mkdir(parents=True, exist_ok=True)
+    with store.connect(database_url(settings)) as ops:
+        if not ops.execute("select pg_try_advisory_lock(%s) as ok", (ETL_LOCK,)).fetchone()["ok"]:
+            log = store.RunLog(ops, trigger, str(source) if source else None, full)
+            message = "another ETL run is in progress; this one did nothing"
+            log.finish("skipped", error=message)
+            return RunResult(log.run_id, "skipped", message)
+        try:
+            for run_id in store.close_abandoned_runs(ops):
+                say(f"closed run {run_id}, left running by a process that died")
+            publish_step.remove_abandoned_builds(served)
+            quality.sync_rules(ops)
+            return _run_locked(settings, ops, source, trigger, full, say)
+        finally:
+            ops.execute("select pg_advisory_unlock(%s)", (ETL_LOCK,))
+
+
+def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress) -> RunResult:
+    served = settings.warehouse_path
+    drops = _drops_to_load(ops, source, full)
+    log = store.RunLog(ops, trigger, ", ".join(str(d) for d in drops) or None, full)
+    result = RunResult(log.run_id, "running", "")
+    built = publish_step.building_path(served, log.run_id)
+    try:
+        if not drops:
+            raise EtlError("no drop to load: give --source DIR (a folder with the nine Olist files)")
+        con = _open_build(settings, built)
+        try:
+            already = set() if full or not served.exists() else store.loaded_checksums(ops)
+            if not full and served.exists():
+                _copy_previous(con, served)
+            new = []
+            for drop in drops:
+                with _task(log, "extract", result, say) as detail:
+                    extracted = extract_step.extract(con, drop, log.run_id, already)
+                    fresh = [item for item in extracted if not item.skipped]
+                    detail.update(drop=str(drop), files=len(fresh))
+                if not fresh:
+                    continue
+                with _task(log, "validate", result, say) as detail:
+                    for table in LOAD_ORDER:
+                        item = next((i for i in fresh if i.source.table == table), None)
+                        if item is not None:
+                            item.results += quality.validate_table(con, log.run_id, table)
+                            _merge(con, table)
+                    _account(con, log.run_id, fresh, result)
+                    detail.update(drop=str(drop), rows_read=sum(i.rows_read for i in fresh))
+                new += fresh
+            if not new:
+                con.close()
+                built.unlink(missing_ok=True)
+                message = "every file of the drop was loaded before (same SHA-256): nothing to do"
+                log.finish("skipped", error=message)
+                result.status, result.message = "skipped", message
+                say(message)
+                return result
+
+            result.results = [r for item in new for r in item.results]
+            reconciliation = _reconciliation(result)
+            quality.record_checks(ops, log.run_id, result.results + [reconciliation])
+            quality.record_report(
+                ops, log.run_id, result.results, sum(result.rows_read.values()), sum(result.rows_quarantined.values())
+            )
+            _fail_on_errors(settings, result, reconciliation)
+
+            con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
+            with _task(log, "transform", result, say) as detail:
+                report = transform.build(con)
+                result.model_rows = report.rows
+                detail["models"] = len(report.rows)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+
+        with _task(log, "publish", result, say) as detail:
+            publish_step.publish(built, served)
+            detail["file"] = str(served)
+        for item in new:
+            log.record_load(
+                item.source.filename, str(item.path), item.size_bytes, item.sha256,
+                item.rows_read, item.rows_loaded, item.rows_quarantined,
+            )
+        rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
+        log.finish("succeeded", rows=rows, published=str(served))
+        result.status, result.published = "succeeded", served
+        result.message = f"published {served}"
+        return result
+    except Exception as e:
+        built.unlink(missing_ok=True)
+        built.with_name(built.name + ".wal").unlink(missing_ok=True)
+        message = _describe(e)
+        rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
+        log.finish("failed", rows=rows, error=message)
+        raise EtlError(message, log.run_id) from e
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, (EtlError, contract.ContractError, transform.ContractViolation)):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class _task:
+    """Record one stage in task_executions and its duration in the result."""
+
+    def __init__(self, log: store.RunLog, name: str, result: RunResult, say: Progress):
+        self.log, self.name, self.result, self.say = log, name, result, say
+        self.detail: dict = {}
+
+    def __enter__(self) -> dict:
+        self.say(f"{self.name} ...")
+        self.began = time.perf_counter()
+        self.task_id = self.log.task_started(self.name)
+        return self.detail
+
+    def __exit__(self, kind, error, tb) -> None:
+        seconds = time.perf_counter() - self.began
+        self.result.stage_seconds[self.name] = round(self.result.stage_seconds.get(self.name, 0) + seconds, 3)
+        self.log.task_finished(self.task_id, error=_describe(error) if error else None, detail=self.detail)
+        if error is None:
+            self.say(f"{self.name} done in {seconds:.1f} s")
+
+
+def _drops_to_load(ops: psycopg.Connection, source: Path | None, full: bool) -> list[Path]:
+    drops = []
+    if full:
+        rows = ops.execute(
+            """select l.path from data_loads l join pipeline_runs r using (run_id)
+               where r.status = 'succeeded' order by l.load_id"""
+        ).fetchall()
+        for row in rows:
+            folder = Path(row["path"]).parent
+            if folder not in drops:
+                drops.append(folder)
+        missing = [str(d) for d in drops if not d.is_dir()]
+        if missing:
+            raise EtlError(f"--full needs every drop loaded so far, and these folders are gone: {', '.join(missing)}")
+    if source is not None:
+        source = Path(source).resolve()
+        if source not in drops:
+            drops.append(source)
+    return drops
+
+
+def _open_build(settings: Settings, built: Path) -> duckdb.DuckDBPyConnection:
+    built.unlink(missing_ok=True)
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(built))
+    con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+    con.execute(f"set threads = {settings.duckdb_threads}")
+    con.execute("set temp_directory = ?", [str(settings.tmp_dir)])
+    con.execute("create schema if not exists raw")
+    for table in LOAD_ORDER:
+        source = BY_TABLE[table]
+        columns = ", ".join(f"{name} {DUCKDB_TYPES[kind]}" for name, kind in source.columns)
+        con.execute(f"create table if not exists raw.{table} ({columns})")
+    con.execute(quality.QUARANTINE_DDL)
+    return con
+
+
+def _copy_previous(con: duckdb.DuckDBPyConnection, served: Path) -> None:
+    """Start from what the served warehouse holds: its raw tables and quarantine."""
+    literal = str(served).replace("'", "''")  # ATTACH takes no bound parameters
+    con.execute(f"attach '{literal}' as served (read_only)")
+    try:
+        for table in LOAD_ORDER:
+            con.execute(f"insert into raw.{table} select * from served.raw.{table}")
+        con.execute("insert into quarantine.rejected_rows select * from served.quarantine.rejected_rows")
+    finally:
+        con.execute("detach served")
+
+
+def _unique_columns(table: str) -> tuple[str, ...]:
+    return next(r.columns for r in quality.rules() if r.table == table and r.kind == "unique")
+
+
+def _merge(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Merge the accepted rows of `incoming.<table>` into `raw.<table>`."""
+    columns = ", ".join(BY_TABLE[table].header)
+    if table in SNAPSHOT_TABLES:
+        con.execute(f"delete from raw.{table}")
+    else:
+        keys = _unique_columns(table)
+        match = " and ".join(f"r.{k} = i.{k}" for k in keys)
+        con.execute(f"delete from raw.{table} as r where exists (select 1 from incoming.{table} as i where {match})")
+    con.execute(f"insert into raw.{table} ({columns}) select {columns} from incoming.{table} order by _row")
+
+
+def _account(con: duckdb.DuckDBPyConnection, run_id: int, fresh: list, result: RunResult) -> None:
+    """Count each new file's loaded and quarantined rows (call after its drop is merged)."""
+    for item in fresh:
+        table = item.source.table
+        item.rows_loaded = con.execute(f"select count(*) from incoming.{table}").fetchone()[0]
+        quarantined_so_far = con.execute(
+            "select count(*) from quarantine.rejected_rows where run_id = ? and source_file = ?",
+            [run_id, item.source.filename],
+        ).fetchone()[0]
+        item.rows_quarantined = quarantined_so_far - result.rows_quarantined.get(table, 0)
+        result.rows_read[table] = result.rows_read.get(table, 0) + item.rows_read
+        result.rows_loaded[table] = result.rows_loaded.get(table, 0) + item.rows_loaded
+        result.rows_quarantined[table] = quarantined_so_far
+
+
+def _reconciliation(result: RunResult) -> quality.RuleResult:
+    broken = [
+        f"{BY_TABLE[t].filename}: read {result.rows_read[t]:,}, loaded {result.rows_loaded[t]:,}, "
+        f"quarantined {result.rows_quarantined[t]:,}"
+        for t in result.rows_read
+        if result.rows_loaded[t] + result.rows_quarantined[t] != result.rows_read[t]
+    ]
+    rule = quality.RECONCILIATION
+    return quality.RuleResult(rule.rule, rule.table, rule.severity, sum(result.rows_read.values()), len(broken), broken[:5])
+
+
+def _fail_on_errors(settings: Settings, result: RunResult, reconciliation: quality.RuleResult) -> None:
+    problems = []
+    if not reconciliation.passed:
+        problems.append("rows do not reconcile (loaded + quarantined <> read): " + "; ".join(reconciliation.example_keys))
+    for r in result.results:
+        if r.severity == "error" and not r.passed:
+            problems.append(f"{BY_TABLE[r.table].filename}: rule {r.rule} failed for {r.rows_failing:,} rows (e.g. {', '.join(r.example_keys)})")
+    limit = settings.max_quarantine_share
+    for table, read in result.rows_read.items():
+        quarantined = result.rows_quarantined[table]
+        if read and quarantined / read > limit:
+            rejects = [r for r in result.results if r.table == table and r.severity == "reject" and not r.passed]
+            why = "; ".join(f"{r.rule}: {r.rows_failing:,} (e.g. {', '.join(r.example_keys)})" for r in rejects)
+            problems.append(
+                f"{BY_TABLE[table].filename}: {quarantined:,} of {read:,} rows quarantined "
+                f"({quarantined / read:.1%}), over the limit of {limit:.1%} (OLIST_MAX_QUARANTINE_SHARE): {why}"
+            )
+    if problems:
+        raise EtlError("the run failed its quality gates, nothing was published:\n" + "\n".join(f"  - {p}" for p in problems))

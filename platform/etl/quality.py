@@ -1,0 +1,188 @@
+"""Validate: the data-quality rules of `rules.yaml`, applied to each new file.
+
+Rules run in file order (parents before children) and, within a file, in the order written.
+A row rejected by one rule goes to quarantine once, with that rule and its reason, and is
+not checked again; warn rules count their rows and keep them; error rules fail the run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import psycopg
+import yaml
+
+from olist_bi.contract import BY_TABLE
+
+RULES_FILE = Path(__file__).parent / "rules.yaml"
+EXAMPLES = 5
+QUARANTINE_DDL = """
+create schema if not exists quarantine;
+create table if not exists quarantine.rejected_rows (
+    run_id bigint not null,
+    source_file varchar not null,
+    row_number bigint,      -- data record number in the file, header excluded
+    line_number bigint,     -- physical line, where the CSV reader knows it
+    rule varchar not null,
+    reason varchar not null,
+    original json,          -- the row's values as read, before any cast
+    quarantined_at timestamp not null default current_timestamp
+);
+"""
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule: str
+    table: str
+    severity: str
+    description: str
+    kind: str = "condition"
+    fails_when: str | None = None
+    columns: tuple[str, ...] = ()
+    parent: str | None = None
+    parent_columns: tuple[str, ...] = ()
+
+    @property
+    def definition(self) -> str:
+        if self.kind == "unique":
+            return f"unique ({', '.join(self.columns)})"
+        if self.kind == "reference":
+            return f"({', '.join(self.columns)}) references {self.parent} ({', '.join(self.parent_columns)})"
+        return f"fails when {self.fails_when}"
+
+    def failing_condition(self) -> str:
+        """A SQL condition over `incoming.<table> as t` that is true for failing rows."""
+        if self.kind == "unique":
+            keys = ", ".join(self.columns)
+            return (
+                f"t._row in (select _row from (select _row, row_number() over (partition by {keys} order by _row) as n "
+                f"from incoming.{self.table}) where n > 1)"
+            )
+        if self.kind == "reference":
+            match = " and ".join(f"p.{pc} = t.{c}" for c, pc in zip(self.columns, self.parent_columns))
+            present = " and ".join(f"t.{c} is not null" for c in self.columns)
+            return f"not ({present} and exists (select 1 from raw.{self.parent} as p where {match}))"
+        return f"coalesce(({self.fails_when}), false)"
+
+
+@dataclass
+class RuleResult:
+    rule: str
+    table: str
+    severity: str
+    rows_checked: int
+    rows_failing: int
+    example_keys: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.rows_failing == 0
+
+
+@cache
+def rules_spec() -> dict:
+    return yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+
+
+def rules() -> tuple[Rule, ...]:
+    spec = rules_spec()
+    found = []
+    for item in spec["rules"]:
+        item = dict(item)
+        item["columns"] = tuple(item.get("columns", ()))
+        item["parent_columns"] = tuple(item.get("parent_columns", ()))
+        found.append(Rule(**item))
+    return tuple(found)
+
+
+def automatic_rules(table: str) -> list[Rule]:
+    return [
+        Rule(f"{table}.csv_format", table, "reject", "The CSV reader could not parse the record (stray quote, wrong number of fields, truncated line).", fails_when="(parse error)"),
+        Rule(f"{table}.types", table, "reject", "Every value has its column's type (number, money, timestamp YYYY-MM-DD HH:MM:SS).", fails_when="(value does not cast)"),
+    ]
+
+
+def all_rules() -> list[Rule]:
+    return [r for table in BY_TABLE for r in automatic_rules(table)] + list(rules()) + [RECONCILIATION]
+
+
+RECONCILIATION = Rule(
+    "reconciliation",
+    "*",
+    "error",
+    "Every row read from a file is either loaded or quarantined: loaded + quarantined = read, per file.",
+    fails_when="(loaded + quarantined <> read)",
+)
+
+
+def key_expression(table: str) -> str:
+    return rules_spec()["keys"][table]
+
+
+def sync_rules(conn: psycopg.Connection) -> None:
+    """Write the rules of the repo into `quality_rules` (insert or update)."""
+    for r in all_rules():
+        conn.execute(
+            """insert into quality_rules (rule, source_table, severity, description, definition)
+               values (%s, %s, %s, %s, %s)
+               on conflict (rule) do update set source_table = excluded.source_table, severity = excluded.severity,
+                   description = excluded.description, definition = excluded.definition, updated_at = now()""",
+            (r.rule, r.table, r.severity, r.description, r.definition),
+        )
+
+
+def quarantine(con: duckdb.DuckDBPyConnection, run_id: int, table: str, condition: str, rule: Rule, reason_sql: str | None = None) -> None:
+    """Move the rows of `incoming.<table>` matching `condition` into quarantine."""
+    filename = BY_TABLE[table].filename
+    reason = reason_sql or "?"
+    con.execute(
+        f"""insert into quarantine.rejected_rows (run_id, source_file, row_number, line_number, rule, reason, original)
+            select ?, ?, t._row, null, ?, {reason}, to_json(x)
+            from incoming.{table} as t
+            join (select rowid + 1 as _row, * from incoming_text.{table}) as x on x._row = t._row
+            where {condition}""",
+        [run_id, filename, rule.rule] + ([] if reason_sql else [rule.description]),
+    )
+    con.execute(f"delete from incoming.{table} as t where {condition}")
+
+
+def validate_table(con: duckdb.DuckDBPyConnection, run_id: int, table: str) -> list[RuleResult]:
+    """Apply the table's rules to `incoming.<table>`: quarantine rejects, count warnings."""
+    key = key_expression(table)
+    results = []
+    for rule in [r for r in rules() if r.table == table]:
+        condition = rule.failing_condition()
+        checked = con.execute(f"select count(*) from incoming.{table}").fetchone()[0]
+        failing, examples = con.execute(
+            f"select count(*), list({key} order by _row)[1:{EXAMPLES}] from incoming.{table} as t where {condition}"
+        ).fetchone()
+        results.append(RuleResult(rule.rule, table, rule.severity, checked, failing, [str(e) for e in examples or []]))
+        if failing and rule.severity == "reject":
+            quarantine(con, run_id, table, condition, rule)
+    return results
+
+
+def record_checks(conn: psycopg.Connection, run_id: int, results: list[RuleResult]) -> None:
+    for r in results:
+        conn.execute(
+            """insert into quality_checks (run_id, rule, rows_checked, rows_failing, passed, example_keys)
+               values (%s, %s, %s, %s, %s, %s)""",
+            (run_id, r.rule, r.rows_checked, r.rows_failing, r.passed, json.dumps(r.example_keys)),
+        )
+
+
+def record_report(conn: psycopg.Connection, run_id: int, results: list[RuleResult], read: int, quarantined: int) -> None:
+    failed = [r for r in results if not r.passed and r.severity in ("reject", "error")]
+    warnings = [r for r in results if not r.passed and r.severity == "warn"]
+    summary = {r.rule: r.rows_failing for r in results if not r.passed}
+    conn.execute(
+        """insert into quality_reports (run_id, rules_checked, rules_failed, warnings, rows_read, rows_quarantined, quarantined_share, summary)
+           values (%s, %s, %s, %s, %s, %s, %s, %s)
+           on conflict (run_id) do nothing""",
+        (run_id, len(results), len(failed), len(warnings), read, quarantined, quarantined / read if read else 0.0, json.dumps(summary)),
+    )
