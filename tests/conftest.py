@@ -43,3 +43,30 @@ def drop_copy(small_drop, tmp_path) -> Path:
     target = tmp_path / "drop"
     shutil.copytree(small_drop, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def ops_url():
+    """A fresh database on the machine's PostgreSQL (127.0.0.1:5432, or OLIST_TEST_PG_URL),
+    dropped at the end of the session."""
+    import os
+    import uuid
+
+    import psycopg
+
+    admin = os.environ.get("OLIST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"olist_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"create database {name}")
+    base, _, _ = admin.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+
+
+def make_settings(home: Path, ops_url: str, **extra):
+    from olist_bi.settings import Settings
+
+    env = {"OLIST_HOME": str(home), "OLIST_DATABASE_URL": ops_url, "OLIST_DUCKDB_MEMORY_LIMIT": "1GB"}
+    env.update({k.upper(): str(v) for k, v in extra.items()})
+    return Settings.from_env(env)

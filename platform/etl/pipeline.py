@@ -100,7 +100,8 @@ def run(
 
 def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress) -> RunResult:
     served = settings.warehouse_path
-    drops = _drops_to_load(ops, source, full)
+    previous_loads = _served_loads(served)
+    drops = _drops_to_load(previous_loads, source, full)
     log = store.RunLog(ops, trigger, ", ".join(str(d) for d in drops) or None, full)
     result = RunResult(log.run_id, "running", "")
     built = publish_step.building_path(served, log.run_id)
@@ -109,7 +110,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
             raise EtlError("no drop to load: give --source DIR (a folder with the nine Olist files)")
         con = _open_build(settings, built)
         try:
-            already = set() if full or not served.exists() else store.loaded_checksums(ops)
+            already = set() if full else {(row["source_file"], row["sha256"]) for row in previous_loads}
             if not full and served.exists():
                 _copy_previous(con, served)
             new = []
@@ -151,6 +152,13 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 report = transform.build(con)
                 result.model_rows = report.rows
                 detail["models"] = len(report.rows)
+            con.executemany(
+                "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+                [
+                    [log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined]
+                    for i in new
+                ],
+            )
             con.execute("checkpoint")
         finally:
             con.close()
@@ -204,14 +212,20 @@ class _task:
             self.say(f"{self.name} done in {seconds:.1f} s")
 
 
-def _drops_to_load(ops: psycopg.Connection, source: Path | None, full: bool) -> list[Path]:
+def _served_loads(served: Path) -> list[dict]:
+    """The files the served warehouse holds (its own `meta.loads`): what is served is what
+    counts, so after a rollback the rolled-back drop loads again."""
+    if not served.exists():
+        return []
+    with duckdb.connect(str(served), read_only=True) as con:
+        rows = con.execute("select source_file, path, sha256 from meta.loads order by run_id, source_file").fetchall()
+    return [{"source_file": f, "path": p, "sha256": h} for f, p, h in rows]
+
+
+def _drops_to_load(previous_loads: list[dict], source: Path | None, full: bool) -> list[Path]:
     drops = []
     if full:
-        rows = ops.execute(
-            """select l.path from data_loads l join pipeline_runs r using (run_id)
-               where r.status = 'succeeded' order by l.load_id"""
-        ).fetchall()
-        for row in rows:
+        for row in previous_loads:
             folder = Path(row["path"]).parent
             if folder not in drops:
                 drops.append(folder)
@@ -238,6 +252,12 @@ def _open_build(settings: Settings, built: Path) -> duckdb.DuckDBPyConnection:
         columns = ", ".join(f"{name} {DUCKDB_TYPES[kind]}" for name, kind in source.columns)
         con.execute(f"create table if not exists raw.{table} ({columns})")
     con.execute(quality.QUARANTINE_DDL)
+    con.execute(
+        """create schema if not exists meta;
+           create table if not exists meta.loads (
+               run_id bigint, source_file varchar, path varchar, sha256 varchar,
+               rows_read bigint, rows_loaded bigint, rows_quarantined bigint, loaded_at timestamp)"""
+    )
     return con
 
 
@@ -249,6 +269,7 @@ def _copy_previous(con: duckdb.DuckDBPyConnection, served: Path) -> None:
         for table in LOAD_ORDER:
             con.execute(f"insert into raw.{table} select * from served.raw.{table}")
         con.execute("insert into quarantine.rejected_rows select * from served.quarantine.rejected_rows")
+        con.execute("insert into meta.loads select * from served.meta.loads")
     finally:
         con.execute("detach served")
 

@@ -101,44 +101,21 @@ class RunLog:
         )
 
 
-def loaded_checksums(conn: psycopg.Connection) -> set[tuple[str, str]]:
-    """(file name, sha256) of every file a succeeded run has loaded."""
-    rows = conn.execute(
-        """select distinct l.source_file, l.sha256 from data_loads l
-           join pipeline_runs r using (run_id) where r.status = 'succeeded'"""
-    )
-    return {(r["source_file"], r["sha256"]) for r in rows}
-
-
 def close_abandoned_runs(conn: psycopg.Connection) -> list[int]:
-    """Mark failed the runs left 'running' by a process that no longer exists on this host."""
+    """Mark failed the runs left 'running' by a process that died. Call it while holding the
+    ETL lock: a live run holds that lock, so any other 'running' run is dead."""
     rows = conn.execute(
-        "select run_id, host, pid from pipeline_runs where status = 'running'"
+        """update pipeline_runs set status = 'failed', finished_at = now(),
+               error = 'abandoned: the process running it stopped before it finished'
+           where status = 'running' returning run_id"""
     ).fetchall()
-    closed = []
-    for row in rows:
-        if row["host"] == socket.gethostname() and row["pid"] and not _alive(row["pid"]):
-            conn.execute(
-                """update pipeline_runs set status = 'failed', finished_at = now(),
-                       error = 'abandoned: the process running it died' where run_id = %s and status = 'running'""",
-                (row["run_id"],),
-            )
-            conn.execute(
-                "update task_executions set status = 'failed', finished_at = now(), error = 'abandoned' where run_id = %s and status = 'running'",
-                (row["run_id"],),
-            )
-            closed.append(row["run_id"])
+    closed = [r["run_id"] for r in rows]
+    if closed:
+        conn.execute(
+            "update task_executions set status = 'failed', finished_at = now(), error = 'abandoned' where run_id = any(%s) and status = 'running'",
+            (closed,),
+        )
     return closed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def recent_runs(conn: psycopg.Connection, limit: int = 10) -> list[dict]:

@@ -1,0 +1,143 @@
+"""Facts and marts equal independent computations from the raw CSV files.
+
+The expected figures are computed here with Python's csv module straight from the generated
+files, sharing no code with the pipeline.
+"""
+
+import csv
+import datetime as dt
+from collections import Counter, defaultdict
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+
+def read(folder, name):
+    with (folder / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def source(drop):
+    return {
+        "orders": read(drop, "olist_orders_dataset.csv"),
+        "items": read(drop, "olist_order_items_dataset.csv"),
+        "payments": read(drop, "olist_order_payments_dataset.csv"),
+        "reviews": read(drop, "olist_order_reviews_dataset.csv"),
+        "customers": read(drop, "olist_customers_dataset.csv"),
+    }
+
+
+@pytest.fixture(scope="module")
+def wh(warehouse):
+    settings, _ = warehouse
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    yield con
+    con.close()
+
+
+def one(con, sql):
+    return con.execute(sql).fetchone()[0]
+
+
+def ts(value):
+    return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S") if value else None
+
+
+def test_sum_of_price_and_freight(source, wh):
+    assert one(wh, "select sum(price) from fact_order_items") == sum(Decimal(r["price"]) for r in source["items"])
+    assert one(wh, "select sum(freight_value) from fact_order_items") == sum(Decimal(r["freight_value"]) for r in source["items"])
+
+
+def test_sum_of_payments_is_not_inflated_by_items(source, wh):
+    expected = sum(Decimal(r["payment_value"]) for r in source["payments"])
+    assert one(wh, "select sum(payment_value) from fact_payments") == expected
+    assert one(wh, "select sum(payment_value) from fact_deliveries") == expected
+
+
+def test_every_order_survives(source, wh):
+    assert one(wh, "select count(*) from fact_deliveries") == len(source["orders"])
+    with_items = {r["order_id"] for r in source["items"]}
+    assert one(wh, "select count(*) from fact_deliveries where items = 0") == len({r["order_id"] for r in source["orders"]} - with_items)
+
+
+def test_orders_per_month(source, wh):
+    expected = Counter(r["order_purchase_timestamp"][:7] for r in source["orders"])
+    got = {m.strftime("%Y-%m"): n for m, n in wh.execute("select month_start, orders from mart_monthly_revenue").fetchall()}
+    assert got == dict(expected)
+
+
+def test_revenue_per_month_excludes_canceled_and_unavailable(source, wh):
+    status = {r["order_id"]: r["order_status"] for r in source["orders"]}
+    month = {r["order_id"]: r["order_purchase_timestamp"][:7] for r in source["orders"]}
+    expected = defaultdict(Decimal)
+    for p in source["payments"]:
+        if status[p["order_id"]] not in ("canceled", "unavailable"):
+            expected[month[p["order_id"]]] += Decimal(p["payment_value"])
+    got = {m.strftime("%Y-%m"): v for m, v in wh.execute("select month_start, revenue from mart_monthly_revenue").fetchall()}
+    assert {k: v for k, v in got.items() if v} == {k: v for k, v in expected.items() if v}
+    assert one(wh, "select sum(revenue) from mart_monthly_revenue") == sum(expected.values())
+
+
+def test_late_rate(source, wh):
+    delivered = [r for r in source["orders"] if r["order_delivered_customer_date"]]
+    late = [r for r in delivered if ts(r["order_delivered_customer_date"]).date() > ts(r["order_estimated_delivery_date"]).date()]
+    assert one(wh, "select count(*) filter (where is_late) from fact_deliveries") == len(late)
+    assert one(wh, "select count(*) filter (where is_delivered) from fact_deliveries") == len(delivered)
+    assert one(wh, "select sum(late_orders) from mart_delivery_performance") == len(late)
+
+
+def test_average_review_score_counts_each_order_once(source, wh):
+    latest = {}
+    for r in source["reviews"]:
+        key = (ts(r["review_answer_timestamp"]), ts(r["review_creation_date"]), r["review_id"])
+        if r["order_id"] not in latest or key > latest[r["order_id"]][0]:
+            latest[r["order_id"]] = (key, int(r["review_score"]))
+    expected = sum(score for _, score in latest.values()) / len(latest)
+    assert one(wh, "select avg(review_score) from fact_deliveries") == pytest.approx(expected, rel=1e-12)
+    assert one(wh, "select count(*) from fact_reviews where is_order_review") == len(latest)
+    assert one(wh, "select count(*) from fact_reviews") == len(source["reviews"])
+
+
+def test_cohort_sizes(source, wh):
+    person = {r["customer_id"]: r["customer_unique_id"] for r in source["customers"]}
+    first = {}
+    for r in source["orders"]:
+        p = person[r["customer_id"]]
+        month = r["order_purchase_timestamp"][:7]
+        first[p] = min(first.get(p, month), month)
+    expected = Counter(first.values())
+    got = {
+        m.strftime("%Y-%m"): n
+        for m, n in wh.execute("select cohort_month, cohort_size from mart_customer_cohorts where months_since_first = 0").fetchall()
+    }
+    assert got == dict(expected)
+    assert one(wh, "select count(*) from dim_customer") == len(first)
+    assert one(wh, "select sum(new_customers) from mart_monthly_revenue") == len(first)
+
+
+def test_repeat_customers(source, wh):
+    orders_per_person = Counter(r["customer_unique_id"] for r in source["customers"])
+    assert one(wh, "select count(*) filter (where is_repeat) from dim_customer") == sum(1 for n in orders_per_person.values() if n > 1)
+
+
+def test_seller_scorecard_adds_up(source, wh):
+    status = {r["order_id"]: r["order_status"] for r in source["orders"]}
+    kept = [r for r in source["items"] if status[r["order_id"]] not in ("canceled", "unavailable")]
+    assert one(wh, "select sum(gmv) from mart_seller_scorecard") == sum(Decimal(r["price"]) for r in kept)
+    assert one(wh, "select sum(items) from mart_seller_scorecard") == len(kept)
+    assert one(wh, "select sum(gmv) from mart_product_trends") == sum(Decimal(r["price"]) for r in kept)
+
+
+def test_untranslated_categories_fall_back_and_unknown_exists(wh):
+    rows = dict(wh.execute("select category_key, category_name_english from dim_category").fetchall())
+    assert rows["pc_gamer"] == "pc gamer"
+    assert rows["unknown"] == "unknown"
+    assert rows["cama_mesa_banho"] == "bed_bath_table"
+
+
+def test_geography_centroids_lie_inside_brazil(wh):
+    outside = one(wh, "select count(*) from dim_geography where lat not between -33.75 and 5.27 or lng not between -73.99 and -34.79")
+    assert outside == 0
+    assert one(wh, "select count(*) from dim_geography where points_outside_brazil > 0") > 0
