@@ -72,18 +72,23 @@ def _read(con: duckdb.DuckDBPyConnection, item: ExtractedFile, run_id: int) -> N
     parsed = con.execute(f"select count(*) from incoming_text.{table}").fetchone()[0]
 
     # Records the CSV reader could not parse: kept in quarantine with its message and text.
-    rejects = con.execute(f"select count(*) from rejects_{table}").fetchone()[0]
+    # The reader may report several errors for one record: one quarantine row per record.
+    con.execute(
+        f"""create or replace temp table rejected_records as
+            select line, string_agg(distinct error_message, '; ') as reason, any_value(csv_line) as csv_line
+            from rejects_{table} group by line"""
+    )
+    rejects = con.execute("select count(*) from rejected_records").fetchone()[0]
     if rejects:
         con.execute(
-            f"""insert into quarantine.rejected_rows (run_id, source_file, row_number, line_number, rule, reason, original)
-                select ?, ?, null, line, ?, error_message, to_json({{'csv_line': csv_line}})
-                from rejects_{table}""",
+            """insert into quarantine.rejected_rows (run_id, source_file, row_number, line_number, rule, reason, original)
+               select ?, ?, null, line, ?, reason, to_json({'csv_line': csv_line}) from rejected_records""",
             [run_id, source.filename, format_rule.rule],
         )
-        examples = [f"line {r[0]}" for r in con.execute(f"select line from rejects_{table} order by line limit 5").fetchall()]
+        examples = [f"line {r[0]}" for r in con.execute("select line from rejected_records order by line limit 5").fetchall()]
     else:
         examples = []
-    con.execute(f"drop table if exists rejects_{table}; drop table if exists rejects_scan_{table}")
+    con.execute(f"drop table rejected_records; drop table if exists rejects_{table}; drop table if exists rejects_scan_{table}")
     item.rows_read = parsed + rejects
     item.results.append(RuleResult(format_rule.rule, table, "reject", item.rows_read, rejects, examples))
 

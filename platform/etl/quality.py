@@ -137,18 +137,23 @@ def sync_rules(conn: psycopg.Connection) -> None:
 
 
 def quarantine(con: duckdb.DuckDBPyConnection, run_id: int, table: str, condition: str, rule: Rule, reason_sql: str | None = None) -> None:
-    """Move the rows of `incoming.<table>` matching `condition` into quarantine."""
+    """Move the rows of `incoming.<table>` matching `condition` into quarantine, with their
+    original text values; `reason_sql` (over `t`) words the reason, else the rule's description."""
     filename = BY_TABLE[table].filename
-    reason = reason_sql or "?"
+    con.execute(
+        f"""create or replace temp table failing as
+            select t._row, {reason_sql or '?'} as reason from incoming.{table} as t where {condition}""",
+        [] if reason_sql else [rule.description],
+    )
     con.execute(
         f"""insert into quarantine.rejected_rows (run_id, source_file, row_number, line_number, rule, reason, original)
-            select ?, ?, t._row, null, ?, {reason}, to_json(x)
-            from incoming.{table} as t
-            join (select rowid + 1 as _row, * from incoming_text.{table}) as x on x._row = t._row
-            where {condition}""",
-        [run_id, filename, rule.rule] + ([] if reason_sql else [rule.description]),
+            select ?, ?, f._row, null, ?, f.reason, to_json(x)
+            from failing as f
+            join (select rowid + 1 as _row, * from incoming_text.{table}) as x on x._row = f._row""",
+        [run_id, filename, rule.rule],
     )
-    con.execute(f"delete from incoming.{table} as t where {condition}")
+    con.execute(f"delete from incoming.{table} where _row in (select _row from failing)")
+    con.execute("drop table failing")
 
 
 def validate_table(con: duckdb.DuckDBPyConnection, run_id: int, table: str) -> list[RuleResult]:
