@@ -233,6 +233,26 @@ def etl_rollback() -> None:
     click.echo(f"{len(publish.versions(settings.warehouse_path))} older file(s) left to roll back to")
 
 
+@main.command(name="scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler in the foreground: the ETL on OLIST_ETL_SCHEDULE (default nightly)
+    and on each new drop in OLIST_INBOX (a sub-folder with the nine files and a READY file).
+    Jobs are stored in PostgreSQL; SIGTERM or Ctrl-C stops it after the running job."""
+    import logging
+
+    from olist_bi.scheduler import Scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    try:
+        scheduler = Scheduler(settings)
+    except PostgresError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"scheduler: ETL at '{settings.etl_schedule}' (UTC) and on new drops in {settings.inbox}", err=True)
+    scheduler.run_until_stopped()
+    click.echo("scheduler stopped", err=True)
+
+
 @main.command()
 @click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Your own drop of the nine files; default: a generated sample.")
 def up(source: Path | None) -> None:

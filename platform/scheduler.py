@@ -1,0 +1,157 @@
+"""`olist-bi scheduler`: APScheduler runs the ETL on a cron schedule and on new drops.
+
+Two jobs, kept in PostgreSQL (the operations store) so schedules survive restarts:
+- `etl_schedule`: at OLIST_ETL_SCHEDULE (default nightly, 02:00), loads every ready drop of
+  the inbox, or records a skipped run when there is none;
+- `inbox_watch`: every OLIST_INBOX_POLL_SECONDS, loads the ready drops of the inbox, if any.
+
+A drop is a sub-folder of the inbox holding the nine files and a file named `READY` (written
+last, so a half-copied drop is never read). After its run the scheduler writes `LOADED`
+(or `FAILED`, with the error) into the folder; a drop with either is not picked up again
+until that file is removed. Runs never overlap, across processes too: the ETL takes a
+PostgreSQL advisory lock (a run that finds it taken is recorded as skipped). Late runs are
+coalesced into one. SIGTERM or SIGINT stops the scheduler cleanly, after the running job.
+
+Other parts of the platform register their periodic jobs in `PERIODIC_JOBS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from olist_bi.contract import SOURCE_FILES
+from olist_bi.postgres import database_url
+from olist_bi.settings import Settings
+
+log = logging.getLogger("olist_bi.scheduler")
+
+READY, LOADED, FAILED = "READY", "LOADED", "FAILED"
+JOB_TABLE = "apscheduler_jobs"
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job another part of the platform runs on a schedule: `func` must be importable
+    (module-level) because jobs are stored in PostgreSQL by reference."""
+
+    id: str
+    func: Callable[[], None]
+    trigger: Callable[[Settings], object]
+    name: str = ""
+
+
+PERIODIC_JOBS: list[PeriodicJob] = []
+
+
+def ready_drops(inbox: Path) -> list[Path]:
+    """Drops waiting in the inbox, oldest first: all nine files and READY, no LOADED/FAILED."""
+    if not inbox.is_dir():
+        return []
+    drops = [
+        d
+        for d in inbox.iterdir()
+        if d.is_dir()
+        and (d / READY).exists()
+        and not (d / LOADED).exists()
+        and not (d / FAILED).exists()
+        and all((d / s.filename).exists() for s in SOURCE_FILES)
+    ]
+    return sorted(drops, key=lambda d: ((d / READY).stat().st_mtime, d.name))
+
+
+def load_inbox(trigger: str) -> list[str]:
+    """Run the ETL over each ready drop of the inbox; mark each LOADED or FAILED."""
+    from olist_bi.etl import pipeline
+
+    settings = Settings.from_env()
+    outcomes = []
+    drops = ready_drops(settings.inbox)
+    if not drops and trigger == "schedule":
+        # A scheduled run with nothing to do is still recorded, so a quiet night shows.
+        from olist_bi.etl import store
+
+        with store.connect(database_url(settings)) as ops:
+            run = store.RunLog(ops, "schedule", str(settings.inbox), False)
+            run.finish("skipped", error=f"no ready drop in {settings.inbox}")
+        return [f"run {run.run_id} skipped: no ready drop"]
+    for drop in drops:
+        try:
+            result = pipeline.run(settings, drop, trigger=trigger)
+        except pipeline.EtlError as e:
+            (drop / FAILED).write_text(f"run {e.run_id} failed:\n{e}\n", encoding="utf-8")
+            outcomes.append(f"{drop.name}: run {e.run_id} failed")
+            log.error("drop %s: run %s failed: %s", drop, e.run_id, e)
+            continue
+        if result.status == "skipped" and "another ETL run" in result.message:
+            outcomes.append(f"{drop.name}: waiting, {result.message}")
+            continue  # left ready: the next poll tries again
+        (drop / LOADED).write_text(f"run {result.run_id} {result.status}: {result.message}\n", encoding="utf-8")
+        outcomes.append(f"{drop.name}: run {result.run_id} {result.status}")
+        log.info("drop %s: run %s %s", drop, result.run_id, result.status)
+    return outcomes
+
+
+def scheduled_etl() -> None:
+    load_inbox("schedule")
+
+
+def inbox_watch() -> None:
+    load_inbox("new_drop")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The operations store URL in the form SQLAlchemy wants for psycopg 3."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
+
+
+@dataclass
+class Scheduler:
+    settings: Settings
+    scheduler: BackgroundScheduler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=sqlalchemy_url(database_url(self.settings)), tablename=JOB_TABLE)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+            timezone="UTC",
+        )
+
+    def register(self) -> None:
+        """(Re)register every job; replacing keeps one row per job and applies new settings."""
+        s = self.settings
+        jobs = [
+            PeriodicJob("etl_schedule", scheduled_etl, lambda s: CronTrigger.from_crontab(s.etl_schedule, timezone="UTC"), "ETL on schedule"),
+            PeriodicJob("inbox_watch", inbox_watch, lambda s: IntervalTrigger(seconds=s.inbox_poll_seconds), "ETL on new drops"),
+            *PERIODIC_JOBS,
+        ]
+        for job in jobs:
+            self.scheduler.add_job(job.func, job.trigger(s), id=job.id, name=job.name or job.id, replace_existing=True)
+
+    def run_until_stopped(self, stop: threading.Event | None = None) -> None:
+        """Start, then block until SIGTERM/SIGINT (or `stop`), then shut down cleanly."""
+        stop = stop or threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.settings.inbox.mkdir(parents=True, exist_ok=True)
+        self.scheduler.start(paused=True)
+        self.register()
+        self.scheduler.resume()
+        for job in self.scheduler.get_jobs():
+            log.info("job %s next at %s", job.id, job.next_run_time)
+        while not stop.wait(1.0):
+            pass
+        log.info("stopping: waiting for the running job to finish")
+        self.scheduler.shutdown(wait=True)
