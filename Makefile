@@ -28,6 +28,7 @@ test-fast: $(STAMP)
 ## bench: the benchmarks of bench/ (see docs/benchmarks.md)
 bench: $(STAMP)
 	$(BIN)/python bench/generator.py
+	$(BIN)/python bench/etl.py
 
 ## down: stop the embedded PostgreSQL
 down: $(STAMP)

@@ -275,14 +275,17 @@ def up(source: Path | None) -> None:
         if not (source / contract.SOURCE_FILES[0].filename).exists():
             click.echo(f"generating a sample drop at scale {settings.sample_scale:g} into {source}")
             run(source, settings.sample_scale, 42, progress=_progress)
+    from olist_bi.etl import pipeline
+
+    click.echo(f"loading {source} into the warehouse")
     try:
-        contract.check_folder(source)
-    except contract.ContractError as e:
-        raise click.ClickException(str(e)) from None
-    click.echo(f"drop ready and matching the source contract: {source}")
+        result = pipeline.run(settings, source, progress=lambda m: click.echo(f"  {m}", err=True))
+    except pipeline.EtlError as e:
+        raise click.ClickException(f"run {e.run_id} failed: {e}") from None
+    click.echo(f"warehouse: {settings.warehouse_path} (run {result.run_id} {result.status})")
     click.echo(
-        "next: the warehouse ETL, semantic layer and dashboards are not built yet in this version;\n"
-        "      `olist-bi check` loads the drop, `olist-bi doctor` checks the set-up."
+        "next: the semantic layer and the Superset and Metabase dashboards are not built yet in this version;\n"
+        "      `olist-bi etl status` shows the runs, `olist-bi doctor` checks the set-up."
     )
 
 

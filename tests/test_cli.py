@@ -38,16 +38,35 @@ def test_doctor_exits_nonzero_with_remedy(tmp_path):
     assert "FAIL" in result.output and "remedy:" in result.output
 
 
-def test_up_with_an_external_database_prepares_a_sample_drop(tmp_path):
-    env = {
-        "OLIST_HOME": str(tmp_path / "home"),
-        "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres",
-        "OLIST_SAMPLE_SCALE": "0.01",
-    }
+def test_up_with_an_external_database_builds_the_warehouse_from_a_sample(tmp_path, ops_url):
+    env = {"OLIST_HOME": str(tmp_path / "home"), "OLIST_DATABASE_URL": ops_url, "OLIST_SAMPLE_SCALE": "0.01"}
     result = run("up", env=env)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "home" / "drops" / "sample-scale0.01-seed42" / "olist_orders_dataset.csv").exists()
-    assert "matching the source contract" in result.output
+    assert (tmp_path / "home" / "warehouse.duckdb").exists()
+    assert "succeeded" in result.output
+    again = run("up", env=env)  # a second `up` finds the drop loaded and changes nothing
+    assert again.exit_code == 0 and "skipped" in again.output
+
+
+def test_etl_commands(tmp_path, ops_url, small_drop):
+    env = {"OLIST_HOME": str(tmp_path / "home"), "OLIST_DATABASE_URL": ops_url}
+    result = run("etl", "run", "--source", str(small_drop), env=env)
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "olist_orders_dataset.csv" in result.output
+    status = run("etl", "status", "--limit", "3", env=env)
+    assert status.exit_code == 0 and "succeeded" in status.output
+    rollback = run("etl", "rollback", env=env)
+    assert rollback.exit_code == 1 and "no previous warehouse file" in rollback.output
+    missing = run("etl", "run", env=env)
+    assert missing.exit_code == 2 and "--source" in missing.output
+
+
+def test_etl_run_failure_names_the_file(tmp_path, ops_url, drop_copy):
+    (drop_copy / "olist_products_dataset.csv").write_bytes(b"")
+    result = run("etl", "run", "--source", str(drop_copy), env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url})
+    assert result.exit_code == 1
+    assert "olist_products_dataset.csv: the file is empty" in result.output and "Traceback" not in result.output
 
 
 def test_postgres_commands_refuse_when_an_external_database_is_configured():

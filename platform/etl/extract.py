@@ -1,9 +1,11 @@
 """Extract: read a drop's files into DuckDB through the source contract, typed explicitly.
 
-Each file is read as text first (so a bad value never aborts the read), with the CSV
-reader's rejects kept; values are then cast to their declared types, and a row whose value
-does not cast is quarantined with the column and value named. A file already loaded by a
-succeeded run (same SHA-256) is skipped.
+Each file is read once with its declared types, the CSV reader keeping what it rejects
+aside. When it rejects nothing (the usual case) that is all. When it rejects a record, the
+file is read again as text, so that every row keeps its exact record number and a value
+that does not cast is quarantined with the column and the value as written; records the
+reader cannot parse are quarantined with its message and their text. A file whose SHA-256
+the served warehouse already holds is skipped.
 """
 
 from __future__ import annotations
@@ -66,9 +68,36 @@ def _read(con: duckdb.DuckDBPyConnection, item: ExtractedFile, run_id: int) -> N
     source = item.source
     table = source.table
     format_rule, types_rule = automatic_rules(table)
-    reader = contract.read_csv_sql(item.path, source, all_varchar=True).removesuffix(")")
-    reader += f", ignore_errors = true, store_rejects = true, rejects_table = 'rejects_{table}', rejects_scan = 'rejects_scan_{table}')"
-    con.execute(f"create or replace table incoming_text.{table} as select * from {reader}")
+    con.execute(
+        f"""create or replace table incoming.{table} as
+            select row_number() over () as _row, * from {_reader(item.path, source, typed=True)}"""
+    )
+    if con.execute(f"select count(*) from rejects_{table}").fetchone()[0] == 0:
+        item.rows_read = con.execute(f"select count(*) from incoming.{table}").fetchone()[0]
+        item.results += [RuleResult(r.rule, table, "reject", item.rows_read, 0) for r in (format_rule, types_rule)]
+        item.zips_fixed = contract.fix_zip_prefixes(con, f"incoming.{table}", source)
+        _drop_rejects(con, table)
+        return
+    _drop_rejects(con, table)
+    _read_as_text(con, item, run_id)
+
+
+def _reader(path: Path, source: SourceFile, typed: bool) -> str:
+    table = source.table
+    reader = contract.read_csv_sql(path, source, all_varchar=not typed).removesuffix(")")
+    return reader + f", ignore_errors = true, store_rejects = true, rejects_table = 'rejects_{table}', rejects_scan = 'rejects_scan_{table}')"
+
+
+def _drop_rejects(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    con.execute(f"drop table if exists rejects_{table}; drop table if exists rejects_scan_{table}")
+
+
+def _read_as_text(con: duckdb.DuckDBPyConnection, item: ExtractedFile, run_id: int) -> None:
+    """The careful path for a file with bad records: exact record numbers, original text."""
+    source = item.source
+    table = source.table
+    format_rule, types_rule = automatic_rules(table)
+    con.execute(f"create or replace table incoming_text.{table} as select * from {_reader(item.path, source, typed=False)}")
     parsed = con.execute(f"select count(*) from incoming_text.{table}").fetchone()[0]
 
     # Records the CSV reader could not parse: kept in quarantine with its message and text.
@@ -85,35 +114,32 @@ def _read(con: duckdb.DuckDBPyConnection, item: ExtractedFile, run_id: int) -> N
                select ?, ?, null, line, ?, reason, to_json({'csv_line': csv_line}) from rejected_records""",
             [run_id, source.filename, format_rule.rule],
         )
-        examples = [f"line {r[0]}" for r in con.execute("select line from rejected_records order by line limit 5").fetchall()]
-    else:
-        examples = []
-    con.execute(f"drop table rejected_records; drop table if exists rejects_{table}; drop table if exists rejects_scan_{table}")
+    examples = [f"line {r[0]}" for r in con.execute("select line from rejected_records order by line limit 5").fetchall()]
+    con.execute("drop table rejected_records")
+    _drop_rejects(con, table)
     item.rows_read = parsed + rejects
     item.results.append(RuleResult(format_rule.rule, table, "reject", item.rows_read, rejects, examples))
 
     item.zips_fixed = contract.fix_zip_prefixes(con, f"incoming_text.{table}", source)
-
     casts = ", ".join(f"{_cast(name, kind)} as {name}" for name, kind in source.columns)
-    bad = ", ".join(
-        f"case when {name} is not null and {_cast(name, kind)} is null then '{name}=' || {name} end"
-        for name, kind in source.columns
-        if DUCKDB_TYPES[kind] != "VARCHAR"
-    )
-    con.execute(
-        f"""create or replace table incoming.{table} as
-            select rowid + 1 as _row, {casts}, list_filter([{bad}], x -> x is not null) as _type_errors
-            from incoming_text.{table}"""
-    )
-    condition = "len(t._type_errors) > 0"
+    typed = [(name, kind) for name, kind in source.columns if DUCKDB_TYPES[kind] != "VARCHAR"]
+    con.execute(f"create or replace table incoming.{table} as select rowid + 1 as _row, {casts} from incoming_text.{table}")
+    # A value fails its type when the text is there but the cast gives nothing.
+    bad = " or ".join(f"(x.{name} is not null and t.{name} is null)" for name, _ in typed) or "false"
+    condition = f"""t._row in (select t._row from incoming.{table} as t
+        join (select rowid + 1 as _row, * from incoming_text.{table}) as x on x._row = t._row where {bad})"""
     failing, examples = con.execute(
         f"select count(*), list('row ' || _row order by _row)[1:5] from incoming.{table} as t where {condition}"
     ).fetchone()
     item.results.append(RuleResult(types_rule.rule, table, "reject", parsed, failing, examples or []))
     if failing:
-        reason = "'not of the column''s type: ' || array_to_string(t._type_errors, ', ')"
-        quarantine(con, run_id, table, condition, types_rule, reason_sql=reason)
-    con.execute(f"alter table incoming.{table} drop column _type_errors")
+        reasons = " || ".join(
+            f"case when x.{name} is not null and t.{name} is null then '{name}=' || x.{name} || ' ' else '' end"
+            for name, _ in typed
+        )
+        reason = f"""'not of the column''s type: ' || trim((select {reasons} from incoming_text.{table} as x
+            where x.rowid + 1 = t._row))"""
+        quarantine(con, run_id, table, condition, types_rule, reason_sql=reason, original_text=True)
 
 
 def _cast(name: str, kind: str) -> str:

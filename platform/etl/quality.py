@@ -136,20 +136,31 @@ def sync_rules(conn: psycopg.Connection) -> None:
         )
 
 
-def quarantine(con: duckdb.DuckDBPyConnection, run_id: int, table: str, condition: str, rule: Rule, reason_sql: str | None = None) -> None:
-    """Move the rows of `incoming.<table>` matching `condition` into quarantine, with their
-    original text values; `reason_sql` (over `t`) words the reason, else the rule's description."""
+def quarantine(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    table: str,
+    condition: str,
+    rule: Rule,
+    reason_sql: str | None = None,
+    original_text: bool = False,
+) -> None:
+    """Move the rows of `incoming.<table>` matching `condition` into quarantine.
+
+    `reason_sql` (over `t`) words the reason, else the rule's description. The original
+    values are the row as loaded or, with `original_text`, as read (`incoming_text`), for
+    rows whose values did not cast."""
     filename = BY_TABLE[table].filename
     con.execute(
         f"""create or replace temp table failing as
             select t._row, {reason_sql or '?'} as reason from incoming.{table} as t where {condition}""",
         [] if reason_sql else [rule.description],
     )
+    source = f"(select rowid + 1 as _row, * from incoming_text.{table})" if original_text else f"incoming.{table}"
     con.execute(
         f"""insert into quarantine.rejected_rows (run_id, source_file, row_number, line_number, rule, reason, original)
             select ?, ?, f._row, null, ?, f.reason, to_json(x)
-            from failing as f
-            join (select rowid + 1 as _row, * from incoming_text.{table}) as x on x._row = f._row""",
+            from failing as f join {source} as x on x._row = f._row""",
         [run_id, filename, rule.rule],
     )
     con.execute(f"delete from incoming.{table} where _row in (select _row from failing)")
