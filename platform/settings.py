@@ -117,11 +117,11 @@ class Settings:
             warehouse_path=Path(warehouse).expanduser().resolve()
             if warehouse
             else home / "warehouse.duckdb",
-            embedded_pg_port=_parse_port(get("OLIST_EMBEDDED_PG_PORT")),
-            sample_scale=_parse_scale(get("OLIST_SAMPLE_SCALE")),
+            embedded_pg_port=_parse_int("OLIST_EMBEDDED_PG_PORT", get("OLIST_EMBEDDED_PG_PORT"), 1024, 65535),
+            sample_scale=_parse_float("OLIST_SAMPLE_SCALE", get("OLIST_SAMPLE_SCALE"), 0, 100, low_inclusive=False),
             duckdb_memory_limit=_parse_memory(get("OLIST_DUCKDB_MEMORY_LIMIT")),
             duckdb_threads=_parse_int("OLIST_DUCKDB_THREADS", get("OLIST_DUCKDB_THREADS"), 1, 256),
-            max_quarantine_share=_parse_share(get("OLIST_MAX_QUARANTINE_SHARE")),
+            max_quarantine_share=_parse_float("OLIST_MAX_QUARANTINE_SHARE", get("OLIST_MAX_QUARANTINE_SHARE"), 0, 1),
             etl_schedule=_parse_cron(get("OLIST_ETL_SCHEDULE")),
             inbox=Path(get("OLIST_INBOX")).expanduser().resolve() if get("OLIST_INBOX") else home / "inbox",
             inbox_poll_seconds=_parse_int("OLIST_INBOX_POLL_SECONDS", get("OLIST_INBOX_POLL_SECONDS"), 1, 86_400),
@@ -171,26 +171,6 @@ def mask_url(url: str) -> str:
     return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1****@", url)
 
 
-def _parse_port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise SettingsError(f"OLIST_EMBEDDED_PG_PORT must be a port number, got {value!r}") from None
-    if not 1024 <= port <= 65535:
-        raise SettingsError(f"OLIST_EMBEDDED_PG_PORT must be between 1024 and 65535, got {port}")
-    return port
-
-
-def _parse_scale(value: str) -> float:
-    try:
-        scale = float(value)
-    except ValueError:
-        raise SettingsError(f"OLIST_SAMPLE_SCALE must be a number, got {value!r}") from None
-    if not 0 < scale <= 100:
-        raise SettingsError(f"OLIST_SAMPLE_SCALE must be above 0 and at most 100, got {scale:g}")
-    return scale
-
-
 def _parse_int(name: str, value: str, low: int, high: int) -> int:
     try:
         number = int(value)
@@ -201,14 +181,15 @@ def _parse_int(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
-def _parse_share(value: str) -> float:
+def _parse_float(name: str, value: str, low: float, high: float, low_inclusive: bool = True) -> float:
     try:
-        share = float(value)
+        number = float(value)
     except ValueError:
-        raise SettingsError(f"OLIST_MAX_QUARANTINE_SHARE must be a number, got {value!r}") from None
-    if not 0 <= share <= 1:
-        raise SettingsError(f"OLIST_MAX_QUARANTINE_SHARE must be between 0 and 1, got {share:g}")
-    return share
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+    if not (low <= number if low_inclusive else low < number) or number > high:
+        bound = "at least" if low_inclusive else "above"
+        raise SettingsError(f"{name} must be {bound} {low:g} and at most {high:g}, got {number:g}")
+    return number
 
 
 def _parse_memory(value: str) -> str:
@@ -218,8 +199,12 @@ def _parse_memory(value: str) -> str:
 
 
 def _parse_cron(value: str) -> str:
-    if len(value.split()) != 5:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as e:
         raise SettingsError(
-            f"OLIST_ETL_SCHEDULE must be a cron expression of five fields (minute hour day month weekday), got {value!r}"
-        )
+            f"OLIST_ETL_SCHEDULE must be a cron expression (minute hour day month weekday), got {value!r}: {e}"
+        ) from None
     return value

@@ -40,7 +40,17 @@ def test_blank_values_mean_default():
 
 @pytest.mark.parametrize(
     "name, value",
-    [("OLIST_EMBEDDED_PG_PORT", "abc"), ("OLIST_EMBEDDED_PG_PORT", "80"), ("OLIST_SAMPLE_SCALE", "0"), ("OLIST_SAMPLE_SCALE", "x")],
+    [
+        ("OLIST_EMBEDDED_PG_PORT", "abc"),
+        ("OLIST_EMBEDDED_PG_PORT", "80"),
+        ("OLIST_SAMPLE_SCALE", "0"),
+        ("OLIST_SAMPLE_SCALE", "x"),
+        ("OLIST_MAX_QUARANTINE_SHARE", "1.5"),
+        ("OLIST_DUCKDB_MEMORY_LIMIT", "lots"),
+        ("OLIST_DUCKDB_THREADS", "0"),
+        ("OLIST_ETL_SCHEDULE", "every night"),
+        ("OLIST_ETL_SCHEDULE", "0 25 * * *"),
+    ],
 )
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
