@@ -233,6 +233,127 @@ def etl_rollback() -> None:
     click.echo(f"{len(publish.versions(settings.warehouse_path))} older file(s) left to roll back to")
 
 
+@main.group()
+def semantic() -> None:
+    """The semantic layer: every metric and dimension defined once (platform/semantic/)."""
+
+
+def _query_options(command):
+    options = [
+        click.option("--metric", "metrics", multiple=True, required=True, help="A metric; repeat for several."),
+        click.option("--by", "by", multiple=True, help="A dimension to group by, with a grain for dates: purchase_date:month. Repeatable."),
+        click.option("--where", "where", multiple=True, help="A filter DIMENSION=VALUE[,VALUE...]; values are bound, never spliced. Repeatable."),
+        click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First purchase date (inclusive), YYYY-MM-DD."),
+        click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last purchase date (inclusive), YYYY-MM-DD."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _compile(metrics, by, where, start, end):
+    from olist_bi.semantic.catalog import UnknownName
+    from olist_bi.semantic.compiler import CompileError, Query, compile_query, parse_by, parse_where
+
+    try:
+        query = Query(
+            list(metrics),
+            [parse_by(b) for b in by],
+            [parse_where(w) for w in where],
+            start.date() if start else None,
+            end.date() if end else None,
+        )
+        return compile_query(query)
+    except (UnknownName, CompileError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+@semantic.command(name="list")
+def semantic_list() -> None:
+    """List the metrics and dimensions, with the model each metric reads."""
+    from olist_bi.semantic.catalog import load
+    from olist_bi.semantic.compiler import available
+
+    catalog = load()
+    click.echo("metrics:")
+    for m in catalog.metrics.values():
+        click.echo(f"  {m.name:<22} {m.label:<24} {m.format:<9} {m.model}")
+    click.echo("dimensions:")
+    for d in catalog.dimensions.values():
+        grains = f" (grains: {', '.join(d.grains)})" if d.grains else ""
+        models = ", ".join(name for name, model in catalog.models.items() if available(catalog, d, model))
+        click.echo(f"  {d.name:<22} {d.label:<24} on {models}{grains}")
+
+
+@semantic.command(name="show")
+@click.argument("name")
+def semantic_show(name: str) -> None:
+    """Show one metric or dimension: its definition, what it counts, its SQL."""
+    from olist_bi.semantic.catalog import UnknownName, load
+    from olist_bi.semantic.compiler import available, metric_sql
+
+    catalog = load()
+    if name in catalog.metrics:
+        m = catalog.metrics[name]
+        click.echo(f"{m.name}: {m.label}\n\n{m.description}\n\ncounts: {m.counts}")
+        click.echo(f"unit: {m.unit}   format: {m.format}   additive: {'yes' if m.additive else 'no'}   model: {m.model}")
+        if m.requires:
+            click.echo(f"requires --by: {', '.join(m.requires)}")
+        click.echo(f"\nsql: {metric_sql(catalog, m)}")
+        return
+    if name in catalog.dimensions:
+        d = catalog.dimensions[name]
+        click.echo(f"{d.name}: {d.label}\n\n{d.description}")
+        if d.grains:
+            click.echo(f"grains: {', '.join(d.grains)} (default {d.default_grain})")
+        models = [m for m in catalog.models.values() if available(catalog, d, m)]
+        metrics = [m.name for m in catalog.metrics.values() if catalog.models[m.model] in models]
+        click.echo(f"\nmetrics it applies to: {', '.join(metrics)}")
+        return
+    raise click.ClickException(
+        f"unknown metric or dimension {name!r}; metrics: {', '.join(sorted(catalog.metrics))}; "
+        f"dimensions: {', '.join(sorted(catalog.dimensions))}"
+    )
+
+
+@semantic.command(name="compile")
+@_query_options
+def semantic_compile(metrics, by, where, start, end) -> None:
+    """Print the DuckDB SQL a metric query compiles to, and its bound parameters."""
+    compiled = _compile(metrics, by, where, start, end)
+    click.echo(compiled.sql)
+    click.echo(f"-- parameters: {[str(p) for p in compiled.params]}")
+
+
+@semantic.command(name="query")
+@_query_options
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True, help="Output format.")
+def semantic_query(metrics, by, where, start, end, fmt) -> None:
+    """Answer metrics by dimensions from the served warehouse, for example
+    `--metric revenue --by purchase_date:month --where customer_state=SP`."""
+    from olist_bi.semantic import query
+
+    compiled = _compile(metrics, by, where, start, end)
+    settings = _settings()
+    try:
+        rows = query.run(compiled, settings.warehouse_path)
+    except query.WarehouseMissing as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(query.render(compiled, rows, fmt))
+
+
+@semantic.command(name="docs")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/metrics.md"), show_default=True, help="Where to write the catalog.")
+def semantic_docs(out: Path) -> None:
+    """Write the metric catalog (docs/metrics.md) from the definitions, with example values
+    from the served warehouse."""
+    from olist_bi.semantic import docs
+
+    settings = _settings()
+    out.write_text(docs.render_catalog(settings.warehouse_path), encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
 @main.command(name="scheduler")
 def scheduler_command() -> None:
     """Run the scheduler in the foreground: the ETL on OLIST_ETL_SCHEDULE (default nightly)

@@ -2,7 +2,9 @@
 -- reviews), with its delivery timings. Late rule: delivered on a later calendar day than the
 -- estimated delivery date (the estimate is a date; a delivery during that day is on time).
 -- delivery_days: purchase to delivery, in days with fractions. delay_days: delivery date minus
--- estimated date (negative when early). Grain: order_id.
+-- estimated date (negative when early). is_first_order marks each customer's first order;
+-- is_repeat_customer marks orders of customers with more than one order in all.
+-- Grain: order_id.
 with orders as (
     select
         order_id, customer_id, order_status, purchased_at, purchase_date, approved_at,
@@ -10,7 +12,10 @@ with orders as (
     from stg_orders
 ),
 customers as (
-    select customer_id, customer_unique_id, zip_code_prefix, state from stg_customers
+    select customer_id, customer_unique_id, zip_code_prefix, city, state from stg_customers
+),
+people as (
+    select customer_unique_id, first_order_at, is_repeat from dim_customer
 ),
 items as (
     select order_id, count(*) as items, sum(price) as items_value, sum(freight_value) as freight_value
@@ -27,6 +32,7 @@ select
     o.order_id,
     c.customer_unique_id,
     c.zip_code_prefix as customer_zip_code_prefix,
+    c.city as customer_city,
     c.state as customer_state,
     o.order_status,
     o.purchased_at,
@@ -48,8 +54,11 @@ select
     coalesce(i.freight_value, 0) as freight_value,
     p.payment_value,
     r.review_score,
+    row_number() over (partition by c.customer_unique_id order by o.purchased_at, o.order_id) = 1 as is_first_order,
+    coalesce(pp.is_repeat, false) as is_repeat_customer,
 from orders as o
 left join customers as c on c.customer_id = o.customer_id
 left join items as i on i.order_id = o.order_id
 left join payments as p on p.order_id = o.order_id
 left join reviews as r on r.order_id = o.order_id
+left join people as pp on pp.customer_unique_id = c.customer_unique_id

@@ -1,5 +1,7 @@
 -- mart_customer_cohorts: customers grouped by the month of their first order (the cohort),
--- and how many of them ordered in each later month. Grain: (cohort_month, months_since_first).
+-- and how many of them ordered in each later month, up to the last month with orders. Every
+-- (cohort, month) pair has a row, zero when nobody came back, so averages over cohorts are
+-- not biased towards the cohorts that did return. Grain: (cohort_month, months_since_first).
 with orders as (
     select customer_unique_id, cast(date_trunc('month', purchase_date) as date) as order_month
     from fact_deliveries
@@ -7,23 +9,33 @@ with orders as (
 cohorts as (
     select customer_unique_id, min(order_month) as cohort_month from orders group by customer_unique_id
 ),
-activity as (
-    select distinct
-        c.cohort_month,
-        c.customer_unique_id,
-        cast(date_diff('month', c.cohort_month, o.order_month) as integer) as months_since_first,
-    from orders as o
-    join cohorts as c on c.customer_unique_id = o.customer_unique_id
-),
 sizes as (
     select cohort_month, count(*) as cohort_size from cohorts group by cohort_month
+),
+last_month as (
+    select max(order_month) as last_month from orders
+),
+grid as (
+    select
+        s.cohort_month,
+        s.cohort_size,
+        cast(n as integer) as months_since_first,
+    from sizes as s, last_month as l, range(0, date_diff('month', s.cohort_month, l.last_month) + 1) as t(n)
+),
+activity as (
+    select
+        c.cohort_month,
+        cast(date_diff('month', c.cohort_month, o.order_month) as integer) as months_since_first,
+        count(distinct c.customer_unique_id) as active_customers,
+    from orders as o
+    join cohorts as c on c.customer_unique_id = o.customer_unique_id
+    group by c.cohort_month, months_since_first
 )
 select
-    a.cohort_month,
-    a.months_since_first,
-    cast(s.cohort_size as integer) as cohort_size,
-    cast(count(*) as integer) as active_customers,
-    count(*) / s.cohort_size as retention,
-from activity as a
-join sizes as s on s.cohort_month = a.cohort_month
-group by a.cohort_month, a.months_since_first, s.cohort_size
+    g.cohort_month,
+    g.months_since_first,
+    cast(g.cohort_size as integer) as cohort_size,
+    cast(coalesce(a.active_customers, 0) as integer) as active_customers,
+    coalesce(a.active_customers, 0) / g.cohort_size as retention,
+from grid as g
+left join activity as a on a.cohort_month = g.cohort_month and a.months_since_first = g.months_since_first

@@ -1,0 +1,86 @@
+"""Run compiled metric queries against the served warehouse, and show their results.
+
+The warehouse is opened read-only, per query, with file access, extension loading and
+configuration changes off: the same locked-down connection the BI tools get.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from olist_bi.semantic.catalog import Metric
+from olist_bi.semantic.compiler import Compiled
+
+READER_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+
+class WarehouseMissing(FileNotFoundError):
+    """No served warehouse yet."""
+
+
+def connect(path: Path, threads: int = 2) -> duckdb.DuckDBPyConnection:
+    if not Path(path).exists():
+        raise WarehouseMissing(f"no warehouse at {path}: load a drop first (`olist-bi etl run --source DIR` or `make up`)")
+    return duckdb.connect(str(path), read_only=True, config={**READER_CONFIG, "threads": threads})
+
+
+def run(compiled: Compiled, path: Path) -> list[tuple]:
+    with connect(path) as con:
+        return con.execute(compiled.sql, compiled.params).fetchall()
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def format_value(value, metric: Metric | None) -> str:
+    """A value as a person reads it: thousands separators, two decimals for money, percents."""
+    if value is None:
+        return "-"
+    if metric is None:
+        return str(_plain(value))
+    if metric.format == "currency":
+        return f"{float(value):,.2f}"
+    if metric.format == "percent":
+        return f"{float(value):.1%}"
+    if metric.format == "count":
+        return f"{int(value):,}"
+    return f"{float(value):,.2f}"
+
+
+def render(compiled: Compiled, rows: list[tuple], fmt: str) -> str:
+    """Rows as an aligned table, CSV or JSON (raw values in CSV and JSON)."""
+    columns = compiled.columns
+    if fmt == "json":
+        return json.dumps([{c: _plain(v) for c, v in zip(columns, row)} for row in rows], indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_plain(v) for v in row] for row in rows])
+        return out.getvalue().rstrip("\n")
+    by_name = {m.name: m for m in compiled.metrics}
+    cells = [[format_value(v, by_name.get(c)) for c, v in zip(columns, row)] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = [c in by_name for c in columns]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)])
