@@ -29,6 +29,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/generator.py
 	$(BIN)/python bench/etl.py
+	$(BIN)/python bench/semantic.py
 
 ## down: stop the embedded PostgreSQL
 down: $(STAMP)

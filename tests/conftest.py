@@ -70,3 +70,13 @@ def make_settings(home: Path, ops_url: str, **extra):
     env = {"OLIST_HOME": str(home), "OLIST_DATABASE_URL": ops_url, "OLIST_DUCKDB_MEMORY_LIMIT": "1GB"}
     env.update({k.upper(): str(v) for k, v in extra.items()})
     return Settings.from_env(env)
+
+
+@pytest.fixture(scope="session")
+def warehouse(drop, ops_url, tmp_path_factory):
+    """The scale-0.2 drop loaded once: (settings, run result). Read it, do not change it."""
+    from olist_bi.etl import pipeline
+
+    settings = make_settings(tmp_path_factory.mktemp("warehouse-home"), ops_url)
+    result = pipeline.run(settings, drop)
+    return settings, result

@@ -72,3 +72,33 @@ def test_etl_run_failure_names_the_file(tmp_path, ops_url, drop_copy):
 def test_postgres_commands_refuse_when_an_external_database_is_configured():
     result = run("postgres", "start", env={"OLIST_DATABASE_URL": "postgresql://u@h/d"})
     assert result.exit_code == 1 and "OLIST_DATABASE_URL is set" in result.output
+
+
+def test_semantic_commands(warehouse):
+    settings, _ = warehouse
+    env = {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": settings.database_url}
+    listing = run("semantic", "list", env=env)
+    assert listing.exit_code == 0 and "revenue" in listing.output and "purchase_date" in listing.output
+    shown = run("semantic", "show", "late_delivery_rate", env=env)
+    assert shown.exit_code == 0 and "calendar day" in shown.output
+    assert run("semantic", "show", "customer_state", env=env).exit_code == 0
+    unknown = run("semantic", "show", "profit", env=env)
+    assert unknown.exit_code == 1 and "revenue" in unknown.output
+    compiled = run("semantic", "compile", "--metric", "revenue", "--by", "purchase_date:month", "--where", "customer_state=SP", env=env)
+    assert compiled.exit_code == 0 and "fact_payments" in compiled.output and "parameters: ['SP']" in compiled.output
+    table = run("semantic", "query", "--metric", "revenue", "--metric", "orders", "--by", "purchase_date:year", env=env)
+    assert table.exit_code == 0 and "2017-01-01" in table.output
+    as_json = run("semantic", "query", "--metric", "orders", "--by", "customer_state", "--format", "json", env=env)
+    import json
+
+    rows = json.loads(as_json.output)
+    assert {r["customer_state"] for r in rows} >= {"SP", "RJ"} and all(r["orders"] > 0 for r in rows)
+    as_csv = run("semantic", "query", "--metric", "orders", "--where", "customer_state=SP", "--format", "csv", env=env)
+    assert as_csv.output.splitlines()[0] == "orders"
+    bad = run("semantic", "query", "--metric", "revenue", "--by", "state", env=env)
+    assert bad.exit_code == 1 and "known dimensions" in bad.output
+
+
+def test_semantic_query_without_a_warehouse_says_what_to_do(tmp_path):
+    result = run("semantic", "query", "--metric", "orders", env={"OLIST_HOME": str(tmp_path)})
+    assert result.exit_code == 1 and "load a drop first" in result.output

@@ -41,3 +41,16 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():
     readme = (ROOT / "README.md").read_text()
     assert "make up" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_metric_and_dimension_is_in_the_catalog_page():
+    from olist_bi.semantic.catalog import load
+
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    catalog = load()
+    for metric in catalog.metrics.values():
+        assert f"### {metric.name}\n" in text, f"{metric.name} is missing from docs/metrics.md: run `olist-bi semantic docs`"
+        section = text.split(f"### {metric.name}\n", 1)[1].split("\n### ", 1)[0]
+        assert metric.description in section and metric.counts in section, f"docs/metrics.md is stale for {metric.name}"
+    for dimension in catalog.dimensions.values():
+        assert f"| `{dimension.name}` |" in text and dimension.description in text, dimension.name

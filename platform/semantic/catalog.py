@@ -37,7 +37,7 @@ class Model:
     name: str
     description: str
     entities: dict[str, str]
-    joins: tuple[str, ...]
+    joins: dict[str, str]  # alias -> join clause
     range_dimension: str
 
 
@@ -95,7 +95,7 @@ def _read(name: str) -> dict:
 def load() -> Catalog:
     """Read and check the definitions; raise `CatalogError` naming what is wrong."""
     models = {
-        name: Model(name, spec["description"], dict(spec["entities"]), tuple(spec.get("joins", ())), spec["range_dimension"])
+        name: Model(name, spec["description"], dict(spec["entities"]), dict(spec.get("joins") or {}), spec["range_dimension"])
         for name, spec in _read("models.yaml")["models"].items()
     }
     dimensions = {}

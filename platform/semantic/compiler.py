@@ -9,6 +9,7 @@ joined on the dimensions asked for.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
@@ -179,7 +180,8 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
                 conditions.append(f"{column} <= ?")
                 params.append(query.end)
         lines = ["    select", *(f"        {s}," for s in selects), f"    from {model.name} as m"]
-        lines += [f"    {join}" for join in model.joins]
+        used = " ".join(selects + conditions)
+        lines += [f"    {join}" for alias, join in model.joins.items() if re.search(rf"\b{alias}\.", used)]
         if conditions:
             lines.append("    where " + "\n      and ".join(conditions))
         if by:

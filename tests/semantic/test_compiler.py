@@ -1,0 +1,126 @@
+"""The compiler: clear errors, identifiers only from the catalog, user values only as bound
+parameters, templates only in Jinja's sandbox."""
+
+import dataclasses
+import datetime as dt
+
+import duckdb
+import pytest
+
+from olist_bi.semantic import query
+from olist_bi.semantic.catalog import CatalogError, UnknownName, check, load
+from olist_bi.semantic.compiler import CompileError, Filter, GroupBy, Query, compile_query, parse_by, parse_where
+
+HOSTILE = [
+    "SP' OR '1'='1",
+    "SP'; drop table fact_deliveries; --",
+    "SP\" or 1=1 --",
+    "') union all select 1 --",
+    "read_csv('/etc/passwd')",
+    "{{ 7 * 7 }}",
+    "{% for x in range(3) %}x{% endfor %}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "/* comment */ SP",
+    "SP\nRJ",
+]
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(UnknownName, match="unknown metric 'profit'; known metrics: .*revenue"):
+        compile_query(Query(["profit"]))
+    with pytest.raises(UnknownName, match="unknown dimension 'state'; known dimensions: .*customer_state"):
+        compile_query(Query(["revenue"], [GroupBy("state")]))
+    with pytest.raises(UnknownName, match="unknown dimension"):
+        compile_query(Query(["revenue"], where=[Filter("customer_state; drop table x", ("SP",))]))
+
+
+def test_grains_are_checked():
+    with pytest.raises(CompileError, match="no grain 'hour'; its grains: month, day, week, quarter, year"):
+        compile_query(Query(["orders"], [GroupBy("purchase_date", "hour")]))
+    with pytest.raises(CompileError, match="no grain"):
+        compile_query(Query(["orders"], [GroupBy("purchase_date", "month'); drop table x; --")]))
+    with pytest.raises(CompileError, match="has no grains"):
+        compile_query(Query(["orders"], [GroupBy("customer_state", "month")]))
+    sql = compile_query(Query(["orders"], [GroupBy("purchase_date")])).sql
+    assert "date_trunc('month'" in sql  # the default grain
+
+
+def test_a_dimension_the_model_does_not_offer_is_a_clear_error():
+    with pytest.raises(CompileError, match="dimension product_category is not available for metric revenue .*offers: purchase_date"):
+        compile_query(Query(["revenue"], [GroupBy("product_category")]))
+
+
+def test_required_dimensions_and_other_mistakes():
+    with pytest.raises(CompileError, match="cohort_retention needs --by months_since_first"):
+        compile_query(Query(["cohort_retention"]))
+    with pytest.raises(CompileError, match="name at least one metric"):
+        compile_query(Query([]))
+    with pytest.raises(CompileError, match="starts .* after it ends"):
+        compile_query(Query(["orders"], start=dt.date(2018, 1, 2), end=dt.date(2018, 1, 1)))
+    with pytest.raises(CompileError, match="DIMENSION=VALUE"):
+        parse_where("customer_state")
+    with pytest.raises(CompileError, match="takes dates as YYYY-MM-DD"):
+        compile_query(Query(["orders"], where=[parse_where("purchase_date=yesterday")]))
+    with pytest.raises(CompileError, match="takes whole numbers"):
+        compile_query(Query(["cohort_retention"], [parse_by("months_since_first")], [parse_where("months_since_first=1 or 1=1")]))
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_are_bound_never_spliced(value):
+    compiled = compile_query(Query(["orders", "revenue"], [GroupBy("customer_state")], [Filter("customer_state", (value,))]))
+    assert value not in compiled.sql
+    assert compiled.params.count(value) == 2
+    assert compiled.sql.count("?") == len(compiled.params)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_match_nothing_and_change_nothing(warehouse, value):
+    settings, _ = warehouse
+    before = query.run(compile_query(Query(["orders", "revenue"])), settings.warehouse_path)
+    compiled = compile_query(Query(["orders"], [GroupBy("customer_state")], [Filter("customer_state", (value,))]))
+    assert query.run(compiled, settings.warehouse_path) == []
+    assert query.run(compile_query(Query(["orders", "revenue"])), settings.warehouse_path) == before
+
+
+def test_a_plain_value_still_matches(warehouse):
+    settings, _ = warehouse
+    rows = query.run(compile_query(Query(["orders"], [GroupBy("customer_state")], [Filter("customer_state", ("SP",))])), settings.warehouse_path)
+    assert len(rows) == 1 and rows[0][0] == "SP" and rows[0][1] > 0
+
+
+def test_templates_render_in_the_sandbox():
+    catalog = load()
+    evil = dataclasses.replace(catalog.metrics["orders"], name="evil", sql="{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    patched = dataclasses.replace(catalog, metrics={**catalog.metrics, "evil": evil})
+    with pytest.raises(CompileError, match="metric evil"):
+        compile_query(Query(["evil"]), patched)
+    undefined = dataclasses.replace(catalog.metrics["orders"], name="typo", sql="count({{ ordr }}.order_id)")
+    patched = dataclasses.replace(catalog, metrics={**catalog.metrics, "typo": undefined})
+    with pytest.raises(CompileError, match="metric typo"):
+        compile_query(Query(["typo"]), patched)
+
+
+def test_the_catalog_refuses_undocumented_or_odd_definitions():
+    catalog = load()
+    bare = dataclasses.replace(catalog.metrics["orders"], description=" ")
+    with pytest.raises(CatalogError, match="metric orders: description is missing"):
+        check(dataclasses.replace(catalog, metrics={**catalog.metrics, "orders": bare}))
+    odd = dataclasses.replace(catalog.metrics["orders"], name="Orders; drop")
+    with pytest.raises(CatalogError, match="names are lower-case identifiers"):
+        check(dataclasses.replace(catalog, metrics={**catalog.metrics, "Orders; drop": odd}))
+
+
+def test_the_reader_connection_cannot_reach_files(warehouse):
+    settings, _ = warehouse
+    with query.connect(settings.warehouse_path) as con:
+        assert con.execute("select count(*) from fact_deliveries").fetchone()[0] > 0
+        for sql in ("select * from read_csv('/etc/passwd')", "copy fact_deliveries to '/tmp/x.csv'", "set enable_external_access = true"):
+            with pytest.raises(duckdb.Error):
+                con.execute(sql)
+
+
+def test_compiled_sql_is_readable():
+    sql = compile_query(Query(["revenue", "orders"], [GroupBy("purchase_date", "month")], [Filter("customer_state", ("SP",))])).sql
+    assert sql.startswith("with q0 as (")
+    assert "from fact_payments as m" in sql and "from fact_deliveries as m" in sql
+    assert "full outer join q1" in sql and sql.rstrip().endswith("order by purchase_date")
