@@ -19,6 +19,7 @@ up: $(STAMP)
 
 ## test: install, then run the whole test suite
 test: $(STAMP)
+	$(BIN)/ruff check platform tests bench
 	$(BIN)/pytest
 
 ## test-fast: the suite without the slow groups

@@ -289,7 +289,7 @@ def semantic_list() -> None:
 @click.argument("name")
 def semantic_show(name: str) -> None:
     """Show one metric or dimension: its definition, what it counts, its SQL."""
-    from olist_bi.semantic.catalog import UnknownName, load
+    from olist_bi.semantic.catalog import load
     from olist_bi.semantic.compiler import available, metric_sql
 
     catalog = load()

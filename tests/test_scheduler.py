@@ -74,7 +74,7 @@ def test_the_scheduler_loads_a_new_drop_and_stops_cleanly(tmp_path, small_drop, 
         wait_for(lambda: (drop / LOADED).exists() or (drop / FAILED).exists() or process.poll() is not None, 90, "the drop to load")
         assert (drop / LOADED).exists(), (drop / FAILED).read_text() if (drop / FAILED).exists() else process.stdout.read()
     finally:
-        out = stop(process)
+        stop(process)
     assert (home / "warehouse.duckdb").exists()
     with psycopg.connect(ops_url, row_factory=dict_row) as conn:
         run = conn.execute(
