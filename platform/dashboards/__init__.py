@@ -1,1 +1,190 @@
-"""Dashboard specs, provisioned to Superset and Metabase (issues: Superset, Metabase)."""
+"""Dashboard specs: the six dashboards in a tool-neutral form (one YAML file each), checked
+against the semantic catalog. Superset's asset bundle and Metabase's cards are generated
+from these; see README.md beside this file for the format."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from olist_bi.semantic.catalog import Catalog, load
+from olist_bi.semantic.compiler import GroupBy, Query, available, parse_by
+
+HERE = Path(__file__).parent
+VIZ = {"kpi", "line", "bar", "table", "pie", "heatmap"}
+DATABASES = {"warehouse", "operations"}
+GRID_COLUMNS = 12
+NAMESPACE = uuid.UUID("5b0d7a1e-0c1f-4c55-9a57-6f6c6973745f")  # the platform's uuid namespace
+
+
+class SpecError(ValueError):
+    """A dashboard spec names something that does not exist or cannot work; the message says which."""
+
+
+def stable_uuid(*parts: str) -> str:
+    """The same name always gives the same uuid, so re-provisioning updates in place."""
+    return str(uuid.uuid5(NAMESPACE, "/".join(parts)))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    database: str
+    description: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    viz: str
+    metrics: tuple[str, ...] = ()
+    by: tuple[GroupBy, ...] = ()
+    dataset: str | None = None
+    columns: tuple[str, ...] = ()
+    order_by: str | None = None
+    sort: str | None = None
+    limit: int | None = None
+    width: int = 6
+    height: int = 50
+
+    @property
+    def is_semantic(self) -> bool:
+        return self.dataset is None
+
+    def query(self) -> Query:
+        return Query(list(self.metrics), list(self.by))
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    slug: str
+    title: str
+    description: str
+    filters: tuple[str, ...]
+    charts: tuple[Chart, ...]
+    audience: str = "business"
+    path: Path = field(default=Path(), compare=False)
+
+    def uuid(self) -> str:
+        return stable_uuid("dashboard", self.slug)
+
+    def chart_uuid(self, chart: Chart) -> str:
+        return stable_uuid("chart", self.slug, chart.key)
+
+
+@cache
+def datasets() -> dict[str, Dataset]:
+    spec = yaml.safe_load((HERE / "datasets.yaml").read_text(encoding="utf-8"))["datasets"]
+    found = {}
+    for name, item in spec.items():
+        if item["database"] not in DATABASES:
+            raise SpecError(f"dataset {name}: database must be one of {', '.join(sorted(DATABASES))}")
+        found[name] = Dataset(name, item["database"], item["description"], (HERE / item["sql"]).read_text(encoding="utf-8").strip())
+    return found
+
+
+@cache
+def dashboards() -> tuple[Dashboard, ...]:
+    """Every dashboard spec, checked; raise `SpecError` naming the file and the problem."""
+    catalog = load()
+    found = [_load(path, catalog) for path in sorted(HERE.glob("*.yaml")) if path.name != "datasets.yaml"]
+    slugs = [d.slug for d in found]
+    if len(set(slugs)) != len(slugs):
+        raise SpecError(f"dashboard slugs repeat: {slugs}")
+    return tuple(found)
+
+
+def _load(path: Path, catalog: Catalog) -> Dashboard:
+    where = path.name
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise SpecError(f"{where}: not valid YAML: {e}") from None
+    try:
+        charts = tuple(_chart(item) for item in raw["charts"])
+        dashboard = Dashboard(
+            slug=raw["slug"],
+            title=raw["title"],
+            description=raw["description"],
+            filters=tuple(raw.get("filters", ())),
+            charts=charts,
+            audience=raw.get("audience", "business"),
+            path=path,
+        )
+    except (KeyError, TypeError) as e:
+        raise SpecError(f"{where}: {e}") from None
+    problems = check(dashboard, catalog)
+    if problems:
+        raise SpecError(f"{where}:\n" + "\n".join(f"  - {p}" for p in problems))
+    return dashboard
+
+
+def _chart(item: dict) -> Chart:
+    item = dict(item)
+    item["metrics"] = tuple(item.get("metrics", ()))
+    item["by"] = tuple(parse_by(b) for b in item.get("by", ()))
+    item["columns"] = tuple(item.get("columns", ()))
+    return Chart(**item)
+
+
+def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
+    problems = []
+    keys = [c.key for c in dashboard.charts]
+    if len(set(keys)) != len(keys):
+        problems.append(f"chart keys repeat: {keys}")
+    for chart in dashboard.charts:
+        name = f"chart {chart.key}"
+        if chart.viz not in VIZ:
+            problems.append(f"{name}: viz {chart.viz!r} is not one of {', '.join(sorted(VIZ))}")
+        if not 1 <= chart.width <= GRID_COLUMNS:
+            problems.append(f"{name}: width {chart.width} is not 1 to {GRID_COLUMNS}")
+        if chart.is_semantic:
+            if not chart.metrics:
+                problems.append(f"{name}: names no metric and no dataset")
+            for metric in chart.metrics:
+                if metric not in catalog.metrics:
+                    problems.append(f"{name}: unknown metric {metric}")
+                    continue
+                model = catalog.models[catalog.metrics[metric].model]
+                for group in chart.by:
+                    if group.dimension not in catalog.dimensions:
+                        problems.append(f"{name}: unknown dimension {group.dimension}")
+                    elif not available(catalog, catalog.dimensions[group.dimension], model):
+                        problems.append(f"{name}: metric {metric} cannot be grouped by {group.dimension}")
+            if chart.viz in ("line", "bar", "pie") and not chart.by:
+                problems.append(f"{name}: a {chart.viz} chart needs `by`")
+            if chart.viz == "kpi" and (chart.by or len(chart.metrics) != 1):
+                problems.append(f"{name}: a kpi shows one metric, without `by`")
+            if chart.viz == "heatmap" and len(chart.by) != 2:
+                problems.append(f"{name}: a heatmap needs two dimensions in `by`")
+        else:
+            if chart.dataset not in datasets():
+                problems.append(f"{name}: unknown dataset {chart.dataset}; datasets: {', '.join(datasets())}")
+            if not chart.columns:
+                problems.append(f"{name}: a dataset chart lists its columns")
+    for dimension in dashboard.filters:
+        if dimension not in catalog.dimensions:
+            problems.append(f"filter {dimension}: unknown dimension")
+        elif not filter_targets(dashboard, dimension, catalog):
+            problems.append(f"filter {dimension}: no chart of the dashboard can be filtered by it")
+    return problems
+
+
+def filter_targets(dashboard: Dashboard, dimension: str, catalog: Catalog | None = None) -> list[Chart]:
+    """The charts a filter on `dimension` applies to: those whose every metric offers it."""
+    catalog = catalog or load()
+    return [
+        c
+        for c in dashboard.charts
+        if c.is_semantic
+        and all(
+            m in catalog.metrics and available(catalog, catalog.dimensions[dimension], catalog.models[catalog.metrics[m].model])
+            for m in c.metrics
+        )
+    ]

@@ -23,3 +23,17 @@ cast(date_trunc('{{ grain }}', {{ column }}) as date)
 {% macro is_late(order) -%}
 {{ order }}.is_late
 {%- endmacro %}
+
+{#- Delivery against the estimate, in buckets that sort in order. -#}
+{% macro delay_bucket(order) -%}
+case
+    when {{ order }}.delay_days is null then '8. not delivered'
+    when {{ order }}.delay_days <= -15 then '1. 15+ days early'
+    when {{ order }}.delay_days <= -8 then '2. 8-14 days early'
+    when {{ order }}.delay_days <= -1 then '3. 1-7 days early'
+    when {{ order }}.delay_days = 0 then '4. on the day'
+    when {{ order }}.delay_days <= 3 then '5. 1-3 days late'
+    when {{ order }}.delay_days <= 7 then '6. 4-7 days late'
+    else '7. 8+ days late'
+end
+{%- endmacro %}
