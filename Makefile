@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test test-fast bench down doctor clean
+SUPERSET_VENV := .venv-superset
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
+
+.PHONY: up test test-fast bench down doctor clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +16,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# Superset lives in its own environment: it pins SQLAlchemy 1.4 and older pandas/numpy.
+$(SUPERSET_STAMP): requirements/superset.txt requirements/superset-constraints.txt
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements/superset-constraints.txt -r requirements/superset.txt
+	touch $(SUPERSET_STAMP)
+
+## chromium: Debian's headless browser, for the browser tests and dashboard screenshots
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## up: install, then bring the platform up on the embedded defaults
-up: $(STAMP)
+up: $(STAMP) $(SUPERSET_STAMP)
 	$(BIN)/olist-bi up
 
 ## test: install, then run the whole test suite
-test: $(STAMP)
+test: $(STAMP) $(SUPERSET_STAMP) chromium
 	$(BIN)/ruff check platform tests bench
 	$(BIN)/pytest
 
@@ -40,4 +54,4 @@ doctor: $(STAMP)
 	$(BIN)/olist-bi doctor
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(SUPERSET_VENV) .pytest_cache
