@@ -22,6 +22,7 @@ from olist_bi.settings import Settings
 # PostgreSQL refuses to run as root; as root we run it as this unprivileged system user.
 SYSTEM_USER = "olist_pg"
 SUPERUSER = "postgres"
+OPS_DATABASE = "olist_ops"
 
 
 class PostgresError(RuntimeError):
@@ -51,6 +52,11 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
+        """The operations database on this server."""
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{OPS_DATABASE}"
+
+    @property
+    def admin_url(self) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
 
     @property
@@ -72,6 +78,7 @@ class EmbeddedPostgres:
         Idempotent: a server already running on this folder is left as it is.
         """
         if self.is_running():
+            ensure_database(self.admin_url, OPS_DATABASE)
             return self.url
         if _port_in_use(self.port):
             raise PostgresError(
@@ -89,6 +96,7 @@ class EmbeddedPostgres:
             "pg_ctl",
             ["start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options],
         )
+        ensure_database(self.admin_url, OPS_DATABASE)
         return self.url
 
     def stop(self) -> bool:
@@ -152,10 +160,33 @@ def _port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def ensure_database(server_url: str, name: str) -> None:
+    """Create database `name` on the server of `server_url` unless it exists."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, another database."""
+    base, _, rest = url.rpartition("/")
+    query = rest.partition("?")[2]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
 def database_url(settings: Settings, start: bool = True) -> str:
     """The operations PostgreSQL URL: OLIST_DATABASE_URL, or the embedded server's (started
-    here unless `start` is false)."""
+    here unless `start` is false). The embedded server is for the local demo only."""
     if settings.database_url:
         return settings.database_url
+    if not settings.is_demo:
+        raise PostgresError(
+            "OLIST_DATABASE_URL is required when OLIST_ENV=production: the embedded PostgreSQL "
+            "(trust authentication, superuser) is for the local demo only"
+        )
     server = EmbeddedPostgres.from_settings(settings)
     return server.start() if start else server.url

@@ -23,6 +23,12 @@ class Variable:
 
 VARIABLES: tuple[Variable, ...] = (
     Variable(
+        "OLIST_ENV",
+        "demo",
+        "demo (the local demo: embedded PostgreSQL, generated secrets, demo users) or production "
+        "(every secret and the database URL must be given; insecure defaults refuse to run).",
+    ),
+    Variable(
         "OLIST_HOME",
         "./.olist",
         "Data folder: generated drops, the served warehouse, the embedded PostgreSQL, logs.",
@@ -75,6 +81,51 @@ VARIABLES: tuple[Variable, ...] = (
         "How often the scheduler looks for new drops in the inbox.",
     ),
     Variable(
+        "OLIST_SUPERSET_PORT",
+        "8088",
+        "Port on 127.0.0.1 where `olist-bi superset serve` runs Superset.",
+    ),
+    Variable(
+        "OLIST_SUPERSET_VENV",
+        None,
+        "Superset's virtual environment (made by `make up`). Default: .venv-superset in the project folder.",
+    ),
+    Variable(
+        "OLIST_SUPERSET_URL",
+        None,
+        "The Superset to provision. Default: http://127.0.0.1:$OLIST_SUPERSET_PORT.",
+    ),
+    Variable(
+        "OLIST_SUPERSET_DATABASE_URL",
+        None,
+        "PostgreSQL URL of Superset's metadata database. Default: database `superset` on the operations server.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_SUPERSET_SECRET_KEY",
+        None,
+        "Superset's session-signing key (32+ random characters). Demo: generated into $OLIST_HOME/secrets.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_SUPERSET_ADMIN_PASSWORD",
+        None,
+        "Password of Superset's `admin` user, used to provision. Demo: generated into $OLIST_HOME/secrets.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_OPS_READER_PASSWORD",
+        None,
+        "Password of the read-only PostgreSQL role `olist_ops_reader` that Superset uses for the operations "
+        "store. Demo: generated into $OLIST_HOME/secrets.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_REDIS_URL",
+        None,
+        "Redis for Superset's caches (redis://host:6379/0). Unset: caches in memory and in the metadata database.",
+    ),
+    Variable(
         "OLIST_SAMPLE_SCALE",
         "1",
         "Scale factor of the sample drop that `olist-bi up` generates when no drop is given.",
@@ -97,6 +148,15 @@ class Settings:
     etl_schedule: str
     inbox: Path
     inbox_poll_seconds: int
+    env: str = "demo"
+    superset_port: int = 8088
+    superset_url: str | None = None
+    superset_venv: Path | None = None
+    superset_database_url: str | None = None
+    superset_secret_key: str | None = None
+    superset_admin_password: str | None = None
+    ops_reader_password: str | None = None
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -125,6 +185,15 @@ class Settings:
             etl_schedule=_parse_cron(get("OLIST_ETL_SCHEDULE")),
             inbox=Path(get("OLIST_INBOX")).expanduser().resolve() if get("OLIST_INBOX") else home / "inbox",
             inbox_poll_seconds=_parse_int("OLIST_INBOX_POLL_SECONDS", get("OLIST_INBOX_POLL_SECONDS"), 1, 86_400),
+            env=_parse_choice("OLIST_ENV", get("OLIST_ENV"), ("demo", "production")),
+            superset_port=_parse_int("OLIST_SUPERSET_PORT", get("OLIST_SUPERSET_PORT"), 1024, 65535),
+            superset_url=get("OLIST_SUPERSET_URL"),
+            superset_venv=Path(get("OLIST_SUPERSET_VENV")).expanduser().resolve() if get("OLIST_SUPERSET_VENV") else None,
+            superset_database_url=get("OLIST_SUPERSET_DATABASE_URL"),
+            superset_secret_key=get("OLIST_SUPERSET_SECRET_KEY"),
+            superset_admin_password=get("OLIST_SUPERSET_ADMIN_PASSWORD"),
+            ops_reader_password=get("OLIST_OPS_READER_PASSWORD"),
+            redis_url=get("OLIST_REDIS_URL"),
         )
 
     @property
@@ -143,6 +212,22 @@ class Settings:
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
 
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def superset_dir(self) -> Path:
+        return self.home / "superset"
+
+    @property
+    def superset_base_url(self) -> str:
+        return (self.superset_url or f"http://127.0.0.1:{self.superset_port}").rstrip("/")
+
+    @property
+    def is_demo(self) -> bool:
+        return self.env == "demo"
+
     def describe(self) -> dict[str, str]:
         """The resolved configuration for display, secrets masked."""
         return {
@@ -159,6 +244,15 @@ class Settings:
             "OLIST_INBOX": str(self.inbox),
             "OLIST_INBOX_POLL_SECONDS": str(self.inbox_poll_seconds),
             "OLIST_SAMPLE_SCALE": f"{self.sample_scale:g}",
+            "OLIST_ENV": self.env,
+            "OLIST_SUPERSET_PORT": str(self.superset_port),
+            "OLIST_SUPERSET_URL": self.superset_base_url,
+            "OLIST_SUPERSET_VENV": str(self.superset_venv) if self.superset_venv else "(unset: .venv-superset in the project folder)",
+            "OLIST_SUPERSET_DATABASE_URL": mask_url(self.superset_database_url) if self.superset_database_url else "(unset: database `superset` on the operations server)",
+            "OLIST_SUPERSET_SECRET_KEY": "****" if self.superset_secret_key else "(unset)",
+            "OLIST_SUPERSET_ADMIN_PASSWORD": "****" if self.superset_admin_password else "(unset)",
+            "OLIST_OPS_READER_PASSWORD": "****" if self.ops_reader_password else "(unset)",
+            "OLIST_REDIS_URL": mask_url(self.redis_url) if self.redis_url else "(unset)",
         }
 
 
@@ -207,4 +301,10 @@ def _parse_cron(value: str) -> str:
         raise SettingsError(
             f"OLIST_ETL_SCHEDULE must be a cron expression (minute hour day month weekday), got {value!r}: {e}"
         ) from None
+    return value
+
+
+def _parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value

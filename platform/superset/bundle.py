@@ -1,0 +1,434 @@
+"""Superset's asset bundle, generated from the dashboard specs and the semantic layer.
+
+One ZIP of YAML files, imported with POST /api/v1/assets/import/ (which overwrites by uuid):
+the two databases, a virtual dataset per semantic model (its dimensions as columns, its
+metrics as saved metrics) and per row dataset, a chart per spec chart, a dashboard per spec
+with its native filters. Every uuid derives from a name, so importing again updates in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+
+import yaml
+
+from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, stable_uuid
+from olist_bi.semantic.catalog import Catalog, load
+from olist_bi.semantic.flat import FlatModel, flat_model
+
+VERSION = "1.0.0"
+ROOT = "olist_bi_assets"
+WAREHOUSE = "olist_warehouse"
+OPERATIONS = "olist_operations"
+GRAINS = {"day": "P1D", "week": "P1W", "month": "P1M", "quarter": "P3M", "year": "P1Y"}
+D3FORMAT = {"currency": ",.2f", "count": ",d", "percent": ".1%", "decimal": ",.2f"}
+NO_FILTER = "No filter"
+
+# The warehouse connection: read-only, no file access, no extension loading, configuration
+# locked, bounded memory and threads (DESIGN.md: SQL Lab must not reach server files).
+WAREHOUSE_CONNECT_ARGS = {
+    "read_only": True,
+    "config": {
+        "enable_external_access": False,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "lock_configuration": True,
+        "memory_limit": "1GB",
+        "threads": 2,
+    },
+}
+
+
+@dataclass(frozen=True)
+class BundleDataset:
+    key: str  # semantic model name or row dataset name
+    uuid: str
+    table_name: str
+    database: str  # WAREHOUSE or OPERATIONS
+    sql: str
+    time_column: str | None
+    columns: tuple[str, ...]
+    metric_format: dict[str, str] = field(default_factory=dict)
+
+
+def database_uuid(name: str) -> str:
+    return stable_uuid("database", name)
+
+
+def semantic_dataset(flat: FlatModel, catalog: Catalog) -> BundleDataset:
+    name = flat.model.name
+    return BundleDataset(
+        key=name,
+        uuid=stable_uuid("dataset", name),
+        table_name=f"olist_{name.removeprefix('fact_').removeprefix('mart_')}",
+        database=WAREHOUSE,
+        sql=flat.sql,
+        time_column=flat.time_dimensions[0] if flat.time_dimensions else None,
+        columns=flat.dimensions + flat.measure_columns,
+        metric_format={m: catalog.metrics[m].format for m in flat.metrics},
+    )
+
+
+def row_dataset(name: str, columns: list[str]) -> BundleDataset:
+    spec = datasets()[name]
+    return BundleDataset(
+        key=name,
+        uuid=stable_uuid("dataset", name),
+        table_name=f"olist_{name}",
+        database=WAREHOUSE if spec.database == "warehouse" else OPERATIONS,
+        sql=spec.sql,
+        time_column=None,
+        columns=tuple(columns),
+    )
+
+
+@dataclass
+class Bundle:
+    """What was generated, with the lookups provisioning needs afterwards."""
+
+    files: dict[str, str]
+    datasets: dict[str, BundleDataset]
+    dashboards: tuple[Dashboard, ...]
+
+    def zip_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+            for path, text in sorted(self.files.items()):
+                z.writestr(f"{ROOT}/{path}", text)
+        return buffer.getvalue()
+
+
+def chart_dataset(chart: Chart, catalog: Catalog, bundle_datasets: dict[str, BundleDataset]) -> BundleDataset:
+    if chart.is_semantic:
+        return bundle_datasets[catalog.metrics[chart.metrics[0]].model]
+    return bundle_datasets[chart.dataset]
+
+
+def build(warehouse_uri: str, operations_uri: str, row_columns: dict[str, list[str]], catalog: Catalog | None = None) -> Bundle:
+    """Generate the bundle. `row_columns` gives the columns of each row dataset (read from
+    its database by the caller); `operations_uri` carries no password (given at import)."""
+    catalog = catalog or load()
+    specs = dashboards()
+    files: dict[str, str] = {
+        "metadata.yaml": _yaml({"version": VERSION, "type": "assets", "timestamp": dt.datetime(2026, 1, 1, tzinfo=dt.UTC).isoformat()})
+    }
+    files[f"databases/{WAREHOUSE}.yaml"] = _yaml(_database(WAREHOUSE, warehouse_uri, {"engine_params": {"connect_args": WAREHOUSE_CONNECT_ARGS}}, sqllab=True))
+    files[f"databases/{OPERATIONS}.yaml"] = _yaml(_database(OPERATIONS, operations_uri, {"engine_params": {}}, sqllab=True))
+
+    bundle_datasets: dict[str, BundleDataset] = {}
+    for name in catalog.models:
+        flat = flat_model(name, catalog)
+        ds = semantic_dataset(flat, catalog)
+        bundle_datasets[name] = ds
+        files[f"datasets/{ds.database}/{ds.table_name}.yaml"] = _yaml(_semantic_dataset_yaml(ds, flat, catalog))
+    for name in datasets():
+        ds = row_dataset(name, row_columns[name])
+        bundle_datasets[name] = ds
+        files[f"datasets/{ds.database}/{ds.table_name}.yaml"] = _yaml(_row_dataset_yaml(ds))
+
+    for dashboard in specs:
+        for chart in dashboard.charts:
+            ds = chart_dataset(chart, catalog, bundle_datasets)
+            files[f"charts/{dashboard.slug}-{chart.key}.yaml"] = _yaml(_chart_yaml(dashboard, chart, ds, catalog))
+        files[f"dashboards/{dashboard.slug}.yaml"] = _yaml(_dashboard_yaml(dashboard, catalog, bundle_datasets))
+    return Bundle(files, bundle_datasets, specs)
+
+
+def _yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def _database(name: str, uri: str, extra: dict, sqllab: bool) -> dict:
+    return {
+        "database_name": name,
+        "sqlalchemy_uri": uri,
+        "uuid": database_uuid(name),
+        "version": VERSION,
+        "expose_in_sqllab": sqllab,
+        "allow_run_async": False,
+        "allow_ctas": False,
+        "allow_cvas": False,
+        "allow_dml": False,
+        "allow_file_upload": False,
+        "cache_timeout": None,
+        "extra": {"allows_virtual_table_explore": True, "metadata_params": {}, **extra},
+    }
+
+
+def _dataset_common(ds: BundleDataset, description: str) -> dict:
+    return {
+        "table_name": ds.table_name,
+        "schema": None,
+        "sql": ds.sql,
+        "main_dttm_col": ds.time_column,
+        "description": description,
+        "uuid": ds.uuid,
+        "database_uuid": database_uuid(ds.database),
+        "version": VERSION,
+        "filter_select_enabled": True,
+        "normalize_columns": False,
+        "always_filter_main_dttm": False,
+        "cache_timeout": None,
+        "params": None,
+        "template_params": None,
+        "extra": None,
+    }
+
+
+def _semantic_dataset_yaml(ds: BundleDataset, flat: FlatModel, catalog: Catalog) -> dict:
+    columns = []
+    for name in flat.dimensions:
+        d = catalog.dimensions[name]
+        columns.append(
+            {
+                "column_name": name,
+                "verbose_name": d.label,
+                "description": d.description,
+                "is_dttm": d.type == "time",
+                "type": "DATE" if d.type == "time" else ("INTEGER" if d.type == "integer" else "VARCHAR"),
+                "groupby": True,
+                "filterable": True,
+                "is_active": True,
+            }
+        )
+    for name in flat.measure_columns:
+        columns.append({"column_name": name, "is_dttm": False, "groupby": False, "filterable": True, "is_active": True})
+    metrics = [
+        {
+            "metric_name": m,
+            "verbose_name": catalog.metrics[m].label,
+            "expression": expression,
+            "description": catalog.metrics[m].description,
+            "d3format": D3FORMAT[catalog.metrics[m].format],
+            "warning_text": None,
+            "extra": None,
+        }
+        for m, expression in flat.metrics.items()
+    ]
+    return {**_dataset_common(ds, flat.model.description), "columns": columns, "metrics": metrics}
+
+
+def _row_dataset_yaml(ds: BundleDataset) -> dict:
+    columns = [{"column_name": c, "groupby": True, "filterable": True, "is_active": True, "is_dttm": c.endswith("_at")} for c in ds.columns]
+    count = {"metric_name": "count", "verbose_name": "Rows", "expression": "count(*)", "d3format": ",d", "description": None, "warning_text": None, "extra": None}
+    return {**_dataset_common(ds, datasets()[ds.key].description), "columns": columns, "metrics": [count]}
+
+
+def _time_filter(ds: BundleDataset) -> list[dict]:
+    if not ds.time_column:
+        return []
+    return [{"clause": "WHERE", "subject": ds.time_column, "operator": "TEMPORAL_RANGE", "comparator": NO_FILTER, "expressionType": "SIMPLE"}]
+
+
+def _axis(column: str, grain: str | None) -> dict:
+    axis = {"columnType": "BASE_AXIS", "sqlExpression": column, "label": column, "expressionType": "SQL", "isColumnReference": True}
+    if grain:
+        axis["timeGrain"] = grain
+    return axis
+
+
+def _adhoc_value(column: str) -> dict:
+    return {"expressionType": "SQL", "sqlExpression": f"MAX({column})", "label": column, "hasCustomLabel": True}
+
+
+def _chart_yaml(dashboard: Dashboard, chart: Chart, ds: BundleDataset, catalog: Catalog) -> dict:
+    params, query = _chart_params(chart, ds, catalog)
+    params = {"datasource": "0__table", "viz_type": params["viz_type"], **params}
+    query_context = {
+        "datasource": {"id": 0, "type": "table"},
+        "force": False,
+        "queries": [query],
+        "form_data": params,
+        "result_format": "json",
+        "result_type": "full",
+    }
+    return {
+        "slice_name": chart.title,
+        "description": None,
+        "viz_type": params["viz_type"],
+        "params": params,
+        "query_context": json.dumps(query_context),
+        "cache_timeout": None,
+        "uuid": dashboard.chart_uuid(chart),
+        "dataset_uuid": ds.uuid,
+        "version": VERSION,
+    }
+
+
+def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[dict, dict]:
+    """Superset `params` (the chart's form data) and the query of its query_context."""
+    filters = _time_filter(ds)
+    query_filters = [{"col": ds.time_column, "op": "TEMPORAL_RANGE", "val": NO_FILTER}] if ds.time_column else []
+    limit = chart.limit or 10_000
+    by = [g.dimension for g in chart.by]
+    grain = next((GRAINS[g.grain or catalog.dimensions[g.dimension].default_grain] for g in chart.by if catalog.dimensions[g.dimension].type == "time"), None) if chart.is_semantic else None
+    metrics = list(chart.metrics)
+    fmt = catalog.metrics[metrics[0]].format if metrics else "count"
+    base_query = {"filters": query_filters, "extras": {"having": "", "where": ""}, "row_limit": limit, "order_desc": True, "post_processing": []}
+    if grain:
+        base_query["extras"]["time_grain_sqla"] = grain
+
+    if not chart.is_semantic:
+        columns = list(chart.columns)
+        order = chart.order_by or columns[0]
+        if chart.viz == "table":
+            params = {"viz_type": "table", "query_mode": "raw", "all_columns": columns, "order_by_cols": [json.dumps([order, chart.sort != "desc"])], "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": True}
+            return params, {**base_query, "columns": columns, "metrics": [], "orderby": [[order, chart.sort != "desc"]]}
+        values = [_adhoc_value(c) for c in columns[1:]]
+        params = {"viz_type": "echarts_timeseries_bar", "x_axis": columns[0], "metrics": values, "groupby": [], "row_limit": limit, "adhoc_filters": filters, "orientation": "vertical", "x_axis_sort_asc": True, "show_legend": True}
+        return params, {**base_query, "columns": [_axis(columns[0], None)], "metrics": values, "orderby": [[values[0], False]]}
+
+    if chart.viz == "kpi":
+        params = {"viz_type": "big_number_total", "metric": metrics[0], "adhoc_filters": filters, "y_axis_format": D3FORMAT[fmt], "subheader": ""}
+        return params, {**base_query, "columns": [], "metrics": metrics, "orderby": []}
+    if chart.viz in ("line", "bar"):
+        x = by[0]
+        params = {
+            "viz_type": "echarts_timeseries_line" if chart.viz == "line" else "echarts_timeseries_bar",
+            "x_axis": x,
+            "metrics": metrics,
+            "groupby": by[1:],
+            "row_limit": limit,
+            "adhoc_filters": filters,
+            "y_axis_format": D3FORMAT[fmt],
+            "show_legend": len(metrics) > 1,
+            "rich_tooltip": True,
+        }
+        if grain and catalog.dimensions[x].type == "time":
+            params["time_grain_sqla"] = grain
+        if chart.viz == "bar":
+            params["orientation"] = "vertical"
+            if chart.sort:
+                params["x_axis_sort"] = metrics[0]
+                params["x_axis_sort_asc"] = chart.sort != "desc"
+            else:
+                params["x_axis_sort_asc"] = True
+        axis_grain = grain if catalog.dimensions[x].type == "time" else None
+        return params, {**base_query, "columns": [_axis(x, axis_grain), *by[1:]], "metrics": metrics, "orderby": [[metrics[0], chart.sort != "desc"]]}
+    if chart.viz == "pie":
+        params = {"viz_type": "pie", "groupby": by, "metric": metrics[0], "adhoc_filters": filters, "row_limit": limit, "sort_by_metric": True, "label_type": "key_percent", "number_format": D3FORMAT[fmt], "show_legend": True}
+        return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], False]]}
+    if chart.viz == "table":
+        params = {
+            "viz_type": "table",
+            "query_mode": "aggregate",
+            "groupby": by,
+            "metrics": metrics,
+            "timeseries_limit_metric": metrics[0],
+            "order_desc": chart.sort != "asc",
+            "row_limit": limit,
+            "adhoc_filters": filters,
+            "server_pagination": False,
+            "include_search": True,
+        }
+        return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], chart.sort == "asc"]]}
+    if chart.viz == "heatmap":
+        x, y = by
+        params = {
+            "viz_type": "heatmap_v2",
+            "x_axis": x,
+            "groupby": y,
+            "metric": metrics[0],
+            "adhoc_filters": filters,
+            "row_limit": limit,
+            "sort_x_axis": "alpha_asc",
+            "sort_y_axis": "alpha_asc",
+            "normalize_across": "heatmap",
+            "y_axis_format": D3FORMAT[fmt],
+            "show_values": False,
+            "show_legend": True,
+        }
+        if grain and catalog.dimensions[x].type == "time":
+            params["time_grain_sqla"] = grain
+        return params, {**base_query, "columns": [_axis(x, grain if catalog.dimensions[x].type == "time" else None), y], "metrics": metrics, "orderby": []}
+    raise ValueError(f"chart {chart.key}: no Superset mapping for viz {chart.viz}")
+
+
+def _dashboard_yaml(dashboard: Dashboard, catalog: Catalog, bundle_datasets: dict[str, BundleDataset]) -> dict:
+    position = {
+        "DASHBOARD_VERSION_KEY": "v2",
+        "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+        "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
+        "HEADER_ID": {"type": "HEADER", "id": "HEADER_ID", "meta": {"text": dashboard.title}},
+    }
+    rows: list[list[Chart]] = [[]]
+    for chart in dashboard.charts:
+        if sum(c.width for c in rows[-1]) + chart.width > 12:
+            rows.append([])
+        rows[-1].append(chart)
+    for index, row in enumerate(rows):
+        row_id = f"ROW-{index + 1}"
+        position["GRID_ID"]["children"].append(row_id)
+        position[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"], "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+        for chart in row:
+            chart_id = f"CHART-{chart.key}"
+            position[row_id]["children"].append(chart_id)
+            position[chart_id] = {
+                "type": "CHART",
+                "id": chart_id,
+                "children": [],
+                "parents": ["ROOT_ID", "GRID_ID", row_id],
+                "meta": {"chartId": 0, "uuid": dashboard.chart_uuid(chart), "width": chart.width, "height": chart.height, "sliceName": chart.title},
+            }
+    filters = []
+    for name in dashboard.filters:
+        dimension = catalog.dimensions[name]
+        filter_id = f"NATIVE_FILTER-{name}"
+        common = {
+            "id": filter_id,
+            "type": "NATIVE_FILTER",
+            "name": dimension.label,
+            "description": dimension.description,
+            "cascadeParentIds": [],
+            "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
+        }
+        if dimension.type == "time":
+            filters.append(
+                {
+                    **common,
+                    "filterType": "filter_time",
+                    "targets": [{}],
+                    "controlValues": {"enableEmptyFilter": False},
+                    "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+                }
+            )
+        else:
+            target = chart_dataset(filter_targets(dashboard, name, catalog)[0], catalog, bundle_datasets)
+            filters.append(
+                {
+                    **common,
+                    "filterType": "filter_select",
+                    "targets": [{"datasetUuid": target.uuid, "column": {"name": name}}],
+                    "controlValues": {
+                        "enableEmptyFilter": False,
+                        "defaultToFirstItem": False,
+                        "multiSelect": True,
+                        "searchAllOptions": False,
+                        "inverseSelection": False,
+                    },
+                    "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+                }
+            )
+    return {
+        "dashboard_title": dashboard.title,
+        "description": dashboard.description,
+        "css": "",
+        "slug": dashboard.slug,
+        "uuid": dashboard.uuid(),
+        "position": position,
+        "metadata": {
+            "color_scheme": "supersetColors",
+            "refresh_frequency": 0,
+            "timed_refresh_immune_slices": [],
+            "expanded_slices": {},
+            "label_colors": {},
+            "cross_filters_enabled": True,
+            "native_filter_configuration": filters,
+        },
+        "published": True,
+        "version": VERSION,
+    }

@@ -1,0 +1,261 @@
+"""Provision Superset over its REST API: connections, datasets, charts and dashboards (one
+asset bundle, imported with overwrite), the platform's roles, row-level security and, in the
+local demo only, one user per role. Idempotent: a second run changes no count and keeps ids.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import duckdb
+import psycopg
+from psycopg import sql
+
+from olist_bi import demo
+from olist_bi.dashboards import dashboards, datasets, filter_targets
+from olist_bi.postgres import database_url
+from olist_bi.semantic.catalog import load
+from olist_bi.settings import Settings
+from olist_bi.superset import bundle as bundle_module
+from olist_bi.superset.client import SupersetClient
+from olist_bi.superset.server import ADMIN_USER, admin_password
+
+OPS_READER = "olist_ops_reader"
+OPS_TABLES = ("pipeline_runs", "task_executions", "data_loads", "quality_rules", "quality_checks", "quality_reports")
+BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts", "seller_scorecard")
+REGIONAL = {"role": "olist_regional_sp", "state": "SP", "datasets": ("fact_deliveries", "fact_payments", "fact_order_items")}
+# Permissions a read-only viewer must not have: writing, deleting, exploring, exporting.
+WRITE_PERMISSIONS = ("can_write", "can_add", "can_edit", "can_delete", "can_export", "can_save", "can_copy_dash", "can_share_chart", "can_share_dashboard")
+EXPLORE_VIEWS = ("Explore", "ExploreFormDataRestApi", "ExplorePermalinkRestApi")
+
+
+@dataclass
+class Report:
+    counts: dict[str, int] = field(default_factory=dict)
+    roles: dict[str, int] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)  # demo logins: username -> password
+    changes: list[str] = field(default_factory=list)
+
+
+def warehouse_uri(settings: Settings) -> str:
+    return f"duckdb:///{settings.warehouse_path}"
+
+
+def ensure_ops_reader(settings: Settings) -> tuple[str, str]:
+    """A read-only PostgreSQL role for Superset's view of the operations store; returns
+    (SQLAlchemy URI with the password masked, password)."""
+    url = database_url(settings)
+    password = demo.secret(settings, "OLIST_OPS_READER_PASSWORD", settings.ops_reader_password)
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (OPS_READER,)).fetchone()
+        verb = "alter" if exists else "create"
+        conn.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(OPS_READER), sql.Literal(password)))
+        database = conn.execute("select current_database()").fetchone()[0]
+        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(OPS_READER)))
+        conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(OPS_READER)))
+        for table in OPS_TABLES:
+            conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(table), sql.Identifier(OPS_READER)))
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    uri = f"postgresql+psycopg2://{OPS_READER}:XXXXXXXXXX@{host}:{parts.port or 5432}{parts.path}"
+    return uri, password
+
+
+def row_columns(settings: Settings) -> dict[str, list[str]]:
+    """The columns of each row dataset, read from its database."""
+    columns = {}
+    for name, dataset in datasets().items():
+        if dataset.database == "warehouse":
+            with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+                columns[name] = [r[0] for r in con.execute(f"describe ({dataset.sql})").fetchall()]
+        else:
+            with psycopg.connect(database_url(settings)) as conn:
+                cursor = conn.execute(f"select * from ({dataset.sql}) as d limit 0")
+                columns[name] = [c.name for c in cursor.description]
+    return columns
+
+
+def provision(settings: Settings, say=print) -> Report:
+    if not settings.warehouse_path.exists():
+        raise RuntimeError(f"no warehouse at {settings.warehouse_path}: load a drop first (`olist-bi etl run --source DIR`)")
+    report = Report()
+    client = SupersetClient(settings.superset_base_url, ADMIN_USER, admin_password(settings))
+    before = _counts(client)
+
+    say("superset: importing the asset bundle (connections, datasets, charts, dashboards) ...")
+    ops_uri, ops_password = ensure_ops_reader(settings)
+    built = bundle_module.build(warehouse_uri(settings), ops_uri, row_columns(settings))
+    client.post(
+        "/api/v1/assets/import/",
+        files={"bundle": ("olist_bi_assets.zip", built.zip_bytes(), "application/zip")},
+        data={"passwords": json.dumps({f"databases/{bundle_module.OPERATIONS}.yaml": ops_password})},
+    )
+    ids = _ids_by_uuid(client)
+    _scope_filters(client, built, ids)
+
+    say("superset: roles, permissions and row-level security ...")
+    report.roles = _roles(client, built, ids)
+    _row_level_security(client, built, ids, report.roles)
+    if settings.is_demo:
+        report.users = _demo_users(settings, client, report.roles)
+
+    report.counts = _counts(client)
+    for kind, count in report.counts.items():
+        if count != before.get(kind):
+            report.changes.append(f"{kind}: {before.get(kind, 0)} -> {count}")
+    return report
+
+
+def _counts(client: SupersetClient) -> dict[str, int]:
+    counts = {}
+    for kind, path in (("databases", "database"), ("datasets", "dataset"), ("charts", "chart"), ("dashboards", "dashboard")):
+        counts[kind] = client.get(f"/api/v1/{path}/", q="(page_size:1)")["count"]
+    counts["roles"] = len(client.list_all("/api/v1/security/roles/", order="id"))
+    counts["row_level_security"] = client.get("/api/v1/rowlevelsecurity/", q="(page_size:1)")["count"]
+    return counts
+
+
+def _ids_by_uuid(client: SupersetClient) -> dict[str, int]:
+    ids = {}
+    for path in ("database", "dataset", "chart", "dashboard"):
+        for row in client.list_all(f"/api/v1/{path}/", ["id", "uuid"], order="changed_on_delta_humanized" if path != "database" else None):
+            ids[str(row["uuid"])] = row["id"]
+    return ids
+
+
+def _scope_filters(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, int]) -> None:
+    """Exclude from each native filter the charts it cannot filter (their dataset lacks the
+    column); chart ids are known only after the import, so this runs after it."""
+    catalog = load()
+    for dashboard in built.dashboards:
+        if not dashboard.filters:
+            continue
+        dashboard_id = ids[dashboard.uuid()]
+        metadata = json.loads(client.get(f"/api/v1/dashboard/{dashboard_id}")["result"]["json_metadata"])
+        all_charts = {c.key: ids[dashboard.chart_uuid(c)] for c in dashboard.charts}
+        for native in metadata.get("native_filter_configuration", []):
+            dimension = native["id"].removeprefix("NATIVE_FILTER-")
+            targets = {c.key for c in filter_targets(dashboard, dimension, catalog)}
+            native["scope"] = {"rootPath": ["ROOT_ID"], "excluded": [i for k, i in all_charts.items() if k not in targets]}
+            native["chartsInScope"] = [i for k, i in all_charts.items() if k in targets]
+        client.put(f"/api/v1/dashboard/{dashboard_id}", {"json_metadata": json.dumps(metadata)})
+
+
+def _permissions(client: SupersetClient) -> dict[tuple[str, str], int]:
+    rows = client.list_all("/api/v1/security/permissions-resources/", order="id")
+    return {(r["permission"]["name"], r["view_menu"]["name"]): r["id"] for r in rows}
+
+
+def _role_id(client: SupersetClient, name: str) -> int:
+    found = client.get("/api/v1/security/roles/", q=f"(filters:!((col:name,opr:eq,value:{name})))")["result"]
+    if found:
+        return found[0]["id"]
+    return client.post("/api/v1/security/roles/", {"name": name})["id"]
+
+
+def _role_permissions(client: SupersetClient, name: str, by_pair: dict[tuple[str, str], int]) -> set[int]:
+    role = _role_id(client, name)
+    rows = client.get(f"/api/v1/security/roles/{role}/permissions/")["result"]
+    found = set()
+    for r in rows:
+        pair = (r.get("permission_name"), r.get("view_menu_name"))
+        if pair in by_pair:
+            found.add(by_pair[pair])
+        elif "id" in r:
+            found.add(r["id"])
+    return found
+
+
+def _access(by_pair: dict[tuple[str, str], int], permission: str, suffix: str) -> int:
+    for (perm, view), pid in by_pair.items():
+        if perm == permission and view.endswith(suffix):
+            return pid
+    raise RuntimeError(f"Superset has no {permission} permission on a view ending with {suffix!r}")
+
+
+def _roles(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, int]) -> dict[str, int]:
+    """olist_viewer (dashboards only), olist_analyst (viewer + explore + SQL Lab on the
+    warehouse), olist_admin (everything, the operations store included), the regional role."""
+    by_pair = _permissions(client)
+    id_to_pair = {v: k for k, v in by_pair.items()}
+    gamma = _role_permissions(client, "Gamma", by_pair)
+    sql_lab = _role_permissions(client, "sql_lab", by_pair)
+    admin = _role_permissions(client, "Admin", by_pair)
+
+    def dataset_access(names) -> set[int]:
+        return {_access(by_pair, "datasource_access", f"(id:{ids[built.datasets[n].uuid]})") for n in names}
+
+    read_only = {
+        p for p in gamma
+        if id_to_pair[p][0] not in WRITE_PERMISSIONS and id_to_pair[p][1] not in EXPLORE_VIEWS
+    }
+    warehouse_db = _access(by_pair, "database_access", f"(id:{ids[bundle_module.database_uuid(bundle_module.WAREHOUSE)]})")
+    grants = {
+        "olist_viewer": read_only | dataset_access(BUSINESS_DATASETS),
+        "olist_analyst": gamma | sql_lab | dataset_access(BUSINESS_DATASETS) | {warehouse_db},
+        "olist_admin": admin,
+        REGIONAL["role"]: read_only | dataset_access(REGIONAL["datasets"]),
+    }
+    roles = {}
+    for name, permission_ids in grants.items():
+        role = _role_id(client, name)
+        client.post(f"/api/v1/security/roles/{role}/permissions", {"permission_view_menu_ids": sorted(permission_ids)})
+        roles[name] = role
+    return roles
+
+
+def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, int], roles: dict[str, int]) -> None:
+    name = f"{REGIONAL['role']}: customer_state = {REGIONAL['state']}"
+    payload = {
+        "name": name,
+        "description": "The regional manager sees the customers of one state only.",
+        "filter_type": "Regular",
+        "tables": [ids[built.datasets[n].uuid] for n in REGIONAL["datasets"]],
+        "roles": [roles[REGIONAL["role"]]],
+        "clause": f"customer_state = '{REGIONAL['state']}'",
+        "group_key": "",
+    }
+    existing = client.get("/api/v1/rowlevelsecurity/", q=f"(filters:!((col:name,opr:eq,value:'{name}')))")["result"]
+    if existing:
+        client.put(f"/api/v1/rowlevelsecurity/{existing[0]['id']}", payload)
+    else:
+        client.post("/api/v1/rowlevelsecurity/", payload)
+
+
+DEMO_USERS = {
+    "viewer": ("olist_viewer",),
+    "analyst": ("olist_analyst",),
+    "manager": ("olist_admin",),
+    "regional_sp": (REGIONAL["role"],),
+}
+
+
+def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int]) -> dict[str, str]:
+    """One user per role, local demo only; passwords generated into $OLIST_HOME/secrets."""
+    logins = {}
+    existing = {u["username"]: u["id"] for u in client.list_all("/api/v1/security/users/", ["id", "username"], order="id")}
+    for username, role_names in DEMO_USERS.items():
+        password = demo.secret(settings, f"OLIST_DEMO_{username.upper()}_PASSWORD", None, 12)
+        payload = {
+            "first_name": username.replace("_", " ").title(),
+            "last_name": "Demo",
+            "username": username,
+            "email": f"{username}@olist-bi.local",
+            "password": password,
+            "active": True,
+            "roles": [roles[r] for r in role_names],
+        }
+        if username in existing:
+            client.put(f"/api/v1/security/users/{existing[username]}", payload)
+        else:
+            client.post("/api/v1/security/users/", payload)
+        logins[username] = password
+    return logins
+
+
+def chart_ids(client: SupersetClient) -> dict[str, int]:
+    """Chart ids of the provisioned dashboards, by '<slug>/<chart key>'."""
+    ids = _ids_by_uuid(client)
+    return {f"{d.slug}/{c.key}": ids[d.chart_uuid(c)] for d in dashboards() for c in d.charts if d.chart_uuid(c) in ids}
