@@ -48,6 +48,7 @@ bench: $(STAMP)
 
 ## down: stop the embedded PostgreSQL
 down: $(STAMP)
+	-$(BIN)/olist-bi superset stop
 	$(BIN)/olist-bi postgres stop
 
 doctor: $(STAMP)

@@ -354,6 +354,61 @@ def semantic_docs(out: Path) -> None:
     click.echo(f"wrote {out}")
 
 
+@main.group()
+def superset() -> None:
+    """Superset: serve it, and provision connections, datasets, dashboards, roles and RLS."""
+
+
+@superset.command(name="serve")
+def superset_serve() -> None:
+    """Prepare Superset's metadata database and start Superset detached on
+    127.0.0.1:OLIST_SUPERSET_PORT (8088); `olist-bi superset stop` stops it."""
+    from olist_bi.superset import server
+
+    settings = _settings()
+    try:
+        url = server.serve(settings, say=lambda m: click.echo(m, err=True))
+    except (server.SupersetError, PostgresError, SettingsError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"Superset is up at {url}")
+
+
+@superset.command(name="stop")
+def superset_stop() -> None:
+    """Stop the Superset that `olist-bi superset serve` started."""
+    from olist_bi.superset import server
+
+    click.echo("stopped" if server.stop(_settings()) else "not running")
+
+
+@superset.command(name="provision")
+def superset_provision() -> None:
+    """Provision the Superset at OLIST_SUPERSET_URL over its REST API: the warehouse and
+    operations connections, the datasets and saved metrics of the semantic layer, the
+    dashboards of platform/dashboards/, the roles olist_viewer, olist_analyst, olist_admin and
+    the regional RLS role (and, in the local demo, one user per role). Idempotent."""
+    from olist_bi.superset import provision
+    from olist_bi.superset.client import SupersetApiError
+
+    settings = _settings()
+    try:
+        report = provision.provision(settings, say=lambda m: click.echo(m, err=True))
+    except (SupersetApiError, PostgresError, SettingsError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    counts = ", ".join(f"{v} {k}" for k, v in report.counts.items())
+    click.echo(f"provisioned {settings.superset_base_url}: {counts}")
+    click.echo("changed: " + ("; ".join(report.changes) if report.changes else "nothing (already up to date)"))
+    _print_logins(settings, report.users)
+
+
+def _print_logins(settings, users: dict[str, str]) -> None:
+    if not users:
+        return
+    click.echo("demo logins (local demo only; passwords kept in " + str(settings.secrets_dir) + "):")
+    for username, password in users.items():
+        click.echo(f"  {username:<12} {password}")
+
+
 @main.command(name="scheduler")
 def scheduler_command() -> None:
     """Run the scheduler in the foreground: the ETL on OLIST_ETL_SCHEDULE (default nightly)
@@ -404,10 +459,20 @@ def up(source: Path | None) -> None:
     except pipeline.EtlError as e:
         raise click.ClickException(f"run {e.run_id} failed: {e}") from None
     click.echo(f"warehouse: {settings.warehouse_path} (run {result.run_id} {result.status})")
-    click.echo(
-        "next: the semantic layer and the Superset and Metabase dashboards are not built yet in this version;\n"
-        "      `olist-bi etl status` shows the runs, `olist-bi doctor` checks the set-up."
-    )
+
+    from olist_bi.superset import provision, server
+    from olist_bi.superset.client import SupersetApiError
+
+    try:
+        url = server.serve(settings, say=lambda m: click.echo(m, err=True))
+        report = provision.provision(settings, say=lambda m: click.echo(m, err=True))
+    except (server.SupersetError, SupersetApiError, SettingsError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"\nSuperset is serving {report.counts['dashboards']} dashboards at {url}")
+    if settings.is_demo:
+        click.echo(f"  admin        {server.admin_password(settings)}")
+    _print_logins(settings, report.users)
+    click.echo("stop it with `make down`; Metabase provisioning comes with a later version.")
 
 
 if __name__ == "__main__":

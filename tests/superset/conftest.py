@@ -1,0 +1,56 @@
+"""A real Superset (gunicorn, from .venv-superset) on the machine's PostgreSQL, provisioned
+once per session over its REST API."""
+
+import shutil
+import socket
+import uuid
+
+import psycopg
+import pytest
+
+from olist_bi.superset import provision, server
+from olist_bi.superset.client import SupersetClient
+from tests.conftest import make_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def superset(warehouse, ops_url, tmp_path_factory):
+    """(settings, admin client, first provisioning report)."""
+    source_settings, _ = warehouse
+    home = tmp_path_factory.mktemp("superset-home")
+    shutil.copyfile(source_settings.warehouse_path, home / "warehouse.duckdb")
+    admin_url = ops_url.rpartition("/")[0] + "/postgres"
+    metadata_db = f"olist_test_superset_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"create database {metadata_db}")
+    settings = make_settings(
+        home,
+        ops_url,
+        olist_superset_port=free_port(),
+        olist_superset_database_url=f"{admin_url.rpartition('/')[0]}/{metadata_db}",
+    )
+    try:
+        server.serve(settings, say=lambda m: None)
+        report = provision.provision(settings, say=lambda m: None)
+        client = SupersetClient(settings.superset_base_url, server.ADMIN_USER, server.admin_password(settings))
+        yield settings, client, report
+    finally:
+        server.stop(settings)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"drop database if exists {metadata_db} with (force)")
+
+
+@pytest.fixture(scope="session")
+def login(superset):
+    settings, _, report = superset
+
+    def login(username: str) -> SupersetClient:
+        return SupersetClient(settings.superset_base_url, username, report.users[username])
+
+    return login

@@ -1,0 +1,155 @@
+"""Provisioning a real Superset: idempotent, every chart answers with rows, roles do what
+they say, the analyst cannot leave the warehouse from SQL Lab, RLS narrows to one state."""
+
+import threading
+import time
+
+import pytest
+
+from olist_bi.dashboards import dashboards
+from olist_bi.etl import pipeline
+from olist_bi.superset import bundle, provision
+from olist_bi.superset.client import SupersetApiError
+
+HOSTILE_SQL = [
+    "select * from read_csv('/etc/passwd')",
+    "select * from read_text('/etc/hostname')",
+    "select * from glob('/etc/*')",
+    "copy (select 1) to '/tmp/olist-exfiltrated.csv'",
+    "attach '/tmp/other.duckdb' as other",
+    "install httpfs",
+    "load httpfs",
+    "set enable_external_access = true",
+    "select * from 'file:///etc/passwd'",
+]
+
+
+def test_first_provisioning_created_everything(superset):
+    _, _, report = superset
+    assert report.counts["dashboards"] == 6 and report.counts["charts"] == sum(len(d.charts) for d in dashboards())
+    assert report.counts["databases"] == 2 and report.counts["datasets"] == 7
+    assert set(report.roles) == {"olist_viewer", "olist_analyst", "olist_admin", "olist_regional_sp"}
+    assert set(report.users) == {"viewer", "analyst", "manager", "regional_sp"}
+
+
+def test_provisioning_twice_keeps_counts_and_ids(superset):
+    settings, client, first = superset
+    ids_before = provision._ids_by_uuid(client)
+    again = provision.provision(settings, say=lambda m: None)
+    assert again.counts == first.counts
+    assert again.changes == []
+    assert provision._ids_by_uuid(client) == ids_before
+    assert again.roles == first.roles
+
+
+def test_every_chart_answers_with_rows(superset):
+    _, client, _ = superset
+    charts = provision.chart_ids(client)
+    assert len(charts) == sum(len(d.charts) for d in dashboards())
+    for key, chart_id in charts.items():
+        result = client.get(f"/api/v1/chart/{chart_id}/data/", format="json", type="full", force="true")["result"]
+        assert result and result[0]["rowcount"] > 0, key
+
+
+def test_the_warehouse_connection_is_locked_down(superset):
+    _, client, _ = superset
+    databases = {d["database_name"]: d for d in client.get("/api/v1/database/", q="(page_size:100)")["result"]}
+    warehouse = client.get(f"/api/v1/database/{databases[bundle.WAREHOUSE]['id']}")["result"]
+    assert warehouse["allow_dml"] is False and warehouse["expose_in_sqllab"] is True
+    settings = run_sql(
+        client,
+        warehouse["id"],
+        "select current_setting('enable_external_access') as external, current_setting('lock_configuration') as locked, "
+        "current_setting('access_mode') as mode, current_setting('threads') as threads",
+    )["data"][0]
+    assert settings == {"external": False, "locked": True, "mode": "read_only", "threads": 2}
+
+
+def database_id(client, name):
+    return next(d["id"] for d in client.get("/api/v1/database/", q="(page_size:100)")["result"] if d["database_name"] == name)
+
+
+def run_sql(client, database, sql):
+    return client.post("/api/v1/sqllab/execute/", {"database_id": database, "sql": sql, "runAsync": False})
+
+
+def test_the_viewer_sees_dashboards_but_has_no_sql_lab(superset, login):
+    _, admin, _ = superset
+    viewer = login("viewer")
+    titles = {d["dashboard_title"] for d in viewer.get("/api/v1/dashboard/", q="(page_size:100)")["result"]}
+    assert {d.title for d in dashboards() if d.audience == "business"} <= titles
+    assert "Platform health" not in titles
+    with pytest.raises(SupersetApiError) as info:
+        run_sql(viewer, database_id(admin, bundle.WAREHOUSE), "select 1")
+    assert info.value.status in (401, 403)
+    with pytest.raises(SupersetApiError):
+        viewer.post("/api/v1/chart/", {"slice_name": "mine", "viz_type": "table", "datasource_id": 1, "datasource_type": "table"})
+
+
+def test_the_analyst_queries_marts_but_cannot_reach_server_files(superset, login):
+    _, admin, _ = superset
+    analyst = login("analyst")
+    warehouse = database_id(admin, bundle.WAREHOUSE)
+    result = run_sql(analyst, warehouse, "select count(*) as n from mart_monthly_revenue")
+    assert result["status"] == "success" and result["data"][0]["n"] > 0
+    for sql in HOSTILE_SQL:
+        with pytest.raises(SupersetApiError) as info:
+            run_sql(analyst, warehouse, sql)
+        assert info.value.status >= 400, sql
+    with pytest.raises(SupersetApiError):
+        run_sql(analyst, database_id(admin, bundle.OPERATIONS), "select count(*) from pipeline_runs")
+
+
+def test_the_admin_reads_the_operations_store(superset):
+    _, admin, _ = superset
+    result = run_sql(admin, database_id(admin, bundle.OPERATIONS), "select count(*) as n from pipeline_runs")
+    assert result["data"][0]["n"] > 0
+
+
+def test_the_regional_role_sees_only_its_state(superset, login):
+    _, admin, _ = superset
+    regional = login("regional_sp")
+    chart = provision.chart_ids(admin)["executive-overview/revenue_by_state"]
+    mine = regional.get(f"/api/v1/chart/{chart}/data/", format="json", type="full", force="true")["result"][0]["data"]
+    everyone = admin.get(f"/api/v1/chart/{chart}/data/", format="json", type="full", force="true")["result"][0]["data"]
+    assert {row["customer_state"] for row in mine} == {"SP"}
+    assert len({row["customer_state"] for row in everyone}) > 20
+    total = provision.chart_ids(admin)["executive-overview/orders"]
+    sp_orders = regional.get(f"/api/v1/chart/{total}/data/", format="json", type="full", force="true")["result"][0]["data"][0]
+    all_orders = admin.get(f"/api/v1/chart/{total}/data/", format="json", type="full", force="true")["result"][0]["data"][0]
+    assert 0 < sp_orders["orders"] < all_orders["orders"]
+
+
+def test_a_publish_during_dashboard_queries_causes_no_errors(superset, small_drop, tmp_path):
+    import datetime as dt
+
+    from olist_bi.generator import generate
+
+    settings, client, _ = superset
+    charts = list(provision.chart_ids(client).items())
+    errors, done = [], threading.Event()
+    answered = [0]
+
+    def query_loop():
+        while not done.is_set():
+            for key, chart_id in charts[:12]:
+                try:
+                    result = client.get(f"/api/v1/chart/{chart_id}/data/", format="json", type="full", force="true")
+                    assert result["result"][0]["rowcount"] > 0
+                    answered[0] += 1
+                except Exception as e:  # noqa: BLE001 - any failure is the finding
+                    errors.append(f"{key}: {e}")
+
+    thread = threading.Thread(target=query_loop)
+    thread.start()
+    try:
+        time.sleep(1)
+        increment = tmp_path / "increment"
+        generate(increment, scale=0.2, seed=7, start_date=dt.date(2018, 11, 1), months=1)
+        assert pipeline.run(settings, increment).status == "succeeded"
+        time.sleep(1)
+    finally:
+        done.set()
+        thread.join(timeout=120)
+    assert answered[0] > 10
+    assert errors == []
