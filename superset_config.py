@@ -62,8 +62,7 @@ PREVENT_UNSAFE_DB_CONNECTIONS = True
 
 # --- security -------------------------------------------------------------------------------
 FAB_ADD_SECURITY_API = True  # roles, permissions and users are provisioned over REST
-AUTH_ROLE_PUBLIC = None
-PUBLIC_ROLE_LIKE = None
+# Anonymous visitors get the built-in Public role, which has no permissions (no PUBLIC_ROLE_LIKE).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = _env("OLIST_SUPERSET_HTTPS", "false").lower() == "true"
