@@ -1,0 +1,85 @@
+"""Open Superset dashboards in headless Chromium (Debian's /usr/bin/chromium, driven by
+Playwright) as a person would: log in, open each dashboard, wait until every chart has
+rendered, count the charts that show an error, take a screenshot."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+# Chromium as root, headless, with nothing reaching out to the network (closed here).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHART = "[data-test='dashboard-component-chart-holder']"
+LOADING = "[data-test='loading-indicator'], .loading"
+ERROR = f"{CHART} .ant-alert-error, {CHART} [role='alert']"
+
+
+@dataclass
+class Rendered:
+    slug: str
+    seconds: float
+    charts: int
+    errors: int
+    error_texts: list[str]
+    screenshot: Path | None
+
+
+class Browser:
+    """A logged-in Chromium page on one Superset; use as a context manager."""
+
+    def __init__(self, url: str, username: str, password: str, width: int = 1600, height: int = 1200):
+        self.url = url.rstrip("/")
+        self.username, self.password = username, password
+        self.viewport = {"width": width, "height": height}
+
+    def __enter__(self) -> "Browser":
+        from playwright.sync_api import sync_playwright
+
+        if not Path(CHROMIUM).exists():
+            raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium (`make chromium`)")
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        self.page = self._browser.new_page(viewport=self.viewport)
+        self.page.goto(f"{self.url}/login/")
+        self.page.fill("#username", self.username)
+        self.page.fill("#password", self.password)
+        self.page.keyboard.press("Enter")
+        self.page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._browser.close()
+        self._playwright.stop()
+
+    def render(self, slug: str, expected_charts: int, screenshot: Path | None = None, timeout: float = 60) -> Rendered:
+        """Open a dashboard and wait until `expected_charts` charts are on the page and none
+        is loading; the time is from navigation to that moment."""
+        began = time.perf_counter()
+        self.page.goto(f"{self.url}/superset/dashboard/{slug}/")
+        deadline = began + timeout
+        while True:
+            charts = self.page.locator(CHART).count()
+            loading = self.page.locator(LOADING).count()
+            if charts >= expected_charts and loading == 0:
+                break
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"dashboard {slug}: {charts} of {expected_charts} charts, {loading} still loading after {timeout} s")
+            self.page.wait_for_timeout(50)
+        seconds = time.perf_counter() - began
+        errors = self.page.locator(ERROR)
+        texts = [errors.nth(i).inner_text()[:200] for i in range(errors.count())]
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            self.page.wait_for_timeout(500)  # let animations settle for the picture
+            self.page.screenshot(path=str(screenshot), full_page=True)
+        return Rendered(slug, seconds, charts, len(texts), texts, screenshot)
