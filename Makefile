@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/generator.py
 	$(BIN)/python bench/etl.py
 	$(BIN)/python bench/semantic.py
+	$(BIN)/python bench/dashboards.py
 
 ## down: stop the embedded PostgreSQL
 down: $(STAMP)
