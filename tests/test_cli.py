@@ -1,3 +1,4 @@
+import pytest
 from click.testing import CliRunner
 
 from olist_bi.cli import main
@@ -38,15 +39,45 @@ def test_doctor_exits_nonzero_with_remedy(tmp_path):
     assert "FAIL" in result.output and "remedy:" in result.output
 
 
-def test_up_with_an_external_database_builds_the_warehouse_from_a_sample(tmp_path, ops_url):
-    env = {"OLIST_HOME": str(tmp_path / "home"), "OLIST_DATABASE_URL": ops_url, "OLIST_SAMPLE_SCALE": "0.01"}
-    result = run("up", env=env)
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "home" / "drops" / "sample-scale0.01-seed42" / "olist_orders_dataset.csv").exists()
-    assert (tmp_path / "home" / "warehouse.duckdb").exists()
-    assert "succeeded" in result.output
-    again = run("up", env=env)  # a second `up` finds the drop loaded and changes nothing
-    assert again.exit_code == 0 and "skipped" in again.output
+@pytest.mark.slow
+def test_up_builds_the_warehouse_and_serves_provisioned_superset(tmp_path, ops_url):
+    """The README's main command, end to end (on the test database, its own Superset)."""
+    import socket
+    import uuid
+
+    import psycopg
+
+    from olist_bi.superset import server
+    from tests.conftest import make_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    admin_url = ops_url.rpartition("/")[0] + "/postgres"
+    metadata = f"olist_test_up_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"create database {metadata}")
+    env = {
+        "OLIST_HOME": str(tmp_path / "home"),
+        "OLIST_DATABASE_URL": ops_url,
+        "OLIST_SAMPLE_SCALE": "0.01",
+        "OLIST_SUPERSET_PORT": str(port),
+        "OLIST_SUPERSET_DATABASE_URL": admin_url.rpartition("/")[0] + f"/{metadata}",
+    }
+    try:
+        result = run("up", env=env)
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "home" / "drops" / "sample-scale0.01-seed42" / "olist_orders_dataset.csv").exists()
+        assert (tmp_path / "home" / "warehouse.duckdb").exists()
+        assert f"Superset is serving 6 dashboards at http://127.0.0.1:{port}" in result.output
+        for login in ("admin", "viewer", "analyst", "manager", "regional_sp"):
+            assert f"  {login} " in result.output
+        again = run("up", env=env)  # a second `up` finds everything in place
+        assert again.exit_code == 0 and "skipped" in again.output
+    finally:
+        server.stop(make_settings(tmp_path / "home", ops_url, olist_superset_port=port))
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"drop database if exists {metadata} with (force)")
 
 
 def test_etl_commands(tmp_path, ops_url, small_drop):
