@@ -1,0 +1,77 @@
+"""Insecure defaults exist only in the local demo; production refuses them, naming the variable."""
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from olist_bi import demo
+from olist_bi.postgres import PostgresError, database_url
+from olist_bi.settings import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_secrets_are_generated_once_and_private(tmp_path):
+    settings = Settings.from_env({"OLIST_HOME": str(tmp_path)})
+    first = demo.secret(settings, "OLIST_SUPERSET_SECRET_KEY", None, 48)
+    assert len(first) >= 48 and demo.secret(settings, "OLIST_SUPERSET_SECRET_KEY", None) == first
+    path = tmp_path / "secrets" / "olist_superset_secret_key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
+    assert demo.secret(settings, "OLIST_SUPERSET_SECRET_KEY", "given-value") == "given-value"
+
+
+def test_production_refuses_to_generate_secrets(tmp_path):
+    settings = Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production"})
+    with pytest.raises(SettingsError, match="OLIST_SUPERSET_ADMIN_PASSWORD is required when OLIST_ENV=production"):
+        demo.secret(settings, "OLIST_SUPERSET_ADMIN_PASSWORD", None)
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_production_refuses_the_embedded_postgres(tmp_path):
+    settings = Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production"})
+    with pytest.raises(PostgresError, match="OLIST_DATABASE_URL is required when OLIST_ENV=production"):
+        database_url(settings)
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({}, "OLIST_SUPERSET_SECRET_KEY is unset or shorter than 32 characters"),
+        ({"OLIST_SUPERSET_SECRET_KEY": "short"}, "OLIST_SUPERSET_SECRET_KEY is unset or shorter than 32 characters"),
+        ({"OLIST_SUPERSET_SECRET_KEY": "x" * 40}, "OLIST_SUPERSET_DATABASE_URL is unset"),
+    ],
+)
+def test_superset_config_refuses_to_start_without_its_secrets(env, message):
+    python = ROOT / ".venv-superset" / "bin" / "python"
+    if not python.exists():
+        python = Path(sys.executable)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OLIST_")}
+    result = subprocess.run(
+        [str(python), "-c", f"import runpy; runpy.run_path({str(ROOT / 'superset_config.py')!r})"],
+        env={**clean, **env}, capture_output=True, text=True,
+    )
+    assert result.returncode != 0 and message in result.stderr
+
+
+def test_superset_config_reads_everything_from_the_environment():
+    python = ROOT / ".venv-superset" / "bin" / "python"
+    if not python.exists():
+        python = Path(sys.executable)
+    env = {
+        "OLIST_SUPERSET_SECRET_KEY": "k" * 40,
+        "OLIST_SUPERSET_DATABASE_URL": "postgresql://u@h/d",
+        "OLIST_REDIS_URL": "redis://127.0.0.1:6379/3",
+        "OLIST_SUPERSET_SQL_MAX_ROW": "500",
+        "PATH": os.environ["PATH"],
+    }
+    code = (
+        f"import runpy; c = runpy.run_path({str(ROOT / 'superset_config.py')!r}); "
+        "print(c['SQLALCHEMY_DATABASE_URI'], c['CACHE_CONFIG']['CACHE_TYPE'], c['SQL_MAX_ROW'], c['WTF_CSRF_ENABLED'])"
+    )
+    result = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True)
+    assert result.stdout.split() == ["postgresql+psycopg2://u@h/d", "RedisCache", "500", "True"], result.stderr
