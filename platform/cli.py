@@ -4,6 +4,7 @@ functions that the tests call directly."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -225,10 +226,15 @@ def etl_rollback() -> None:
     from olist_bi.etl import publish
 
     settings = _settings()
+    from olist_bi import audit
+    from olist_bi.etl import store
+
     try:
         restored = publish.rollback(settings.warehouse_path)
     except publish.PublishError as e:
         raise click.ClickException(str(e)) from None
+    with store.connect(database_url(settings)) as ops:
+        audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.name}, source="etl")
     click.echo(f"serving {restored.name} again as {settings.warehouse_path}")
     click.echo(f"{len(publish.versions(settings.warehouse_path))} older file(s) left to roll back to")
 
@@ -407,6 +413,83 @@ def _print_logins(settings, users: dict[str, str]) -> None:
     click.echo("demo logins (local demo only; passwords kept in " + str(settings.secrets_dir) + "):")
     for username, password in users.items():
         click.echo(f"  {username:<12} {password}")
+
+
+@main.group(name="audit")
+def audit_group() -> None:
+    """The audit trail: an append-only, hash-chained log in the operations store."""
+
+
+def _ops():
+    from olist_bi.etl import store
+
+    try:
+        return store.connect(database_url(_settings()))
+    except PostgresError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@audit_group.command(name="tail")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]), default=None, help="Only events at or after this time (UTC).")
+@click.option("--actor", default=None, help="Only this actor (e.g. os:root, superset:admin).")
+@click.option("--action", default=None, help="Only actions starting with this (etl., access.role.granted, ...).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="How many of the newest events.")
+def audit_tail(since, actor, action, limit) -> None:
+    """Print the newest audit events, oldest first: time, actor, source, action, target, details."""
+    import datetime as dt
+
+    from olist_bi import audit
+
+    with _ops() as ops:
+        rows = audit.tail(ops, since.replace(tzinfo=dt.UTC) if since else None, actor, action, limit)
+    for r in rows:
+        details = json.dumps(r["details"], sort_keys=True, default=str)
+        click.echo(f"{r['id']:>7}  {r['at']:%Y-%m-%d %H:%M:%S}  {r['actor']:<22} {r['source']:<13} {r['action']:<30} {r['target'] or '-'}  {details[:200]}")
+    if not rows:
+        click.echo("no audit events match")
+
+
+@audit_group.command(name="verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 naming the first row that was altered, removed or inserted."""
+    from olist_bi import audit
+
+    with _ops() as ops:
+        result = audit.verify(ops)
+    if not result.ok:
+        click.echo(f"audit trail BROKEN after checking {result.rows} rows: {result.reason}", err=True)
+        sys.exit(1)
+    click.echo(f"audit trail intact: {result.rows} rows, every hash chains to the one before")
+
+
+@audit_group.command(name="export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True, help="Output format.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write (default: standard output).")
+def audit_export(fmt, out) -> None:
+    """Export the whole trail, oldest first, with each row's hashes, as JSON lines or CSV."""
+    from olist_bi import audit
+
+    with _ops() as ops:
+        if out is None:
+            count = audit.export(ops, fmt, sys.stdout)
+        else:
+            with out.open("w", encoding="utf-8", newline="") as f:
+                count = audit.export(ops, fmt, f)
+    click.echo(f"exported {count} events", err=True)
+
+
+@audit_group.command(name="review")
+def audit_review() -> None:
+    """Run the access review now (the scheduler runs it every OLIST_ACCESS_REVIEW_MINUTES):
+    record Superset's user, role and permission changes and SQL Lab history."""
+    from olist_bi import access_review
+    from olist_bi.superset.client import SupersetApiError
+
+    try:
+        recorded = access_review.run(_settings())
+    except (SupersetApiError, PostgresError, SettingsError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"access review: {len(recorded)} events recorded" + (f" ({', '.join(sorted(set(recorded)))})" if recorded else ""))
 
 
 @main.command(name="scheduler")

@@ -1,9 +1,11 @@
 """`olist-bi scheduler`: APScheduler runs the ETL on a cron schedule and on new drops.
 
-Two jobs, kept in PostgreSQL (the operations store) so schedules survive restarts:
+Jobs, kept in PostgreSQL (the operations store) so schedules survive restarts:
 - `etl_schedule`: at OLIST_ETL_SCHEDULE (default nightly, 02:00), loads every ready drop of
   the inbox, or records a skipped run when there is none;
-- `inbox_watch`: every OLIST_INBOX_POLL_SECONDS, loads the ready drops of the inbox, if any.
+- `inbox_watch`: every OLIST_INBOX_POLL_SECONDS, loads the ready drops of the inbox, if any;
+- `access_review`: every OLIST_ACCESS_REVIEW_MINUTES, records Superset's access changes and
+  SQL Lab history in the audit trail (access_review.py).
 
 A drop is a sub-folder of the inbox holding the nine files and a file named `READY` (written
 last, so a half-copied drop is never read). After its run the scheduler writes `LOADED`
@@ -132,9 +134,14 @@ class Scheduler:
     def register(self) -> None:
         """(Re)register every job; replacing keeps one row per job and applies new settings."""
         s = self.settings
+        from olist_bi.access_review import scheduled_review
+
         jobs = [
             PeriodicJob("etl_schedule", scheduled_etl, lambda s: CronTrigger.from_crontab(s.etl_schedule, timezone="UTC"), "ETL on schedule"),
             PeriodicJob("inbox_watch", inbox_watch, lambda s: IntervalTrigger(seconds=s.inbox_poll_seconds), "ETL on new drops"),
+            PeriodicJob(
+                "access_review", scheduled_review, lambda s: IntervalTrigger(minutes=s.access_review_minutes), "Access review of Superset"
+            ),
             *PERIODIC_JOBS,
         ]
         for job in jobs:

@@ -126,6 +126,11 @@ VARIABLES: tuple[Variable, ...] = (
         "Redis for Superset's caches (redis://host:6379/0). Unset: caches in memory and in the metadata database.",
     ),
     Variable(
+        "OLIST_ACCESS_REVIEW_MINUTES",
+        "15",
+        "How often the scheduler's access review snapshots Superset's users and roles and copies SQL Lab history into the audit trail.",
+    ),
+    Variable(
         "OLIST_SAMPLE_SCALE",
         "1",
         "Scale factor of the sample drop that `olist-bi up` generates when no drop is given.",
@@ -157,6 +162,7 @@ class Settings:
     superset_admin_password: str | None = None
     ops_reader_password: str | None = None
     redis_url: str | None = None
+    access_review_minutes: int = 15
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -194,6 +200,7 @@ class Settings:
             superset_admin_password=get("OLIST_SUPERSET_ADMIN_PASSWORD"),
             ops_reader_password=get("OLIST_OPS_READER_PASSWORD"),
             redis_url=get("OLIST_REDIS_URL"),
+            access_review_minutes=_parse_int("OLIST_ACCESS_REVIEW_MINUTES", get("OLIST_ACCESS_REVIEW_MINUTES"), 1, 10_080),
         )
 
     @property
@@ -253,6 +260,7 @@ class Settings:
             "OLIST_SUPERSET_ADMIN_PASSWORD": "****" if self.superset_admin_password else "(unset)",
             "OLIST_OPS_READER_PASSWORD": "****" if self.ops_reader_password else "(unset)",
             "OLIST_REDIS_URL": mask_url(self.redis_url) if self.redis_url else "(unset)",
+            "OLIST_ACCESS_REVIEW_MINUTES": str(self.access_review_minutes),
         }
 
 

@@ -23,7 +23,7 @@ from typing import Callable
 import duckdb
 import psycopg
 
-from olist_bi import contract
+from olist_bi import audit, contract
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
 from olist_bi.etl import publish as publish_step
@@ -87,6 +87,7 @@ def run(
             log = store.RunLog(ops, trigger, str(source) if source else None, full)
             message = "another ETL run is in progress; this one did nothing"
             log.finish("skipped", error=message)
+            audit.append(ops, "etl.run.skipped", f"run {log.run_id}", {"reason": message}, source="etl")
             return RunResult(log.run_id, "skipped", message)
         try:
             for run_id in store.close_abandoned_runs(ops):
@@ -103,6 +104,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
     previous_loads = _served_loads(served)
     drops = _drops_to_load(previous_loads, source, full)
     log = store.RunLog(ops, trigger, ", ".join(str(d) for d in drops) or None, full)
+    audit.append(ops, "etl.run.started", f"run {log.run_id}", {"trigger": trigger, "drops": [str(d) for d in drops], "full": full}, source="etl")
     result = RunResult(log.run_id, "running", "")
     built = publish_step.building_path(served, log.run_id)
     try:
@@ -135,6 +137,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 built.unlink(missing_ok=True)
                 message = "every file of the drop was loaded before (same SHA-256): nothing to do"
                 log.finish("skipped", error=message)
+                audit.append(ops, "etl.run.skipped", f"run {log.run_id}", {"reason": message}, source="etl")
                 result.status, result.message = "skipped", message
                 say(message)
                 return result
@@ -142,6 +145,10 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
             result.results = [r for item in new for r in item.results]
             reconciliation = _reconciliation(result)
             quality.record_checks(ops, log.run_id, result.results + [reconciliation])
+            for failed in result.results + [reconciliation]:
+                if not failed.passed and failed.severity in ("reject", "error"):
+                    details = {"severity": failed.severity, "rows_failing": failed.rows_failing, "examples": failed.example_keys}
+                    audit.append(ops, "quality.rule.failed", failed.rule, {"run_id": log.run_id, **details}, source="etl")
             quality.record_report(
                 ops, log.run_id, result.results, sum(result.rows_read.values()), sum(result.rows_quarantined.values())
             )
@@ -173,6 +180,8 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
             )
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
         log.finish("succeeded", rows=rows, published=str(served))
+        audit.append(ops, "warehouse.published", str(served), {"run_id": log.run_id, "files": [i.source.filename for i in new]}, source="etl")
+        audit.append(ops, "etl.run.succeeded", f"run {log.run_id}", {"rows_loaded": sum(result.rows_loaded.values()), "rows_quarantined": sum(result.rows_quarantined.values())}, source="etl")
         result.status, result.published = "succeeded", served
         result.message = f"published {served}"
         return result
@@ -182,6 +191,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
         message = _describe(e)
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
         log.finish("failed", rows=rows, error=message)
+        audit.append(ops, "etl.run.failed", f"run {log.run_id}", {"error": message}, source="etl")
         raise EtlError(message, log.run_id) from e
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
+import yaml
 import psycopg
 from psycopg import sql
 
@@ -105,6 +107,13 @@ def provision(settings: Settings, say=print) -> Report:
     for kind, count in report.counts.items():
         if count != before.get(kind):
             report.changes.append(f"{kind}: {before.get(kind, 0)} -> {count}")
+    from olist_bi import audit
+    from olist_bi.etl import store
+
+    with store.connect(database_url(settings)) as ops:
+        record_access_model(ops, report)
+        details = {"counts": report.counts, "changes": report.changes, "roles": sorted(report.roles), "demo_users": sorted(report.users)}
+        audit.append(ops, "superset.provisioned", settings.superset_base_url, details, source="superset")
     return report
 
 
@@ -192,7 +201,7 @@ def _roles(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, i
         if id_to_pair[p][0] not in WRITE_PERMISSIONS and id_to_pair[p][1] not in EXPLORE_VIEWS
     }
     warehouse_db = _access(by_pair, "database_access", f"(id:{ids[bundle_module.database_uuid(bundle_module.WAREHOUSE)]})")
-    grants = {
+    grants = {  # the roles of access.yaml
         "olist_viewer": read_only | dataset_access(BUSINESS_DATASETS),
         "olist_analyst": gamma | sql_lab | dataset_access(BUSINESS_DATASETS) | {warehouse_db},
         "olist_admin": admin,
@@ -224,12 +233,8 @@ def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids
         client.post("/api/v1/rowlevelsecurity/", payload)
 
 
-DEMO_USERS = {
-    "viewer": ("olist_viewer",),
-    "analyst": ("olist_analyst",),
-    "manager": ("olist_admin",),
-    "regional_sp": (REGIONAL["role"],),
-}
+ACCESS = yaml.safe_load((Path(__file__).resolve().parents[1] / "access.yaml").read_text(encoding="utf-8"))
+DEMO_USERS = {user: tuple(roles) for user, roles in ACCESS["demo_users"].items()}
 
 
 def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int]) -> dict[str, str]:
@@ -259,3 +264,19 @@ def chart_ids(client: SupersetClient) -> dict[str, int]:
     """Chart ids of the provisioned dashboards, by '<slug>/<chart key>'."""
     ids = _ids_by_uuid(client)
     return {f"{d.slug}/{c.key}": ids[d.chart_uuid(c)] for d in dashboards() for c in d.charts if d.chart_uuid(c) in ids}
+
+
+def record_access_model(ops, report: Report) -> None:
+    """Write the declared roles and the users provisioned into the operations store."""
+    for name, description in ACCESS["roles"].items():
+        ops.execute(
+            """insert into roles (name, description, source) values (%s, %s, 'platform')
+               on conflict (name) do update set description = excluded.description, updated_at = now()""",
+            (name, description),
+        )
+    for username in report.users:
+        ops.execute(
+            """insert into users (username, roles, source) values (%s, %s, 'platform')
+               on conflict (username) do update set roles = excluded.roles, updated_at = now()""",
+            (username, list(DEMO_USERS[username])),
+        )
