@@ -40,8 +40,10 @@ test: $(STAMP) $(SUPERSET_STAMP) chromium
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
-## bench: the benchmarks of bench/ (see docs/benchmarks.md)
+## bench: the benchmarks of bench/ (see docs/benchmarks.md and BENCHMARKS.md)
 bench: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(BIN)/olist-bi bench report
 	$(BIN)/python bench/generator.py
 	$(BIN)/python bench/etl.py
 	$(BIN)/python bench/semantic.py

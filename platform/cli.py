@@ -492,6 +492,62 @@ def audit_review() -> None:
     click.echo(f"access review: {len(recorded)} events recorded" + (f" ({', '.join(sorted(set(recorded)))})" if recorded else ""))
 
 
+@main.group(name="bench")
+def bench_group() -> None:
+    """Benchmarks: the DuckDB warehouse against a PostgreSQL-only warehouse (BENCHMARKS.md)."""
+
+
+@bench_group.command(name="queries")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Scale of the generated drop (seed 42).")
+@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (geomean_speedup and one entry per query).")
+def bench_queries(scale: float, repeat: int, as_json: bool) -> None:
+    """Run every dashboard chart query of the semantic layer on DuckDB and on the same star
+    schema and marts loaded into PostgreSQL (indexes, ANALYZE); report p50 and p95 per query,
+    the speed-up and its geometric mean, and check both engines return the same rows. The
+    drop, warehouse and PostgreSQL copy are built under $OLIST_HOME/bench/ once per scale."""
+    from olist_bi import benchmark
+
+    settings = _settings()
+    say = (lambda m: click.echo(m, err=True)) if as_json else click.echo
+    try:
+        report = benchmark.queries_at_scale(settings, scale, repeat, say)
+    except (PostgresError, SettingsError) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(
+            f"scale {scale:g}: {len(report['queries'])} queries, geometric mean speed-up {report['geomean_speedup']}x, "
+            f"DuckDB worst p95 {report['duckdb_worst_p95_ms']} ms, all rows equal: {report['all_rows_equal']}"
+        )
+
+
+@bench_group.command(name="report")
+@click.option("--scales", default="0.1,1,10", show_default=True, help="Comma-separated scales to run.")
+@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("BENCHMARKS.md"), show_default=True, help="The report to write; the plot goes beside it.")
+def bench_report(scales: str, repeat: int, out: Path) -> None:
+    """Run `bench queries` at each scale and write BENCHMARKS.md: machine facts, the command,
+    a table per scale and a PNG plot of latency by scale for both engines."""
+    from olist_bi import benchmark
+
+    settings = _settings()
+    reports = []
+    try:
+        for scale in [float(s) for s in scales.split(",")]:
+            click.echo(f"scale {scale:g} ...", err=True)
+            reports.append(benchmark.queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True)))
+    except (PostgresError, SettingsError) as e:
+        raise click.ClickException(str(e)) from None
+    plot = out.with_name("benchmarks-latency.png")
+    benchmark.plot(reports, plot)
+    out.write_text(benchmark.render_report(reports, plot.name, f"olist-bi bench report --scales {scales} --repeat {repeat}"), encoding="utf-8")
+    for r in reports:
+        click.echo(f"scale {r['scale']:g}: geometric mean speed-up {r['geomean_speedup']}x, DuckDB worst p95 {r['duckdb_worst_p95_ms']} ms")
+    click.echo(f"wrote {out} and {plot}")
+
+
 @main.command(name="scheduler")
 def scheduler_command() -> None:
     """Run the scheduler in the foreground: the ETL on OLIST_ETL_SCHEDULE (default nightly)

@@ -179,7 +179,8 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
             if query.end:
                 conditions.append(f"{column} <= ?")
                 params.append(query.end)
-        lines = ["    select", *(f"        {s}," for s in selects), f"    from {model.name} as m"]
+        # No trailing commas, standard casts: the same SQL runs on DuckDB and PostgreSQL.
+        lines = ["    select", ",\n".join(f"        {s}" for s in selects), f"    from {model.name} as m"]
         used = " ".join(selects + conditions)
         lines += [f"    {join}" for alias, join in model.joins.items() if re.search(rf"\b{alias}\.", used)]
         if conditions:
@@ -197,7 +198,7 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
         keys = [f"coalesce({', '.join(f'{alias}.{n}' for alias, _, _ in parts)}) as {n}" for n in names]
         alias_of = {m.name: alias for alias, ms, _ in parts for m in ms}
         values = [f"{alias_of[m.name]}.{m.name}" for m in metrics]  # in the order asked for
-        final = ["select", *(f"    {c}," for c in keys + values), "from q0"]
+        final = ["select", ",\n".join(f"    {c}" for c in keys + values), "from q0"]
         for k, (alias, _, _) in enumerate(parts[1:], start=1):
             if names:
                 # match on the keys found so far, whichever earlier query had the row

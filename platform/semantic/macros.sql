@@ -7,7 +7,7 @@
 
 {#- A ratio that is null, not an error, when the denominator is zero. -#}
 {% macro safe_divide(numerator, denominator) -%}
-cast({{ numerator }} as double) / nullif({{ denominator }}, 0)
+cast({{ numerator }} as double precision) / nullif({{ denominator }}, 0)
 {%- endmacro %}
 
 {#- Truncate a date to a grain; `grain` comes from the catalog's list, never from a user. -#}

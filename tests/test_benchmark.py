@@ -1,0 +1,63 @@
+"""The engine comparison: the same rows from DuckDB and from the PostgreSQL copy, for every
+dashboard query; the CLI's JSON report."""
+
+import json
+import uuid
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from olist_bi import benchmark
+from olist_bi.cli import main
+
+
+@pytest.fixture
+def bench_pg(ops_url):
+    admin = ops_url.rpartition("/")[0] + "/postgres"
+    name = f"olist_test_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"create database {name}")
+    yield ops_url.rpartition("/")[0] + f"/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+
+
+def test_postgres_copy_has_every_table_with_its_rows_and_keys(warehouse, bench_pg):
+    settings, _ = warehouse
+    counts = benchmark.load_postgres(settings.warehouse_path, bench_pg, say=lambda m: None)
+    with psycopg.connect(bench_pg) as conn:
+        for table, rows in counts.items():
+            assert conn.execute(f"select count(*) from {benchmark.SCHEMA}.{table}").fetchone()[0] == rows, table
+        keys = conn.execute(
+            "select count(*) from information_schema.table_constraints where table_schema = %s and constraint_type = 'PRIMARY KEY'",
+            (benchmark.SCHEMA,),
+        ).fetchone()[0]
+    assert len(counts) == 15 and keys == 15
+
+
+def test_every_dashboard_query_returns_the_same_rows_on_both_engines(warehouse, bench_pg):
+    settings, _ = warehouse
+    benchmark.load_postgres(settings.warehouse_path, bench_pg, say=lambda m: None)
+    results = benchmark.run_queries(settings.warehouse_path, bench_pg, repeat=1, say=lambda m: None)
+    assert len(results) == len(benchmark.dashboard_queries()) > 30
+    differing = [r.name for r in results if not r.same_rows]
+    assert differing == []
+    assert all(r.rows > 0 and r.duckdb_ms and r.postgres_ms for r in results)
+
+
+def test_row_comparison_can_fail():
+    assert benchmark._normal([(1, 2.0000001)]) == benchmark._normal([(1, 2.0)])
+    assert benchmark._normal([(1, 2.1)]) != benchmark._normal([(1, 2.0)])
+    assert benchmark._normal([("SP", 3)]) != benchmark._normal([("RJ", 3)])
+
+
+@pytest.mark.slow
+def test_bench_queries_json(tmp_path, ops_url):
+    result = CliRunner().invoke(
+        main, ["bench", "queries", "--scale", "0.01", "--repeat", "2", "--json"], env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url}
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["geomean_speedup"] > 0 and report["all_rows_equal"] is True
+    assert len(report["queries"]) > 30 and {"query", "duckdb_p95_ms", "postgres_p95_ms", "speedup", "same_rows"} <= set(report["queries"][0])
