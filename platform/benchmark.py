@@ -29,7 +29,7 @@ from olist_bi.etl.transform import models
 from olist_bi.semantic import query as semantic_query
 from olist_bi.semantic.compiler import compile_query
 
-SCHEMA = "olist_warehouse"
+SCHEMA = "olist_warehouse"  # default schema of the PostgreSQL copy
 TYPES = {
     "VARCHAR": "text",
     "INTEGER": "integer",
@@ -53,30 +53,48 @@ def _pg_type(duck_type: str) -> str:
     return TYPES.get(duck_type, "text")
 
 
-def load_postgres(warehouse: Path, pg_url: str, say=print) -> dict[str, int]:
-    """Copy the published dims, facts and marts into schema olist_warehouse; return row counts."""
+def signature(warehouse: Path) -> str:
+    """What identifies a published warehouse file: its path, size and modification time."""
+    stat = warehouse.stat()
+    return f"{warehouse.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def loaded_signature(pg_url: str, schema: str) -> str | None:
+    """The signature of the warehouse last copied into `schema`, as recorded there."""
+    with psycopg.connect(pg_url) as pg:
+        try:
+            return pg.execute(pgsql.SQL("select signature from {}.loaded_from").format(pgsql.Identifier(schema))).fetchone()[0]
+        except psycopg.errors.UndefinedTable:
+            return None
+
+
+def load_postgres(warehouse: Path, pg_url: str, say=print, schema: str = SCHEMA) -> dict[str, int]:
+    """Copy the published dims, facts and marts into `schema`; return row counts. The schema
+    records which warehouse it holds (`loaded_from`), so a stale copy is never measured."""
     tables = [m for m in models() if m.layer != "staging"]
     counts = {}
     with duckdb.connect(str(warehouse), read_only=True) as duck, psycopg.connect(pg_url, autocommit=True) as pg:
-        pg.execute(pgsql.SQL("drop schema if exists {} cascade").format(pgsql.Identifier(SCHEMA)))
-        pg.execute(pgsql.SQL("create schema {}").format(pgsql.Identifier(SCHEMA)))
+        pg.execute(pgsql.SQL("drop schema if exists {} cascade").format(pgsql.Identifier(schema)))
+        pg.execute(pgsql.SQL("create schema {}").format(pgsql.Identifier(schema)))
         with tempfile.TemporaryDirectory() as tmp:
             for model in tables:
                 columns = duck.execute(f"describe {model.name}").fetchall()
                 ddl = ", ".join(f"{name} {_pg_type(kind)}" for name, kind, *_ in columns)
-                pg.execute(f"create table {SCHEMA}.{model.name} ({ddl})")
+                pg.execute(f"create table {schema}.{model.name} ({ddl})")
                 path = Path(tmp) / f"{model.name}.csv"
                 duck.execute(f"copy {model.name} to '{path}' (header false, delimiter ',', quote '\"', null '')")
-                with pg.cursor().copy(f"copy {SCHEMA}.{model.name} from stdin with (format csv, null '')") as copy, path.open("rb") as f:
+                with pg.cursor().copy(f"copy {schema}.{model.name} from stdin with (format csv, null '')") as copy, path.open("rb") as f:
                     while chunk := f.read(1 << 20):
                         copy.write(chunk)
                 if model.grain:
-                    pg.execute(f"alter table {SCHEMA}.{model.name} add primary key ({', '.join(model.grain)})")
+                    pg.execute(f"alter table {schema}.{model.name} add primary key ({', '.join(model.grain)})")
                 for column in INDEXES.get(model.name, []):
-                    pg.execute(f"create index on {SCHEMA}.{model.name} ({column})")
+                    pg.execute(f"create index on {schema}.{model.name} ({column})")
                 counts[model.name] = duck.execute(f"select count(*) from {model.name}").fetchone()[0]
                 say(f"  postgres: {model.name} {counts[model.name]:,} rows")
         pg.execute("analyze")
+        pg.execute(pgsql.SQL("create table {}.loaded_from (signature text)").format(pgsql.Identifier(schema)))
+        pg.execute(pgsql.SQL("insert into {}.loaded_from values (%s)").format(pgsql.Identifier(schema)), (signature(warehouse),))
     return counts
 
 
@@ -130,10 +148,12 @@ def _normal(rows: list[tuple]) -> list[tuple]:
     return sorted((tuple(value(v) for v in row) for row in rows), key=repr)
 
 
-def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print) -> list[QueryResult]:
+def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema: str = SCHEMA) -> list[QueryResult]:
+    if loaded_signature(pg_url, schema) != signature(warehouse):
+        raise RuntimeError(f"PostgreSQL schema {schema} does not hold a copy of {warehouse}: load it first")
     results = []
     with psycopg.connect(pg_url, autocommit=True) as pg:
-        pg.execute(f"set search_path = {SCHEMA}")
+        pg.execute(pgsql.SQL("set search_path = {}").format(pgsql.Identifier(schema)))
         for name, sql, params in dashboard_queries():
             pg_sql = sql.replace("?", "%s")
             result = QueryResult(name)
@@ -193,12 +213,11 @@ def queries_at_scale(settings, scale: float, repeat: int, say=print) -> dict:
         pipeline.run(bench_settings, drop)
     pg_url = with_database(ops, "olist_bench")
     ensure_database(with_database(ops, "postgres"), "olist_bench")
-    marker = root / "postgres-loaded"
-    if not marker.exists() or marker.read_text() != str(bench_settings.warehouse_path.stat().st_mtime):
+    schema = f"olist_warehouse_scale_{scale:g}".replace(".", "_")
+    if loaded_signature(pg_url, schema) != signature(bench_settings.warehouse_path):
         say("loading the star schema and marts into PostgreSQL ...")
-        load_postgres(bench_settings.warehouse_path, pg_url, say)
-        marker.write_text(str(bench_settings.warehouse_path.stat().st_mtime))
-    results = [r.summary() for r in run_queries(bench_settings.warehouse_path, pg_url, repeat, say)]
+        load_postgres(bench_settings.warehouse_path, pg_url, say, schema)
+    results = [r.summary() for r in run_queries(bench_settings.warehouse_path, pg_url, repeat, say, schema)]
     with duckdb.connect(str(bench_settings.warehouse_path), read_only=True) as con:
         orders = con.execute("select count(*) from fact_deliveries").fetchone()[0]
     return {

@@ -61,3 +61,15 @@ def test_bench_queries_json(tmp_path, ops_url):
     report = json.loads(result.stdout)
     assert report["geomean_speedup"] > 0 and report["all_rows_equal"] is True
     assert len(report["queries"]) > 30 and {"query", "duckdb_p95_ms", "postgres_p95_ms", "speedup", "same_rows"} <= set(report["queries"][0])
+
+
+def test_a_stale_postgres_copy_is_refused(warehouse, bench_pg, tmp_path):
+    import shutil
+
+    settings, _ = warehouse
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(settings.warehouse_path, copy)
+    benchmark.load_postgres(copy, bench_pg, say=lambda m: None)
+    copy.write_bytes(copy.read_bytes())  # the same content, a newer file: another publish
+    with pytest.raises(RuntimeError, match="does not hold a copy"):
+        benchmark.run_queries(copy, bench_pg, repeat=1, say=lambda m: None)
