@@ -1,14 +1,19 @@
 -- fact_order_items: one row per order item, with its order's customer, dates and status.
--- Orders without items have no row here (they stay in fact_deliveries).
+-- The order's attributes (status, dates, customer city and state, delivery delay) are carried
+-- on every item, so item metrics need no join. Orders without items have no row here (they
+-- stay in fact_deliveries).
 -- Grain: (order_id, order_item_id). Sum of price equals the source's.
 with items as (
     select order_id, order_item_id, product_id, seller_id, shipping_limit_at, price, freight_value from stg_order_items
 ),
 orders as (
-    select order_id, customer_id, order_status, purchased_at, purchase_date from stg_orders
+    select
+        order_id, customer_id, order_status, purchased_at, purchase_date,
+        date_diff('day', estimated_delivery_date, cast(delivered_customer_at as date)) as delay_days,
+    from stg_orders
 ),
 customers as (
-    select customer_id, customer_unique_id, state from stg_customers
+    select customer_id, customer_unique_id, city, state from stg_customers
 ),
 products as (
     select product_id, category_key from dim_product
@@ -20,8 +25,10 @@ select
     i.product_id,
     i.seller_id,
     coalesce(p.category_key, 'unknown') as category_key,
+    c.city as customer_city,
     c.state as customer_state,
     o.order_status,
+    o.delay_days,
     o.purchased_at,
     o.purchase_date,
     i.shipping_limit_at,

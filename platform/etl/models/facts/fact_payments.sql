@@ -1,20 +1,26 @@
 -- fact_payments: one row per payment row, never joined to items (that would repeat a payment
--- once per item). Grain: (order_id, payment_sequential). Sum of payment_value equals the source's.
+-- once per item). The order's attributes are carried on every payment row, so payment
+-- metrics need no join. Grain: (order_id, payment_sequential). Sum of payment_value equals the source's.
 with payments as (
     select order_id, payment_sequential, payment_type, payment_installments, payment_value from stg_payments
 ),
 orders as (
-    select order_id, customer_id, order_status, purchased_at, purchase_date from stg_orders
+    select
+        order_id, customer_id, order_status, purchased_at, purchase_date,
+        date_diff('day', estimated_delivery_date, cast(delivered_customer_at as date)) as delay_days,
+    from stg_orders
 ),
 customers as (
-    select customer_id, customer_unique_id, state from stg_customers
+    select customer_id, customer_unique_id, city, state from stg_customers
 )
 select
     p.order_id,
     p.payment_sequential,
     c.customer_unique_id,
+    c.city as customer_city,
     c.state as customer_state,
     o.order_status,
+    o.delay_days,
     o.purchased_at,
     o.purchase_date,
     p.payment_type,
