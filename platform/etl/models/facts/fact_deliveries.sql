@@ -7,7 +7,7 @@
 -- Grain: order_id.
 with orders as (
     select
-        order_id, customer_id, order_status, purchased_at, purchase_date, approved_at,
+        order_id, order_key, customer_id, order_status, purchased_at, purchase_date, approved_at,
         delivered_carrier_at, delivered_customer_at, estimated_delivery_date,
     from stg_orders
 ),
@@ -15,7 +15,7 @@ customers as (
     select customer_id, customer_unique_id, zip_code_prefix, city, state from stg_customers
 ),
 people as (
-    select customer_unique_id, first_order_at, is_repeat from dim_customer
+    select customer_unique_id, customer_key, first_order_at, is_repeat from dim_customer
 ),
 items as (
     select order_id, count(*) as items, sum(price) as items_value, sum(freight_value) as freight_value
@@ -30,7 +30,9 @@ reviews as (
 )
 select
     o.order_id,
+    o.order_key,
     c.customer_unique_id,
+    pp.customer_key,
     c.zip_code_prefix as customer_zip_code_prefix,
     c.city as customer_city,
     c.state as customer_state,

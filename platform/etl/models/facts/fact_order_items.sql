@@ -8,12 +8,15 @@ with items as (
 ),
 orders as (
     select
-        order_id, customer_id, order_status, purchased_at, purchase_date,
+        order_id, order_key, customer_id, order_status, purchased_at, purchase_date,
         date_diff('day', estimated_delivery_date, cast(delivered_customer_at as date)) as delay_days,
     from stg_orders
 ),
 customers as (
     select customer_id, customer_unique_id, city, state from stg_customers
+),
+people as (
+    select customer_unique_id, customer_key from dim_customer
 ),
 products as (
     select product_id, category_key from dim_product
@@ -21,7 +24,9 @@ products as (
 select
     i.order_id,
     i.order_item_id,
+    o.order_key,
     c.customer_unique_id,
+    pp.customer_key,
     i.product_id,
     i.seller_id,
     coalesce(p.category_key, 'unknown') as category_key,
@@ -37,4 +42,5 @@ select
 from items as i
 left join orders as o on o.order_id = i.order_id
 left join customers as c on c.customer_id = o.customer_id
+left join people as pp on pp.customer_unique_id = c.customer_unique_id
 left join products as p on p.product_id = i.product_id

@@ -6,17 +6,22 @@ with payments as (
 ),
 orders as (
     select
-        order_id, customer_id, order_status, purchased_at, purchase_date,
+        order_id, order_key, customer_id, order_status, purchased_at, purchase_date,
         date_diff('day', estimated_delivery_date, cast(delivered_customer_at as date)) as delay_days,
     from stg_orders
 ),
 customers as (
     select customer_id, customer_unique_id, city, state from stg_customers
+),
+people as (
+    select customer_unique_id, customer_key from dim_customer
 )
 select
     p.order_id,
     p.payment_sequential,
+    o.order_key,
     c.customer_unique_id,
+    pp.customer_key,
     c.city as customer_city,
     c.state as customer_state,
     o.order_status,
@@ -29,3 +34,4 @@ select
 from payments as p
 left join orders as o on o.order_id = p.order_id
 left join customers as c on c.customer_id = o.customer_id
+left join people as pp on pp.customer_unique_id = c.customer_unique_id

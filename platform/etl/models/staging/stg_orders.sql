@@ -1,6 +1,9 @@
--- stg_orders: one row per order, renamed and typed; dates derived. Grain: order_id.
+-- stg_orders: one row per order, renamed and typed; dates derived; order_key, an integer
+-- surrogate key numbered in order_id order (stable within a build, not across builds).
+-- Grain: order_id.
 select
     order_id,
+    row_number() over (order by order_id) as order_key,
     customer_id,
     order_status,
     order_purchase_timestamp as purchased_at,
