@@ -47,9 +47,14 @@ def test_every_dashboard_query_returns_the_same_rows_on_both_engines(warehouse, 
 
 
 def test_row_comparison_can_fail():
-    assert benchmark._normal([(1, 2.0000001)]) == benchmark._normal([(1, 2.0)])
-    assert benchmark._normal([(1, 2.1)]) != benchmark._normal([(1, 2.0)])
-    assert benchmark._normal([("SP", 3)]) != benchmark._normal([("RJ", 3)])
+    from decimal import Decimal
+
+    assert benchmark.same_rows([(1, 11.172749999999)], [(1, 11.17275000000001)])  # summed in another order
+    assert benchmark.same_rows([("SP", Decimal("2.50")), ("RJ", 1.0)], [("RJ", 1.0), ("SP", 2.5)])  # any order, any numeric type
+    assert not benchmark.same_rows([(1, 2.1)], [(1, 2.0)])
+    assert not benchmark.same_rows([("SP", 3)], [("RJ", 3)])
+    assert not benchmark.same_rows([(1, None)], [(1, 0.0)])
+    assert not benchmark.same_rows([(1, 2.0)], [(1, 2.0), (2, 2.0)])
 
 
 @pytest.mark.slow
