@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import shutil
 from pathlib import Path
 
@@ -50,18 +52,28 @@ def ops_url():
     """A fresh database on the machine's PostgreSQL (127.0.0.1:5432, or OLIST_TEST_PG_URL),
     dropped at the end of the session."""
     import os
+
+    admin = os.environ.get("OLIST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with fresh_database(admin, "olist_test") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str, prefix: str):
+    """A new database on the server of `server_url`, dropped afterwards; yields its URL."""
     import uuid
 
     import psycopg
 
-    admin = os.environ.get("OLIST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"olist_test_{uuid.uuid4().hex[:10]}"
+    admin = server_url.rpartition("/")[0] + "/postgres"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"create database {name}")
-    base, _, _ = admin.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
+    try:
+        yield server_url.rpartition("/")[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"drop database if exists {name} with (force)")
 
 
 def make_settings(home: Path, ops_url: str, **extra):

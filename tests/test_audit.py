@@ -12,22 +12,16 @@ from psycopg.rows import dict_row
 from olist_bi import audit
 from olist_bi.cli import main
 from olist_bi.etl import pipeline, store
-from tests.conftest import make_settings
+from tests.conftest import fresh_database, make_settings
 
 
 @pytest.fixture
 def trail_url(ops_url):
     """A database of its own: these tests break the chain on purpose."""
-    admin = ops_url.rpartition("/")[0] + "/postgres"
-    name = f"olist_test_audit_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"create database {name}")
-    url = ops_url.rpartition("/")[0] + f"/{name}"
-    with store.connect(url):
-        pass  # migrated
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
+    with fresh_database(ops_url, "olist_test_audit") as url:
+        with store.connect(url):
+            pass  # migrated
+        yield url
 
 
 def events(url, count=3):

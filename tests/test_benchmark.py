@@ -2,7 +2,6 @@
 dashboard query; the CLI's JSON report."""
 
 import json
-import uuid
 
 import psycopg
 import pytest
@@ -10,17 +9,13 @@ from click.testing import CliRunner
 
 from olist_bi import benchmark
 from olist_bi.cli import main
+from tests.conftest import fresh_database
 
 
 @pytest.fixture
 def bench_pg(ops_url):
-    admin = ops_url.rpartition("/")[0] + "/postgres"
-    name = f"olist_test_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"create database {name}")
-    yield ops_url.rpartition("/")[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
+    with fresh_database(ops_url, "olist_test_bench") as url:
+        yield url
 
 
 def test_postgres_copy_has_every_table_with_its_rows_and_keys(warehouse, bench_pg):

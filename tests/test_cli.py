@@ -43,26 +43,24 @@ def test_doctor_exits_nonzero_with_remedy(tmp_path):
 def test_up_builds_the_warehouse_and_serves_provisioned_superset(tmp_path, ops_url):
     """The README's main command, end to end (on the test database, its own Superset)."""
     import socket
-    import uuid
-
-    import psycopg
 
     from olist_bi.superset import server
-    from tests.conftest import make_settings
+    from tests.conftest import fresh_database, make_settings
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    admin_url = ops_url.rpartition("/")[0] + "/postgres"
-    metadata = f"olist_test_up_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"create database {metadata}")
+    with fresh_database(ops_url, "olist_test_up") as metadata_url:
+        _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
+
+
+def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings):
     env = {
         "OLIST_HOME": str(tmp_path / "home"),
         "OLIST_DATABASE_URL": ops_url,
         "OLIST_SAMPLE_SCALE": "0.01",
         "OLIST_SUPERSET_PORT": str(port),
-        "OLIST_SUPERSET_DATABASE_URL": admin_url.rpartition("/")[0] + f"/{metadata}",
+        "OLIST_SUPERSET_DATABASE_URL": metadata_url,
     }
     try:
         result = run("up", env=env)
@@ -76,8 +74,6 @@ def test_up_builds_the_warehouse_and_serves_provisioned_superset(tmp_path, ops_u
         assert again.exit_code == 0 and "skipped" in again.output
     finally:
         server.stop(make_settings(tmp_path / "home", ops_url, olist_superset_port=port))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"drop database if exists {metadata} with (force)")
 
 
 def test_etl_commands(tmp_path, ops_url, small_drop):

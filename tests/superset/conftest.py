@@ -3,14 +3,12 @@ once per session over its REST API."""
 
 import shutil
 import socket
-import uuid
 
-import psycopg
 import pytest
 
 from olist_bi.superset import provision, server
 from olist_bi.superset.client import SupersetClient
-from tests.conftest import make_settings
+from tests.conftest import fresh_database, make_settings
 
 
 def free_port() -> int:
@@ -25,25 +23,15 @@ def superset(warehouse, ops_url, tmp_path_factory):
     source_settings, _ = warehouse
     home = tmp_path_factory.mktemp("superset-home")
     shutil.copyfile(source_settings.warehouse_path, home / "warehouse.duckdb")
-    admin_url = ops_url.rpartition("/")[0] + "/postgres"
-    metadata_db = f"olist_test_superset_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"create database {metadata_db}")
-    settings = make_settings(
-        home,
-        ops_url,
-        olist_superset_port=free_port(),
-        olist_superset_database_url=f"{admin_url.rpartition('/')[0]}/{metadata_db}",
-    )
-    try:
-        server.serve(settings, say=lambda m: None)
-        report = provision.provision(settings, say=lambda m: None)
-        client = SupersetClient(settings.superset_base_url, server.ADMIN_USER, server.admin_password(settings))
-        yield settings, client, report
-    finally:
-        server.stop(settings)
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"drop database if exists {metadata_db} with (force)")
+    with fresh_database(ops_url, "olist_test_superset") as metadata_url:
+        settings = make_settings(home, ops_url, olist_superset_port=free_port(), olist_superset_database_url=metadata_url)
+        try:
+            server.serve(settings, say=lambda m: None)
+            report = provision.provision(settings, say=lambda m: None)
+            client = SupersetClient(settings.superset_base_url, server.ADMIN_USER, server.admin_password(settings))
+            yield settings, client, report
+        finally:
+            server.stop(settings)
 
 
 @pytest.fixture(scope="session")
