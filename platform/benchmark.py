@@ -71,7 +71,7 @@ def loaded_signature(pg_url: str, schema: str) -> str | None:
 def load_postgres(warehouse: Path, pg_url: str, say=print, schema: str = SCHEMA) -> dict[str, int]:
     """Copy the published dims, facts and marts into `schema`; return row counts. The schema
     records which warehouse it holds (`loaded_from`), so a stale copy is never measured."""
-    tables = [m for m in models() if m.layer != "staging"]
+    tables = [m for m in models() if m.layer in ("dims", "facts", "marts")]
     counts = {}
     with duckdb.connect(str(warehouse), read_only=True) as duck, psycopg.connect(pg_url, autocommit=True) as pg:
         pg.execute(pgsql.SQL("drop schema if exists {} cascade").format(pgsql.Identifier(schema)))

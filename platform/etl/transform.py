@@ -2,7 +2,8 @@
 
 Each model is one `.sql` file under `models/<layer>/`, named after the table it builds;
 `models/models.yaml` gives the build order and each model's contract. Staging models are
-views over `raw`; the others are tables. After the build every model's grain is checked
+views over `raw` and intermediate models views over them (shared steps the facts read); the
+dims, facts and marts are tables. After the build every model's grain is checked
 unique and not null and, where declared, its row count against its source.
 """
 
@@ -16,6 +17,7 @@ import duckdb
 import yaml
 
 MODELS = Path(__file__).parent / "models"
+VIEW_LAYERS = ("staging", "intermediate")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
     """Build every model in order, then test every contract; raise `ContractViolation`."""
     report = BuildReport()
     for model in models():
-        kind = "view" if model.layer == "staging" else "table"
+        kind = "view" if model.layer in VIEW_LAYERS else "table"
         try:
             con.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
         except duckdb.Error as e:

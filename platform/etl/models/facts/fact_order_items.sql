@@ -1,22 +1,16 @@
 -- fact_order_items: one row per order item, with its order's customer, dates and status.
--- The order's attributes (status, dates, customer city and state, delivery delay) are carried
--- on every item, so item metrics need no join. Orders without items have no row here (they
--- stay in fact_deliveries).
+-- The order's attributes (int_order_attributes: status, dates, customer city and state,
+-- delivery delay) are carried on every item, so item metrics need no join. Orders without
+-- items have no row here (they stay in fact_deliveries).
 -- Grain: (order_id, order_item_id). Sum of price equals the source's.
 with items as (
     select order_id, order_item_id, product_id, seller_id, shipping_limit_at, price, freight_value from stg_order_items
 ),
 orders as (
     select
-        order_id, order_key, customer_id, order_status, purchased_at, purchase_date,
-        date_diff('day', estimated_delivery_date, cast(delivered_customer_at as date)) as delay_days,
-    from stg_orders
-),
-customers as (
-    select customer_id, customer_unique_id, city, state from stg_customers
-),
-people as (
-    select customer_unique_id, customer_key from dim_customer
+        order_id, order_key, customer_unique_id, customer_key, customer_city, customer_state,
+        order_status, delay_days, purchased_at, purchase_date,
+    from int_order_attributes
 ),
 products as (
     select product_id, category_key from dim_product
@@ -25,13 +19,13 @@ select
     i.order_id,
     i.order_item_id,
     o.order_key,
-    c.customer_unique_id,
-    pp.customer_key,
+    o.customer_unique_id,
+    o.customer_key,
     i.product_id,
     i.seller_id,
     coalesce(p.category_key, 'unknown') as category_key,
-    c.city as customer_city,
-    c.state as customer_state,
+    o.customer_city,
+    o.customer_state,
     o.order_status,
     o.delay_days,
     o.purchased_at,
@@ -41,6 +35,4 @@ select
     i.freight_value,
 from items as i
 left join orders as o on o.order_id = i.order_id
-left join customers as c on c.customer_id = o.customer_id
-left join people as pp on pp.customer_unique_id = c.customer_unique_id
 left join products as p on p.product_id = i.product_id

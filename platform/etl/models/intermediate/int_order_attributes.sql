@@ -1,0 +1,31 @@
+-- int_order_attributes: one row per order with what every fact carries about its order: keys,
+-- the customer (person, key and address at the time of the order), status, purchase time and
+-- the delivery delay (delivery date minus estimated date, in days; negative when early).
+-- The facts read it so that these columns are defined once. Grain: order_id.
+with orders as (
+    select
+        order_id, order_key, customer_id, order_status, purchased_at, purchase_date,
+        estimated_delivery_date, delivered_customer_at,
+    from stg_orders
+),
+customers as (
+    select customer_id, customer_unique_id, zip_code_prefix, city, state from stg_customers
+),
+people as (
+    select customer_unique_id, customer_key from dim_customer
+)
+select
+    o.order_id,
+    o.order_key,
+    c.customer_unique_id,
+    pp.customer_key,
+    c.zip_code_prefix as customer_zip_code_prefix,
+    c.city as customer_city,
+    c.state as customer_state,
+    o.order_status,
+    o.purchased_at,
+    o.purchase_date,
+    date_diff('day', o.estimated_delivery_date, cast(o.delivered_customer_at as date)) as delay_days,
+from orders as o
+left join customers as c on c.customer_id = o.customer_id
+left join people as pp on pp.customer_unique_id = c.customer_unique_id
