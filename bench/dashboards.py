@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg
 
+from olist_bi.benchmark import percentile
 from olist_bi.dashboards import dashboards
 from olist_bi.etl import pipeline
 from olist_bi.postgres import database_url, ensure_database, with_database
@@ -37,11 +38,6 @@ from olist_bi.superset.browser import Browser
 from olist_bi.superset.client import SupersetClient
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def _sql_times(settings: Settings, key: str, sql: str, repeat: int) -> list[float]:

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from olist_bi.benchmark import percentile
 from olist_bi.etl import pipeline
 from olist_bi.semantic import query
 from olist_bi.semantic.catalog import load
@@ -48,11 +49,6 @@ def queries():
             yield f"{metric.name} by customer_state", Query([metric.name], [GroupBy("customer_state")])
         if metric.model in OWN_DIMENSION:
             yield f"{metric.name} by {OWN_DIMENSION[metric.model]}", Query([metric.name], [GroupBy(OWN_DIMENSION[metric.model])])
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:

@@ -98,6 +98,12 @@ def load_postgres(warehouse: Path, pg_url: str, say=print, schema: str = SCHEMA)
     return counts
 
 
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile by nearest rank (the benchmarks' p95)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
 @dataclass
 class QueryResult:
     name: str
@@ -106,11 +112,6 @@ class QueryResult:
     rows: int = 0
     same_rows: bool = False
 
-    @staticmethod
-    def _p(values: list[float], p: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
     def summary(self) -> dict:
         d50, p50 = statistics.median(self.duckdb_ms), statistics.median(self.postgres_ms)
         return {
@@ -118,9 +119,9 @@ class QueryResult:
             "rows": self.rows,
             "same_rows": self.same_rows,
             "duckdb_p50_ms": round(d50, 2),
-            "duckdb_p95_ms": round(self._p(self.duckdb_ms, 95), 2),
+            "duckdb_p95_ms": round(percentile(self.duckdb_ms, 95), 2),
             "postgres_p50_ms": round(p50, 2),
-            "postgres_p95_ms": round(self._p(self.postgres_ms, 95), 2),
+            "postgres_p95_ms": round(percentile(self.postgres_ms, 95), 2),
             "speedup": round(p50 / d50, 2),
         }
 

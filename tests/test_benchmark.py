@@ -73,3 +73,10 @@ def test_a_stale_postgres_copy_is_refused(warehouse, bench_pg, tmp_path):
     copy.write_bytes(copy.read_bytes())  # the same content, a newer file: another publish
     with pytest.raises(RuntimeError, match="does not hold a copy"):
         benchmark.run_queries(copy, bench_pg, repeat=1, say=lambda m: None)
+
+
+def test_percentile_is_by_nearest_rank():
+    values = list(range(1, 21))
+    assert benchmark.percentile(values, 95) == 19
+    assert benchmark.percentile(values, 50) == 11
+    assert benchmark.percentile([5.0], 95) == 5.0
