@@ -92,3 +92,29 @@ def warehouse(drop, ops_url, tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("warehouse-home"), ops_url)
     result = pipeline.run(settings, drop)
     return settings, result
+
+
+def ts(value: str):
+    """A source timestamp as a datetime (None for an empty field), parsed without the warehouse."""
+    import datetime as dt
+
+    return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S") if value else None
+
+
+@pytest.fixture(scope="session")
+def source_rows(drop):
+    """The scale-0.2 drop's order files read with Python's csv module, sharing no code with
+    the pipeline: the independent side of the correctness tests. Treat the rows as read-only."""
+    import csv
+
+    def read(name):
+        with (drop / name).open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f))
+
+    return {
+        "orders": read("olist_orders_dataset.csv"),
+        "items": read("olist_order_items_dataset.csv"),
+        "payments": read("olist_order_payments_dataset.csv"),
+        "reviews": read("olist_order_reviews_dataset.csv"),
+        "customers": read("olist_customers_dataset.csv"),
+    }

@@ -4,29 +4,18 @@ The expected figures are computed here with Python's csv module straight from th
 files, sharing no code with the pipeline.
 """
 
-import csv
-import datetime as dt
 from collections import Counter, defaultdict
 from decimal import Decimal
 
 import duckdb
 import pytest
 
-
-def read(folder, name):
-    with (folder / name).open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+from tests.conftest import ts
 
 
 @pytest.fixture(scope="module")
-def source(drop):
-    return {
-        "orders": read(drop, "olist_orders_dataset.csv"),
-        "items": read(drop, "olist_order_items_dataset.csv"),
-        "payments": read(drop, "olist_order_payments_dataset.csv"),
-        "reviews": read(drop, "olist_order_reviews_dataset.csv"),
-        "customers": read(drop, "olist_customers_dataset.csv"),
-    }
+def source(source_rows):
+    return source_rows
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +28,6 @@ def wh(warehouse):
 
 def one(con, sql):
     return con.execute(sql).fetchone()[0]
-
-
-def ts(value):
-    return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S") if value else None
 
 
 def test_sum_of_price_and_freight(source, wh):

@@ -1,7 +1,6 @@
 """Every metric equals an independent computation from the raw CSV files (Python's csv
 module, sharing no code with the warehouse or the compiler)."""
 
-import csv
 import datetime as dt
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -11,32 +10,24 @@ import pytest
 from olist_bi.semantic import query
 from olist_bi.semantic.catalog import load
 from olist_bi.semantic.compiler import GroupBy, Query, compile_query, parse_by, parse_where
+from tests.conftest import ts
 
 CANCELED = ("canceled", "unavailable")
 
 
-def read(folder, name):
-    with (folder / name).open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def ts(value):
-    return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S") if value else None
-
-
 @pytest.fixture(scope="module")
-def raw(drop):
-    orders = read(drop, "olist_orders_dataset.csv")
-    customers = {r["customer_id"]: r for r in read(drop, "olist_customers_dataset.csv")}
+def raw(source_rows):
+    orders = [dict(o) for o in source_rows["orders"]]  # a copy: the rows are shared, this adds fields
+    customers = {r["customer_id"]: r for r in source_rows["customers"]}
     for o in orders:
         o["person"] = customers[o["customer_id"]]["customer_unique_id"]
         o["state"] = customers[o["customer_id"]]["customer_state"]
     return {
         "orders": orders,
         "by_id": {o["order_id"]: o for o in orders},
-        "items": read(drop, "olist_order_items_dataset.csv"),
-        "payments": read(drop, "olist_order_payments_dataset.csv"),
-        "reviews": read(drop, "olist_order_reviews_dataset.csv"),
+        "items": source_rows["items"],
+        "payments": source_rows["payments"],
+        "reviews": source_rows["reviews"],
     }
 
 
