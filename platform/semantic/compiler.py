@@ -29,10 +29,6 @@ class GroupBy:
     dimension: str
     grain: str | None = None
 
-    @property
-    def column(self) -> str:
-        return self.dimension
-
 
 @dataclass(frozen=True)
 class Filter:
