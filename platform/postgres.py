@@ -16,6 +16,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from olist_bi.settings import Settings
 
@@ -190,3 +191,43 @@ def database_url(settings: Settings, start: bool = True) -> str:
         )
     server = EmbeddedPostgres.from_settings(settings)
     return server.start() if start else server.url
+
+
+OPS_READER = "olist_ops_reader"
+OPS_TABLES = ("pipeline_runs", "task_executions", "data_loads", "quality_rules", "quality_checks", "quality_reports")
+
+
+@dataclass(frozen=True)
+class ReaderLogin:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
+
+    def sqlalchemy_uri(self) -> str:
+        """For Superset: the password masked (it is given separately at import)."""
+        return f"postgresql+psycopg2://{self.user}:XXXXXXXXXX@{self.host}:{self.port}/{self.dbname}"
+
+
+def ensure_ops_reader(settings: Settings) -> ReaderLogin:
+    """The read-only PostgreSQL role the BI tools use for the operations store (SELECT on the
+    run-history and quality tables, nothing else), created or its password reset."""
+    import psycopg
+    from psycopg import sql
+
+    from olist_bi import demo
+
+    url = database_url(settings)
+    password = demo.secret(settings, "OLIST_OPS_READER_PASSWORD", settings.ops_reader_password)
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (OPS_READER,)).fetchone()
+        verb = "alter" if exists else "create"
+        conn.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(OPS_READER), sql.Literal(password)))
+        database = conn.execute("select current_database()").fetchone()[0]
+        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(OPS_READER)))
+        conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(OPS_READER)))
+        for table in OPS_TABLES:
+            conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(table), sql.Identifier(OPS_READER)))
+    parts = urlsplit(url)
+    return ReaderLogin(parts.hostname or "127.0.0.1", parts.port or 5432, parts.path.lstrip("/"), OPS_READER, password)

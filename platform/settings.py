@@ -121,6 +121,41 @@ VARIABLES: tuple[Variable, ...] = (
         secret=True,
     ),
     Variable(
+        "OLIST_METABASE_URL",
+        "http://127.0.0.1:3000",
+        "The Metabase that `olist-bi metabase provision` provisions (its --url overrides this).",
+    ),
+    Variable(
+        "OLIST_METABASE_ADMIN_EMAIL",
+        "admin@olist.local",
+        "Login of the Metabase admin that provisioning creates on first run and signs in as afterwards.",
+    ),
+    Variable(
+        "OLIST_METABASE_ADMIN_PASSWORD",
+        None,
+        "Password of that Metabase admin. Demo: generated into $OLIST_HOME/secrets.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_METABASE_API_KEY",
+        None,
+        "A Metabase API key (Admin > Settings > API keys) to provision with instead of the admin's password; "
+        "needs Metabase to be set up already.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_METABASE_WAREHOUSE_PATH",
+        None,
+        "The warehouse file as Metabase's server sees it (in docker-compose: /warehouse/warehouse.duckdb). "
+        "Default: OLIST_WAREHOUSE_PATH.",
+    ),
+    Variable(
+        "OLIST_METABASE_POSTGRES_HOST",
+        None,
+        "The operations store's host as Metabase's server sees it (in docker-compose: postgres). "
+        "Default: the host of OLIST_DATABASE_URL.",
+    ),
+    Variable(
         "OLIST_REDIS_URL",
         None,
         "Redis for Superset's caches (redis://host:6379/0). Unset: caches in memory and in the metadata database.",
@@ -163,6 +198,12 @@ class Settings:
     ops_reader_password: str | None = None
     redis_url: str | None = None
     access_review_minutes: int = 15
+    metabase_url: str = "http://127.0.0.1:3000"
+    metabase_admin_email: str = "admin@olist.local"
+    metabase_admin_password: str | None = None
+    metabase_api_key: str | None = None
+    metabase_warehouse_path: str | None = None
+    metabase_postgres_host: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -201,6 +242,12 @@ class Settings:
             ops_reader_password=get("OLIST_OPS_READER_PASSWORD"),
             redis_url=get("OLIST_REDIS_URL"),
             access_review_minutes=_parse_int("OLIST_ACCESS_REVIEW_MINUTES", get("OLIST_ACCESS_REVIEW_MINUTES"), 1, 10_080),
+            metabase_url=get("OLIST_METABASE_URL").rstrip("/"),
+            metabase_admin_email=get("OLIST_METABASE_ADMIN_EMAIL"),
+            metabase_admin_password=get("OLIST_METABASE_ADMIN_PASSWORD"),
+            metabase_api_key=get("OLIST_METABASE_API_KEY"),
+            metabase_warehouse_path=get("OLIST_METABASE_WAREHOUSE_PATH"),
+            metabase_postgres_host=get("OLIST_METABASE_POSTGRES_HOST"),
         )
 
     @property
@@ -261,6 +308,12 @@ class Settings:
             "OLIST_OPS_READER_PASSWORD": "****" if self.ops_reader_password else "(unset)",
             "OLIST_REDIS_URL": mask_url(self.redis_url) if self.redis_url else "(unset)",
             "OLIST_ACCESS_REVIEW_MINUTES": str(self.access_review_minutes),
+            "OLIST_METABASE_URL": self.metabase_url,
+            "OLIST_METABASE_ADMIN_EMAIL": self.metabase_admin_email,
+            "OLIST_METABASE_ADMIN_PASSWORD": "****" if self.metabase_admin_password else "(unset)",
+            "OLIST_METABASE_API_KEY": "****" if self.metabase_api_key else "(unset)",
+            "OLIST_METABASE_WAREHOUSE_PATH": self.metabase_warehouse_path or "(unset: OLIST_WAREHOUSE_PATH)",
+            "OLIST_METABASE_POSTGRES_HOST": self.metabase_postgres_host or "(unset: the host of OLIST_DATABASE_URL)",
         }
 
 

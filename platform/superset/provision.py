@@ -8,24 +8,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import duckdb
-import yaml
 import psycopg
-from psycopg import sql
+import yaml
 
 from olist_bi import demo
 from olist_bi.dashboards import dashboards, datasets, filter_targets
-from olist_bi.postgres import database_url
+from olist_bi.postgres import database_url, ensure_ops_reader
 from olist_bi.semantic.catalog import load
 from olist_bi.settings import Settings
 from olist_bi.superset import bundle as bundle_module
 from olist_bi.superset.client import SupersetClient
 from olist_bi.superset.server import ADMIN_USER, admin_password
 
-OPS_READER = "olist_ops_reader"
-OPS_TABLES = ("pipeline_runs", "task_executions", "data_loads", "quality_rules", "quality_checks", "quality_reports")
 BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts", "seller_scorecard")
 REGIONAL = {"role": "olist_regional_sp", "state": "SP", "datasets": ("fact_deliveries", "fact_payments", "fact_order_items")}
 # Permissions a read-only viewer must not have: writing, deleting, exploring, exporting.
@@ -43,26 +39,6 @@ class Report:
 
 def warehouse_uri(settings: Settings) -> str:
     return f"duckdb:///{settings.warehouse_path}"
-
-
-def ensure_ops_reader(settings: Settings) -> tuple[str, str]:
-    """A read-only PostgreSQL role for Superset's view of the operations store; returns
-    (SQLAlchemy URI with the password masked, password)."""
-    url = database_url(settings)
-    password = demo.secret(settings, "OLIST_OPS_READER_PASSWORD", settings.ops_reader_password)
-    with psycopg.connect(url, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_roles where rolname = %s", (OPS_READER,)).fetchone()
-        verb = "alter" if exists else "create"
-        conn.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(OPS_READER), sql.Literal(password)))
-        database = conn.execute("select current_database()").fetchone()[0]
-        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(OPS_READER)))
-        conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(OPS_READER)))
-        for table in OPS_TABLES:
-            conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(table), sql.Identifier(OPS_READER)))
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    uri = f"postgresql+psycopg2://{OPS_READER}:XXXXXXXXXX@{host}:{parts.port or 5432}{parts.path}"
-    return uri, password
 
 
 def row_columns(settings: Settings) -> dict[str, list[str]]:
@@ -87,7 +63,8 @@ def provision(settings: Settings, say=print) -> Report:
     before = _counts(client)
 
     say("superset: importing the asset bundle (connections, datasets, charts, dashboards) ...")
-    ops_uri, ops_password = ensure_ops_reader(settings)
+    reader = ensure_ops_reader(settings)
+    ops_uri, ops_password = reader.sqlalchemy_uri(), reader.password
     built = bundle_module.build(warehouse_uri(settings), ops_uri, row_columns(settings))
     client.post(
         "/api/v1/assets/import/",

@@ -1,0 +1,320 @@
+"""Metabase's assets, generated from the dashboard specs and the semantic layer.
+
+One YAML file per dashboard in `metabase/` at the project root (its collection, its native-SQL
+questions and its dashboard with cards laid out and filters wired to template tags), and
+`access.yaml` (the groups and what they may see). `olist-bi metabase build` writes them; a
+test fails when they are stale; `olist-bi metabase provision` reads them.
+
+A semantic chart becomes one native question over its model's flat relation
+(`semantic/flat.py`): the dimensions grouped at the chart's grain, the metrics as their
+expressions, and an optional clause per dashboard filter that applies to it, such as
+`[[and customer_state = {{customer_state}}]]`. Metabase drops the clause when the filter is
+empty and binds the value when it is set, so no value ever becomes SQL text. A date filter is
+two date variables, from and to (inclusive), as the semantic layer's range is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, stable_uuid
+from olist_bi.semantic.catalog import Catalog, Dimension, load
+from olist_bi.semantic.compiler import render
+from olist_bi.semantic.flat import flat_model
+
+ROOT_COLLECTION = "olist"
+GRID_COLUMNS = 24  # Metabase's dashboard grid; the specs use 12
+DISPLAY = {"kpi": "scalar", "line": "line", "bar": "bar", "table": "table", "pie": "pie", "heatmap": "table"}
+NUMBER_STYLE = {
+    "currency": {"number_style": "currency", "currency": "BRL", "currency_style": "symbol"},
+    "percent": {"number_style": "percent", "decimals": 1},
+    "count": {"number_style": "decimal", "decimals": 0},
+    "decimal": {"number_style": "decimal", "decimals": 2},
+}
+GROUPS = {
+    "Olist Viewers": {
+        "description": "Business users: open the business dashboards and their questions; no native queries, no editing.",
+        "collections": "read",
+        "warehouse": {"view-data": "unrestricted", "create-queries": "no"},
+        "operations": {"view-data": "blocked", "create-queries": "no"},
+        "roles": ["olist_viewer"],
+    },
+    "Olist Analysts": {
+        "description": "Analysts: the viewers' access plus native SQL on the warehouse and saving their own questions.",
+        "collections": "write",
+        "warehouse": {"view-data": "unrestricted", "create-queries": "query-builder-and-native"},
+        "operations": {"view-data": "blocked", "create-queries": "no"},
+        "roles": ["olist_analyst"],
+    },
+}
+
+
+def _id(*parts: str) -> str:
+    return stable_uuid("metabase", *parts)[:8]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A template tag and the dashboard parameter wired to it."""
+
+    tag: str
+    label: str
+    tag_type: str  # text, date, number
+    parameter_type: str  # string/=, date/single, number/=
+    column: str
+    operator: str
+
+
+def variables(dimension: Dimension) -> list[Variable]:
+    if dimension.type == "time":
+        return [
+            Variable(f"{dimension.name}_from", f"{dimension.label} from", "date", "date/single", dimension.name, ">="),
+            Variable(f"{dimension.name}_to", f"{dimension.label} to", "date", "date/single", dimension.name, "<="),
+        ]
+    if dimension.type == "integer":
+        return [Variable(dimension.name, dimension.label, "number", "number/=", dimension.name, "=")]
+    return [Variable(dimension.name, dimension.label, "text", "string/=", dimension.name, "=")]
+
+
+def template_tag(variable: Variable, dashboard: Dashboard) -> dict:
+    return {
+        "id": stable_uuid("metabase", "tag", dashboard.slug, variable.tag),
+        "name": variable.tag,
+        "display-name": variable.label,
+        "type": variable.tag_type,
+        "required": False,
+    }
+
+
+def _column_settings(columns: dict[str, str], catalog: Catalog) -> dict:
+    """Titles and number formats of the result columns (name -> metric or dimension name)."""
+    settings = {}
+    for column, name in columns.items():
+        if name in catalog.metrics:
+            metric = catalog.metrics[name]
+            settings[f'["name","{column}"]'] = {"column_title": metric.label, **NUMBER_STYLE[metric.format]}
+        elif name in catalog.dimensions:
+            settings[f'["name","{column}"]'] = {"column_title": catalog.dimensions[name].label}
+    return settings
+
+
+def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], catalog: Catalog) -> str:
+    models = {catalog.metrics[m].model for m in chart.metrics}
+    if len(models) != 1:
+        raise ValueError(f"{dashboard.slug}/{chart.key}: a Metabase question reads one model, the metrics read {sorted(models)}")
+    flat = flat_model(models.pop(), catalog)
+    selects = []
+    for group in chart.by:
+        dimension = catalog.dimensions[group.dimension]
+        if dimension.type == "time":
+            grain = group.grain or dimension.default_grain
+            column = render(catalog, "{{ date_grain(column, grain) }}", {"column": dimension.name, "grain": grain}, dimension.name)
+        else:
+            column = dimension.name
+        selects.append(f"{column} as {dimension.name}")
+    selects += [f"{flat.metrics[m]} as {m}" for m in chart.metrics]
+    body = "\n".join(f"    {line}" for line in flat.sql.splitlines())
+    lines = ["select", ",\n".join(f"    {s}" for s in selects), f"from (\n{body}\n) as f", "where 1 = 1"]
+    lines += [f"[[and {v.column} {v.operator} {{{{{v.tag}}}}}]]" for v in applies]
+    if chart.by:
+        lines.append("group by " + ", ".join(str(i + 1) for i in range(len(chart.by))))
+    if chart.sort:
+        lines.append(f"order by {chart.metrics[0]} {chart.sort}")
+    elif chart.by:
+        lines.append("order by " + ", ".join(str(i + 1) for i in range(len(chart.by))))
+    if chart.limit:
+        lines.append(f"limit {chart.limit}")
+    return "\n".join(lines)
+
+
+def rows_sql(chart: Chart) -> str:
+    body = "\n".join(f"    {line}" for line in datasets()[chart.dataset].sql.splitlines())
+    lines = ["select " + ", ".join(chart.columns), f"from (\n{body}\n) as d"]
+    if chart.order_by:
+        lines.append(f"order by {chart.order_by} {chart.sort or 'asc'}")
+    if chart.limit:
+        lines.append(f"limit {chart.limit}")
+    return "\n".join(lines)
+
+
+def visualization(chart: Chart, catalog: Catalog) -> dict:
+    if not chart.is_semantic:
+        columns = list(chart.columns)
+        if chart.viz == "bar":
+            return {"graph.dimensions": columns[:1], "graph.metrics": columns[1:], "graph.x_axis.title_text": columns[0]}
+        return {"table.pivot": False}
+    by = [g.dimension for g in chart.by]
+    metrics = list(chart.metrics)
+    settings: dict = {"column_settings": _column_settings({c: c for c in by + metrics}, catalog)}
+    if chart.viz == "kpi":
+        settings["scalar.field"] = metrics[0]
+    elif chart.viz in ("line", "bar"):
+        settings |= {"graph.dimensions": by, "graph.metrics": metrics, "graph.show_values": False}
+        if chart.viz == "bar" and chart.sort:
+            settings["graph.x_axis.scale"] = "ordinal"
+    elif chart.viz == "pie":
+        settings |= {"pie.dimension": by[0], "pie.metric": metrics[0]}
+    elif chart.viz == "heatmap":
+        settings |= {"table.pivot": True, "table.pivot_column": by[1], "table.cell_column": metrics[0]}
+    else:
+        settings["table.pivot"] = False
+    return settings
+
+
+def _layout(dashboard: Dashboard) -> dict[str, dict]:
+    """Each chart's place on Metabase's 24-column grid, filling rows left to right as Superset does."""
+    places, row, col, row_height = {}, 0, 0, 0
+    for chart in dashboard.charts:
+        width = chart.width * GRID_COLUMNS // 12
+        height = max(2, round(chart.height * 6 / 50))
+        if col + width > GRID_COLUMNS:
+            row, col, row_height = row + row_height, 0, 0
+        places[chart.key] = {"row": row, "col": col, "size_x": width, "size_y": height}
+        col += width
+        row_height = max(row_height, height)
+    return places
+
+
+def dashboard_assets(dashboard: Dashboard, catalog: Catalog) -> dict:
+    """The collection, questions and dashboard of one spec."""
+    slug = dashboard.slug
+    parameters, by_filter = [], {}
+    for name in dashboard.filters:
+        by_filter[name] = variables(catalog.dimensions[name])
+        for variable in by_filter[name]:
+            parameters.append({"id": _id("parameter", slug, variable.tag), "name": variable.label, "slug": variable.tag, "type": variable.parameter_type})
+    titles = [c.title for c in dashboard.charts]
+    if len(set(titles)) != len(titles):
+        raise ValueError(f"{slug}: chart titles repeat; Metabase questions are found by name in their collection")
+    cards, dashcards = [], []
+    places = _layout(dashboard)
+    for chart in dashboard.charts:
+        if chart.is_semantic:
+            applies = [v for name, vs in by_filter.items() if chart in filter_targets(dashboard, name, catalog) for v in vs]
+            sql = semantic_sql(chart, dashboard, applies, catalog)
+            database = "warehouse"
+            description = "; ".join(f"{catalog.metrics[m].label}: {catalog.metrics[m].description}" for m in chart.metrics)
+        else:
+            applies = []
+            sql = rows_sql(chart)
+            database = datasets()[chart.dataset].database
+            description = datasets()[chart.dataset].description
+        cards.append(
+            {
+                "key": chart.key,
+                "name": chart.title,
+                "description": description,
+                "database": database,
+                "display": DISPLAY[chart.viz],
+                "sql": sql,
+                "template_tags": {v.tag: template_tag(v, dashboard) for v in applies},
+                "visualization_settings": visualization(chart, catalog),
+            }
+        )
+        dashcards.append(
+            {
+                "card": chart.key,
+                **places[chart.key],
+                "parameter_mappings": [{"parameter_id": _id("parameter", slug, v.tag), "tag": v.tag} for v in applies],
+            }
+        )
+    return {
+        "collection": {
+            "key": slug,
+            "name": dashboard.title,
+            "description": dashboard.description,
+            "audience": dashboard.audience,
+        },
+        "cards": cards,
+        "dashboard": {
+            "name": dashboard.title,
+            "description": dashboard.description,
+            "parameters": parameters,
+            "dashcards": dashcards,
+        },
+    }
+
+
+def access_assets() -> dict:
+    """The root collection and the groups with their data and collection permissions."""
+    return {
+        "root_collection": {
+            "key": ROOT_COLLECTION,
+            "name": "Olist BI",
+            "description": "Dashboards and questions provisioned by the Olist BI platform from its dashboard specs; edit the specs, not these.",
+        },
+        "databases": {
+            "warehouse": {"name": "Olist warehouse", "engine": "duckdb", "description": "The DuckDB star schema and marts, read-only."},
+            "operations": {"name": "Olist operations", "engine": "postgres", "description": "Pipeline runs and data quality; admins only."},
+        },
+        "groups": {
+            name: {
+                "description": group["description"],
+                "roles": group["roles"],
+                "collections": {"business": group["collections"], "admin": "none"},
+                "databases": {"warehouse": group["warehouse"], "operations": group["operations"]},
+            }
+            for name, group in GROUPS.items()
+        },
+        # Metabase puts every user in All Users; it gets nothing, so access comes from the groups.
+        "all_users": {"collections": "none", "databases": {"warehouse": {"view-data": "blocked", "create-queries": "no"}, "operations": {"view-data": "blocked", "create-queries": "no"}}},
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _text(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+HEADER = "# Generated by `olist-bi metabase build` from platform/dashboards/ and platform/semantic/; do not edit.\n"
+
+
+def generate(catalog: Catalog | None = None) -> dict[str, str]:
+    """Every asset file: name -> text."""
+    catalog = catalog or load()
+    files = {"access.yaml": HEADER + yaml.dump(access_assets(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)}
+    for dashboard in dashboards():
+        files[f"dashboards/{dashboard.slug}.yaml"] = HEADER + yaml.dump(dashboard_assets(dashboard, catalog), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+    return files
+
+
+def write(directory: Path) -> list[Path]:
+    """Write the assets under `directory`, removing dashboard files no spec makes any more."""
+    files = generate()
+    (directory / "dashboards").mkdir(parents=True, exist_ok=True)
+    for stale in (directory / "dashboards").glob("*.yaml"):
+        if f"dashboards/{stale.name}" not in files:
+            stale.unlink()
+    written = []
+    for name, text in files.items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+@dataclass(frozen=True)
+class Assets:
+    access: dict
+    dashboards: list[dict]
+
+
+def read(directory: Path) -> Assets:
+    """The asset files as provisioning uses them."""
+    try:
+        access = yaml.safe_load((directory / "access.yaml").read_text(encoding="utf-8"))
+        found = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((directory / "dashboards").glob("*.yaml"))]
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"Metabase assets missing: {e.filename}; run `olist-bi metabase build`") from None
+    if not found:
+        raise FileNotFoundError(f"no dashboard files in {directory / 'dashboards'}; run `olist-bi metabase build`")
+    return Assets(access, found)
