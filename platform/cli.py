@@ -415,6 +415,49 @@ def _print_logins(settings, users: dict[str, str]) -> None:
         click.echo(f"  {username:<12} {password}")
 
 
+@main.group()
+def metabase() -> None:
+    """Metabase: build its assets from the dashboard specs, and provision a Metabase over REST."""
+
+
+DEFAULT_METABASE_ASSETS = Path(__file__).resolve().parents[1] / "metabase"
+
+
+@metabase.command(name="build")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_METABASE_ASSETS, show_default=True, help="Folder to write the assets into.")
+def metabase_build(out: Path) -> None:
+    """Write Metabase's assets (one file per dashboard, and access.yaml) from the dashboard
+    specs and the semantic layer. Run it after changing either; a test fails when they are stale."""
+    from olist_bi.metabase import assets
+
+    for path in assets.write(out):
+        click.echo(f"wrote {path}")
+
+
+@metabase.command(name="provision")
+@click.option("--url", default=None, help="The Metabase to provision. Default: OLIST_METABASE_URL.")
+@click.option("--assets", "assets_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=DEFAULT_METABASE_ASSETS, show_default=True, help="The asset files.")
+@click.option("--wait", type=click.IntRange(0, 3600), default=600, show_default=True, help="Seconds to wait for a starting Metabase (503).")
+def metabase_provision(url: str | None, assets_dir: Path, wait: int) -> None:
+    """Provision a Metabase over its REST API: first-run setup (or sign in), the warehouse
+    (DuckDB, read-only) and operations connections, then collections, questions, dashboards,
+    the groups Olist Viewers and Olist Analysts, and their data and collection permissions
+    (and, in the local demo, the demo users). Idempotent: a second run creates nothing."""
+    from olist_bi.metabase import provision
+    from olist_bi.metabase.client import MetabaseApiError
+
+    settings = _settings()
+    url = (url or settings.metabase_url).rstrip("/")
+    try:
+        report = provision.provision(settings, url, assets_dir, say=lambda m: click.echo(m, err=True), wait=wait)
+    except (MetabaseApiError, provision.ProvisionError, PostgresError, SettingsError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    if report.setup:
+        click.echo(f"set up Metabase: admin {settings.metabase_admin_email} (password: OLIST_METABASE_ADMIN_PASSWORD)")
+    click.echo(f"provisioned {url}: {report.summary()}")
+    _print_logins(settings, report.users)
+
+
 @main.group(name="audit")
 def audit_group() -> None:
     """The audit trail: an append-only, hash-chained log in the operations store."""

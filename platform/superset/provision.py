@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import psycopg
-import yaml
 
-from olist_bi import demo
+from olist_bi import access, demo
 from olist_bi.dashboards import dashboards, datasets, filter_targets
 from olist_bi.postgres import database_url, ensure_ops_reader
 from olist_bi.semantic.catalog import load
@@ -210,21 +208,19 @@ def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids
         client.post("/api/v1/rowlevelsecurity/", payload)
 
 
-ACCESS = yaml.safe_load((Path(__file__).resolve().parents[1] / "access.yaml").read_text(encoding="utf-8"))
-DEMO_USERS = {user: tuple(roles) for user, roles in ACCESS["demo_users"].items()}
 
 
 def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int]) -> dict[str, str]:
     """One user per role, local demo only; passwords generated into $OLIST_HOME/secrets."""
     logins = {}
     existing = {u["username"]: u["id"] for u in client.list_all("/api/v1/security/users/", ["id", "username"], order="id")}
-    for username, role_names in DEMO_USERS.items():
+    for username, role_names in access.demo_users().items():
         password = demo.secret(settings, f"OLIST_DEMO_{username.upper()}_PASSWORD", None, 12)
         payload = {
             "first_name": username.replace("_", " ").title(),
             "last_name": "Demo",
             "username": username,
-            "email": f"{username}@olist-bi.local",
+            "email": access.demo_email(username),
             "password": password,
             "active": True,
             "roles": [roles[r] for r in role_names],
@@ -245,7 +241,7 @@ def chart_ids(client: SupersetClient) -> dict[str, int]:
 
 def record_access_model(ops, report: Report) -> None:
     """Write the declared roles and the users provisioned into the operations store."""
-    for name, description in ACCESS["roles"].items():
+    for name, description in access.roles().items():
         ops.execute(
             """insert into roles (name, description, source) values (%s, %s, 'platform')
                on conflict (name) do update set description = excluded.description, updated_at = now()""",
@@ -255,5 +251,5 @@ def record_access_model(ops, report: Report) -> None:
         ops.execute(
             """insert into users (username, roles, source) values (%s, %s, 'platform')
                on conflict (username) do update set roles = excluded.roles, updated_at = now()""",
-            (username, list(DEMO_USERS[username])),
+            (username, list(access.demo_users()[username])),
         )

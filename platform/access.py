@@ -1,0 +1,30 @@
+"""The access model of access.yaml: the platform's roles and the users of the local demo,
+read by both BI tools' provisioning and the audit store."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+PATH = Path(__file__).parent / "access.yaml"
+
+
+@cache
+def model() -> dict:
+    return yaml.safe_load(PATH.read_text(encoding="utf-8"))
+
+
+def roles() -> dict[str, str]:
+    """Role name -> what it may do."""
+    return dict(model()["roles"])
+
+
+def demo_users() -> dict[str, tuple[str, ...]]:
+    """Demo username -> its roles."""
+    return {user: tuple(r) for user, r in model()["demo_users"].items()}
+
+
+def demo_email(username: str) -> str:
+    return f"{username}@olist-bi.local"

@@ -1,0 +1,518 @@
+"""A STAND-IN for a Metabase server, for the provisioning tests.
+
+No Metabase can run on this machine (no Metabase package in the reachable registries, no
+Docker engine), so the client is tested against this local HTTP server instead. It is not
+Metabase. It does two things:
+
+1. It checks every request against Metabase's published API contract: the path and method
+   must be in contract/metabase-api.yaml (transcribed from Metabase's docs/api.json), the
+   query parameters known, and the JSON body valid against the operation's schema. A request
+   that breaks the contract is recorded in `violations` and answered 400 as Metabase's
+   validation middleware answers, `{"errors": ..., "specific-errors": ...}`.
+2. It answers as Metabase's handlers do (their source is cited in the contract file): 503
+   while initializing, the setup token flow, 401 without a session, `{"data": [...]}` lists,
+   a 400 `{"message": ...}` when a connection test fails (the DuckDB file must exist; the
+   PostgreSQL details must log in, tried for real), server-made ids and entity_ids (a client's
+   entity_id is ignored), dashcards replaced as a whole set on PUT, permission graphs with
+   revisions and a plain-text 409 when the revision is stale, "none" left out of the
+   collection graph.
+
+How to check the client against a real Metabase instead: docs/metabase.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+import psycopg
+import referencing
+import yaml
+from referencing.jsonschema import DRAFT202012
+
+CONTRACT = Path(__file__).parent / "contract" / "metabase-api.yaml"
+CONTRACT_URI = "urn:metabase-api"
+STALE = "Looks like someone else edited the permissions and your data is out of date. Please fetch new data and try again."
+NANO = string.ascii_letters + string.digits + "_-"
+
+
+class Contract:
+    """Matches requests to the operations of the contract and validates them."""
+
+    def __init__(self, path: Path = CONTRACT):
+        self.document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        self.registry = referencing.Registry().with_resource(CONTRACT_URI, DRAFT202012.create_resource(self.document))
+        self.routes = []
+        for template in sorted(self.document["paths"], key=lambda t: t.count("{")):  # literal paths first
+            pattern = "^" + re.sub(r"\{[^}]+\}", r"([^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}")) + "$"
+            self.routes.append((template, re.compile(pattern)))
+
+    def match(self, path: str) -> tuple[str, list[str]] | None:
+        candidates = [path] if path.endswith("/") else [path, path + "/"]  # Metabase accepts /api/card for /api/card/
+        for candidate in candidates:
+            for template, pattern in self.routes:
+                m = pattern.match(candidate)
+                if m:
+                    return template, list(m.groups())
+        return None
+
+    def check(self, method: str, path: str, query: dict[str, list[str]], body) -> tuple[str | None, list[str], list[str]]:
+        """(path template, path arguments, problems)."""
+        found = self.match(path)
+        if not found:
+            return None, [], [f"{method} {path}: no such path in Metabase's API"]
+        template, args = found
+        item = self.document["paths"][template]
+        operation = item.get(method.lower())
+        if operation is None:
+            return template, args, [f"{method} {template}: no such method in Metabase's API"]
+        problems = []
+        params = [self._deref(p) for p in item.get("parameters", []) + operation.get("parameters", [])]
+        for p, value in zip([p for p in params if p["in"] == "path"], args):
+            problems += self._errors(p["schema"], int(value) if value.isdigit() else value, f"path parameter {p['name']}")
+        known = {p["name"]: p for p in params if p["in"] == "query"}
+        for name, values in query.items():
+            if name not in known:
+                problems.append(f"{method} {template}: unknown query parameter {name!r}")
+                continue
+            schema = known[name]["schema"]
+            value = values if len(values) > 1 else _typed(values[0])
+            problems += self._errors(schema, value, f"query parameter {name}")
+        pointer = f"/paths/{_escape(template)}/{method.lower()}/requestBody/content/application~1json/schema"
+        if "requestBody" in operation:
+            if body is None:
+                problems.append(f"{method} {template}: a JSON body is required")
+            else:
+                problems += self._errors({"$ref": f"{CONTRACT_URI}#{pointer}"}, body, "body")
+        return template, args, problems
+
+    def _deref(self, parameter: dict) -> dict:
+        if "$ref" in parameter:
+            return self.document["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+        return parameter
+
+    def _errors(self, schema: dict, value, where: str) -> list[str]:
+        schema = {**schema, "components": self.document["components"]}  # so "#/components/..." resolves
+        validator = jsonschema.Draft202012Validator(schema, registry=self.registry, format_checker=jsonschema.FormatChecker())
+        return [f"{where}: {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(value)]
+
+
+def _escape(template: str) -> str:
+    return template.replace("~", "~0").replace("/", "~1")
+
+
+def _typed(text: str):
+    if text in ("true", "false"):
+        return text == "true"
+    return int(text) if text.isdigit() else text
+
+
+class Reply(Exception):
+    def __init__(self, status: int, body, text: bool = False):
+        self.status, self.body, self.text = status, body, text
+
+
+@dataclass
+class State:
+    setup_token: str = field(default_factory=lambda: str(__import__("uuid").uuid4()))
+    users: dict[int, dict] = field(default_factory=dict)
+    passwords: dict[int, str] = field(default_factory=dict)
+    sessions: dict[str, int] = field(default_factory=dict)
+    api_keys: dict[str, int] = field(default_factory=dict)
+    databases: dict[int, dict] = field(default_factory=dict)
+    sync_polls: dict[int, int] = field(default_factory=dict)
+    collections: dict[int, dict] = field(default_factory=dict)
+    cards: dict[int, dict] = field(default_factory=dict)
+    dashboards: dict[int, dict] = field(default_factory=dict)
+    groups: dict[int, dict] = field(default_factory=lambda: {1: {"id": 1, "name": "All Users"}, 2: {"id": 2, "name": "Administrators"}})
+    memberships: list[dict] = field(default_factory=list)
+    data_graph: dict = field(default_factory=lambda: {"revision": 1, "groups": {}})
+    # Metabase's defaults: everyone may curate the root collection ("Our analytics").
+    collection_graph: dict = field(default_factory=lambda: {"revision": 1, "groups": {"1": {"root": "write"}, "2": {"root": "write"}}})
+    next_id: int = 100
+
+
+class MetabaseStandIn:
+    """Start with `start()`, stop with `stop()`; `url` is where it listens."""
+
+    def __init__(self, initializing: int = 2, sync_polls: int = 2):
+        self.contract = Contract()
+        self.state = State()
+        self.initializing = initializing  # this many requests are answered 503 first
+        self.sync_polls_needed = sync_polls  # a new database reads "incomplete" this many times
+        self.violations: list[str] = []
+        self.requests: list[tuple[str, str, int]] = []
+        self.stale_next: dict[str, int] = {}  # graph kind -> how many of our next PUTs "another admin" beats
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    # --- server ---------------------------------------------------------------------------
+
+    def start(self) -> str:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                status, body, text = standin.handle(self.command, self.path, dict(self.headers), raw)
+                payload = (body if text else json.dumps(body)).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain" if text else "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def handle(self, method: str, target: str, headers: dict, raw: bytes) -> tuple[int, object, bool]:
+        parts = urlsplit(target)
+        query = parse_qs(parts.query)
+        with self.lock:
+            try:
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    raise Reply(400, "Invalid request body.", text=True) from None
+                if self.initializing > 0:
+                    self.initializing -= 1
+                    if parts.path == "/api/health":
+                        raise Reply(503, {"status": "initializing", "progress": 0.5})
+                    raise Reply(503, "Metabase is still initializing. Please sit tight...", text=True)
+                template, args, problems = self.contract.check(method, parts.path, query, body)
+                if problems:
+                    self.violations += problems
+                    raise Reply(400, {"errors": {"request": problems[0]}, "specific-errors": {"request": problems}})
+                user = self._user(headers)
+                result = self.route(method, template, args, query, body, user)
+                raise Reply(200 if result is not None else 204, result)
+            except Reply as r:
+                self.requests.append((method, parts.path, r.status))
+                return r.status, r.body, r.text
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _id(self) -> int:
+        self.state.next_id += 1
+        return self.state.next_id
+
+    def _user(self, headers: dict) -> dict | None:
+        lower = {k.lower(): v for k, v in headers.items()}
+        if lower.get("x-metabase-session") in self.state.sessions:
+            return self.state.users[self.state.sessions[lower["x-metabase-session"]]]
+        if lower.get("x-api-key") in self.state.api_keys:
+            return self.state.users[self.state.api_keys[lower["x-api-key"]]]
+        return None
+
+    def _session(self, user_id: int) -> dict:
+        session = str(__import__("uuid").uuid4())
+        self.state.sessions[session] = user_id
+        return {"id": session}
+
+    def _add_user(self, email: str, first: str | None, last: str | None, superuser: bool) -> dict:
+        user_id = self._id()
+        user = {"id": user_id, "email": email, "first_name": first, "last_name": last, "is_superuser": superuser, "is_active": True}
+        self.state.users[user_id] = user
+        self._join(1, user_id)
+        if superuser:
+            self._join(2, user_id)
+        return user
+
+    def _join(self, group_id: int, user_id: int) -> None:
+        if not any(m["group_id"] == group_id and m["user_id"] == user_id for m in self.state.memberships):
+            self.state.memberships.append({"membership_id": self._id(), "group_id": group_id, "user_id": user_id, "is_group_manager": False})
+
+    def _connection_test(self, engine: str, details: dict) -> None:
+        """As Metabase tests a connection before saving it: 400 {"message": ...} on failure."""
+        if engine == "duckdb":
+            path = details.get("database_file") or ""
+            if not Path(path).is_file():
+                raise Reply(400, {"message": f'IO Error: Cannot open database "{path}" in read-only mode: database does not exist'})
+        elif engine == "postgres":
+            try:
+                psycopg.connect(
+                    host=details.get("host"), port=details.get("port", 5432), dbname=details.get("dbname"),
+                    user=details.get("user"), password=details.get("password"), connect_timeout=5,
+                ).close()
+            except psycopg.Error as e:
+                raise Reply(400, {"message": f"Connection to {details.get('host')}:{details.get('port')} failed: {str(e).strip()}", "errors": {"dbname": "check your connection settings"}}) from None
+        else:
+            raise Reply(400, {"errors": {"engine": "value must be a valid database engine."}})
+
+    def _collection_out(self, c: dict) -> dict:
+        return {k: c[k] for k in ("id", "name", "description", "entity_id", "location", "archived", "personal_owner_id", "namespace")}
+
+    def _card_out(self, card: dict) -> dict:
+        # Metabase 0.57+ stores and returns MBQL 5, not the legacy form it was given.
+        q = card["dataset_query"]
+        stored = {"lib/type": "mbql/query", "database": q["database"], "stages": [{"lib/type": "mbql.stage/native", "native": q["native"]["query"], "template-tags": q["native"].get("template-tags", {})}]}
+        return {**card, "dataset_query": stored}
+
+    def _dashboard_out(self, d: dict) -> dict:
+        return {**d, "dashcards": [dict(c) for c in d["dashcards"]], "tabs": []}
+
+    # --- routes ---------------------------------------------------------------------------
+
+    def route(self, method: str, template: str, args: list[str], query: dict, body, user: dict | None):
+        s = self.state
+        key = f"{method} {template}"
+        if key == "GET /api/health":
+            return {"status": "ok"}
+        if key == "GET /api/session/properties":
+            return {"setup-token": s.setup_token, "has-user-setup": bool(s.users), "version": {"tag": "v0.62.4-standin"}, "site-name": "Metabase"}
+        if key == "POST /api/setup/":
+            if s.users:
+                raise Reply(403, "The /api/setup route can only be used to create the first user, however a user currently exists.", text=True)
+            if body["token"] != s.setup_token:
+                raise Reply(400, {"errors": {"token": "Token does not match the setup token."}, "specific-errors": {}})
+            admin = self._add_user(body["user"]["email"], body["user"].get("first_name"), body["user"].get("last_name"), True)
+            s.passwords[admin["id"]] = body["user"]["password"]
+            return self._session(admin["id"])
+        if key == "POST /api/session/":
+            match = next((u for u in s.users.values() if u["email"] == body["username"]), None)
+            if match is None or s.passwords.get(match["id"]) != body["password"]:
+                raise Reply(401, {"errors": {"password": "did not match stored password"}})
+            return self._session(match["id"])
+        if user is None:
+            raise Reply(401, "Unauthenticated", text=True)
+        if key == "GET /api/user/current":
+            return user
+        if not user["is_superuser"]:
+            raise Reply(403, "You don't have permissions to do that.", text=True)
+        return self._admin_route(key, [int(a) for a in args], query, body)
+
+    def _admin_route(self, key: str, args: list[int], query: dict, body):
+        s = self.state
+        # databases
+        if key == "GET /api/database/":
+            return {"data": [self._database_out(d) for d in s.databases.values()], "total": len(s.databases)}
+        if key == "POST /api/database/":
+            self._connection_test(body["engine"], body["details"])
+            database_id = self._id()
+            s.databases[database_id] = {"id": database_id, **body, "initial_sync_status": "incomplete"}
+            s.sync_polls[database_id] = self.sync_polls_needed
+            # Metabase gives All Users full access to a new database, Administrators too.
+            for gid in ("1", "2"):
+                s.data_graph["groups"].setdefault(gid, {})[str(database_id)] = {"view-data": "unrestricted", "create-queries": "query-builder-and-native"}
+            s.data_graph["revision"] += 1
+            return self._database_out(s.databases[database_id])
+        if key in ("GET /api/database/{id}", "PUT /api/database/{id}", "POST /api/database/{id}/sync_schema"):
+            database = s.databases.get(args[0])
+            if database is None:
+                raise Reply(404, "Not found.", text=True)
+            if key.startswith("PUT"):
+                if "details" in body or "engine" in body:
+                    self._connection_test(body.get("engine", database["engine"]), body.get("details") or database["details"])
+                database.update(body)
+            elif key.startswith("POST"):
+                return {"status": "ok"}
+            elif database["initial_sync_status"] != "complete":
+                s.sync_polls[args[0]] -= 1
+                if s.sync_polls[args[0]] <= 0:
+                    database["initial_sync_status"] = "complete"
+            return self._database_out(database)
+        # collections
+        if key == "GET /api/collection/":
+            archived = query.get("archived", ["false"])[0] == "true"
+            root = {"id": "root", "name": "Our analytics", "location": None, "archived": False, "personal_owner_id": None, "entity_id": None}
+            return [root] + [self._collection_out(c) for c in s.collections.values() if c["archived"] == archived]
+        if key == "POST /api/collection/":
+            parent = body.get("parent_id")
+            if parent is not None and parent not in s.collections:
+                raise Reply(404, "Not found.", text=True)
+            location = "/" if parent is None else s.collections[parent]["location"] + f"{parent}/"
+            collection_id = self._id()
+            s.collections[collection_id] = {
+                "id": collection_id, "name": body["name"], "description": body.get("description"), "location": location,
+                "entity_id": _nano(), "archived": False, "personal_owner_id": None, "namespace": None,
+            }
+            # A new collection starts with its parent's permissions, for every group.
+            source = "root" if parent is None else str(parent)
+            for perms in s.collection_graph["groups"].values():
+                if source in perms:
+                    perms[str(collection_id)] = perms[source]
+            s.collection_graph["revision"] += 1
+            return self._collection_out(s.collections[collection_id])
+        if key == "PUT /api/collection/{id}":
+            collection = s.collections.get(args[0])
+            if collection is None:
+                raise Reply(404, "Not found.", text=True)
+            if "parent_id" in body:
+                parent = body["parent_id"]
+                collection["location"] = "/" if parent is None else s.collections[parent]["location"] + f"{parent}/"
+            collection.update({k: v for k, v in body.items() if k in ("name", "description", "archived")})
+            return self._collection_out(collection)
+        if key == "GET /api/collection/{id}/items":
+            if args[0] not in s.collections:
+                raise Reply(404, "Not found.", text=True)
+            models = query.get("models", ["card", "dashboard", "collection"])
+            data = []
+            if "card" in models:
+                data += [{"id": c["id"], "name": c["name"], "model": "card", "entity_id": c["entity_id"]} for c in s.cards.values() if c["collection_id"] == args[0] and not c["archived"]]
+            if "dashboard" in models:
+                data += [{"id": d["id"], "name": d["name"], "model": "dashboard", "entity_id": d["entity_id"]} for d in s.dashboards.values() if d["collection_id"] == args[0] and not d["archived"]]
+            return {"total": len(data), "data": data, "models": models, "limit": None, "offset": None}
+        # cards
+        if key == "POST /api/card/":
+            self._check_card(body)
+            card_id = self._id()
+            fields = ("name", "description", "display", "type", "collection_id", "visualization_settings", "dataset_query", "parameters")
+            s.cards[card_id] = {"id": card_id, "entity_id": _nano(), "archived": False, **{k: body.get(k) for k in fields}}  # a client's entity_id is ignored
+            s.cards[card_id]["database_id"] = body["dataset_query"]["database"]
+            return self._card_out(s.cards[card_id])
+        if key == "PUT /api/card/{id}":
+            card = s.cards.get(args[0])
+            if card is None:
+                raise Reply(404, "Not found.", text=True)
+            self._check_card({**card, **body})
+            card.update({k: v for k, v in body.items() if k != "entity_id"})
+            return self._card_out(card)
+        # dashboards
+        if key == "POST /api/dashboard/":
+            dashboard_id = self._id()
+            s.dashboards[dashboard_id] = {
+                "id": dashboard_id, "entity_id": _nano(), "name": body["name"], "description": body.get("description"),
+                "collection_id": body.get("collection_id"), "parameters": body.get("parameters") or [], "dashcards": [], "archived": False,
+            }
+            return self._dashboard_out(s.dashboards[dashboard_id])
+        if key in ("GET /api/dashboard/{id}", "PUT /api/dashboard/{id}"):
+            dashboard = s.dashboards.get(args[0])
+            if dashboard is None:
+                raise Reply(404, "Not found.", text=True)
+            if key.startswith("PUT"):
+                self._update_dashboard(dashboard, body)
+            return self._dashboard_out(dashboard)
+        # groups, users
+        if key == "GET /api/permissions/group":
+            return [{**g, "member_count": sum(1 for m in s.memberships if m["group_id"] == g["id"])} for g in s.groups.values()]
+        if key == "POST /api/permissions/group":
+            if any(g["name"] == body["name"] for g in s.groups.values()):
+                raise Reply(400, {"errors": {"name": "A group with that name already exists."}})
+            group_id = self._id()
+            s.groups[group_id] = {"id": group_id, "name": body["name"]}
+            return s.groups[group_id]
+        if key == "GET /api/permissions/membership":
+            found: dict[str, list] = {}
+            for m in s.memberships:
+                found.setdefault(str(m["user_id"]), []).append(dict(m))
+            return found
+        if key == "POST /api/permissions/membership":
+            if body["group_id"] not in s.groups or body["user_id"] not in s.users:
+                raise Reply(404, "Not found.", text=True)
+            self._join(body["group_id"], body["user_id"])
+            return [{**s.users[m["user_id"]], "membership_id": m["membership_id"], "user_id": m["user_id"]} for m in s.memberships if m["group_id"] == body["group_id"]]
+        if key == "GET /api/user/":
+            return {"data": list(s.users.values()), "total": len(s.users), "limit": None, "offset": None}
+        if key == "POST /api/user/":
+            if any(u["email"] == body["email"] for u in s.users.values()):
+                raise Reply(400, {"errors": {"email": "Email address already in use."}})
+            user = self._add_user(body["email"], body.get("first_name"), body.get("last_name"), False)
+            for membership in body.get("user_group_memberships") or []:
+                self._join(membership["id"], user["id"])
+            return user
+        if key == "PUT /api/user/{id}/password":
+            if args[0] not in s.users:
+                raise Reply(404, "Not found.", text=True)
+            s.passwords[args[0]] = body["password"]
+            return None
+        # permission graphs
+        if key in ("GET /api/permissions/graph", "GET /api/collection/graph"):
+            graph = s.data_graph if "permissions" in key else s.collection_graph
+            groups = {g: {c: v for c, v in perms.items() if v != "none"} for g, perms in graph["groups"].items()} if "collection" in key else graph["groups"]
+            return json.loads(json.dumps({"revision": graph["revision"], "groups": groups}))
+        if key in ("PUT /api/permissions/graph", "PUT /api/collection/graph"):
+            kind = "data" if "permissions" in key else "collection"
+            graph = s.data_graph if kind == "data" else s.collection_graph
+            if self.stale_next.get(kind):  # another admin saved a change just before us
+                self.stale_next[kind] -= 1
+                graph["revision"] += 1
+            if query.get("force", ["false"])[0] != "true" and body.get("revision") != graph["revision"]:
+                raise Reply(409, STALE, text=True)
+            for gid, per in body["groups"].items():
+                if int(gid) not in s.groups:
+                    raise Reply(400, f"Cannot parse permissions graph because it is invalid: no group {gid}", text=True)
+                for target, value in (per or {}).items():
+                    if kind == "data":
+                        if int(target) not in s.databases:
+                            raise Reply(400, f"Cannot parse permissions graph because it is invalid: no database {target}", text=True)
+                        merged = {**graph["groups"].get(gid, {}).get(target, {}), **value}
+                        if merged.get("view-data") == "blocked" and merged.get("create-queries") == "query-builder-and-native":
+                            raise Reply(400, "Cannot parse permissions graph because it is invalid: native queries need view-data", text=True)
+                        graph["groups"].setdefault(gid, {})[target] = merged
+                    else:
+                        if target != "root" and int(target) not in s.collections:
+                            raise Reply(400, f"Cannot parse permissions graph because it is invalid: no collection {target}", text=True)
+                        graph["groups"].setdefault(gid, {})[target] = value
+            graph["revision"] += 1
+            if query.get("skip-graph", ["false"])[0] == "true":
+                return {"revision": graph["revision"]}
+            return {"revision": graph["revision"], "groups": body["groups"]}
+        raise Reply(404, "Not found.", text=True)
+
+    def _database_out(self, d: dict) -> dict:
+        details = {k: ("**MetabasePass**" if k == "password" else v) for k, v in d["details"].items()}
+        return {**d, "details": details}
+
+    def _check_card(self, card: dict) -> None:
+        database = card["dataset_query"]["database"]
+        if database not in self.state.databases:
+            raise Reply(400, {"message": f"Database {database} does not exist."})
+        collection = card.get("collection_id")
+        if collection is not None and collection not in self.state.collections:
+            raise Reply(404, "Not found.", text=True)
+
+    def _update_dashboard(self, dashboard: dict, body: dict) -> None:
+        for k in ("name", "description", "parameters", "archived", "collection_id"):
+            if k in body:
+                dashboard[k] = body[k]
+        if "dashcards" not in body:
+            return
+        ids = [d["id"] for d in body["dashcards"]]
+        if len(set(ids)) != len(ids):
+            raise Reply(400, {"errors": {"dashcards": "value must be a sequence of maps with unique :id"}})
+        parameters = {p["id"] for p in dashboard["parameters"]}
+        existing = {d["id"] for d in dashboard["dashcards"]}
+        kept = []
+        for d in body["dashcards"]:
+            if d["id"] > 0 and d["id"] not in existing:
+                raise Reply(404, "Not found.", text=True)
+            card = self.state.cards.get(d.get("card_id"))
+            if card is None:
+                raise Reply(400, {"message": f"Card {d.get('card_id')} does not exist."})
+            tags = card["dataset_query"]["native"].get("template-tags", {})
+            for mapping in d.get("parameter_mappings") or []:
+                if mapping["parameter_id"] not in parameters:
+                    raise Reply(400, {"message": f"Dashboard has no parameter {mapping['parameter_id']}"})
+                target = mapping["target"]
+                if target[0] == "variable" and target[1][1] not in tags:
+                    raise Reply(400, {"message": f"Card {card['id']} has no template tag {target[1][1]}"})
+            kept.append({**d, "id": d["id"] if d["id"] > 0 else self._id(), "dashboard_id": dashboard["id"]})
+        dashboard["dashcards"] = kept  # the list is the whole set: dashcards left out are deleted
+
+
+def _nano() -> str:
+    return "".join(secrets.choice(NANO) for _ in range(21))

@@ -1,0 +1,223 @@
+"""`olist-bi metabase provision` against the Metabase stand-in (tests/metabase/standin.py),
+which checks every request against Metabase's published API contract and answers as
+Metabase's handlers do. No real Metabase runs here; docs/metabase.md says how to check the
+client against one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from click.testing import CliRunner
+
+from olist_bi.cli import main
+from olist_bi.dashboards import dashboards
+from olist_bi.metabase import provision as provision_module
+from olist_bi.metabase.client import MetabaseApiError, MetabaseStarting
+from olist_bi.metabase.provision import ProvisionError, provision
+from tests.conftest import make_settings
+from tests.metabase.standin import MetabaseStandIn
+
+ASSETS = Path(__file__).parents[2] / "metabase"
+CHARTS = sum(len(d.charts) for d in dashboards())
+
+
+@pytest.fixture
+def standin():
+    server = MetabaseStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(warehouse, ops_url, tmp_path):
+    served, _ = warehouse
+    return make_settings(tmp_path / "home", ops_url, olist_warehouse_path=served.warehouse_path)
+
+
+def state_snapshot(server: MetabaseStandIn) -> dict:
+    s = server.state
+    return {
+        "collections": sorted((c["id"], c["entity_id"], c["name"]) for c in s.collections.values()),
+        "cards": sorted((c["id"], c["entity_id"], c["name"], c["archived"]) for c in s.cards.values()),
+        "dashboards": sorted((d["id"], d["entity_id"], tuple(sorted(c["id"] for c in d["dashcards"]))) for d in s.dashboards.values()),
+        "databases": sorted(s.databases),
+        "groups": sorted(s.groups),
+        "users": sorted(s.users),
+    }
+
+
+def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings):
+    messages = []
+    report = provision(settings, standin.url, ASSETS, say=messages.append)
+    assert standin.violations == []
+    assert report.setup
+    assert report.created["database"] == 2 and report.created["collection"] == 1 + len(dashboards())
+    assert report.created["card"] == CHARTS and report.created["dashboard"] == len(dashboards()) and report.created["group"] == 2
+    assert any("waiting for Metabase to sync" in m for m in messages)
+    assert (503 in {status for _, path, status in standin.requests if path == "/api/health"}), "the stand-in was not starting"
+
+    s = standin.state
+    warehouse = next(d for d in s.databases.values() if d["engine"] == "duckdb")
+    assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(settings.warehouse_path)
+    assert next(d for d in s.databases.values() if d["engine"] == "postgres")["details"]["user"] == "olist_ops_reader"
+    for spec in dashboards():
+        dashboard = next(d for d in s.dashboards.values() if d["name"] == spec.title)
+        assert len(dashboard["dashcards"]) == len(spec.charts)
+        assert {c["card_id"] for c in dashboard["dashcards"]} <= set(s.cards)
+        mapped = {m["parameter_id"] for c in dashboard["dashcards"] for m in c["parameter_mappings"]}
+        assert mapped == {p["id"] for p in dashboard["parameters"]}
+        assert s.collections[dashboard["collection_id"]]["location"].count("/") == 2  # inside "Olist BI"
+
+
+def test_permissions_keep_native_sql_to_analysts_and_platform_health_to_admins(standin, settings):
+    report = provision(settings, standin.url, ASSETS)
+    s = standin.state
+    group = {g["name"]: str(g["id"]) for g in s.groups.values()}
+    wh, ops = str(report.ids["database:warehouse"]), str(report.ids["database:operations"])
+    data = s.data_graph["groups"]
+    assert data[group["Olist Viewers"]][wh] == {"view-data": "unrestricted", "create-queries": "no"}
+    assert data[group["Olist Analysts"]][wh]["create-queries"] == "query-builder-and-native"
+    assert data[group["Olist Analysts"]][ops]["view-data"] == "blocked"
+    assert data[group["All Users"]][wh]["view-data"] == "blocked"  # Metabase's default (unrestricted) is taken back
+    collections = s.collection_graph["groups"]
+    health = str(report.ids["collection:platform-health"])
+    sales = str(report.ids["collection:executive-overview"])
+    assert collections[group["Olist Viewers"]][sales] == "read" and collections[group["Olist Viewers"]].get(health, "none") == "none"
+    assert collections[group["All Users"]][sales] == "none"  # it had inherited "write" from the root collection
+    assert collections[group["All Users"]][health] == "none" and collections[group["Administrators"]][health] == "write"
+
+
+def test_a_second_run_creates_nothing_and_keeps_every_id(standin, settings):
+    provision(settings, standin.url, ASSETS)
+    before, mark = state_snapshot(standin), len(standin.requests)
+    report = provision(settings, standin.url, ASSETS)
+    assert standin.violations == []
+    assert not report.setup and sum(report.created.values()) == 0, report.created
+    assert report.updated["card"] == CHARTS and sum(report.archived.values()) == 0
+    assert state_snapshot(standin) == before
+    posts = [p for m, p, status in standin.requests[mark:] if m == "POST" and p != "/api/session/" and not p.endswith("/sync_schema")]
+    assert posts == [], posts
+
+
+def test_a_question_no_spec_makes_is_archived(standin, settings, tmp_path):
+    provision(settings, standin.url, ASSETS)
+    assets = tmp_path / "assets"
+    shutil.copytree(ASSETS, assets)
+    path = assets / "dashboards" / "sellers.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["cards"] = [c for c in spec["cards"] if c["key"] != "gmv"]
+    spec["dashboard"]["dashcards"] = [d for d in spec["dashboard"]["dashcards"] if d["card"] != "gmv"]
+    path.write_text(yaml.safe_dump(spec))
+    report = provision(settings, standin.url, assets)
+    assert report.archived["card"] == 1
+    gmv = next(c for c in standin.state.cards.values() if c["name"] == "GMV" and c["collection_id"] == report.ids["collection:sellers"])
+    assert gmv["archived"]
+    sellers = standin.state.dashboards[report.ids["dashboard:sellers"]]
+    assert gmv["id"] not in {d["card_id"] for d in sellers["dashcards"]}
+
+
+def test_a_stale_permission_revision_is_read_again_and_retried(standin, settings):
+    standin.stale_next = {"data": 1, "collection": 1}
+    messages = []
+    provision(settings, standin.url, ASSETS, say=messages.append)
+    conflicts = [(m, p) for m, p, status in standin.requests if status == 409]
+    assert conflicts == [("PUT", "/api/permissions/graph"), ("PUT", "/api/collection/graph")]
+    assert sum("stale revision" in m for m in messages) == 2
+    viewers = next(str(g["id"]) for g in standin.state.groups.values() if g["name"] == "Olist Viewers")
+    assert standin.state.data_graph["groups"][viewers]  # written on the retry
+
+
+def test_permissions_that_keep_changing_stop_with_a_clear_error(standin, settings):
+    standin.stale_next = {"data": 10}
+    with pytest.raises(ProvisionError, match="kept changing under us"):
+        provision(settings, standin.url, ASSETS)
+
+
+def test_a_metabase_that_is_still_starting_is_named(settings):
+    server = MetabaseStandIn(initializing=10_000)
+    server.start()
+    try:
+        with pytest.raises(MetabaseStarting, match=r"answered 503: initializing.*not ready after 1 s"):
+            provision(settings, server.url, ASSETS, wait=1)
+    finally:
+        server.stop()
+
+
+def test_a_failed_connection_test_names_the_database_and_the_setting(standin, settings, tmp_path):
+    broken = make_settings(settings.home, settings.database_url, olist_metabase_warehouse_path=tmp_path / "nowhere.duckdb")
+    with pytest.raises(ProvisionError, match=r"could not connect to Olist warehouse \(duckdb: .*nowhere.duckdb\): IO Error.*OLIST_METABASE_WAREHOUSE_PATH"):
+        provision(broken, standin.url, ASSETS)
+    assert standin.state.cards == {}  # nothing after the failed connection
+    wrong_host = make_settings(settings.home, settings.database_url, olist_metabase_postgres_host="127.0.0.2", olist_warehouse_path=settings.warehouse_path)
+    with pytest.raises(ProvisionError, match="(?s)Olist operations.*127.0.0.2.*OLIST_METABASE_POSTGRES_HOST"):
+        provision(wrong_host, standin.url, ASSETS)
+
+
+def test_a_wrong_admin_password_is_a_clear_401(standin, settings):
+    provision(settings, standin.url, ASSETS)
+    wrong = make_settings(settings.home, settings.database_url, olist_metabase_admin_password="not-the-password", olist_warehouse_path=settings.warehouse_path)
+    with pytest.raises(MetabaseApiError, match=r"answered 401: password: did not match stored password \(check OLIST_METABASE_ADMIN_EMAIL"):
+        provision(wrong, standin.url, ASSETS)
+
+
+def test_demo_users_log_in_and_sit_in_their_groups(standin, settings):
+    report = provision(settings, standin.url, ASSETS)
+    assert set(report.users) == {"viewer@olist-bi.local", "analyst@olist-bi.local", "manager@olist-bi.local"}
+    s = standin.state
+    by_email = {u["email"]: u["id"] for u in s.users.values()}
+    names = {g["id"]: g["name"] for g in s.groups.values()}
+    groups = {email: {names[m["group_id"]] for m in s.memberships if m["user_id"] == uid} for email, uid in by_email.items()}
+    assert groups["viewer@olist-bi.local"] == {"All Users", "Olist Viewers"}
+    assert groups["manager@olist-bi.local"] == {"All Users", "Administrators"}
+    answer = requests.post(f"{standin.url}/api/session/", json={"username": "viewer@olist-bi.local", "password": report.users["viewer@olist-bi.local"]}, timeout=5)
+    assert answer.status_code == 200
+
+
+def test_production_refuses_a_generated_admin_password(standin, settings):
+    production = make_settings(settings.home, settings.database_url, olist_env="production", olist_warehouse_path=settings.warehouse_path, olist_ops_reader_password="x" * 20)
+    with pytest.raises(Exception, match="OLIST_METABASE_ADMIN_PASSWORD is required when OLIST_ENV=production"):
+        provision(production, standin.url, ASSETS)
+
+
+def test_the_stand_in_refuses_what_the_contract_refuses(standin):
+    standin.initializing = 0
+    bad = requests.post(f"{standin.url}/api/card/", json={"name": "x", "display": "table"}, timeout=5)
+    assert bad.status_code == 400 and "dataset_query" in bad.text
+    assert requests.get(f"{standin.url}/api/cards", timeout=5).status_code == 400
+    assert requests.put(f"{standin.url}/api/collection/graph?skip_graph=true", json={"groups": {}}, timeout=5).status_code == 400
+    wrong_parameter = {"groups": {}, "revision": "one"}
+    assert requests.put(f"{standin.url}/api/permissions/graph", json=wrong_parameter, timeout=5).status_code == 400
+    assert standin.violations == [
+        "body: (root): 'dataset_query' is a required property",
+        "body: (root): 'visualization_settings' is a required property",
+        "GET /api/cards: no such path in Metabase's API",
+        "PUT /api/collection/graph: unknown query parameter 'skip_graph'",
+        "body: revision: 'one' is not valid under any of the given schemas",
+    ]
+
+
+def test_the_cli_provisions_twice_with_no_duplicates(standin, settings, monkeypatch):
+    for key, value in {"OLIST_HOME": settings.home, "OLIST_DATABASE_URL": settings.database_url, "OLIST_WAREHOUSE_PATH": settings.warehouse_path}.items():
+        monkeypatch.setenv(key, str(value))
+    first = CliRunner().invoke(main, ["metabase", "provision", "--url", standin.url])
+    assert first.exit_code == 0, first.output
+    assert f"card: {CHARTS} created" in first.output and "demo logins" in first.output
+    second = CliRunner().invoke(main, ["metabase", "provision", "--url", standin.url])
+    assert second.exit_code == 0, second.output
+    assert "0 created" in second.output and f"card: 0 created, {CHARTS} updated" in second.output
+    assert standin.violations == []
+    assert len(standin.state.cards) == CHARTS and len(standin.state.dashboards) == len(dashboards())
+
+
+def test_the_cli_says_what_is_wrong_when_no_metabase_answers(settings, monkeypatch):
+    monkeypatch.setenv("OLIST_HOME", str(settings.home))
+    monkeypatch.setenv("OLIST_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(main, ["metabase", "provision", "--url", "http://127.0.0.1:9", "--wait", "0"])
+    assert result.exit_code == 1
+    assert "no Metabase answers at http://127.0.0.1:9" in result.output
+    assert provision_module.SITE_NAME == "Olist BI"
