@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SUPERSET_VENV := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
 
-.PHONY: up test test-fast bench down doctor clean chromium
+.PHONY: up test test-fast bench down doctor clean chromium compose
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,16 @@ $(SUPERSET_STAMP): requirements/superset.txt requirements/superset-constraints.t
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+## compose: Debian's docker-compose, which validates docker-compose.yml offline (no engine needed)
+compose:
+	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+
 ## up: install, then bring the platform up on the embedded defaults
 up: $(STAMP) $(SUPERSET_STAMP)
 	$(BIN)/olist-bi up
 
 ## test: install, then run the whole test suite
-test: $(STAMP) $(SUPERSET_STAMP) chromium
+test: $(STAMP) $(SUPERSET_STAMP) chromium compose
 	$(BIN)/ruff check platform tests bench
 	$(BIN)/pytest
 

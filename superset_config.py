@@ -28,6 +28,9 @@ if not SECRET_KEY or len(SECRET_KEY) < 32:
         "(openssl rand -base64 42). The local demo (olist-bi up) generates one for you."
     )
 
+if "change-me" in SECRET_KEY:
+    raise RuntimeError("OLIST_SUPERSET_SECRET_KEY still holds the example value of .env.example: set a real secret")
+
 SQLALCHEMY_DATABASE_URI = _env("OLIST_SUPERSET_DATABASE_URL")
 if not SQLALCHEMY_DATABASE_URI:
     raise RuntimeError("OLIST_SUPERSET_DATABASE_URL is unset: Superset keeps its metadata in PostgreSQL")

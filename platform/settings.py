@@ -173,6 +173,7 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 _BY_NAME = {v.name: v for v in VARIABLES}
+EXAMPLE_VALUE = re.compile(r"change-me")  # the placeholders of .env.example
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,11 @@ class Settings:
                 return _BY_NAME[name].default
             return value.strip()
 
+        if get("OLIST_ENV") == "production":
+            for variable in VARIABLES:
+                value = get(variable.name) or ""
+                if variable.secret and EXAMPLE_VALUE.search(value):
+                    raise SettingsError(f"{variable.name} still holds the example value of .env.example: set a real secret (openssl rand -base64 42)")
         home = Path(get("OLIST_HOME")).expanduser().resolve()
         warehouse = get("OLIST_WAREHOUSE_PATH")
         return cls(

@@ -1,0 +1,23 @@
+# The platform's image: the `olist-bi` command (ETL, scheduler, provisioning) on Python 3.11.
+# Used by the init, provision and scheduler services of docker-compose.yml.
+FROM python:3.11.15-slim-bookworm
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+RUN useradd --create-home --uid 1000 olist
+WORKDIR /app
+
+# Dependencies first (pinned in pyproject.toml), so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+COPY platform ./platform
+COPY metabase ./metabase
+COPY docker/platform/init.sh /usr/local/bin/olist-init
+# Editable, so the asset folder metabase/ is found beside the code, as in a checkout.
+RUN pip install --no-cache-dir pip==25.3 && pip install --no-cache-dir -e . && chmod 0755 /usr/local/bin/olist-init
+
+USER olist
+ENTRYPOINT ["olist-bi"]
+CMD ["--help"]
