@@ -7,7 +7,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
-RUN useradd --create-home --uid 1000 olist
+# The mount points exist, owned by the platform's user, so new named volumes start writable.
+RUN useradd --create-home --uid 1000 olist \
+    && mkdir -p /data/olist /warehouse /inbox /drop \
+    && chown olist:olist /data/olist /warehouse /inbox
 WORKDIR /app
 
 # Dependencies first (pinned in pyproject.toml), so a code change does not reinstall them.

@@ -127,7 +127,7 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "OLIST_METABASE_ADMIN_EMAIL",
-        "admin@olist.local",
+        "admin@olist-bi.local",
         "Login of the Metabase admin that provisioning creates on first run and signs in as afterwards.",
     ),
     Variable(
@@ -200,7 +200,7 @@ class Settings:
     redis_url: str | None = None
     access_review_minutes: int = 15
     metabase_url: str = "http://127.0.0.1:3000"
-    metabase_admin_email: str = "admin@olist.local"
+    metabase_admin_email: str = "admin@olist-bi.local"
     metabase_admin_password: str | None = None
     metabase_api_key: str | None = None
     metabase_warehouse_path: str | None = None
