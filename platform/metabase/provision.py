@@ -24,7 +24,7 @@ from typing import Callable
 from olist_bi import access, demo
 from olist_bi.metabase.assets import Assets, read
 from olist_bi.metabase.client import MetabaseApiError, MetabaseClient
-from olist_bi.postgres import ensure_ops_reader
+from olist_bi.postgres import database_url, ensure_ops_reader
 from olist_bi.settings import Settings
 
 ALL_USERS = "All Users"
@@ -73,7 +73,23 @@ def provision(settings: Settings, url: str, assets_dir: Path, say: Callable[[str
     _collection_permissions(client, assets, groups, collections, say)
     if settings.is_demo:
         _demo_users(settings, client, groups, report)
+    _audit(settings, url, report)
     return report
+
+
+def _audit(settings: Settings, url: str, report: Report) -> None:
+    from olist_bi import audit
+    from olist_bi.etl import store
+
+    details = {
+        "setup": report.setup,
+        "created": dict(report.created),
+        "updated": dict(report.updated),
+        "archived": dict(report.archived),
+        "demo_users": sorted(report.users),
+    }
+    with store.connect(database_url(settings)) as ops:
+        audit.append(ops, "metabase.provisioned", url, details, source="metabase")
 
 
 # --- sign-in --------------------------------------------------------------------------------
@@ -277,7 +293,9 @@ def _dashboard(client: MetabaseClient, item: dict, collection: dict, databases: 
                 ],
             }
         )
-    report.created["dashcard"] += sum(1 for d in dashcards if d["id"] < 0)
+    placed_now = sum(1 for d in dashcards if d["id"] < 0)
+    if placed_now:
+        report.created["dashcard"] += placed_now
     client.put(
         f"/api/dashboard/{dashboard_id}",
         {"name": spec["name"], "description": spec["description"], "parameters": spec["parameters"], "dashcards": dashcards, "tabs": []},

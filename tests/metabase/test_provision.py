@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 import yaml
@@ -100,6 +101,10 @@ def test_a_second_run_creates_nothing_and_keeps_every_id(standin, settings):
     assert not report.setup and sum(report.created.values()) == 0, report.created
     assert report.updated["card"] == CHARTS and sum(report.archived.values()) == 0
     assert state_snapshot(standin) == before
+    with psycopg.connect(settings.database_url) as conn:
+        events = conn.execute("select target, details from audit_logs where action = 'metabase.provisioned' order by id").fetchall()
+    assert events[-2][1]["setup"] and events[-2][1]["created"]["card"] == CHARTS
+    assert events[-1] == (standin.url, {**events[-1][1], "setup": False, "created": {}})
     posts = [p for m, p, status in standin.requests[mark:] if m == "POST" and p != "/api/session/" and not p.endswith("/sync_schema")]
     assert posts == [], posts
 
