@@ -23,7 +23,7 @@ import yaml
 from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, stable_uuid
 from olist_bi.semantic.catalog import Catalog, Dimension, load
 from olist_bi.semantic.compiler import render
-from olist_bi.semantic.flat import flat_model
+from olist_bi.semantic.flat import FlatModel, flat_model
 
 ROOT_COLLECTION = "olist"
 GRID_COLUMNS = 24  # Metabase's dashboard grid; the specs use 12
@@ -101,11 +101,14 @@ def _column_settings(columns: dict[str, str], catalog: Catalog) -> dict:
     return settings
 
 
-def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], catalog: Catalog) -> str:
+def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], catalog: Catalog, flats: dict[str, FlatModel]) -> str:
     models = {catalog.metrics[m].model for m in chart.metrics}
     if len(models) != 1:
         raise ValueError(f"{dashboard.slug}/{chart.key}: a Metabase question reads one model, the metrics read {sorted(models)}")
-    flat = flat_model(models.pop(), catalog)
+    model = models.pop()
+    if model not in flats:
+        flats[model] = flat_model(model, catalog)
+    flat = flats[model]
     selects = []
     for group in chart.by:
         dimension = catalog.dimensions[group.dimension]
@@ -178,9 +181,11 @@ def _layout(dashboard: Dashboard) -> dict[str, dict]:
     return places
 
 
-def dashboard_assets(dashboard: Dashboard, catalog: Catalog) -> dict:
-    """The collection, questions and dashboard of one spec."""
+def dashboard_assets(dashboard: Dashboard, catalog: Catalog, flats: dict[str, FlatModel] | None = None) -> dict:
+    """The collection, questions and dashboard of one spec (`flats`: flat models already made)."""
     slug = dashboard.slug
+    flats = {} if flats is None else flats
+    targets = {name: filter_targets(dashboard, name, catalog) for name in dashboard.filters}
     parameters, by_filter = [], {}
     for name in dashboard.filters:
         by_filter[name] = variables(catalog.dimensions[name])
@@ -193,8 +198,8 @@ def dashboard_assets(dashboard: Dashboard, catalog: Catalog) -> dict:
     places = _layout(dashboard)
     for chart in dashboard.charts:
         if chart.is_semantic:
-            applies = [v for name, vs in by_filter.items() if chart in filter_targets(dashboard, name, catalog) for v in vs]
-            sql = semantic_sql(chart, dashboard, applies, catalog)
+            applies = [v for name, vs in by_filter.items() if chart in targets[name] for v in vs]
+            sql = semantic_sql(chart, dashboard, applies, catalog, flats)
             database = "warehouse"
             description = "; ".join(f"{catalog.metrics[m].label}: {catalog.metrics[m].description}" for m in chart.metrics)
         else:
@@ -282,8 +287,10 @@ def generate(catalog: Catalog | None = None) -> dict[str, str]:
     """Every asset file: name -> text."""
     catalog = catalog or load()
     files = {"access.yaml": HEADER + yaml.dump(access_assets(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)}
+    flats: dict[str, FlatModel] = {}
     for dashboard in dashboards():
-        files[f"dashboards/{dashboard.slug}.yaml"] = HEADER + yaml.dump(dashboard_assets(dashboard, catalog), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+        text = yaml.dump(dashboard_assets(dashboard, catalog, flats), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+        files[f"dashboards/{dashboard.slug}.yaml"] = HEADER + text
     return files
 
 

@@ -4,6 +4,7 @@ SQL gives the semantic layer's answer, with and without its dashboard's filters.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from pathlib import Path
 
@@ -28,7 +29,9 @@ FILTER_VALUES = {
 }
 
 
+@functools.cache
 def generated() -> list[tuple[str, dict]]:
+    """Each dashboard's assets, made once (read them, do not change them)."""
     catalog = load()
     return [(d.slug, assets.dashboard_assets(d, catalog)) for d in dashboards()]
 
