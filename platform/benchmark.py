@@ -107,13 +107,15 @@ def percentile(values: list[float], p: float) -> float:
 @dataclass
 class QueryResult:
     name: str
-    duckdb_ms: list[float] = field(default_factory=list)
+    duckdb_ms: list[float] = field(default_factory=list)  # a new connection per query, as the BI tools
+    duckdb_open_ms: list[float] = field(default_factory=list)  # one connection kept open: the engine alone
     postgres_ms: list[float] = field(default_factory=list)
     rows: int = 0
     same_rows: bool = False
 
     def summary(self) -> dict:
         d50, p50 = statistics.median(self.duckdb_ms), statistics.median(self.postgres_ms)
+        open50 = statistics.median(self.duckdb_open_ms)
         return {
             "query": self.name,
             "rows": self.rows,
@@ -123,6 +125,8 @@ class QueryResult:
             "postgres_p50_ms": round(p50, 2),
             "postgres_p95_ms": round(percentile(self.postgres_ms, 95), 2),
             "speedup": round(p50 / d50, 2),
+            "duckdb_open_p50_ms": round(open50, 2),
+            "engine_speedup": round(p50 / open50, 2),
         }
 
 
@@ -166,7 +170,7 @@ def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema
     if loaded_signature(pg_url, schema) != signature(warehouse):
         raise RuntimeError(f"PostgreSQL schema {schema} does not hold a copy of {warehouse}: load it first")
     results = []
-    with psycopg.connect(pg_url, autocommit=True) as pg:
+    with psycopg.connect(pg_url, autocommit=True) as pg, semantic_query.connect(warehouse) as kept:
         pg.execute(pgsql.SQL("set search_path = {}").format(pgsql.Identifier(schema)))
         for name, sql, params in dashboard_queries():
             pg_sql = sql.replace("?", "%s")
@@ -177,6 +181,9 @@ def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema
                 began = time.perf_counter()
                 _run_duckdb(warehouse, sql, params)
                 result.duckdb_ms.append((time.perf_counter() - began) * 1000)
+                began = time.perf_counter()
+                kept.execute(sql, params).fetchall()
+                result.duckdb_open_ms.append((time.perf_counter() - began) * 1000)
                 began = time.perf_counter()
                 pg.execute(pg_sql, params).fetchall()
                 result.postgres_ms.append((time.perf_counter() - began) * 1000)
@@ -240,6 +247,7 @@ def queries_at_scale(settings, scale: float, repeat: int, say=print) -> dict:
         "orders": orders,
         "repeat": repeat,
         "geomean_speedup": round(geomean([r["speedup"] for r in results]), 2),
+        "geomean_engine_speedup": round(geomean([r["engine_speedup"] for r in results]), 2),
         "duckdb_worst_p95_ms": max(r["duckdb_p95_ms"] for r in results),
         "postgres_worst_p95_ms": max(r["postgres_p95_ms"] for r in results),
         "all_rows_equal": all(r["same_rows"] for r in results),
@@ -263,6 +271,8 @@ def plot(reports: list[dict], path: Path) -> None:
         label = "DuckDB (new read-only connection per query)" if engine == "duckdb" else "PostgreSQL (indexes, ANALYZE)"
         ax.plot(scales, medians, marker="o", color=color, label=f"{label}: median of p50")
         ax.fill_between(scales, lows, highs, color=color, alpha=0.15, label=f"{label}: fastest p50 to slowest p95")
+    kept = [statistics.median(q["duckdb_open_p50_ms"] for q in r["queries"]) for r in reports]
+    ax.plot(scales, kept, marker="s", linestyle="--", color="#1f77b4", label="DuckDB (one connection kept open): median of p50")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(scales, [f"{s:g}" for s in scales])
@@ -313,17 +323,19 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
         "compiles to one SQL statement that runs unchanged on both engines. Each query runs once to",
         "warm up, then the given number of times on each engine, alternating. DuckDB opens a new",
         "read-only, locked-down connection per query, as the BI tools do; PostgreSQL keeps one",
-        "connection. Both engines must return the same rows (numbers to 6 significant digits).",
+        "connection. DuckDB is also timed on one connection kept open (\"engine\" columns): the",
+        "engine alone, without the cost of opening the file. Both engines must return the same",
+        "rows (numbers equal to a relative 1e-9).",
         "",
         f"![latency by scale]({plot_name})",
         "",
-        "| scale | orders | queries | geomean speed-up (PostgreSQL p50 / DuckDB p50) | DuckDB worst p95 | PostgreSQL worst p95 | same rows |",
-        "|---|---|---|---|---|---|---|",
+        "| scale | orders | queries | geomean speed-up (PostgreSQL p50 / DuckDB p50) | engine alone (one open connection) | DuckDB worst p95 | PostgreSQL worst p95 | same rows |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         lines.append(
-            f"| {r['scale']:g} | {r['orders']:,} | {len(r['queries'])} | {r['geomean_speedup']}x | {r['duckdb_worst_p95_ms']} ms | "
-            f"{r['postgres_worst_p95_ms']} ms | {'yes' if r['all_rows_equal'] else 'NO'} |"
+            f"| {r['scale']:g} | {r['orders']:,} | {len(r['queries'])} | {r['geomean_speedup']}x | {r.get('geomean_engine_speedup', '-')}x | "
+            f"{r['duckdb_worst_p95_ms']} ms | {r['postgres_worst_p95_ms']} ms | {'yes' if r['all_rows_equal'] else 'NO'} |"
         )
     targets = {1.0: 10, 10.0: 30}
     lines += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
@@ -331,6 +343,10 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
         if r["scale"] in targets:
             goal = targets[r["scale"]]
             lines.append(f"| DuckDB at least {goal}x faster (geomean) at scale {r['scale']:g} | {r['geomean_speedup']}x | {'met' if r['geomean_speedup'] >= goal else 'missed'} |")
+            engine = r.get("geomean_engine_speedup")
+            if engine is not None:
+                verdict = "met" if engine >= goal else "missed"
+                lines.append(f"| the same, DuckDB's engine alone (one open connection) | {engine}x | {verdict} (for reference: not how the BI tools connect) |")
         if r["scale"] == 10.0:
             lines.append(f"| DuckDB p95 at most 100 ms per dashboard query at scale 10 | worst {r['duckdb_worst_p95_ms']} ms | {'met' if r['duckdb_worst_p95_ms'] <= 100 else 'missed'} |")
     findings = Path(__file__).resolve().parents[1] / "bench" / "findings.md"
@@ -341,12 +357,12 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
             "",
             f"## Scale {r['scale']:g}",
             "",
-            "| query | rows | DuckDB p50 | DuckDB p95 | PostgreSQL p50 | PostgreSQL p95 | speed-up | same rows |",
-            "|---|---|---|---|---|---|---|---|",
+            "| query | rows | DuckDB p50 | DuckDB p95 | DuckDB engine p50 | PostgreSQL p50 | PostgreSQL p95 | speed-up | engine speed-up | same rows |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for q in r["queries"]:
             lines.append(
-                f"| {q['query']} | {q['rows']} | {q['duckdb_p50_ms']} | {q['duckdb_p95_ms']} | {q['postgres_p50_ms']} | "
-                f"{q['postgres_p95_ms']} | {q['speedup']}x | {'yes' if q['same_rows'] else 'NO'} |"
+                f"| {q['query']} | {q['rows']} | {q['duckdb_p50_ms']} | {q['duckdb_p95_ms']} | {q['duckdb_open_p50_ms']} | {q['postgres_p50_ms']} | "
+                f"{q['postgres_p95_ms']} | {q['speedup']}x | {q['engine_speedup']}x | {'yes' if q['same_rows'] else 'NO'} |"
             )
     return "\n".join(lines) + "\n"

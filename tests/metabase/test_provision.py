@@ -226,3 +226,17 @@ def test_the_cli_says_what_is_wrong_when_no_metabase_answers(settings, monkeypat
     assert result.exit_code == 1
     assert "no Metabase answers at http://127.0.0.1:9" in result.output
     assert provision_module.SITE_NAME == "Olist BI"
+
+
+def test_an_api_key_is_used_instead_of_the_password(standin, settings):
+    provision(settings, standin.url, ASSETS)
+    admin = next(u for u in standin.state.users.values() if u["is_superuser"])
+    standin.state.api_keys["mb_standin_key"] = admin["id"]
+    keyed = make_settings(settings.home, settings.database_url, olist_metabase_api_key="mb_standin_key", olist_metabase_admin_password="unused-and-wrong", olist_warehouse_path=settings.warehouse_path)
+    mark = len(standin.requests)
+    report = provision(keyed, standin.url, ASSETS)
+    assert sum(report.created.values()) == 0 and standin.violations == []
+    assert ("POST", "/api/session/", 200) not in standin.requests[mark:]
+    standin.state.api_keys.clear()
+    with pytest.raises(MetabaseApiError, match="answered 401: Unauthenticated"):
+        provision(keyed, standin.url, ASSETS)
