@@ -170,7 +170,7 @@ def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema
     if loaded_signature(pg_url, schema) != signature(warehouse):
         raise RuntimeError(f"PostgreSQL schema {schema} does not hold a copy of {warehouse}: load it first")
     results = []
-    with psycopg.connect(pg_url, autocommit=True) as pg, semantic_query.connect(warehouse) as kept:
+    with psycopg.connect(pg_url, autocommit=True) as pg:
         pg.execute(pgsql.SQL("set search_path = {}").format(pgsql.Identifier(schema)))
         for name, sql, params in dashboard_queries():
             pg_sql = sql.replace("?", "%s")
@@ -182,16 +182,25 @@ def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema
                 _run_duckdb(warehouse, sql, params)
                 result.duckdb_ms.append((time.perf_counter() - began) * 1000)
                 began = time.perf_counter()
-                kept.execute(sql, params).fetchall()
-                result.duckdb_open_ms.append((time.perf_counter() - began) * 1000)
-                began = time.perf_counter()
                 pg.execute(pg_sql, params).fetchall()
                 result.postgres_ms.append((time.perf_counter() - began) * 1000)
+            # The engine alone, on one connection kept open. Only now: while a connection to
+            # the file is open, DuckDB hands new ones the same open database, and the
+            # per-query connections above would no longer pay for opening the file.
+            with semantic_query.connect(warehouse) as kept:
+                kept.execute(sql, params).fetchall()  # warm
+                for _ in range(repeat):
+                    began = time.perf_counter()
+                    kept.execute(sql, params).fetchall()
+                    result.duckdb_open_ms.append((time.perf_counter() - began) * 1000)
             result.rows = len(duck_rows)
             result.same_rows = same_rows(duck_rows, pg_rows)
             results.append(result)
             s = result.summary()
-            say(f"  {name:<48} duckdb p50 {s['duckdb_p50_ms']:>8.1f} ms  postgres p50 {s['postgres_p50_ms']:>8.1f} ms  x{s['speedup']:<7} {'same rows' if result.same_rows else 'ROWS DIFFER'}")
+            say(
+                f"  {name:<48} duckdb p50 {s['duckdb_p50_ms']:>8.1f} ms (engine {s['duckdb_open_p50_ms']:>7.1f})  "
+                f"postgres p50 {s['postgres_p50_ms']:>8.1f} ms  x{s['speedup']:<7} {'same rows' if result.same_rows else 'ROWS DIFFER'}"
+            )
     return results
 
 
