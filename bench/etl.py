@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from olist_bi.benchmark import seed42_drop
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD_PLAIN = """
@@ -37,6 +39,8 @@ print(time.perf_counter() - began, sum(f.rows for f in loaded))
 CHILD_ETL = """
 import json, sys, time
 from pathlib import Path
+
+from olist_bi.benchmark import seed42_drop
 from olist_bi.etl import pipeline
 from olist_bi.settings import Settings
 settings = Settings.from_env()
@@ -65,12 +69,7 @@ def main() -> None:
 
     results = []
     for scale in args.scales:
-        drop = args.data / f"scale{scale:g}-seed42"
-        if not (drop / "olist_orders_dataset.csv").exists():
-            subprocess.run(
-                [sys.executable, "-m", "olist_bi.cli", "generate", "--scale", str(scale), "--seed", "42", "--out", str(drop)],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
+        drop = seed42_drop(args.data / f"scale{scale:g}-seed42", scale, say=lambda m: None)
         work = Path(tempfile.mkdtemp(prefix="olist-bench-etl-"))
         try:
             env = {**os.environ, "OLIST_HOME": str(work / "home")}

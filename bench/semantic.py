@@ -18,13 +18,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from olist_bi.benchmark import percentile
+from olist_bi.benchmark import percentile, seed42_drop
 from olist_bi.etl import pipeline
 from olist_bi.semantic import query
 from olist_bi.semantic.catalog import load
@@ -58,9 +56,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    drop = ROOT / "bench" / "data" / f"scale{args.scale:g}-seed42"
-    if not (drop / "olist_orders_dataset.csv").exists():
-        subprocess.run([sys.executable, "-m", "olist_bi.cli", "generate", "--scale", str(args.scale), "--seed", "42", "--out", str(drop)], check=True)
+    drop = seed42_drop(ROOT / "bench" / "data" / f"scale{args.scale:g}-seed42", args.scale)
     home = Path(tempfile.mkdtemp(prefix="olist-bench-semantic-"))
     settings = Settings.from_env({**os.environ, "OLIST_HOME": str(home)})
     pipeline.run(settings, drop)

@@ -221,21 +221,27 @@ def write_csv(results: list[dict], path: Path) -> None:
         writer.writerows(results)
 
 
+def seed42_drop(folder: Path, scale: float, say=print) -> Path:
+    """The benchmarks' drop of a scale (seed 42) in `folder`, generated the first time only."""
+    from olist_bi.generator import generate
+
+    if not (folder / "olist_orders_dataset.csv").exists():
+        say(f"generating the scale-{scale:g} drop ...")
+        generate(folder, scale, 42)
+    return folder
+
+
 def queries_at_scale(settings, scale: float, repeat: int, say=print) -> dict:
     """Build (once) the drop, the warehouse and its PostgreSQL copy for a scale, then run and
     compare every dashboard query. Returns the JSON-ready report."""
     import os
 
     from olist_bi.etl import pipeline
-    from olist_bi.generator import generate
     from olist_bi.postgres import database_url, ensure_database, with_database
     from olist_bi.settings import Settings
 
     root = settings.home / "bench" / f"scale{scale:g}"
-    drop = root / "drop"
-    if not (drop / "olist_orders_dataset.csv").exists():
-        say(f"generating the scale-{scale:g} drop ...")
-        generate(drop, scale, 42)
+    drop = seed42_drop(root / "drop", scale, say)
     ops = database_url(settings)
     bench_settings = Settings.from_env({**os.environ, "OLIST_HOME": str(root / "home"), "OLIST_DATABASE_URL": ops})
     if not bench_settings.warehouse_path.exists():
