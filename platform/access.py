@@ -8,6 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from olist_bi import demo
+from olist_bi.settings import Settings
+
 PATH = Path(__file__).parent / "access.yaml"
 
 
@@ -28,3 +31,8 @@ def demo_users() -> dict[str, tuple[str, ...]]:
 
 def demo_email(username: str) -> str:
     return f"{username}@olist-bi.local"
+
+
+def demo_password(settings: Settings, username: str) -> str:
+    """A demo user's password, the same in both BI tools: generated once into $OLIST_HOME/secrets."""
+    return demo.secret(settings, f"OLIST_DEMO_{username.upper()}_PASSWORD", None, 12)

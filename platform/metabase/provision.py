@@ -389,7 +389,7 @@ def _demo_users(settings: Settings, client: MetabaseClient, groups: dict[str, in
         if not wanted:
             continue
         email = access.demo_email(username)
-        password = demo.secret(settings, f"OLIST_DEMO_{username.upper()}_PASSWORD", None, 12)
+        password = access.demo_password(settings, username)
         if email in users:
             user_id = users[email]["id"]
         else:

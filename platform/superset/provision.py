@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import duckdb
 import psycopg
 
-from olist_bi import access, demo
+from olist_bi import access
 from olist_bi.dashboards import dashboards, datasets, filter_targets
 from olist_bi.postgres import database_url, ensure_ops_reader
 from olist_bi.semantic.catalog import load
@@ -215,7 +215,7 @@ def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int
     logins = {}
     existing = {u["username"]: u["id"] for u in client.list_all("/api/v1/security/users/", ["id", "username"], order="id")}
     for username, role_names in access.demo_users().items():
-        password = demo.secret(settings, f"OLIST_DEMO_{username.upper()}_PASSWORD", None, 12)
+        password = access.demo_password(settings, username)
         payload = {
             "first_name": username.replace("_", " ").title(),
             "last_name": "Demo",

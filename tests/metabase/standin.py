@@ -27,6 +27,7 @@ import re
 import secrets
 import string
 import threading
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -122,7 +123,7 @@ class Reply(Exception):
 
 @dataclass
 class State:
-    setup_token: str = field(default_factory=lambda: str(__import__("uuid").uuid4()))
+    setup_token: str = field(default_factory=lambda: str(uuid.uuid4()))
     users: dict[int, dict] = field(default_factory=dict)
     passwords: dict[int, str] = field(default_factory=dict)
     sessions: dict[str, int] = field(default_factory=dict)
@@ -229,7 +230,7 @@ class MetabaseStandIn:
         return None
 
     def _session(self, user_id: int) -> dict:
-        session = str(__import__("uuid").uuid4())
+        session = str(uuid.uuid4())
         self.state.sessions[session] = user_id
         return {"id": session}
 
