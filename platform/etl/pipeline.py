@@ -171,16 +171,19 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
             con.close()
 
         with _task(log, "publish", result, say) as detail:
-            publish_step.publish(built, served)
-            detail["file"] = str(served)
+            generation = publish_step.publish(built, served)
+            detail["file"] = str(generation)
         for item in new:
             log.record_load(
                 item.source.filename, str(item.path), item.size_bytes, item.sha256,
                 item.rows_read, item.rows_loaded, item.rows_quarantined,
             )
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
-        log.finish("succeeded", rows=rows, published=str(served))
-        audit.append(ops, "warehouse.published", str(served), {"run_id": log.run_id, "files": [i.source.filename for i in new]}, source="etl")
+        log.finish("succeeded", rows=rows, published=str(generation))
+        audit.append(
+            ops, "warehouse.published", str(served),
+            {"run_id": log.run_id, "generation": generation.name, "files": [i.source.filename for i in new]}, source="etl",
+        )
         audit.append(ops, "etl.run.succeeded", f"run {log.run_id}", {"rows_loaded": sum(result.rows_loaded.values()), "rows_quarantined": sum(result.rows_quarantined.values())}, source="etl")
         result.status, result.published = "succeeded", served
         result.message = f"published {served}"
@@ -227,7 +230,9 @@ def _served_loads(served: Path) -> list[dict]:
     counts, so after a rollback the rolled-back drop loads again."""
     if not served.exists():
         return []
-    with duckdb.connect(str(served), read_only=True) as con:
+    # By the generation's own name: a long-lived process (the scheduler) must not be handed
+    # a database it opened under the served path before the last publish.
+    with duckdb.connect(str(publish_step.current(served)), read_only=True) as con:
         rows = con.execute("select source_file, path, sha256 from meta.loads order by run_id, source_file").fetchall()
     return [{"source_file": f, "path": p, "sha256": h} for f, p, h in rows]
 
@@ -273,7 +278,7 @@ def _open_build(settings: Settings, built: Path) -> duckdb.DuckDBPyConnection:
 
 def _copy_previous(con: duckdb.DuckDBPyConnection, served: Path) -> None:
     """Start from what the served warehouse holds: its raw tables and quarantine."""
-    literal = str(served).replace("'", "''")  # ATTACH takes no bound parameters
+    literal = str(publish_step.current(served)).replace("'", "''")  # ATTACH takes no bound parameters
     con.execute(f"attach '{literal}' as served (read_only)")
     try:
         for table in LOAD_ORDER:

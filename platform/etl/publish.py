@@ -1,10 +1,19 @@
-"""Publish: swap a finished warehouse file in for the served one, atomically.
+"""Publish: make a finished warehouse file the served one, atomically, one file per publish.
 
-The ETL never writes the served file. It builds a new file beside it, checkpoints and closes
-it, then renames it over the served path: a rename is atomic on POSIX, so a reader opening
-the path gets the old file or the new one, whole, never a half-built table. The replaced
-file is kept (a hard link, no copy) in `<served>.previous/`, the newest two of them, for
-`olist-bi etl rollback`.
+The ETL never writes a served file. It builds a new file beside the served path, checkpoints
+and closes it, then moves it into `<served>.generations/` under a name no publish reuses and
+points the served path, a relative symbolic link, at it. Replacing the link is one rename,
+atomic on POSIX: a reader resolving the path gets the old generation or the new one, whole.
+
+One file per publish is what keeps readers fresh: DuckDB returns the already-open database
+when a process opens a path it holds, so a file renamed over a path in use would never be
+seen. Readers (`olist_bi.warehouse`) open each generation by its own name; a query in flight
+finishes on its generation, the next one reads the new file.
+
+The generations before the current one, the newest `KEEP` of them, stay for
+`olist-bi etl rollback`; older ones are unlinked (a process still reading one keeps it open
+until its last query ends). A served path that is a plain file (warehouses published before
+generations) is adopted as the first generation at the next publish.
 """
 
 from __future__ import annotations
@@ -13,7 +22,11 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from olist_bi.warehouse import current
+
 KEEP = 2
+
+__all__ = ["KEEP", "PublishError", "building_path", "current", "generations_dir", "publish", "remove_abandoned_builds", "rollback", "versions"]
 
 
 class PublishError(RuntimeError):
@@ -25,8 +38,8 @@ def building_path(served: Path, run_id: int) -> Path:
     return served.with_name(f"{served.name}.building-{run_id}")
 
 
-def previous_dir(served: Path) -> Path:
-    return served.with_name(f"{served.name}.previous")
+def generations_dir(served: Path) -> Path:
+    return served.with_name(f"{served.name}.generations")
 
 
 def remove_abandoned_builds(served: Path) -> list[Path]:
@@ -39,41 +52,78 @@ def remove_abandoned_builds(served: Path) -> list[Path]:
 
 
 def publish(built: Path, served: Path, keep: int = KEEP) -> Path:
-    """Make `built` the served file; keep the replaced one among the newest `keep`."""
+    """Make `built` the served generation; keep the newest `keep` before it. Returns the
+    generation file now served."""
     _fsync(built)
-    if served.exists():
-        backups = previous_dir(served)
-        backups.mkdir(exist_ok=True)
-        stamp = dt.datetime.fromtimestamp(served.stat().st_mtime).strftime("%Y%m%dT%H%M%S%f")
-        target = backups / f"{served.stem}-{stamp}{served.suffix}"
-        if not target.exists():
-            os.link(served, target)
-    os.replace(built, served)
-    _fsync_dir(served.parent)
+    folder = generations_dir(served)
+    folder.mkdir(exist_ok=True)
+    _adopt_plain_file(served)
+    target = _new_generation_name(served)
+    os.replace(built, target)
+    _fsync_dir(folder)
+    _point(served, target)
     for old in versions(served)[keep:]:
         old.unlink()
-    return served
+    return target
 
 
 def versions(served: Path) -> list[Path]:
-    """The kept previous files, newest first."""
-    backups = previous_dir(served)
-    if not backups.is_dir():
+    """The kept generations before the current one, newest first."""
+    folder = generations_dir(served)
+    if not folder.is_dir():
         return []
-    return sorted(backups.glob(f"{served.stem}-*{served.suffix}"), reverse=True)
+    now = Path(os.path.realpath(served))
+    return sorted((p for p in folder.glob(f"{served.stem}-*{served.suffix}") if p != now), reverse=True)
 
 
 def rollback(served: Path) -> Path:
-    """Serve the newest previous file again (atomically); return the file restored.
+    """Serve the newest kept generation again (atomically); return it.
 
-    The file being replaced is discarded: a rollback undoes the last publish.
+    The generation being replaced is unlinked: a rollback undoes the last publish.
     """
     kept = versions(served)
     if not kept:
-        raise PublishError(f"no previous warehouse file in {previous_dir(served)} to roll back to")
-    os.replace(kept[0], served)
-    _fsync_dir(served.parent)
+        raise PublishError(f"no previous warehouse in {generations_dir(served)} to roll back to")
+    undone = Path(os.path.realpath(served)) if served.is_symlink() else None
+    _point(served, kept[0])
+    if undone is not None and undone.parent == generations_dir(served):
+        undone.unlink(missing_ok=True)
     return kept[0]
+
+
+def _new_generation_name(served: Path) -> Path:
+    # UTC time to the microsecond: sorts by age, and a name is never given twice, so no
+    # reader can mistake a new file for a generation it still holds open under that name.
+    folder = generations_dir(served)
+    while True:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        target = folder / f"{served.stem}-{stamp}{served.suffix}"
+        if not target.exists():
+            return target
+
+
+def _point(served: Path, target: Path) -> None:
+    """Replace the served path by a relative link to `target`, in one rename."""
+    link = served.with_name(f"{served.name}.link-{os.getpid()}")
+    link.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(target, served.parent), link)
+    os.replace(link, served)
+    _fsync_dir(served.parent)
+
+
+def _adopt_plain_file(served: Path) -> None:
+    """A served path that is a plain file, and the `.previous/` copies of that layout, become
+    generations; the path becomes a link to the same file, so readers see no change."""
+    legacy = served.with_name(f"{served.name}.previous")
+    if legacy.is_dir():
+        for old in sorted(legacy.glob(f"{served.stem}-*{served.suffix}")):
+            os.replace(old, generations_dir(served) / old.name)
+        legacy.rmdir()
+    if served.is_file() and not served.is_symlink():
+        stamp = dt.datetime.fromtimestamp(served.stat().st_mtime, dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        adopted = generations_dir(served) / f"{served.stem}-{stamp}{served.suffix}"
+        os.link(served, adopted)
+        _point(served, adopted)
 
 
 def _fsync(path: Path) -> None:

@@ -1,7 +1,8 @@
 """Run compiled metric queries against the served warehouse, and show their results.
 
-The warehouse is opened read-only, per query, with file access, extension loading and
-configuration changes off: the same locked-down connection the BI tools get.
+Queries go through the process's warehouse connection provider (`olist_bi.warehouse`): the
+same read-only, locked-down DuckDB, opened once per published generation, that the BI tools
+read.
 """
 
 from __future__ import annotations
@@ -13,31 +14,16 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
-
+from olist_bi import warehouse
 from olist_bi.semantic.catalog import Metric
 from olist_bi.semantic.compiler import Compiled
+from olist_bi.warehouse import WarehouseMissing, connect
 
-READER_CONFIG = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
-
-
-class WarehouseMissing(FileNotFoundError):
-    """No served warehouse yet."""
-
-
-def connect(path: Path, threads: int = 2) -> duckdb.DuckDBPyConnection:
-    if not Path(path).exists():
-        raise WarehouseMissing(f"no warehouse at {path}: load a drop first (`olist-bi etl run --source DIR` or `make up`)")
-    return duckdb.connect(str(path), read_only=True, config={**READER_CONFIG, "threads": threads})
+__all__ = ["WarehouseMissing", "connect", "run", "render", "format_value"]
 
 
 def run(compiled: Compiled, path: Path) -> list[tuple]:
-    with connect(path) as con:
+    with warehouse.connect(path) as con:
         return con.execute(compiled.sql, compiled.params).fetchall()
 
 

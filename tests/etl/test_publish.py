@@ -34,8 +34,41 @@ def test_publish_keeps_the_two_previous_files(tmp_path):
     assert served.read_text() == "version 2"
     publish.rollback(served)
     assert served.read_text() == "version 1"
-    with pytest.raises(publish.PublishError, match="no previous warehouse file"):
+    with pytest.raises(publish.PublishError, match="no previous warehouse in"):
         publish.rollback(served)
+
+
+def test_each_publish_is_its_own_file_and_the_served_path_links_to_it(tmp_path):
+    served = tmp_path / "w.duckdb"
+    generations = []
+    for i in range(3):
+        built = publish.building_path(served, i)
+        built.write_text(f"version {i}")
+        generations.append(publish.publish(built, served))
+    assert len(set(generations)) == 3
+    assert served.is_symlink() and not os.path.isabs(os.readlink(served))  # relative: survives a mount elsewhere
+    assert publish.current(served) == generations[-1].resolve()
+    assert all(g.parent == publish.generations_dir(served) for g in generations)
+    publish.rollback(served)
+    assert not generations[-1].exists()  # a rollback undoes the publish: its file goes
+    again = publish.building_path(served, 9)
+    again.write_text("version 9")
+    assert publish.publish(again, served) not in generations  # names are never given twice
+
+
+def test_a_plain_served_file_and_its_previous_copies_are_adopted(tmp_path):
+    served = tmp_path / "w.duckdb"
+    served.write_text("plain")
+    (tmp_path / "w.duckdb.previous").mkdir()
+    (tmp_path / "w.duckdb.previous" / "w-20260101T000000000000.duckdb").write_text("older")
+    built = publish.building_path(served, 1)
+    built.write_text("new")
+    publish.publish(built, served)
+    assert served.read_text() == "new"
+    assert [p.read_text() for p in publish.versions(served)] == ["plain", "older"]
+    assert not (tmp_path / "w.duckdb.previous").exists()
+    publish.rollback(served)
+    assert served.read_text() == "plain"
 
 
 def test_abandoned_builds_are_removed(tmp_path):
