@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Superset lives in its own environment: it pins SQLAlchemy 1.4 and older pandas/numpy.
-$(SUPERSET_STAMP): requirements/superset.txt requirements/superset-constraints.txt
+# The platform goes in too, without its dependencies, for the warehouse dialect (duckdb+olist).
+$(SUPERSET_STAMP): requirements/superset.txt requirements/superset-constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(SUPERSET_VENV)
 	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip==25.3
 	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements/superset-constraints.txt -r requirements/superset.txt
+	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(SUPERSET_STAMP)
 
 ## chromium: Debian's headless browser, for the browser tests and dashboard screenshots

@@ -23,7 +23,7 @@ from typing import Callable
 import duckdb
 import psycopg
 
-from olist_bi import audit, contract
+from olist_bi import audit, warehouse, contract
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
 from olist_bi.etl import publish as publish_step
@@ -230,9 +230,10 @@ def _served_loads(served: Path) -> list[dict]:
     counts, so after a rollback the rolled-back drop loads again."""
     if not served.exists():
         return []
-    # By the generation's own name: a long-lived process (the scheduler) must not be handed
-    # a database it opened under the served path before the last publish.
-    with duckdb.connect(str(publish_step.current(served)), read_only=True) as con:
+    # Through the process's provider: the current generation by its own name (a long-lived
+    # process must not be handed a database it opened before the last publish), and no
+    # second open with another configuration (DuckDB refuses one) when this process serves too.
+    with warehouse.connect(served) as con:
         rows = con.execute("select source_file, path, sha256 from meta.loads order by run_id, source_file").fetchall()
     return [{"source_file": f, "path": p, "sha256": h} for f, p, h in rows]
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import duckdb
 import psycopg
 
-from olist_bi import access
+from olist_bi import access, warehouse
 from olist_bi.dashboards import dashboards, datasets, filter_targets
 from olist_bi.postgres import database_url, ensure_ops_reader
 from olist_bi.semantic.catalog import load
@@ -36,7 +35,9 @@ class Report:
 
 
 def warehouse_uri(settings: Settings) -> str:
-    return f"duckdb:///{settings.warehouse_path}"
+    """The served path through our dialect (superset/dialect.py): one open database per
+    published generation in each Superset worker, never a file open per query."""
+    return f"duckdb+olist:///{settings.warehouse_path}"
 
 
 def row_columns(settings: Settings) -> dict[str, list[str]]:
@@ -44,7 +45,7 @@ def row_columns(settings: Settings) -> dict[str, list[str]]:
     columns = {}
     for name, dataset in datasets().items():
         if dataset.database == "warehouse":
-            with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            with warehouse.connect(settings.warehouse_path) as con:
                 columns[name] = [r[0] for r in con.execute(f"describe ({dataset.sql})").fetchall()]
         else:
             with psycopg.connect(database_url(settings)) as conn:

@@ -4,9 +4,9 @@ they say, the analyst cannot leave the warehouse from SQL Lab, RLS narrows to on
 import threading
 import time
 
-import duckdb
 import pytest
 
+from olist_bi import warehouse
 from olist_bi.dashboards import dashboards
 from olist_bi.etl import pipeline
 from olist_bi.superset import bundle, provision
@@ -154,10 +154,10 @@ def test_a_publish_during_dashboard_queries_causes_no_errors(superset, small_dro
         thread.join(timeout=120)
     assert answered[0] > 10
     assert errors == []
-    # Once queries no longer overlap, the next one reads the newly published file (DuckDB
-    # shares an open database between a process's connections: docs/metabase.md).
+    # The next query reads the newly published generation (one file per publish: no
+    # connection still open on the previous one can hold it back).
     orders = dict(charts)["executive-overview/orders"]
     result = client.get(f"/api/v1/chart/{orders}/data/", format="json", type="full", force="true")
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with warehouse.connect(settings.warehouse_path) as con:
         published = con.execute("select count(*) from fact_deliveries").fetchone()[0]
     assert list(result["result"][0]["data"][0].values()) == [published]
