@@ -46,9 +46,14 @@ if REDIS_URL:
     EXPLORE_FORM_DATA_CACHE_CONFIG = {**_cache, "CACHE_KEY_PREFIX": "olist_explore_"}
     RATELIMIT_STORAGE_URI = REDIS_URL
 else:
-    # SimpleCache lives in one worker; the metastore cache is shared by every worker.
-    CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 600}
-    DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 600}
+    # Shared by every gunicorn worker (a per-worker SimpleCache would miss half the time, and
+    # the after-publish warm-up would reach one worker only): files on local disk.
+    _cache_dir = _env("OLIST_SUPERSET_CACHE_DIR")
+    if not _cache_dir:
+        raise RuntimeError("set OLIST_REDIS_URL, or OLIST_SUPERSET_CACHE_DIR for a cache on local disk (olist-bi superset serve sets it)")
+    _files = {"CACHE_TYPE": "FileSystemCache", "CACHE_DEFAULT_TIMEOUT": 600, "CACHE_THRESHOLD": 5000}
+    CACHE_CONFIG = {**_files, "CACHE_DIR": os.path.join(_cache_dir, "metadata")}
+    DATA_CACHE_CONFIG = {**_files, "CACHE_DIR": os.path.join(_cache_dir, "data")}
     FILTER_STATE_CACHE_CONFIG = {"CACHE_TYPE": "SupersetMetastoreCache", "CACHE_DEFAULT_TIMEOUT": 86400}
     EXPLORE_FORM_DATA_CACHE_CONFIG = {"CACHE_TYPE": "SupersetMetastoreCache", "CACHE_DEFAULT_TIMEOUT": 86400}
     RATELIMIT_STORAGE_URI = "memory://"

@@ -142,7 +142,3 @@ def run(settings: Settings) -> list[str]:
             )
     return recorded
 
-
-def scheduled_review() -> None:
-    """The scheduler's job (module-level, so APScheduler can store it by reference)."""
-    run(Settings.from_env())

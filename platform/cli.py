@@ -171,6 +171,8 @@ def etl_run(source: Path | None, full: bool) -> None:
     except PostgresError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"run {result.run_id} {result.status}: {result.message}")
+    if result.status == "succeeded":
+        _after_publish(settings)
     if result.rows_read:
         click.echo(f"  {'file':<42} {'read':>12} {'loaded':>12} {'quarantined':>12}")
         for table, read in result.rows_read.items():
@@ -216,7 +218,12 @@ def etl_status(limit: int) -> None:
         if r["error"] and r["status"] in ("failed", "skipped"):
             first, *rest = r["error"].splitlines()
             click.echo(f"       {first}" + (f" (+{len(rest)} lines)" if rest else ""))
-    click.echo(f"served warehouse: {settings.warehouse_path}")
+    from olist_bi import warehouse
+
+    try:
+        click.echo(f"served warehouse: {settings.warehouse_path} (generation {warehouse.current(settings.warehouse_path).name})")
+    except warehouse.WarehouseMissing:
+        click.echo(f"served warehouse: none yet at {settings.warehouse_path}")
 
 
 @etl.command(name="rollback")
@@ -237,6 +244,21 @@ def etl_rollback() -> None:
         audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.name}, source="etl")
     click.echo(f"serving {restored.name} again as {settings.warehouse_path}")
     click.echo(f"{len(publish.versions(settings.warehouse_path))} older file(s) left to roll back to")
+    _after_publish(settings)
+
+
+def _after_publish(settings) -> None:
+    """Each reachable BI tool's after-publish step (olist_bi.bi); a failure is reported, the
+    publish stands."""
+    from olist_bi import bi
+
+    try:
+        outcomes = bi.after_publish(settings, say=lambda m: click.echo(f"  {m}", err=True))
+    except PostgresError as e:
+        click.echo(f"  after publish: not recorded: {e}", err=True)
+        return
+    for o in outcomes:
+        click.echo(f"  {o.tool}: {o.status}: {o.message}", err=o.status != "done")
 
 
 @main.group()
@@ -360,6 +382,37 @@ def semantic_docs(out: Path) -> None:
     click.echo(f"wrote {out}")
 
 
+@main.group(name="bi")
+def bi_group() -> None:
+    """The BI tools behind one interface (platform/bi/): which are reachable, and their
+    after-publish step."""
+
+
+@bi_group.command(name="list")
+def bi_list() -> None:
+    """List the registered BI tools, where each is expected and whether it answers."""
+    from olist_bi import bi
+
+    for each in bi.tools(_settings()):
+        click.echo(f"{each.name:<10} {each.url:<32} {'answers' if each.reachable() else 'does not answer'}")
+
+
+@bi_group.command(name="after-publish")
+def bi_after_publish() -> None:
+    """Run each reachable tool's after-publish step for the warehouse served now (what
+    `etl run` and `etl rollback` do): Superset drops its cached chart data and warms the
+    dashboards; Metabase is pointed at the current generation. Use it after a tool was down
+    during a publish."""
+    from olist_bi import warehouse
+
+    settings = _settings()
+    try:
+        warehouse.current(settings.warehouse_path)
+    except warehouse.WarehouseMissing as e:
+        raise click.ClickException(str(e)) from None
+    _after_publish(settings)
+
+
 @main.group()
 def superset() -> None:
     """Superset: serve it, and provision connections, datasets, dashboards, roles and RLS."""
@@ -420,7 +473,7 @@ def metabase() -> None:
     """Metabase: build its assets from the dashboard specs, and provision a Metabase over REST."""
 
 
-DEFAULT_METABASE_ASSETS = Path(__file__).resolve().parents[1] / "metabase"
+from olist_bi.metabase.assets import ASSETS_DIR as DEFAULT_METABASE_ASSETS  # noqa: E402
 
 
 @metabase.command(name="build")
@@ -643,12 +696,13 @@ def up(source: Path | None) -> None:
         raise click.ClickException(f"run {e.run_id} failed: {e}") from None
     click.echo(f"warehouse: {settings.warehouse_path} (run {result.run_id} {result.status})")
 
-    from olist_bi.superset import provision, server
+    from olist_bi import bi
+    from olist_bi.superset import server
     from olist_bi.superset.client import SupersetApiError
 
     try:
         url = server.serve(settings, say=lambda m: click.echo(m, err=True))
-        report = provision.provision(settings, say=lambda m: click.echo(m, err=True))
+        report = bi.tool("superset", settings).provision(say=lambda m: click.echo(m, err=True))
     except (server.SupersetError, SupersetApiError, SettingsError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"\nSuperset is serving {report.counts['dashboards']} dashboards at {url}")

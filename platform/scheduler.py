@@ -4,8 +4,10 @@ Jobs, kept in PostgreSQL (the operations store) so schedules survive restarts:
 - `etl_schedule`: at OLIST_ETL_SCHEDULE (default nightly, 02:00), loads every ready drop of
   the inbox, or records a skipped run when there is none;
 - `inbox_watch`: every OLIST_INBOX_POLL_SECONDS, loads the ready drops of the inbox, if any;
-- `access_review`: every OLIST_ACCESS_REVIEW_MINUTES, records Superset's access changes and
-  SQL Lab history in the audit trail (access_review.py).
+- `access_review`: every OLIST_ACCESS_REVIEW_MINUTES, each BI tool's access review (Superset:
+  access changes and SQL Lab history into the audit trail, access_review.py).
+
+After a run that published, each reachable BI tool's after-publish step runs (olist_bi.bi).
 
 A drop is a sub-folder of the inbox holding the nine files and a file named `READY` (written
 last, so a half-copied drop is never read). After its run the scheduler writes `LOADED`
@@ -100,7 +102,33 @@ def load_inbox(trigger: str) -> list[str]:
         (drop / LOADED).write_text(f"run {result.run_id} {result.status}: {result.message}\n", encoding="utf-8")
         outcomes.append(f"{drop.name}: run {result.run_id} {result.status}")
         log.info("drop %s: run %s %s", drop, result.run_id, result.status)
+        if result.status == "succeeded":
+            _after_publish(settings)
     return outcomes
+
+
+def _after_publish(settings: Settings) -> None:
+    from olist_bi import bi
+
+    for outcome in bi.after_publish(settings, say=log.info):
+        (log.info if outcome.status == "done" else log.warning)("after publish: %s %s: %s", outcome.tool, outcome.status, outcome.message)
+
+
+def access_review() -> None:
+    """Each BI tool's access review (those that offer one)."""
+    from olist_bi import bi
+
+    settings = Settings.from_env()
+    for tool in bi.tools(settings):
+        if not tool.reachable():
+            log.warning("access review: %s does not answer at %s", tool.label, tool.url)
+            continue
+        try:
+            recorded = tool.review_access()
+        except bi.NotSupported as e:
+            log.debug("access review: %s: %s", tool.name, e)
+            continue
+        log.info("access review of %s: %d events recorded", tool.name, len(recorded))
 
 
 def scheduled_etl() -> None:
@@ -134,13 +162,11 @@ class Scheduler:
     def register(self) -> None:
         """(Re)register every job; replacing keeps one row per job and applies new settings."""
         s = self.settings
-        from olist_bi.access_review import scheduled_review
-
         jobs = [
             PeriodicJob("etl_schedule", scheduled_etl, lambda s: CronTrigger.from_crontab(s.etl_schedule, timezone="UTC"), "ETL on schedule"),
             PeriodicJob("inbox_watch", inbox_watch, lambda s: IntervalTrigger(seconds=s.inbox_poll_seconds), "ETL on new drops"),
             PeriodicJob(
-                "access_review", scheduled_review, lambda s: IntervalTrigger(minutes=s.access_review_minutes), "Access review of Superset"
+                "access_review", access_review, lambda s: IntervalTrigger(minutes=s.access_review_minutes), "Access review of the BI tools"
             ),
             *PERIODIC_JOBS,
         ]

@@ -28,6 +28,20 @@ TOOLS = {
 }
 
 
+@dataclass
+class Provisioned:
+    summary: str  # one line: what there is, what changed
+    users: dict[str, str]  # demo logins (local demo only): user -> password
+    counts: dict[str, int]  # objects of each kind the tool holds or provisioned
+
+
+@dataclass
+class Outcome:
+    tool: str
+    status: str  # done, skipped, failed
+    message: str
+
+
 class NotSupported(RuntimeError):
     """The tool does not offer this step; the message says why."""
 
@@ -55,8 +69,8 @@ class BITool(ABC):
         """Write the tool's assets, generated from the dashboard specs and the semantic layer."""
 
     @abstractmethod
-    def provision(self, say=print) -> str:
-        """Provision the tool over its REST API, idempotently; return a one-line summary."""
+    def provision(self, say=print) -> Provisioned:
+        """Provision the tool over its REST API, idempotently."""
 
     @abstractmethod
     def after_publish(self, generation: Path, say=print) -> str:
@@ -65,13 +79,6 @@ class BITool(ABC):
     @abstractmethod
     def review_access(self) -> list[str]:
         """Record the tool's access changes in the audit trail; return the actions recorded."""
-
-
-@dataclass
-class Outcome:
-    tool: str
-    status: str  # done, skipped, failed
-    message: str
 
 
 def tool(name: str, settings: Settings) -> BITool:

@@ -25,6 +25,7 @@ from olist_bi.semantic.catalog import Catalog, Dimension, load
 from olist_bi.semantic.compiler import render
 from olist_bi.semantic.flat import FlatModel, flat_model
 
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "metabase"  # the generated files, in the repository
 ROOT_COLLECTION = "olist"
 GRID_COLUMNS = 24  # Metabase's dashboard grid; the specs use 12
 DISPLAY = {"kpi": "scalar", "line": "line", "bar": "bar", "table": "table", "pie": "pie", "heatmap": "table"}

@@ -67,6 +67,13 @@ class MetabaseClient:
 
     # --- start-up and authentication -------------------------------------------------------
 
+    def healthy(self) -> bool:
+        """Whether Metabase answers GET /api/health with 200 now (no waiting)."""
+        try:
+            return self.session.get(f"{self.url}/api/health", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
     def wait_until_ready(self, timeout: float = 600, poll: float = 2, say: Callable[[str], None] | None = None) -> None:
         """Poll GET /api/health until Metabase says ok. A first start (database migrations,
         plugin extraction) takes a minute or two; raise `MetabaseStarting` after `timeout`."""

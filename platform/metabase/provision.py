@@ -15,13 +15,14 @@ Do not edit inside them in Metabase's UI: the next run puts the specs back.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from olist_bi import access, demo
+from olist_bi import access, demo, warehouse
 from olist_bi.metabase.assets import Assets, read
 from olist_bi.metabase.client import MetabaseApiError, MetabaseClient
 from olist_bi.postgres import database_url, ensure_ops_reader
@@ -95,6 +96,14 @@ def _audit(settings: Settings, url: str, report: Report) -> None:
 # --- sign-in --------------------------------------------------------------------------------
 
 
+def sign_in(settings: Settings, client: MetabaseClient) -> None:
+    """Sign in as the provisioning admin (or with the API key) of a Metabase already set up."""
+    if settings.metabase_api_key:
+        client.use_api_key(settings.metabase_api_key)
+    else:
+        client.login(settings.metabase_admin_email, admin_password(settings))
+
+
 def _sign_in(settings: Settings, client: MetabaseClient, report: Report, say: Callable[[str], None]) -> None:
     properties = client.properties()
     if not properties.get("has-user-setup"):
@@ -104,10 +113,8 @@ def _sign_in(settings: Settings, client: MetabaseClient, report: Report, say: Ca
         say(f"Metabase is new: creating its admin {settings.metabase_admin_email}")
         client.setup(token, settings.metabase_admin_email, admin_password(settings), SITE_NAME)
         report.setup = True
-    elif settings.metabase_api_key:
-        client.use_api_key(settings.metabase_api_key)
     else:
-        client.login(settings.metabase_admin_email, admin_password(settings))
+        sign_in(settings, client)
     if not client.get("/api/user/current").get("is_superuser"):
         raise ProvisionError(f"{settings.metabase_admin_email} is not a Metabase admin; provisioning needs one")
 
@@ -115,8 +122,29 @@ def _sign_in(settings: Settings, client: MetabaseClient, report: Report, say: Ca
 # --- databases ------------------------------------------------------------------------------
 
 
+def warehouse_file(settings: Settings) -> str:
+    """The warehouse generation served now, as Metabase's server sees it.
+
+    Metabase keeps a pool of DuckDB connections, and only changed connection details make
+    it close that pool, so it is pointed at the generation file itself (one file per
+    publish), never at the served link: each publish changes the details (after_publish)."""
+    seen = Path(settings.metabase_warehouse_path or settings.warehouse_path)
+    relative = os.path.relpath(warehouse.current(settings.warehouse_path), settings.warehouse_path.parent)
+    return str(seen.parent / relative)
+
+
+def point_warehouse(settings: Settings, client: MetabaseClient, assets: Assets) -> str:
+    """Point the warehouse connection at the current generation; return the file."""
+    spec = _database_specs(settings, assets)["warehouse"]
+    database_id = next((d["id"] for d in client.get("/api/database/")["data"] if d["name"] == spec["name"]), None)
+    if database_id is None:
+        raise ProvisionError(f"Metabase has no database {spec['name']!r} yet: run `olist-bi metabase provision`")
+    client.put(f"/api/database/{database_id}", spec)
+    return spec["details"]["database_file"]
+
+
 def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
-    warehouse = settings.metabase_warehouse_path or str(settings.warehouse_path)
+    warehouse = warehouse_file(settings)
     reader = ensure_ops_reader(settings)
     details = {
         # DuckDB driver (motherduckdb/metabase_duckdb_driver): open the file read-only, as every BI reader does.

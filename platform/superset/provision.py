@@ -70,7 +70,7 @@ def provision(settings: Settings, say=print) -> Report:
         files={"bundle": ("olist_bi_assets.zip", built.zip_bytes(), "application/zip")},
         data={"passwords": json.dumps({f"databases/{bundle_module.OPERATIONS}.yaml": ops_password})},
     )
-    ids = _ids_by_uuid(client)
+    ids = ids_by_uuid(client)
     _scope_filters(client, built, ids)
 
     say("superset: roles, permissions and row-level security ...")
@@ -102,7 +102,7 @@ def _counts(client: SupersetClient) -> dict[str, int]:
     return counts
 
 
-def _ids_by_uuid(client: SupersetClient) -> dict[str, int]:
+def ids_by_uuid(client: SupersetClient) -> dict[str, int]:
     ids = {}
     for path in ("database", "dataset", "chart", "dashboard"):
         for row in client.list_all(f"/api/v1/{path}/", ["id", "uuid"], order="changed_on_delta_humanized" if path != "database" else None):
@@ -236,7 +236,7 @@ def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int
 
 def chart_ids(client: SupersetClient) -> dict[str, int]:
     """Chart ids of the provisioned dashboards, by '<slug>/<chart key>'."""
-    ids = _ids_by_uuid(client)
+    ids = ids_by_uuid(client)
     return {f"{d.slug}/{c.key}": ids[d.chart_uuid(c)] for d in dashboards() for c in d.charts if d.chart_uuid(c) in ids}
 
 

@@ -56,6 +56,8 @@ def environment(settings: Settings) -> dict[str, str]:
     }
     if settings.redis_url:
         env["OLIST_REDIS_URL"] = settings.redis_url
+    else:
+        env["OLIST_SUPERSET_CACHE_DIR"] = str(settings.superset_dir / "cache")
     return env
 
 

@@ -1,0 +1,45 @@
+"""Metabase as a BI tool of the platform (`olist_bi.bi.BITool`).
+
+After a publish Metabase is pointed at the new generation file: changed connection details
+are what make Metabase close its pool of DuckDB connections (an update with unchanged
+details keeps the pool, and with it the previous file). Checked here against the contract
+stand-in only; docs/metabase.md says what to check on a real Metabase.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from olist_bi.bi import BITool, Provisioned, NotSupported
+from olist_bi.metabase import assets, provision
+from olist_bi.metabase.client import MetabaseClient
+
+
+class Metabase(BITool):
+    name = "metabase"
+    label = "Metabase"
+    assets_dir: Path = assets.ASSETS_DIR
+
+    @property
+    def url(self) -> str:
+        return self.settings.metabase_url.rstrip("/")
+
+    def reachable(self) -> bool:
+        return MetabaseClient(self.url).healthy()
+
+    def build_assets(self, out: Path) -> list[Path]:
+        return assets.write(out)
+
+    def provision(self, say=print) -> Provisioned:
+        report = provision.provision(self.settings, self.url, self.assets_dir, say=say)
+        return Provisioned(report.summary(), report.users, dict(report.created + report.updated))
+
+    def after_publish(self, generation: Path, say=print) -> str:
+        client = MetabaseClient(self.url)
+        provision.sign_in(self.settings, client)
+        path = provision.point_warehouse(self.settings, client, assets.read(self.assets_dir))
+        say(f"metabase: warehouse connection pointed at {path}")
+        return f"warehouse connection pointed at {path}"
+
+    def review_access(self) -> list[str]:
+        raise NotSupported("the access review reads Superset only; Metabase's users and groups are not reviewed yet")
