@@ -59,6 +59,11 @@ else:
     RATELIMIT_STORAGE_URI = "memory://"
 THUMBNAIL_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 
+# --- the event log (recent activity, views, timings): written off the request path -------------
+from olist_bi.superset.event_logger import QueuedEventLogger  # noqa: E402
+
+EVENT_LOGGER = QueuedEventLogger()
+
 # --- SQL Lab --------------------------------------------------------------------------------
 SQL_MAX_ROW = _int("OLIST_SUPERSET_SQL_MAX_ROW", 100_000)
 DISPLAY_MAX_ROW = _int("OLIST_SUPERSET_DISPLAY_MAX_ROW", 10_000)

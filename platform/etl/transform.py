@@ -4,7 +4,9 @@ Each model is one `.sql` file under `models/<layer>/`, named after the table it 
 `models/models.yaml` gives the build order and each model's contract. Staging models are
 views over `raw` and intermediate models views over them (shared steps the facts read); the
 dims, facts and marts are tables. After the build every model's grain is checked
-unique and not null and, where declared, its row count against its source.
+unique and not null and, where declared, its row count against its source. Last, the
+semantic layer's flat relations become views in schema `semantic` (semantic/flat.py), the
+tables Superset's datasets read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 import yaml
+
+from olist_bi.semantic import flat
 
 MODELS = Path(__file__).parent / "models"
 VIEW_LAYERS = ("staging", "intermediate")
@@ -62,6 +66,10 @@ def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
             raise ContractViolation(f"model {model.name} ({model.path.name}) failed to build: {e}") from e
         report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
     test_contracts(con)
+    try:
+        report.rows.update(flat.create_views(con))
+    except (duckdb.Error, ValueError) as e:
+        raise ContractViolation(f"the semantic layer's views failed to build: {e}") from e
     return report
 
 

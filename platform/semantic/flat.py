@@ -1,5 +1,9 @@
 """A model as one flat relation, for BI tools that want a table and metric expressions over
-it (Superset's virtual datasets and saved metrics, Metabase's native questions).
+it (Superset's datasets and saved metrics, Metabase's native questions).
+
+The ETL publishes each flat relation as a view in the warehouse, `semantic.<view>`
+(`create_views`), so Superset reads it as a plain table: a virtual dataset's SQL is parsed
+and wrapped on every chart request, which cost tens of milliseconds per request here.
 
 The relation has one column per dimension the model offers (named after the dimension,
 dates not truncated: the BI tool applies the grain) and one per column the model's metrics
@@ -17,6 +21,9 @@ from olist_bi.semantic.catalog import Catalog, Metric, Model, load
 from olist_bi.semantic.compiler import available, dimension_sql, metric_sql
 
 
+SCHEMA = "semantic"
+
+
 @dataclass(frozen=True)
 class FlatModel:
     model: Model
@@ -25,6 +32,11 @@ class FlatModel:
     time_dimensions: tuple[str, ...]
     measure_columns: tuple[str, ...]
     metrics: dict[str, str]  # metric name -> expression over the flat relation
+
+    @property
+    def view(self) -> str:
+        """The view's name in schema `semantic` (and the Superset dataset's)."""
+        return "olist_" + self.model.name.removeprefix("fact_").removeprefix("mart_")
 
 
 def _aliases(model: Model) -> set[str]:
@@ -70,3 +82,20 @@ def flat_model(name: str, catalog: Catalog | None = None) -> FlatModel:
         measure_columns=tuple(f"{a}__{c}" for a, c in measures),
         metrics={m: flatten_expression(sql_, model) for m, sql_ in rendered.items()},
     )
+
+
+def create_views(con, catalog: Catalog | None = None) -> dict[str, int]:
+    """Create (or replace) `semantic.<view>` for every model in the warehouse being built;
+    return each view's row count. A view must have its model's rows (its joins are to one
+    row at most): a fan-out would multiply every metric, so it raises ValueError."""
+    catalog = catalog or load()
+    con.execute(f"create schema if not exists {SCHEMA}")
+    rows = {}
+    for name in catalog.models:
+        flat = flat_model(name, catalog)
+        con.execute(f"create or replace view {SCHEMA}.{flat.view} as\n{flat.sql}")
+        ours, theirs = con.execute(f"select (select count(*) from {SCHEMA}.{flat.view}), (select count(*) from {name})").fetchone()
+        if ours != theirs:
+            raise ValueError(f"view {SCHEMA}.{flat.view} has {ours} rows, its model {name} {theirs}: a join fans out")
+        rows[f"{SCHEMA}.{flat.view}"] = ours
+    return rows

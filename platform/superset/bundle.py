@@ -18,6 +18,7 @@ import yaml
 
 from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, stable_uuid
 from olist_bi.semantic.catalog import Catalog, load
+from olist_bi.semantic.flat import SCHEMA as SEMANTIC_SCHEMA
 from olist_bi.semantic.flat import FlatModel, flat_model
 
 VERSION = "1.0.0"
@@ -49,10 +50,11 @@ class BundleDataset:
     uuid: str
     table_name: str
     database: str  # WAREHOUSE or OPERATIONS
-    sql: str
+    sql: str | None  # None: a physical table (schema.table_name)
     time_column: str | None
     columns: tuple[str, ...]
     metric_format: dict[str, str] = field(default_factory=dict)
+    schema: str | None = None
 
 
 def database_uuid(name: str) -> str:
@@ -64,9 +66,10 @@ def semantic_dataset(flat: FlatModel, catalog: Catalog) -> BundleDataset:
     return BundleDataset(
         key=name,
         uuid=stable_uuid("dataset", name),
-        table_name=f"olist_{name.removeprefix('fact_').removeprefix('mart_')}",
+        table_name=flat.view,
+        schema=SEMANTIC_SCHEMA,
         database=WAREHOUSE,
-        sql=flat.sql,
+        sql=None,  # the view the ETL publishes: no SQL for Superset to parse on every request
         time_column=flat.time_dimensions[0] if flat.time_dimensions else None,
         columns=flat.dimensions + flat.measure_columns,
         metric_format={m: catalog.metrics[m].format for m in flat.metrics},
@@ -162,7 +165,7 @@ def _database(name: str, uri: str, extra: dict, sqllab: bool) -> dict:
 def _dataset_common(ds: BundleDataset, description: str) -> dict:
     return {
         "table_name": ds.table_name,
-        "schema": None,
+        "schema": ds.schema,
         "sql": ds.sql,
         "main_dttm_col": ds.time_column,
         "description": description,

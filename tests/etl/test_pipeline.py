@@ -56,7 +56,8 @@ def test_the_run_is_recorded_in_postgres(warehouse, ops_url):
         report = conn.execute("select * from quality_reports where run_id = %s", (result.run_id,)).fetchone()
         rules = conn.execute("select count(*) as n from quality_rules").fetchone()["n"]
     assert run["status"] == "succeeded" and run["trigger"] == "manual"
-    assert run["published_file"] == str(settings.warehouse_path)
+    assert run["published_file"] == str(publish.current(settings.warehouse_path))  # the generation it published
+    assert publish.generations_dir(settings.warehouse_path) == publish.current(settings.warehouse_path).parent
     assert run["finished_at"] >= run["started_at"] and run["duration_s"] > 0
     assert run["rows_read"]["orders"] == result.rows_read["orders"]
     assert [t["task"] for t in tasks] == ["extract", "validate", "transform", "publish"]
@@ -145,3 +146,15 @@ def test_a_held_lock_skips_the_run(settings, small_drop, ops_url):
         result = pipeline.run(settings, small_drop)
     assert result.status == "skipped" and "another ETL run" in result.message
     assert not settings.warehouse_path.exists()
+
+
+def test_the_semantic_layer_is_published_as_views_with_their_models_rows(warehouse):
+    from olist_bi.semantic.catalog import load
+    from olist_bi.semantic.flat import SCHEMA, flat_model
+
+    settings, result = warehouse
+    for name in load().models:
+        view = flat_model(name).view
+        assert result.model_rows[f"{SCHEMA}.{view}"] == query(settings.warehouse_path, f"select count(*) from {name}")[0][0] > 0
+        columns = [r[0] for r in query(settings.warehouse_path, f"describe {SCHEMA}.{view}")]
+        assert columns == list(flat_model(name).dimensions + flat_model(name).measure_columns)

@@ -1,0 +1,66 @@
+"""Profile Superset's chart-data request in its own process, with pyinstrument.
+
+Runs inside Superset's environment (it imports Superset), against a Superset whose metadata
+database already holds the provisioned platform (`olist-bi up`, or the bench's own):
+
+    .venv-superset/bin/python bench/profile_superset.py --chart 5 [--repeat 20] [--cached] [--html out.html]
+
+The environment is the one `olist-bi superset serve` gives Superset; print it with
+`.venv/bin/python -c "from olist_bi.settings import Settings; from olist_bi.superset import server; ..."`
+or let `bench/dashboards.py --profile` call this script. Prints per-request times and the
+profile of all requests together (pyinstrument's text report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chart", type=int, required=True, help="chart id")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--cached", action="store_true", help="profile answers from the cache (default: force=true, uncached)")
+    parser.add_argument("--flat", action="store_true", help="a flat list of where time is spent, instead of the call tree")
+    parser.add_argument("--html", default=None, help="also write pyinstrument's HTML report here")
+    args = parser.parse_args()
+
+    from pyinstrument import Profiler
+    from superset.app import create_app
+
+    app = create_app()
+    client = app.test_client()
+    from superset.extensions import security_manager
+
+    with app.app_context():
+        admin = security_manager.find_user(username="admin")
+    # Log in the way the REST API does, with a JWT for the admin.
+    with app.app_context():
+        from flask_jwt_extended import create_access_token
+
+        token = create_access_token(identity=str(admin.id), fresh=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/api/v1/chart/{args.chart}/data/?format=json&type=full" + ("" if args.cached else "&force=true")
+    response = client.get(path, headers=headers)  # warm: imports, first connection, cache fill
+    assert response.status_code == 200, response.data[:500]
+    times = []
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for _ in range(args.repeat):
+        began = time.perf_counter()
+        response = client.get(path, headers=headers)
+        times.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200
+    profiler.stop()
+    print(f"chart {args.chart} {'cached' if args.cached else 'uncached'}: p50 {statistics.median(times):.1f} ms, "
+          f"min {min(times):.1f} ms, max {max(times):.1f} ms over {args.repeat}")
+    print(profiler.output_text(unicode=False, color=False, show_all=True, flat=args.flat) if args.flat else profiler.output_text(unicode=False, color=False, show_all=True))
+    if args.html:
+        with open(args.html, "w") as f:
+            f.write(profiler.output_html())
+
+
+if __name__ == "__main__":
+    main()
