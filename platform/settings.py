@@ -227,7 +227,7 @@ class Settings:
         return cls(
             home=home,
             database_url=get("OLIST_DATABASE_URL"),
-            warehouse_path=Path(warehouse).expanduser().resolve()
+            warehouse_path=Path(os.path.abspath(Path(warehouse).expanduser()))  # not resolve(): the served path is a link to its generation
             if warehouse
             else home / "warehouse.duckdb",
             embedded_pg_port=_parse_int("OLIST_EMBEDDED_PG_PORT", get("OLIST_EMBEDDED_PG_PORT"), 1024, 65535),

@@ -59,3 +59,12 @@ def test_bad_values_name_the_variable(name, value):
 def test_mask_url():
     assert mask_url("postgresql://u:pw@h:5432/d") == "postgresql://u:****@h:5432/d"
     assert mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+def test_the_warehouse_path_is_kept_as_given_not_resolved_through_its_link(tmp_path):
+    target = tmp_path / "warehouse.duckdb.generations" / "warehouse-1.duckdb"
+    target.parent.mkdir()
+    target.write_text("x")
+    (tmp_path / "warehouse.duckdb").symlink_to(target.relative_to(tmp_path))
+    settings = Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb")})
+    assert settings.warehouse_path == tmp_path / "warehouse.duckdb"  # the link, which each publish re-points

@@ -129,8 +129,11 @@ def warehouse_file(settings: Settings) -> str:
     it close that pool, so it is pointed at the generation file itself (one file per
     publish), never at the served link: each publish changes the details (after_publish)."""
     seen = Path(settings.metabase_warehouse_path or settings.warehouse_path)
-    relative = os.path.relpath(warehouse.current(settings.warehouse_path), settings.warehouse_path.parent)
-    return str(seen.parent / relative)
+    try:
+        generation = warehouse.current(settings.warehouse_path)
+    except warehouse.WarehouseMissing:
+        return str(seen)  # this process cannot see the warehouse: Metabase's path as given
+    return str(seen.parent / os.path.relpath(generation, settings.warehouse_path.parent))
 
 
 def point_warehouse(settings: Settings, client: MetabaseClient, assets: Assets) -> str:

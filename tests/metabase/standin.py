@@ -139,6 +139,9 @@ class State:
     # Metabase's defaults: everyone may curate the root collection ("Our analytics").
     collection_graph: dict = field(default_factory=lambda: {"revision": 1, "groups": {"1": {"root": "write"}, "2": {"root": "write"}}})
     next_id: int = 100
+    # database id -> how often its connection pool was closed. Metabase notifies the driver
+    # (which closes the pool) only when an update changes the details (warehouses_rest/api.clj).
+    pools_reopened: dict = field(default_factory=dict)
 
 
 class MetabaseStandIn:
@@ -328,6 +331,8 @@ class MetabaseStandIn:
             if key.startswith("PUT"):
                 if "details" in body or "engine" in body:
                     self._connection_test(body.get("engine", database["engine"]), body.get("details") or database["details"])
+                if "details" in body and body["details"] != database["details"]:
+                    s.pools_reopened[args[0]] = s.pools_reopened.get(args[0], 0) + 1
                 database.update(body)
             elif key.startswith("POST"):
                 return {"status": "ok"}

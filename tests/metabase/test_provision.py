@@ -240,3 +240,34 @@ def test_an_api_key_is_used_instead_of_the_password(standin, settings):
     standin.state.api_keys.clear()
     with pytest.raises(MetabaseApiError, match="answered 401: Unauthenticated"):
         provision(keyed, standin.url, ASSETS)
+
+
+def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_its_pool(standin, settings, tmp_path):
+    from olist_bi import bi, warehouse
+    from olist_bi.etl import publish
+
+    served = tmp_path / "served" / "warehouse.duckdb"
+    served.parent.mkdir()
+    built = publish.building_path(served, 1)
+    shutil.copyfile(publish.current(settings.warehouse_path), built)
+    first = publish.publish(built, served)
+    seen = tmp_path / "mounted"  # the warehouse volume, mounted elsewhere in Metabase's container
+    seen.symlink_to(served.parent)
+    mine = make_settings(settings.home, settings.database_url, olist_warehouse_path=served, olist_metabase_url=standin.url,
+                         olist_metabase_warehouse_path=seen / "warehouse.duckdb")
+    report = provision(mine, standin.url, ASSETS)
+    database = standin.state.databases[report.ids["database:warehouse"]]
+    assert database["details"]["database_file"] == f"{seen}/warehouse.duckdb.generations/{first.name}"  # as Metabase sees it
+    provision(mine, standin.url, ASSETS)
+    assert standin.state.pools_reopened.get(database["id"], 0) == 0  # same details: Metabase keeps its pool
+
+    built = publish.building_path(served, 2)
+    shutil.copyfile(first, built)
+    second = publish.publish(built, served)
+    outcomes = {o.tool: o for o in bi.after_publish(mine, say=lambda m: None)}
+    assert outcomes["metabase"].status == "done", outcomes
+    assert database["details"]["database_file"] == f"{seen}/warehouse.duckdb.generations/{second.name}"
+    assert standin.state.pools_reopened[database["id"]] == 1
+    assert outcomes["superset"].status == "skipped"  # none runs at OLIST_SUPERSET_URL here
+    assert standin.violations == []
+    assert warehouse.current(served) == second.resolve()

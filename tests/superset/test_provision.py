@@ -161,3 +161,32 @@ def test_a_publish_during_dashboard_queries_causes_no_errors(superset, small_dro
     with warehouse.connect(settings.warehouse_path) as con:
         published = con.execute("select count(*) from fact_deliveries").fetchone()[0]
     assert list(result["result"][0]["data"][0].values()) == [published]
+
+
+def test_after_a_publish_cached_charts_answer_from_the_new_warehouse_and_are_warm(superset, tmp_path):
+    import datetime as dt
+
+    from olist_bi import bi
+    from olist_bi.generator import generate
+
+    settings, client, _ = superset
+    orders = provision.chart_ids(client)["executive-overview/orders"]
+    path = f"/api/v1/chart/{orders}/data/"
+    client.get(path, format="json", type="full")
+    cached = client.get(path, format="json", type="full")["result"][0]
+    assert cached["is_cached"]
+
+    increment = tmp_path / "increment"
+    generate(increment, scale=0.2, seed=11, start_date=dt.date(2018, 12, 1), months=1)
+    assert pipeline.run(settings, increment).status == "succeeded"
+    with warehouse.connect(settings.warehouse_path) as con:
+        published = con.execute("select count(*) from fact_deliveries").fetchone()[0]
+    lagging = client.get(path, format="json", type="full")["result"][0]
+    assert lagging["is_cached"] and list(lagging["data"][0].values()) != [published]  # what the step is for
+
+    outcomes = {o.tool: o for o in bi.after_publish(settings, say=lambda m: None)}
+    assert outcomes["superset"].status == "done", outcomes
+    assert "charts warmed" in outcomes["superset"].message and "failed" not in outcomes["superset"].message
+    fresh = client.get(path, format="json", type="full")["result"][0]
+    assert fresh["is_cached"]  # warmed by the step: the first viewer reads from the cache
+    assert list(fresh["data"][0].values()) == [published]
