@@ -35,11 +35,11 @@ def test_first_provisioning_created_everything(superset):
 
 def test_provisioning_twice_keeps_counts_and_ids(superset):
     settings, client, first = superset
-    ids_before = provision._ids_by_uuid(client)
+    ids_before = provision.ids_by_uuid(client)
     again = provision.provision(settings, say=lambda m: None)
     assert again.counts == first.counts
     assert again.changes == []
-    assert provision._ids_by_uuid(client) == ids_before
+    assert provision.ids_by_uuid(client) == ids_before
     assert again.roles == first.roles
 
 
