@@ -19,6 +19,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+HEADER = "[data-test='dashboard-header-container']"
 CHART = "[data-test='dashboard-component-chart-holder']"
 LOADING = "[data-test='loading-indicator'], .loading"
 ERROR = f"{CHART} .ant-alert-error, {CHART} [role='alert']"
@@ -32,6 +33,7 @@ class Rendered:
     errors: int
     error_texts: list[str]
     screenshot: Path | None
+    cached_share: float | None = None  # of the chart-data answers, the share Superset served from its cache
 
 
 class Browser:
@@ -61,25 +63,40 @@ class Browser:
         self._browser.close()
         self._playwright.stop()
 
-    def render(self, slug: str, expected_charts: int, screenshot: Path | None = None, timeout: float = 60) -> Rendered:
-        """Open a dashboard and wait until `expected_charts` charts are on the page and none
-        is loading; the time is from navigation to that moment."""
+    def render(self, slug: str, expected_charts: int, screenshot: Path | None = None, timeout: float = 60, count_cached: bool = False) -> Rendered:
+        """Open a dashboard and wait until its header and `expected_charts` charts are on the
+        page and none is loading; the time is from navigation to that moment."""
+        answers: list[bool] = []
+
+        def on_response(response) -> None:
+            if "/api/v1/chart/data" in response.url and response.request.method == "POST":
+                try:
+                    answers.extend(bool(r.get("is_cached")) for r in response.json().get("result", []))
+                except Exception:  # noqa: BLE001 - a non-JSON answer counts as not cached
+                    answers.append(False)
+
+        if count_cached:
+            self.page.on("response", on_response)
         began = time.perf_counter()
         self.page.goto(f"{self.url}/superset/dashboard/{slug}/")
         deadline = began + timeout
         while True:
+            header = self.page.locator(HEADER).count()
             charts = self.page.locator(CHART).count()
             loading = self.page.locator(LOADING).count()
-            if charts >= expected_charts and loading == 0:
+            if header and charts >= expected_charts and loading == 0:
                 break
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"dashboard {slug}: {charts} of {expected_charts} charts, {loading} still loading after {timeout} s")
             self.page.wait_for_timeout(50)
         seconds = time.perf_counter() - began
+        if count_cached:
+            self.page.remove_listener("response", on_response)
         errors = self.page.locator(ERROR)
         texts = [errors.nth(i).inner_text()[:200] for i in range(errors.count())]
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             self.page.wait_for_timeout(500)  # let animations settle for the picture
             self.page.screenshot(path=str(screenshot), full_page=True)
-        return Rendered(slug, seconds, charts, len(texts), texts, screenshot)
+        cached_share = sum(answers) / len(answers) if answers else None
+        return Rendered(slug, seconds, charts, len(texts), texts, screenshot, cached_share)
