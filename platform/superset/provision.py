@@ -54,9 +54,31 @@ def row_columns(settings: Settings) -> dict[str, list[str]]:
     return columns
 
 
+def check_semantic_views(settings: Settings) -> None:
+    """The datasets read the semantic layer's views in the warehouse: each must have the
+    columns the semantic layer gives it now (a warehouse built before a change of the
+    semantic layer has older views)."""
+    from olist_bi.semantic.flat import SCHEMA, flat_model
+
+    catalog = load()
+    with warehouse.connect(settings.warehouse_path) as con:
+        for name in catalog.models:
+            flat = flat_model(name, catalog)
+            try:
+                found = [r[0] for r in con.execute(f"describe {SCHEMA}.{flat.view}").fetchall()]
+            except Exception:  # noqa: BLE001 - a missing view is the same finding
+                found = []
+            if found != list(flat.dimensions + flat.measure_columns):
+                raise RuntimeError(
+                    f"the warehouse's view {SCHEMA}.{flat.view} does not match the semantic layer (built before a change to it?): "
+                    "rebuild the warehouse with `olist-bi etl run --full`, then provision again"
+                )
+
+
 def provision(settings: Settings, say=print) -> Report:
     if not settings.warehouse_path.exists():
         raise RuntimeError(f"no warehouse at {settings.warehouse_path}: load a drop first (`olist-bi etl run --source DIR`)")
+    check_semantic_views(settings)
     report = Report()
     client = SupersetClient(settings.superset_base_url, ADMIN_USER, admin_password(settings))
     before = _counts(client)
