@@ -104,7 +104,7 @@ def renders(settings: Settings, count: int, screenshots: bool, say) -> dict:
             cached = []
             for _ in range(max(1, count // 2)):
                 publish_again(settings)
-                seen = browser.render(dashboard.slug, n, count_cached=True)
+                seen = browser.render(dashboard.slug, n, record=True)
                 after.append(seen.seconds)
                 cached.append(seen.cached_share if seen.cached_share is not None else 0.0)
             if screenshots:

@@ -86,6 +86,16 @@ VARIABLES: tuple[Variable, ...] = (
         "Port on 127.0.0.1 where `olist-bi superset serve` runs Superset.",
     ),
     Variable(
+        "OLIST_SUPERSET_WORKERS",
+        "2",
+        "Gunicorn worker processes of the Superset `olist-bi superset serve` runs (one per core: a request holds the GIL).",
+    ),
+    Variable(
+        "OLIST_SUPERSET_THREADS",
+        "4",
+        "Threads per Superset worker (a dashboard sends its chart requests together; a thread waiting on a database frees the GIL).",
+    ),
+    Variable(
         "OLIST_SUPERSET_VENV",
         None,
         "Superset's virtual environment (made by `make up`). Default: .venv-superset in the project folder.",
@@ -191,6 +201,8 @@ class Settings:
     inbox_poll_seconds: int
     env: str = "demo"
     superset_port: int = 8088
+    superset_workers: int = 2
+    superset_threads: int = 4
     superset_url: str | None = None
     superset_venv: Path | None = None
     superset_database_url: str | None = None
@@ -241,6 +253,8 @@ class Settings:
             env=_parse_choice("OLIST_ENV", get("OLIST_ENV"), ("demo", "production")),
             superset_port=_parse_int("OLIST_SUPERSET_PORT", get("OLIST_SUPERSET_PORT"), 1024, 65535),
             superset_url=get("OLIST_SUPERSET_URL"),
+            superset_workers=_parse_int("OLIST_SUPERSET_WORKERS", get("OLIST_SUPERSET_WORKERS"), 1, 64),
+            superset_threads=_parse_int("OLIST_SUPERSET_THREADS", get("OLIST_SUPERSET_THREADS"), 1, 64),
             superset_venv=Path(get("OLIST_SUPERSET_VENV")).expanduser().resolve() if get("OLIST_SUPERSET_VENV") else None,
             superset_database_url=get("OLIST_SUPERSET_DATABASE_URL"),
             superset_secret_key=get("OLIST_SUPERSET_SECRET_KEY"),
@@ -307,6 +321,8 @@ class Settings:
             "OLIST_ENV": self.env,
             "OLIST_SUPERSET_PORT": str(self.superset_port),
             "OLIST_SUPERSET_URL": self.superset_base_url,
+            "OLIST_SUPERSET_WORKERS": str(self.superset_workers),
+            "OLIST_SUPERSET_THREADS": str(self.superset_threads),
             "OLIST_SUPERSET_VENV": str(self.superset_venv) if self.superset_venv else "(unset: .venv-superset in the project folder)",
             "OLIST_SUPERSET_DATABASE_URL": mask_url(self.superset_database_url) if self.superset_database_url else "(unset: database `superset` on the operations server)",
             "OLIST_SUPERSET_SECRET_KEY": "****" if self.superset_secret_key else "(unset)",

@@ -4,6 +4,7 @@ rendered, count the charts that show an error, take a screenshot."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ class Rendered:
     error_texts: list[str]
     screenshot: Path | None
     cached_share: float | None = None  # of the chart-data answers, the share Superset served from its cache
+    cache_keys: dict[int, list[str]] | None = None  # chart id -> the cache keys of its answers
 
 
 class Browser:
@@ -63,18 +65,24 @@ class Browser:
         self._browser.close()
         self._playwright.stop()
 
-    def render(self, slug: str, expected_charts: int, screenshot: Path | None = None, timeout: float = 60, count_cached: bool = False) -> Rendered:
+    def render(self, slug: str, expected_charts: int, screenshot: Path | None = None, timeout: float = 60, record: bool = False) -> Rendered:
         """Open a dashboard and wait until its header and `expected_charts` charts are on the
-        page and none is loading; the time is from navigation to that moment."""
+        page and none is loading; the time is from navigation to that moment. With `record`,
+        also note each chart-data answer: whether it came from Superset's cache, its cache key."""
         answers: list[bool] = []
+        keys: dict[int, list[str]] = {}
 
         def on_response(response) -> None:
             if "/api/v1/chart/data" in response.url and response.request.method == "POST":
                 try:
-                    answers.extend(bool(r.get("is_cached")) for r in response.json().get("result", []))
+                    chart = json.loads(response.request.post_data or "{}").get("form_data", {}).get("slice_id")
+                    for r in response.json().get("result", []):
+                        answers.append(bool(r.get("is_cached")))
+                        keys.setdefault(chart, []).append(r.get("cache_key"))
                 except Exception:  # noqa: BLE001 - a non-JSON answer counts as not cached
                     answers.append(False)
 
+        count_cached = record
         if count_cached:
             self.page.on("response", on_response)
         began = time.perf_counter()
@@ -99,4 +107,4 @@ class Browser:
             self.page.wait_for_timeout(500)  # let animations settle for the picture
             self.page.screenshot(path=str(screenshot), full_page=True)
         cached_share = sum(answers) / len(answers) if answers else None
-        return Rendered(slug, seconds, charts, len(texts), texts, screenshot, cached_share)
+        return Rendered(slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None)

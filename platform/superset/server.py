@@ -138,7 +138,8 @@ def serve(settings: Settings, say=print) -> str:
     subprocess.Popen(
         [
             str(venv(settings) / "bin" / "gunicorn"),
-            "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "120",
+            "--workers", str(settings.superset_workers), "--worker-class", "gthread",
+            "--threads", str(settings.superset_threads), "--timeout", "120",
             "--bind", f"127.0.0.1:{settings.superset_port}", "--pid", str(pid_file(settings)),
             "--access-logfile", "-", "superset.app:create_app()",
         ],
