@@ -47,8 +47,9 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
 ## bench: the benchmarks of bench/ (see docs/benchmarks.md and BENCHMARKS.md)
-bench: $(STAMP)
+bench: $(STAMP) $(SUPERSET_STAMP) chromium
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check pyinstrument==5.1.3  # bench/profile_superset.py
 	$(BIN)/olist-bi bench report
 	$(BIN)/python bench/generator.py
 	$(BIN)/python bench/etl.py

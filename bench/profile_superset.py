@@ -1,14 +1,15 @@
-"""Profile Superset's chart-data request in its own process, with pyinstrument.
+"""Profile Superset's chart-data request in Superset's own process, with pyinstrument.
 
-Runs inside Superset's environment (it imports Superset), against a Superset whose metadata
-database already holds the provisioned platform (`olist-bi up`, or the bench's own):
+Run it with the platform's Python; it starts itself again in Superset's environment with the
+environment `olist-bi superset serve` gives Superset (same OLIST_* settings), against the
+metadata database of the platform provisioned there (`olist-bi up`, or any provisioned one):
 
-    .venv-superset/bin/python bench/profile_superset.py --chart 5 [--repeat 20] [--cached] [--html out.html]
+    .venv/bin/python bench/profile_superset.py --chart 20 [--repeat 20] [--cached] [--flat] [--html out.html]
 
-The environment is the one `olist-bi superset serve` gives Superset; print it with
-`.venv/bin/python -c "from olist_bi.settings import Settings; from olist_bi.superset import server; ..."`
-or let `bench/dashboards.py --profile` call this script. Prints per-request times and the
-profile of all requests together (pyinstrument's text report).
+Prints per-request times and pyinstrument's report of all requests together (the call tree,
+or with --flat where the time goes). Needs pyinstrument in Superset's environment (`make bench`
+installs it). Chart ids: `olist-bi superset provision` prints none; list them with
+GET /api/v1/chart/ or read them off the dashboard URLs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,27 @@ import statistics
 import time
 
 
+def _in_superset() -> None:
+    """Re-run this script with Superset's Python and Superset's environment."""
+    import os
+    import subprocess
+    import sys
+
+    from olist_bi.settings import Settings
+    from olist_bi.superset import server
+
+    settings = Settings.from_env()
+    python = server.venv(settings) / "bin" / "python"
+    env = {**server.environment(settings), "OLIST_PROFILE_CHILD": "1"}
+    sys.exit(subprocess.run([str(python), os.path.abspath(__file__), *sys.argv[1:]], env=env).returncode)
+
+
 def main() -> None:
+    import os
+
+    if not os.environ.get("OLIST_PROFILE_CHILD"):
+        _in_superset()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chart", type=int, required=True, help="chart id")
     parser.add_argument("--repeat", type=int, default=20)

@@ -84,7 +84,7 @@ def test_etl_commands(tmp_path, ops_url, small_drop):
     status = run("etl", "status", "--limit", "3", env=env)
     assert status.exit_code == 0 and "succeeded" in status.output
     rollback = run("etl", "rollback", env=env)
-    assert rollback.exit_code == 1 and "no previous warehouse file" in rollback.output
+    assert rollback.exit_code == 1 and "no previous warehouse in" in rollback.output
     missing = run("etl", "run", env=env)
     assert missing.exit_code == 2 and "--source" in missing.output
 

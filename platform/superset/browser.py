@@ -52,14 +52,32 @@ class Browser:
         if not Path(CHROMIUM).exists():
             raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium (`make chromium`)")
         self._playwright = sync_playwright().start()
-        self._browser = self._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        self.page = self._browser.new_page(viewport=self.viewport)
-        self.page.goto(f"{self.url}/login/")
-        self.page.fill("#username", self.username)
-        self.page.fill("#password", self.password)
-        self.page.keyboard.press("Enter")
-        self.page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        try:
+            self._browser = self._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            self.page = self._browser.new_page(viewport=self.viewport)
+            self._log_in()
+        except BaseException:
+            self._playwright.stop()  # else the next Browser meets a running event loop
+            raise
         return self
+
+    def _log_in(self, attempts: int = 3) -> None:
+        # The login page is drawn by JavaScript: on a busy machine a field filled before the
+        # form is ready can be drawn over, and Enter then posts nothing. Wait, and try again.
+        for attempt in range(attempts):
+            self.page.goto(f"{self.url}/login/")
+            self.page.wait_for_load_state("networkidle")
+            if "/superset/welcome" in self.page.url:
+                return  # the previous attempt's login went through after all
+            self.page.fill("#username", self.username)
+            self.page.fill("#password", self.password)
+            self.page.keyboard.press("Enter")
+            try:
+                self.page.wait_for_url("**/superset/welcome/**", timeout=20_000)
+                return
+            except Exception:  # noqa: BLE001 - the last attempt's error is raised below
+                if attempt == attempts - 1:
+                    raise
 
     def __exit__(self, *exc) -> None:
         self._browser.close()

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from olist_bi.cli import main
 from olist_bi.dashboards import dashboards
+from olist_bi.etl import publish
 from olist_bi.metabase import provision as provision_module
 from olist_bi.metabase.client import MetabaseApiError, MetabaseStarting
 from olist_bi.metabase.provision import ProvisionError, provision
@@ -64,7 +65,7 @@ def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings)
 
     s = standin.state
     warehouse = next(d for d in s.databases.values() if d["engine"] == "duckdb")
-    assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(settings.warehouse_path)
+    assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(publish.current(settings.warehouse_path))  # the generation file
     assert next(d for d in s.databases.values() if d["engine"] == "postgres")["details"]["user"] == "olist_ops_reader"
     for spec in dashboards():
         dashboard = next(d for d in s.dashboards.values() if d["name"] == spec.title)
