@@ -34,7 +34,7 @@ from pathlib import Path
 import psycopg
 
 from olist_bi import bi, warehouse
-from olist_bi.benchmark import percentile, seed42_drop
+from olist_bi.benchmark import percentile, seed42_drop, timed
 from olist_bi.dashboards import dashboards
 from olist_bi.etl import pipeline, publish
 from olist_bi.postgres import database_url, ensure_database, with_database
@@ -48,15 +48,6 @@ FLOOR_SLUG = "olist-bench-floor"
 METADATA_DB = "olist_bench_superset"
 
 
-def _times(call, repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - began) * 1000)
-    return times
-
-
 def _stats(values: list[float], digits: int = 1) -> dict:
     return {"p50": round(statistics.median(values), digits), "p95": round(percentile(values, 95), digits)}
 
@@ -66,8 +57,8 @@ def chart_api(client: SupersetClient, repeat: int, say) -> list[dict]:
     for key, chart_id in provision.chart_ids(client).items():
         path = f"/api/v1/chart/{chart_id}/data/"
         client.get(path, format="json", type="full", force="true")  # warm: this worker's first query, the cache filled
-        uncached = _times(lambda p=path: client.get(p, format="json", type="full", force="true"), repeat)
-        cached = _times(lambda p=path: client.get(p, format="json", type="full"), repeat)
+        uncached = timed(lambda p=path: client.get(p, format="json", type="full", force="true"), repeat)
+        cached = timed(lambda p=path: client.get(p, format="json", type="full"), repeat)
         row = {"chart": key, "uncached": _stats(uncached), "cached": _stats(cached)}
         results.append(row)
         say(f"  {key:<48} uncached p50 {row['uncached']['p50']:>6.1f} p95 {row['uncached']['p95']:>6.1f} ms   "

@@ -212,17 +212,19 @@ def _run_duckdb_file_open(warehouse: Path, sql: str, params: list) -> list[tuple
         return con.execute(sql, params).fetchall()
 
 
+def timed(call, repeat: int) -> list[float]:
+    """`call()` timed `repeat` times, in milliseconds."""
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
 def connection_cost(warehouse: Path, repeat: int = 200) -> dict:
     """What getting a connection costs, p50 and p95 in ms: a lease from the provider, and
     opening the file (the reference); each closed again, no query."""
-    def timed(open_close) -> list[float]:
-        open_close()
-        times = []
-        for _ in range(repeat):
-            began = time.perf_counter()
-            open_close()
-            times.append((time.perf_counter() - began) * 1000)
-        return times
 
     def lease():
         provider.lease(warehouse).release()
@@ -232,7 +234,8 @@ def connection_cost(warehouse: Path, repeat: int = 200) -> dict:
 
     out = {}
     for name, call in (("provider", lease), ("file_open", file_open)):
-        times = timed(call)
+        call()  # warm
+        times = timed(call, repeat)
         out[name] = {"p50_ms": round(statistics.median(times), 3), "p95_ms": round(percentile(times, 95), 3)}
     return out
 
