@@ -111,7 +111,7 @@ class Provider:
                 generation = _Generation(path, inode, _open_locked_down(path, limits))
                 generations.append(generation)
             generation.leases += 1
-            self._close_idle(key, keep=generation)
+            self._close_idle(key, now=path)
             self._start_sweeper()
         try:
             return Lease(self, key, generation)
@@ -124,15 +124,14 @@ class Provider:
             generation.leases -= 1
             self._close_idle(key)
 
-    def _close_idle(self, key: str, keep: _Generation | None = None) -> None:
-        """Close this served path's generations that are neither current nor leased."""
+    def _close_idle(self, key: str, now: Path | None = None) -> None:
+        """Close this served path's generations that are neither current (`now`, resolved
+        here unless the caller just did) nor leased."""
         generations = self._open.get(key, [])
-        try:
+        if now is None:
             now = Path(os.path.realpath(key))
-        except OSError:
-            now = None
         for g in list(generations):
-            if g is keep or g.leases > 0 or g.path == now:
+            if g.leases > 0 or g.path == now:
                 continue
             generations.remove(g)
             g.database.close()

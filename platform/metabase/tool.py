@@ -38,7 +38,6 @@ class Metabase(BITool):
         client = MetabaseClient(self.url)
         provision.sign_in(self.settings, client)
         path = provision.point_warehouse(self.settings, client, assets.read(self.assets_dir))
-        say(f"metabase: warehouse connection pointed at {path}")
         return f"warehouse connection pointed at {path}"
 
     def review_access(self) -> list[str]:

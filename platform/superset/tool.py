@@ -78,7 +78,6 @@ class Superset(BITool):
             warmed = list(pool.map(warm, charts))
         failed = warmed.count(False)
         message = f"{len(datasets)} warehouse datasets invalidated, {warmed.count(True)} charts warmed"
-        say(f"superset: {message}" + (f", {failed} failed to warm" if failed else ""))
         return message + (f", {failed} failed to warm" if failed else "")
 
     def review_access(self) -> list[str]:
