@@ -35,4 +35,4 @@ def demo_email(username: str) -> str:
 
 def demo_password(settings: Settings, username: str) -> str:
     """A demo user's password, the same in both BI tools: generated once into $OLIST_HOME/secrets."""
-    return demo.secret(settings, f"OLIST_DEMO_{username.upper()}_PASSWORD", None, 12)
+    return demo.password(settings, f"OLIST_DEMO_{username.upper()}_PASSWORD", None, 12)

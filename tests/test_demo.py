@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from olist_bi import demo
+from olist_bi.metabase import passwords as metabase_passwords
 from olist_bi.postgres import PostgresError, database_url
 from olist_bi.settings import Settings, SettingsError
 
@@ -23,6 +24,19 @@ def test_demo_secrets_are_generated_once_and_private(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
     assert demo.secret(settings, "OLIST_SUPERSET_SECRET_KEY", "given-value") == "given-value"
+
+
+def test_generated_passwords_meet_every_bi_tools_rules_and_older_ones_are_replaced(tmp_path):
+    settings = Settings.from_env({"OLIST_HOME": str(tmp_path)})
+    # 12 random URL-safe bytes have no digit about 7% of the time: 400 draws catch a missing rule.
+    drawn = [demo.password(settings, f"OLIST_DEMO_U{i}_PASSWORD", None, 12) for i in range(400)]
+    assert all(any(c.isdigit() for c in p) and any(c.islower() for c in p) and any(c.isupper() for c in p) for p in drawn)
+    assert all(not metabase_passwords.problems(p) for p in drawn)
+    kept = tmp_path / "secrets" / "olist_demo_viewer_password"
+    kept.write_text("NoDigitsAtAll-here")  # generated before the rule
+    renewed = demo.password(settings, "OLIST_DEMO_VIEWER_PASSWORD", None, 12)
+    assert renewed != "NoDigitsAtAll-here" and demo.login_password(renewed) and kept.read_text() == renewed
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
 
 
 def test_production_refuses_to_generate_secrets(tmp_path):

@@ -35,19 +35,23 @@ NUMBER_STYLE = {
     "count": {"number_style": "decimal", "decimals": 0},
     "decimal": {"number_style": "decimal", "decimals": 2},
 }
+# Only what the open-source edition has: `view-data: blocked` needs the paid advanced-permissions
+# feature (Metabase answers 402), so a group that must not query a database gets view data with
+# no queries of its own; the questions it can run are the ones in collections it can read.
+NO_QUERIES = {"view-data": "unrestricted", "create-queries": "no"}
 GROUPS = {
     "Olist Viewers": {
         "description": "Business users: open the business dashboards and their questions; no native queries, no editing.",
         "collections": "read",
-        "warehouse": {"view-data": "unrestricted", "create-queries": "no"},
-        "operations": {"view-data": "blocked", "create-queries": "no"},
+        "warehouse": NO_QUERIES,
+        "operations": NO_QUERIES,
         "roles": ["olist_viewer"],
     },
     "Olist Analysts": {
         "description": "Analysts: the viewers' access plus native SQL on the warehouse and saving their own questions.",
         "collections": "write",
         "warehouse": {"view-data": "unrestricted", "create-queries": "query-builder-and-native"},
-        "operations": {"view-data": "blocked", "create-queries": "no"},
+        "operations": NO_QUERIES,
         "roles": ["olist_analyst"],
     },
 }
@@ -261,12 +265,12 @@ def access_assets() -> dict:
                 "description": group["description"],
                 "roles": group["roles"],
                 "collections": {"business": group["collections"], "admin": "none"},
-                "databases": {"warehouse": group["warehouse"], "operations": group["operations"]},
+                "databases": {"warehouse": dict(group["warehouse"]), "operations": dict(group["operations"])},
             }
             for name, group in GROUPS.items()
         },
-        # Metabase puts every user in All Users; it gets nothing, so access comes from the groups.
-        "all_users": {"collections": "none", "databases": {"warehouse": {"view-data": "blocked", "create-queries": "no"}, "operations": {"view-data": "blocked", "create-queries": "no"}}},
+        # Metabase puts every user in All Users; it gets nothing of ours, so access comes from the groups.
+        "all_users": {"collections": "none", "databases": {"warehouse": dict(NO_QUERIES), "operations": dict(NO_QUERIES)}},
     }
 
 

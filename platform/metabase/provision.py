@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from olist_bi import access, demo, warehouse
+from olist_bi.metabase import lockdown, passwords
 from olist_bi.metabase.assets import Assets, read
 from olist_bi.metabase.client import MetabaseApiError, MetabaseClient
 from olist_bi.postgres import database_url, ensure_ops_reader
@@ -55,7 +56,7 @@ class Report:
 
 
 def admin_password(settings: Settings) -> str:
-    return demo.secret(settings, "OLIST_METABASE_ADMIN_PASSWORD", settings.metabase_admin_password)
+    return demo.password(settings, "OLIST_METABASE_ADMIN_PASSWORD", settings.metabase_admin_password)
 
 
 def provision(settings: Settings, url: str, assets_dir: Path, say: Callable[[str], None] = lambda m: None, wait: float = 600, sync_timeout: float = 600) -> Report:
@@ -110,8 +111,20 @@ def _sign_in(settings: Settings, client: MetabaseClient, report: Report, say: Ca
         token = properties.get("setup-token")
         if not token:
             raise ProvisionError("Metabase has no user yet but published no setup token; finish its setup in the browser, then run again")
+        password = admin_password(settings)
+        wrong = passwords.problems(password)
+        if wrong:
+            raise ProvisionError(f"Metabase would refuse OLIST_METABASE_ADMIN_PASSWORD: {'; '.join(wrong)}")
         say(f"Metabase is new: creating its admin {settings.metabase_admin_email}")
-        client.setup(token, settings.metabase_admin_email, admin_password(settings), SITE_NAME)
+        try:
+            client.setup(token, settings.metabase_admin_email, password, SITE_NAME)
+        except MetabaseApiError as e:
+            if e.status == 400 and "password" in e.detail:
+                raise ProvisionError(
+                    f"Metabase refused OLIST_METABASE_ADMIN_PASSWORD ({e.detail}): it takes 6 or more characters with a digit, "
+                    "not one of the common passwords it lists; choose another"
+                ) from None
+            raise
         report.setup = True
     else:
         sign_in(settings, client)
@@ -150,8 +163,8 @@ def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
     warehouse = warehouse_file(settings)
     reader = ensure_ops_reader(settings)
     details = {
-        # DuckDB driver (motherduckdb/metabase_duckdb_driver): open the file read-only, as every BI reader does.
-        "warehouse": {"database_file": warehouse, "read_only": True, "old_implicit_casting": True},
+        # DuckDB driver (motherduckdb/metabase_duckdb_driver): read-only and locked down, as every BI reader.
+        "warehouse": lockdown.details(warehouse),
         "operations": {
             "host": settings.metabase_postgres_host or reader.host,
             "port": reader.port,
@@ -186,23 +199,27 @@ def _databases(settings: Settings, client: MetabaseClient, assets: Assets, repor
                 report.updated["database"] += 1
             else:
                 say(f"adding {spec['name']} ({spec['engine']}: {where})")
-                database = client.post("/api/database/", spec)
+                # POST /api/database keeps no description (warehouses_rest/api.clj): it is set by an update.
+                created = client.post("/api/database/", {k: v for k, v in spec.items() if k != "description"})
+                database = client.put(f"/api/database/{created['id']}", {"description": spec["description"]})
                 report.created["database"] += 1
         except MetabaseApiError as e:
             if e.status == 400:
-                raise ProvisionError(
-                    f"Metabase could not connect to {spec['name']} ({spec['engine']}: {where}): {e.detail}. "
-                    + (
-                        "The path is the one Metabase's server sees: set OLIST_METABASE_WAREHOUSE_PATH; the DuckDB driver plugin must be installed."
-                        if key == "warehouse"
-                        else "The host is the one Metabase's server sees: set OLIST_METABASE_POSTGRES_HOST."
-                    )
-                ) from None
+                raise ProvisionError(f"Metabase could not connect to {spec['name']} ({spec['engine']}: {where}): {e.detail}. {_remedy(key, e.detail)}") from None
             raise
         ids[key] = database["id"]
         report.ids[f"database:{key}"] = database["id"]
         client.post(f"/api/database/{database['id']}/sync_schema")
     return ids
+
+
+def _remedy(key: str, detail: str) -> str:
+    if key == "operations":
+        return "The host is the one Metabase's server sees: set OLIST_METABASE_POSTGRES_HOST."
+    if "different configuration" in detail:
+        # DuckDB opens a file once per process: Metabase still holds it with the previous options.
+        return "Metabase holds this warehouse file open with other options: publish a new one (`olist-bi etl run`) or restart Metabase, then provision again."
+    return "The path is the one Metabase's server sees: set OLIST_METABASE_WAREHOUSE_PATH; the DuckDB driver plugin must be installed."
 
 
 def _wait_for_sync(client: MetabaseClient, databases: dict[str, int], timeout: float, say: Callable[[str], None]) -> None:
@@ -379,7 +396,8 @@ def _data_permissions(client: MetabaseClient, assets: Assets, groups: dict[str, 
             gid = str(groups[name])
             for key, perms in per_database.items():
                 did = str(databases[key])
-                have = (current.get(gid) or {}).get(did) or {}
+                # The graph leaves out the least a group can have: no queries of its own.
+                have = {"create-queries": "no", **((current.get(gid) or {}).get(did) or {})}
                 if any(have.get(k) != v for k, v in perms.items()):
                     changes.setdefault(gid, {})[did] = dict(perms)
         return changes

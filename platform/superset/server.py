@@ -62,7 +62,7 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def admin_password(settings: Settings) -> str:
-    return demo.secret(settings, "OLIST_SUPERSET_ADMIN_PASSWORD", settings.superset_admin_password)
+    return demo.password(settings, "OLIST_SUPERSET_ADMIN_PASSWORD", settings.superset_admin_password)
 
 
 def _superset(settings: Settings, env: dict, *args: str) -> str:

@@ -76,22 +76,49 @@ def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings)
         assert s.collections[dashboard["collection_id"]]["location"].count("/") == 2  # inside "Olist BI"
 
 
-def test_permissions_keep_native_sql_to_analysts_and_platform_health_to_admins(standin, settings):
+def _session(standin: MetabaseStandIn, email: str, password: str) -> dict:
+    answer = requests.post(f"{standin.url}/api/session/", json={"username": email, "password": password}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    return {"X-Metabase-Session": answer.json()["id"]}
+
+
+def _ad_hoc(standin: MetabaseStandIn, headers: dict, database: int, sql: str) -> dict:
+    body = {"type": "native", "database": database, "native": {"query": sql}}
+    answer = requests.post(f"{standin.url}/api/dataset/", json=body, headers=headers, timeout=30)
+    assert answer.status_code == 202, answer.text
+    return answer.json()
+
+
+def test_permissions_are_the_open_source_editions_and_hold_when_users_run_questions(standin, settings):
     report = provision(settings, standin.url, ASSETS)
+    assert standin.violations == []  # nothing that needs a paid feature (402) was sent
     s = standin.state
     group = {g["name"]: str(g["id"]) for g in s.groups.values()}
-    wh, ops = str(report.ids["database:warehouse"]), str(report.ids["database:operations"])
+    wh, ops = report.ids["database:warehouse"], report.ids["database:operations"]
     data = s.data_graph["groups"]
-    assert data[group["Olist Viewers"]][wh] == {"view-data": "unrestricted", "create-queries": "no"}
-    assert data[group["Olist Analysts"]][wh]["create-queries"] == "query-builder-and-native"
-    assert data[group["Olist Analysts"]][ops]["view-data"] == "blocked"
-    assert data[group["All Users"]][wh]["view-data"] == "blocked"  # Metabase's default (unrestricted) is taken back
+    assert data[group["Olist Viewers"]][str(wh)] == {"view-data": "unrestricted", "create-queries": "no"}
+    assert data[group["Olist Analysts"]][str(wh)]["create-queries"] == "query-builder-and-native"
+    assert data[group["Olist Analysts"]][str(ops)]["create-queries"] == "no"
+    assert {p["create-queries"] for p in data[group["All Users"]].values()} == {"no"}  # Metabase's default (native) is taken back
     collections = s.collection_graph["groups"]
     health = str(report.ids["collection:platform-health"])
     sales = str(report.ids["collection:executive-overview"])
     assert collections[group["Olist Viewers"]][sales] == "read" and collections[group["Olist Viewers"]].get(health, "none") == "none"
     assert collections[group["All Users"]][sales] == "none"  # it had inherited "write" from the root collection
     assert collections[group["All Users"]][health] == "none" and collections[group["Administrators"]][health] == "write"
+
+    viewer = _session(standin, "viewer@olist-bi.local", report.users["viewer@olist-bi.local"])
+    analyst = _session(standin, "analyst@olist-bi.local", report.users["analyst@olist-bi.local"])
+    revenue = report.ids["card:executive-overview/revenue"]
+    for who in (viewer, analyst):  # the business questions run for both
+        answer = requests.post(f"{standin.url}/api/card/{revenue}/query", headers=who, timeout=30).json()
+        assert answer["status"] == "completed" and answer["row_count"] == 1, answer
+        runs = report.ids["card:platform-health/runs"]  # Platform health is the admins'
+        assert requests.post(f"{standin.url}/api/card/{runs}/query", headers=who, timeout=30).status_code == 403
+        assert _ad_hoc(standin, who, ops, "select 1")["error"] == "You do not have permissions to run this query."
+    assert _ad_hoc(standin, viewer, wh, "select 1")["error"] == "You do not have permissions to run this query."
+    counted = _ad_hoc(standin, analyst, wh, "select count(*) from fact_deliveries")
+    assert counted["status"] == "completed" and counted["data"]["rows"][0][0] > 0, counted
 
 
 def test_a_second_run_creates_nothing_and_keeps_every_id(standin, settings):
@@ -259,8 +286,9 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     report = provision(mine, standin.url, ASSETS)
     database = standin.state.databases[report.ids["database:warehouse"]]
     assert database["details"]["database_file"] == f"{seen}/warehouse.duckdb.generations/{first.name}"  # as Metabase sees it
+    closed = dict(standin.state.pools_closed)
     provision(mine, standin.url, ASSETS)
-    assert standin.state.pools_reopened.get(database["id"], 0) == 0  # same details: Metabase keeps its pool
+    assert standin.state.pools_closed == closed  # nothing changed: Metabase keeps its pool
 
     built = publish.building_path(served, 2)
     shutil.copyfile(first, built)
@@ -268,7 +296,7 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     outcomes = {o.tool: o for o in bi.after_publish(mine, say=lambda m: None)}
     assert outcomes["metabase"].status == "done", outcomes
     assert database["details"]["database_file"] == f"{seen}/warehouse.duckdb.generations/{second.name}"
-    assert standin.state.pools_reopened[database["id"]] == 1
+    assert standin.state.pools_closed[database["id"]] == closed[database["id"]] + 1
     assert outcomes["superset"].status == "skipped"  # none runs at OLIST_SUPERSET_URL here
     assert standin.violations == []
     assert warehouse.current(served) == second.resolve()

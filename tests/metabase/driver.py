@@ -1,0 +1,198 @@
+"""A MODEL of Metabase's DuckDB driver and of the JDBC layer under it, for the stand-in: not
+the driver. It runs real DuckDB, in a child process of its own as Metabase's server is one.
+
+Transcribed from the source of the pinned pair (docker/metabase/Dockerfile):
+
+- motherduckdb/metabase_duckdb_driver, tag 1.5.5.0 (commit 249fe56), src/metabase/driver/duckdb.clj:
+  `remove-internal-connection-keys` (drops `connection-pool-type`, `destination-database` and
+  namespaced keys), `jdbc-spec` (every remaining detail becomes a DuckDB option; always
+  `temp_directory=<file>.tmp`, `TimeZone=UTC`, `custom_user_agent`, `jdbc_stream_results`;
+  `additional-options` split on `&` and `=`, keys lower-cased, applied last) and
+  `ensure-init-sql!` (once per physical connection, one statement list; an error whose
+  lower-cased message holds "attach" and "already exists", or "already attached", is swallowed).
+  `FORWARDS_INTERNAL_KEYS` is the older driver 1.4.4.0's filter, which drops two internal keys
+  only: Metabase 0.63 adds `connection-pool-type`, which it forwards (upstream issue #103).
+- Metabase 0.63's `effective-details` (src/metabase/driver/connection.clj) adds the internal
+  keys `::connection-pool-type` and `::database-id` to the details of every connection.
+- duckdb/duckdb-java (DuckDBDriver.connect): `duckdb.read_only` becomes `access_mode=READ_ONLY`,
+  `jdbc_*` keys are the JDBC layer's own, every other property is a DuckDB option.
+
+One deviation: `TimeZone` needs the icu extension at start-up, which the driver's DuckDB loads
+from the extension directory (Metabase's image installs it); this Python DuckDB has icu built
+in but only after start-up, so the model sets it right after opening.
+
+A pool per database: two physical connections opened on first use, taken in turn, so the
+second connection's `init_sql` path runs too. All DuckDB instances live in the one child
+process, so DuckDB's rule "one configuration per open file and process" holds as in Metabase.
+"""
+
+from __future__ import annotations
+
+import decimal
+import multiprocessing
+import threading
+
+DRIVER_KEYS = (
+    "database_file", "read_only", "port", "engine", "allow_unsigned_extensions", "old_implicit_casting", "motherduck_token",
+    "memory_limit", "azure_transport_option_type", "advanced-options", "additional-options", "attach_mode", "init_sql",
+)
+POOL_TYPE = "metabase.driver.connection/connection-pool-type"  # a namespaced keyword, as a string here
+DATABASE_ID = "metabase.driver.connection/database-id"
+
+
+def effective_details(details: dict, database_id: int) -> dict:
+    """The details Metabase 0.63 hands the driver for a connection of the default pool."""
+    return {**details, POOL_TYPE: "default", DATABASE_ID: database_id}
+
+
+def _internal(key: str) -> bool:
+    return key in ("connection-pool-type", "destination-database") or "/" in key or key.startswith("metabase.")
+
+
+FORWARDS_INTERNAL_KEYS = ("metabase.driver.connection/effective-connection-type", DATABASE_ID)  # driver 1.4.4.0
+
+
+def properties(details: dict, older_driver: bool = False) -> dict[str, str]:
+    """The JDBC properties `jdbc-spec` builds from a connection's details (driver 1.5.5.0)."""
+    if older_driver:
+        kept = {k.rsplit("/", 1)[-1]: v for k, v in details.items() if k not in FORWARDS_INTERNAL_KEYS}  # (name k) drops the namespace
+    else:
+        kept = {k: v for k, v in details.items() if not _internal(k)}
+    database_file = details.get("database_file") or ""
+    base, _, inline = database_file.partition("?")
+    props = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in kept.items() if k not in DRIVER_KEYS}
+    props.update({"custom_user_agent": "metabase", "temp_directory": f"{base}.tmp", "jdbc_stream_results": "true", "TimeZone": "UTC"})
+    if details.get("read_only") is not None:
+        props["duckdb.read_only"] = str(details["read_only"]).lower()
+    for key in ("old_implicit_casting", "memory_limit", "allow_unsigned_extensions"):
+        if details.get(key):
+            props[key] = str(details[key]).lower() if isinstance(details[key], bool) else str(details[key])
+    for options in (details.get("additional-options") or "", inline):
+        for pair in filter(None, options.split("&")):
+            key, _, value = pair.partition("=")
+            props[key.lower()] = value
+    return props
+
+
+def duckdb_config(props: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """(DuckDB's start-up configuration, the time zone to set after opening) from JDBC properties."""
+    config = {k: v for k, v in props.items() if not k.startswith("jdbc_") and k not in ("duckdb.read_only", "TimeZone")}
+    if props.get("duckdb.read_only") == "true":
+        config["access_mode"] = "READ_ONLY"
+    return config, props.get("TimeZone")
+
+
+def already_done(message: str) -> bool:
+    """`already-attached-error?` of driver 1.5.5.0."""
+    text = message.lower()
+    return "already attached" in text or ("attach" in text and "already exists" in text)
+
+
+# --- the server process ---------------------------------------------------------------------
+
+
+_OPEN: dict[str, int] = {}  # path -> connections open on its DuckDB instance, in this process
+
+
+def _open(path: str, props: dict[str, str]):
+    import duckdb
+
+    config, zone = duckdb_config(props)
+    connection = duckdb.connect(path, config=config)
+    if zone and not _OPEN.get(path):  # a start-up option: applied when the instance is created, not when it is reused
+        connection.execute(f"SET TimeZone = '{zone}'")
+    _OPEN[path] = _OPEN.get(path, 0) + 1
+    return connection
+
+
+def _close(path: str, connection) -> None:
+    connection.close()
+    _OPEN[path] -= 1
+
+
+def _json(value):
+    """A value as Metabase's JSON has it: numbers as numbers, dates and times as ISO text."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _serve(pipe) -> None:
+    pools: dict[int, dict] = {}
+    while True:
+        command, *args = pipe.recv()
+        try:
+            if command == "stop":
+                return
+            if command == "test":  # can-connect?: a connection of its own, SELECT 1, closed
+                path, props = args
+                connection = _open(path, props)
+                try:
+                    connection.execute("select 1").fetchall()
+                finally:
+                    _close(path, connection)
+                pipe.send(("ok", None))
+            elif command == "close":
+                pool = pools.pop(args[0], {})
+                for connection in pool.get("connections", []):
+                    _close(pool["path"], connection)
+                pipe.send(("ok", None))
+            elif command == "query":
+                key, path, props, init_sql, sql = args
+                pool = pools.setdefault(key, {"path": path, "connections": [], "initialized": [], "turn": 0})
+                if len(pool["connections"]) < 2:
+                    pool["connections"].append(_open(path, props))
+                    pool["initialized"].append(False)
+                index = pool["turn"] % len(pool["connections"])
+                pool["turn"] += 1
+                connection = pool["connections"][index]
+                if init_sql and not pool["initialized"][index]:
+                    try:
+                        connection.execute(init_sql)
+                    except Exception as e:  # noqa: BLE001 - the driver's own rule decides
+                        if not already_done(str(e)):
+                            raise
+                    pool["initialized"][index] = True
+                cursor = connection.cursor()
+                result = cursor.execute(sql)
+                columns = [d[0] for d in result.description] if result.description else []
+                rows = [[_json(v) for v in r] for r in result.fetchall()] if result.description else []
+                cursor.close()
+                pipe.send(("ok", {"columns": columns, "rows": rows}))
+            else:
+                pipe.send(("error", f"unknown command {command}"))
+        except Exception as e:  # noqa: BLE001 - every DuckDB error goes back as Metabase shows it
+            pipe.send(("error", str(e)))
+
+
+class Server:
+    """Metabase's server process, as far as DuckDB is concerned."""
+
+    def __init__(self):
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child,), daemon=True)
+        self._process.start()
+        self._lock = threading.Lock()
+
+    def _call(self, *command):
+        with self._lock:
+            self._pipe.send(command)
+            return self._pipe.recv()
+
+    def test_connection(self, details: dict, database_id: int) -> str | None:
+        """None when a connection opens, else DuckDB's message."""
+        status, found = self._call("test", details.get("database_file") or "", properties(effective_details(details, database_id)))
+        return None if status == "ok" else found
+
+    def query(self, database_id: int, details: dict, sql: str) -> tuple[str, object]:
+        props = properties(effective_details(details, database_id))
+        return self._call("query", database_id, details.get("database_file") or "", props, details.get("init_sql"), sql)
+
+    def close_pool(self, database_id: int) -> None:
+        self._call("close", database_id)
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._pipe.send(("stop",))
+            self._process.join(timeout=10)
