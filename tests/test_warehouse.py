@@ -15,6 +15,7 @@ import pytest
 from olist_bi import warehouse
 from olist_bi.etl import pipeline, publish
 from tests.conftest import make_settings
+from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 
 
 def generation(served, marker, base=None):
@@ -68,20 +69,7 @@ def test_an_idle_old_generation_is_closed_by_the_sweep(tmp_path, provider):
     assert publish.current(served) == new.resolve()
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "select * from read_csv('/etc/passwd')",
-        "select * from glob('/etc/*')",
-        "copy (select 1) to '/tmp/olist-escape.csv'",
-        "attach '/tmp/olist-escape.duckdb' as x",
-        "install httpfs",
-        "load httpfs",
-        "set enable_external_access = true",
-        "set threads = 8",
-        "create table t as select 1",
-    ],
-)
+@pytest.mark.parametrize("sql", ESCAPES + LOCKED)
 def test_every_connection_is_locked_down(tmp_path, provider, sql):
     served = tmp_path / "w.duckdb"
     generation(served, 1)
@@ -92,7 +80,7 @@ def test_every_connection_is_locked_down(tmp_path, provider, sql):
         assert held.connection.execute("select count(*) from marker").fetchone() == (1000,)
     finally:
         held.release()
-    assert not os.path.exists("/tmp/olist-escape.csv")
+    assert not os.path.exists(ESCAPE_FILE)
 
 
 def test_a_missing_warehouse_is_a_clear_error(tmp_path, provider):

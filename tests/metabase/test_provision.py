@@ -300,3 +300,69 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     assert outcomes["superset"].status == "skipped"  # none runs at OLIST_SUPERSET_URL here
     assert standin.violations == []
     assert warehouse.current(served) == second.resolve()
+
+
+def test_nothing_provisioning_sends_needs_a_paid_feature(standin, settings, tmp_path):
+    """The open-source edition answers 402 to `view-data: blocked`: provisioning must not send it."""
+    provision(settings, standin.url, ASSETS)
+    assert standin.violations == []
+    assets = tmp_path / "assets"
+    shutil.copytree(ASSETS, assets)
+    access = yaml.safe_load((assets / "access.yaml").read_text())
+    access["groups"]["Olist Viewers"]["databases"]["operations"]["view-data"] = "blocked"  # what this client used to send
+    (assets / "access.yaml").write_text(yaml.safe_dump(access))
+    with pytest.raises(MetabaseApiError, match=r"answered 402: The blocked permissions functionality .* \(this needs a paid Metabase feature\)"):
+        provision(settings, standin.url, assets)
+    assert standin.violations and "402" in standin.violations[0]
+
+
+def test_the_database_description_is_set_though_a_new_database_drops_it(standin, settings):
+    report = provision(settings, standin.url, ASSETS)
+    descriptions = {d["name"]: d["description"] for d in standin.state.databases.values()}
+    assert descriptions == {"Olist warehouse": "The DuckDB star schema and marts, read-only.", "Olist operations": "Pipeline runs and data quality; admins only."}
+    assert report.created["database"] == 2
+
+
+def test_a_second_run_leaves_the_permission_graphs_alone(standin, settings):
+    provision(settings, standin.url, ASSETS)
+    mark = len(standin.requests)
+    provision(settings, standin.url, ASSETS)
+    writes = [(m, p) for m, p, _ in standin.requests[mark:] if m == "PUT" and p.endswith("/graph")]
+    assert writes == []  # the graphs leave out "no queries", and that is read as what it means
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("no-digit-at-all", "Metabase would refuse OLIST_METABASE_ADMIN_PASSWORD: it has no digit"),
+        ("a1", "it has 2 characters, Metabase needs 6 or more"),
+        ("password1", r"Metabase refused OLIST_METABASE_ADMIN_PASSWORD \(password: password is too common\.\)"),
+    ],
+)
+def test_an_admin_password_metabase_would_refuse_is_named(standin, settings, password, message):
+    chosen = make_settings(settings.home, settings.database_url, olist_metabase_admin_password=password, olist_warehouse_path=settings.warehouse_path)
+    with pytest.raises(ProvisionError, match=message):
+        provision(chosen, standin.url, ASSETS)
+    assert standin.state.users == {}  # Metabase is still waiting for its first admin
+
+
+def test_the_stand_in_refuses_a_demo_password_without_a_digit(standin):
+    standin.initializing = 0
+    body = {"token": standin.state.setup_token, "user": {"email": "a@b.local", "password": "NoDigitsHere"}, "prefs": {"site_name": "x"}}
+    refused = requests.post(f"{standin.url}/api/setup/", json=body, timeout=5)
+    assert refused.status_code == 400 and refused.json()["errors"] == {"password": "password is too common."}
+    accepted = requests.post(f"{standin.url}/api/setup/", json={**body, "user": {**body["user"], "password": "N0DigitsHere"}}, timeout=5)
+    assert accepted.status_code == 200
+
+
+def test_changed_options_on_a_file_metabase_holds_open_name_the_remedy(standin, settings, monkeypatch):
+    """DuckDB opens a file with one configuration per process: Metabase's connection test of new
+    options on the file its pool holds fails, and provisioning says what to do."""
+    report = provision(settings, standin.url, ASSETS)
+    viewer = _session(standin, "viewer@olist-bi.local", report.users["viewer@olist-bi.local"])
+    revenue = report.ids["card:executive-overview/revenue"]
+    assert requests.post(f"{standin.url}/api/card/{revenue}/query", headers=viewer, timeout=30).json()["status"] == "completed"  # the pool is open
+    original = provision_module.lockdown.details
+    monkeypatch.setattr(provision_module.lockdown, "details", lambda path: {**original(path), "memory_limit": "512MB"})
+    with pytest.raises(ProvisionError, match=r"different configuration.*publish a new one \(`olist-bi etl run`\) or restart Metabase"):
+        provision(settings, standin.url, ASSETS)

@@ -1,6 +1,7 @@
 """Provisioning a real Superset: idempotent, every chart answers with rows, roles do what
 they say, the analyst cannot leave the warehouse from SQL Lab, RLS narrows to one state."""
 
+import os
 import threading
 import time
 
@@ -11,19 +12,7 @@ from olist_bi.dashboards import dashboards
 from olist_bi.etl import pipeline
 from olist_bi.superset import bundle, provision
 from olist_bi.superset.client import SupersetApiError
-
-HOSTILE_SQL = [
-    "select * from read_csv('/etc/passwd')",
-    "select * from read_text('/etc/hostname')",
-    "select * from glob('/etc/*')",
-    "copy (select 1) to '/tmp/olist-exfiltrated.csv'",
-    "attach '/tmp/other.duckdb' as other",
-    "install httpfs",
-    "load httpfs",
-    "set enable_external_access = true",
-    "select * from 'file:///etc/passwd'",
-]
-
+from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 
 def test_first_provisioning_created_everything(superset):
     _, _, report = superset
@@ -93,10 +82,11 @@ def test_the_analyst_queries_marts_but_cannot_reach_server_files(superset, login
     warehouse = database_id(admin, bundle.WAREHOUSE)
     result = run_sql(analyst, warehouse, "select count(*) as n from mart_monthly_revenue")
     assert result["status"] == "success" and result["data"][0]["n"] > 0
-    for sql in HOSTILE_SQL:
+    for sql in ESCAPES + LOCKED:
         with pytest.raises(SupersetApiError) as info:
             run_sql(analyst, warehouse, sql)
         assert info.value.status >= 400, sql
+    assert not os.path.exists(ESCAPE_FILE)
     with pytest.raises(SupersetApiError):
         run_sql(analyst, database_id(admin, bundle.OPERATIONS), "select count(*) from pipeline_runs")
 

@@ -1,0 +1,118 @@
+"""Metabase's warehouse connection is locked down like Superset's: the nine SQL Lab escapes
+are refused when an analyst runs them in Metabase's native editor.
+
+No Metabase runs here: the queries go through the stand-in, whose DuckDB side is a model of
+the pinned DuckDB driver (tests/metabase/driver.py, transcribed from its source) on real
+DuckDB, in a process of its own. docs/metabase.md has the checklist for a real Metabase."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+import requests
+
+from olist_bi.metabase import lockdown
+from olist_bi.metabase.provision import provision
+from tests.conftest import make_settings
+from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
+from tests.metabase import driver
+from tests.metabase.standin import MetabaseStandIn
+
+ASSETS = Path(__file__).parents[2] / "metabase"
+
+
+@pytest.fixture(scope="module")
+def metabase(warehouse, ops_url, tmp_path_factory):
+    served, _ = warehouse
+    settings = make_settings(tmp_path_factory.mktemp("home"), ops_url, olist_warehouse_path=served.warehouse_path)
+    server = MetabaseStandIn()
+    server.start()
+    report = provision(settings, server.url, ASSETS)
+    answer = requests.post(f"{server.url}/api/session/", json={"username": "analyst@olist-bi.local", "password": report.users["analyst@olist-bi.local"]}, timeout=5)
+    yield server, report.ids["database:warehouse"], {"X-Metabase-Session": answer.json()["id"]}
+    server.stop()
+
+
+def native(server: MetabaseStandIn, database: int, headers: dict, sql: str) -> dict:
+    body = {"type": "native", "database": database, "native": {"query": sql}}
+    return requests.post(f"{server.url}/api/dataset/", json=body, headers=headers, timeout=30).json()
+
+
+@pytest.mark.parametrize("sql", ESCAPES + LOCKED)
+def test_an_analyst_cannot_escape_the_warehouse_in_metabase(metabase, sql):
+    server, database, analyst = metabase
+    # Two queries first, so the pool's second connection (the one the marker lets through) runs them too.
+    for _ in range(2):
+        assert native(server, database, analyst, "select count(*) from dim_customer")["status"] == "completed"
+    refused = native(server, database, analyst, sql)
+    assert refused["status"] == "failed", refused
+    assert any(word in refused["error"] for word in ("disabled", "locked", "read-only", "Cannot change", "does not exist")), refused["error"]
+    after = native(server, database, analyst, "select count(*) from dim_customer")
+    assert after["status"] == "completed" and after["data"]["rows"][0][0] > 0
+    assert not os.path.exists(ESCAPE_FILE)
+    assert server.violations == []
+
+
+def _connections(path: Path, details: dict, count: int = 2) -> list[str]:
+    """Open `count` pooled connections as the driver does and run read_csv on each; their errors."""
+    props = driver.properties(driver.effective_details(details, 1))
+    config, zone = driver.duckdb_config(props)
+    outcomes, held = [], []
+    for _ in range(count):
+        connection = duckdb.connect(str(path), config=config)
+        held.append(connection)
+        if zone and len(held) == 1:
+            connection.execute(f"SET TimeZone = '{zone}'")
+        try:
+            if details.get("init_sql"):
+                try:
+                    connection.execute(details["init_sql"])
+                except duckdb.Error as e:
+                    if not driver.already_done(str(e)):
+                        raise
+            connection.execute("select * from read_csv('/etc/hostname')").fetchall()
+            outcomes.append("read a file")
+        except duckdb.Error as e:
+            outcomes.append(str(e))
+    for connection in held:
+        connection.close()
+    return outcomes
+
+
+@pytest.fixture
+def warehouse_file(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table t as select 1 as x")
+    return path
+
+
+def test_without_the_lockdown_the_driver_reads_any_file(warehouse_file):
+    """What the driver gives a read-only connection by itself: files are open to native SQL."""
+    plain = {"database_file": str(warehouse_file), "read_only": True}
+    assert _connections(warehouse_file, plain) == ["read a file", "read a file"]
+    assert "disabled" in _connections(warehouse_file, lockdown.details(str(warehouse_file)))[1]
+
+
+def test_the_marker_lets_later_connections_past_the_locked_configuration(warehouse_file):
+    details = lockdown.details(str(warehouse_file))
+    first, second = _connections(warehouse_file, details)
+    assert "disabled by configuration" in first and "disabled by configuration" in second
+    unmarked = {**details, "init_sql": details["init_sql"].split(";", 1)[1]}  # the same statements, no marker
+    first, second = _connections(warehouse_file, unmarked)
+    assert "disabled by configuration" in first and "configuration has been locked" in second  # every later connection would fail
+
+
+def test_the_driver_gets_limits_a_writable_temp_directory_and_no_internal_keys(warehouse_file):
+    props = driver.properties(driver.effective_details(lockdown.details(str(warehouse_file)), 7))
+    assert props["temp_directory"] == lockdown.TEMP_DIRECTORY  # not beside the file, in the read-only mount
+    assert props["threads"] == "2" and props["memory_limit"] == "1GB" and props["duckdb.read_only"] == "true"
+    assert not any("pool" in k or "/" in k for k in props)
+    # The older driver 1.4.4.0 forwards Metabase 0.63's internal key, and DuckDB refuses to open.
+    older = driver.properties(driver.effective_details(lockdown.details(str(warehouse_file)), 7), older_driver=True)
+    config, _ = driver.duckdb_config(older)
+    with pytest.raises(duckdb.Error, match="not recognized: connection-pool-type"):
+        duckdb.connect(str(warehouse_file), config=config)
