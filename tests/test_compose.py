@@ -83,7 +83,8 @@ def test_every_image_is_pinned(config):
                 assert PINNED.match(base), f"{name}: base image {base} is not pinned"
     metabase = (ROOT / "docker" / "metabase" / "Dockerfile").read_text()
     assert "jre" in metabase and ":21" in metabase.replace("temurin:21", ":21"), "Metabase runs on Java 21"
-    assert re.search(r"ARG METABASE_VERSION=\d+\.\d+\.\d+", metabase) and re.search(r"ARG DUCKDB_DRIVER_VERSION=1\.4\.4\.\d+", metabase)
+    assert re.search(r"ARG METABASE_VERSION=\d+\.\d+\.\d+", metabase) and re.search(r"ARG DUCKDB_DRIVER_VERSION=1\.5\.5\.\d+", metabase)
+    assert "icu.duckdb_extension" in metabase  # the driver's TimeZone=UTC needs it at start-up, offline too
 
 
 def test_the_superset_image_uses_the_drivers_of_the_tested_environment():

@@ -315,7 +315,7 @@ class MetabaseStandIn:
         if key == "GET /api/health":
             return {"status": "ok"}
         if key == "GET /api/session/properties":
-            return {"setup-token": s.setup_token, "has-user-setup": bool(s.users), "version": {"tag": "v0.62.4-standin"}, "site-name": "Metabase"}
+            return {"setup-token": s.setup_token, "has-user-setup": bool(s.users), "version": {"tag": "v0.63.5-standin"}, "site-name": "Metabase"}
         if key == "POST /api/setup/":
             if s.users:
                 raise Reply(403, "The /api/setup route can only be used to create the first user, however a user currently exists.", text=True)
