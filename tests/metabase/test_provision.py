@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 import requests
@@ -290,13 +291,21 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     provision(mine, standin.url, ASSETS)
     assert standin.state.pools_closed == closed  # nothing changed: Metabase keeps its pool
 
+    admin = _session(standin, mine.metabase_admin_email, provision_module.admin_password(mine))
+    marker = "select n from publish_marker"
+    assert "does not exist" in _ad_hoc(standin, admin, database["id"], marker)["error"]  # the pool is open, on the first file
+
     built = publish.building_path(served, 2)
     shutil.copyfile(first, built)
+    with duckdb.connect(str(built)) as con:
+        con.execute("create table publish_marker as select 2 as n")
     second = publish.publish(built, served)
+    assert "does not exist" in _ad_hoc(standin, admin, database["id"], marker)["error"]  # published, but Metabase still reads the old file
     outcomes = {o.tool: o for o in bi.after_publish(mine, say=lambda m: None)}
     assert outcomes["metabase"].status == "done", outcomes
     assert database["details"]["database_file"] == f"{seen}/warehouse.duckdb.generations/{second.name}"
     assert standin.state.pools_closed[database["id"]] == closed[database["id"]] + 1
+    assert _ad_hoc(standin, admin, database["id"], marker)["data"]["rows"] == [[2]]  # the step made Metabase read the new file
     assert outcomes["superset"].status == "skipped"  # none runs at OLIST_SUPERSET_URL here
     assert standin.violations == []
     assert warehouse.current(served) == second.resolve()
