@@ -14,7 +14,6 @@ one is named by provisioning. The platform's generated passwords meet every rule
 from __future__ import annotations
 
 MIN_LENGTH = 6
-REFUSED = "password is too common."  # Metabase's message for every broken rule
 
 
 def problems(password: str) -> list[str]:
