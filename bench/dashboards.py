@@ -37,7 +37,7 @@ from olist_bi import bi, warehouse
 from olist_bi.benchmark import percentile, seed42_drop, timed
 from olist_bi.dashboards import dashboards
 from olist_bi.etl import pipeline, publish
-from olist_bi.postgres import database_url, ensure_database, with_database
+from olist_bi.operations.postgres import database_url, ensure_database, with_database
 from olist_bi.settings import Settings
 from olist_bi.superset import provision, server
 from olist_bi.superset.browser import Browser

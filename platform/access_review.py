@@ -16,9 +16,9 @@ import json
 
 import psycopg
 
-from olist_bi import audit
-from olist_bi.etl import store
-from olist_bi.postgres import database_url
+from olist_bi.operations import audit
+from olist_bi.operations import store
+from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings
 from olist_bi.superset.client import SupersetClient
 from olist_bi.superset.server import ADMIN_USER, admin_password

@@ -267,7 +267,7 @@ def queries_at_scale(settings, scale: float, repeat: int, say=print) -> dict:
     import os
 
     from olist_bi.etl import pipeline
-    from olist_bi.postgres import database_url, ensure_database, with_database
+    from olist_bi.operations.postgres import database_url, ensure_database, with_database
     from olist_bi.settings import Settings
 
     root = settings.home / "bench" / f"scale{scale:g}"

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from olist_bi import contract, doctor
-from olist_bi.postgres import EmbeddedPostgres, PostgresError, database_url
+from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, database_url
 from olist_bi.settings import Settings, SettingsError, mask_url
 
 
@@ -192,7 +192,7 @@ def etl_run(source: Path | None, full: bool) -> None:
 def etl_status(limit: int) -> None:
     """Show recent runs: trigger, status, duration, rows, quality summary, and the error of
     failed runs."""
-    from olist_bi.etl import store
+    from olist_bi.operations import store
 
     settings = _settings()
     try:
@@ -233,8 +233,8 @@ def etl_rollback() -> None:
     from olist_bi.etl import publish
 
     settings = _settings()
-    from olist_bi import audit
-    from olist_bi.etl import store
+    from olist_bi.operations import audit
+    from olist_bi.operations import store
 
     try:
         restored = publish.rollback(settings.warehouse_path)
@@ -517,7 +517,7 @@ def audit_group() -> None:
 
 
 def _ops():
-    from olist_bi.etl import store
+    from olist_bi.operations import store
 
     try:
         return store.connect(database_url(_settings()))
@@ -534,7 +534,7 @@ def audit_tail(since, actor, action, limit) -> None:
     """Print the newest audit events, oldest first: time, actor, source, action, target, details."""
     import datetime as dt
 
-    from olist_bi import audit
+    from olist_bi.operations import audit
 
     with _ops() as ops:
         rows = audit.tail(ops, since.replace(tzinfo=dt.UTC) if since else None, actor, action, limit)
@@ -548,7 +548,7 @@ def audit_tail(since, actor, action, limit) -> None:
 @audit_group.command(name="verify")
 def audit_verify() -> None:
     """Walk the hash chain; exit 1 naming the first row that was altered, removed or inserted."""
-    from olist_bi import audit
+    from olist_bi.operations import audit
 
     with _ops() as ops:
         result = audit.verify(ops)
@@ -563,7 +563,7 @@ def audit_verify() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write (default: standard output).")
 def audit_export(fmt, out) -> None:
     """Export the whole trail, oldest first, with each row's hashes, as JSON lines or CSV."""
-    from olist_bi import audit
+    from olist_bi.operations import audit
 
     with _ops() as ops:
         if out is None:

@@ -10,7 +10,7 @@ from typing import Mapping
 import duckdb
 import psycopg
 
-from olist_bi.postgres import EmbeddedPostgres, PostgresError, bin_dir
+from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, bin_dir
 from olist_bi.settings import Settings, SettingsError, mask_url
 
 MIN_FREE_GB = 2.0

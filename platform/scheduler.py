@@ -34,7 +34,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from olist_bi.contract import SOURCE_FILES
-from olist_bi.postgres import database_url
+from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings
 
 log = logging.getLogger("olist_bi.scheduler")
@@ -82,7 +82,7 @@ def load_inbox(trigger: str) -> list[str]:
     drops = ready_drops(settings.inbox)
     if not drops and trigger == "schedule":
         # A scheduled run with nothing to do is still recorded, so a quiet night shows.
-        from olist_bi.etl import store
+        from olist_bi.operations import store
 
         with store.connect(database_url(settings)) as ops:
             run = store.RunLog(ops, "schedule", str(settings.inbox), False)

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 from psycopg.rows import dict_row
 
-from olist_bi import audit
+from olist_bi.operations import audit
 from olist_bi.cli import main
-from olist_bi.etl import pipeline, store
+from olist_bi.etl import pipeline
+from olist_bi.operations import store
 from tests.conftest import fresh_database, make_settings
 
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import yaml
 
-from olist_bi.postgres import EmbeddedPostgres
+from olist_bi.operations.postgres import EmbeddedPostgres
 from tests.test_postgres import free_port
 
 ROOT = Path(__file__).parents[1]

@@ -10,7 +10,7 @@ import pytest
 
 from olist_bi import demo
 from olist_bi.metabase import passwords as metabase_passwords
-from olist_bi.postgres import PostgresError, database_url
+from olist_bi.operations.postgres import PostgresError, database_url
 from olist_bi.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]

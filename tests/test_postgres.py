@@ -3,7 +3,7 @@ import socket
 import psycopg
 import pytest
 
-from olist_bi.postgres import EmbeddedPostgres, PostgresError, database_url
+from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, database_url
 from olist_bi.settings import Settings
 
 

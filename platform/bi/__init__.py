@@ -94,9 +94,9 @@ def tools(settings: Settings) -> list[BITool]:
 
 def after_publish(settings: Settings, say=print) -> list[Outcome]:
     """Run every reachable tool's after-publish step for the generation served now; audit it."""
-    from olist_bi import audit, warehouse
-    from olist_bi.etl import store
-    from olist_bi.postgres import database_url
+    from olist_bi import warehouse
+    from olist_bi.operations import audit, store
+    from olist_bi.operations.postgres import database_url
 
     generation = warehouse.current(settings.warehouse_path)
     outcomes = []

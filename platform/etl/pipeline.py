@@ -23,12 +23,14 @@ from typing import Callable
 import duckdb
 import psycopg
 
-from olist_bi import audit, warehouse, contract
+from olist_bi import contract, warehouse
+from olist_bi.operations import audit
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
 from olist_bi.etl import publish as publish_step
-from olist_bi.etl import quality, store, transform
-from olist_bi.postgres import database_url
+from olist_bi.etl import quality, transform
+from olist_bi.operations import store
+from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings
 
 ETL_LOCK = 7_106_712  # PostgreSQL advisory lock: one ETL run at a time, across processes

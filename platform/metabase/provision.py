@@ -26,7 +26,7 @@ from olist_bi import access, demo, warehouse
 from olist_bi.metabase import lockdown, passwords
 from olist_bi.metabase.assets import Assets, read
 from olist_bi.metabase.client import MetabaseApiError, MetabaseClient
-from olist_bi.postgres import database_url, ensure_ops_reader
+from olist_bi.operations.postgres import database_url, ensure_ops_reader
 from olist_bi.settings import Settings
 
 ALL_USERS = "All Users"
@@ -80,8 +80,8 @@ def provision(settings: Settings, url: str, assets_dir: Path, say: Callable[[str
 
 
 def _audit(settings: Settings, url: str, report: Report) -> None:
-    from olist_bi import audit
-    from olist_bi.etl import store
+    from olist_bi.operations import audit
+    from olist_bi.operations import store
 
     details = {
         "setup": report.setup,

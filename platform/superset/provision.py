@@ -12,7 +12,7 @@ import psycopg
 
 from olist_bi import access, warehouse
 from olist_bi.dashboards import dashboards, datasets, filter_targets
-from olist_bi.postgres import database_url, ensure_ops_reader
+from olist_bi.operations.postgres import database_url, ensure_ops_reader
 from olist_bi.semantic.catalog import load
 from olist_bi.settings import Settings
 from olist_bi.superset import bundle as bundle_module
@@ -105,8 +105,8 @@ def provision(settings: Settings, say=print) -> Report:
     for kind, count in report.counts.items():
         if count != before.get(kind):
             report.changes.append(f"{kind}: {before.get(kind, 0)} -> {count}")
-    from olist_bi import audit
-    from olist_bi.etl import store
+    from olist_bi.operations import audit
+    from olist_bi.operations import store
 
     with store.connect(database_url(settings)) as ops:
         record_access_model(ops, report)

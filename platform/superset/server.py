@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from olist_bi import demo
-from olist_bi.postgres import database_url, ensure_database, with_database
+from olist_bi.operations.postgres import database_url, ensure_database, with_database
 from olist_bi.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[2]
