@@ -547,31 +547,64 @@ def audit_tail(since, actor, action, limit) -> None:
 
 @audit_group.command(name="verify")
 def audit_verify() -> None:
-    """Walk the hash chain; exit 1 naming the first row that was altered, removed or inserted."""
-    from olist_bi.operations import audit
+    """Recompute the hash chain and hold it against the newest signed checkpoint; exit 1
+    naming the first row altered, removed or inserted, or a trail rewritten, cut or emptied."""
+    from olist_bi.operations import audit, checkpoint
 
+    settings = _settings()
+    try:
+        newest = checkpoint.latest(settings)
+    except checkpoint.CheckpointInvalid as e:
+        click.echo(f"audit trail NOT VERIFIED: {e}", err=True)
+        sys.exit(1)
     with _ops() as ops:
-        result = audit.verify(ops)
+        result = audit.verify(ops, newest[0] if newest else None)
     if not result.ok:
         click.echo(f"audit trail BROKEN after checking {result.rows} rows: {result.reason}", err=True)
         sys.exit(1)
     click.echo(f"audit trail intact: {result.rows} rows, every hash chains to the one before")
+    if newest:
+        click.echo(f"  and holds against the checkpoint of {newest[0].at}: {newest[0].rows} rows up to id {newest[0].last_id} ({newest[1]})")
+    else:
+        click.echo("  no signed checkpoint yet: rows rewritten with recomputed hashes, or deleted from the end, would not show; run `olist-bi audit checkpoint`")
+
+
+@audit_group.command(name="checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the trail's head (rows, last id, its hash) with OLIST_AUDIT_KEY into a file under
+    $OLIST_HOME/audit/checkpoints; `audit verify` holds the trail against the newest one."""
+    from olist_bi.operations import checkpoint
+
+    settings = _settings()
+    with _ops() as ops:
+        written, path = checkpoint.write(settings, ops)
+    click.echo(f"checkpoint: {written.rows} rows up to id {written.last_id}, signed, in {path}")
 
 
 @audit_group.command(name="export")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True, help="Output format.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write (default: standard output).")
 def audit_export(fmt, out) -> None:
-    """Export the whole trail, oldest first, with each row's hashes, as JSON lines or CSV."""
-    from olist_bi.operations import audit
+    """Export the whole trail, oldest first, with each row's hashes, as JSON lines or CSV;
+    a new signed checkpoint goes with it (the last JSON line; beside a CSV file as
+    <file>.checkpoint.json, or on standard error)."""
+    from olist_bi.operations import audit, checkpoint
 
+    settings = _settings()
     with _ops() as ops:
+        written, _ = checkpoint.write(settings, ops)
         if out is None:
-            count = audit.export(ops, fmt, sys.stdout)
+            count = audit.export(ops, fmt, sys.stdout, written)
         else:
             with out.open("w", encoding="utf-8", newline="") as f:
-                count = audit.export(ops, fmt, f)
-    click.echo(f"exported {count} events", err=True)
+                count = audit.export(ops, fmt, f, written)
+    if fmt == "csv":
+        carried = json.dumps(written.as_dict(), sort_keys=True)
+        if out is None:
+            click.echo(carried, err=True)
+        else:
+            out.with_name(out.name + ".checkpoint.json").write_text(carried + "\n", encoding="utf-8")
+    click.echo(f"exported {count} events, with the checkpoint of {written.at} ({written.rows} rows up to id {written.last_id})", err=True)
 
 
 @audit_group.command(name="review")

@@ -176,6 +176,18 @@ VARIABLES: tuple[Variable, ...] = (
         "How often the scheduler's access review snapshots Superset's users and roles and copies SQL Lab history into the audit trail.",
     ),
     Variable(
+        "OLIST_AUDIT_KEY",
+        None,
+        "The key that signs the audit trail's checkpoints (32+ random characters; keep it out of the database and "
+        "never change it, or older checkpoints no longer verify). Demo: generated into $OLIST_HOME/secrets.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_AUDIT_CHECKPOINT_MINUTES",
+        "15",
+        "How often the scheduler writes a signed checkpoint of the audit trail ($OLIST_HOME/audit/checkpoints).",
+    ),
+    Variable(
         "OLIST_SAMPLE_SCALE",
         "1",
         "Scale factor of the sample drop that `olist-bi up` generates when no drop is given.",
@@ -211,6 +223,8 @@ class Settings:
     ops_reader_password: str | None = None
     redis_url: str | None = None
     access_review_minutes: int = 15
+    audit_key: str | None = None
+    audit_checkpoint_minutes: int = 15
     metabase_url: str = "http://127.0.0.1:3000"
     metabase_admin_email: str = "admin@olist-bi.local"
     metabase_admin_password: str | None = None
@@ -262,6 +276,8 @@ class Settings:
             ops_reader_password=get("OLIST_OPS_READER_PASSWORD"),
             redis_url=get("OLIST_REDIS_URL"),
             access_review_minutes=_parse_int("OLIST_ACCESS_REVIEW_MINUTES", get("OLIST_ACCESS_REVIEW_MINUTES"), 1, 10_080),
+            audit_key=get("OLIST_AUDIT_KEY"),
+            audit_checkpoint_minutes=_parse_int("OLIST_AUDIT_CHECKPOINT_MINUTES", get("OLIST_AUDIT_CHECKPOINT_MINUTES"), 1, 10_080),
             metabase_url=get("OLIST_METABASE_URL").rstrip("/"),
             metabase_admin_email=get("OLIST_METABASE_ADMIN_EMAIL"),
             metabase_admin_password=get("OLIST_METABASE_ADMIN_PASSWORD"),
@@ -330,6 +346,8 @@ class Settings:
             "OLIST_OPS_READER_PASSWORD": "****" if self.ops_reader_password else "(unset)",
             "OLIST_REDIS_URL": mask_url(self.redis_url) if self.redis_url else "(unset)",
             "OLIST_ACCESS_REVIEW_MINUTES": str(self.access_review_minutes),
+            "OLIST_AUDIT_KEY": "****" if self.audit_key else "(unset)",
+            "OLIST_AUDIT_CHECKPOINT_MINUTES": str(self.audit_checkpoint_minutes),
             "OLIST_METABASE_URL": self.metabase_url,
             "OLIST_METABASE_ADMIN_EMAIL": self.metabase_admin_email,
             "OLIST_METABASE_ADMIN_PASSWORD": "****" if self.metabase_admin_password else "(unset)",

@@ -1,5 +1,6 @@
 """The audit trail on a real PostgreSQL: append-only, tamper-evident, never forked."""
 
+import datetime as dt
 import json
 import threading
 import uuid
@@ -12,7 +13,7 @@ from psycopg.rows import dict_row
 from olist_bi.operations import audit
 from olist_bi.cli import main
 from olist_bi.etl import pipeline
-from olist_bi.operations import store
+from olist_bi.operations import checkpoint, store
 from tests.conftest import fresh_database, make_settings
 
 
@@ -50,24 +51,7 @@ def test_update_delete_and_truncate_are_refused_even_for_a_superuser(trail_url, 
         assert conn.execute("select count(*) from audit_logs").fetchone()[0] == 3
 
 
-def test_the_application_role_may_append_but_not_change(trail_url):
-    events(trail_url)
-    login = f"olist_test_app_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(trail_url, autocommit=True) as conn:
-        conn.execute(f"create role {login} login in role olist_app")
-    try:
-        as_app = trail_url.replace("postgres@", f"{login}@")
-        with psycopg.connect(as_app, autocommit=True, row_factory=dict_row) as conn:
-            assert audit.append(conn, "test.by_app", actor="app") > 0
-            for statement in ("update audit_logs set actor = 'x'", "delete from audit_logs"):
-                with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                    conn.execute(statement)
-    finally:
-        with psycopg.connect(trail_url, autocommit=True) as conn:
-            conn.execute(f"drop role {login}")
-
-
-def test_a_row_altered_with_triggers_disabled_is_caught(trail_url):
+def test_a_row_altered_with_triggers_disabled_is_caught(trail_url, tmp_path):
     ids = events(trail_url, 5)
     with psycopg.connect(trail_url, autocommit=True) as conn:
         conn.execute("set session_replication_role = replica")  # triggers off: only a superuser can
@@ -76,7 +60,7 @@ def test_a_row_altered_with_triggers_disabled_is_caught(trail_url):
         result = audit.verify(conn)
     assert not result.ok and result.broken_at == ids[2] and "altered" in result.reason
     runner = CliRunner()
-    out = runner.invoke(main, ["audit", "verify"], env={"OLIST_DATABASE_URL": trail_url})
+    out = runner.invoke(main, ["audit", "verify"], env={"OLIST_DATABASE_URL": trail_url, "OLIST_HOME": str(tmp_path)})
     assert out.exit_code == 1 and f"row {ids[2]}" in out.output
 
 
@@ -140,7 +124,7 @@ def test_tail_and_export(trail_url, tmp_path):
     events(trail_url, 4)
     with store.connect(trail_url) as conn:
         audit.append(conn, "other.thing", actor="someone")
-    env = {"OLIST_DATABASE_URL": trail_url}
+    env = {"OLIST_DATABASE_URL": trail_url, "OLIST_HOME": str(tmp_path / "home")}
     runner = CliRunner()
     tail = runner.invoke(main, ["audit", "tail", "--action", "test.", "--actor", "tester"], env=env)
     assert tail.exit_code == 0 and tail.output.count("test.event") == 4 and "other.thing" not in tail.output
@@ -148,6 +132,128 @@ def test_tail_and_export(trail_url, tmp_path):
     out = tmp_path / "trail.jsonl"
     assert runner.invoke(main, ["audit", "export", "--format", "jsonl", "--out", str(out)], env=env).exit_code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 5 and rows[0]["prev_hash"] == audit.GENESIS and rows[-1]["action"] == "other.thing"
+    carried = rows.pop()["checkpoint"]  # the export carries the checkpoint it wrote, which covers its own event
+    assert len(rows) == 6 and rows[0]["prev_hash"] == audit.GENESIS and [r["action"] for r in rows[-2:]] == ["other.thing", "audit.checkpoint"]
+    assert carried["rows"] == 6 and carried["last_id"] == rows[-1]["id"] and carried["last_hash"] == rows[-1]["hash"]
     csv_out = runner.invoke(main, ["audit", "export", "--format", "csv"], env=env)
-    assert csv_out.stdout.splitlines()[0] == ",".join(audit.COLUMNS) and len(csv_out.stdout.splitlines()) == 6
+    assert csv_out.stdout.splitlines()[0] == ",".join(audit.COLUMNS) and len(csv_out.stdout.splitlines()) == 8
+    assert '"rows": 7' in csv_out.stderr
+
+
+# --- against whoever controls the database: each attack of the hardening review ------------
+
+RECOMPUTE = """
+    update audit_logs set prev_hash = '', hash = '' where id >= %(from)s;
+    do $$ declare r record; last text; begin
+        select hash into last from audit_logs where id < {from_id} order by id desc limit 1;
+        for r in select * from audit_logs where id >= {from_id} order by id loop
+            update audit_logs set prev_hash = coalesce(last, repeat('0', 64)),
+                hash = audit_row_hash_v2(coalesce(last, repeat('0', 64)), r.at, r.actor, r.source, r.action, r.target, r.details)
+            where id = r.id;
+            select hash into last from audit_logs where id = r.id;
+        end loop;
+    end $$;
+"""
+
+
+def attack(url: str, *statements: str, params: dict | None = None) -> None:
+    """As the database's owner can: triggers off for the session, then the statements."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("set session_replication_role = replica")
+        for statement in statements:
+            conn.execute(statement, params or {})
+
+
+def checkpointed(url: str, home) -> tuple:
+    settings = make_settings(home, url)
+    with store.connect(url) as conn:
+        written, _ = checkpoint.write(settings, conn)
+    return settings, written
+
+
+def verify_cli(url: str, home) -> tuple[int, str]:
+    out = CliRunner().invoke(main, ["audit", "verify"], env={"OLIST_DATABASE_URL": url, "OLIST_HOME": str(home)})
+    return out.exit_code, out.output
+
+
+def test_a_rewrite_with_recomputed_hashes_passes_the_chain_but_not_the_checkpoint(trail_url, tmp_path):
+    ids = events(trail_url, 6)
+    checkpointed(trail_url, tmp_path)
+    attack(trail_url, "update audit_logs set details = '{\"i\": 99}' where id = %(id)s", RECOMPUTE.format(from_id=ids[2]).replace("%(from)s", str(ids[2])), params={"id": ids[2]})
+    with store.connect(trail_url) as conn:
+        assert audit.verify(conn).ok  # the chain alone holds: every hash was recomputed
+    code, output = verify_cli(trail_url, tmp_path)
+    assert code == 1 and "the trail was rewritten and its hashes recomputed" in output
+
+
+def test_rows_deleted_from_the_end_are_caught(trail_url, tmp_path):
+    ids = events(trail_url, 6)
+    _, written = checkpointed(trail_url, tmp_path)
+    attack(trail_url, f"delete from audit_logs where id >= {ids[4]}")
+    code, output = verify_cli(trail_url, tmp_path)
+    assert code == 1 and f"up to id {written.last_id} are missing" in output and "rows were removed" in output
+
+
+def test_an_emptied_trail_is_caught(trail_url, tmp_path):
+    events(trail_url, 3)
+    checkpointed(trail_url, tmp_path)
+    attack(trail_url, "delete from audit_logs")
+    code, output = verify_cli(trail_url, tmp_path)
+    assert code == 1 and "every row was deleted" in output
+
+
+def test_text_moved_across_a_field_boundary_breaks_the_hash(trail_url):
+    with store.connect(trail_url) as conn:
+        target = audit.append(conn, "test.event", "ab", {"i": 1}, actor="tester|x", source="etl")
+    # In the old encoding, 'tester|x' + 'etl' and 'tester' + 'x|etl' joined the same way.
+    row = {"prev_hash": audit.GENESIS, "at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "target": "ab", "details_text": "{}", "action": "a"}
+    old = [audit.row_hash({**row, "hash_version": 1, "actor": a, "source": s}) for a, s in (("tester|x", "etl"), ("tester", "x|etl"))]
+    new = [audit.row_hash({**row, "hash_version": 2, "actor": a, "source": s}) for a, s in (("tester|x", "etl"), ("tester", "x|etl"))]
+    assert old[0] == old[1] and new[0] != new[1]
+    attack(trail_url, f"update audit_logs set actor = 'tester', source = 'x|etl' where id = {target}")
+    with store.connect(trail_url) as conn:
+        result = audit.verify(conn)
+    assert not result.ok and result.broken_at == target and "altered" in result.reason
+
+
+def test_an_altered_or_foreign_checkpoint_is_refused(trail_url, tmp_path):
+    events(trail_url, 3)
+    checkpointed(trail_url, tmp_path)
+    path = next((tmp_path / "audit" / "checkpoints").glob("*.json"))
+    forged = json.loads(path.read_text())
+    path.write_text(json.dumps({**forged, "rows": forged["rows"] - 1}))  # to match a trail cut by one row
+    code, output = verify_cli(trail_url, tmp_path)
+    assert code == 1 and "NOT VERIFIED" in output and "signature" in output
+    path.write_text(json.dumps(forged))
+    assert verify_cli(trail_url, tmp_path)[0] == 0
+    other_key = CliRunner().invoke(main, ["audit", "verify"], env={"OLIST_DATABASE_URL": trail_url, "OLIST_HOME": str(tmp_path), "OLIST_AUDIT_KEY": "x" * 40})
+    assert other_key.exit_code == 1 and "not the key it was signed with" in other_key.output
+
+
+def test_the_application_role_appends_only_through_the_function(trail_url):
+    events(trail_url)
+    login = f"olist_test_app_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(trail_url, autocommit=True) as conn:
+        conn.execute(f"create role {login} login in role olist_app")
+        owner = conn.execute("select tableowner from pg_tables where tablename = 'audit_logs'").fetchone()[0]
+    assert owner == "olist_audit_owner"
+    try:
+        as_app = trail_url.replace("postgres@", f"{login}@")
+        with psycopg.connect(as_app, autocommit=True, row_factory=dict_row) as conn:
+            assert audit.append(conn, "test.by_app", actor="app") > 0
+            for statement in (
+                "insert into audit_logs (id, at, actor, source, action, prev_hash, hash) values (0, now(), 'x', 'x', 'x', '', '')",
+                "alter table audit_logs disable trigger all",
+                "alter table audit_logs owner to current_user",
+                "set session_replication_role = replica",
+                "create or replace function audit_row_hash_v2(a text, b timestamptz, c text, d text, e text, f text, g jsonb) returns text language sql as $$ select '' $$",
+                "drop table audit_logs",
+                "set role olist_audit_owner",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+        with store.connect(trail_url) as conn:
+            assert audit.verify(conn).ok and audit.verify(conn).rows == 4
+    finally:
+        with psycopg.connect(trail_url, autocommit=True) as conn:
+            conn.execute(f"drop role {login}")
