@@ -12,15 +12,13 @@ from pathlib import Path
 import click
 
 from olist_bi import contract, doctor
+from olist_bi.errors import Boundary, Busy
 from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, database_url
-from olist_bi.settings import Settings, SettingsError, mask_url
+from olist_bi.settings import Settings, mask_url
 
 
 def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        raise click.ClickException(str(e)) from None
+    return Settings.from_env()
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -31,12 +29,16 @@ def _progress(stage: str, done: int, total: int) -> None:
         click.echo(line, err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Boundary, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="olist-bi")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error (or set OLIST_DEBUG=1).")
+def main(debug: bool) -> None:
     """Olist BI platform: a DuckDB warehouse, a semantic layer and ready BI dashboards over
     the Olist e-commerce data. Configuration comes from OLIST_* environment variables
-    (see `olist-bi doctor` and docs/configuration.md)."""
+    (see `olist-bi doctor` and docs/configuration.md).
+
+    Exit codes: 0 done, 1 failed (one line says why), 2 wrong usage, 75 busy (another run
+    holds the lock; try again later), 130 interrupted."""
 
 
 @main.command()
@@ -76,14 +78,31 @@ def check(folder: Path) -> None:
     try:
         with duckdb.connect() as con:
             loaded = contract.load_raw(con, folder)
-    except contract.ContractError as e:
-        raise click.ClickException(str(e)) from None
     except duckdb.Error as e:
         raise click.ClickException(f"{folder}: the files pass the header checks but cannot be read: {e}") from None
     click.echo(f"{folder}: all nine files match the contract")
     for item in loaded:
         fixed = f"  ({item.zips_fixed:,} zip prefixes padded to five digits)" if item.zips_fixed else ""
         click.echo(f"  {item.source.filename:<42} {item.rows:>12,} rows{fixed}")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply the operations store's migrations and make its read-only role, as the store's
+    owner (OLIST_MIGRATION_DATABASE_URL, default OLIST_DATABASE_URL). Every other command can
+    then run as a least-privilege login, a member of olist_app (docs/operations.md)."""
+    import psycopg
+
+    from olist_bi.operations import store
+    from olist_bi.operations.postgres import ensure_ops_reader
+
+    settings = _settings()
+    url = settings.migration_database_url or database_url(settings)
+    with psycopg.connect(url, autocommit=True) as conn:
+        applied = store.migrate(conn)
+    reader = ensure_ops_reader(settings, url)
+    click.echo(f"applied {', '.join(applied)}" if applied else "no migration pending")
+    click.echo(f"read-only role {reader.user} ready")
 
 
 @main.command(name="doctor")
@@ -120,19 +139,13 @@ def _embedded() -> EmbeddedPostgres:
 @postgres.command(name="start")
 def postgres_start() -> None:
     """Start the embedded PostgreSQL (initialising it on first use) and print its URL."""
-    try:
-        click.echo(_embedded().start())
-    except PostgresError as e:
-        raise click.ClickException(str(e)) from None
+    click.echo(_embedded().start())
 
 
 @postgres.command(name="stop")
 def postgres_stop() -> None:
     """Stop the embedded PostgreSQL cleanly."""
-    try:
-        stopped = _embedded().stop()
-    except PostgresError as e:
-        raise click.ClickException(str(e)) from None
+    stopped = _embedded().stop()
     click.echo("stopped" if stopped else "not running")
 
 
@@ -168,8 +181,8 @@ def etl_run(source: Path | None, full: bool) -> None:
         result = pipeline.run(settings, source, full=full, progress=lambda m: click.echo(f"  {m}", err=True))
     except pipeline.EtlError as e:
         raise click.ClickException(f"run {e.run_id} failed: {e}") from None
-    except PostgresError as e:
-        raise click.ClickException(str(e)) from None
+    if result.status == "skipped" and pipeline.BUSY in result.message:
+        raise Busy(f"run {result.run_id} skipped: {result.message}")
     click.echo(f"run {result.run_id} {result.status}: {result.message}")
     if result.status == "succeeded":
         _after_publish(settings)
@@ -195,11 +208,8 @@ def etl_status(limit: int) -> None:
     from olist_bi.operations import store
 
     settings = _settings()
-    try:
-        with store.connect(database_url(settings)) as ops:
-            runs = store.recent_runs(ops, limit)
-    except PostgresError as e:
-        raise click.ClickException(str(e)) from None
+    with store.connect(database_url(settings)) as ops:
+        runs = store.recent_runs(ops, limit)
     if not runs:
         click.echo("no runs yet: load a drop with `olist-bi etl run --source DIR`")
         return
@@ -236,10 +246,7 @@ def etl_rollback() -> None:
     from olist_bi.operations import audit
     from olist_bi.operations import store
 
-    try:
-        restored = publish.rollback(settings.warehouse_path)
-    except publish.PublishError as e:
-        raise click.ClickException(str(e)) from None
+    restored = publish.rollback(settings.warehouse_path)
     with store.connect(database_url(settings)) as ops:
         audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.name}, source="etl")
     click.echo(f"serving {restored.name} again as {settings.warehouse_path}")
@@ -280,20 +287,16 @@ def _query_options(command):
 
 
 def _compile(metrics, by, where, start, end):
-    from olist_bi.semantic.catalog import UnknownName
-    from olist_bi.semantic.compiler import CompileError, Query, compile_query, parse_by, parse_where
+    from olist_bi.semantic.compiler import Query, compile_query, parse_by, parse_where
 
-    try:
-        query = Query(
-            list(metrics),
-            [parse_by(b) for b in by],
-            [parse_where(w) for w in where],
-            start.date() if start else None,
-            end.date() if end else None,
-        )
-        return compile_query(query)
-    except (UnknownName, CompileError) as e:
-        raise click.ClickException(str(e)) from None
+    query = Query(
+        list(metrics),
+        [parse_by(b) for b in by],
+        [parse_where(w) for w in where],
+        start.date() if start else None,
+        end.date() if end else None,
+    )
+    return compile_query(query)
 
 
 @semantic.command(name="list")
@@ -363,10 +366,7 @@ def semantic_query(metrics, by, where, start, end, fmt) -> None:
 
     compiled = _compile(metrics, by, where, start, end)
     settings = _settings()
-    try:
-        rows = query.run(compiled, settings.warehouse_path)
-    except query.WarehouseMissing as e:
-        raise click.ClickException(str(e)) from None
+    rows = query.run(compiled, settings.warehouse_path)
     click.echo(query.render(compiled, rows, fmt))
 
 
@@ -406,10 +406,7 @@ def bi_after_publish() -> None:
     from olist_bi import warehouse
 
     settings = _settings()
-    try:
-        warehouse.current(settings.warehouse_path)
-    except warehouse.WarehouseMissing as e:
-        raise click.ClickException(str(e)) from None
+    warehouse.current(settings.warehouse_path)
     _after_publish(settings)
 
 
@@ -425,10 +422,7 @@ def superset_serve() -> None:
     from olist_bi.superset import server
 
     settings = _settings()
-    try:
-        url = server.serve(settings, say=lambda m: click.echo(m, err=True))
-    except (server.SupersetError, PostgresError, SettingsError) as e:
-        raise click.ClickException(str(e)) from None
+    url = server.serve(settings, say=lambda m: click.echo(m, err=True))
     click.echo(f"Superset is up at {url}")
 
 
@@ -447,13 +441,9 @@ def superset_provision() -> None:
     dashboards of platform/dashboards/, the roles olist_viewer, olist_analyst, olist_admin and
     the regional RLS role (and, in the local demo, one user per role). Idempotent."""
     from olist_bi.superset import provision
-    from olist_bi.superset.client import SupersetApiError
 
     settings = _settings()
-    try:
-        report = provision.provision(settings, say=lambda m: click.echo(m, err=True))
-    except (SupersetApiError, PostgresError, SettingsError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+    report = provision.provision(settings, say=lambda m: click.echo(m, err=True))
     counts = ", ".join(f"{v} {k}" for k, v in report.counts.items())
     click.echo(f"provisioned {settings.superset_base_url}: {counts}")
     click.echo("changed: " + ("; ".join(report.changes) if report.changes else "nothing (already up to date)"))
@@ -497,14 +487,10 @@ def metabase_provision(url: str | None, assets_dir: Path, wait: int) -> None:
     the groups Olist Viewers and Olist Analysts, and their data and collection permissions
     (and, in the local demo, the demo users). Idempotent: a second run creates nothing."""
     from olist_bi.metabase import provision
-    from olist_bi.metabase.client import MetabaseApiError
 
     settings = _settings()
     url = (url or settings.metabase_url).rstrip("/")
-    try:
-        report = provision.provision(settings, url, assets_dir, say=lambda m: click.echo(m, err=True), wait=wait)
-    except (MetabaseApiError, provision.ProvisionError, PostgresError, SettingsError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
+    report = provision.provision(settings, url, assets_dir, say=lambda m: click.echo(m, err=True), wait=wait)
     if report.setup:
         click.echo(f"set up Metabase: admin {settings.metabase_admin_email} (password: OLIST_METABASE_ADMIN_PASSWORD)")
     click.echo(f"provisioned {url}: {report.summary()}")
@@ -519,10 +505,7 @@ def audit_group() -> None:
 def _ops():
     from olist_bi.operations import store
 
-    try:
-        return store.connect(database_url(_settings()))
-    except PostgresError as e:
-        raise click.ClickException(str(e)) from None
+    return store.connect(database_url(_settings()))
 
 
 @audit_group.command(name="tail")
@@ -612,12 +595,8 @@ def audit_review() -> None:
     """Run the access review now (the scheduler runs it every OLIST_ACCESS_REVIEW_MINUTES):
     record Superset's user, role and permission changes and SQL Lab history."""
     from olist_bi import access_review
-    from olist_bi.superset.client import SupersetApiError
 
-    try:
-        recorded = access_review.run(_settings())
-    except (SupersetApiError, PostgresError, SettingsError) as e:
-        raise click.ClickException(str(e)) from None
+    recorded = access_review.run(_settings())
     click.echo(f"access review: {len(recorded)} events recorded" + (f" ({', '.join(sorted(set(recorded)))})" if recorded else ""))
 
 
@@ -639,10 +618,7 @@ def bench_queries(scale: float, repeat: int, as_json: bool) -> None:
 
     settings = _settings()
     say = (lambda m: click.echo(m, err=True)) if as_json else click.echo
-    try:
-        report = benchmark.queries_at_scale(settings, scale, repeat, say)
-    except (PostgresError, SettingsError) as e:
-        raise click.ClickException(str(e)) from None
+    report = benchmark.queries_at_scale(settings, scale, repeat, say)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -665,12 +641,9 @@ def bench_report(scales: str, repeat: int, out: Path) -> None:
 
     settings = _settings()
     reports = []
-    try:
-        for scale in [float(s) for s in scales.split(",")]:
-            click.echo(f"scale {scale:g} ...", err=True)
-            reports.append(benchmark.queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True)))
-    except (PostgresError, SettingsError) as e:
-        raise click.ClickException(str(e)) from None
+    for scale in [float(s) for s in scales.split(",")]:
+        click.echo(f"scale {scale:g} ...", err=True)
+        reports.append(benchmark.queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True)))
     plot = out.with_name("benchmarks-latency.png")
     benchmark.plot(reports, plot)
     out.write_text(benchmark.render_report(reports, plot.name, f"olist-bi bench report --scales {scales} --repeat {repeat}"), encoding="utf-8")
@@ -690,10 +663,7 @@ def scheduler_command() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
-    try:
-        scheduler = Scheduler(settings)
-    except PostgresError as e:
-        raise click.ClickException(str(e)) from None
+    scheduler = Scheduler(settings)
     click.echo(f"scheduler: ETL at '{settings.etl_schedule}' (UTC) and on new drops in {settings.inbox}", err=True)
     scheduler.run_until_stopped()
     click.echo("scheduler stopped", err=True)
@@ -707,10 +677,7 @@ def up(source: Path | None) -> None:
     settings = _settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     click.echo(f"OLIST_HOME: {settings.home}")
-    try:
-        url = database_url(settings)
-    except PostgresError as e:
-        raise click.ClickException(str(e)) from None
+    url = database_url(settings)
     where = "embedded" if settings.uses_embedded_postgres else "external"
     click.echo(f"PostgreSQL ({where}): {mask_url(url)}")
 
@@ -732,13 +699,9 @@ def up(source: Path | None) -> None:
 
     from olist_bi import bi
     from olist_bi.superset import server
-    from olist_bi.superset.client import SupersetApiError
 
-    try:
-        url = server.serve(settings, say=lambda m: click.echo(m, err=True))
-        report = bi.tool("superset", settings).provision(say=lambda m: click.echo(m, err=True))
-    except (server.SupersetError, SupersetApiError, SettingsError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+    url = server.serve(settings, say=lambda m: click.echo(m, err=True))
+    report = bi.tool("superset", settings).provision(say=lambda m: click.echo(m, err=True))
     click.echo(f"\nSuperset is serving {report.counts['dashboards']} dashboards at {url}")
     if settings.is_demo:
         click.echo(f"  admin        {server.admin_password(settings)}")

@@ -5,7 +5,9 @@ Jobs, kept in PostgreSQL (the operations store) so schedules survive restarts:
   the inbox, or records a skipped run when there is none;
 - `inbox_watch`: every OLIST_INBOX_POLL_SECONDS, loads the ready drops of the inbox, if any;
 - `access_review`: every OLIST_ACCESS_REVIEW_MINUTES, each BI tool's access review (Superset:
-  access changes and SQL Lab history into the audit trail, access_review.py).
+  access changes and SQL Lab history into the audit trail, access_review.py);
+- `audit_checkpoint`: every OLIST_AUDIT_CHECKPOINT_MINUTES, a signed checkpoint of the audit
+  trail (operations/checkpoint.py).
 
 After a run that published, each reachable BI tool's after-publish step runs (olist_bi.bi).
 
@@ -35,7 +37,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from olist_bi.contract import SOURCE_FILES
 from olist_bi.operations.postgres import database_url
-from olist_bi.settings import Settings
+from olist_bi.settings import Settings, mask_url
 
 log = logging.getLogger("olist_bi.scheduler")
 
@@ -96,7 +98,7 @@ def load_inbox(trigger: str) -> list[str]:
             outcomes.append(f"{drop.name}: run {e.run_id} failed")
             log.error("drop %s: run %s failed: %s", drop, e.run_id, e)
             continue
-        if result.status == "skipped" and "another ETL run" in result.message:
+        if result.status == "skipped" and result.message == pipeline.BUSY:
             outcomes.append(f"{drop.name}: waiting, {result.message}")
             continue  # left ready: the next poll tries again
         (drop / LOADED).write_text(f"run {result.run_id} {result.status}: {result.message}\n", encoding="utf-8")
@@ -131,6 +133,16 @@ def access_review() -> None:
         log.info("access review of %s: %d events recorded", tool.name, len(recorded))
 
 
+def audit_checkpoint() -> None:
+    """Sign the audit trail's head into a checkpoint file."""
+    from olist_bi.operations import checkpoint, store
+
+    settings = Settings.from_env()
+    with store.connect(database_url(settings)) as ops:
+        written, path = checkpoint.write(settings, ops)
+    log.info("audit checkpoint: %d rows up to id %d in %s", written.rows, written.last_id, path)
+
+
 def scheduled_etl() -> None:
     load_inbox("schedule")
 
@@ -144,7 +156,7 @@ def sqlalchemy_url(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
-    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
+    raise ValueError(f"not a PostgreSQL URL: {mask_url(url)}")
 
 
 @dataclass
@@ -167,6 +179,9 @@ class Scheduler:
             PeriodicJob("inbox_watch", inbox_watch, lambda s: IntervalTrigger(seconds=s.inbox_poll_seconds), "ETL on new drops"),
             PeriodicJob(
                 "access_review", access_review, lambda s: IntervalTrigger(minutes=s.access_review_minutes), "Access review of the BI tools"
+            ),
+            PeriodicJob(
+                "audit_checkpoint", audit_checkpoint, lambda s: IntervalTrigger(minutes=s.audit_checkpoint_minutes), "Signed checkpoint of the audit trail"
             ),
             *PERIODIC_JOBS,
         ]

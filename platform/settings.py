@@ -124,6 +124,13 @@ VARIABLES: tuple[Variable, ...] = (
         secret=True,
     ),
     Variable(
+        "OLIST_MIGRATION_DATABASE_URL",
+        None,
+        "The operations store as its owner, for `olist-bi migrate` (migrations, roles). Default: OLIST_DATABASE_URL. "
+        "In production OLIST_DATABASE_URL is then a least-privilege login, a member of olist_app.",
+        secret=True,
+    ),
+    Variable(
         "OLIST_OPS_READER_PASSWORD",
         None,
         "Password of the read-only PostgreSQL role `olist_ops_reader` that Superset uses for the operations "
@@ -221,6 +228,7 @@ class Settings:
     superset_secret_key: str | None = None
     superset_admin_password: str | None = None
     ops_reader_password: str | None = None
+    migration_database_url: str | None = None
     redis_url: str | None = None
     access_review_minutes: int = 15
     audit_key: str | None = None
@@ -252,7 +260,7 @@ class Settings:
         warehouse = get("OLIST_WAREHOUSE_PATH")
         return cls(
             home=home,
-            database_url=get("OLIST_DATABASE_URL"),
+            database_url=_postgres_url("OLIST_DATABASE_URL", get("OLIST_DATABASE_URL")),
             warehouse_path=Path(os.path.abspath(Path(warehouse).expanduser()))  # not resolve(): the served path is a link to its generation
             if warehouse
             else home / "warehouse.duckdb",
@@ -274,6 +282,7 @@ class Settings:
             superset_secret_key=get("OLIST_SUPERSET_SECRET_KEY"),
             superset_admin_password=get("OLIST_SUPERSET_ADMIN_PASSWORD"),
             ops_reader_password=get("OLIST_OPS_READER_PASSWORD"),
+            migration_database_url=_postgres_url("OLIST_MIGRATION_DATABASE_URL", get("OLIST_MIGRATION_DATABASE_URL")),
             redis_url=get("OLIST_REDIS_URL"),
             access_review_minutes=_parse_int("OLIST_ACCESS_REVIEW_MINUTES", get("OLIST_ACCESS_REVIEW_MINUTES"), 1, 10_080),
             audit_key=get("OLIST_AUDIT_KEY"),
@@ -325,6 +334,7 @@ class Settings:
             "OLIST_DATABASE_URL": mask_url(self.database_url)
             if self.database_url
             else f"(unset: embedded PostgreSQL in {self.embedded_pg_dir})",
+            "OLIST_MIGRATION_DATABASE_URL": mask_url(self.migration_database_url) if self.migration_database_url else "(unset: OLIST_DATABASE_URL)",
             "OLIST_WAREHOUSE_PATH": str(self.warehouse_path),
             "OLIST_EMBEDDED_PG_PORT": str(self.embedded_pg_port),
             "OLIST_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
@@ -362,8 +372,18 @@ class SettingsError(ValueError):
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a URL such as postgresql://user:secret@host/db."""
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1****@", url)
+    """Hide the password in a connection string: a URL's `user:secret@`, a `password=` query
+    parameter, or a key=value DSN's `password=secret` (quoted or not)."""
+    url = re.sub(r"(//[^:/@\s]*:)[^@\s]*@", r"\1****@", url)
+    url = re.sub(r"([?&]password=)[^&\s]*", r"\1****", url, flags=re.I)
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1****", url, flags=re.I)
+
+
+def _postgres_url(name: str, value: str | None) -> str | None:
+    """A PostgreSQL URL (postgresql://...) or key=value connection string, as psycopg takes."""
+    if value and "://" in value and not value.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(f"{name} must be a PostgreSQL URL (postgresql://user:password@host:5432/database), got {mask_url(value)}")
+    return value
 
 
 def _parse_int(name: str, value: str, low: int, high: int) -> int:

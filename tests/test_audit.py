@@ -257,3 +257,14 @@ def test_the_application_role_appends_only_through_the_function(trail_url):
     finally:
         with psycopg.connect(trail_url, autocommit=True) as conn:
             conn.execute(f"drop role {login}")
+
+
+def test_the_scheduler_job_writes_a_checkpoint_verify_then_holds_against(trail_url, tmp_path, monkeypatch):
+    from olist_bi import scheduler
+
+    events(trail_url, 2)
+    monkeypatch.setenv("OLIST_DATABASE_URL", trail_url)
+    monkeypatch.setenv("OLIST_HOME", str(tmp_path))
+    scheduler.audit_checkpoint()
+    code, output = verify_cli(trail_url, tmp_path)
+    assert code == 0 and "holds against the checkpoint" in output and "3 rows up to id" in output

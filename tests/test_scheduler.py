@@ -82,14 +82,14 @@ def test_the_scheduler_loads_a_new_drop_and_stops_cleanly(tmp_path, small_drop, 
         ).fetchone()
         jobs = conn.execute("select id from apscheduler_jobs order by id").fetchall()
     assert run["trigger"] == "new_drop" and run["status"] == "succeeded"
-    assert [j["id"] for j in jobs] == ["access_review", "etl_schedule", "inbox_watch"]
+    assert [j["id"] for j in jobs] == ["access_review", "audit_checkpoint", "etl_schedule", "inbox_watch"]
 
     # A restart finds its jobs in PostgreSQL and keeps one row per job.
     process = start_scheduler(home, ops_url)
     time.sleep(3)
     stop(process)
     with psycopg.connect(ops_url, row_factory=dict_row) as conn:
-        assert conn.execute("select count(*) as n from apscheduler_jobs").fetchone()["n"] == 3
+        assert conn.execute("select count(*) as n from apscheduler_jobs").fetchone()["n"] == 4
 
 
 def test_two_runs_at_once_never_overlap(tmp_path, drop, ops_url):

@@ -50,6 +50,9 @@ SNAPSHOT_TABLES = {"geolocation", "category_translation"}
 Progress = Callable[[str], None]
 
 
+BUSY = "another ETL run is in progress; this one did nothing"
+
+
 class EtlError(RuntimeError):
     """A run failed; nothing was published. The message names file, rule, count and examples."""
 
@@ -87,7 +90,7 @@ def run(
     with store.connect(database_url(settings)) as ops:
         if not ops.execute("select pg_try_advisory_lock(%s) as ok", (ETL_LOCK,)).fetchone()["ok"]:
             log = store.RunLog(ops, trigger, str(source) if source else None, full)
-            message = "another ETL run is in progress; this one did nothing"
+            message = BUSY
             log.finish("skipped", error=message)
             audit.append(ops, "etl.run.skipped", f"run {log.run_id}", {"reason": message}, source="etl")
             return RunResult(log.run_id, "skipped", message)

@@ -210,24 +210,35 @@ class ReaderLogin:
         return f"postgresql+psycopg2://{self.user}:XXXXXXXXXX@{self.host}:{self.port}/{self.dbname}"
 
 
-def ensure_ops_reader(settings: Settings) -> ReaderLogin:
+def ensure_ops_reader(settings: Settings, url: str | None = None) -> ReaderLogin:
     """The read-only PostgreSQL role the BI tools use for the operations store (SELECT on the
-    run-history and quality tables, nothing else), created or its password reset."""
+    run-history and quality tables, nothing else), created or its password reset.
+
+    Making a role is the owner's work (`olist-bi migrate` does it); a least-privilege login
+    finds the role the owner made and uses it as it is."""
     import psycopg
     from psycopg import sql
 
     from olist_bi import demo
 
-    url = database_url(settings)
+    url = url or database_url(settings)
     password = demo.secret(settings, "OLIST_OPS_READER_PASSWORD", settings.ops_reader_password)
     with psycopg.connect(url, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (OPS_READER,)).fetchone()
-        verb = "alter" if exists else "create"
-        conn.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(OPS_READER), sql.Literal(password)))
-        database = conn.execute("select current_database()").fetchone()[0]
-        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(OPS_READER)))
-        conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(OPS_READER)))
-        for table in OPS_TABLES:
-            conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(table), sql.Identifier(OPS_READER)))
+        try:
+            with conn.transaction():
+                verb = "alter" if exists else "create"
+                conn.execute(sql.SQL(verb + " role {} login password {}").format(sql.Identifier(OPS_READER), sql.Literal(password)))
+                database = conn.execute("select current_database()").fetchone()[0]
+                conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), sql.Identifier(OPS_READER)))
+                conn.execute(sql.SQL("grant usage on schema public to {}").format(sql.Identifier(OPS_READER)))
+                for table in OPS_TABLES:
+                    conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(table), sql.Identifier(OPS_READER)))
+        except psycopg.errors.InsufficientPrivilege:
+            if not exists:
+                raise PostgresError(
+                    f"the read-only role {OPS_READER} does not exist and {conn.info.user} may not create it: "
+                    "run `olist-bi migrate` as the store's owner (OLIST_MIGRATION_DATABASE_URL)"
+                ) from None
     parts = urlsplit(url)
     return ReaderLogin(parts.hostname or "127.0.0.1", parts.port or 5432, parts.path.lstrip("/"), OPS_READER, password)

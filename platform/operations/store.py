@@ -1,8 +1,11 @@
 """The operations store in PostgreSQL: versioned migrations and the pipeline's run history.
 
 Migrations are the numbered `.sql` files in `migrations/`, applied in order, each once, in a
-transaction of its own; `schema_migrations` records which ran. Every connection of the
-platform calls `migrate` first, so a new version's tables appear without a manual step.
+transaction of its own; `schema_migrations` records which ran. They run as the store's owner:
+`olist-bi migrate` (the compose init job), or any command whose login may (the local demo's
+embedded server, a superuser). A least-privilege login (a member of `olist_app`, migration
+0004) finds nothing pending and changes nothing; when a migration is pending it is told to
+run `olist-bi migrate` as the owner instead of failing on a permission.
 """
 
 from __future__ import annotations
@@ -17,32 +20,54 @@ from typing import Iterator
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
+from olist_bi.operations.postgres import PostgresError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_106_711  # advisory lock key: one migrator at a time
 
 
-def migrate(conn: psycopg.Connection) -> list[str]:
-    """Apply the migrations not yet applied; return their names."""
-    applied_now = []
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(
-            "create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())"
-        )
-        cursor = conn.cursor(row_factory=tuple_row)
+class MigrationNeeded(PostgresError):
+    """Migrations are pending and this login may not apply them."""
+
+
+def pending(conn: psycopg.Connection) -> list[Path]:
+    """The migrations not applied yet (all of them on a new store)."""
+    cursor = conn.cursor(row_factory=tuple_row)
+    if cursor.execute("select to_regclass('public.schema_migrations') is not null").fetchone()[0]:
         done = {name for (name,) in cursor.execute("select name from schema_migrations")}
-        for path in sorted(MIGRATIONS.glob("*.sql")):
-            if path.name in done:
-                continue
-            conn.execute(path.read_text(encoding="utf-8"))
-            conn.execute("insert into schema_migrations (name) values (%s)", (path.name,))
-            applied_now.append(path.name)
+    else:
+        done = set()
+    return [p for p in sorted(MIGRATIONS.glob("*.sql")) if p.name not in done]
+
+
+def migrate(conn: psycopg.Connection) -> list[str]:
+    """Apply the migrations not yet applied; return their names. Nothing pending: no DDL at all."""
+    if not pending(conn):
+        return []
+    applied_now = []
+    try:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(
+                "create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())"
+            )
+            for path in pending(conn):  # again, under the lock: another migrator may have run meanwhile
+                conn.execute(path.read_text(encoding="utf-8"))
+                conn.execute("insert into schema_migrations (name) values (%s)", (path.name,))
+                applied_now.append(path.name)
+    except psycopg.errors.InsufficientPrivilege as e:
+        who = conn.info.user
+        names = ", ".join(p.name for p in pending(conn))
+        raise MigrationNeeded(
+            f"the operations store needs migrations ({names}) that {who} may not apply ({str(e).strip()}): "
+            "run `olist-bi migrate` as the store's owner (OLIST_MIGRATION_DATABASE_URL), then run this again"
+        ) from None
     return applied_now
 
 
 @contextmanager
 def connect(url: str) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the operations store, migrated."""
+    """An autocommit connection to the operations store, migrated (or checked to be)."""
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         migrate(conn)
         yield conn

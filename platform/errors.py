@@ -1,0 +1,91 @@
+"""The command line's one error boundary: a mistake gets one clear line and an exit code.
+
+Commands let the platform's own errors rise; `Boundary` (the `olist-bi` group) turns each
+into one line on standard error, `Error: <what went wrong and what to do>` (as click's own), and a documented
+exit code (docs/cli.md), passwords in connection strings masked. A traceback is printed only with `--debug` or `OLIST_DEBUG=1`, and
+for what is not a user's mistake (a bug: please report it). Output cut by a closed pipe
+(`olist-bi audit export | head`) ends quietly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from olist_bi.settings import mask_url
+
+OK, FAILED, USAGE, BUSY, INTERRUPTED = 0, 1, 2, 75, 130
+LONGEST = 500  # characters of one value in a message; the rest is counted, not printed
+
+
+class Busy(RuntimeError):
+    """Another run holds the lock this command needs; try again later (exit 75)."""
+
+
+def cut(text: str, longest: int = LONGEST) -> str:
+    """`text` with each overlong word shortened: a 120,000-character name is not echoed whole."""
+    if len(text) <= longest:
+        return text
+    parts = []
+    for word in text.split(" "):
+        parts.append(word if len(word) <= longest else f"{word[:60]}... ({len(word):,} characters)")
+    joined = " ".join(parts)
+    return joined if len(joined) <= 4 * longest else joined[: 4 * longest] + f"... ({len(text):,} characters in all)"
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors a user's input, configuration or environment causes (imported late: the
+    command line starts fast)."""
+    import duckdb
+    import psycopg
+
+    from olist_bi.contract import ContractError
+    from olist_bi.etl.pipeline import EtlError
+    from olist_bi.etl.publish import PublishError
+    from olist_bi.metabase.client import MetabaseApiError
+    from olist_bi.operations.checkpoint import CheckpointInvalid
+    from olist_bi.operations.postgres import PostgresError
+    from olist_bi.semantic.catalog import UnknownName
+    from olist_bi.semantic.compiler import CompileError
+    from olist_bi.settings import SettingsError
+    from olist_bi.superset.client import SupersetApiError
+    from olist_bi.warehouse import WarehouseMissing
+
+    # RuntimeError covers the platform's other errors (Superset's start, provisioning, the
+    # browser); a bug (KeyError, TypeError, AssertionError, ...) keeps its traceback.
+    return (SettingsError, PostgresError, psycopg.Error, WarehouseMissing, ContractError, EtlError, PublishError,
+            CheckpointInvalid, UnknownName, CompileError, SupersetApiError, MetabaseApiError, duckdb.Error, OSError, RuntimeError)
+
+
+def debugging(ctx: click.Context) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get("OLIST_DEBUG", "").lower() in ("1", "true", "yes")
+
+
+class Boundary(click.Group):
+    """A click group whose commands' errors end as one line and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            # The reader went away (`| head`): say nothing more, and keep Python from
+            # complaining when it flushes standard output at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(OK)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(INTERRUPTED)
+        except Busy as e:
+            click.echo(f"Busy: {cut(mask_url(str(e)))}", err=True)
+            ctx.exit(BUSY)
+        except Exception as e:
+            if debugging(ctx) or not isinstance(e, user_errors()):
+                raise
+            said = " ".join(line.strip() for line in str(e).strip().splitlines())  # one line, always
+            click.echo(f"Error: {cut(mask_url(said)) or type(e).__name__}", err=True)
+            ctx.exit(FAILED)
