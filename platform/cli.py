@@ -168,7 +168,8 @@ def etl() -> None:
 @etl.command(name="run")
 @click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder with the nine Olist files to load.")
 @click.option("--full", is_flag=True, help="Rebuild from every drop loaded so far (and --source), ignoring what the served warehouse holds.")
-def etl_run(source: Path | None, full: bool) -> None:
+@click.option("--allow-shrink", is_flag=True, help="Let a geolocation or category-translation file replace its table with under half its rows (or none).")
+def etl_run(source: Path | None, full: bool, allow_shrink: bool) -> None:
     """Load a drop: extract, validate (bad rows to quarantine), transform, and publish a new
     warehouse file atomically. Files loaded before (same SHA-256) are skipped; a rerun of
     the same drop changes nothing. Exits 1, publishing nothing, when the run fails."""
@@ -178,7 +179,7 @@ def etl_run(source: Path | None, full: bool) -> None:
     if source is None and not full:
         raise click.UsageError("give --source DIR (a drop folder), or --full to rebuild from the drops loaded so far")
     try:
-        result = pipeline.run(settings, source, full=full, progress=lambda m: click.echo(f"  {m}", err=True))
+        result = pipeline.run(settings, source, full=full, progress=lambda m: click.echo(f"  {m}", err=True), allow_shrink=allow_shrink)
     except pipeline.EtlError as e:
         raise click.ClickException(f"run {e.run_id} failed: {e}") from None
     if result.status == "skipped" and pipeline.BUSY in result.message:
@@ -196,6 +197,8 @@ def etl_run(source: Path | None, full: bool) -> None:
         warnings = [r for r in result.results if r.severity == "warn" and not r.passed]
         for r in warnings:
             click.echo(f"  warning: {r.rule}: {r.rows_failing:,} rows (kept), e.g. {', '.join(r.example_keys[:2])}")
+        for line in result.warnings:
+            click.echo(f"  warning: {line}")
         seconds = ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items())
         click.echo(f"  stages: {seconds}")
 

@@ -111,7 +111,9 @@ def test_the_warehouse_is_read_only_in_the_bi_tools_and_the_order_holds(config):
     for name in ("postgres", "superset", "metabase", "redis"):
         assert services[name]["healthcheck"]["test"], name
     env = services["scheduler"]["environment"]
-    assert env["OLIST_ENV"] == "production" and env["OLIST_DATABASE_URL"].startswith("postgresql://olist:")
+    assert env["OLIST_ENV"] == "production" and env["OLIST_DATABASE_URL"].startswith("postgresql://olist_runtime:")  # least privilege
+    assert "OLIST_MIGRATION_DATABASE_URL" not in env and env["OLIST_AUDIT_KEY"]
+    assert services["init"]["environment"]["OLIST_MIGRATION_DATABASE_URL"].startswith("postgresql://olist:")  # the owner migrates, in init only
 
 
 def _volumes(service: dict) -> list[str]:
@@ -131,6 +133,7 @@ def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_p
             "PATH": os.environ["PATH"], "PGHOST": "127.0.0.1", "PGPORT": str(pg.port),
             "POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres",
             "POSTGRES_PASSWORD": "p0", "OLIST_DB_PASSWORD": "p1", "SUPERSET_DB_PASSWORD": "p2", "METABASE_DB_PASSWORD": "p3",
+            "OLIST_RUNTIME_DB_PASSWORD": "p4",
         }
         script = ROOT / "docker" / "postgres" / "init.sh"
         result = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
@@ -143,6 +146,19 @@ def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_p
             psycopg.connect(base.format("metabase", "olist_ops"))
         with psycopg.connect(base.format("olist", "olist_ops")) as conn:
             assert conn.execute("select rolcreaterole from pg_roles where rolname = 'olist'").fetchone() == (True,)
+        # The roles as the stack uses them: the owner migrates (and hands the audit trail to
+        # olist_audit_owner), the runtime login does the rest and may only append to the trail.
+        cli = [str(ROOT / ".venv" / "bin" / "olist-bi")] if (ROOT / ".venv" / "bin" / "olist-bi").exists() else ["olist-bi"]
+        platform = {"PATH": os.environ["PATH"], "OLIST_HOME": str(tmp_path / "home"), "OLIST_ENV": "production", "OLIST_AUDIT_KEY": "k" * 40,
+                    "OLIST_OPS_READER_PASSWORD": "p5", "OLIST_MIGRATION_DATABASE_URL": base.format("olist", "olist_ops"),
+                    "OLIST_DATABASE_URL": base.format("olist_runtime", "olist_ops")}
+        for args in (["migrate"], ["audit", "checkpoint"], ["audit", "verify"], ["etl", "status"]):
+            ran = subprocess.run([*cli, *args], env=platform, capture_output=True, text=True, timeout=120)
+            assert ran.returncode == 0, (args, ran.stderr)
+        with psycopg.connect(base.format("olist_runtime", "olist_ops")) as conn:
+            assert conn.execute("select tableowner from pg_tables where tablename = 'audit_logs'").fetchone() == ("olist_audit_owner",)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("update audit_logs set actor = 'x'")
 
         refused = subprocess.run(["sh", str(script)], env={**env, "SUPERSET_DB_PASSWORD": "change-me"}, capture_output=True, text=True, timeout=60)
         assert refused.returncode == 1 and "SUPERSET_DB_PASSWORD still holds the example value" in refused.stderr

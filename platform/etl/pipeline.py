@@ -8,7 +8,10 @@ failure leaves the served file untouched and the run marked failed with its reas
 Which tables are appended and which rebuilt:
 - `raw.*`: orders, items, payments, reviews, customers, sellers and products are upserted by
   their keys (a later drop's row replaces an earlier one with the same key); geolocation and
-  the category translation are snapshots, replaced whole when a new file arrives.
+  the category translation are snapshots, replaced whole when a new file arrives. A snapshot
+  that would leave its table empty, or with under half the rows it has, fails the run unless
+  the operator allows it (`allow_shrink`, `etl run --allow-shrink`): a truncated export must
+  not wipe a dimension silently. An empty file of an appended table is a warning.
 - `quarantine.rejected_rows`: appended, one row per rejected source row, per run.
 - staging views, dimensions, facts and marts: rebuilt from `raw` on every run.
 """
@@ -46,6 +49,7 @@ LOAD_ORDER = (
     "order_reviews",
 )
 SNAPSHOT_TABLES = {"geolocation", "category_translation"}
+SHRINK_LIMIT = 0.5  # a snapshot with fewer rows than this share of the table's fails the run
 
 Progress = Callable[[str], None]
 
@@ -71,6 +75,8 @@ class RunResult:
     rows_loaded: dict[str, int] = field(default_factory=dict)
     rows_quarantined: dict[str, int] = field(default_factory=dict)
     results: list[quality.RuleResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    shrunk: list[str] = field(default_factory=list)  # snapshots that would shrink their table, not allowed
     stage_seconds: dict[str, float] = field(default_factory=dict)
     model_rows: dict[str, int] = field(default_factory=dict)
 
@@ -81,9 +87,11 @@ def run(
     trigger: str = "manual",
     full: bool = False,
     progress: Progress | None = None,
+    allow_shrink: bool = False,
 ) -> RunResult:
     """Run the ETL once over the drop `source` (or, with `full`, over every drop loaded so
-    far plus `source`). Raises `EtlError` when the run fails."""
+    far plus `source`). Raises `EtlError` when the run fails. `allow_shrink` lets a snapshot
+    file replace its table with far fewer rows (or none)."""
     say = progress or (lambda message: None)
     served = settings.warehouse_path
     served.parent.mkdir(parents=True, exist_ok=True)
@@ -99,12 +107,12 @@ def run(
                 say(f"closed run {run_id}, left running by a process that died")
             publish_step.remove_abandoned_builds(served)
             quality.sync_rules(ops)
-            return _run_locked(settings, ops, source, trigger, full, say)
+            return _run_locked(settings, ops, source, trigger, full, say, allow_shrink)
         finally:
             ops.execute("select pg_advisory_unlock(%s)", (ETL_LOCK,))
 
 
-def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress) -> RunResult:
+def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress, allow_shrink: bool = False) -> RunResult:
     served = settings.warehouse_path
     previous_loads = _served_loads(served)
     drops = _drops_to_load(previous_loads, source, full)
@@ -133,6 +141,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                         item = next((i for i in fresh if i.source.table == table), None)
                         if item is not None:
                             item.results += quality.validate_table(con, log.run_id, table)
+                            _guard_size(con, item, allow_shrink, result)
                             _merge(con, table)
                     _account(con, log.run_id, fresh, result)
                     detail.update(drop=str(drop), rows_read=sum(i.rows_read for i in fresh))
@@ -189,7 +198,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
             ops, "warehouse.published", str(served),
             {"run_id": log.run_id, "generation": generation.name, "files": [i.source.filename for i in new]}, source="etl",
         )
-        audit.append(ops, "etl.run.succeeded", f"run {log.run_id}", {"rows_loaded": sum(result.rows_loaded.values()), "rows_quarantined": sum(result.rows_quarantined.values())}, source="etl")
+        audit.append(ops, "etl.run.succeeded", f"run {log.run_id}", {"rows_loaded": sum(result.rows_loaded.values()), "rows_quarantined": sum(result.rows_quarantined.values()), "warnings": result.warnings}, source="etl")
         result.status, result.published = "succeeded", served
         result.message = f"published {served}"
         return result
@@ -299,6 +308,27 @@ def _unique_columns(table: str) -> tuple[str, ...]:
     return next(r.columns for r in quality.rules() if r.table == table and r.kind == "unique")
 
 
+def _guard_size(con: duckdb.DuckDBPyConnection, item, allow_shrink: bool, result: RunResult) -> None:
+    """Before a file's rows are merged: a snapshot must not empty or halve its table unless
+    allowed (recorded for the quality gates); an empty file of an appended table is worth a warning."""
+    table, name = item.source.table, item.source.filename
+    records = item.rows_read  # the file's records (a file of bad rows is the quarantine gate's to judge)
+    if table not in SNAPSHOT_TABLES:
+        if records == 0:
+            result.warnings.append(f"{name} has no rows to load: nothing new for {table}")
+        return
+    held = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+    if held and records < held * SHRINK_LIMIT:
+        change = f"{name} would replace the {held:,} rows of {table} with {records:,}"
+        if allow_shrink:
+            result.warnings.append(f"{change} (allowed by --allow-shrink)")
+        else:  # a quality gate, checked with the others before anything is published
+            result.shrunk.append(
+                f"{change} (a snapshot, replaced whole): a truncated or empty export? "
+                "If the smaller file is right, run again with `olist-bi etl run --allow-shrink`"
+            )
+
+
 def _merge(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Merge the accepted rows of `incoming.<table>` into `raw.<table>`."""
     columns = ", ".join(BY_TABLE[table].header)
@@ -338,7 +368,7 @@ def _reconciliation(result: RunResult) -> quality.RuleResult:
 
 
 def _fail_on_errors(settings: Settings, result: RunResult, reconciliation: quality.RuleResult) -> None:
-    problems = []
+    problems = list(result.shrunk)
     if not reconciliation.passed:
         problems.append("rows do not reconcile (loaded + quarantined <> read): " + "; ".join(reconciliation.example_keys))
     for r in result.results:

@@ -192,3 +192,41 @@ def test_warnings_keep_their_rows(warehouse):
     warned = {r.rule: r for r in result.results if r.severity == "warn" and not r.passed}
     assert {"orders.carrier.after_approval", "orders.delivered.has_date", "products.category.present"} <= set(warned)
     assert result.rows_quarantined["orders"] == 0
+
+
+@pytest.mark.parametrize("kept", [0, 3], ids=["header-only", "a-few-rows"])
+@pytest.mark.parametrize("name, table", [("olist_geolocation_dataset.csv", "geolocation"), ("product_category_name_translation.csv", "category_translation")])
+def test_a_snapshot_that_would_empty_or_halve_its_table_fails_unless_allowed(served, drop_copy, name, table, kept):
+    settings, before = served
+    path = drop_copy / name
+    rows = [r for r in lines(path) if r]
+    write_lines(path, rows[: 1 + kept] + [""])  # a truncated export: the header and `kept` rows
+    fails(settings, drop_copy, name, f"with {kept:,}", "--allow-shrink")
+    assert digest(settings.warehouse_path) == before  # nothing was published
+    result = pipeline.run(settings, drop_copy, allow_shrink=True)
+    assert result.status == "succeeded" and any("allowed by --allow-shrink" in w for w in result.warnings)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute(f"select count(*) from raw.{table}").fetchone()[0] <= kept
+
+
+def test_an_empty_appended_file_is_a_warning(served, drop_copy):
+    settings, _ = served
+    sellers = drop_copy / "olist_sellers_dataset.csv"
+    write_lines(sellers, [lines(sellers)[0], ""])
+    result = pipeline.run(settings, drop_copy)
+    assert result.status == "succeeded" and "olist_sellers_dataset.csv has no rows to load: nothing new for sellers" in result.warnings
+
+
+def test_purchases_before_the_data_set_or_in_the_future_are_quarantined(settings, drop_copy):
+    orders = drop_copy / "olist_orders_dataset.csv"
+    rows = lines(orders)
+    for index, when in ((1, "2099-01-01 10:00:00"), (2, "1999-12-31 23:00:00")):
+        fields = rows[index].split(",")
+        fields[3] = when
+        rows[index] = ",".join(fields)
+    write_lines(orders, rows)
+    result = pipeline.run(make_settings(settings.home, settings.database_url, olist_max_quarantine_share=0.5), drop_copy)
+    found = [q for q in quarantined(settings) if q["rule"] == "orders.purchase.in_range"]
+    assert sorted(q["row"] for q in found) == [1, 2] and result.status == "succeeded"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select max(date_key) from dim_date").fetchone()[0].year < 2099  # the calendar did not grow to 2099

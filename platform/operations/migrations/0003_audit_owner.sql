@@ -54,6 +54,9 @@ do $$ begin
     end if;
 end $$;
 
+-- A new owner must be able to create in the table's schema (PostgreSQL 15+ no longer lets
+-- everyone create in `public`): granted for the hand-over, taken back after it.
+grant create on schema public to olist_audit_owner;
 alter table audit_logs owner to olist_audit_owner;
 alter sequence audit_logs_id_seq owner to olist_audit_owner;
 alter function audit_logs_chain() owner to olist_audit_owner;
@@ -62,6 +65,7 @@ alter function audit_row_hash(text, timestamptz, text, text, text, text, jsonb) 
 alter function audit_row_hash_v2(text, timestamptz, text, text, text, text, jsonb) owner to olist_audit_owner;
 alter function audit_field(text) owner to olist_audit_owner;
 alter function audit_append(text, text, text, text, jsonb) owner to olist_audit_owner;
+revoke create on schema public from olist_audit_owner;
 
 revoke all on audit_logs from public, olist_app;
 revoke all on sequence audit_logs_id_seq from public, olist_app;
