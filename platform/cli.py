@@ -138,8 +138,12 @@ def _embedded() -> EmbeddedPostgres:
 
 @postgres.command(name="start")
 def postgres_start() -> None:
-    """Start the embedded PostgreSQL (initialising it on first use) and print its URL."""
-    click.echo(_embedded().start())
+    """Start the embedded PostgreSQL (initialising it on first use) and print its URL. The
+    local demo's only: refused when OLIST_ENV=production."""
+    server = _embedded()
+    if not _settings().is_demo:
+        raise PostgresError("the embedded PostgreSQL (trust authentication, superuser) is for the local demo only: OLIST_ENV=production needs OLIST_DATABASE_URL")
+    click.echo(server.start())
 
 
 @postgres.command(name="stop")

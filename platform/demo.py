@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import string
+import tempfile
 from typing import Callable
 
 from olist_bi.settings import Settings, SettingsError
@@ -33,20 +34,30 @@ def secret(settings: Settings, variable: str, given: str | None, length: int = 3
             f"{variable} is required when OLIST_ENV=production: the platform generates secrets only for the local demo"
         )
     rule = rule or (lambda value: True)
-    path = settings.secrets_dir / variable.lower()
+    folder = settings.secrets_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # a folder left open by hand is closed again
+    path = folder / variable.lower()
     if path.exists():
+        os.chmod(path, 0o600)
         kept = path.read_text(encoding="utf-8").strip()
-        if rule(kept):
+        if kept and rule(kept):
             return kept
-        path.unlink()
-    settings.secrets_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.secrets_dir, 0o700)
+        path.unlink(missing_ok=True)
     value = secrets.token_urlsafe(length)
     while not rule(value):
         value = secrets.token_urlsafe(length)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(value)
+    # Written whole under a private name, then linked into place: a process racing this one
+    # sees no file or the whole value, never an empty one; the loser reads the winner's.
+    fd, scratch = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(value)
+        os.link(scratch, path)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    finally:
+        os.unlink(scratch)
     return value
 
 

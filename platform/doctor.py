@@ -6,6 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from typing import Mapping
+from urllib.parse import urlsplit
 
 import duckdb
 import psycopg
@@ -14,6 +15,15 @@ from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, bin_di
 from olist_bi.settings import Settings, SettingsError, mask_url
 
 MIN_FREE_GB = 2.0
+# Production's secrets and the shortest each may be: keys sign and encrypt, passwords log in.
+REQUIRED_SECRETS = {
+    "OLIST_SUPERSET_SECRET_KEY": 32,
+    "OLIST_AUDIT_KEY": 32,
+    "OLIST_SUPERSET_ADMIN_PASSWORD": 12,
+    "OLIST_OPS_READER_PASSWORD": 12,
+    "OLIST_METABASE_ADMIN_PASSWORD": 12,
+}
+EXAMPLES = ("change-me", "changeme", "password", "secret", "example", "admin")
 
 
 @dataclass
@@ -35,6 +45,8 @@ def run_checks(env: Mapping[str, str] | None = None) -> tuple[dict[str, str], li
     checks.append(_check_postgres(settings))
     checks.append(Check("duckdb", True, f"DuckDB {duckdb.__version__}"))
     checks.append(_check_disk(settings))
+    if not settings.is_demo:
+        checks.append(_check_secrets(settings, env if env is not None else os.environ))
     return settings.describe(), checks
 
 
@@ -91,3 +103,22 @@ def _check_disk(settings: Settings) -> Check:
             f"free at least {MIN_FREE_GB:g} GB or point OLIST_HOME at a larger disk (scale 10 needs about 10 GB)",
         )
     return Check("disk", True, f"{free_gb:.1f} GB free at {path}")
+
+
+def _check_secrets(settings: Settings, env: Mapping[str, str]) -> Check:
+    """Production: every secret given, long enough, and not an example value."""
+    wrong = []
+    for name, shortest in REQUIRED_SECRETS.items():
+        value = env.get(name) or ""
+        if not value:
+            wrong.append(f"{name} is not set")
+        elif len(value) < shortest:
+            wrong.append(f"{name} is shorter than {shortest} characters")
+        elif any(example in value.lower() for example in EXAMPLES):
+            wrong.append(f"{name} still holds an example value")
+    url_password = urlsplit(settings.database_url or "").password or ""
+    if url_password and (len(url_password) < 12 or any(example in url_password.lower() for example in EXAMPLES)):
+        wrong.append("the password in OLIST_DATABASE_URL is short or an example value")
+    if wrong:
+        return Check("secrets", False, "; ".join(wrong), "set each to a long random value (openssl rand -base64 42); see docs/configuration.md")
+    return Check("secrets", True, f"{len(REQUIRED_SECRETS)} secrets set, none short or an example")

@@ -89,3 +89,18 @@ def test_superset_config_reads_everything_from_the_environment():
     )
     result = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True)
     assert result.stdout.split() == ["postgresql+psycopg2://u@h/d", "RedisCache", "500", "True"], result.stderr
+
+
+def test_demo_secrets_created_at_once_agree_and_loose_modes_are_closed(tmp_path):
+    import concurrent.futures
+
+    settings = Settings.from_env({"OLIST_HOME": str(tmp_path)})
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        values = list(pool.map(lambda _: demo.secret(settings, "OLIST_AUDIT_KEY", None, 32), range(64)))
+    assert len(set(values)) == 1 and len(values[0]) >= 32  # one value, never empty, no FileExistsError
+    assert [p.name for p in (tmp_path / "secrets").iterdir()] == ["olist_audit_key"]  # no scratch files left
+    path = tmp_path / "secrets" / "olist_audit_key"
+    os.chmod(path, 0o644)
+    os.chmod(tmp_path / "secrets", 0o755)
+    assert demo.secret(settings, "OLIST_AUDIT_KEY", None) == values[0]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700

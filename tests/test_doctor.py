@@ -32,3 +32,49 @@ def test_doctor_reports_a_broken_setting(tmp_path):
     assert config == {}
     [check] = checks
     assert not check.ok and "OLIST_SAMPLE_SCALE" in check.detail and check.remedy
+
+
+GOOD = {
+    "OLIST_SUPERSET_SECRET_KEY": "Zq3" * 14, "OLIST_AUDIT_KEY": "Kx9" * 14, "OLIST_SUPERSET_ADMIN_PASSWORD": "Wp4-long-random-1",
+    "OLIST_OPS_READER_PASSWORD": "Rd7-long-random-2", "OLIST_METABASE_ADMIN_PASSWORD": "Mb2-long-random-3",
+}
+
+
+def production(tmp_path, **env):
+    base = {"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production", "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"}
+    return run_checks({**base, **env})
+
+
+def test_production_secrets_must_be_set_long_and_not_examples(tmp_path):
+    assert by_name(production(tmp_path, **GOOD)[1])["secrets"].ok
+    unset = by_name(production(tmp_path)[1])["secrets"]
+    assert not unset.ok and "OLIST_AUDIT_KEY is not set" in unset.detail and "openssl rand" in unset.remedy
+    short = by_name(production(tmp_path, **{**GOOD, "OLIST_SUPERSET_ADMIN_PASSWORD": "a"})[1])["secrets"]
+    assert not short.ok and "OLIST_SUPERSET_ADMIN_PASSWORD is shorter than 12" in short.detail
+    example = by_name(production(tmp_path, **{**GOOD, "OLIST_AUDIT_KEY": "an-example-key-that-is-long-enough-to-pass"})[1])["secrets"]
+    assert not example.ok and "OLIST_AUDIT_KEY still holds an example value" in example.detail
+    placeholder = by_name(production(tmp_path, **{**GOOD, "OLIST_AUDIT_KEY": "change-me-to-32-or-more-random-characters"})[1])
+    assert not placeholder["configuration"].ok and "OLIST_AUDIT_KEY still holds the example value" in placeholder["configuration"].detail
+    weak_url = production(tmp_path, **{**GOOD, "OLIST_DATABASE_URL": "postgresql://olist:pw1234@127.0.0.1:1/x"})
+    assert "the password in OLIST_DATABASE_URL" in by_name(weak_url[1])["secrets"].detail
+    assert "pw1234" not in str(weak_url)  # shown masked
+
+
+def test_the_demo_does_not_ask_for_secrets(tmp_path):
+    _, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"})
+    assert "secrets" not in by_name(checks)
+
+
+def test_a_dsn_password_is_masked(tmp_path):
+    config, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": "host=127.0.0.1 port=1 user=u password=hunter2"})
+    assert "hunter2" not in str(config) + str([c.detail for c in checks])
+
+
+def test_production_refuses_the_embedded_postgres_start(tmp_path):
+    from click.testing import CliRunner
+
+    from olist_bi.cli import main
+
+    result = CliRunner().invoke(main, ["postgres", "start"], env={"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production", "OLIST_DATABASE_URL": ""})
+    assert result.exit_code == 1 and "for the local demo only" in result.output
+    assert not (tmp_path / "postgres").exists()
