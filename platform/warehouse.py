@@ -49,11 +49,23 @@ class WarehouseMissing(FileNotFoundError):
     """No served warehouse yet."""
 
 
+class WarehouseDamaged(WarehouseMissing):
+    """The served warehouse is there but cannot be read (a broken link, a corrupt file)."""
+
+    def __init__(self, served: Path | str, path: Path | str, reason: str):
+        super().__init__(
+            f"the served warehouse {served} ({path}) cannot be read: {reason.strip().splitlines()[0] if reason.strip() else 'damaged'}. "
+            "Rebuild it from the kept drops with `olist-bi etl run --full`, or serve the previous one with `olist-bi etl rollback`"
+        )
+
+
 def current(served: Path | str) -> Path:
     """The generation file the served path names now (the path itself when it is a plain file)."""
     served = Path(served)
     resolved = Path(os.path.realpath(served))
     if not resolved.is_file():
+        if served.is_symlink():  # the link is there, its generation file is not
+            raise WarehouseDamaged(served, resolved, "its generation file is missing")
         raise WarehouseMissing(f"no warehouse at {served}: load a drop first (`olist-bi etl run --source DIR` or `make up`)")
     return resolved
 
@@ -108,7 +120,11 @@ class Provider:
             generations = self._open.setdefault(key, [])
             generation = next((g for g in generations if g.path == path and g.inode == inode), None)
             if generation is None:
-                generation = _Generation(path, inode, _open_locked_down(path, limits))
+                try:
+                    database = _open_locked_down(path, limits)
+                except duckdb.Error as e:  # not a DuckDB file, truncated, or of a newer DuckDB
+                    raise WarehouseDamaged(served, path, str(e)) from None
+                generation = _Generation(path, inode, database)
                 generations.append(generation)
             generation.leases += 1
             self._close_idle(key, now=path)

@@ -114,7 +114,7 @@ def run(
 
 def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress, allow_shrink: bool = False) -> RunResult:
     served = settings.warehouse_path
-    previous_loads = _served_loads(served)
+    previous_loads = _served_loads(served, ops, full, say)
     drops = _drops_to_load(previous_loads, source, full)
     log = store.RunLog(ops, trigger, ", ".join(str(d) for d in drops) or None, full)
     audit.append(ops, "etl.run.started", f"run {log.run_id}", {"trigger": trigger, "drops": [str(d) for d in drops], "full": full}, source="etl")
@@ -239,16 +239,26 @@ class _task:
             self.say(f"{self.name} done in {seconds:.1f} s")
 
 
-def _served_loads(served: Path) -> list[dict]:
+def _served_loads(served: Path, ops: psycopg.Connection, full: bool, say: Progress) -> list[dict]:
     """The files the served warehouse holds (its own `meta.loads`): what is served is what
-    counts, so after a rollback the rolled-back drop loads again."""
-    if not served.exists():
+    counts, so after a rollback the rolled-back drop loads again.
+
+    A damaged served warehouse (a corrupt file, a link to a missing generation) stops an
+    incremental run, which would otherwise build on nothing and lose every earlier drop; a
+    full rebuild goes on from the operations store's record of the files succeeded runs loaded."""
+    if not served.exists() and not served.is_symlink():
         return []
-    # Through the process's provider: the current generation by its own name (a long-lived
-    # process must not be handed a database it opened before the last publish), and no
-    # second open with another configuration (DuckDB refuses one) when this process serves too.
-    with warehouse.connect(served) as con:
-        rows = con.execute("select source_file, path, sha256 from meta.loads order by run_id, source_file").fetchall()
+    try:
+        # Through the process's provider: the current generation by its own name (a long-lived
+        # process must not be handed a database it opened before the last publish), and no
+        # second open with another configuration (DuckDB refuses one) when this process serves too.
+        with warehouse.connect(served) as con:
+            rows = con.execute("select source_file, path, sha256 from meta.loads order by run_id, source_file").fetchall()
+    except (warehouse.WarehouseDamaged, duckdb.Error) as e:
+        if not full:
+            raise EtlError(str(e) if isinstance(e, warehouse.WarehouseDamaged) else str(warehouse.WarehouseDamaged(served, warehouse.current(served), str(e)))) from None
+        say(f"the served warehouse cannot be read; rebuilding from the loads recorded in the operations store ({e.__class__.__name__})")
+        return store.succeeded_loads(ops)
     return [{"source_file": f, "path": p, "sha256": h} for f, p, h in rows]
 
 

@@ -143,6 +143,16 @@ def close_abandoned_runs(conn: psycopg.Connection) -> list[int]:
     return closed
 
 
+def succeeded_loads(conn: psycopg.Connection) -> list[dict]:
+    """Every file a succeeded run loaded, oldest first: what a full rebuild starts from when
+    the served warehouse's own record cannot be read."""
+    rows = conn.execute(
+        """select l.source_file, l.path, l.sha256 from data_loads l join pipeline_runs r using (run_id)
+           where r.status = 'succeeded' order by l.run_id, l.source_file"""
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
 def recent_runs(conn: psycopg.Connection, limit: int = 10) -> list[dict]:
     return conn.execute(
         """select r.*, q.rules_checked, q.rules_failed, q.warnings, q.quarantined_share
