@@ -82,3 +82,17 @@ def test_an_unknown_metric_of_120000_characters_is_not_echoed_whole(tmp_path):
     result = run(["semantic", "query", "--metric", "m" * 120_000], {"OLIST_HOME": str(tmp_path)})
     assert result.returncode == 1 and len(result.stderr) < 3000 and "characters" in result.stderr, result.stderr[:300]
 
+
+
+def test_runs_on_one_warehouse_folder_with_different_databases_do_not_overlap(tmp_path, small_drop, ops_url):
+    """The folder lock: a second run on the same OLIST_HOME, recording in another database,
+    finds the folder busy instead of deleting the first run's build file."""
+    import fcntl
+
+    settings = make_settings(tmp_path / "home", ops_url)
+    settings.warehouse_path.parent.mkdir(parents=True)
+    with open(settings.warehouse_path.with_name("warehouse.duckdb.lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a run of another process holds it
+        result = run(["etl", "run", "--source", str(small_drop)], {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url})
+    assert result.returncode == 75 and pipeline.BUSY in result.stderr
+    assert run(["etl", "run", "--source", str(small_drop)], {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url}).returncode == 0

@@ -18,10 +18,12 @@ Which tables are appended and which rebuilt:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import duckdb
 import psycopg
@@ -95,8 +97,11 @@ def run(
     say = progress or (lambda message: None)
     served = settings.warehouse_path
     served.parent.mkdir(parents=True, exist_ok=True)
-    with store.connect(database_url(settings)) as ops:
-        if not ops.execute("select pg_try_advisory_lock(%s) as ok", (ETL_LOCK,)).fetchone()["ok"]:
+    with store.connect(database_url(settings)) as ops, _folder_lock(served) as folder_free:
+        # Two locks: the operations database's (runs of every machine on it) and the warehouse
+        # folder's (runs on this folder whatever database they record in: they would delete
+        # each other's build files).
+        if not folder_free or not ops.execute("select pg_try_advisory_lock(%s) as ok", (ETL_LOCK,)).fetchone()["ok"]:
             log = store.RunLog(ops, trigger, str(source) if source else None, full)
             message = BUSY
             log.finish("skipped", error=message)
@@ -110,6 +115,22 @@ def run(
             return _run_locked(settings, ops, source, trigger, full, say, allow_shrink)
         finally:
             ops.execute("select pg_advisory_unlock(%s)", (ETL_LOCK,))
+
+
+@contextlib.contextmanager
+def _folder_lock(served: Path) -> Iterator[bool]:
+    """An exclusive lock on `<served>.lock` for the run's length; yields whether it was free.
+    The kernel releases it when the process dies, so a killed run never leaves it held."""
+    with open(served.with_name(served.name + ".lock"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress, allow_shrink: bool = False) -> RunResult:
