@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 import duckdb
 import psycopg
 
-from olist_bi import contract, warehouse
+from olist_bi import contract, faults, warehouse
 from olist_bi.operations import audit
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
@@ -108,6 +108,8 @@ def run(
             audit.append(ops, "etl.run.skipped", f"run {log.run_id}", {"reason": message}, source="etl")
             return RunResult(log.run_id, "skipped", message)
         try:
+            for run_id in _complete_published_runs(ops, served):
+                say(f"completed the records of run {run_id}: its file is served, its process stopped after the publish")
             for run_id in store.close_abandoned_runs(ops):
                 say(f"closed run {run_id}, left running by a process that died")
             publish_step.remove_abandoned_builds(served)
@@ -155,6 +157,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                     extracted = extract_step.extract(con, drop, log.run_id, already)
                     fresh = [item for item in extracted if not item.skipped]
                     detail.update(drop=str(drop), files=len(fresh))
+                faults.point("after_extract")
                 if not fresh:
                     continue
                 with _task(log, "validate", result, say) as detail:
@@ -194,6 +197,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 report = transform.build(con)
                 result.model_rows = report.rows
                 detail["models"] = len(report.rows)
+                faults.point("during_transform")
             con.executemany(
                 "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
                 [
@@ -205,8 +209,10 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
         finally:
             con.close()
 
+        faults.point("before_rename")
         with _task(log, "publish", result, say) as detail:
             generation = publish_step.publish(built, served)
+            faults.point("after_rename")
             detail["file"] = str(generation)
         for item in new:
             log.record_load(
@@ -214,6 +220,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 item.rows_read, item.rows_loaded, item.rows_quarantined,
             )
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
+        faults.point("before_bookkeeping")
         log.finish("succeeded", rows=rows, published=str(generation))
         audit.append(
             ops, "warehouse.published", str(served),
@@ -258,6 +265,23 @@ class _task:
         self.log.task_finished(self.task_id, error=_describe(error) if error else None, detail=self.detail)
         if error is None:
             self.say(f"{self.name} done in {seconds:.1f} s")
+
+
+def _complete_published_runs(ops: psycopg.Connection, served: Path) -> list[int]:
+    """Reconcile the run history with the served file's own ledger (see store.complete_published_runs)."""
+    try:
+        generation = warehouse.current(served)
+        with warehouse.connect(served) as con:
+            columns = ("run_id", "source_file", "path", "sha256", "rows_read", "rows_loaded", "rows_quarantined")
+            ledger = [dict(zip(columns, row)) for row in con.execute(f"select {', '.join(columns)} from meta.loads").fetchall()]
+    except (warehouse.WarehouseMissing, duckdb.Error):
+        return []  # nothing served, or damaged: nothing to reconcile against
+    completed = store.complete_published_runs(ops, ledger, str(generation))
+    for run_id in completed:
+        files = sorted({r["source_file"] for r in ledger if r["run_id"] == run_id})
+        audit.append(ops, "warehouse.published", str(served), {"run_id": run_id, "generation": generation.name, "files": files, "reconciled": True}, source="etl")
+        audit.append(ops, "etl.run.succeeded", f"run {run_id}", {"reconciled": True}, source="etl")
+    return completed
 
 
 def _served_loads(served: Path, ops: psycopg.Connection, full: bool, say: Progress) -> list[dict]:

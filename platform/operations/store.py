@@ -143,6 +143,40 @@ def close_abandoned_runs(conn: psycopg.Connection) -> list[int]:
     return closed
 
 
+def complete_published_runs(conn: psycopg.Connection, ledger: list[dict], generation: str) -> list[int]:
+    """Finish the bookkeeping of runs whose file is served but whose records stopped short
+    (the process died between the publish and the records): `ledger` is the served file's
+    own `meta.loads`. Marks each such run succeeded, with its loads; returns their ids."""
+    by_run: dict[int, list[dict]] = {}
+    for row in ledger:
+        by_run.setdefault(row["run_id"], []).append(row)
+    if not by_run:
+        return []
+    unfinished = [r["run_id"] for r in conn.execute(
+        "select run_id from pipeline_runs where run_id = any(%s) and status <> 'succeeded' order by run_id", (list(by_run),)
+    ).fetchall()]
+    for run_id in unfinished:
+        loads = by_run[run_id]
+        with conn.transaction():
+            conn.execute("delete from data_loads where run_id = %s", (run_id,))
+            for load in loads:
+                size = os.path.getsize(load["path"]) if os.path.exists(load["path"]) else 0
+                conn.execute(
+                    """insert into data_loads (run_id, source_file, path, size_bytes, sha256, rows_read, rows_loaded, rows_quarantined)
+                       values (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (run_id, load["source_file"], load["path"], size, load["sha256"], load["rows_read"], load["rows_loaded"], load["rows_quarantined"]),
+                )
+            conn.execute(
+                """update pipeline_runs set status = 'succeeded', finished_at = coalesce(finished_at, now()),
+                       duration_s = coalesce(duration_s, extract(epoch from now() - started_at)), published_file = %s,
+                       error = 'published; its records were completed at the next start (the process stopped after the publish)'
+                   where run_id = %s""",
+                (generation, run_id),
+            )
+            conn.execute("update task_executions set status = 'succeeded', error = null where run_id = %s and task = 'publish'", (run_id,))
+    return unfinished
+
+
 def succeeded_loads(conn: psycopg.Connection) -> list[dict]:
     """Every file a succeeded run loaded, oldest first: what a full rebuild starts from when
     the served warehouse's own record cannot be read."""
