@@ -113,6 +113,7 @@ def test_the_warehouse_is_read_only_in_the_bi_tools_and_the_order_holds(config):
     env = services["scheduler"]["environment"]
     assert env["OLIST_ENV"] == "production" and env["OLIST_DATABASE_URL"].startswith("postgresql://olist_runtime:")  # least privilege
     assert "OLIST_MIGRATION_DATABASE_URL" not in env and env["OLIST_AUDIT_KEY"]
+    assert services["postgres"]["environment"]["OLIST_RUNTIME_DB_PASSWORD"]  # its init script makes the runtime login
     assert services["init"]["environment"]["OLIST_MIGRATION_DATABASE_URL"].startswith("postgresql://olist:")  # the owner migrates, in init only
 
 
