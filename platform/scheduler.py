@@ -18,6 +18,11 @@ until that file is removed. Runs never overlap, across processes too: the ETL ta
 PostgreSQL advisory lock (a run that finds it taken is recorded as skipped). Late runs are
 coalesced into one. SIGTERM or SIGINT stops the scheduler cleanly, after the running job.
 
+One scheduler leads per operations database: it holds a PostgreSQL advisory lock on a
+connection of its own for as long as it runs. Another one started on the same database waits
+as a standby, runs and records nothing, and takes over within OLIST_INBOX_POLL_SECONDS when
+the leader stops or dies (its session ends, and the lock with it).
+
 Other parts of the platform register their periodic jobs in `PERIODIC_JOBS`.
 """
 
@@ -43,6 +48,11 @@ log = logging.getLogger("olist_bi.scheduler")
 
 READY, LOADED, FAILED = "READY", "LOADED", "FAILED"
 JOB_TABLE = "apscheduler_jobs"
+LEADER_LOCK = 7_106_714  # PostgreSQL advisory lock: one scheduler at a time per operations database
+
+
+class LeadershipLost(RuntimeError):
+    """The scheduler's leader lock went with its database session."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,10 @@ class Scheduler:
     scheduler: BackgroundScheduler = field(init=False)
 
     def __post_init__(self) -> None:
-        self.scheduler = BackgroundScheduler(
+        self.scheduler = self._build()
+
+    def _build(self) -> BackgroundScheduler:
+        return BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=sqlalchemy_url(database_url(self.settings)), tablename=JOB_TABLE)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone="UTC",
@@ -189,17 +202,38 @@ class Scheduler:
             self.scheduler.add_job(job.func, job.trigger(s), id=job.id, name=job.name or job.id, replace_existing=True)
 
     def run_until_stopped(self, stop: threading.Event | None = None) -> None:
-        """Start, then block until SIGTERM/SIGINT (or `stop`), then shut down cleanly."""
+        """Lead (or wait as a standby until this one may), until SIGTERM/SIGINT (or `stop`);
+        then shut down cleanly, after the running job."""
+        import psycopg
+
         stop = stop or threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
-        self.scheduler.start(paused=True)
-        self.register()
-        self.scheduler.resume()
-        for job in self.scheduler.get_jobs():
-            log.info("job %s next at %s", job.id, job.next_run_time)
-        while not stop.wait(1.0):
-            pass
-        log.info("stopping: waiting for the running job to finish")
-        self.scheduler.shutdown(wait=True)
+        poll = self.settings.inbox_poll_seconds
+        with psycopg.connect(database_url(self.settings), autocommit=True) as leader:
+            waiting = False
+            while not stop.is_set():
+                if leader.execute("select pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:
+                    break
+                if not waiting:
+                    log.info("standby: another scheduler leads on this operations database; taking over when it stops")
+                    waiting = True
+                stop.wait(poll)
+            else:
+                return
+            log.info("leading: this scheduler runs the jobs")
+            self.scheduler.start(paused=True)
+            self.register()
+            self.scheduler.resume()
+            for job in self.scheduler.get_jobs():
+                log.info("job %s next at %s", job.id, job.next_run_time)
+            try:
+                while not stop.wait(poll):
+                    leader.execute("select 1")  # the lock lives as long as this session
+            except psycopg.Error as e:
+                log.warning("lost the connection that holds the leader lock (%s): stopping, so that one scheduler leads", str(e).strip())
+                self.scheduler.shutdown(wait=True)
+                raise LeadershipLost("the scheduler lost its operations database connection and stopped; start it again") from None
+            log.info("stopping: waiting for the running job to finish")
+            self.scheduler.shutdown(wait=True)

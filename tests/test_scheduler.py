@@ -110,3 +110,32 @@ def test_two_runs_at_once_never_overlap(tmp_path, drop, ops_url):
     assert statuses == ["skipped", "succeeded"]
     skipped = next(r for r in results if r.status == "skipped")
     assert "another ETL run" in skipped.message or "loaded before" in skipped.message
+
+
+def test_one_scheduler_leads_and_a_standby_takes_over_when_it_dies(tmp_path, ops_url):
+    logs = {}
+
+    def started(name):
+        out = open(tmp_path / f"{name}.log", "w")
+        env = {**os.environ, "OLIST_HOME": str(tmp_path / name), "OLIST_DATABASE_URL": ops_url, "OLIST_INBOX_POLL_SECONDS": "1"}
+        logs[name] = tmp_path / f"{name}.log"
+        return subprocess.Popen([sys.executable, "-m", "olist_bi.cli", "scheduler"], env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+
+    first = started("first")
+    wait_for(lambda: "leading" in logs["first"].read_text(), 60, "the first scheduler to lead")
+    second = started("second")
+    try:
+        wait_for(lambda: "standby" in logs["second"].read_text(), 60, "the second to wait as a standby")
+        time.sleep(2)
+        assert "leading" not in logs["second"].read_text() and "Added job" not in logs["second"].read_text()  # it runs and records nothing
+        first.kill()  # dies without a word: its session, and the lock, go with it
+        first.wait()
+        wait_for(lambda: "leading" in logs["second"].read_text(), 60, "the standby to take over")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=60)
+        if first.poll() is None:
+            first.kill()
+    text = logs["second"].read_text()
+    assert second.returncode == 0 and "scheduler stopped" in text
+    assert "Traceback" not in text and " ERROR " not in text, text  # a clean shutdown
