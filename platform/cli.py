@@ -68,22 +68,37 @@ def generate(scale: float, seed: int, out: Path, start_date: dt.datetime | None,
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def check(folder: Path) -> None:
-    """Check a drop folder against the source contract and count its rows.
+    """Check a drop folder as `etl run` reads it: the source contract, then each file's
+    records, counted.
 
-    Reports each problem by file (missing file or column, wrong header order, empty file,
-    bad encoding) and how many zip prefixes lost their leading zeros and were restored.
+    Fails, as `etl run` does, on what the contract refuses (a missing file or column, a wrong
+    header order, an empty file, bad encoding) and on a file whose unreadable records (stray
+    quotes, wrong field counts, a truncated last line) or values of the wrong type are over
+    OLIST_MAX_QUARANTINE_SHARE. Below it, says how many records `etl run` would quarantine,
+    and how many zip prefixes lost their leading zeros and were restored. The quality rules
+    over the values (references, ranges, duplicates) run only in `etl run`.
     """
     import duckdb
 
-    try:
-        with duckdb.connect() as con:
-            loaded = contract.load_raw(con, folder)
-    except duckdb.Error as e:
-        raise click.ClickException(f"{folder}: the files pass the header checks but cannot be read: {e}") from None
+    from olist_bi.etl import extract, quality
+
+    settings = _settings()
+    with duckdb.connect() as con:
+        con.execute(quality.QUARANTINE_DDL)
+        read = extract.extract(con, folder, 0, set())
     click.echo(f"{folder}: all nine files match the contract")
-    for item in loaded:
-        fixed = f"  ({item.zips_fixed:,} zip prefixes padded to five digits)" if item.zips_fixed else ""
-        click.echo(f"  {item.source.filename:<42} {item.rows:>12,} rows{fixed}")
+    over = []
+    for item in read:
+        failing = sum(r.rows_failing for r in item.results)
+        notes = [f"{item.zips_fixed:,} zip prefixes padded to five digits"] if item.zips_fixed else []
+        if failing:
+            where = "; ".join(f"{r.rule}: {r.rows_failing:,} (e.g. {', '.join(r.example_keys[:2])})" for r in item.results if r.rows_failing)
+            notes.append(f"{failing:,} record{'s' if failing != 1 else ''} `etl run` would quarantine: {where}")
+            if item.rows_read and failing / item.rows_read > settings.max_quarantine_share:
+                over.append(f"{item.source.filename}: {failing:,} of {item.rows_read:,} records unreadable or mistyped, over OLIST_MAX_QUARANTINE_SHARE ({settings.max_quarantine_share:.1%})")
+        click.echo(f"  {item.source.filename:<42} {item.rows_read:>12,} rows" + (f"  ({'; '.join(notes)})" if notes else ""))
+    if over:
+        raise click.ClickException("`etl run` would fail on this drop: " + "; ".join(over))
 
 
 @main.command()

@@ -33,6 +33,27 @@ def test_check_names_the_broken_file(drop_copy):
     assert "olist_orders_dataset.csv: missing" in result.output
 
 
+def test_check_and_etl_run_agree_on_a_truncated_and_a_swallowed_file(drop_copy, tmp_path, ops_url):
+    from olist_bi.etl import pipeline
+    from tests.conftest import make_settings
+
+    sellers = drop_copy / "olist_sellers_dataset.csv"
+    sellers.write_text(sellers.read_text(encoding="utf-8").rstrip("\n")[:-10], encoding="utf-8")  # a truncated last line
+    result = run("check", str(drop_copy))
+    assert result.exit_code == 0 and "1 record `etl run` would quarantine: sellers.csv_format" in result.output, result.output
+    loaded = pipeline.run(make_settings(tmp_path / "home", ops_url), drop_copy)
+    assert loaded.status == "succeeded" and loaded.rows_quarantined["sellers"] == 1  # the run quarantines that record too
+
+    translation = drop_copy / "product_category_name_translation.csv"
+    rows = translation.read_text(encoding="utf-8").split("\n")
+    rows[2] = '"' + rows[2]  # a stray quote that swallows the rest of the file
+    translation.write_text("\n".join(rows), encoding="utf-8")
+    refused = run("check", str(drop_copy))
+    assert refused.exit_code == 1 and "`etl run` would fail" in refused.output and "product_category_name_translation.csv" in refused.output
+    with pytest.raises(pipeline.EtlError, match="OLIST_MAX_QUARANTINE_SHARE"):
+        pipeline.run(make_settings(tmp_path / "home2", ops_url), drop_copy)
+
+
 def test_doctor_exits_nonzero_with_remedy(tmp_path):
     result = run("doctor", env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"})
     assert result.exit_code == 1
