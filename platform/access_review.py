@@ -16,8 +16,7 @@ import json
 
 import psycopg
 
-from olist_bi.operations import audit
-from olist_bi.operations import store
+from olist_bi.operations import audit, store
 from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings
 from olist_bi.superset.client import SupersetClient

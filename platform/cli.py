@@ -265,8 +265,7 @@ def etl_rollback() -> None:
     from olist_bi.etl import publish
 
     settings = _settings()
-    from olist_bi.operations import audit
-    from olist_bi.operations import store
+    from olist_bi.operations import audit, store
 
     restored = publish.rollback(settings.warehouse_path)
     with store.connect(database_url(settings)) as ops:

@@ -29,12 +29,11 @@ import duckdb
 import psycopg
 
 from olist_bi import contract, faults, warehouse
-from olist_bi.operations import audit
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
 from olist_bi.etl import publish as publish_step
 from olist_bi.etl import quality, transform
-from olist_bi.operations import store
+from olist_bi.operations import audit, store
 from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings
 
@@ -52,11 +51,9 @@ LOAD_ORDER = (
 )
 SNAPSHOT_TABLES = {"geolocation", "category_translation"}
 SHRINK_LIMIT = 0.5  # a snapshot with fewer rows than this share of the table's fails the run
+BUSY = "another ETL run is in progress; this one did nothing"
 
 Progress = Callable[[str], None]
-
-
-BUSY = "another ETL run is in progress; this one did nothing"
 
 
 class EtlError(RuntimeError):

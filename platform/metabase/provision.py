@@ -80,8 +80,7 @@ def provision(settings: Settings, url: str, assets_dir: Path, say: Callable[[str
 
 
 def _audit(settings: Settings, url: str, report: Report) -> None:
-    from olist_bi.operations import audit
-    from olist_bi.operations import store
+    from olist_bi.operations import audit, store
 
     details = {
         "setup": report.setup,

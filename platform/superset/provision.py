@@ -105,8 +105,7 @@ def provision(settings: Settings, say=print) -> Report:
     for kind, count in report.counts.items():
         if count != before.get(kind):
             report.changes.append(f"{kind}: {before.get(kind, 0)} -> {count}")
-    from olist_bi.operations import audit
-    from olist_bi.operations import store
+    from olist_bi.operations import audit, store
 
     with store.connect(database_url(settings)) as ops:
         record_access_model(ops, report)
