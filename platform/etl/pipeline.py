@@ -162,7 +162,9 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                         item = next((i for i in fresh if i.source.table == table), None)
                         if item is not None:
                             item.results += quality.validate_table(con, log.run_id, table)
-                            _guard_size(con, item, allow_shrink, result)
+                            # A full rebuild replays drops accepted before: only a new one is judged.
+                            replayed = full and (source is None or Path(source).resolve() != drop)
+                            _guard_size(con, item, allow_shrink or replayed, result)
                             _merge(con, table)
                     _account(con, log.run_id, fresh, result)
                     detail.update(drop=str(drop), rows_read=sum(i.rows_read for i in fresh))

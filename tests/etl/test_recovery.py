@@ -13,7 +13,7 @@ import pytest
 
 from olist_bi import warehouse
 from olist_bi.etl import pipeline, publish
-from tests.conftest import make_settings
+from tests.conftest import fresh_database, make_settings
 
 CLI = [str(Path(sys.executable).parent / "olist-bi")]
 
@@ -35,13 +35,15 @@ def remove(path: Path) -> None:
 
 @pytest.fixture
 def served_twice(tmp_path, small_drop, drop_copy, ops_url):
-    """Two publishes (two drops), so there is a previous generation to roll back to."""
-    settings = make_settings(tmp_path / "home", ops_url)
-    pipeline.run(settings, small_drop)
-    orders = drop_copy / "olist_orders_dataset.csv"
-    orders.write_text(orders.read_text(encoding="utf-8").replace(",delivered,", ",shipped,", 3), encoding="utf-8")  # another checksum
-    pipeline.run(settings, drop_copy)
-    return settings
+    """Two publishes (two drops), so there is a previous generation to roll back to; a database
+    of its own, as one warehouse's operations store is (its loads are this warehouse's)."""
+    with fresh_database(ops_url, "olist_test_recovery") as url:
+        settings = make_settings(tmp_path / "home", url)
+        pipeline.run(settings, small_drop)
+        orders = drop_copy / "olist_orders_dataset.csv"
+        orders.write_text(orders.read_text(encoding="utf-8").replace(",delivered,", ",shipped,", 3), encoding="utf-8")  # another checksum
+        pipeline.run(settings, drop_copy)
+        yield settings
 
 
 @pytest.mark.parametrize("damage", [corrupt, remove], ids=["corrupt-file", "missing-file"])
