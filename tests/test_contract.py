@@ -101,8 +101,15 @@ def test_header_differences_in_words():
 
 def test_byte_order_mark_is_tolerated(drop_copy):
     path = drop_copy / "product_category_name_translation.csv"
+    rows = path.read_text(encoding="utf-8").count("\n") - 1
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    check_folder(drop_copy)
+    checks = {c.source.table: c for c in check_folder(drop_copy)}  # the header still matches: no ContractError
+    assert len(checks) == 9 and checks["category_translation"].path == path
+    con = duckdb.connect()
+    loaded = {f.source.table: f for f in load_raw(con, drop_copy)}
+    assert loaded["category_translation"].rows == rows
+    first = con.execute("select product_category_name from raw.category_translation limit 1").fetchone()[0]
+    assert not first.startswith("\ufeff")  # the mark did not become part of the first value
 
 
 def test_zip_prefixes_that_lost_leading_zeros_are_restored(drop_copy):
