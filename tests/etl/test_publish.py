@@ -153,3 +153,51 @@ def test_a_killed_run_leaves_the_served_file_and_is_closed_next_time(settings, s
         closed = conn.execute("select status, error from pipeline_runs where run_id = %s", (running[0]["run_id"],)).fetchone()
     assert closed["status"] == "failed" and "abandoned" in closed["error"]
     assert not list(served.parent.glob("*.building-*"))
+
+
+_WATCH: dict = {}
+
+
+def _audit(event: str, args) -> None:
+    """Before every file-system change the process makes while `_WATCH` is set, record whether
+    the served path resolves to a whole generation (the old one or the new one)."""
+    if _WATCH and event in ("os.rename", "os.remove", "os.symlink", "os.link", "os.rmdir", "os.truncate", "open"):
+        if event == "open" and not (len(args) > 1 and isinstance(args[1], str) and any(m in args[1] for m in "wax+")):
+            return
+        served = _WATCH["served"]
+        state = digest(served) if served.exists() else None
+        _WATCH["seen"].append((event, str(args[0]), state))
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.mark.parametrize("layout", ["link", "plain-file"])
+def test_the_served_path_is_whole_before_every_file_system_change_of_a_publish(tmp_path, layout):
+    """Deterministic: every step of a publish (and of a rollback) is watched, not raced."""
+    served = tmp_path / "warehouse.duckdb"
+    first = publish.building_path(served, 1)
+    first.write_bytes(b"first generation " * 1000)
+    if layout == "link":
+        publish.publish(first, served)
+    else:
+        os.replace(first, served)  # the layout before generations: a plain file
+    old = digest(served)
+    built = publish.building_path(served, 2)
+    built.write_bytes(b"second generation " * 2000)
+    new = digest(built)
+    _WATCH.update(served=served, seen=[])
+    try:
+        publish.publish(built, served)
+        after_publish = list(_WATCH["seen"])
+        _WATCH["seen"].clear()
+        publish.rollback(served)
+        after_rollback = list(_WATCH["seen"])
+    finally:
+        _WATCH.clear()
+    assert after_publish and after_rollback  # the hook saw the steps
+    assert all(state in (old, new) for _, _, state in after_publish), after_publish  # never missing, never partial
+    assert all(state in (old, new) for _, _, state in after_rollback), after_rollback
+    replaces_served = [(e, p) for e, p, _ in after_publish if e == "os.rename" and p.startswith(str(served) + ".link-")]
+    assert replaces_served, "the served path is switched by renaming a new link over it"
+    assert digest(served) == old  # rolled back
