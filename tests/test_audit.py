@@ -268,3 +268,26 @@ def test_the_scheduler_job_writes_a_checkpoint_verify_then_holds_against(trail_u
     scheduler.audit_checkpoint()
     code, output = verify_cli(trail_url, tmp_path)
     assert code == 0 and "holds against the checkpoint" in output and "3 rows up to id" in output
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("at", "at + interval '1 second'"),
+        ("actor", "'someone else'"),
+        ("source", "'metabase'"),
+        ("action", "'test.other'"),
+        ("target", "'target 99'"),
+        ("target", "null"),
+        ("details", "'{\"i\": 99}'::jsonb"),
+        ("prev_hash", "repeat('1', 64)"),
+        ("hash", "repeat('2', 64)"),
+        ("hash_version", "1"),
+    ],
+)
+def test_every_field_of_a_row_tampered_in_turn_is_caught(trail_url, column, value):
+    ids = events(trail_url, 4)
+    attack(trail_url, f"update audit_logs set {column} = {value} where id = {ids[1]}")
+    with store.connect(trail_url) as conn:
+        result = audit.verify(conn)
+    assert not result.ok and result.broken_at in (ids[1], ids[2]), (column, result)

@@ -61,6 +61,7 @@ def test_doctor_exits_nonzero_with_remedy(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.superset
 def test_up_builds_the_warehouse_and_serves_provisioned_superset(tmp_path, ops_url):
     """The README's main command, end to end (on the test database, its own Superset)."""
     import socket

@@ -3,12 +3,22 @@ once per session over its REST API."""
 
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
 from olist_bi.superset import provision, server
+
 from olist_bi.superset.client import SupersetClient
 from tests.conftest import fresh_database, make_settings
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test here talks to a real Superset: marked, so that `make test-fast` leaves them out."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.superset)
 
 
 def free_port() -> int:
