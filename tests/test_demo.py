@@ -1,5 +1,6 @@
 """Insecure defaults exist only in the local demo; production refuses them, naming the variable."""
 
+import json
 import os
 import stat
 import subprocess
@@ -83,11 +84,18 @@ def test_superset_config_reads_everything_from_the_environment():
         "PATH": os.environ["PATH"],
     }
     code = (
-        f"import runpy; c = runpy.run_path({str(ROOT / 'superset_config.py')!r}); "
-        "print(c['SQLALCHEMY_DATABASE_URI'], c['CACHE_CONFIG']['CACHE_TYPE'], c['SQL_MAX_ROW'], c['WTF_CSRF_ENABLED'])"
+        f"import json, runpy; c = runpy.run_path({str(ROOT / 'superset_config.py')!r}); "
+        "print(c['SQLALCHEMY_DATABASE_URI'], c['CACHE_CONFIG']['CACHE_TYPE'], c['SQL_MAX_ROW'], c['WTF_CSRF_ENABLED']); "
+        "print(json.dumps({k: c[k] for k in ('FEATURE_FLAGS', 'PREVENT_UNSAFE_DB_CONNECTIONS', 'SESSION_COOKIE_HTTPONLY', 'TALISMAN_ENABLED')}))"
     )
     result = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True)
-    assert result.stdout.split() == ["postgresql+psycopg2://u@h/d", "RedisCache", "500", "True"], result.stderr
+    first, facts = result.stdout.splitlines()
+    assert first.split() == ["postgresql+psycopg2://u@h/d", "RedisCache", "500", "True"], result.stderr
+    facts = json.loads(facts)
+    flags = facts["FEATURE_FLAGS"]
+    assert flags["ENABLE_TEMPLATE_PROCESSING"] is False  # no Jinja in SQL Lab: user SQL is never templated
+    assert flags["DASHBOARD_NATIVE_FILTERS"] and flags["DASHBOARD_RBAC"] and flags["ALERT_REPORTS"] is False
+    assert facts["PREVENT_UNSAFE_DB_CONNECTIONS"] and facts["SESSION_COOKIE_HTTPONLY"] and facts["TALISMAN_ENABLED"]
 
 
 def test_demo_secrets_created_at_once_agree_and_loose_modes_are_closed(tmp_path):
