@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SUPERSET_VENV := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
 
-.PHONY: up test test-fast bench down doctor clean chromium compose
+.PHONY: up test test-fast bench mutate down doctor clean chromium compose
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,15 @@ bench: $(STAMP) $(SUPERSET_STAMP) chromium
 	$(BIN)/python bench/etl.py
 	$(BIN)/python bench/semantic.py
 	$(BIN)/python bench/dashboards.py
+
+## mutate: plant defects and count how many the tests catch (docs/testing.md); takes about an hour
+mutate: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,mutation]'
+	$(BIN)/python -m tests.mutation.models --limit 60 --json mutation-models.json
+	rm -f mutation-python.sqlite
+	$(BIN)/cosmic-ray init tests/mutation/cosmic-ray.toml mutation-python.sqlite
+	$(BIN)/cosmic-ray exec tests/mutation/cosmic-ray.toml mutation-python.sqlite
+	$(BIN)/cr-report mutation-python.sqlite --show-pending | tail -5
 
 ## down: stop the embedded PostgreSQL
 down: $(STAMP)
