@@ -10,8 +10,8 @@ Operators, each applied at one place of one file:
 - a column swapped for a sibling of the same type (`customer_city` for `customer_state`, ...).
 
 Every file is restored after each mutant (and on Ctrl-C). A mutant is *caught* when the tests
-fail; a defect that no longer builds is counted apart (`caught by the build`), since any test
-run catches it. The candidates are all the places an operator applies; `--limit` takes an
+fail; a defect that no longer builds, or makes the tests run past `--timeout`, is counted
+apart (`caught by the build`, `caught by a timeout`), since any run would notice it. The candidates are all the places an operator applies; `--limit` takes an
 evenly spread, seeded sample of them.
 """
 
@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -106,21 +108,28 @@ def candidates() -> list[tuple[Path, str, Mutant, int, int, str]]:
     return found
 
 
-def run_tests(kind: str) -> tuple[str, str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not superset and not browser", *SUITES[kind]],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
-    )
-    if result.returncode == 0:
+def run_tests(kind: str, limit: float) -> tuple[str, str]:
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not superset and not browser", *SUITES[kind]]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        # A defect that makes a query run away (a join on `<>` multiplies rows): no test ends
+        # in time, which a user would notice too.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return "caught by a timeout", ""
+    if process.returncode == 0:
         return "survived", ""
-    build = any(word in result.stdout for word in ("Parser Error", "Binder Error", "Catalog Error", "syntax error", "ParserException", "BinderException", "YAMLError", "CompileError"))
-    return ("caught by the build" if build else "caught"), result.stdout[-400:]
+    build = any(word in output for word in ("Parser Error", "Binder Error", "Catalog Error", "syntax error", "ParserException", "BinderException", "YAMLError", "CompileError"))
+    return ("caught by the build" if build else "caught"), output[-400:]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=60, help="how many mutants to run (an evenly spread sample)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds a mutant's tests may take; longer counts as caught")
     parser.add_argument("--json", type=Path, default=None, help="write every mutant and its outcome here")
     args = parser.parse_args()
 
@@ -134,7 +143,7 @@ def main() -> None:
         began = time.monotonic()
         try:
             path.write_text(original[:start] + replacement + original[end:], encoding="utf-8")
-            mutant.outcome, _ = run_tests(kind)
+            mutant.outcome, _ = run_tests(kind, args.timeout)
         finally:
             path.write_text(original, encoding="utf-8")
         mutant.seconds = round(time.monotonic() - began, 1)
@@ -142,7 +151,7 @@ def main() -> None:
         print(f"{mutant.outcome:<20} {mutant.file}:{mutant.line}  {mutant.operator}: {mutant.before[:70]!r} -> {mutant.after[:70]!r}", flush=True)
     caught = sum(m.outcome != "survived" for m in results)
     by_tests = sum(m.outcome == "caught" for m in results)
-    print(f"\ncaught {caught} of {len(results)} ({caught / max(len(results), 1):.0%}); {by_tests} by a test's assertion, {caught - by_tests} by the build")
+    print(f"\ncaught {caught} of {len(results)} ({caught / max(len(results), 1):.0%}); {by_tests} by a test's assertion, {caught - by_tests} by the build or a timeout")
     for kind in SUITES:
         mine = [m for m in results if m.kind == kind]
         if mine:
