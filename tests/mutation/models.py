@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every mutant and its outcome here")
     args = parser.parse_args()
 
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))  # restore the file, then stop
     every = candidates()
     random.Random(args.seed).shuffle(every)
     chosen = sorted(every[: args.limit], key=lambda c: (c[2].file, c[3]))
