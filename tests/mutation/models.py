@@ -100,10 +100,12 @@ def candidates() -> list[tuple[Path, str, Mutant, int, int, str]]:
                 if _commented(text, match.start()):
                     continue
                 line = text.count("\n", 0, match.start()) + 1
-                snippet = text[text.rfind("\n", 0, match.start()) + 1 : text.find("\n", match.end()) if "\n" in text[match.end():] else len(text)]
-                mutated = text[: match.start()] + replacement + text[match.end():]
-                after = mutated[mutated.rfind("\n", 0, match.start()) + 1 : mutated.find("\n", match.start())]
-                mutant = Mutant(str(path.relative_to(ROOT)), kind, name, line, snippet.strip(), after.strip())
+                start = max(text.rfind("\n", 0, match.start()) + 1, match.start() - 40)  # the change, in its context
+                end = text.find("\n", match.end())
+                end = min(len(text) if end < 0 else end, match.end() + 30)
+                before = text[start:end]
+                after = text[start : match.start()] + replacement + text[match.end() : end]
+                mutant = Mutant(str(path.relative_to(ROOT)), kind, name, line, before.strip(), after.strip())
                 found.append((path, kind, mutant, match.start(), match.end(), replacement))
     return found
 
