@@ -62,6 +62,7 @@ mutate: $(STAMP)
 	$(BIN)/python -m tests.mutation.models --limit 60 --json mutation-models.json
 	rm -f mutation-python.sqlite
 	$(BIN)/cosmic-ray init tests/mutation/cosmic-ray.toml mutation-python.sqlite
+	$(BIN)/cr-filter-operators mutation-python.sqlite tests/mutation/cosmic-ray.toml
 	$(BIN)/cosmic-ray exec tests/mutation/cosmic-ray.toml mutation-python.sqlite
 	$(BIN)/cr-report mutation-python.sqlite --show-pending | tail -5
 
