@@ -191,7 +191,30 @@ def test_rows_deleted_from_the_end_are_caught(trail_url, tmp_path):
     _, written = checkpointed(trail_url, tmp_path)
     attack(trail_url, f"delete from audit_logs where id >= {ids[4]}")
     code, output = verify_cli(trail_url, tmp_path)
-    assert code == 1 and f"up to id {written.last_id} are missing" in output and "rows were removed" in output
+    # 7 rows were checkpointed (6 events and the checkpoint's own): 3 are gone
+    assert code == 1 and f"3 rows up to id {written.last_id} are missing" in output and "rows were removed" in output
+
+
+def test_a_row_slipped_in_with_the_chain_recomputed_is_caught(trail_url, tmp_path):
+    ids = events(trail_url, 4)
+    _, written = checkpointed(trail_url, tmp_path)
+    attack(
+        trail_url,
+        f"""insert into audit_logs (id, at, actor, source, action, target, details, prev_hash, hash, hash_version)
+            values ({ids[0] - 1}, now(), 'intruder', 'platform', 'test.forged', null, '{{}}', '', '', 2)""",
+        RECOMPUTE.format(from_id=ids[0] - 1).replace("%(from)s", str(ids[0] - 1)),
+    )
+    with store.connect(trail_url) as conn:
+        assert audit.verify(conn).ok  # the chain alone holds
+    code, output = verify_cli(trail_url, tmp_path)
+    assert code == 1 and f"1 more rows up to id {written.last_id}" in output and "rows were inserted" in output
+
+
+def test_checkpoint_files_are_private(trail_url, tmp_path):
+    events(trail_url, 1)
+    checkpointed(trail_url, tmp_path)
+    [path] = (tmp_path / "audit" / "checkpoints").glob("*.json")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
 def test_an_emptied_trail_is_caught(trail_url, tmp_path):
