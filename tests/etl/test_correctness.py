@@ -115,6 +115,33 @@ def test_seller_scorecard_adds_up(source, wh):
     assert one(wh, "select sum(gmv) from mart_product_trends") == sum(Decimal(r["price"]) for r in kept)
 
 
+def test_seller_scorecard_reviews_per_seller(source, wh):
+    """Each seller's average review score and reviewed orders: the order's latest review,
+    over the seller's orders that were not canceled or unavailable (a mutant that summed the
+    scores instead of averaging them passed every other test)."""
+    status = {r["order_id"]: r["order_status"] for r in source["orders"]}
+    latest = {}
+    for r in source["reviews"]:
+        key = (ts(r["review_answer_timestamp"]), ts(r["review_creation_date"]), r["review_id"])
+        if r["order_id"] not in latest or key > latest[r["order_id"]][0]:
+            latest[r["order_id"]] = (key, int(r["review_score"]))
+    orders = defaultdict(set)
+    for r in source["items"]:
+        if status[r["order_id"]] not in ("canceled", "unavailable"):
+            orders[r["seller_id"]].add(r["order_id"])
+    expected = {}
+    for seller, ids in orders.items():
+        scores = [latest[o][1] for o in ids if o in latest]
+        expected[seller] = (sum(scores) / len(scores) if scores else None, len(scores))
+    got = {s: (a, n) for s, a, n in wh.execute("select seller_id, avg_review_score, reviewed_orders from mart_seller_scorecard").fetchall()}
+    assert set(expected) <= set(got)
+    for seller in set(got) - set(expected):  # sellers with no kept order: no reviews to average
+        assert got[seller][0] is None and not got[seller][1], seller
+    for seller, (average, count) in expected.items():
+        assert got[seller][1] == count, seller
+        assert (got[seller][0] is None) if average is None else got[seller][0] == pytest.approx(average, rel=1e-12), seller
+
+
 def test_untranslated_categories_fall_back_and_unknown_exists(wh):
     rows = dict(wh.execute("select category_key, category_name_english from dim_category").fetchall())
     assert rows["pc_gamer"] == "pc gamer"

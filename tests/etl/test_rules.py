@@ -86,6 +86,28 @@ def rule_of(case_name: str) -> str:
     return case_name.split("/")[0]  # "<rule>/<variant>": a second case for one rule
 
 
+# Values on the edge of a rule that it must let through (a boundary moved by one fails these).
+ACCEPTED = {
+    "products.measures.not_negative": Case("products", {"product_weight_g": "0", "product_length_cm": "0", "product_height_cm": "0", "product_width_cm": "0"}),
+    "order_payments.value.not_negative": Case("order_payments", {"payment_value": "0.00"}),
+    "order_items.price.valid": Case("order_items", {"price": "0.00", "freight_value": "0.00"}),
+    "order_reviews.score.range": Case("order_reviews", {"review_score": "5"}),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(ACCEPTED))
+def test_a_value_on_the_edge_of_a_rule_passes_it(rule, drop_copy, ops_url, tmp_path):
+    case = ACCEPTED[rule]
+    planted = plant(drop_copy, case)
+    settings = make_settings(tmp_path / "home", ops_url, olist_max_quarantine_share=0.5)
+    pipeline.run(settings, drop_copy)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        caught = con.execute(
+            "select rule from quarantine.rejected_rows where source_file = ? and row_number = ?", [BY_TABLE[case.table].filename, planted]
+        ).fetchall()
+    assert caught == [], f"{rule}: an edge value was quarantined by {caught}"
+
+
 def test_every_rule_has_a_case():
     covered = {rule_of(c) for c in CASES}
     assert covered == set(RULES), f"rules without a case: {sorted(set(RULES) - covered)}; cases without a rule: {sorted(covered - set(RULES))}"

@@ -85,10 +85,14 @@ def targets() -> list[tuple[Path, str]]:
     return files
 
 
+PROSE = re.compile(r"^\s*-?\s*(description|label|title|counts|notes|summary):")  # YAML text, not code
+
+
 def _commented(text: str, at: int) -> bool:
+    """A comment, or prose in a YAML file: a defect there changes no behaviour."""
     start = text.rfind("\n", 0, at) + 1
     line = text[start:at]
-    return "--" in line or line.lstrip().startswith("#")
+    return "--" in line or line.lstrip().startswith("#") or bool(PROSE.match(line))
 
 
 def candidates() -> list[tuple[Path, str, Mutant, int, int, str]]:
