@@ -142,6 +142,31 @@ def test_seller_scorecard_reviews_per_seller(source, wh):
         assert (got[seller][0] is None) if average is None else got[seller][0] == pytest.approx(average, rel=1e-12), seller
 
 
+def test_marts_count_delivered_and_canceled_orders_and_freight_per_month_and_seller(source, wh):
+    """Columns a mutation run found unchecked: each month's delivered and canceled orders, each
+    seller's freight, the products' freight (from the raw CSVs)."""
+    delivered, canceled = Counter(), Counter()
+    for r in source["orders"]:
+        month = r["order_purchase_timestamp"][:7]
+        delivered[month] += r["order_status"] == "delivered"
+        canceled[month] += r["order_status"] == "canceled"
+    got = {m.strftime("%Y-%m"): (d, c) for m, d, c in wh.execute("select month_start, delivered_orders, canceled_orders from mart_monthly_revenue").fetchall()}
+    assert got == {m: (delivered[m], canceled[m]) for m in got} and set(got) == set(delivered)
+    status = {r["order_id"]: r["order_status"] for r in source["orders"]}
+    kept = [r for r in source["items"] if status[r["order_id"]] not in ("canceled", "unavailable")]
+    freight = defaultdict(Decimal)
+    for r in kept:
+        freight[r["seller_id"]] += Decimal(r["freight_value"])
+    by_seller = dict(wh.execute("select seller_id, freight from mart_seller_scorecard where items > 0").fetchall())
+    assert by_seller == dict(freight)
+    assert one(wh, "select sum(freight) from mart_product_trends") == sum(freight.values())
+
+
+def test_weekends_are_saturday_and_sunday(wh):
+    days = wh.execute("select date_key, is_weekend from dim_date").fetchall()
+    assert days and all(weekend == (day.isoweekday() >= 6) for day, weekend in days)
+
+
 def test_untranslated_categories_fall_back_and_unknown_exists(wh):
     rows = dict(wh.execute("select category_key, category_name_english from dim_category").fetchall())
     assert rows["pc_gamer"] == "pc gamer"

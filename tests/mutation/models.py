@@ -92,7 +92,7 @@ def _commented(text: str, at: int) -> bool:
     """A comment, or prose in a YAML file: a defect there changes no behaviour."""
     start = text.rfind("\n", 0, at) + 1
     line = text[start:at]
-    return "--" in line or line.lstrip().startswith("#") or bool(PROSE.match(line))
+    return "--" in line or line.lstrip().startswith(("#", "{#")) or bool(PROSE.match(line))
 
 
 def candidates() -> list[tuple[Path, str, Mutant, int, int, str]]:
