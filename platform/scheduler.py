@@ -175,10 +175,7 @@ class Scheduler:
     scheduler: BackgroundScheduler = field(init=False)
 
     def __post_init__(self) -> None:
-        self.scheduler = self._build()
-
-    def _build(self) -> BackgroundScheduler:
-        return BackgroundScheduler(
+        self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=sqlalchemy_url(database_url(self.settings)), tablename=JOB_TABLE)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone="UTC",
