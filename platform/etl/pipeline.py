@@ -297,10 +297,13 @@ def _served_loads(served: Path, ops: psycopg.Connection, full: bool, say: Progre
         # process must not be handed a database it opened before the last publish), and no
         # second open with another configuration (DuckDB refuses one) when this process serves too.
         with warehouse.connect(served) as con:
-            rows = con.execute("select source_file, path, sha256 from meta.loads order by run_id, source_file").fetchall()
-    except (warehouse.WarehouseDamaged, duckdb.Error) as e:
+            try:
+                rows = con.execute("select source_file, path, sha256 from meta.loads order by run_id, source_file").fetchall()
+            except duckdb.Error as e:  # it opens, but holds no ledger of ours
+                raise warehouse.WarehouseDamaged(served, warehouse.current(served), str(e)) from None
+    except warehouse.WarehouseDamaged as e:
         if not full:
-            raise EtlError(str(e) if isinstance(e, warehouse.WarehouseDamaged) else str(warehouse.WarehouseDamaged(served, warehouse.current(served), str(e)))) from None
+            raise EtlError(str(e)) from None
         say(f"the served warehouse cannot be read; rebuilding from the loads recorded in the operations store ({e.__class__.__name__})")
         return store.succeeded_loads(ops)
     return [{"source_file": f, "path": p, "sha256": h} for f, p, h in rows]
