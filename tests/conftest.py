@@ -118,3 +118,11 @@ def source_rows(drop):
         "reviews": read("olist_order_reviews_dataset.csv"),
         "customers": read("olist_customers_dataset.csv"),
     }
+
+
+@pytest.fixture(scope="session")
+def reference(drop):
+    """The scale-0.2 drop read by tests/reference.py: independent answers to dashboard questions."""
+    from tests import reference
+
+    return reference.load(drop)

@@ -1,0 +1,303 @@
+"""An independent answer to any question the dashboards ask: metrics, grouped by dimensions,
+filtered by values and a purchase-date range, computed from the raw CSV files with Python's
+csv module and plain loops. It shares no code with the warehouse, the semantic compiler,
+Superset's datasets or Metabase's questions, so a test that compares one of them with it
+checks a definition against its meaning (metrics.yaml, dimensions.yaml), not against itself.
+
+Written from the catalog's descriptions; where they leave a choice open, the choice is the
+one docs/metrics.md documents (late = a later calendar day than the estimate, an order's
+review is its latest answered one, revenue leaves canceled and unavailable orders out)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+NO_REVENUE = ("canceled", "unavailable")
+ORDER_METRICS = {"orders", "customers", "new_customers", "aov", "avg_items_per_order", "avg_delivery_days", "late_delivery_rate",
+                 "avg_review_score", "detractor_share", "repeat_customer_rate", "cancellation_rate"}
+ITEM_METRICS = {"gmv", "freight", "items", "freight_ratio", "active_sellers"}
+PAYMENT_METRICS = {"revenue"}
+ITEM_DIMENSIONS = {"product_category", "seller_state"}
+PAYMENT_DIMENSIONS = {"payment_type"}
+COHORT_DIMENSIONS = {"cohort_month", "months_since_first"}
+
+
+def _ts(value: str) -> dt.datetime | None:
+    return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S") if value else None
+
+
+def _read(folder: Path, name: str) -> list[dict]:
+    with (folder / name).open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@dataclass
+class Order:
+    id: str
+    person: str
+    state: str
+    city: str
+    status: str
+    purchased: dt.datetime
+    delivered: dt.datetime | None
+    estimated: dt.date
+    items: int = 0
+    paid: Decimal | None = None
+    score: int | None = None
+    first: bool = False
+    repeat: bool = False
+
+    @property
+    def counts(self) -> bool:
+        return self.status not in NO_REVENUE
+
+
+@dataclass
+class Item:
+    order: Order
+    price: Decimal
+    freight: Decimal
+    seller: str
+    seller_state: str
+    category: str
+
+
+@dataclass
+class Payment:
+    order: Order
+    value: Decimal
+    type: str
+
+
+@dataclass
+class Raw:
+    orders: list[Order]
+    items: list[Item]
+    payments: list[Payment]
+    cohort_grid: list[tuple[dt.date, int, int, int]] = field(default_factory=list)  # (cohort, months since, size, active)
+
+
+def load(folder: Path) -> Raw:
+    customers = {r["customer_id"]: r for r in _read(folder, "olist_customers_dataset.csv")}
+    orders = {}
+    for r in _read(folder, "olist_orders_dataset.csv"):
+        c = customers[r["customer_id"]]
+        orders[r["order_id"]] = Order(r["order_id"], c["customer_unique_id"], c["customer_state"], c["customer_city"], r["order_status"],
+                                      _ts(r["order_purchase_timestamp"]), _ts(r["order_delivered_customer_date"]),
+                                      _ts(r["order_estimated_delivery_date"]).date())
+    english = {r["product_category_name"]: r["product_category_name_english"] for r in _read(folder, "product_category_name_translation.csv")}
+
+    def category(name: str) -> str:
+        name = name or "unknown"
+        return english.get(name, name.replace("_", " "))
+
+    products = {r["product_id"]: category(r["product_category_name"]) for r in _read(folder, "olist_products_dataset.csv")}
+    sellers = {r["seller_id"]: r["seller_state"] for r in _read(folder, "olist_sellers_dataset.csv")}
+    items = []
+    for r in _read(folder, "olist_order_items_dataset.csv"):
+        order = orders[r["order_id"]]
+        order.items += 1
+        items.append(Item(order, Decimal(r["price"]), Decimal(r["freight_value"]), r["seller_id"], sellers[r["seller_id"]], products[r["product_id"]]))
+    payments = []
+    for r in _read(folder, "olist_order_payments_dataset.csv"):
+        order = orders[r["order_id"]]
+        order.paid = (order.paid or Decimal(0)) + Decimal(r["payment_value"])
+        payments.append(Payment(order, Decimal(r["payment_value"]), r["payment_type"]))
+    latest = {}
+    for r in _read(folder, "olist_order_reviews_dataset.csv"):
+        key = (_ts(r["review_answer_timestamp"]), _ts(r["review_creation_date"]), r["review_id"])
+        if r["order_id"] not in latest or key > latest[r["order_id"]][0]:
+            latest[r["order_id"]] = (key, int(r["review_score"]))
+    for order_id, (_, score) in latest.items():
+        orders[order_id].score = score
+    by_person = defaultdict(list)
+    for o in orders.values():
+        by_person[o.person].append(o)
+    for mine in by_person.values():
+        min(mine, key=lambda o: (o.purchased, o.id)).first = True
+        for o in mine:
+            o.repeat = len(mine) > 1
+    return Raw(list(orders.values()), items, payments, _cohort_grid(by_person))
+
+
+def _months(a: dt.date, b: dt.date) -> int:
+    return (b.year - a.year) * 12 + b.month - a.month
+
+
+def _cohort_grid(by_person: dict[str, list[Order]]) -> list[tuple[dt.date, int, int, int]]:
+    month = lambda o: o.purchased.date().replace(day=1)
+    last = max(month(o) for mine in by_person.values() for o in mine)
+    size, active = defaultdict(int), defaultdict(set)
+    for person, mine in by_person.items():
+        cohort = min(month(o) for o in mine)
+        size[cohort] += 1
+        for o in mine:
+            active[cohort, _months(cohort, month(o))].add(person)
+    return [(c, n, size[c], len(active[c, n])) for c in size for n in range(_months(c, last) + 1)]
+
+
+def truncate(day: dt.date, grain: str) -> dt.date:
+    if grain == "day":
+        return day
+    if grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "quarter":
+        return dt.date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+    if grain == "year":
+        return dt.date(day.year, 1, 1)
+    raise ValueError(grain)
+
+
+def delay_bucket(o: Order) -> str:
+    if o.delivered is None:
+        return "8. not delivered"
+    days = (o.delivered.date() - o.estimated).days
+    for limit, name in ((-15, "1. 15+ days early"), (-8, "2. 8-14 days early"), (-1, "3. 1-7 days early"), (0, "4. on the day"), (3, "5. 1-3 days late"), (7, "6. 4-7 days late")):
+        if days <= limit:
+            return name
+    return "7. 8+ days late"
+
+
+def _order_value(o: Order, dimension: str, grain: str | None):
+    if dimension == "purchase_date":
+        return truncate(o.purchased.date(), grain or "month")
+    if dimension == "delivery_delay":
+        return delay_bucket(o)
+    return {"customer_state": o.state, "customer_city": o.city, "order_status": o.status}[dimension]
+
+
+def value(row, dimension: str, grain: str | None = None):
+    """The value of `dimension` on an order, item or payment row."""
+    if dimension == "product_category":
+        return row.category
+    if dimension == "seller_state":
+        return row.seller_state
+    if dimension == "payment_type":
+        return row.type
+    return _order_value(row if isinstance(row, Order) else row.order, dimension, grain)
+
+
+def _ratio(numerator, denominator):
+    return float(numerator) / float(denominator) if denominator else None
+
+
+def _mean(values):
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+def measure(metric: str, rows: list):
+    """One metric over the rows of its grain (orders, items or payments) in one group."""
+    if metric == "revenue":
+        return sum((p.value for p in rows if p.order.counts), Decimal(0))
+    if metric in ITEM_METRICS:
+        kept = [i for i in rows if i.order.counts]
+        price, freight = sum((i.price for i in kept), Decimal(0)), sum((i.freight for i in kept), Decimal(0))
+        return {"gmv": price, "freight": freight, "items": len(kept), "freight_ratio": _ratio(freight, price), "active_sellers": len({i.seller for i in kept})}[metric]
+    delivered = [o for o in rows if o.delivered]
+    reviewed = [o.score for o in rows if o.score is not None]
+    paying = [o for o in rows if o.counts and o.paid is not None]
+    with_items = [o for o in rows if o.counts and o.items > 0]
+    people = {o.person for o in rows}
+    if metric == "orders":
+        return len(rows)
+    if metric == "customers":
+        return len(people)
+    if metric == "new_customers":
+        return sum(1 for o in rows if o.first)
+    if metric == "aov":
+        return _ratio(sum((o.paid for o in paying), Decimal(0)), len(paying))
+    if metric == "avg_items_per_order":
+        return _ratio(sum(o.items for o in with_items), len(with_items))
+    if metric == "avg_delivery_days":
+        return _mean((o.delivered - o.purchased).total_seconds() / 86400 for o in delivered)
+    if metric == "late_delivery_rate":
+        return _ratio(sum(1 for o in delivered if o.delivered.date() > o.estimated), len(delivered))
+    if metric == "avg_review_score":
+        return _mean(reviewed)
+    if metric == "detractor_share":
+        return _ratio(sum(1 for s in reviewed if s <= 2), len(reviewed))
+    if metric == "repeat_customer_rate":
+        return _ratio(len({o.person for o in rows if o.repeat}), len(people))
+    if metric == "cancellation_rate":
+        return _ratio(sum(1 for o in rows if o.status == "canceled"), len(rows))
+    raise KeyError(f"the reference does not know metric {metric}")
+
+
+def _grain_rows(raw: Raw, metric: str) -> list:
+    if metric in PAYMENT_METRICS:
+        return raw.payments
+    if metric in ITEM_METRICS:
+        return raw.items
+    if metric in ORDER_METRICS:
+        return raw.orders
+    raise KeyError(f"the reference does not know metric {metric}")
+
+
+def _cohorts(raw: Raw, by, where, start, end) -> dict[tuple, float | None]:
+    if where:
+        raise ValueError("cohort metrics take no filter but the date range")
+    sums = defaultdict(lambda: [0, 0])
+    for cohort, n, size, active in raw.cohort_grid:
+        if (start and cohort < start) or (end and cohort > end):
+            continue
+        key = tuple(truncate(cohort, grain or "month") if d == "cohort_month" else n for d, grain in by)
+        sums[key][0] += active
+        sums[key][1] += size
+    return {k: _ratio(a, s) for k, (a, s) in sums.items()}
+
+
+def answer(raw: Raw, metrics, by=(), where=None, start: dt.date | None = None, end: dt.date | None = None) -> dict[tuple, tuple]:
+    """{group key: metric values}: `by` is [(dimension, grain or None)], `where` {dimension:
+    allowed values}, `start`/`end` an inclusive purchase-date range (cohort month for cohorts)."""
+    where = where or {}
+    columns = []
+    for metric in metrics:
+        if metric == "cohort_retention":
+            columns.append(_cohorts(raw, by, where, start, end))
+            continue
+        groups = defaultdict(list)
+        for row in _grain_rows(raw, metric):
+            day = (row if isinstance(row, Order) else row.order).purchased.date()
+            if (start and day < start) or (end and day > end):
+                continue
+            if all(value(row, d) in allowed for d, allowed in where.items()):
+                groups[tuple(value(row, d, grain) for d, grain in by)].append(row)
+        if not by:
+            groups.setdefault((), [])
+        columns.append({key: measure(metric, rows) for key, rows in groups.items()})
+    keys = dict.fromkeys(k for column in columns for k in column)
+    return {k: tuple(column.get(k) for column in columns) for k in keys}
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        return a == b
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def assert_matches(rows, want: dict[tuple, tuple], dims: int, limit: int | None = None, what: str = "") -> None:
+    """Rows of a tool's answer (group columns first, then metrics) equal the reference's
+    `want`; with a limit, the rows are a top-`limit` of `want` by the first metric (ties may
+    pick either row, so the values are compared, not the keys)."""
+    got = {tuple(r[:dims]): tuple(r[dims:]) for r in rows}
+    assert len(got) == len(rows), f"{what}: the same group twice"
+    expected_count = min(limit, len(want)) if limit else len(want)
+    assert len(got) == expected_count, f"{what}: {len(got)} groups, the raw files give {expected_count}"
+    for key, values in got.items():
+        assert key in want, f"{what}: group {key} is not in the raw files' answer"
+        assert len(values) == len(want[key]) and all(_same(a, b) for a, b in zip(values, want[key])), f"{what}: {key} -> {values}, the raw files give {want[key]}"
+    if limit and len(want) > limit:
+        first = sorted((v[0] for v in want.values() if v[0] is not None), reverse=True)[:limit]
+        top = sorted((v[0] for v in got.values()), reverse=True)
+        assert all(_same(a, b) for a, b in zip(top, first)), f"{what}: not the top {limit}"
