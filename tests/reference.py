@@ -301,3 +301,23 @@ def assert_matches(rows, want: dict[tuple, tuple], dims: int, limit: int | None 
         first = sorted((v[0] for v in want.values() if v[0] is not None), reverse=True)[:limit]
         top = sorted((v[0] for v in got.values()), reverse=True)
         assert all(_same(a, b) for a, b in zip(top, first)), f"{what}: not the top {limit}"
+
+
+# The value each dashboard filter is tried with: a state, status, category and a date range
+# that keep a fair share of the rows, so that a filter that does nothing, or filters on the
+# wrong column, changes the answer.
+FILTER_VALUES = {
+    "customer_state": "SP",
+    "seller_state": "SP",
+    "order_status": "delivered",
+    "product_category": "bed_bath_table",
+    "purchase_date": (dt.date(2017, 3, 1), dt.date(2017, 8, 31)),
+}
+
+
+def for_chart(raw: Raw, chart, filters=()) -> dict[tuple, tuple]:
+    """The reference answer to a dashboard chart (olist_bi.dashboards.Chart) with some of its
+    dashboard's filters set to their FILTER_VALUES."""
+    start, end = FILTER_VALUES["purchase_date"] if "purchase_date" in filters else (None, None)
+    where = {f: {FILTER_VALUES[f]} for f in filters if f != "purchase_date"}
+    return answer(raw, chart.metrics, [(g.dimension, g.grain) for g in chart.by], where, start, end)

@@ -1,5 +1,6 @@
-"""The dashboard specs: six dashboards, every chart valid against the semantic catalog and
-returning rows on a real warehouse and operations store."""
+"""The dashboard specs: six dashboards, every chart valid against the semantic catalog; every
+semantic chart, alone and with each of its dashboard's filters, gives the answer computed from
+the raw CSVs (tests/reference.py); the row charts run on a real warehouse and operations store."""
 
 import dataclasses
 
@@ -11,6 +12,7 @@ from olist_bi.dashboards import Chart, SpecError, check, dashboards, datasets, f
 from olist_bi.semantic import query
 from olist_bi.semantic.catalog import load
 from olist_bi.semantic.compiler import Filter, compile_query
+from tests.reference import FILTER_VALUES, assert_matches, for_chart
 
 SLUGS = {"executive-overview", "sales-and-products", "customers-and-cohorts", "sellers", "delivery-and-satisfaction", "platform-health"}
 CHARTS = [(d, c) for d in dashboards() for c in d.charts]
@@ -33,25 +35,38 @@ def test_uuids_are_stable_and_distinct():
 
 
 @pytest.mark.parametrize("dashboard, chart", [x for x in CHARTS if x[1].is_semantic], ids=lambda x: getattr(x, "key", getattr(x, "slug", "")))
-def test_every_semantic_chart_returns_rows(warehouse, dashboard, chart):
+def test_every_semantic_chart_gives_the_raw_files_answer(warehouse, reference, dashboard, chart):
     settings, _ = warehouse
     rows = query.run(compile_query(chart.query()), settings.warehouse_path)
-    assert rows and any(value is not None for value in rows[0][len(chart.by):])
+    want = for_chart(reference, chart)
+    assert any(v is not None for values in want.values() for v in values), "an empty answer checks nothing"
+    assert_matches(rows, want, len(chart.by), what=f"{dashboard.slug}/{chart.key}")
 
 
-@pytest.mark.parametrize("dashboard", dashboards(), ids=lambda d: d.slug)
-def test_every_filter_applies_to_its_charts(warehouse, dashboard):
+FILTERED = [(d, f, c) for d in dashboards() for f in d.filters for c in filter_targets(d, f)]
+
+
+@pytest.mark.parametrize("dashboard, dimension, chart", FILTERED, ids=[f"{d.slug}/{f}/{c.key}" for d, f, c in FILTERED])
+def test_every_filter_narrows_its_charts_as_the_raw_files_do(warehouse, reference, dashboard, dimension, chart):
     settings, _ = warehouse
-    values = {"purchase_date": "2017-11-24", "customer_state": "SP", "order_status": "delivered", "product_category": "bed_bath_table", "seller_state": "SP"}
-    for dimension in dashboard.filters:
-        for chart in filter_targets(dashboard, dimension):
-            everything = query.run(compile_query(chart.query()), settings.warehouse_path)
-            q = chart.query()
-            q.where.append(Filter(dimension, (values[dimension],)))
-            compiled = compile_query(q)
-            assert values[dimension] not in compiled.sql, (chart.key, dimension)  # bound, not spliced
-            filtered = query.run(compiled, settings.warehouse_path)
-            assert filtered != everything, f"{dashboard.slug}/{chart.key}: filtering on {dimension} changed nothing"
+    q = chart.query()
+    if dimension == "purchase_date":
+        q.start, q.end = FILTER_VALUES["purchase_date"]
+    else:
+        q.where.append(Filter(dimension, (FILTER_VALUES[dimension],)))
+    compiled = compile_query(q)
+    if dimension != "purchase_date":
+        assert FILTER_VALUES[dimension] not in compiled.sql  # bound, not spliced
+    want = for_chart(reference, chart, [dimension])
+    assert want != for_chart(reference, chart), "a filter value that changes nothing checks nothing"
+    assert_matches(query.run(compiled, settings.warehouse_path), want, len(chart.by), what=f"{dashboard.slug}/{chart.key} with {dimension}")
+
+
+def test_every_filter_reaches_a_chart():
+    for d in dashboards():
+        for f in d.filters:
+            assert filter_targets(d, f), f"{d.slug}: filter {f} reaches no chart"
+    assert len(FILTERED) > 40
 
 
 def test_dataset_charts_run_on_their_databases(warehouse, ops_url):
