@@ -1,32 +1,23 @@
 """Metabase's assets: generated from the specs, up to date in metabase/, and every question's
-SQL gives the semantic layer's answer, with and without its dashboard's filters."""
+SQL gives the answer computed from the raw CSVs (tests/reference.py), alone and with each of
+its dashboard's filters."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import math
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from olist_bi.dashboards import dashboards
+from olist_bi.dashboards import dashboards, filter_targets
 from olist_bi.metabase import assets
 from olist_bi.semantic.catalog import load
-from olist_bi.semantic.compiler import Filter, GroupBy, Query, compile_query
-from olist_bi.semantic.query import connect, run
+from olist_bi.semantic.query import connect
 from tests.metabase.native import MissingValue, bind
+from tests.reference import FILTER_VALUES, assert_matches, for_chart
 
 ROOT = Path(__file__).parents[2]
-FILTER_VALUES = {
-    "customer_state": "SP",
-    "seller_state": "SP",
-    "order_status": "delivered",
-    "product_category": "bed_bath_table",
-    "purchase_date_from": "2017-03-01",
-    "purchase_date_to": "2017-08-31",
-}
 
 
 @functools.cache
@@ -93,50 +84,50 @@ def test_a_tag_outside_an_optional_clause_needs_a_value():
     assert bind("select 1 [[and x = {{s}}]]", {"s": {"display-name": "S", "type": "text"}}, {}) == ("select 1 ", [])
 
 
-def _close(a, b) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
+def _tags(dimension: str) -> list[str]:
+    return ["purchase_date_from", "purchase_date_to"] if dimension == "purchase_date" else [dimension]
 
 
-def _compare(card_rows, semantic_rows, dims: int, limit: int | None, where: str) -> None:
-    expected = {tuple(r[:dims]): r[dims:] for r in semantic_rows}
-    if limit:
-        assert len(card_rows) == min(limit, len(expected)), where
-    else:
-        assert len(card_rows) == len(expected), where
-    for row in card_rows:
-        key = tuple(row[:dims])
-        assert key in expected, f"{where}: row {key} not in the semantic answer"
-        assert all(_close(a, b) for a, b in zip(row[dims:], expected[key])), f"{where}: {row} != {expected[key]}"
+def _values(dimension: str) -> dict[str, str]:
+    if dimension == "purchase_date":
+        start, end = FILTER_VALUES["purchase_date"]
+        return {"purchase_date_from": start.isoformat(), "purchase_date_to": end.isoformat()}
+    return {dimension: FILTER_VALUES[dimension]}
 
 
-@pytest.mark.parametrize("filtered", [False, True], ids=["unfiltered", "filtered"])
-def test_every_question_gives_the_semantic_answer(warehouse, filtered):
+QUESTIONS = [(d, c, f) for d in dashboards() for c in d.charts if c.is_semantic for f in (None, *(f for f in d.filters if c in filter_targets(d, f)))]
+
+
+@pytest.mark.parametrize("dashboard, chart, dimension", QUESTIONS, ids=[f"{d.slug}/{c.key}/{f or 'unfiltered'}" for d, c, f in QUESTIONS])
+def test_every_question_gives_the_raw_files_answer(warehouse, reference, dashboard, chart, dimension):
+    """Each question, alone and with each filter its dashboard applies to it, equals the answer
+    computed from the raw CSVs, and has a template tag for exactly those filters."""
     settings, _ = warehouse
-    catalog = load()
-    specs = {d.slug: d for d in dashboards()}
-    checked = 0
-    for slug, a in generated():
-        charts = {c.key: c for c in specs[slug].charts}
-        for card in a["cards"]:
-            chart = charts[card["key"]]
-            if not chart.is_semantic:
+    card = next(c for c in dict(generated())[dashboard.slug]["cards"] if c["key"] == chart.key)
+    targeting = [f for f in dashboard.filters if chart in filter_targets(dashboard, f)]
+    assert set(card["template_tags"]) == {t for f in targeting for t in _tags(f)}, f"{dashboard.slug}/{chart.key}: tags for other filters than {targeting}"
+    values = _values(dimension) if dimension else {}
+    sql, params = bind(card["sql"], card["template_tags"], values)
+    with connect(settings.warehouse_path) as con:
+        rows = con.execute(sql, params).fetchall()
+    want = for_chart(reference, chart, [dimension] if dimension else [])
+    assert any(v is not None for values in want.values() for v in values), "an empty answer checks nothing"
+    assert_matches(rows, want, len(chart.by), chart.limit, f"{dashboard.slug}/{chart.key} {values}")
+
+
+def test_all_filters_at_once_narrow_each_question(warehouse, reference):
+    settings, _ = warehouse
+    for dashboard in dashboards():
+        for card in dict(generated())[dashboard.slug]["cards"]:
+            chart = next(c for c in dashboard.charts if c.key == card["key"])
+            targeting = [f for f in dashboard.filters if chart in filter_targets(dashboard, f)]
+            if len(targeting) < 2:
                 continue
-            values = {t: FILTER_VALUES[t] for t in card["template_tags"]} if filtered else {}
+            values = {k: v for f in targeting for k, v in _values(f).items()}
             sql, params = bind(card["sql"], card["template_tags"], values)
             with connect(settings.warehouse_path) as con:
                 rows = con.execute(sql, params).fetchall()
-            where = [Filter(t, (v,)) for t, v in values.items() if t in catalog.dimensions]
-            query = Query(list(chart.metrics), [GroupBy(g.dimension, g.grain) for g in chart.by], where)
-            if "purchase_date_from" in values:
-                query.start = dt.date.fromisoformat(values["purchase_date_from"])
-                query.end = dt.date.fromisoformat(values["purchase_date_to"])
-            expected = run(compile_query(query, catalog), settings.warehouse_path)
-            assert rows, f"{slug}/{card['key']}: no rows"
-            _compare(rows, expected, len(chart.by), chart.limit, f"{slug}/{card['key']} {values}")
-            checked += 1
-    assert checked == sum(1 for d in dashboards() for c in d.charts if c.is_semantic)
+            assert_matches(rows, for_chart(reference, chart, targeting), len(chart.by), chart.limit, f"{dashboard.slug}/{chart.key} {values}")
 
 
 def test_row_questions_run_on_their_databases(warehouse):
