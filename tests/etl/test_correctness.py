@@ -178,3 +178,59 @@ def test_geography_centroids_lie_inside_brazil(wh):
     outside = one(wh, "select count(*) from dim_geography where lat not between -33.75 and 5.27 or lng not between -73.99 and -34.79")
     assert outside == 0
     assert one(wh, "select count(*) from dim_geography where points_outside_brazil > 0") > 0
+
+
+def test_delivery_performance_mart_per_month_and_state(reference, wh):
+    groups = defaultdict(list)
+    for o in reference.orders:
+        if o.delivered:
+            groups[o.purchased.date().replace(day=1), o.state].append(o)
+    rows = wh.execute(
+        "select month_start, customer_state, delivered_orders, late_orders, avg_delivery_days, avg_review_score, avg_review_score_late,"
+        " avg_review_score_on_time from mart_delivery_performance"
+    ).fetchall()
+    assert len(rows) == len(groups)
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return pytest.approx(sum(values) / len(values), rel=1e-9) if values else None
+
+    for month, state, delivered, late, days, score, score_late, score_on_time in rows:
+        mine = groups[month, state]
+        is_late = [o for o in mine if o.delivered.date() > o.estimated]
+        on_time = [o for o in mine if o.delivered.date() <= o.estimated]
+        assert (delivered, late) == (len(mine), len(is_late)), (month, state)
+        assert days == mean((o.delivered - o.purchased).total_seconds() / 86400 for o in mine), (month, state)
+        assert (score, score_late, score_on_time) == (mean(o.score for o in mine), mean(o.score for o in is_late), mean(o.score for o in on_time)), (month, state)
+
+
+def test_geography_takes_each_prefix_s_most_frequent_city_and_state(drop, wh):
+    import csv
+    import statistics
+    import unicodedata
+
+    def plain(city):
+        return "".join(c for c in unicodedata.normalize("NFD", city) if not unicodedata.combining(c))
+
+    cities, states, points = defaultdict(Counter), defaultdict(Counter), defaultdict(list)
+    with (drop / "olist_geolocation_dataset.csv").open(encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):
+            prefix = r["geolocation_zip_code_prefix"]
+            cities[prefix][plain(r["geolocation_city"])] += 1
+            states[prefix][r["geolocation_state"]] += 1
+            lat, lng = float(r["geolocation_lat"]), float(r["geolocation_lng"])
+            if -33.75 <= lat <= 5.27 and -73.99 <= lng <= -34.79:
+                points[prefix].append((lat, lng))
+
+    def mode(counts):
+        return min(counts, key=lambda k: (-counts[k], k))  # ties: the first name in order
+
+    rows = {r[0]: r[1:] for r in wh.execute("select zip_code_prefix, city, state, lat, lng from dim_geography").fetchall()}
+    assert set(rows) == set(cities)
+    for prefix in cities:
+        city, state, lat, lng = rows[prefix]
+        assert (city, state) == (mode(cities[prefix]), mode(states[prefix])), prefix
+        if points[prefix]:
+            assert (lat, lng) == (pytest.approx(statistics.median(p[0] for p in points[prefix])), pytest.approx(statistics.median(p[1] for p in points[prefix]))), prefix
+        else:
+            assert lat is None and lng is None, prefix

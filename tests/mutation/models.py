@@ -36,8 +36,8 @@ RULES = ROOT / "platform" / "etl" / "rules.yaml"
 
 # The tests that should notice a defect in each kind of file: the independent answers.
 SUITES = {
-    "model": ["tests/etl/test_correctness.py", "tests/semantic/test_metrics.py", "tests/metabase/test_assets.py"],
-    "semantic": ["tests/semantic", "tests/metabase/test_assets.py"],
+    "model": ["tests/etl/test_correctness.py", "tests/semantic", "tests/dashboards/test_specs.py", "tests/metabase/test_assets.py"],
+    "semantic": ["tests/semantic", "tests/dashboards/test_specs.py", "tests/metabase/test_assets.py"],
     "rules": ["tests/etl/test_rules.py", "tests/etl/test_quality.py"],
 }
 
