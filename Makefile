@@ -42,9 +42,9 @@ test: $(STAMP) $(SUPERSET_STAMP) chromium compose
 	$(BIN)/ruff check platform tests bench
 	$(BIN)/pytest
 
-## test-fast: the suite without the slow groups and without Superset or a browser (only .venv needed)
+## test-fast: the suite without the slow groups and without Superset, a browser or docker-compose (only .venv needed)
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow and not superset and not browser"
+	$(BIN)/pytest -m "not slow and not superset and not browser and not compose"
 
 ## bench: the benchmarks of bench/ (see docs/benchmarks.md and BENCHMARKS.md)
 bench: $(STAMP) $(SUPERSET_STAMP) chromium

@@ -38,11 +38,13 @@ def config() -> dict:
     return yaml.safe_load(result.stdout)
 
 
+@pytest.mark.compose
 def test_the_compose_file_validates_and_defines_the_stack(config):
     services = set(config["services"])
     assert {"postgres", "superset", "metabase", "scheduler", "init", "provision"} <= services
 
 
+@pytest.mark.compose
 def test_a_missing_secret_stops_the_stack_with_its_name(tmp_path):
     empty = tmp_path / "empty.env"
     empty.write_text("")
@@ -74,6 +76,7 @@ def test_no_literal_secrets_only_variables_from_env():
     assert ".env" in (ROOT / ".gitignore").read_text().split()
 
 
+@pytest.mark.compose
 def test_every_image_is_pinned(config):
     for name, service in config["services"].items():
         assert PINNED.match(service["image"]), f"{name}: image {service['image']} is not pinned"
@@ -97,6 +100,7 @@ def test_the_superset_image_uses_the_drivers_of_the_tested_environment():
     assert image["duckdb"] == "1.4.4"
 
 
+@pytest.mark.compose
 def test_the_warehouse_is_read_only_in_the_bi_tools_and_the_order_holds(config):
     services = config["services"]
     for name in ("superset", "metabase"):

@@ -28,7 +28,7 @@ ASSETS = Path(__file__).parents[2] / "metabase"
 def metabase(warehouse, ops_url, tmp_path_factory):
     served, _ = warehouse
     settings = make_settings(tmp_path_factory.mktemp("home"), ops_url, olist_warehouse_path=served.warehouse_path)
-    server = MetabaseStandIn()
+    server = MetabaseStandIn(initializing=0, sync_polls=0)  # up at once: test_provision tests the waiting
     server.start()
     report = provision(settings, server.url, ASSETS)
     answer = requests.post(f"{server.url}/api/session/", json={"username": "analyst@olist-bi.local", "password": report.users["analyst@olist-bi.local"]}, timeout=5)
