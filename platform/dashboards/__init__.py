@@ -11,12 +11,13 @@ from pathlib import Path
 
 import yaml
 
-from olist_bi.semantic.catalog import Catalog, load
+from olist_bi.semantic.catalog import FORMATS, Catalog, load
 from olist_bi.semantic.compiler import GroupBy, Query, available, parse_by
 
 HERE = Path(__file__).parent
 VIZ = {"kpi", "line", "bar", "table", "pie", "heatmap"}
 DATABASES = {"warehouse", "operations"}
+COLUMN_FORMATS = FORMATS | {"text", "datetime", "id"}  # a row dataset's columns: a metric format or these
 GRID_COLUMNS = 12
 NAMESPACE = uuid.UUID("5b0d7a1e-0c1f-4c55-9a57-6f6c6973745f")  # the platform's uuid namespace
 
@@ -31,11 +32,19 @@ def stable_uuid(*parts: str) -> str:
 
 
 @dataclass(frozen=True)
+class Column:
+    name: str
+    label: str
+    format: str
+
+
+@dataclass(frozen=True)
 class Dataset:
     name: str
     database: str
     description: str
     sql: str
+    columns: dict[str, Column] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,12 @@ def datasets() -> dict[str, Dataset]:
     for name, item in spec.items():
         if item["database"] not in DATABASES:
             raise SpecError(f"dataset {name}: database must be one of {', '.join(sorted(DATABASES))}")
-        found[name] = Dataset(name, item["database"], item["description"], (HERE / item["sql"]).read_text(encoding="utf-8").strip())
+        columns = {}
+        for column, spec_column in (item.get("columns") or {}).items():
+            if spec_column.get("format") not in COLUMN_FORMATS:
+                raise SpecError(f"dataset {name}: column {column} needs a format, one of {', '.join(sorted(COLUMN_FORMATS))}")
+            columns[column] = Column(column, spec_column.get("label") or column, spec_column["format"])
+        found[name] = Dataset(name, item["database"], item["description"], (HERE / item["sql"]).read_text(encoding="utf-8").strip(), columns)
     return found
 
 
@@ -168,6 +182,10 @@ def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
                 problems.append(f"{name}: unknown dataset {chart.dataset}; datasets: {', '.join(datasets())}")
             if not chart.columns:
                 problems.append(f"{name}: a dataset chart lists its columns")
+            elif chart.dataset in datasets():
+                undeclared = [c for c in chart.columns if c not in datasets()[chart.dataset].columns]
+                if undeclared:
+                    problems.append(f"{name}: columns {', '.join(undeclared)} have no header and format in datasets.yaml")
     for dimension in dashboard.filters:
         if dimension not in catalog.dimensions:
             problems.append(f"filter {dimension}: unknown dimension")

@@ -34,7 +34,9 @@ NUMBER_STYLE = {
     "percent": {"number_style": "percent", "decimals": 1},
     "count": {"number_style": "decimal", "decimals": 0},
     "decimal": {"number_style": "decimal", "decimals": 2},
+    "id": {"number_style": "decimal", "decimals": 0, "number_separators": "."},  # no thousands separator
 }
+DATETIME_STYLE = {"date_style": "YYYY/M/D", "date_separator": "-", "time_enabled": "minutes"}  # 2018-8-29 15:00
 # Only what the open-source edition has: `view-data: blocked` needs the paid advanced-permissions
 # feature (Metabase answers 402), so a group that must not query a database gets view data with
 # no queries of its own; the questions it can run are the ones in collections it can read.
@@ -148,12 +150,24 @@ def rows_sql(chart: Chart) -> str:
     return "\n".join(lines)
 
 
+def _row_column_settings(chart: Chart) -> dict:
+    """Headers and formats of a row question's columns, as datasets.yaml declares them."""
+    declared = datasets()[chart.dataset].columns
+    settings = {}
+    for column in chart.columns:
+        spec = declared[column]
+        style = NUMBER_STYLE.get(spec.format) or (DATETIME_STYLE if spec.format == "datetime" else {})
+        settings[f'["name","{column}"]'] = {"column_title": spec.label, **style}
+    return settings
+
+
 def visualization(chart: Chart, catalog: Catalog) -> dict:
     if not chart.is_semantic:
         columns = list(chart.columns)
+        settings = {"column_settings": _row_column_settings(chart)}
         if chart.viz == "bar":
-            return {"graph.dimensions": columns[:1], "graph.metrics": columns[1:], "graph.x_axis.title_text": columns[0]}
-        return {"table.pivot": False}
+            return settings | {"graph.dimensions": columns[:1], "graph.metrics": columns[1:], "graph.x_axis.title_text": datasets()[chart.dataset].columns[columns[0]].label}
+        return settings | {"table.pivot": False}
     by = [g.dimension for g in chart.by]
     metrics = list(chart.metrics)
     settings: dict = {"column_settings": _column_settings({c: c for c in by + metrics}, catalog)}

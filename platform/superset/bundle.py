@@ -26,7 +26,33 @@ ROOT = "olist_bi_assets"
 WAREHOUSE = "olist_warehouse"
 OPERATIONS = "olist_operations"
 GRAINS = {"day": "P1D", "week": "P1W", "month": "P1M", "quarter": "P3M", "year": "P1Y"}
-D3FORMAT = {"currency": ",.2f", "count": ",d", "percent": ".1%", "decimal": ",.2f"}
+# Number formats by the specs' format names (metrics.yaml, datasets.yaml): values in full
+# (KPIs, tables, tooltips of pies) and compact on chart axes. Money is Brazilian reais: the
+# currency code on the metric and the chart makes Superset prefix "R$".
+D3FORMAT = {"currency": ",.2f", "count": ",d", "percent": ".1%", "decimal": ",.2f", "id": "d"}
+AXIS_FORMAT = {"currency": "SMART_NUMBER", "count": "SMART_NUMBER", "percent": ".1%", "decimal": ",.1f", "id": "d"}
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+CURRENCY = {"symbol": "BRL", "symbolPosition": "prefix"}
+
+
+def _currency(fmt: str) -> dict:
+    """The chart parameter that puts R$ on a money chart's numbers (nothing for others)."""
+    return {"currency_format": CURRENCY} if fmt == "currency" else {}
+
+
+def _column_config(columns: dict[str, tuple[str | None, str]]) -> dict:
+    """A table chart's per-column header and format: name -> (header or None, format)."""
+    config = {}
+    for name, (label, fmt) in columns.items():
+        entry = {"customColumnName": label} if label else {}
+        if fmt == "datetime":
+            entry["d3TimeFormat"] = TIME_FORMAT
+        elif fmt in D3FORMAT:
+            entry["d3NumberFormat"] = D3FORMAT[fmt]
+            if fmt == "currency":
+                entry["currencyFormat"] = CURRENCY
+        config[name] = entry
+    return config
 NO_FILTER = "No filter"
 
 # The warehouse connection: read-only, no file access, no extension loading, configuration
@@ -207,6 +233,7 @@ def _semantic_dataset_yaml(ds: BundleDataset, flat: FlatModel, catalog: Catalog)
             "expression": expression,
             "description": catalog.metrics[m].description,
             "d3format": D3FORMAT[catalog.metrics[m].format],
+            "currency": CURRENCY if catalog.metrics[m].format == "currency" else None,
             "warning_text": None,
             "extra": None,
         }
@@ -216,7 +243,11 @@ def _semantic_dataset_yaml(ds: BundleDataset, flat: FlatModel, catalog: Catalog)
 
 
 def _row_dataset_yaml(ds: BundleDataset) -> dict:
-    columns = [{"column_name": c, "groupby": True, "filterable": True, "is_active": True, "is_dttm": c.endswith("_at")} for c in ds.columns]
+    declared = datasets()[ds.key].columns
+    columns = [
+        {"column_name": c, "verbose_name": declared[c].label if c in declared else None, "groupby": True, "filterable": True, "is_active": True, "is_dttm": c.endswith("_at")}
+        for c in ds.columns
+    ]
     count = {"metric_name": "count", "verbose_name": "Rows", "expression": "count(*)", "d3format": ",d", "description": None, "warning_text": None, "extra": None}
     return {**_dataset_common(ds, datasets()[ds.key].description), "columns": columns, "metrics": [count]}
 
@@ -323,15 +354,19 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
     if not chart.is_semantic:
         columns = list(chart.columns)
         order = chart.order_by or columns[0]
+        declared = datasets()[chart.dataset].columns
         if chart.viz == "table":
-            params = {"viz_type": "table", "query_mode": "raw", "all_columns": columns, "order_by_cols": [json.dumps([order, chart.sort != "desc"])], "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": True}
+            params = {"viz_type": "table", "query_mode": "raw", "all_columns": columns, "order_by_cols": [json.dumps([order, chart.sort != "desc"])], "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": True,
+                      "column_config": _column_config({c: (declared[c].label, declared[c].format) for c in columns})}
             return params, {**base_query, "columns": columns, "metrics": [], "orderby": [[order, chart.sort != "desc"]]}
         values = [_adhoc_value(c) for c in columns[1:]]
-        params = {"viz_type": "echarts_timeseries_bar", "x_axis": columns[0], "metrics": values, "groupby": [], "row_limit": limit, "adhoc_filters": filters, "orientation": "vertical", "x_axis_sort_asc": True, "show_legend": True}
+        fmt = declared[columns[1]].format
+        params = {"viz_type": "echarts_timeseries_bar", "x_axis": columns[0], "metrics": values, "groupby": [], "row_limit": limit, "adhoc_filters": filters, "orientation": "vertical", "x_axis_sort_asc": True, "show_legend": True,
+                  "y_axis_format": AXIS_FORMAT[fmt], **_currency(fmt)}
         return params, {**base_query, "columns": [_axis(columns[0], None)], "metrics": values, "orderby": [[values[0], False]]}
 
     if chart.viz == "kpi":
-        params = {"viz_type": "big_number_total", "metric": metrics[0], "adhoc_filters": filters, "y_axis_format": D3FORMAT[fmt], "subheader": ""}
+        params = {"viz_type": "big_number_total", "metric": metrics[0], "adhoc_filters": filters, "y_axis_format": D3FORMAT[fmt], **_currency(fmt), "subheader": ""}
         return params, {**base_query, "columns": [], "metrics": metrics, "orderby": []}
     if chart.viz in ("line", "bar"):
         x = by[0]
@@ -342,7 +377,8 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
             "groupby": by[1:],
             "row_limit": limit,
             "adhoc_filters": filters,
-            "y_axis_format": D3FORMAT[fmt],
+            "y_axis_format": AXIS_FORMAT[fmt],
+            **_currency(fmt),
             "show_legend": len(metrics) > 1,
             "rich_tooltip": True,
         }
@@ -358,7 +394,7 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
         axis_grain = grain if catalog.dimensions[x].type == "time" else None
         return params, {**base_query, "columns": [_axis(x, axis_grain), *by[1:]], "metrics": metrics, "orderby": [[metrics[0], chart.sort != "desc"]]}
     if chart.viz == "pie":
-        params = {"viz_type": "pie", "groupby": by, "metric": metrics[0], "adhoc_filters": filters, "row_limit": limit, "sort_by_metric": True, "label_type": "key_percent", "number_format": D3FORMAT[fmt], "show_legend": True}
+        params = {"viz_type": "pie", "groupby": by, "metric": metrics[0], "adhoc_filters": filters, "row_limit": limit, "sort_by_metric": True, "label_type": "key_percent", "number_format": D3FORMAT[fmt], **_currency(fmt), "show_legend": True}
         return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], False]]}
     if chart.viz == "table":
         params = {
@@ -372,6 +408,7 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
             "adhoc_filters": filters,
             "server_pagination": False,
             "include_search": True,
+            "column_config": _column_config({m: (None, catalog.metrics[m].format) for m in metrics}),
         }
         return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], chart.sort == "asc"]]}
     if chart.viz == "heatmap":
@@ -387,6 +424,7 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
             "sort_y_axis": "alpha_asc",
             "normalize_across": "heatmap",
             "y_axis_format": D3FORMAT[fmt],
+            **_currency(fmt),
             "show_values": False,
             "show_legend": True,
         }

@@ -1,6 +1,7 @@
 """Facts of the BI tools' configuration, asserted without a server: the native filters of
-Superset's dashboards point at the columns the specs name, on a dataset that has them, and no
-Metabase question needs a filter value to run."""
+Superset's dashboards point at the columns the specs name, on a dataset that has them; no
+Metabase question needs a filter value to run; no chart is left on a default number format,
+and money is in reais (R$) wherever it shows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from olist_bi.dashboards import dashboards, datasets
+from olist_bi.semantic.catalog import load
 from olist_bi.superset import bundle
 
 ROOT = Path(__file__).parents[2]
@@ -46,3 +48,51 @@ def test_no_metabase_question_requires_a_filter_value():
                 assert tag.get("required") is not True, f"{path.name}/{card['key']}: tag {name} is required"
                 assert "[[" in card["sql"] and "{{" + name + "}}" in card["sql"], f"{path.name}/{card['key']}: tag {name} outside an optional clause"
     assert tags > 0
+
+
+# Money: metrics in reais (unit BRL) and row columns declared as currency in datasets.yaml.
+MONEY = {m.name for m in load().metrics.values() if m.unit == "BRL"} | {c.name for d in datasets().values() for c in d.columns.values() if c.format == "currency"}
+NUMBER_KEY = {"big_number_total": "y_axis_format", "echarts_timeseries_line": "y_axis_format", "echarts_timeseries_bar": "y_axis_format", "pie": "number_format", "heatmap_v2": "y_axis_format"}
+
+
+def _metric_names(params: dict) -> list[str]:
+    metrics = params.get("metrics") or [params["metric"]]
+    return [m if isinstance(m, str) else m["label"] for m in metrics]
+
+
+def test_no_superset_chart_is_left_on_a_default_format():
+    files = built().files
+    charts = [yaml.safe_load(text) for path, text in files.items() if path.startswith("charts/")]
+    assert len(charts) == sum(len(d.charts) for d in dashboards())
+    for chart in charts:
+        params, name = chart["params"], chart["slice_name"]
+        if params["viz_type"] == "table":
+            config = params["column_config"]
+            shown = params.get("all_columns") or _metric_names(params)
+            assert set(shown) <= set(config), f"{name}: columns without a format: {set(shown) - set(config)}"
+            for column in shown:
+                entry = config[column]
+                assert {"d3NumberFormat", "d3TimeFormat"} & set(entry) or entry.get("customColumnName"), f"{name}: {column} has no format"
+                assert (entry.get("currencyFormat", {}).get("symbol") == "BRL") == (column in MONEY), f"{name}: {column}"
+            if params["query_mode"] == "raw":
+                assert all(config[c].get("customColumnName") for c in shown), f"{name}: a column without a header"
+            continue
+        assert params.get(NUMBER_KEY[params["viz_type"]]), f"{name}: left on Superset's default number format"
+        money = [m for m in _metric_names(params) if m in MONEY]
+        assert (params.get("currency_format") == {"symbol": "BRL", "symbolPosition": "prefix"}) == bool(money), f"{name}: R$ on money, and only on money"
+    metrics = [m for path, text in files.items() if path.startswith("datasets/") for m in yaml.safe_load(text)["metrics"]]
+    for metric in metrics:
+        assert metric["d3format"], metric["metric_name"]
+        assert (metric.get("currency") or {}).get("symbol") == ("BRL" if metric["metric_name"] in MONEY else None), metric["metric_name"]
+
+
+def test_every_metabase_column_has_a_title_and_money_is_in_reais():
+    for path in sorted((ROOT / "metabase" / "dashboards").glob("*.yaml")):
+        for card in yaml.safe_load(path.read_text(encoding="utf-8"))["cards"]:
+            settings = card["visualization_settings"]["column_settings"]
+            assert settings, f"{path.name}/{card['key']}: no column settings"
+            for key, column in settings.items():
+                assert column.get("column_title"), f"{path.name}/{card['key']}: {key} has no title"
+                name = key.split('"')[3]
+                if name in MONEY:
+                    assert (column.get("number_style"), column.get("currency")) == ("currency", "BRL"), f"{path.name}/{card['key']}: {name}"

@@ -1,5 +1,7 @@
 """Headless Chromium opens every dashboard as a person would and finds no chart error."""
 
+import re
+
 import pytest
 
 from olist_bi.dashboards import dashboards
@@ -49,3 +51,21 @@ def test_error_detection_sees_a_chart_the_user_may_not_read(superset):
     with Browser(settings.superset_base_url, "regional_sp", report.users["regional_sp"]) as browser:
         rendered = browser.render(cohorts.slug, len(cohorts.charts))
     assert rendered.errors == 2 and all("datasource" in t for t in rendered.error_texts)
+
+
+def test_money_shows_in_reais(superset, tmp_path):
+    """What a business user reads on the Executive overview: the revenue and order value cards
+    in R$ with two decimals, the orders card without. (The axes are drawn on a canvas, out of
+    the page's text: their "R$ 250k" is checked on the screenshot, docs/dashboards.md.)"""
+    settings, _, _ = superset
+    overview = next(d for d in dashboards() if d.slug == "executive-overview")
+    with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings)) as browser:
+        browser.render(overview.slug, len(overview.charts), tmp_path / "overview.png")
+        page = browser.page
+
+        def text(name: str) -> str:
+            return page.locator(f'[data-test-chart-name="{name}"]').inner_text()
+
+        for card in ("Revenue", "Average order value"):
+            assert re.search(r"R\$\s?[\d,]+\.\d\d\b", text(card)), f"{card}: {text(card)!r}"
+        assert "R$" not in text("Orders")
