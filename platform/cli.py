@@ -693,8 +693,10 @@ def scheduler_command() -> None:
 @main.command()
 @click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Your own drop of the nine files; default: a generated sample.")
 def up(source: Path | None) -> None:
-    """Bring the platform up: the database, a checked drop, and (as later parts land) the
-    warehouse and the BI tools. This is what `make up` runs."""
+    """Bring the platform up: PostgreSQL (embedded unless OLIST_DATABASE_URL names one), a
+    checked drop loaded into the warehouse, Superset serving the provisioned dashboards, and
+    a Metabase provisioned if one answers at OLIST_METABASE_URL. This is what `make up` runs;
+    it ends with what runs where and how to log in."""
     settings = _settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     click.echo(f"OLIST_HOME: {settings.home}")
@@ -721,13 +723,27 @@ def up(source: Path | None) -> None:
     from olist_bi import bi
     from olist_bi.superset import server
 
-    url = server.serve(settings, say=lambda m: click.echo(m, err=True))
+    superset_url = server.serve(settings, say=lambda m: click.echo(m, err=True))
     report = bi.tool("superset", settings).provision(say=lambda m: click.echo(m, err=True))
-    click.echo(f"\nSuperset is serving {report.counts['dashboards']} dashboards at {url}")
+    metabase = bi.tool("metabase", settings)
+    metabase_report = metabase.provision(say=lambda m: click.echo(m, err=True)) if metabase.reachable() else None
+
+    click.echo("\nRunning now:")
+    click.echo(f"  PostgreSQL   {mask_url(url)} ({where}; BI metadata, run history, quality results, audit trail)")
+    click.echo(f"  warehouse    {settings.warehouse_path} (DuckDB, run {result.run_id})")
+    click.echo(f"  Superset     {superset_url}  {report.counts['dashboards']} dashboards; SQL Lab for analysts")
+    if metabase_report:
+        click.echo(f"  Metabase     {metabase.url}  {metabase_report.summary}")
+    else:
+        click.echo(f"  Metabase     none answers at {metabase.url}; start one (docs/metabase.md), then `olist-bi metabase provision`")
+    click.echo("  scheduler    not started by `up`: `olist-bi scheduler` rebuilds the warehouse on its schedule and on new drops")
+    click.echo("\nLog in to Superset:")
     if settings.is_demo:
-        click.echo(f"  admin        {server.admin_password(settings)}")
+        click.echo(f"  {server.ADMIN_USER:<12} {server.admin_password(settings)}")
     _print_logins(settings, report.users)
-    click.echo("stop it with `make down`; Metabase provisioning comes with a later version.")
+    if metabase_report:
+        _print_logins(settings, metabase_report.users)
+    click.echo("\nStop it with `make down` (Superset and the embedded PostgreSQL; the data stay in OLIST_HOME).")
 
 
 if __name__ == "__main__":

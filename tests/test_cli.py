@@ -2,6 +2,8 @@ import pytest
 from click.testing import CliRunner
 
 from olist_bi.cli import main
+from tests.metabase.standin import MetabaseStandIn
+from tests.test_postgres import free_port
 
 
 def run(*args, env=None):
@@ -83,18 +85,27 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         "OLIST_SAMPLE_SCALE": "0.01",
         "OLIST_SUPERSET_PORT": str(port),
         "OLIST_SUPERSET_DATABASE_URL": metadata_url,
+        "OLIST_METABASE_URL": f"http://127.0.0.1:{free_port()}",  # nothing answers there
     }
+    standin = MetabaseStandIn(initializing=0, sync_polls=0)
     try:
         result = run("up", env=env)
         assert result.exit_code == 0, result.output
         assert (tmp_path / "home" / "drops" / "sample-scale0.01-seed42" / "olist_orders_dataset.csv").exists()
         assert (tmp_path / "home" / "warehouse.duckdb").exists()
-        assert f"Superset is serving 6 dashboards at http://127.0.0.1:{port}" in result.output
+        assert f"Superset     http://127.0.0.1:{port}  6 dashboards" in result.output
+        assert f"Metabase     none answers at {env['OLIST_METABASE_URL']}" in result.output
         for login in ("admin", "viewer", "analyst", "manager", "regional_sp"):
             assert f"  {login} " in result.output
-        again = run("up", env=env)  # a second `up` finds everything in place
-        assert again.exit_code == 0 and "skipped" in again.output
+        assert "make down" in result.output and "later version" not in result.output
+        standin.start()
+        env["OLIST_METABASE_URL"] = standin.url
+        again = run("up", env=env)  # a second `up` finds Superset in place and provisions the Metabase that now answers
+        assert again.exit_code == 0 and "skipped" in again.output, again.output
+        assert f"Metabase     {standin.url}" in again.output and "analyst@olist-bi.local" in again.output
+        assert standin.violations == [] and len(standin.state.dashboards) == 6
     finally:
+        standin.stop()
         server.stop(make_settings(tmp_path / "home", ops_url, olist_superset_port=port))
 
 
