@@ -17,7 +17,7 @@ from olist_bi.semantic.compiler import GroupBy, Query, available, parse_by
 HERE = Path(__file__).parent
 VIZ = {"kpi", "line", "bar", "table", "pie", "heatmap"}
 DATABASES = {"warehouse", "operations"}
-COLUMN_FORMATS = FORMATS | {"text", "datetime", "id"}  # a row dataset's columns: a metric format or these
+COLUMN_FORMATS = FORMATS | {"text", "date", "datetime", "id"}  # a row dataset's columns: a metric format or these
 GRID_COLUMNS = 12
 NAMESPACE = uuid.UUID("5b0d7a1e-0c1f-4c55-9a57-6f6c6973745f")  # the platform's uuid namespace
 

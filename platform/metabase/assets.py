@@ -36,6 +36,7 @@ NUMBER_STYLE = {
     "decimal": {"number_style": "decimal", "decimals": 2},
     "id": {"number_style": "decimal", "decimals": 0, "number_separators": "."},  # no thousands separator
 }
+DATE_STYLE = {"date_style": "YYYY/M/D", "date_separator": "-"}
 DATETIME_STYLE = {"date_style": "YYYY/M/D", "date_separator": "-", "time_enabled": "minutes"}  # 2018-8-29 15:00
 # Only what the open-source edition has: `view-data: blocked` needs the paid advanced-permissions
 # feature (Metabase answers 402), so a group that must not query a database gets view data with
@@ -156,7 +157,7 @@ def _row_column_settings(chart: Chart) -> dict:
     settings = {}
     for column in chart.columns:
         spec = declared[column]
-        style = NUMBER_STYLE.get(spec.format) or (DATETIME_STYLE if spec.format == "datetime" else {})
+        style = NUMBER_STYLE.get(spec.format) or {"datetime": DATETIME_STYLE, "date": DATE_STYLE}.get(spec.format, {})
         settings[f'["name","{column}"]'] = {"column_title": spec.label, **style}
     return settings
 

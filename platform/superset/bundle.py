@@ -45,8 +45,8 @@ def _column_config(columns: dict[str, tuple[str | None, str]]) -> dict:
     config = {}
     for name, (label, fmt) in columns.items():
         entry = {"customColumnName": label} if label else {}
-        if fmt == "datetime":
-            entry["d3TimeFormat"] = TIME_FORMAT
+        if fmt in ("date", "datetime"):
+            entry["d3TimeFormat"] = TIME_FORMAT if fmt == "datetime" else "%Y-%m-%d"
         elif fmt in D3FORMAT:
             entry["d3NumberFormat"] = D3FORMAT[fmt]
             if fmt == "currency":
@@ -245,7 +245,8 @@ def _semantic_dataset_yaml(ds: BundleDataset, flat: FlatModel, catalog: Catalog)
 def _row_dataset_yaml(ds: BundleDataset) -> dict:
     declared = datasets()[ds.key].columns
     columns = [
-        {"column_name": c, "verbose_name": declared[c].label if c in declared else None, "groupby": True, "filterable": True, "is_active": True, "is_dttm": c.endswith("_at")}
+        {"column_name": c, "verbose_name": declared[c].label if c in declared else None, "groupby": True, "filterable": True, "is_active": True,
+         "is_dttm": declared[c].format in ("date", "datetime") if c in declared else c.endswith("_at")}
         for c in ds.columns
     ]
     count = {"metric_name": "count", "verbose_name": "Rows", "expression": "count(*)", "d3format": ",d", "description": None, "warning_text": None, "extra": None}
@@ -356,7 +357,7 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
         order = chart.order_by or columns[0]
         declared = datasets()[chart.dataset].columns
         if chart.viz == "table":
-            params = {"viz_type": "table", "query_mode": "raw", "all_columns": columns, "order_by_cols": [json.dumps([order, chart.sort != "desc"])], "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": True,
+            params = {"viz_type": "table", "query_mode": "raw", "all_columns": columns, "order_by_cols": [json.dumps([order, chart.sort != "desc"])], "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": limit > 10, "show_cell_bars": limit > 10,  # no search box or bars over a few rows
                       "column_config": _column_config({c: (declared[c].label, declared[c].format) for c in columns})}
             return params, {**base_query, "columns": columns, "metrics": [], "orderby": [[order, chart.sort != "desc"]]}
         values = [_adhoc_value(c) for c in columns[1:]]

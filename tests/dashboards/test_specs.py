@@ -121,3 +121,14 @@ def test_a_broken_file_raises_naming_it(tmp_path, monkeypatch):
     finally:
         module.dashboards.cache_clear()
         module.datasets.cache_clear()
+
+
+def test_every_dashboard_says_how_fresh_its_data_is(warehouse, source_rows):
+    settings, result = warehouse
+    for d in dashboards():  # Platform health shows the runs themselves; a viewer-readable chart there would list it for viewers
+        assert any(c.dataset == "freshness" for c in d.charts) == (d.audience == "business"), f"{d.slug}: how fresh its data is"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        [(published_at, run_id, last_order)] = con.execute(datasets()["freshness"].sql).fetchall()
+    assert run_id == result.run_id
+    assert last_order.isoformat() == max(o["order_purchase_timestamp"] for o in source_rows["orders"])[:10]
+    assert published_at is not None

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from olist_bi import warehouse
-from olist_bi.dashboards import dashboards
+from olist_bi.dashboards import dashboards, datasets
 from olist_bi.etl import pipeline
 from olist_bi.superset import bundle, provision
 from olist_bi.superset.client import SupersetApiError
@@ -17,7 +17,7 @@ from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 def test_first_provisioning_created_everything(superset):
     _, _, report = superset
     assert report.counts["dashboards"] == 6 and report.counts["charts"] == sum(len(d.charts) for d in dashboards())
-    assert report.counts["databases"] == 2 and report.counts["datasets"] == 7
+    assert report.counts["databases"] == 2 and report.counts["datasets"] == 4 + len(datasets())  # a semantic dataset per model, and the row datasets
     assert set(report.roles) == {"olist_viewer", "olist_analyst", "olist_admin", "olist_regional_sp"}
     assert set(report.users) == {"viewer", "analyst", "manager", "regional_sp"}
 
