@@ -60,6 +60,10 @@ def test_a_run_killed_at_any_point_leaves_a_consistent_platform(point, tmp_path,
         assert runs[killed_id]["status"] == "succeeded" and "completed at the next start" in runs[killed_id]["error"]
         assert any(f"completed the records of run {killed_id}" in m for m in messages)
         assert again.status == "skipped" and "loaded before" in again.message
+        with store.connect(ops_url) as conn:  # the reconciled publish names the killed run's files, not the first run's
+            [files] = [e["details"]["files"] for e in conn.execute("select details from audit_logs where action = 'warehouse.published'").fetchall()
+                       if e["details"].get("reconciled") and e["details"]["run_id"] == killed_id]
+        assert files == ["olist_orders_dataset.csv"], files
     else:
         assert runs[killed_id]["status"] == "failed" and "abandoned" in runs[killed_id]["error"]
         assert again.status == "succeeded"

@@ -131,6 +131,10 @@ def test_bad_values_are_quarantined_with_rule_reason_and_original(settings, drop
     for table, read in result.rows_read.items():
         assert result.rows_loaded[table] + result.rows_quarantined[table] == read
     assert result.rows_quarantined["orders"] == 3
+    with psycopg.connect(settings.database_url) as conn:  # the run's report counts the reject rules that caught rows
+        failed, summary = conn.execute("select rules_failed, summary from quality_reports where run_id = %s", (result.run_id,)).fetchone()
+    caught = {"orders.status.accepted", "orders.types", "orders.order_id.unique", "order_items.price.valid", "order_items.product.exists", "order_reviews.score.range"}
+    assert caught <= set(summary) and failed >= len(caught) and failed == sum(1 for rule in summary if rule in rules)
 
 
 def test_a_truncated_last_line_is_quarantined_with_its_line_number(settings, drop_copy):
