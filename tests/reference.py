@@ -65,7 +65,8 @@ class Item:
     freight: Decimal
     seller: str
     seller_state: str
-    category: str
+    category: str  # as the dashboards show it (Title Case)
+    english: str  # as dim_category.category_name_english and the marts hold it
 
 
 @dataclass
@@ -93,17 +94,22 @@ def load(folder: Path) -> Raw:
                                       _ts(r["order_estimated_delivery_date"]).date())
     english = {r["product_category_name"]: r["product_category_name_english"] for r in _read(folder, "product_category_name_translation.csv")}
 
-    def category(name: str) -> str:
+    def category(name: str) -> str:  # what the dashboards show: English, Title Case, spaces
+        name = name or "unknown"
+        words = english.get(name, name).replace("_", " ").split(" ")
+        return " ".join(w[:1].upper() + w[1:] for w in words)
+
+    def plain(name: str) -> str:
         name = name or "unknown"
         return english.get(name, name.replace("_", " "))
 
-    products = {r["product_id"]: category(r["product_category_name"]) for r in _read(folder, "olist_products_dataset.csv")}
+    products = {r["product_id"]: (category(r["product_category_name"]), plain(r["product_category_name"])) for r in _read(folder, "olist_products_dataset.csv")}
     sellers = {r["seller_id"]: r["seller_state"] for r in _read(folder, "olist_sellers_dataset.csv")}
     items = []
     for r in _read(folder, "olist_order_items_dataset.csv"):
         order = orders[r["order_id"]]
         order.items += 1
-        items.append(Item(order, Decimal(r["price"]), Decimal(r["freight_value"]), r["seller_id"], sellers[r["seller_id"]], products[r["product_id"]]))
+        items.append(Item(order, Decimal(r["price"]), Decimal(r["freight_value"]), r["seller_id"], sellers[r["seller_id"]], *products[r["product_id"]]))
     payments = []
     for r in _read(folder, "olist_order_payments_dataset.csv"):
         order = orders[r["order_id"]]
@@ -171,7 +177,7 @@ def _order_value(o: Order, dimension: str, grain: str | None):
         return truncate(o.purchased.date(), grain or "month")
     if dimension == "delivery_delay":
         return delay_bucket(o)
-    return {"customer_state": o.state, "customer_city": o.city, "order_status": o.status}[dimension]
+    return {"customer_state": o.state, "customer_city": o.city, "order_status": o.status.capitalize()}[dimension]
 
 
 def value(row, dimension: str, grain: str | None = None):
@@ -181,7 +187,7 @@ def value(row, dimension: str, grain: str | None = None):
     if dimension == "seller_state":
         return row.seller_state
     if dimension == "payment_type":
-        return row.type
+        return {"credit_card": "Credit card", "debit_card": "Debit card", "not_defined": "Not defined"}.get(row.type, row.type.capitalize())
     return _order_value(row if isinstance(row, Order) else row.order, dimension, grain)
 
 
@@ -309,8 +315,8 @@ def assert_matches(rows, want: dict[tuple, tuple], dims: int, limit: int | None 
 FILTER_VALUES = {
     "customer_state": "SP",
     "seller_state": "SP",
-    "order_status": "delivered",
-    "product_category": "bed_bath_table",
+    "order_status": "Delivered",
+    "product_category": "Bed Bath Table",
     "purchase_date": (dt.date(2017, 3, 1), dt.date(2017, 8, 31)),
 }
 

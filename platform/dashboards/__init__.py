@@ -61,6 +61,7 @@ class Chart:
     limit: int | None = None
     width: int = 6
     height: int = 50
+    orientation: str = "vertical"  # a bar chart's: horizontal for long category names, so every bar is labelled
 
     @property
     def is_semantic(self) -> bool:
@@ -175,6 +176,8 @@ def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
                 problems.append(f"{name}: a {chart.viz} chart needs `by`")
             if chart.viz == "kpi" and (chart.by or len(chart.metrics) != 1):
                 problems.append(f"{name}: a kpi shows one metric, without `by`")
+            if chart.orientation not in ("vertical", "horizontal") or (chart.orientation == "horizontal" and chart.viz != "bar"):
+                problems.append(f"{name}: orientation is vertical or horizontal, and only a bar chart has one")
             if chart.viz == "heatmap" and len(chart.by) != 2:
                 problems.append(f"{name}: a heatmap needs two dimensions in `by`")
         else:

@@ -233,7 +233,7 @@ def dashboard_assets(dashboard: Dashboard, catalog: Catalog, flats: dict[str, Fl
                 "name": chart.title,
                 "description": description,
                 "database": database,
-                "display": DISPLAY[chart.viz],
+                "display": "row" if chart.orientation == "horizontal" else DISPLAY[chart.viz],  # Metabase's horizontal bars
                 "sql": sql,
                 "template_tags": {v.tag: template_tag(v, dashboard) for v in applies},
                 "visualization_settings": visualization(chart, catalog),

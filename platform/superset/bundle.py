@@ -386,16 +386,24 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
         if grain and catalog.dimensions[x].type == "time":
             params["time_grain_sqla"] = grain
         if chart.viz == "bar":
-            params["orientation"] = "vertical"
+            params["orientation"] = chart.orientation
+            if catalog.dimensions[x].type != "time":
+                params["xAxisLabelInterval"] = "0"  # every bar labelled (Superset's "All"), never one in three
+                if chart.orientation == "vertical" and (chart.limit or 0) > 5 * chart.width:
+                    params["xAxisLabelRotation"] = 45  # more bars than level labels fit across
+            # Horizontal bars are drawn from the bottom up: reverse the order so the first (the
+            # largest, or bucket 1) reads at the top.
+            flip = chart.orientation == "horizontal"
             if chart.sort:
                 params["x_axis_sort"] = metrics[0]
-                params["x_axis_sort_asc"] = chart.sort != "desc"
+                params["x_axis_sort_asc"] = (chart.sort != "desc") != flip
             else:
-                params["x_axis_sort_asc"] = True
+                params["x_axis_sort_asc"] = not flip
         axis_grain = grain if catalog.dimensions[x].type == "time" else None
         return params, {**base_query, "columns": [_axis(x, axis_grain), *by[1:]], "metrics": metrics, "orderby": [[metrics[0], chart.sort != "desc"]]}
     if chart.viz == "pie":
-        params = {"viz_type": "pie", "groupby": by, "metric": metrics[0], "adhoc_filters": filters, "row_limit": limit, "sort_by_metric": True, "label_type": "key_percent", "number_format": D3FORMAT[fmt], **_currency(fmt), "show_legend": True}
+        params = {"viz_type": "pie", "groupby": by, "metric": metrics[0], "adhoc_filters": filters, "row_limit": limit, "sort_by_metric": True, "label_type": "percent", "labels_outside": False, "number_format": D3FORMAT[fmt], **_currency(fmt), "show_legend": True,
+                  "legendType": "plain", "legendOrientation": "right"}  # the whole legend, one name a line beside the pie; never cut mid-word
         return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], False]]}
     if chart.viz == "table":
         params = {

@@ -154,7 +154,7 @@ def test_filters_and_ranges(raw, ask):
     in_2017 = [o for o in raw["orders"] if o["order_purchase_timestamp"].startswith("2017")]
     assert total(ask, "orders", start=dt.date(2017, 1, 1), end=dt.date(2017, 12, 31)) == len(in_2017)
     delivered = [o for o in raw["orders"] if o["order_status"] == "delivered"]
-    assert total(ask, "orders", where=["order_status=delivered"]) == len(delivered)
+    assert total(ask, "orders", where=["order_status=Delivered"]) == len(delivered)
 
 
 def test_several_metrics_on_several_models_keep_their_columns(warehouse, ask):

@@ -1,6 +1,7 @@
 -- dim_category: one row per product category, with its English name. Categories missing from
 -- the translation keep their Portuguese name with underscores as spaces; products without a
--- category fall under 'unknown'. Grain: category_key.
+-- category fall under 'unknown'. category_label is the English name in Title Case with spaces
+-- (bed_bath_table reads Bed Bath Table), what the dashboards show. Grain: category_key.
 with translations as (
     select category_name, category_name_english from stg_category_translation
 ),
@@ -16,6 +17,10 @@ select
     c.category_name as category_key,
     c.category_name as category_name,
     coalesce(t.category_name_english, replace(c.category_name, '_', ' ')) as category_name_english,
+    array_to_string(
+        list_transform(string_split(replace(coalesce(t.category_name_english, c.category_name), '_', ' '), ' '), w -> upper(w[1]) || w[2:]),
+        ' '
+    ) as category_label,
     t.category_name_english is not null as is_translated,
 from all_categories as c
 left join translations as t on t.category_name = c.category_name
