@@ -198,14 +198,28 @@ def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
 
 
 def filter_targets(dashboard: Dashboard, dimension: str, catalog: Catalog | None = None) -> list[Chart]:
-    """The charts a filter on `dimension` applies to: those whose every metric offers it."""
+    """The charts a filter on `dimension` applies to: semantic charts whose every metric offers
+    it, and row charts that show a column of that name (a category filter, by value). A time
+    filter applies to semantic charts only: a row dataset has no purchase date to narrow."""
     catalog = catalog or load()
-    return [
-        c
-        for c in dashboard.charts
-        if c.is_semantic
-        and all(
+
+    def applies(c: Chart) -> bool:
+        if not c.is_semantic:
+            return catalog.dimensions[dimension].type == "category" and dimension in c.columns
+        return all(
             m in catalog.metrics and available(catalog, catalog.dimensions[dimension], catalog.models[catalog.metrics[m].model])
             for m in c.metrics
         )
-    ]
+
+    return [c for c in dashboard.charts if applies(c)]
+
+
+def unfiltered(dashboard: Dashboard, catalog: Catalog | None = None) -> dict[str, list[str]]:
+    """Chart key -> the dashboard's filters that do not apply to it (what its note says)."""
+    catalog = catalog or load()
+    result = {}
+    for chart in dashboard.charts:
+        missed = [f for f in dashboard.filters if chart not in filter_targets(dashboard, f, catalog)]
+        if missed:
+            result[chart.key] = missed
+    return result

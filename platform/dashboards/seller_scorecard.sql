@@ -1,8 +1,9 @@
--- The seller scorecard's rows, best sellers first.
+-- The seller scorecard's rows, best sellers first. The state column is named after the
+-- seller_state dimension, so the dashboard's Seller state filter applies to it.
 select
     seller_id,
     city,
-    state,
+    state as seller_state,
     orders,
     items,
     gmv,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, stable_uuid
+from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, stable_uuid, unfiltered
 from olist_bi.semantic.catalog import Catalog, Dimension, load
 from olist_bi.semantic.compiler import render
 from olist_bi.semantic.flat import FlatModel, flat_model
@@ -141,9 +141,12 @@ def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], ca
     return "\n".join(lines)
 
 
-def rows_sql(chart: Chart) -> str:
+def rows_sql(chart: Chart, applies: list[Variable] = ()) -> str:
     body = "\n".join(f"    {line}" for line in datasets()[chart.dataset].sql.splitlines())
     lines = ["select " + ", ".join(chart.columns), f"from (\n{body}\n) as d"]
+    if applies:
+        lines.append("where 1 = 1")
+        lines += [f"[[and {v.column} {v.operator} {{{{{v.tag}}}}}]]" for v in applies]
     if chart.order_by:
         lines.append(f"order by {chart.order_by} {chart.sort or 'asc'}")
     if chart.limit:
@@ -223,10 +226,13 @@ def dashboard_assets(dashboard: Dashboard, catalog: Catalog, flats: dict[str, Fl
             database = "warehouse"
             description = "; ".join(f"{catalog.metrics[m].label}: {catalog.metrics[m].description}" for m in chart.metrics)
         else:
-            applies = []
-            sql = rows_sql(chart)
+            applies = [v for name, vs in by_filter.items() if chart in targets[name] for v in vs]
+            sql = rows_sql(chart, applies)
             database = datasets()[chart.dataset].database
             description = datasets()[chart.dataset].description
+        missed = unfiltered(dashboard, catalog).get(chart.key)
+        if missed and dashboard.filters:
+            description += " Not narrowed by the dashboard's " + ", ".join(catalog.dimensions[f].label for f in missed) + " filter" + ("s." if len(missed) > 1 else ".")
         cards.append(
             {
                 "key": chart.key,

@@ -156,3 +156,27 @@ def test_groups_keep_native_sql_and_the_operations_store_from_viewers():
     # Only what the open-source edition has: "blocked" is a paid feature (402).
     granted = [p for g in [*access["groups"].values(), access["all_users"]] for p in g["databases"].values()]
     assert {p["view-data"] for p in granted} == {"unrestricted"}
+
+
+def sp_top_sellers(reference, n: int = 100) -> list[str]:
+    """The top `n` sellers in SP by GMV (items of orders not canceled or unavailable), from the raw files."""
+    gmv = {}
+    for i in reference.items:
+        if i.order.counts and i.seller_state == "SP":
+            gmv[i.seller] = gmv.get(i.seller, 0) + i.price
+    return sorted(gmv, key=lambda s: -gmv[s])[:n]
+
+
+def test_the_seller_scorecard_follows_the_seller_state_filter(warehouse, reference):
+    settings, _ = warehouse
+    sellers = next(d for d in dashboards() if d.slug == "sellers")
+    card = next(c for c in dict(generated())["sellers"]["cards"] if c["key"] == "scorecard")
+    assert set(card["template_tags"]) == {"seller_state"}
+    assert "Not narrowed by the dashboard's Purchase date filter." in card["description"]
+    chart = next(c for c in sellers.charts if c.key == "scorecard")
+    sql, params = bind(card["sql"], card["template_tags"], {"seller_state": "SP"})
+    with connect(settings.warehouse_path) as con:
+        rows = con.execute(sql, params).fetchall()
+    state, seller = chart.columns.index("seller_state"), chart.columns.index("seller_id")
+    assert {r[state] for r in rows} == {"SP"}
+    assert [r[seller] for r in rows] == sp_top_sellers(reference)

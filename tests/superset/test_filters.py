@@ -71,3 +71,17 @@ def test_every_chart_under_each_filter_answers_as_the_raw_files(superset, refere
                 assert_matches(_rows(result, chart), want, len(chart.by), chart.limit, f"{spec.slug}/{chart.key} with {dimension or 'no filter'}")
                 checked += 1
     assert checked == sum(1 + sum(1 for f in d.filters if c in filter_targets(d, f)) for d in dashboards() for c in d.charts if c.is_semantic)
+
+
+def test_the_seller_scorecard_follows_the_seller_state_filter(superset, reference):
+    from tests.metabase.test_assets import sp_top_sellers
+
+    _, client, _ = superset
+    ids = provision.ids_by_uuid(client)
+    sellers = next(d for d in dashboards() if d.slug == "sellers")
+    chart = next(c for c in sellers.charts if c.key == "scorecard")
+    chart_id = ids[sellers.chart_uuid(chart)]
+    assert client.get(f"/api/v1/chart/{chart_id}")["result"]["description"] == "Not narrowed by the dashboard's Purchase date filter."
+    [result] = client.post("/api/v1/chart/data", _request(client, chart_id, "seller_state"))["result"]
+    assert {row["seller_state"] for row in result["data"]} == {"SP"}
+    assert [row["seller_id"] for row in result["data"]] == sp_top_sellers(reference)
