@@ -81,7 +81,7 @@ class Raw:
     orders: list[Order]
     items: list[Item]
     payments: list[Payment]
-    cohort_grid: list[tuple[dt.date, int, int, int]] = field(default_factory=list)  # (cohort, months since, size, active)
+    cohort_grid: list[tuple[dt.date, str, int, int, int]] = field(default_factory=list)  # (cohort, state, months since, size, active)
 
 
 def load(folder: Path) -> Raw:
@@ -136,16 +136,19 @@ def _months(a: dt.date, b: dt.date) -> int:
     return (b.year - a.year) * 12 + b.month - a.month
 
 
-def _cohort_grid(by_person: dict[str, list[Order]]) -> list[tuple[dt.date, int, int, int]]:
+def _cohort_grid(by_person: dict[str, list[Order]]) -> list[tuple[dt.date, str, int, int, int]]:
+    """(cohort month, state of the first order, months since, cohort size, active) for every
+    cohort and state, and every month up to the last month with orders."""
     month = lambda o: o.purchased.date().replace(day=1)
     last = max(month(o) for mine in by_person.values() for o in mine)
     size, active = defaultdict(int), defaultdict(set)
     for person, mine in by_person.items():
-        cohort = min(month(o) for o in mine)
-        size[cohort] += 1
+        first = next(o for o in mine if o.first)
+        cohort, state = month(first), first.state
+        size[cohort, state] += 1
         for o in mine:
-            active[cohort, _months(cohort, month(o))].add(person)
-    return [(c, n, size[c], len(active[c, n])) for c in size for n in range(_months(c, last) + 1)]
+            active[cohort, state, _months(cohort, month(o))].add(person)
+    return [(c, st, n, size[c, st], len(active[c, st, n])) for c, st in size for n in range(_months(c, last) + 1)]
 
 
 def truncate(day: dt.date, grain: str) -> dt.date:
@@ -249,13 +252,13 @@ def _grain_rows(raw: Raw, metric: str) -> list:
 
 
 def _cohorts(raw: Raw, by, where, start, end) -> dict[tuple, float | None]:
-    if where:
-        raise ValueError("cohort metrics take no filter but the date range")
+    if set(where) - {"customer_state"}:
+        raise ValueError("cohort metrics take no filter but the state and the date range")
     sums = defaultdict(lambda: [0, 0])
-    for cohort, n, size, active in raw.cohort_grid:
-        if (start and cohort < start) or (end and cohort > end):
+    for cohort, state, n, size, active in raw.cohort_grid:
+        if (start and cohort < start) or (end and cohort > end) or state not in where.get("customer_state", {state}):
             continue
-        key = tuple(truncate(cohort, grain or "month") if d == "cohort_month" else n for d, grain in by)
+        key = tuple(truncate(cohort, grain or "month") if d == "cohort_month" else (state if d == "customer_state" else n) for d, grain in by)
         sums[key][0] += active
         sums[key][1] += size
     return {k: _ratio(a, s) for k, (a, s) in sums.items()}

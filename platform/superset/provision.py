@@ -20,9 +20,9 @@ from olist_bi.superset.client import SupersetClient
 from olist_bi.superset.server import ADMIN_USER, admin_password
 
 BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts", "seller_scorecard", "freshness")
-# The regional role reads the order, payment and item datasets, narrowed to its state by
-# row-level security, and the freshness row (no customer rows in it, so no filter).
-REGIONAL = {"role": "olist_regional_sp", "state": "SP", "datasets": ("fact_deliveries", "fact_payments", "fact_order_items"), "unfiltered": ("freshness",)}
+# The regional role reads the order, payment, item and cohort datasets, narrowed to its state
+# by row-level security, and the freshness row (no customer rows in it, so no filter).
+REGIONAL = {"role": "olist_regional_sp", "state": "SP", "datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"), "unfiltered": ("freshness",)}
 # Permissions a read-only viewer must not have: writing, deleting, exploring, exporting.
 WRITE_PERMISSIONS = ("can_write", "can_add", "can_edit", "can_delete", "can_export", "can_save", "can_copy_dash", "can_share_chart", "can_share_dashboard")
 EXPLORE_VIEWS = ("Explore", "ExploreFormDataRestApi", "ExplorePermalinkRestApi")

@@ -95,7 +95,7 @@ def test_cohort_sizes(source, wh):
     expected = Counter(first.values())
     got = {
         m.strftime("%Y-%m"): n
-        for m, n in wh.execute("select cohort_month, cohort_size from mart_customer_cohorts where months_since_first = 0").fetchall()
+        for m, n in wh.execute("select cohort_month, sum(cohort_size) from mart_customer_cohorts where months_since_first = 0 group by 1").fetchall()
     }
     assert got == dict(expected)
     assert one(wh, "select count(*) from dim_customer") == len(first)

@@ -13,6 +13,7 @@ from olist_bi.etl import pipeline
 from olist_bi.superset import bundle, provision
 from olist_bi.superset.client import SupersetApiError
 from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
+from tests.reference import answer
 
 def test_first_provisioning_created_everything(superset):
     _, _, report = superset
@@ -97,7 +98,7 @@ def test_the_admin_reads_the_operations_store(superset):
     assert result["data"][0]["n"] > 0
 
 
-def test_the_regional_role_sees_only_its_state(superset, login):
+def test_the_regional_role_sees_only_its_state(superset, login, reference):
     _, admin, _ = superset
     regional = login("regional_sp")
     chart = provision.chart_ids(admin)["executive-overview/revenue_by_state"]
@@ -109,6 +110,11 @@ def test_the_regional_role_sees_only_its_state(superset, login):
     sp_orders = regional.get(f"/api/v1/chart/{total}/data/", format="json", type="full", force="true")["result"][0]["data"][0]
     all_orders = admin.get(f"/api/v1/chart/{total}/data/", format="json", type="full", force="true")["result"][0]["data"][0]
     assert 0 < sp_orders["orders"] < all_orders["orders"]
+    # Cohorts too: retention by months since the first order, of SP's customers only (the raw files' answer).
+    curve = provision.chart_ids(admin)["customers-and-cohorts/retention_curve"]
+    rows = regional.get(f"/api/v1/chart/{curve}/data/", format="json", type="full", force="true")["result"][0]["data"]
+    want = answer(reference, ["cohort_retention"], [("months_since_first", None)], {"customer_state": {"SP"}})
+    assert {r["months_since_first"]: pytest.approx(r["cohort_retention"], rel=1e-9) for r in rows} == {k[0]: v[0] for k, v in want.items()}
 
 
 def test_a_publish_during_dashboard_queries_causes_no_errors(superset, small_drop, tmp_path):

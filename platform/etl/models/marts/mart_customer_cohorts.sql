@@ -1,16 +1,23 @@
--- mart_customer_cohorts: customers grouped by the month of their first order (the cohort),
--- and how many of them ordered in each later month, up to the last month with orders. Every
--- (cohort, month) pair has a row, zero when nobody came back, so averages over cohorts are
--- not biased towards the cohorts that did return. Grain: (cohort_month, months_since_first).
+-- mart_customer_cohorts: customers grouped by the month of their first order (the cohort) and
+-- the state they ordered from then, and how many of them ordered in each later month, up to
+-- the last month with orders. Every (cohort, state, month) has a row, zero when nobody came
+-- back, so averages over cohorts are not biased towards the cohorts that did return. The
+-- state lets the dashboards' state filter and the regional role's row-level security apply.
+-- Grain: (cohort_month, customer_state, months_since_first).
 with orders as (
     select customer_unique_id, cast(date_trunc('month', purchase_date) as date) as order_month
     from fact_deliveries
 ),
 cohorts as (
-    select customer_unique_id, min(order_month) as cohort_month from orders group by customer_unique_id
+    select
+        customer_unique_id,
+        cast(date_trunc('month', purchase_date) as date) as cohort_month,
+        coalesce(customer_state, 'unknown') as customer_state,
+    from fact_deliveries
+    where is_first_order
 ),
 sizes as (
-    select cohort_month, count(*) as cohort_size from cohorts group by cohort_month
+    select cohort_month, customer_state, count(*) as cohort_size from cohorts group by cohort_month, customer_state
 ),
 last_month as (
     select max(order_month) as last_month from orders
@@ -18,6 +25,7 @@ last_month as (
 grid as (
     select
         s.cohort_month,
+        s.customer_state,
         s.cohort_size,
         cast(n as integer) as months_since_first,
     from sizes as s, last_month as l, range(0, date_diff('month', s.cohort_month, l.last_month) + 1) as t(n)
@@ -25,17 +33,20 @@ grid as (
 activity as (
     select
         c.cohort_month,
+        c.customer_state,
         cast(date_diff('month', c.cohort_month, o.order_month) as integer) as months_since_first,
         count(distinct c.customer_unique_id) as active_customers,
     from orders as o
     join cohorts as c on c.customer_unique_id = o.customer_unique_id
-    group by c.cohort_month, months_since_first
+    group by c.cohort_month, c.customer_state, months_since_first
 )
 select
     g.cohort_month,
+    g.customer_state,
     g.months_since_first,
     cast(g.cohort_size as integer) as cohort_size,
     cast(coalesce(a.active_customers, 0) as integer) as active_customers,
     coalesce(a.active_customers, 0) / g.cohort_size as retention,
 from grid as g
-left join activity as a on a.cohort_month = g.cohort_month and a.months_since_first = g.months_since_first
+left join activity as a
+    on a.cohort_month = g.cohort_month and a.customer_state = g.customer_state and a.months_since_first = g.months_since_first
