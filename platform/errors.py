@@ -42,12 +42,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     import psycopg
 
     from olist_bi.contract import ContractError
+    from olist_bi.dashboards import SpecError
     from olist_bi.etl.pipeline import EtlError
     from olist_bi.etl.publish import PublishError
     from olist_bi.metabase.client import MetabaseApiError
     from olist_bi.operations.checkpoint import CheckpointInvalid
     from olist_bi.operations.postgres import PostgresError
-    from olist_bi.semantic.catalog import UnknownName
+    from olist_bi.semantic.catalog import CatalogError, UnknownName
     from olist_bi.semantic.compiler import CompileError
     from olist_bi.settings import SettingsError
     from olist_bi.superset.client import SupersetApiError
@@ -56,7 +57,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     # RuntimeError covers the platform's other errors (Superset's start, provisioning, the
     # browser); a bug (KeyError, TypeError, AssertionError, ...) keeps its traceback.
     return (SettingsError, PostgresError, psycopg.Error, WarehouseMissing, ContractError, EtlError, PublishError,
-            CheckpointInvalid, UnknownName, CompileError, SupersetApiError, MetabaseApiError, duckdb.Error, OSError, RuntimeError)
+            CheckpointInvalid, CatalogError, SpecError, UnknownName, CompileError, SupersetApiError, MetabaseApiError, duckdb.Error, OSError, RuntimeError)
 
 
 def debugging(ctx: click.Context) -> bool:

@@ -251,7 +251,9 @@ def _grain_rows(raw: Raw, metric: str) -> list:
     raise KeyError(f"the reference does not know metric {metric}")
 
 
-def _cohorts(raw: Raw, by, where, start, end) -> dict[tuple, float | None]:
+def _cohorts(raw: Raw, by, where, start, end, from_month: int = 0) -> dict[tuple, float | None]:
+    """Retention: those active over the cohort's size, summed over the groups' rows; rows of
+    months before `from_month` count in no sum (their group's share is then empty)."""
     if set(where) - {"customer_state"}:
         raise ValueError("cohort metrics take no filter but the state and the date range")
     sums = defaultdict(lambda: [0, 0])
@@ -259,8 +261,8 @@ def _cohorts(raw: Raw, by, where, start, end) -> dict[tuple, float | None]:
         if (start and cohort < start) or (end and cohort > end) or state not in where.get("customer_state", {state}):
             continue
         key = tuple(truncate(cohort, grain or "month") if d == "cohort_month" else (state if d == "customer_state" else n) for d, grain in by)
-        sums[key][0] += active
-        sums[key][1] += size
+        sums[key][0] += active if n >= from_month else 0
+        sums[key][1] += size if n >= from_month else 0
     return {k: _ratio(a, s) for k, (a, s) in sums.items()}
 
 
@@ -270,8 +272,8 @@ def answer(raw: Raw, metrics, by=(), where=None, start: dt.date | None = None, e
     where = where or {}
     columns = []
     for metric in metrics:
-        if metric == "cohort_retention":
-            columns.append(_cohorts(raw, by, where, start, end))
+        if metric in ("cohort_retention", "cohort_return_rate"):
+            columns.append(_cohorts(raw, by, where, start, end, from_month=1 if metric == "cohort_return_rate" else 0))
             continue
         groups = defaultdict(list)
         for row in _grain_rows(raw, metric):

@@ -96,3 +96,21 @@ def test_runs_on_one_warehouse_folder_with_different_databases_do_not_overlap(tm
         result = run(["etl", "run", "--source", str(small_drop)], {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url})
     assert result.returncode == 75 and pipeline.BUSY in result.stderr
     assert run(["etl", "run", "--source", str(small_drop)], {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url}).returncode == 0
+
+
+def test_a_broken_dashboard_spec_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from olist_bi import dashboards as module
+    from olist_bi.cli import main
+
+    (tmp_path / "datasets.yaml").write_text((module.HERE / "datasets.yaml").read_text())
+    (tmp_path / "bad.yaml").write_text("slug: bad\ntitle: Bad\ndescription: d\ncharts:\n  - {key: a, title: A, comma, viz: kpi, metrics: [orders]}\n")
+    monkeypatch.setattr(module, "HERE", tmp_path)
+    module.dashboards.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["metabase", "build", "--out", str(tmp_path / "out")], env={"OLIST_HOME": str(tmp_path)})
+    finally:
+        module.dashboards.cache_clear()
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: bad.yaml: "), result.output
