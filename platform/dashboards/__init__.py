@@ -214,12 +214,10 @@ def filter_targets(dashboard: Dashboard, dimension: str, catalog: Catalog | None
     return [c for c in dashboard.charts if applies(c)]
 
 
-def unfiltered(dashboard: Dashboard, catalog: Catalog | None = None) -> dict[str, list[str]]:
-    """Chart key -> the dashboard's filters that do not apply to it (what its note says)."""
+def not_narrowed(dashboard: Dashboard, chart: Chart, catalog: Catalog | None = None) -> str | None:
+    """The chart's note naming the dashboard's filters that do not apply to it, or None."""
     catalog = catalog or load()
-    result = {}
-    for chart in dashboard.charts:
-        missed = [f for f in dashboard.filters if chart not in filter_targets(dashboard, f, catalog)]
-        if missed:
-            result[chart.key] = missed
-    return result
+    missed = [f for f in dashboard.filters if chart not in filter_targets(dashboard, f, catalog)]
+    if not missed:
+        return None
+    return "Not narrowed by the dashboard's " + ", ".join(catalog.dimensions[f].label for f in missed) + " filter" + ("s" if len(missed) > 1 else "") + "."

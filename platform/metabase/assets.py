@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, stable_uuid, unfiltered
+from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
 from olist_bi.semantic.catalog import Catalog, Dimension, load
 from olist_bi.semantic.compiler import render
 from olist_bi.semantic.flat import FlatModel, flat_model
@@ -109,6 +109,11 @@ def _column_settings(columns: dict[str, str], catalog: Catalog) -> dict:
     return settings
 
 
+def _optional_clauses(applies: list[Variable]) -> list[str]:
+    """One `[[and column op {{tag}}]]` per filter variable: Metabase drops it when unset."""
+    return [f"[[and {v.column} {v.operator} {{{{{v.tag}}}}}]]" for v in applies]
+
+
 def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], catalog: Catalog, flats: dict[str, FlatModel]) -> str:
     models = {catalog.metrics[m].model for m in chart.metrics}
     if len(models) != 1:
@@ -129,7 +134,7 @@ def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], ca
     selects += [f"{flat.metrics[m]} as {m}" for m in chart.metrics]
     body = "\n".join(f"    {line}" for line in flat.sql.splitlines())
     lines = ["select", ",\n".join(f"    {s}" for s in selects), f"from (\n{body}\n) as f", "where 1 = 1"]
-    lines += [f"[[and {v.column} {v.operator} {{{{{v.tag}}}}}]]" for v in applies]
+    lines += _optional_clauses(applies)
     if chart.by:
         lines.append("group by " + ", ".join(str(i + 1) for i in range(len(chart.by))))
     if chart.sort:
@@ -146,7 +151,7 @@ def rows_sql(chart: Chart, applies: list[Variable] = ()) -> str:
     lines = ["select " + ", ".join(chart.columns), f"from (\n{body}\n) as d"]
     if applies:
         lines.append("where 1 = 1")
-        lines += [f"[[and {v.column} {v.operator} {{{{{v.tag}}}}}]]" for v in applies]
+        lines += _optional_clauses(applies)
     if chart.order_by:
         lines.append(f"order by {chart.order_by} {chart.sort or 'asc'}")
     if chart.limit:
@@ -230,9 +235,9 @@ def dashboard_assets(dashboard: Dashboard, catalog: Catalog, flats: dict[str, Fl
             sql = rows_sql(chart, applies)
             database = datasets()[chart.dataset].database
             description = datasets()[chart.dataset].description
-        missed = unfiltered(dashboard, catalog).get(chart.key)
-        if missed and dashboard.filters:
-            description += " Not narrowed by the dashboard's " + ", ".join(catalog.dimensions[f].label for f in missed) + " filter" + ("s." if len(missed) > 1 else ".")
+        note = not_narrowed(dashboard, chart, catalog)
+        if note:
+            description += " " + note
         cards.append(
             {
                 "key": chart.key,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, stable_uuid, unfiltered
+from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
 from olist_bi.semantic.catalog import Catalog, load
 from olist_bi.semantic.flat import SCHEMA as SEMANTIC_SCHEMA
 from olist_bi.semantic.flat import FlatModel, flat_model
@@ -283,7 +283,7 @@ def _chart_yaml(dashboard: Dashboard, chart: Chart, ds: BundleDataset, catalog: 
     }
     return {
         "slice_name": chart.title,
-        "description": _not_narrowed(dashboard, chart, catalog),
+        "description": not_narrowed(dashboard, chart, catalog),
         "viz_type": params["viz_type"],
         "params": params,
         "query_context": json.dumps(query_context),
@@ -292,14 +292,6 @@ def _chart_yaml(dashboard: Dashboard, chart: Chart, ds: BundleDataset, catalog: 
         "dataset_uuid": ds.uuid,
         "version": VERSION,
     }
-
-
-def _not_narrowed(dashboard: Dashboard, chart: Chart, catalog: Catalog) -> str | None:
-    """The chart's note on the dashboard filters that do not apply to it, or None."""
-    missed = unfiltered(dashboard, catalog).get(chart.key)
-    if not missed:
-        return None
-    return "Not narrowed by the dashboard's " + ", ".join(catalog.dimensions[f].label for f in missed) + " filter" + ("s" if len(missed) > 1 else "") + "."
 
 
 def _label(metric) -> str:
