@@ -75,6 +75,10 @@ PREVENT_UNSAFE_DB_CONNECTIONS = True
 
 # --- security -------------------------------------------------------------------------------
 FAB_ADD_SECURITY_API = True  # roles, permissions and users are provisioned over REST
+# Superset's own, with the permission lookups its Edit Role form needs (see the module).
+from olist_bi.superset.security import SecurityManager  # noqa: E402
+
+CUSTOM_SECURITY_MANAGER = SecurityManager
 # Anonymous visitors get the built-in Public role, which has no permissions (no PUBLIC_ROLE_LIKE).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -97,11 +97,13 @@ def provision(settings: Settings, say=print) -> Report:
     ids = ids_by_uuid(client)
     _scope_filters(client, built, ids)
 
-    say("superset: roles, permissions and row-level security ...")
+    say("superset: roles, permissions, row-level security and who may open each dashboard ...")
     report.roles = _roles(client, built, ids)
     _row_level_security(client, built, ids, report.roles)
+    _dashboard_roles(client, built, ids, report.roles)
+    groups = _groups(client, report.roles)
     if settings.is_demo:
-        report.users = _demo_users(settings, client, report.roles)
+        report.users = _demo_users(settings, client, report.roles, groups)
 
     report.counts = _counts(client)
     for kind, count in report.counts.items():
@@ -121,6 +123,7 @@ def _counts(client: SupersetClient) -> dict[str, int]:
     for kind, path in (("databases", "database"), ("datasets", "dataset"), ("charts", "chart"), ("dashboards", "dashboard")):
         counts[kind] = client.get(f"/api/v1/{path}/", q="(page_size:1)")["count"]
     counts["roles"] = len(client.list_all("/api/v1/security/roles/", order="id"))
+    counts["groups"] = len(client.list_all("/api/v1/security/groups/", order="id"))
     counts["row_level_security"] = client.get("/api/v1/rowlevelsecurity/", q="(page_size:1)")["count"]
     return counts
 
@@ -201,10 +204,10 @@ def _roles(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, i
     }
     warehouse_db = _access(by_pair, "database_access", f"(id:{ids[bundle_module.database_uuid(bundle_module.WAREHOUSE)]})")
     grants = {  # the roles of access.yaml
-        "olist_viewer": read_only | dataset_access(BUSINESS_DATASETS),
-        "olist_analyst": gamma | sql_lab | dataset_access(BUSINESS_DATASETS) | {warehouse_db},
+        "olist_viewer": read_only | dataset_access(readable_datasets("olist_viewer")),
+        "olist_analyst": gamma | sql_lab | dataset_access(readable_datasets("olist_analyst")) | {warehouse_db},
         "olist_admin": admin,
-        REGIONAL["role"]: read_only | dataset_access(REGIONAL["datasets"] + REGIONAL["unfiltered"]),
+        REGIONAL["role"]: read_only | dataset_access(readable_datasets(REGIONAL["role"])),
     }
     roles = {}
     for name, permission_ids in grants.items():
@@ -212,6 +215,50 @@ def _roles(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, i
         client.post(f"/api/v1/security/roles/{role}/permissions", {"permission_view_menu_ids": sorted(permission_ids)})
         roles[name] = role
     return roles
+
+
+def readable_datasets(role: str) -> tuple[str, ...] | None:
+    """The datasets a platform role may read (None: all of them)."""
+    if role == "olist_admin":
+        return None
+    if role == REGIONAL["role"]:
+        return REGIONAL["datasets"] + REGIONAL["unfiltered"]
+    return BUSINESS_DATASETS
+
+
+def dashboard_datasets(dashboard) -> set[str]:
+    catalog = load()
+    return {c.dataset if not c.is_semantic else catalog.metrics[c.metrics[0]].model for c in dashboard.charts}
+
+
+def dashboard_roles(dashboard) -> list[str]:
+    """The platform roles that may open a dashboard: those that may read every dataset of
+    its charts, so that nobody opens a dashboard holding a chart they may not read."""
+    needed = dashboard_datasets(dashboard)
+    return [r for r in access.roles() if (readable := readable_datasets(r)) is None or needed <= set(readable)]
+
+
+def _dashboard_roles(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, int], roles: dict[str, int]) -> None:
+    """Each dashboard's Roles field (DASHBOARD_RBAC): the roles that may open it. Superset
+    then shows a dashboard to those roles only (and to admins and owners)."""
+    for dashboard in built.dashboards:
+        client.put(f"/api/v1/dashboard/{ids[dashboard.uuid()]}", {"roles": [roles[r] for r in dashboard_roles(dashboard)]})
+
+
+def _groups(client: SupersetClient, roles: dict[str, int]) -> dict[str, int]:
+    """One group per platform role, named after it and holding it, with the role's
+    description (access.yaml): Flask-AppBuilder's roles have no description field, its
+    groups do (Security > List Groups), and an admin may add users to a group instead."""
+    existing = {g["name"]: g["id"] for g in client.list_all("/api/v1/security/groups/", ["id", "name"], order="id")}
+    groups = {}
+    for name, description in access.roles().items():
+        payload = {"name": name, "description": description, "roles": [roles[name]]}
+        if name in existing:
+            client.put(f"/api/v1/security/groups/{existing[name]}", payload)
+            groups[name] = existing[name]
+        else:
+            groups[name] = client.post("/api/v1/security/groups/", payload)["id"]
+    return groups
 
 
 def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, int], roles: dict[str, int]) -> None:
@@ -234,7 +281,7 @@ def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids
 
 
 
-def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int]) -> dict[str, str]:
+def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int], groups: dict[str, int]) -> dict[str, str]:
     """One user per role, local demo only; passwords generated into $OLIST_HOME/secrets."""
     logins = {}
     existing = {u["username"]: u["id"] for u in client.list_all("/api/v1/security/users/", ["id", "username"], order="id")}
@@ -248,6 +295,7 @@ def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int
             "password": password,
             "active": True,
             "roles": [roles[r] for r in role_names],
+            "groups": [groups[r] for r in role_names],
         }
         if username in existing:
             client.put(f"/api/v1/security/users/{existing[username]}", payload)
