@@ -103,22 +103,8 @@ APP_NAME = _env("OLIST_SUPERSET_APP_NAME", "Olist BI")
 LOG_LEVEL = _env("OLIST_SUPERSET_LOG_LEVEL", "INFO")
 
 
-def _keep_a_smaller_query_limit(app):
-    """Work around apache/superset#40070 (Superset 6.0 and 6.1): SQL Lab works out the limit of
-    a query (the smaller of its own LIMIT and the dropdown's) on the query's row but does not
-    save it before running, so `SELECT ... LIMIT 5` came back with 1,000 rows (`LIMIT 1001`).
-    Saving the row right after Superset sets the limit keeps the user's LIMIT. Remove once
-    Superset saves it itself; tests/superset/test_sqllab.py checks the behaviour either way."""
-    from superset.commands.sql_lab.execute import ExecuteSqlCommand
-    from superset.extensions import db
+# --- what the platform changes in Superset's app: a reader's landing page, readable refusal
+# pages, a SQL Lab workaround (each explained in olist_bi/superset/app.py) ---------------------
+from olist_bi.superset.app import mutate  # noqa: E402
 
-    original = ExecuteSqlCommand._set_query_limit
-
-    def set_and_save(self, rendered_query):
-        original(self, rendered_query)
-        db.session.commit()
-
-    ExecuteSqlCommand._set_query_limit = set_and_save
-
-
-FLASK_APP_MUTATOR = _keep_a_smaller_query_limit
+FLASK_APP_MUTATOR = mutate

@@ -12,7 +12,11 @@ changes:
   instead of opening the file: the current generation, opened once, read-only and locked
   down whatever the connection arguments say; closing the connection ends the lease.
 - the default schema is `main` without a query (duckdb-engine asks every new engine);
-- DuckDB's reserved words are read once per process, not once per engine.
+- DuckDB's reserved words are read once per process, not once per engine;
+- SQL Lab's schema list holds the warehouse's own schemas (main, raw, semantic, meta,
+  quarantine) by their plain names: duckdb-engine lists every attached database's schemas
+  qualified by database, which here means DuckDB's internal `system` and `temp` and the
+  published generation's file name, a name that changes with every publish.
 
 Superset keeps choosing its DuckDB engine spec for `duckdb+olist` (the backend is `duckdb`;
 the spec declares no drivers), so SQL Lab, time grains and the sqlglot dialect are unchanged.
@@ -24,6 +28,7 @@ import functools
 
 import duckdb
 import duckdb_engine
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.base import PGIdentifierPreparer
 from sqlalchemy.pool import NullPool
 
@@ -68,6 +73,13 @@ class Dialect(duckdb_engine.Dialect):
 
     def _get_default_schema_name(self, connection) -> str:
         return "main"
+
+    def get_schema_names(self, connection, **kw) -> list[str]:
+        rows = connection.execute(text(
+            "select schema_name from duckdb_schemas() where database_name = current_database() "
+            "and schema_name not in ('information_schema', 'pg_catalog') order by schema_name"
+        ))
+        return [r[0] for r in rows]
 
     @classmethod
     def get_pool_class(cls, url):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
+import yaml
 
 from olist_bi import access, warehouse
 from olist_bi.dashboards import dashboards, datasets, filter_targets
@@ -23,9 +25,7 @@ BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "ma
 # The regional role reads the order, payment, item and cohort datasets, narrowed to its state
 # by row-level security, and the freshness row (no customer rows in it, so no filter).
 REGIONAL = {"role": "olist_regional_sp", "state": "SP", "datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"), "unfiltered": ("freshness",)}
-# Permissions a read-only viewer must not have: writing, deleting, exploring, exporting.
-WRITE_PERMISSIONS = ("can_write", "can_add", "can_edit", "can_delete", "can_export", "can_save", "can_copy_dash", "can_share_chart", "can_share_dashboard")
-EXPLORE_VIEWS = ("Explore", "ExploreFormDataRestApi", "ExplorePermalinkRestApi")
+READER = Path(__file__).with_name("reader.yaml")  # what a dashboard reader may do in Superset
 
 
 @dataclass
@@ -179,6 +179,12 @@ def _role_permissions(client: SupersetClient, name: str, by_pair: dict[tuple[str
     return found
 
 
+def _permission(by_pair: dict[tuple[str, str], int], permission: str, view: str) -> int:
+    if (permission, view) not in by_pair:
+        raise RuntimeError(f"Superset has no permission {permission} on {view} (platform/superset/reader.yaml names it): another Superset version?")
+    return by_pair[(permission, view)]
+
+
 def _access(by_pair: dict[tuple[str, str], int], permission: str, suffix: str) -> int:
     for (perm, view), pid in by_pair.items():
         if perm == permission and view.endswith(suffix):
@@ -190,7 +196,6 @@ def _roles(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, i
     """olist_viewer (dashboards only), olist_analyst (viewer + explore + SQL Lab on the
     warehouse), olist_admin (everything, the operations store included), the regional role."""
     by_pair = _permissions(client)
-    id_to_pair = {v: k for k, v in by_pair.items()}
     gamma = _role_permissions(client, "Gamma", by_pair)
     sql_lab = _role_permissions(client, "sql_lab", by_pair)
     admin = _role_permissions(client, "Admin", by_pair)
@@ -198,10 +203,7 @@ def _roles(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, i
     def dataset_access(names) -> set[int]:
         return {_access(by_pair, "datasource_access", f"(id:{ids[built.datasets[n].uuid]})") for n in names}
 
-    read_only = {
-        p for p in gamma
-        if id_to_pair[p][0] not in WRITE_PERMISSIONS and id_to_pair[p][1] not in EXPLORE_VIEWS
-    }
+    read_only = {_permission(by_pair, permission, view) for permission, view in yaml.safe_load(READER.read_text())["permissions"]}
     warehouse_db = _access(by_pair, "database_access", f"(id:{ids[bundle_module.database_uuid(bundle_module.WAREHOUSE)]})")
     grants = {  # the roles of access.yaml
         "olist_viewer": read_only | dataset_access(readable_datasets("olist_viewer")),

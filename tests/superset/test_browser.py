@@ -43,20 +43,6 @@ def test_the_viewer_sees_the_business_dashboards(superset, login):
         assert "/sqllab" not in browser.page.url or browser.page.locator(".ace_editor, [data-test='sql-editor']").count() == 0
 
 
-def test_the_regional_role_reads_its_cohorts_and_error_detection_sees_a_refused_chart(superset):
-    """The regional role reads the cohorts of its state: no error on Customers and cohorts.
-    It may not read the seller scorecard (sales over every state's customers): that one chart
-    fails on Sellers, and the browser check must see exactly it."""
-    settings, _, report = superset
-    cohorts = next(d for d in dashboards() if d.slug == "customers-and-cohorts")
-    sellers = next(d for d in dashboards() if d.slug == "sellers")
-    with Browser(settings.superset_base_url, "regional_sp", report.users["regional_sp"]) as browser:
-        rendered = browser.render(cohorts.slug, len(cohorts.charts))
-        assert rendered.errors == 0, rendered.error_texts
-        rendered = browser.render(sellers.slug, len(sellers.charts))
-    assert rendered.errors == 1 and "datasource" in rendered.error_texts[0]
-
-
 def test_money_shows_in_reais(superset, tmp_path):
     """What a business user reads on the Executive overview: the revenue and order value cards
     in R$ with two decimals, the orders card without. (The axes are drawn on a canvas, out of
