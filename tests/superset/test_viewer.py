@@ -3,6 +3,7 @@ end: no create buttons or menus, chart titles that are not links to the chart ed
 readable refusal pages, filter state kept in a permalink, a chart's data as CSV."""
 
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -15,6 +16,16 @@ pytestmark = pytest.mark.browser
 
 def _dashboard(slug: str):
     return next(d for d in dashboards() if d.slug == slug)
+
+
+@contextmanager
+def _viewer_on(superset, slug: str):
+    """The viewer's page with dashboard `slug` rendered."""
+    settings, _, report = superset
+    dashboard = _dashboard(slug)
+    with Browser(settings.superset_base_url, "viewer", report.users["viewer"]) as browser:
+        browser.render(dashboard.slug, len(dashboard.charts))
+        yield browser.page, dashboard
 
 
 def test_the_viewer_lands_on_the_dashboard_list_with_nothing_to_create(superset):
@@ -34,10 +45,7 @@ def test_the_viewer_lands_on_the_dashboard_list_with_nothing_to_create(superset)
 
 def test_chart_titles_are_not_links_to_the_editor_and_refusals_are_pages(superset):
     settings, _, report = superset
-    overview = _dashboard("executive-overview")
-    with Browser(settings.superset_base_url, "viewer", report.users["viewer"]) as browser:
-        page = browser.page
-        browser.render(overview.slug, len(overview.charts))
+    with _viewer_on(superset, "executive-overview") as (page, overview):
         titles = page.locator("[data-test='slice-header'] [data-test='editable-title']")
         assert titles.count() == len(overview.charts)
         assert page.locator("[data-test='slice-header'] [data-test='editable-title'] a").count() == 0
@@ -94,11 +102,7 @@ def test_a_permalink_keeps_the_viewers_filter_and_the_scorecard_follows_it(super
 
 
 def test_the_viewer_downloads_a_charts_data_as_csv(superset):
-    settings, _, report = superset
-    sales = _dashboard("sales-and-products")
-    with Browser(settings.superset_base_url, "viewer", report.users["viewer"]) as browser:
-        page = browser.page
-        browser.render(sales.slug, len(sales.charts))
+    with _viewer_on(superset, "sales-and-products") as (page, _):
         header = page.locator("[data-test='slice-header']", has_text="Revenue by payment type")
         header.locator("[aria-label='More Options']").click()
         page.locator(".ant-dropdown-menu-submenu-title", has_text="Download").hover()
