@@ -301,13 +301,15 @@ def _query_options(command):
         click.option("--where", "where", multiple=True, help="A filter DIMENSION=VALUE[,VALUE...]; values are bound, never spliced. Repeatable."),
         click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First purchase date (inclusive), YYYY-MM-DD."),
         click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last purchase date (inclusive), YYYY-MM-DD."),
+        click.option("--complete-periods", "complete_periods", is_flag=True,
+                     help="Only the complete months of the data (mart_reporting_window), as the dashboards' time series show them."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _compile(metrics, by, where, start, end):
+def _compile(metrics, by, where, start, end, complete_periods=False):
     from olist_bi.semantic.compiler import Query, compile_query, parse_by, parse_where
 
     query = Query(
@@ -316,6 +318,7 @@ def _compile(metrics, by, where, start, end):
         [parse_where(w) for w in where],
         start.date() if start else None,
         end.date() if end else None,
+        complete_periods,
     )
     return compile_query(query)
 
@@ -370,9 +373,9 @@ def semantic_show(name: str) -> None:
 
 @semantic.command(name="compile")
 @_query_options
-def semantic_compile(metrics, by, where, start, end) -> None:
+def semantic_compile(metrics, by, where, start, end, complete_periods) -> None:
     """Print the DuckDB SQL a metric query compiles to, and its bound parameters."""
-    compiled = _compile(metrics, by, where, start, end)
+    compiled = _compile(metrics, by, where, start, end, complete_periods)
     click.echo(compiled.sql)
     click.echo(f"-- parameters: {[str(p) for p in compiled.params]}")
 
@@ -380,12 +383,12 @@ def semantic_compile(metrics, by, where, start, end) -> None:
 @semantic.command(name="query")
 @_query_options
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True, help="Output format.")
-def semantic_query(metrics, by, where, start, end, fmt) -> None:
+def semantic_query(metrics, by, where, start, end, complete_periods, fmt) -> None:
     """Answer metrics by dimensions from the served warehouse, for example
     `--metric revenue --by purchase_date:month --where customer_state=SP`."""
     from olist_bi.semantic import query
 
-    compiled = _compile(metrics, by, where, start, end)
+    compiled = _compile(metrics, by, where, start, end, complete_periods)
     settings = _settings()
     rows = query.run(compiled, settings.warehouse_path)
     click.echo(query.render(compiled, rows, fmt))

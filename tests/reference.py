@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -326,9 +327,30 @@ FILTER_VALUES = {
 }
 
 
+def reporting_window(raw: Raw) -> tuple[dt.date, dt.date] | None:
+    """The complete months, as docs/metrics.md states the rule: a month is settled when the data
+    run past its last day and it has at least a tenth of the median month's orders; the
+    window runs from the first settled month's first day to the last one's last day."""
+    months = Counter(o.purchased.date().replace(day=1) for o in raw.orders)
+    last = max(o.purchased.date() for o in raw.orders)
+    typical = statistics.median(months.values())
+    settled = sorted(m for m, n in months.items() if n >= 0.1 * typical and _next_month(m) <= last)
+    if not settled:
+        return None
+    return settled[0], _next_month(settled[-1]) - dt.timedelta(days=1)
+
+
+def _next_month(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
 def for_chart(raw: Raw, chart, filters=()) -> dict[tuple, tuple]:
     """The reference answer to a dashboard chart (olist_bi.dashboards.Chart) with some of its
-    dashboard's filters set to their FILTER_VALUES."""
+    dashboard's filters set to their FILTER_VALUES; a chart of complete periods reads the
+    reporting window only."""
     start, end = FILTER_VALUES["purchase_date"] if "purchase_date" in filters else (None, None)
+    if chart.complete_periods:
+        first, last = reporting_window(raw)
+        start, end = max(start or first, first), min(end or last, last)
     where = {f: {FILTER_VALUES[f]} for f in filters if f != "purchase_date"}
     return answer(raw, chart.metrics, [(g.dimension, g.grain) for g in chart.by], where, start, end)

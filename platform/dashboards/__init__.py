@@ -62,13 +62,17 @@ class Chart:
     width: int = 6
     height: int = 50
     orientation: str = "vertical"  # a bar chart's: horizontal for long category names, so every bar is labelled
+    # Complete periods only (the semantic layer's reporting window): by default, charts grouped
+    # by a time dimension, so that the data's sparse first and last months are not drawn as
+    # collapses; `complete_periods: false` in a spec shows every month.
+    complete_periods: bool = False
 
     @property
     def is_semantic(self) -> bool:
         return self.dataset is None
 
     def query(self) -> Query:
-        return Query(list(self.metrics), list(self.by))
+        return Query(list(self.metrics), list(self.by), complete_periods=self.complete_periods)
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def _load(path: Path, catalog: Catalog) -> Dashboard:
     except yaml.YAMLError as e:
         raise SpecError(f"{where}: not valid YAML: {e}") from None
     try:
-        charts = tuple(_chart(item) for item in raw["charts"])
+        charts = tuple(_chart(item, catalog) for item in raw["charts"])
         dashboard = Dashboard(
             slug=raw["slug"],
             title=raw["title"],
@@ -140,11 +144,14 @@ def _load(path: Path, catalog: Catalog) -> Dashboard:
     return dashboard
 
 
-def _chart(item: dict) -> Chart:
+def _chart(item: dict, catalog: Catalog) -> Chart:
     item = dict(item)
     item["metrics"] = tuple(item.get("metrics", ()))
     item["by"] = tuple(parse_by(b) for b in item.get("by", ()))
     item["columns"] = tuple(item.get("columns", ()))
+    if "complete_periods" not in item:
+        time = [g for g in item["by"] if g.dimension in catalog.dimensions and catalog.dimensions[g.dimension].type == "time"]
+        item["complete_periods"] = "dataset" not in item and bool(time)
     return Chart(**item)
 
 

@@ -23,7 +23,7 @@ import yaml
 from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
 from olist_bi.semantic.catalog import Catalog, Dimension, load
 from olist_bi.semantic.compiler import render
-from olist_bi.semantic.flat import FlatModel, flat_model
+from olist_bi.semantic.flat import WINDOW_COLUMN, FlatModel, flat_model
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "metabase"  # the generated files, in the repository
 ROOT_COLLECTION = "olist"
@@ -134,6 +134,8 @@ def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], ca
     selects += [f"{flat.metrics[m]} as {m}" for m in chart.metrics]
     body = "\n".join(f"    {line}" for line in flat.sql.splitlines())
     lines = ["select", ",\n".join(f"    {s}" for s in selects), f"from (\n{body}\n) as f", "where 1 = 1"]
+    if chart.complete_periods:
+        lines.append(f"  and {WINDOW_COLUMN}  -- complete periods only (the reporting window)")
     lines += _optional_clauses(applies)
     if chart.by:
         lines.append("group by " + ", ".join(str(i + 1) for i in range(len(chart.by))))

@@ -43,6 +43,18 @@ class Query:
     where: list[Filter] = field(default_factory=list)
     start: dt.date | None = None  # inclusive, on the models' range dimension
     end: dt.date | None = None  # inclusive
+    complete_periods: bool = False  # only the warehouse's reporting window, on the range dimension
+
+
+# The complete months (mart_reporting_window, built by the ETL): what time series show by
+# default, so that the sparse first and last months of the data are not drawn as collapses.
+REPORTING_WINDOW = "mart_reporting_window"
+
+
+def in_reporting_window(column: str) -> str:
+    """A condition: `column` (a date) falls in the reporting window; false-ish (null) when the
+    warehouse has no complete month."""
+    return f"{column} between (select first_day from {REPORTING_WINDOW}) and (select last_day from {REPORTING_WINDOW})"
 
 
 @dataclass
@@ -167,6 +179,8 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
             column = dimension_sql(catalog, dimension, model, None, first)
             conditions.append(f"{column} in ({', '.join('?' for _ in values)})")
             params.extend(_bind(dimension, v) for v in values)
+        if query.complete_periods:
+            conditions.append(in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first)))
         if query.start or query.end:
             column = dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first)
             if query.start:

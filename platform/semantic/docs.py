@@ -24,6 +24,14 @@ olist-bi semantic compile --metric aov --by payment_type       # the SQL, with i
 
 Filters (`--where`) and the date range are bound parameters: values are matched as plain
 values, never read as SQL. Additive metrics add up: their values by month sum to the total.
+
+**Complete periods.** `--complete-periods` keeps the rows whose range dimension (the purchase
+date; a cohort's month) falls in the warehouse's reporting window, `mart_reporting_window`: the
+months from the first to the last settled one, a month being settled when the data run past
+its last day and it has at least a tenth of the median month's orders. The dashboards' time
+series (every chart grouped by a date) use it, so the data's sparse first and last months are
+not drawn as a collapse to zero; totals and KPI cards count every order. The flat views
+(`semantic.*`) carry it as the boolean column `in_reporting_window`.
 """
 
 HOW_TO_ADD = """## How to add a metric

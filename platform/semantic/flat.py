@@ -18,10 +18,13 @@ import re
 from dataclasses import dataclass
 
 from olist_bi.semantic.catalog import Catalog, Metric, Model, load
-from olist_bi.semantic.compiler import available, dimension_sql, metric_sql
+from olist_bi.semantic.compiler import available, dimension_sql, in_reporting_window, metric_sql
 
 
 SCHEMA = "semantic"
+# A boolean column of every flat relation: the row's range dimension (the purchase date, a
+# cohort's month) falls in the reporting window of complete months. Time series filter on it.
+WINDOW_COLUMN = "in_reporting_window"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class FlatModel:
     time_dimensions: tuple[str, ...]
     measure_columns: tuple[str, ...]
     metrics: dict[str, str]  # metric name -> expression over the flat relation
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The relation's columns, in order."""
+        return self.dimensions + (WINDOW_COLUMN,) + self.measure_columns
 
     @property
     def view(self) -> str:
@@ -63,6 +71,9 @@ def flat_model(name: str, catalog: Catalog | None = None) -> FlatModel:
         expression = dimension_sql(catalog, d, model)
         selects.append(f"{expression} as {d.name}")
         used.append(expression)
+    window = in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model))
+    selects.append(f"{window} as {WINDOW_COLUMN}")
+    used.append(window)
     rendered = {m: metric_sql(catalog, metric) for m, metric in metrics.items()}
     measures = []
     for sql in rendered.values():

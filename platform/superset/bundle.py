@@ -19,7 +19,7 @@ import yaml
 from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
 from olist_bi.semantic.catalog import Catalog, load
 from olist_bi.semantic.flat import SCHEMA as SEMANTIC_SCHEMA
-from olist_bi.semantic.flat import FlatModel, flat_model
+from olist_bi.semantic.flat import WINDOW_COLUMN, FlatModel, flat_model
 
 VERSION = "1.0.0"
 ROOT = "olist_bi_assets"
@@ -97,7 +97,7 @@ def semantic_dataset(flat: FlatModel, catalog: Catalog) -> BundleDataset:
         database=WAREHOUSE,
         sql=None,  # the view the ETL publishes: no SQL for Superset to parse on every request
         time_column=flat.time_dimensions[0] if flat.time_dimensions else None,
-        columns=flat.dimensions + flat.measure_columns,
+        columns=flat.columns,
         metric_format={m: catalog.metrics[m].format for m in flat.metrics},
     )
 
@@ -224,6 +224,8 @@ def _semantic_dataset_yaml(ds: BundleDataset, flat: FlatModel, catalog: Catalog)
                 "is_active": True,
             }
         )
+    columns.append({"column_name": WINDOW_COLUMN, "verbose_name": "In the reporting window", "type": "BOOLEAN", "is_dttm": False, "groupby": False, "filterable": True, "is_active": True,
+                    "description": "The row's period is complete (mart_reporting_window): time series show these rows only."})
     for name in flat.measure_columns:
         columns.append({"column_name": name, "is_dttm": False, "groupby": False, "filterable": True, "is_active": True})
     metrics = [
@@ -339,16 +341,23 @@ def as_the_frontend_builds(params: dict, query: dict) -> dict:
     return q
 
 
+# A time series shows complete periods only: the semantic layer's reporting window, as a
+# custom SQL filter over the flat view's boolean column (plain: Superset refuses subqueries there).
+_COMPLETE_PERIODS = [{"expressionType": "SQL", "sqlExpression": WINDOW_COLUMN, "clause": "WHERE", "subject": None, "operator": None, "comparator": None,
+                      "isExtra": False, "isNew": False, "filterOptionName": "complete_periods"}]
+
+
 def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[dict, dict]:
     """Superset `params` (the chart's form data) and the query of its query_context."""
-    filters = _time_filter(ds)
+    filters = _time_filter(ds) + (_COMPLETE_PERIODS if chart.complete_periods else [])
     query_filters = [{"col": ds.time_column, "op": "TEMPORAL_RANGE", "val": NO_FILTER}] if ds.time_column else []
     limit = chart.limit or 10_000
     by = [g.dimension for g in chart.by]
     grain = next((GRAINS[g.grain or catalog.dimensions[g.dimension].default_grain] for g in chart.by if catalog.dimensions[g.dimension].type == "time"), None) if chart.is_semantic else None
     metrics = list(chart.metrics)
     fmt = catalog.metrics[metrics[0]].format if metrics else "count"
-    base_query = {"filters": query_filters, "extras": {"having": "", "where": ""}, "row_limit": limit, "order_desc": True, "post_processing": []}
+    where = f"({WINDOW_COLUMN})" if chart.complete_periods else ""
+    base_query = {"filters": query_filters, "extras": {"having": "", "where": where}, "row_limit": limit, "order_desc": True, "post_processing": []}
     if grain:
         base_query["extras"]["time_grain_sqla"] = grain
 

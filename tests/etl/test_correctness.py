@@ -266,3 +266,14 @@ def test_seller_scorecard_deliveries_per_seller(reference, wh):
         assert (n, delivered, late) == (len(mine), len(done), sum(1 for o in done if o.delivered.date() > o.estimated)), seller
         want = sum((o.delivered - o.purchased).total_seconds() / 86400 for o in done) / len(done) if done else None
         assert days == (pytest.approx(want, rel=1e-9) if done else None), seller
+
+
+def test_reporting_window_is_the_settled_months_of_the_raw_files(reference, wh):
+    """The complete months that time series show: from the raw files by the documented rule.
+    The sample reproduces the real files' ragged edges, so the window trims both ends."""
+    from tests.reference import reporting_window
+
+    first, last = reporting_window(reference)
+    assert wh.execute("select first_day, last_day from mart_reporting_window").fetchall() == [(first, last)]
+    months = Counter(o.purchased.date().replace(day=1) for o in reference.orders)
+    assert min(months) < first and max(months) > last  # something was trimmed at each end

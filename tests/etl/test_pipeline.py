@@ -157,4 +157,4 @@ def test_the_semantic_layer_is_published_as_views_with_their_models_rows(warehou
         view = flat_model(name).view
         assert result.model_rows[f"{SCHEMA}.{view}"] == query(settings.warehouse_path, f"select count(*) from {name}")[0][0] > 0
         columns = [r[0] for r in query(settings.warehouse_path, f"describe {SCHEMA}.{view}")]
-        assert columns == list(flat_model(name).dimensions + flat_model(name).measure_columns)
+        assert columns == list(flat_model(name).columns)
