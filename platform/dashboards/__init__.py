@@ -181,8 +181,9 @@ def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
                         problems.append(f"{name}: metric {metric} cannot be grouped by {group.dimension}")
             if chart.viz in ("line", "bar", "pie") and not chart.by:
                 problems.append(f"{name}: a {chart.viz} chart needs `by`")
-            if chart.viz == "kpi" and (chart.by or len(chart.metrics) != 1):
-                problems.append(f"{name}: a kpi shows one metric, without `by`")
+            trend = [g for g in chart.by if g.dimension in catalog.dimensions and catalog.dimensions[g.dimension].type == "time"]
+            if chart.viz == "kpi" and (len(chart.metrics) != 1 or len(chart.by) > 1 or len(trend) != len(chart.by)):
+                problems.append(f"{name}: a kpi shows one metric, in total or (with one date in `by`) its latest period against the one before")
             if chart.orientation not in ("vertical", "horizontal") or (chart.orientation == "horizontal" and chart.viz != "bar"):
                 problems.append(f"{name}: orientation is vertical or horizontal, and only a bar chart has one")
             if chart.viz == "heatmap" and len(chart.by) != 2:

@@ -197,6 +197,14 @@ def visualization(chart: Chart, catalog: Catalog) -> dict:
     return settings
 
 
+def _display(chart: Chart) -> str:
+    if chart.orientation == "horizontal":
+        return "row"  # Metabase's horizontal bars
+    if chart.viz == "kpi" and chart.by:
+        return "smartscalar"  # Metabase's Trend: the latest period against the one before
+    return DISPLAY[chart.viz]
+
+
 def _layout(dashboard: Dashboard) -> dict[str, dict]:
     """Each chart's place on Metabase's 24-column grid, filling rows left to right as Superset does."""
     places, row, col, row_height = {}, 0, 0, 0
@@ -246,7 +254,7 @@ def dashboard_assets(dashboard: Dashboard, catalog: Catalog, flats: dict[str, Fl
                 "name": chart.title,
                 "description": description,
                 "database": database,
-                "display": "row" if chart.orientation == "horizontal" else DISPLAY[chart.viz],  # Metabase's horizontal bars
+                "display": _display(chart),
                 "sql": sql,
                 "template_tags": {v.tag: template_tag(v, dashboard) for v in applies},
                 "visualization_settings": visualization(chart, catalog),

@@ -30,7 +30,8 @@ date; a cohort's month) falls in the warehouse's reporting window, `mart_reporti
 months from the first to the last settled one, a month being settled when the data run past
 its last day and it has at least a tenth of the median month's orders. The dashboards' time
 series (every chart grouped by a date) use it, so the data's sparse first and last months are
-not drawn as a collapse to zero; totals and KPI cards count every order. The flat views
+not drawn as a collapse to zero, and the KPI cards compare the last complete month with the one
+before; a total without a date counts every order. The flat views
 (`semantic.*`) carry it as the boolean column `in_reporting_window`.
 """
 

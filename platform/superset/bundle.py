@@ -319,6 +319,14 @@ def as_the_frontend_builds(params: dict, query: dict) -> dict:
     if viz == "big_number_total":
         for key in ("row_limit", "orderby", "post_processing"):
             q.pop(key, None)
+    elif viz == "big_number":
+        for key in ("row_limit", "orderby"):
+            q.pop(key, None)
+        metric = _label(params["metric"])
+        q["post_processing"] = [
+            {"operation": "pivot", "options": {"index": [params["x_axis"]], "columns": [], "aggregates": {metric: {"operator": "mean"}}, "drop_missing_columns": True}},
+            {"operation": "flatten"},
+        ]
     elif viz in ("echarts_timeseries_line", "echarts_timeseries_bar"):
         metrics = [_label(m) for m in q["metrics"]]
         pipeline = [{"operation": "pivot", "options": {"index": [params["x_axis"]], "columns": list(params.get("groupby") or []),
@@ -375,6 +383,12 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
                   "y_axis_format": AXIS_FORMAT[fmt], **_currency(fmt)}
         return params, {**base_query, "columns": [_axis(columns[0], None)], "metrics": values, "orderby": [[values[0], False]]}
 
+    if chart.viz == "kpi" and chart.by:
+        # The latest complete month, against the month before, over its trend line.
+        x = by[0]
+        params = {"viz_type": "big_number", "metric": metrics[0], "x_axis": x, "time_grain_sqla": grain, "adhoc_filters": filters, "show_trend_line": True, "start_y_axis_at_zero": True,
+                  "compare_lag": 1, "compare_suffix": "vs previous month", "aggregation": "LAST_VALUE", "y_axis_format": D3FORMAT[fmt], **_currency(fmt)}
+        return params, {**base_query, "columns": [_axis(x, grain)], "metrics": metrics, "orderby": []}
     if chart.viz == "kpi":
         params = {"viz_type": "big_number_total", "metric": metrics[0], "adhoc_filters": filters, "y_axis_format": D3FORMAT[fmt], **_currency(fmt), "subheader": ""}
         return params, {**base_query, "columns": [], "metrics": metrics, "orderby": []}

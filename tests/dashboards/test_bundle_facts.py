@@ -52,7 +52,7 @@ def test_no_metabase_question_requires_a_filter_value():
 
 # Money: metrics in reais (unit BRL) and row columns declared as currency in datasets.yaml.
 MONEY = {m.name for m in load().metrics.values() if m.unit == "BRL"} | {c.name for d in datasets().values() for c in d.columns.values() if c.format == "currency"}
-NUMBER_KEY = {"big_number_total": "y_axis_format", "echarts_timeseries_line": "y_axis_format", "echarts_timeseries_bar": "y_axis_format", "pie": "number_format", "heatmap_v2": "y_axis_format"}
+NUMBER_KEY = {"big_number_total": "y_axis_format", "big_number": "y_axis_format", "echarts_timeseries_line": "y_axis_format", "echarts_timeseries_bar": "y_axis_format", "pie": "number_format", "heatmap_v2": "y_axis_format"}
 
 
 def _metric_names(params: dict) -> list[str]:

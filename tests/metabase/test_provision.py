@@ -115,10 +115,10 @@ def test_permissions_are_the_open_source_editions_and_hold_when_users_run_questi
 
     viewer = _session(standin, "viewer@olist-bi.local", report.users["viewer@olist-bi.local"])
     analyst = _session(standin, "analyst@olist-bi.local", report.users["analyst@olist-bi.local"])
-    revenue = report.ids["card:executive-overview/revenue"]
+    revenue = report.ids["card:executive-overview/revenue_by_state"]  # the top 10 states
     for who in (viewer, analyst):  # the business questions run for both
         answer = requests.post(f"{standin.url}/api/card/{revenue}/query", headers=who, timeout=30).json()
-        assert answer["status"] == "completed" and answer["row_count"] == 1, answer
+        assert answer["status"] == "completed" and answer["row_count"] == 10, answer
         runs = report.ids["card:platform-health/runs"]  # Platform health is the admins'
         assert requests.post(f"{standin.url}/api/card/{runs}/query", headers=who, timeout=30).status_code == 403
         assert _ad_hoc(standin, who, ops, "select 1")["error"] == "You do not have permissions to run this query."
@@ -154,7 +154,7 @@ def test_a_question_no_spec_makes_is_archived(standin, settings, tmp_path):
     path.write_text(yaml.safe_dump(spec))
     report = provision(settings, standin.url, assets)
     assert report.archived["card"] == 1
-    gmv = next(c for c in standin.state.cards.values() if c["name"] == "GMV" and c["collection_id"] == report.ids["collection:sellers"])
+    gmv = next(c for c in standin.state.cards.values() if c["name"] == "GMV, latest month" and c["collection_id"] == report.ids["collection:sellers"])
     assert gmv["archived"]
     sellers = standin.state.dashboards[report.ids["dashboard:sellers"]]
     assert gmv["id"] not in {d["card_id"] for d in sellers["dashcards"]}
@@ -374,7 +374,7 @@ def test_changed_options_on_a_file_metabase_holds_open_name_the_remedy(standin, 
     options on the file its pool holds fails, and provisioning says what to do."""
     report = provision(settings, standin.url, ASSETS)
     viewer = _session(standin, "viewer@olist-bi.local", report.users["viewer@olist-bi.local"])
-    revenue = report.ids["card:executive-overview/revenue"]
+    revenue = report.ids["card:executive-overview/revenue_by_state"]  # the top 10 states
     assert requests.post(f"{standin.url}/api/card/{revenue}/query", headers=viewer, timeout=30).json()["status"] == "completed"  # the pool is open
     original = provision_module.lockdown.details
     monkeypatch.setattr(provision_module.lockdown, "details", lambda path: {**original(path), "memory_limit": "512MB"})
