@@ -124,7 +124,9 @@ class Browser:
         texts = [errors.nth(i).inner_text()[:200] for i in range(errors.count())]
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            self.page.wait_for_timeout(500)  # let animations settle for the picture
+            # ECharts draws lines and bars with a one-second animation: a picture taken sooner shows
+            # lines cut short (they end months early)
+            self.page.wait_for_timeout(1500)
             self.page.screenshot(path=str(screenshot), full_page=True)
         cached_share = sum(answers) / len(answers) if answers else None
         return Rendered(slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None)
