@@ -1,0 +1,141 @@
+"""The warehouse's metrics from Python: the semantic layer as a library, for analysts.
+
+    >>> from olist_bi import api
+    >>> api.metrics()                                   # what there is to ask for
+    >>> api.query(["revenue", "orders"], by=["purchase_date:month"], where={"customer_state": "SP"})
+
+Every answer is compiled by the same semantic layer as `olist-bi semantic query` and the BI
+tools' charts, and runs read-only on the served warehouse through the same locked-down
+connection provider (`olist_bi.warehouse`). A wrong metric, dimension, grain or filter value
+raises `QueryError`, whose message names the choices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from olist_bi import warehouse
+from olist_bi.semantic.catalog import CatalogError, UnknownName, load
+from olist_bi.semantic.compiler import CompileError, Filter, Query, available, compile_query, parse_by
+from olist_bi.settings import Settings
+
+
+class QueryError(ValueError):
+    """The question cannot be answered as asked; the message says why and names the choices."""
+
+
+def metrics():
+    """The metrics, one row each: name, label, format, unit, model, additive, description.
+
+    A pandas DataFrame; `api.query` takes the names."""
+    rows = [
+        {"name": m.name, "label": m.label, "format": m.format, "unit": m.unit, "model": m.model, "additive": m.additive, "description": m.description}
+        for m in load().metrics.values()
+    ]
+    return pd.DataFrame(rows)
+
+
+def dimensions():
+    """The dimensions, one row each: name, label, type, grains (dates), the models that offer
+    it, description. A pandas DataFrame; `by=` and `where=` take the names."""
+    catalog = load()
+    rows = [
+        {"name": d.name, "label": d.label, "type": d.type, "grains": list(d.grains),
+         "models": [n for n, model in catalog.models.items() if available(catalog, d, model)], "description": d.description}
+        for d in catalog.dimensions.values()
+    ]
+    return pd.DataFrame(rows)
+
+
+def query(
+    metrics: str | list[str],
+    by: str | list[str] | None = None,
+    where: dict[str, object] | None = None,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+    complete_periods: bool = False,
+    order_by: str | list[str] | None = None,
+    limit: int | None = None,
+    arrow: bool = False,
+    warehouse_path: Path | str | None = None,
+):
+    """Answer metrics, grouped and filtered, from the served warehouse.
+
+    metrics           a metric name or a list of them (`api.metrics()` lists them)
+    by                dimensions to group by; dates take a grain: "purchase_date:month"
+    where             {dimension: value or list of values}: keep rows with any of the values
+    start, end        an inclusive purchase-date range (a date or "YYYY-MM-DD")
+    complete_periods  only the warehouse's complete months, as the dashboards' time series
+    order_by          a column name, or "-name" for descending; several in a list
+                      (default: by the groups, as the semantic layer orders them)
+    limit             at most this many rows
+    arrow             a pyarrow Table (money as exact decimals) instead of a pandas
+                      DataFrame (money as floats, dates as datetime64)
+    warehouse_path    the served warehouse (default: OLIST_WAREHOUSE_PATH or $OLIST_HOME's)
+
+    Returns one row per group, the groups' columns first, then one column per metric.
+    """
+    metric_names = [metrics] if isinstance(metrics, str) else list(metrics)
+    groups = [by] if isinstance(by, str) else list(by or [])
+    filters = [Filter(name, tuple(str(v) for v in (values if isinstance(values, (list, tuple, set)) else [values]))) for name, values in (where or {}).items()]
+    try:
+        catalog = load()
+        q = Query(metric_names, [parse_by(g) for g in groups], filters, _date(start, "start"), _date(end, "end"), complete_periods)
+        compiled = compile_query(q, catalog)
+    except (UnknownName, CompileError, CatalogError) as e:
+        raise QueryError(str(e)) from None
+    sql, columns = compiled.sql, compiled.columns
+    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    if orders or limit is not None:
+        terms = []
+        for term in orders:
+            name = term.removeprefix("-")
+            if name not in columns:
+                raise QueryError(f"cannot order by {name!r}: the answer's columns are {', '.join(columns)}")
+            terms.append(f'"{name}" {"desc" if term.startswith("-") else "asc"} nulls last')
+        sql = f"select * from (\n{sql}\n) as answer" + (f"\norder by {', '.join(terms)}" if terms else "")
+        if limit is not None:
+            if not isinstance(limit, int) or limit < 0:
+                raise QueryError(f"limit is a whole number of rows, got {limit!r}")
+            sql += f"\nlimit {limit}"
+    path = Path(warehouse_path) if warehouse_path else Settings.from_env().warehouse_path
+    with warehouse.connect(path) as con:
+        if filters:
+            _check_values(con, filters, catalog)
+        table = con.execute(sql, compiled.params).fetch_arrow_table()
+    if arrow:
+        return table  # money stays exact (decimal128)
+    frame = table.to_pandas(date_as_object=False)  # dates as datetime64, ready to plot
+    for field in table.schema:
+        if pa.types.is_decimal(field.type):
+            frame[field.name] = frame[field.name].astype("float64")
+    return frame
+
+
+def _date(value, what: str) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise QueryError(f"{what} is a date, YYYY-MM-DD; got {value!r}") from None
+
+
+def _check_values(con, filters: list[Filter], catalog) -> None:
+    """A filter value the warehouse does not hold would silently answer nothing: refuse it,
+    naming the values there are."""
+    for f in filters:
+        dimension = catalog.dimension(f.dimension)
+        if dimension.type == "time":
+            continue
+        metric = next(m for m in catalog.metrics.values() if not m.requires and available(catalog, dimension, catalog.models[m.model]))
+        listing = compile_query(Query([metric.name], [parse_by(f.dimension)]), catalog)
+        known = {str(r[0]) for r in con.execute(listing.sql, listing.params).fetchall() if r[0] is not None}
+        missing = [v for v in f.values if v not in known]
+        if missing:
+            shown = ", ".join(sorted(known)[:40]) + (" ..." if len(known) > 40 else "")
+            raise QueryError(f"{f.dimension} has no value {', '.join(map(repr, missing))}; its values: {shown}")
