@@ -150,9 +150,18 @@ def _chart(item: dict, catalog: Catalog) -> Chart:
     item["by"] = tuple(parse_by(b) for b in item.get("by", ()))
     item["columns"] = tuple(item.get("columns", ()))
     if "complete_periods" not in item:
-        time = [g for g in item["by"] if g.dimension in catalog.dimensions and catalog.dimensions[g.dimension].type == "time"]
-        item["complete_periods"] = "dataset" not in item and bool(time)
+        item["complete_periods"] = "dataset" not in item and bool(_time_groups(item["by"], catalog))
     return Chart(**item)
+
+
+def _time_groups(by, catalog: Catalog) -> list:
+    """The groups of `by` over a date."""
+    return [g for g in by if g.dimension in catalog.dimensions and catalog.dimensions[g.dimension].type == "time"]
+
+
+def chart_source(chart: Chart, catalog: Catalog) -> str:
+    """What a chart reads: its metrics' semantic model, or its row dataset."""
+    return catalog.metrics[chart.metrics[0]].model if chart.is_semantic else chart.dataset
 
 
 def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
@@ -181,7 +190,7 @@ def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
                         problems.append(f"{name}: metric {metric} cannot be grouped by {group.dimension}")
             if chart.viz in ("line", "bar", "pie") and not chart.by:
                 problems.append(f"{name}: a {chart.viz} chart needs `by`")
-            trend = [g for g in chart.by if g.dimension in catalog.dimensions and catalog.dimensions[g.dimension].type == "time"]
+            trend = _time_groups(chart.by, catalog)
             if chart.viz == "kpi" and (len(chart.metrics) != 1 or len(chart.by) > 1 or len(trend) != len(chart.by)):
                 problems.append(f"{name}: a kpi shows one metric, in total or (with one date in `by`) its latest period against the one before")
             if chart.orientation not in ("vertical", "horizontal") or (chart.orientation == "horizontal" and chart.viz != "bar"):

@@ -38,29 +38,8 @@ case
 end
 {%- endmacro %}
 
-{#- What business users read: an order's status as a word. -#}
-{% macro order_status_label(order) -%}
-case {{ order }}.order_status
-    when 'delivered' then 'Delivered'
-    when 'shipped' then 'Shipped'
-    when 'canceled' then 'Canceled'
-    when 'unavailable' then 'Unavailable'
-    when 'invoiced' then 'Invoiced'
-    when 'processing' then 'Processing'
-    when 'created' then 'Created'
-    when 'approved' then 'Approved'
-    else {{ order }}.order_status
-end
-{%- endmacro %}
-
-{#- A payment row's type as words. -#}
-{% macro payment_type_label(payment) -%}
-case {{ payment }}.payment_type
-    when 'credit_card' then 'Credit card'
-    when 'boleto' then 'Boleto'
-    when 'voucher' then 'Voucher'
-    when 'debit_card' then 'Debit card'
-    when 'not_defined' then 'Not defined'
-    else {{ payment }}.payment_type
-end
+{#- What business users read: a source code as words, sentence case (delivered reads
+Delivered, credit_card reads Credit card). For order statuses and payment types. -#}
+{% macro as_words(alias, column) -%}
+upper(substr(replace({{ alias }}.{{ column }}, '_', ' '), 1, 1)) || substr(replace({{ alias }}.{{ column }}, '_', ' '), 2)
 {%- endmacro %}

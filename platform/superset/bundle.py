@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
+from olist_bi.dashboards import Chart, Dashboard, chart_source, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
 from olist_bi.semantic.catalog import Catalog, load
 from olist_bi.semantic.flat import SCHEMA as SEMANTIC_SCHEMA
 from olist_bi.semantic.flat import WINDOW_COLUMN, FlatModel, flat_model
@@ -132,9 +132,7 @@ class Bundle:
 
 
 def chart_dataset(chart: Chart, catalog: Catalog, bundle_datasets: dict[str, BundleDataset]) -> BundleDataset:
-    if chart.is_semantic:
-        return bundle_datasets[catalog.metrics[chart.metrics[0]].model]
-    return bundle_datasets[chart.dataset]
+    return bundle_datasets[chart_source(chart, catalog)]
 
 
 def build(warehouse_uri: str, operations_uri: str, row_columns: dict[str, list[str]], catalog: Catalog | None = None) -> Bundle:

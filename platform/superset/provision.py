@@ -13,7 +13,7 @@ import psycopg
 import yaml
 
 from olist_bi import access, warehouse
-from olist_bi.dashboards import dashboards, datasets, filter_targets
+from olist_bi.dashboards import chart_source, dashboards, datasets, filter_targets
 from olist_bi.operations.postgres import database_url, ensure_ops_reader
 from olist_bi.semantic.catalog import load
 from olist_bi.settings import Settings
@@ -228,15 +228,11 @@ def readable_datasets(role: str) -> tuple[str, ...] | None:
     return BUSINESS_DATASETS
 
 
-def dashboard_datasets(dashboard) -> set[str]:
-    catalog = load()
-    return {c.dataset if not c.is_semantic else catalog.metrics[c.metrics[0]].model for c in dashboard.charts}
-
-
 def dashboard_roles(dashboard) -> list[str]:
     """The platform roles that may open a dashboard: those that may read every dataset of
     its charts, so that nobody opens a dashboard holding a chart they may not read."""
-    needed = dashboard_datasets(dashboard)
+    catalog = load()
+    needed = {chart_source(c, catalog) for c in dashboard.charts}
     return [r for r in access.roles() if (readable := readable_datasets(r)) is None or needed <= set(readable)]
 
 
