@@ -17,8 +17,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY platform ./platform
 COPY metabase ./metabase
+COPY notebooks ./notebooks
 COPY docker/platform/init.sh /usr/local/bin/olist-init
-# Editable, so the asset folder metabase/ is found beside the code, as in a checkout.
+# Editable, so metabase/ and notebooks/ are found beside the code, as in a checkout.
 RUN pip install --no-cache-dir pip==25.3 && pip install --no-cache-dir -e . && chmod 0755 /usr/local/bin/olist-init
 
 USER olist

@@ -74,6 +74,7 @@ mutate: $(STAMP)
 ## down: stop the embedded PostgreSQL
 down: $(STAMP)
 	-$(BIN)/olist-bi superset stop
+	-$(BIN)/olist-bi notebook stop
 	$(BIN)/olist-bi postgres stop
 
 doctor: $(STAMP)

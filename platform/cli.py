@@ -474,6 +474,33 @@ def superset_provision() -> None:
     _print_logins(settings, report.users)
 
 
+@main.group(invoke_without_command=True)
+@click.option("--foreground", is_flag=True, help="Serve in this process until stopped (as docker-compose's notebook service does).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (with --foreground; 0.0.0.0 in a container).")
+@click.pass_context
+def notebook(ctx: click.Context, foreground: bool, host: str) -> None:
+    """Serve the analysts' marimo notebook (notebooks/explore.py: metrics by a dimension and
+    filters as a chart and a table, and a cohort explorer) as a read-only app on
+    127.0.0.1:OLIST_NOTEBOOK_PORT (2718), detached; prints the address with its access token.
+    `olist-bi notebook stop` stops it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from olist_bi import notebook as server
+
+    settings = _settings()
+    if foreground:
+        ctx.exit(server.run_foreground(settings, host))
+    click.echo(f"The notebook is up at {server.serve(settings, say=lambda m: click.echo(m, err=True))}")
+
+
+@notebook.command(name="stop")
+def notebook_stop() -> None:
+    """Stop the notebook that `olist-bi notebook` started."""
+    from olist_bi import notebook as server
+
+    click.echo("stopped" if server.stop(_settings()) else "not running")
+
+
 def _print_logins(settings, users: dict[str, str]) -> None:
     if not users:
         return
@@ -724,9 +751,11 @@ def up(source: Path | None) -> None:
     click.echo(f"warehouse: {settings.warehouse_path} (run {result.run_id} {result.status})")
 
     from olist_bi import bi
+    from olist_bi import notebook as notebook_server
     from olist_bi.superset import server
 
     superset_url = server.serve(settings, say=lambda m: click.echo(m, err=True))
+    notebook_url = notebook_server.serve(settings, say=lambda m: click.echo(m, err=True))
     report = bi.tool("superset", settings).provision(say=lambda m: click.echo(m, err=True))
     metabase = bi.tool("metabase", settings)
     metabase_report = metabase.provision(say=lambda m: click.echo(m, err=True)) if metabase.reachable() else None
@@ -739,6 +768,7 @@ def up(source: Path | None) -> None:
         click.echo(f"  Metabase     {metabase.url}  {metabase_report.summary}")
     else:
         click.echo(f"  Metabase     none answers at {metabase.url}; start one (docs/metabase.md), then `olist-bi metabase provision`")
+    click.echo(f"  notebook     {notebook_url}  marimo, for analysts (olist_bi.api)")
     click.echo("  scheduler    not started by `up`: `olist-bi scheduler` rebuilds the warehouse on its schedule and on new drops")
     click.echo("\nLog in to Superset:")
     if settings.is_demo:
@@ -746,7 +776,7 @@ def up(source: Path | None) -> None:
     _print_logins(settings, report.users)
     if metabase_report:
         _print_logins(settings, metabase_report.users)
-    click.echo("\nStop it with `make down` (Superset and the embedded PostgreSQL; the data stay in OLIST_HOME).")
+    click.echo("\nStop it with `make down` (Superset, the notebook and the embedded PostgreSQL; the data stay in OLIST_HOME).")
 
 
 if __name__ == "__main__":

@@ -195,6 +195,17 @@ VARIABLES: tuple[Variable, ...] = (
         "How often the scheduler writes a signed checkpoint of the audit trail ($OLIST_HOME/audit/checkpoints).",
     ),
     Variable(
+        "OLIST_NOTEBOOK_PORT",
+        "2718",
+        "Port on 127.0.0.1 where `olist-bi notebook` serves the analysts' marimo notebook (notebooks/explore.py).",
+    ),
+    Variable(
+        "OLIST_NOTEBOOK_PASSWORD",
+        None,
+        "The notebook's access token (marimo's token password; open it at /?access_token=...). Demo: generated into $OLIST_HOME/secrets.",
+        secret=True,
+    ),
+    Variable(
         "OLIST_SAMPLE_SCALE",
         "1",
         "Scale factor of the sample drop that `olist-bi up` generates when no drop is given.",
@@ -239,6 +250,8 @@ class Settings:
     metabase_api_key: str | None = None
     metabase_warehouse_path: str | None = None
     metabase_postgres_host: str | None = None
+    notebook_port: int = 2718
+    notebook_password: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -293,6 +306,8 @@ class Settings:
             metabase_api_key=get("OLIST_METABASE_API_KEY"),
             metabase_warehouse_path=get("OLIST_METABASE_WAREHOUSE_PATH"),
             metabase_postgres_host=get("OLIST_METABASE_POSTGRES_HOST"),
+            notebook_port=_parse_int("OLIST_NOTEBOOK_PORT", get("OLIST_NOTEBOOK_PORT"), 1024, 65535),
+            notebook_password=get("OLIST_NOTEBOOK_PASSWORD"),
         )
 
     @property
@@ -364,6 +379,8 @@ class Settings:
             "OLIST_METABASE_API_KEY": "****" if self.metabase_api_key else "(unset)",
             "OLIST_METABASE_WAREHOUSE_PATH": self.metabase_warehouse_path or "(unset: OLIST_WAREHOUSE_PATH)",
             "OLIST_METABASE_POSTGRES_HOST": self.metabase_postgres_host or "(unset: the host of OLIST_DATABASE_URL)",
+            "OLIST_NOTEBOOK_PORT": str(self.notebook_port),
+            "OLIST_NOTEBOOK_PASSWORD": "****" if self.notebook_password else "(unset)",
         }
 
 

@@ -86,6 +86,7 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         "OLIST_SUPERSET_PORT": str(port),
         "OLIST_SUPERSET_DATABASE_URL": metadata_url,
         "OLIST_METABASE_URL": f"http://127.0.0.1:{free_port()}",  # nothing answers there
+        "OLIST_NOTEBOOK_PORT": str(free_port()),
     }
     standin = MetabaseStandIn(initializing=0, sync_polls=0)
     try:
@@ -95,6 +96,8 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         assert (tmp_path / "home" / "warehouse.duckdb").exists()
         assert f"Superset     http://127.0.0.1:{port}  6 dashboards" in result.output
         assert f"Metabase     none answers at {env['OLIST_METABASE_URL']}" in result.output
+        token = (tmp_path / "home" / "secrets" / "olist_notebook_password").read_text()
+        assert f"notebook     http://127.0.0.1:{env['OLIST_NOTEBOOK_PORT']}/?access_token={token}" in result.output
         for login in ("admin", "viewer", "analyst", "manager", "regional_sp"):
             assert f"  {login} " in result.output
         assert "make down" in result.output and "later version" not in result.output
@@ -107,6 +110,7 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
     finally:
         standin.stop()
         server.stop(make_settings(tmp_path / "home", ops_url, olist_superset_port=port))
+        assert run("notebook", "stop", env=env).output.strip() == "stopped"
 
 
 def test_etl_commands(tmp_path, ops_url, small_drop):

@@ -41,7 +41,7 @@ def config() -> dict:
 @pytest.mark.compose
 def test_the_compose_file_validates_and_defines_the_stack(config):
     services = set(config["services"])
-    assert {"postgres", "superset", "metabase", "scheduler", "init", "provision"} <= services
+    assert {"postgres", "superset", "metabase", "scheduler", "init", "provision", "notebook"} <= services
 
 
 @pytest.mark.compose
@@ -103,7 +103,7 @@ def test_the_superset_image_uses_the_drivers_of_the_tested_environment():
 @pytest.mark.compose
 def test_the_warehouse_is_read_only_in_the_bi_tools_and_the_order_holds(config):
     services = config["services"]
-    for name in ("superset", "metabase"):
+    for name in ("superset", "metabase", "notebook"):
         assert any(v.endswith("/warehouse:ro") for v in _volumes(services[name])), f"{name} must mount the warehouse read-only"
     for name in ("init", "scheduler"):
         assert any(v.endswith("/warehouse:rw") for v in _volumes(services[name])), f"{name} writes the warehouse"
