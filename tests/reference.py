@@ -27,6 +27,10 @@ PAYMENT_METRICS = {"revenue"}
 ITEM_DIMENSIONS = {"product_category", "seller_state"}
 PAYMENT_DIMENSIONS = {"payment_type"}
 COHORT_DIMENSIONS = {"cohort_month", "months_since_first"}
+# The forecast's metrics: (the measure forecast, which figure of its forecast).
+FORECAST_METRICS = {"revenue_forecast": ("revenue", "mean"), "revenue_forecast_low_95": ("revenue", "low"),
+                    "revenue_forecast_high_95": ("revenue", "high"), "orders_forecast": ("orders", "mean")}
+FORECAST_DIMENSIONS = {"forecast_month", "forecast_series"}
 
 
 def _ts(value: str) -> dt.datetime | None:
@@ -276,6 +280,9 @@ def answer(raw: Raw, metrics, by=(), where=None, start: dt.date | None = None, e
         if metric in ("cohort_retention", "cohort_return_rate"):
             columns.append(_cohorts(raw, by, where, start, end, from_month=1 if metric == "cohort_return_rate" else 0))
             continue
+        if metric in FORECAST_METRICS:
+            columns.append(_forecasts(raw, metric, by, where))
+            continue
         groups = defaultdict(list)
         for row in _grain_rows(raw, metric):
             day = (row if isinstance(row, Order) else row.order).purchased.date()
@@ -354,3 +361,57 @@ def for_chart(raw: Raw, chart, filters=()) -> dict[tuple, tuple]:
         start, end = max(start or first, first), min(end or last, last)
     where = {f: {FILTER_VALUES[f]} for f in filters if f != "purchase_date"}
     return answer(raw, chart.metrics, [(g.dimension, g.grain) for g in chart.by], where, start, end)
+
+
+_GRIDS: dict[int, list] = {}
+
+
+def forecast_grid(raw: Raw) -> list[tuple[str, dt.date, str, object, object, object]]:
+    """(series, month, measure, forecast, 95% low, 95% high) as docs/forecast.md states the
+    method: the complete months' revenue and orders of Brazil ('All states') and of its five
+    largest states by revenue over them (a month without orders counts 0), simple exponential
+    smoothing (statsmodels' ETSModel: additive errors, no trend, no season), three months ahead
+    with the 95% interval, its low end never below 0; the months that happened carry no
+    forecast. Kept as the mart keeps them: money to the cent, orders to a tenth."""
+    if id(raw) in _GRIDS:
+        return _GRIDS[id(raw)]
+    import warnings
+
+    import pandas as pd
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    first, last = reporting_window(raw)
+    total = answer(raw, ["revenue", "orders"], [("purchase_date", "month")], start=first, end=last)
+    by_state = answer(raw, ["revenue", "orders"], [("purchase_date", "month"), ("customer_state", None)], start=first, end=last)
+    months = sorted(k[0] for k in total)
+    revenue = Counter()
+    for (_, state), (money, _) in by_state.items():
+        revenue[state] += money
+    states = [state for state, _ in revenue.most_common(5)]
+    grid = []
+    for series in ["All states", *states]:
+        for index, name in enumerate(("revenue", "orders")):
+            values = [float(total[(m,)][index]) if series == "All states" else float(by_state.get((m, series), (0, 0))[index]) for m in months]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fitted = ETSModel(pd.Series(values, index=pd.DatetimeIndex(months, freq="MS")), error="add").fit(disp=False)
+            frame = fitted.get_prediction(start=len(values), end=len(values) + 2).summary_frame(alpha=0.05)
+            keep = (lambda x: Decimal(f"{x:.2f}")) if name == "revenue" else (lambda x: round(x, 1))
+            grid += [(series, m, name, None, None, None) for m in months]
+            grid += [(series, when.date(), name, keep(row["mean"]), keep(max(row["pi_lower"], 0.0)), keep(row["pi_upper"])) for when, row in frame.iterrows()]
+    _GRIDS[id(raw)] = grid
+    return grid
+
+
+def _forecasts(raw: Raw, metric: str, by, where) -> dict[tuple, object]:
+    """A forecast metric: the sum of its figure over the grid's rows in each group (none
+    where the group holds only months that happened)."""
+    name, which = FORECAST_METRICS[metric]
+    sums: dict[tuple, object] = {}
+    for series, month, measured, mean, low, high in forecast_grid(raw):
+        if measured != name or series not in where.get("forecast_series", {series}):
+            continue
+        key = tuple(truncate(month, grain or "month") if d == "forecast_month" else series for d, grain in by)
+        figure = {"mean": mean, "low": low, "high": high}[which]
+        sums[key] = sums.get(key) if figure is None else (sums.get(key) or 0) + figure
+    return sums

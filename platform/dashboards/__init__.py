@@ -15,8 +15,11 @@ from olist_bi.semantic.catalog import FORMATS, Catalog, load
 from olist_bi.semantic.compiler import GroupBy, Query, available, parse_by
 
 HERE = Path(__file__).parent
-VIZ = {"kpi", "line", "bar", "table", "pie", "heatmap"}
+VIZ = {"kpi", "line", "bar", "table", "pie", "heatmap", "forecast"}
 DATABASES = {"warehouse", "operations"}
+# A forecast chart's columns, in this order: its band is the 95% interval around the forecast,
+# and the 80% interval a second, darker band inside it.
+FORECAST_ROLES = ("month", "actual", "forecast", "low 95%", "high 95%", "low 80%", "high 80%")
 COLUMN_FORMATS = FORMATS | {"text", "date", "datetime", "id"}  # a row dataset's columns: a metric format or these
 GRID_COLUMNS = 12
 NAMESPACE = uuid.UUID("5b0d7a1e-0c1f-4c55-9a57-6f6c6973745f")  # the platform's uuid namespace
@@ -206,6 +209,10 @@ def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
                 undeclared = [c for c in chart.columns if c not in datasets()[chart.dataset].columns]
                 if undeclared:
                     problems.append(f"{name}: columns {', '.join(undeclared)} have no header and format in datasets.yaml")
+            if chart.viz == "forecast" and len(chart.columns) != len(FORECAST_ROLES):
+                problems.append(f"{name}: a forecast chart's columns are, in order, {', '.join(FORECAST_ROLES)}")
+        if chart.viz == "forecast" and chart.is_semantic:
+            problems.append(f"{name}: a forecast chart reads a dataset's rows")
     for dimension in dashboard.filters:
         if dimension not in catalog.dimensions:
             problems.append(f"filter {dimension}: unknown dimension")

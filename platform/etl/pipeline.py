@@ -195,7 +195,10 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
             with _task(log, "transform", result, say) as detail:
                 report = transform.build(con)
                 result.model_rows = report.rows
+                result.warnings.extend(report.notes)
                 detail["models"] = len(report.rows)
+                if report.notes:
+                    detail["notes"] = report.notes
                 faults.point("during_transform")
             con.executemany(
                 "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",

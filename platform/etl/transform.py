@@ -30,6 +30,7 @@ class Model:
     layer: str
     grain: tuple[str, ...]
     rows_equal: str | None
+    python: str | None = None  # the etl module whose rows the model's .sql selects (as python_rows)
 
     @property
     def path(self) -> Path:
@@ -43,7 +44,7 @@ class Model:
 @cache
 def models() -> tuple[Model, ...]:
     spec = yaml.safe_load((MODELS / "models.yaml").read_text(encoding="utf-8"))
-    return tuple(Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal")) for m in spec["models"])
+    return tuple(Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal"), m.get("python")) for m in spec["models"])
 
 
 class ContractViolation(RuntimeError):
@@ -53,17 +54,26 @@ class ContractViolation(RuntimeError):
 @dataclass
 class BuildReport:
     rows: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the run should say (a model left empty, and why)
 
 
 def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
     """Build every model in order, then test every contract; raise `ContractViolation`."""
     report = BuildReport()
+    python_rows: dict[str, object] = {}
     for model in models():
         kind = "view" if model.layer in VIEW_LAYERS else "table"
         try:
+            if model.python:
+                if model.name not in python_rows:
+                    python_rows.update(_python_rows(con, model.python, report))
+                con.register("python_rows", python_rows[model.name])
             con.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
-        except duckdb.Error as e:
+        except (duckdb.Error, ValueError) as e:
             raise ContractViolation(f"model {model.name} ({model.path.name}) failed to build: {e}") from e
+        finally:
+            if model.name in python_rows:
+                con.unregister("python_rows")
         report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
     test_contracts(con)
     try:
@@ -71,6 +81,18 @@ def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
     except (duckdb.Error, ValueError) as e:
         raise ContractViolation(f"the semantic layer's views failed to build: {e}") from e
     return report
+
+
+def _python_rows(con: duckdb.DuckDBPyConnection, module: str, report: BuildReport) -> dict[str, object]:
+    """The rows an etl module computes for its models, by model name."""
+    if module != "forecast":
+        raise ValueError(f"unknown python builder {module!r}")
+    from olist_bi.etl import forecast
+
+    built = forecast.build(con)
+    if built.note:
+        report.notes.append(built.note)
+    return {"mart_revenue_forecast": built.forecast_rows, "mart_forecast_accuracy": built.accuracy_rows}
 
 
 def test_contracts(con: duckdb.DuckDBPyConnection) -> None:

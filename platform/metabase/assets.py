@@ -28,7 +28,7 @@ from olist_bi.semantic.flat import WINDOW_COLUMN, FlatModel, flat_model
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "metabase"  # the generated files, in the repository
 ROOT_COLLECTION = "olist"
 GRID_COLUMNS = 24  # Metabase's dashboard grid; the specs use 12
-DISPLAY = {"kpi": "scalar", "line": "line", "bar": "bar", "table": "table", "pie": "pie", "heatmap": "table"}
+DISPLAY = {"kpi": "scalar", "line": "line", "bar": "bar", "table": "table", "pie": "pie", "heatmap": "table", "forecast": "line"}
 NUMBER_STYLE = {
     "currency": {"number_style": "currency", "currency": "BRL", "currency_style": "symbol"},
     "percent": {"number_style": "percent", "decimals": 1},
@@ -36,6 +36,7 @@ NUMBER_STYLE = {
     "decimal": {"number_style": "decimal", "decimals": 2},
     "id": {"number_style": "decimal", "decimals": 0, "number_separators": "."},  # no thousands separator
 }
+FORECAST_COLOURS = {"actual": "#509EE3", "forecast": "#7172AD", "95": "#C7C8E8", "80": "#9FA0D4"}  # Metabase's brand blue and a violet, lighter for wider intervals
 DATE_STYLE = {"date_style": "YYYY/M/D", "date_separator": "-"}
 DATETIME_STYLE = {"date_style": "YYYY/M/D", "date_separator": "-", "time_enabled": "minutes"}  # 2018-8-29 15:00
 # Only what the open-source edition has: `view-data: blocked` needs the paid advanced-permissions
@@ -178,6 +179,8 @@ def visualization(chart: Chart, catalog: Catalog) -> dict:
         settings = {"column_settings": _row_column_settings(chart)}
         if chart.viz == "bar":
             return settings | {"graph.dimensions": columns[:1], "graph.metrics": columns[1:], "graph.x_axis.title_text": datasets()[chart.dataset].columns[columns[0]].label}
+        if chart.viz == "forecast":
+            return settings | _forecast_settings(columns)
         return settings | {"table.pivot": False}
     by = [g.dimension for g in chart.by]
     metrics = list(chart.metrics)
@@ -195,6 +198,22 @@ def visualization(chart: Chart, catalog: Catalog) -> dict:
     else:
         settings["table.pivot"] = False
     return settings
+
+
+def _forecast_settings(columns: list[str]) -> dict:
+    """Metabase has no band between two series (its areas stack from zero): the actuals as a
+    solid line, the forecast dashed, and each interval's bounds as thin dotted lines of one
+    colour (series_settings' line.style, line.size, color: Metabase's series settings)."""
+    month, actual, forecast, low95, high95, low80, high80 = columns
+    bound = {"line.style": "dotted", "line.size": "S", "line.marker_enabled": False, "line.missing": "none"}
+    series = {
+        actual: {"line.style": "solid", "color": FORECAST_COLOURS["actual"]},
+        forecast: {"line.style": "dashed", "line.marker_enabled": True, "line.missing": "none", "color": FORECAST_COLOURS["forecast"]},
+        low95: {**bound, "color": FORECAST_COLOURS["95"]}, high95: {**bound, "color": FORECAST_COLOURS["95"]},
+        low80: {**bound, "color": FORECAST_COLOURS["80"]}, high80: {**bound, "color": FORECAST_COLOURS["80"]},
+    }
+    return {"graph.dimensions": [month], "graph.metrics": [actual, forecast, low95, high95, low80, high80], "graph.show_values": False,
+            "graph.x_axis.title_text": "Month", "series_settings": series}
 
 
 def _display(chart: Chart) -> str:

@@ -39,6 +39,9 @@ class Model:
     entities: dict[str, str]
     joins: dict[str, str]  # alias -> join clause
     range_dimension: str
+    # Its rows are complete periods by construction, or forecasts of periods to come (the
+    # forecast mart): complete periods leave it whole.
+    always_complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def _read(name: str) -> dict:
 def load() -> Catalog:
     """Read and check the definitions; raise `CatalogError` naming what is wrong."""
     models = {
-        name: Model(name, spec["description"], dict(spec["entities"]), dict(spec.get("joins") or {}), spec["range_dimension"])
+        name: Model(name, spec["description"], dict(spec["entities"]), dict(spec.get("joins") or {}), spec["range_dimension"], bool(spec.get("always_complete")))
         for name, spec in _read("models.yaml")["models"].items()
     }
     dimensions = {}

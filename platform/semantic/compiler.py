@@ -159,10 +159,12 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
     where = [(catalog.dimension(f.dimension), f.values) for f in query.where]
     if query.start and query.end and query.start > query.end:
         raise CompileError(f"the range starts ({query.start}) after it ends ({query.end})")
+    # A metric's required dimensions: grouped by, or filtered to a single value.
+    settled = {dim.name for dim, _ in by} | {dim.name for dim, values in where if len(values) == 1}
     for metric in metrics:
-        missing = [d for d in metric.requires if d not in {dim.name for dim, _ in by}]
+        missing = [d for d in metric.requires if d not in settled]
         if missing:
-            raise CompileError(f"metric {metric.name} needs --by {', '.join(missing)}")
+            raise CompileError(f"metric {metric.name} needs --by {', '.join(missing)} (or --where with one value of it)")
 
     by_model: dict[str, list[Metric]] = {}
     for metric in metrics:
@@ -179,7 +181,7 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
             column = dimension_sql(catalog, dimension, model, None, first)
             conditions.append(f"{column} in ({', '.join('?' for _ in values)})")
             params.extend(_bind(dimension, v) for v in values)
-        if query.complete_periods:
+        if query.complete_periods and not model.always_complete:
             conditions.append(in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first)))
         if query.start or query.end:
             column = dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first)

@@ -71,7 +71,7 @@ def flat_model(name: str, catalog: Catalog | None = None) -> FlatModel:
         expression = dimension_sql(catalog, d, model)
         selects.append(f"{expression} as {d.name}")
         used.append(expression)
-    window = in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model))
+    window = "true" if model.always_complete else in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model))
     selects.append(f"{window} as {WINDOW_COLUMN}")
     used.append(window)
     rendered = {m: metric_sql(catalog, metric) for m, metric in metrics.items()}

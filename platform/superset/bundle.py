@@ -347,6 +347,25 @@ def as_the_frontend_builds(params: dict, query: dict) -> dict:
     return q
 
 
+def _forecast_params(chart: Chart, columns: list[str], declared: dict, filters: list, base_query: dict, limit: int) -> tuple[dict, dict]:
+    """A line of the actuals, then the forecast inside its 95% band, the 80% band darker within.
+    Superset's line chart draws a band between series labelled `<name>__yhat_lower` and
+    `<name>__yhat_upper`, and `<name>__yhat` as its forecast line (its ForecastSeriesEnum, for
+    the output of its own Prophet analytics); rows' values reach it under those labels."""
+    month, actual, forecast, low95, high95, low80, high80 = columns
+    name = declared[forecast].label
+    labelled = [(actual, declared[actual].label), (forecast, f"{name}__yhat"), (low95, f"{name}__yhat_lower"), (high95, f"{name}__yhat_upper"),
+                (low80, "80% interval__yhat_lower"), (high80, "80% interval__yhat_upper")]
+    metrics = [{"expressionType": "SQL", "sqlExpression": f"MAX({column})", "label": label, "hasCustomLabel": True} for column, label in labelled]
+    fmt = declared[actual].format
+    params = {"viz_type": "echarts_timeseries_line", "x_axis": month, "time_grain_sqla": GRAINS["month"], "metrics": metrics, "groupby": [], "row_limit": limit,
+              "adhoc_filters": filters, "y_axis_format": AXIS_FORMAT[fmt], **_currency(fmt), "show_legend": False, "rich_tooltip": True, "opacity": 0.25,
+              "area": False, "stack": None, "markerEnabled": False}
+    query = {**base_query, "columns": [_axis(month, GRAINS["month"])], "metrics": metrics, "orderby": [[metrics[0], False]]}
+    query["extras"] = {**query["extras"], "time_grain_sqla": GRAINS["month"]}
+    return params, query
+
+
 # A time series shows complete periods only: the semantic layer's reporting window, as a
 # custom SQL filter over the flat view's boolean column (plain: Superset refuses subqueries there).
 _COMPLETE_PERIODS = [{"expressionType": "SQL", "sqlExpression": WINDOW_COLUMN, "clause": "WHERE", "subject": None, "operator": None, "comparator": None,
@@ -375,6 +394,8 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
             params = {"viz_type": "table", "query_mode": "raw", "all_columns": columns, "order_by_cols": [json.dumps([order, chart.sort != "desc"])], "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": limit > 10, "show_cell_bars": limit > 10,  # no search box or bars over a few rows
                       "column_config": _column_config({c: (declared[c].label, declared[c].format) for c in columns})}
             return params, {**base_query, "columns": columns, "metrics": [], "orderby": [[order, chart.sort != "desc"]]}
+        if chart.viz == "forecast":
+            return _forecast_params(chart, columns, declared, filters, base_query, limit)
         values = [_adhoc_value(c) for c in columns[1:]]
         fmt = declared[columns[1]].format
         params = {"viz_type": "echarts_timeseries_bar", "x_axis": columns[0], "metrics": values, "groupby": [], "row_limit": limit, "adhoc_filters": filters, "orientation": "vertical", "x_axis_sort_asc": True, "show_legend": True,

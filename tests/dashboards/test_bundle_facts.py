@@ -5,6 +5,7 @@ and money is in reais (R$) wherever it shows."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -56,8 +57,13 @@ NUMBER_KEY = {"big_number_total": "y_axis_format", "big_number": "y_axis_format"
 
 
 def _metric_names(params: dict) -> list[str]:
+    """Saved metrics by name; a row column's value (`MAX(column)`) by its column, whatever its label."""
     metrics = params.get("metrics") or [params["metric"]]
-    return [m if isinstance(m, str) else m["label"] for m in metrics]
+    names = []
+    for m in metrics:
+        column = re.fullmatch(r"MAX\((\w+)\)", m.get("sqlExpression") or "") if isinstance(m, dict) else None
+        names.append(m if isinstance(m, str) else column.group(1) if column else m["label"])
+    return names
 
 
 def test_no_superset_chart_is_left_on_a_default_format():

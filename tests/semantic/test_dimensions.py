@@ -6,7 +6,7 @@ import pytest
 from olist_bi.semantic import query
 from olist_bi.semantic.catalog import load
 from olist_bi.semantic.compiler import GroupBy, Query, compile_query
-from tests.reference import answer, assert_matches
+from tests.reference import FORECAST_METRICS, answer, assert_matches
 
 # The metric each dimension is checked with: one that the dimension splits in a way a wrong
 # column would change (an additive one where the model allows, so groups must also add up).
@@ -21,6 +21,8 @@ METRIC = {
     "payment_type": "revenue",
     "cohort_month": "cohort_retention",
     "months_since_first": "cohort_retention",
+    "forecast_month": "revenue_forecast",
+    "forecast_series": "orders_forecast",
 }
 
 
@@ -34,6 +36,8 @@ def test_every_dimension_groups_like_the_raw_files(warehouse, reference, dimensi
     by = [(dimension, grain)]
     if metric == "cohort_retention" and dimension != "months_since_first":
         by.append(("months_since_first", None))  # the metric requires it
+    if metric in FORECAST_METRICS and dimension != "forecast_series":
+        by.append(("forecast_series", None))  # the metric requires it
     settings, _ = warehouse
     rows = query.run(compile_query(Query([metric], [GroupBy(d, g) for d, g in by])), settings.warehouse_path)
     want = answer(reference, [metric], by)
