@@ -64,31 +64,33 @@ class Accuracy:
 MODEL = "ETS(A,N,N)"  # simple exponential smoothing with additive errors; why this one: docs/forecast.md
 
 
-def fit(history: pd.Series, horizon: int = HORIZON) -> Forecast:
+def fit(history: pd.Series, horizon: int = HORIZON, **ets) -> Forecast:
     """Forecast `horizon` months after a monthly series (a DatetimeIndex at month starts):
     ETS(A,N,N), its smoothing weight and initial level fitted by maximum likelihood; the
-    intervals at LEVELS are the model's analytic ones, widening with each month ahead."""
+    intervals at LEVELS are the model's analytic ones, widening with each month ahead.
+    `ets` (ETSModel's trend, damped_trend, seasonal...) fits another model, for comparison."""
     y = history.astype("float64").asfreq("MS")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the optimizer's convergence chatter on short series
-        result = ETSModel(y, error="add", trend=None, seasonal=None).fit(disp=False)
+        result = ETSModel(y, error="add", **ets).fit(disp=False)
     prediction = result.get_prediction(start=len(y), end=len(y) + horizon - 1)
     bounds = {}
     for level in LEVELS:
         frame = prediction.summary_frame(alpha=1 - level / 100)
         bounds[level] = (frame["pi_lower"].to_numpy(), frame["pi_upper"].to_numpy())
-    return Forecast(MODEL, prediction.predicted_mean.to_numpy(), bounds)
+    return Forecast(MODEL if not ets else str(ets), prediction.predicted_mean.to_numpy(), bounds)
 
 
-def backtest(history: pd.Series, horizon: int = HORIZON, first_origin: int = MIN_HISTORY) -> Accuracy | None:
+def backtest(history: pd.Series, horizon: int = HORIZON, first_origin: int = MIN_HISTORY, **ets) -> Accuracy | None:
     """Rolling origin: fit on the first n months for every n from `first_origin`, forecast up to
     `horizon` months ahead, and score every forecast that has an actual, beside the seasonal
-    naive and the naive baselines. None when no origin leaves a month to score."""
+    naive and the naive baselines (`ets`: another model, as `fit`). None when no origin leaves
+    a month to score."""
     y = history.astype("float64").to_numpy()
     errors = {"model": [], "seasonal": [], "naive": []}
     for n in range(first_origin, len(y)):
         ahead = min(horizon, len(y) - n)
-        forecast = fit(history.iloc[:n], ahead).mean
+        forecast = fit(history.iloc[:n], ahead, **ets).mean
         for h in range(ahead):
             actual = y[n + h]
             if actual == 0:
@@ -144,7 +146,7 @@ def build(con: duckdb.DuckDBPyConnection) -> Built:
               .sort_values(ascending=False).head(LARGEST_STATES).index.tolist())
     forecast_rows, accuracy_rows = [], []
     for series in [ALL_STATES, *states]:
-        rows = found[found["series"] == series].set_index("month_start").sort_index()
+        rows = found[found["series"] == series].set_index("month_start")[list(MEASURES)].sort_index()
         rows = rows.reindex(overall["month_start"], fill_value=0)  # a month without orders is a 0, not a gap
         future = pd.date_range(rows.index[-1] + pd.offsets.MonthBegin(1), periods=HORIZON, freq="MS")
         table = pd.DataFrame({"series": series, "month_start": list(rows.index) + list(future), "is_forecast": [False] * len(rows) + [True] * HORIZON})

@@ -4,7 +4,9 @@ them (tests/reference.py fits statsmodels itself), its backtest scores what happ
 short history leaves the marts empty with the reason in the run."""
 
 import datetime as dt
+import os
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -108,3 +110,18 @@ def test_a_short_history_gives_no_forecast_and_says_why(tmp_path, ops_url):
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from mart_revenue_forecast").fetchone() == (0,)
         assert con.execute("select count(*) from mart_forecast_accuracy").fetchone() == (0,)
+
+
+def test_a_month_without_orders_in_a_state_counts_zero(warehouse, tmp_path):
+    settings, _ = warehouse
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(Path(os.path.realpath(settings.warehouse_path)).read_bytes())
+    with duckdb.connect(str(copy)) as con:
+        month = con.execute("select min(first_day) + interval 4 month from mart_reporting_window").fetchone()[0]
+        for table in ("fact_payments", "fact_deliveries"):
+            con.execute(f"delete from {table} where customer_state = 'SP' and date_trunc('month', purchase_date) = ?", [month])
+        built = forecast.build(con)
+    rows = built.forecast_rows
+    gap = rows[(rows["series"] == "SP") & (rows["month_start"] == pd.Timestamp(month))]
+    assert list(gap[["revenue", "orders"]].iloc[0]) == [0, 0]
+    assert rows[rows["is_forecast"]]["revenue_forecast"].notna().all()
