@@ -32,7 +32,9 @@ its last day and it has at least a tenth of the median month's orders. The dashb
 series (every chart grouped by a date) use it, so the data's sparse first and last months are
 not drawn as a collapse to zero, and the KPI cards compare the last complete month with the one
 before; a total without a date counts every order. The flat views
-(`semantic.*`) carry it as the boolean column `in_reporting_window`.
+(`semantic.*`) carry it as the boolean column `in_reporting_window`. The forecast's metrics are
+left whole: their months are the window's complete months and the three forecast after them
+([forecast.md](forecast.md)).
 """
 
 HOW_TO_ADD = """## How to add a metric
@@ -83,7 +85,7 @@ def render_catalog(path: Path, catalog: Catalog | None = None) -> str:
             f"- Dimensions: {', '.join(f'`{d}`' for d in dims)}",
         ]
         if m.requires:
-            lines.append(f"- Needs `--by {' '.join(m.requires)}`")
+            lines.append(f"- Needs `--by {' '.join(m.requires)}`, or a `--where` that keeps one value of it")
         if have_data:
             lines.append(f"- Example value: {example_value(m, path)}")
         lines += ["", "```sql", metric_sql(catalog, m), "```", ""]
