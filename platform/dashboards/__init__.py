@@ -48,6 +48,7 @@ class Dataset:
     description: str
     sql: str
     columns: dict[str, Column] = field(default_factory=dict, compare=False)
+    scope: tuple[str, str] | None = None  # (column, default value): one scope's rows per reader
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ def datasets() -> dict[str, Dataset]:
             if spec_column.get("format") not in COLUMN_FORMATS:
                 raise SpecError(f"dataset {name}: column {column} needs a format, one of {', '.join(sorted(COLUMN_FORMATS))}")
             columns[column] = Column(column, spec_column.get("label") or column, spec_column["format"])
-        found[name] = Dataset(name, item["database"], item["description"], (HERE / item["sql"]).read_text(encoding="utf-8").strip(), columns)
+        scope = (item["scope"]["column"], str(item["scope"]["default"])) if item.get("scope") else None
+        found[name] = Dataset(name, item["database"], item["description"], (HERE / item["sql"]).read_text(encoding="utf-8").strip(), columns, scope)
     return found
 
 

@@ -1,6 +1,7 @@
--- How the revenue and orders forecasts of Brazil as a whole did in their backtest, beside the
--- naive baselines, with the verdict (mart_forecast_accuracy).
+-- How the revenue and orders forecasts did in their backtest, beside the naive baselines,
+-- with the verdict, per series (mart_forecast_accuracy; one series per reader: `scope`).
 select
+    series,
     case measure when 'revenue' then 'Revenue' when 'orders' then 'Orders' else measure end as measure,
     model,
     history_months,
@@ -10,4 +11,3 @@ select
     naive_mape / 100 as naive_mape,
     verdict,
 from mart_forecast_accuracy
-where series = 'All states'

@@ -150,10 +150,14 @@ def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], ca
 
 
 def rows_sql(chart: Chart, applies: list[Variable] = ()) -> str:
-    body = "\n".join(f"    {line}" for line in datasets()[chart.dataset].sql.splitlines())
+    dataset = datasets()[chart.dataset]
+    body = "\n".join(f"    {line}" for line in dataset.sql.splitlines())
     lines = ["select " + ", ".join(chart.columns), f"from (\n{body}\n) as d"]
-    if applies:
+    if applies or dataset.scope:
         lines.append("where 1 = 1")
+        if dataset.scope:  # one scope's rows: the default (Metabase's open-source edition has no row-level security)
+            column, default = dataset.scope
+            lines.append(f"  and {column} = '{default.replace(chr(39), chr(39) * 2)}'")
         lines += _optional_clauses(applies)
     if chart.order_by:
         lines.append(f"order by {chart.order_by} {chart.sort or 'asc'}")

@@ -156,6 +156,9 @@ def build(warehouse_uri: str, operations_uri: str, row_columns: dict[str, list[s
         ds = row_dataset(name, row_columns[name])
         bundle_datasets[name] = ds
         files[f"datasets/{ds.database}/{ds.table_name}.yaml"] = _yaml(_row_dataset_yaml(ds))
+    tables = [(ds.database, ds.table_name) for ds in bundle_datasets.values()]
+    if len(set(tables)) != len(tables):  # Superset keeps one dataset per database and name: the import would drop one silently
+        raise ValueError(f"two datasets share a name: {sorted(t for t in tables if tables.count(t) > 1)}")
 
     for dashboard in specs:
         for chart in dashboard.charts:

@@ -21,10 +21,13 @@ from olist_bi.superset import bundle as bundle_module
 from olist_bi.superset.client import SupersetClient
 from olist_bi.superset.server import ADMIN_USER, admin_password
 
-BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts", "seller_scorecard", "freshness")
+BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts", "mart_revenue_forecast", "seller_scorecard", "freshness",
+                     "forecast_band", "forecast_accuracy")
 # The regional role reads the order, payment, item and cohort datasets, narrowed to its state
-# by row-level security, and the freshness row (no customer rows in it, so no filter).
-REGIONAL = {"role": "olist_regional_sp", "state": "SP", "datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"), "unfiltered": ("freshness",)}
+# by row-level security, the freshness row (no customer rows in it, so no filter), and the
+# scoped datasets (datasets.yaml `scope`), narrowed to its state's scope.
+REGIONAL = {"role": "olist_regional_sp", "state": "SP", "datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"),
+            "unfiltered": ("freshness",), "scoped": ("forecast_band", "forecast_accuracy")}
 READER = Path(__file__).with_name("reader.yaml")  # what a dashboard reader may do in Superset
 
 
@@ -224,7 +227,7 @@ def readable_datasets(role: str) -> tuple[str, ...] | None:
     if role == "olist_admin":
         return None
     if role == REGIONAL["role"]:
-        return REGIONAL["datasets"] + REGIONAL["unfiltered"]
+        return REGIONAL["datasets"] + REGIONAL["unfiltered"] + REGIONAL["scoped"]
     return BUSINESS_DATASETS
 
 
@@ -260,16 +263,22 @@ def _groups(client: SupersetClient, roles: dict[str, int]) -> dict[str, int]:
 
 
 def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, int], roles: dict[str, int]) -> None:
-    name = f"{REGIONAL['role']}: customer_state = {REGIONAL['state']}"
-    payload = {
-        "name": name,
-        "description": "The regional manager sees the customers of one state only.",
-        "filter_type": "Regular",
-        "tables": [ids[built.datasets[n].uuid] for n in REGIONAL["datasets"]],
-        "roles": [roles[REGIONAL["role"]]],
-        "clause": f"customer_state = '{REGIONAL['state']}'",
-        "group_key": "",
-    }
+    regional, state = REGIONAL["role"], REGIONAL["state"]
+    tables = lambda names: [ids[built.datasets[n].uuid] for n in names]  # noqa: E731
+    _rls_filter(client, f"{regional}: customer_state = {state}", "The regional manager sees the customers of one state only.",
+                "Regular", tables(REGIONAL["datasets"]), [roles[regional]], f"customer_state = '{state}'")
+    for name in REGIONAL["scoped"]:
+        column, default = datasets()[name].scope
+        # A Base filter applies to everyone but the roles it names: every reader sees the default scope ...
+        _rls_filter(client, f"{name}: {column} = {default}", f"Everyone reads the {default} rows of {name}, but roles with their own scope.",
+                    "Base", tables([name]), [roles[regional]], f"{column} = '{default}'")
+        # ... and the regional manager the rows of its state.
+        _rls_filter(client, f"{regional}: {name} {column} = {state}", f"The regional manager reads the {state} rows of {name}.",
+                    "Regular", tables([name]), [roles[regional]], f"{column} = '{state}'")
+
+
+def _rls_filter(client: SupersetClient, name: str, description: str, kind: str, tables: list[int], roles: list[int], clause: str) -> None:
+    payload = {"name": name, "description": description, "filter_type": kind, "tables": tables, "roles": roles, "clause": clause, "group_key": ""}
     existing = client.get("/api/v1/rowlevelsecurity/", q=f"(filters:!((col:name,opr:eq,value:'{name}')))")["result"]
     if existing:
         client.put(f"/api/v1/rowlevelsecurity/{existing[0]['id']}", payload)

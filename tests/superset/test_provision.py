@@ -1,15 +1,18 @@
 """Provisioning a real Superset: idempotent, every chart answers with rows, roles do what
 they say, the analyst cannot leave the warehouse from SQL Lab, RLS narrows to one state."""
 
+import datetime as dt
 import os
 import threading
 import time
 
 import pytest
 
+from olist_bi import warehouse
 from olist_bi.dashboards import dashboards, datasets
 from olist_bi.etl import pipeline
 from olist_bi.superset import bundle, provision
+from olist_bi.semantic.catalog import load
 from olist_bi.superset.client import SupersetApiError
 from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 from tests.reference import answer
@@ -17,7 +20,7 @@ from tests.reference import answer
 def test_first_provisioning_created_everything(superset):
     _, _, report = superset
     assert report.counts["dashboards"] == 6 and report.counts["charts"] == sum(len(d.charts) for d in dashboards())
-    assert report.counts["databases"] == 2 and report.counts["datasets"] == 4 + len(datasets())  # a semantic dataset per model, and the row datasets
+    assert report.counts["databases"] == 2 and report.counts["datasets"] == len(load().models) + len(datasets())  # a semantic dataset per model, and the row datasets
     assert set(report.roles) == {"olist_viewer", "olist_analyst", "olist_admin", "olist_regional_sp"}
     assert set(report.users) == {"viewer", "analyst", "manager", "regional_sp"}
 
@@ -116,6 +119,30 @@ def test_the_regional_role_sees_only_its_state(superset, login, reference):
     got = {r["months_since_first"]: r["cohort_return_rate"] for r in rows}
     assert set(got) == {k[0] for k in want} and got[0] is None and want[0,][0] is None  # month 0 left empty
     assert all(got[k[0]] == pytest.approx(v[0], rel=1e-9) for k, v in want.items() if k[0] > 0)
+
+
+def test_the_forecast_chart_draws_brazil_for_everyone_and_its_state_for_the_regional_role(superset, login):
+    """The forecast band's rows are Brazil's for every reader (a Base row-level security
+    filter), SP's for the regional manager; under Superset's forecast labels, so the line chart
+    draws the band; each equal to the mart."""
+    settings, admin, _ = superset
+    chart = provision.chart_ids(admin)["executive-overview/revenue_forecast"]
+    with warehouse.connect(settings.warehouse_path) as con:  # the process's read-only connection
+        mart = {series: {m.strftime("%Y-%m-%d"): (f, lo, hi) for m, f, lo, hi in con.execute(
+            "select month_start, revenue_forecast, revenue_low_95, revenue_high_95 from mart_revenue_forecast where series = ? and is_forecast", [series]).fetchall()}
+            for series in ("All states", "SP")}
+    for client, series in ((admin, "All states"), (login("viewer"), "All states"), (login("regional_sp"), "SP")):
+        rows = client.get(f"/api/v1/chart/{chart}/data/", format="json", type="full", force="true")["result"][0]["data"]
+        assert {"Revenue", "Forecast__yhat", "Forecast__yhat_lower", "Forecast__yhat_upper", "80% interval__yhat_lower", "80% interval__yhat_upper"} <= set(rows[0])
+        ahead = {dt.datetime.fromtimestamp(r["month_start"] / 1000, dt.UTC).strftime("%Y-%m-%d"): (r["Forecast__yhat"], r["Forecast__yhat_lower"], r["Forecast__yhat_upper"])
+                 for r in rows if r["Forecast__yhat"] is not None}
+        assert set(ahead) == set(mart[series]), series
+        for month, values in ahead.items():
+            assert values == pytest.approx(tuple(float(v) for v in mart[series][month])), (series, month)
+    accuracy = provision.chart_ids(admin)["executive-overview/forecast_accuracy"]
+    regional_rows = login("regional_sp").get(f"/api/v1/chart/{accuracy}/data/", format="json", type="full", force="true")["result"][0]["data"]
+    admin_rows = admin.get(f"/api/v1/chart/{accuracy}/data/", format="json", type="full", force="true")["result"][0]["data"]
+    assert len(regional_rows) == len(admin_rows) == 2 and regional_rows != admin_rows  # revenue and orders, of SP and of Brazil
 
 
 def test_a_publish_during_dashboard_queries_causes_no_errors(superset, small_drop, tmp_path):
