@@ -75,6 +75,7 @@ mutate: $(STAMP)
 down: $(STAMP)
 	-$(BIN)/olist-bi superset stop
 	-$(BIN)/olist-bi notebook stop
+	-$(BIN)/olist-bi outbox stop
 	$(BIN)/olist-bi postgres stop
 
 doctor: $(STAMP)

@@ -501,6 +501,57 @@ def notebook_stop() -> None:
     click.echo("stopped" if server.stop(_settings()) else "not running")
 
 
+@main.group(invoke_without_command=True)
+@click.pass_context
+def outbox(ctx: click.Context) -> None:
+    """The local demo's mail: list the messages the demo's mail sink kept in $OLIST_HOME/outbox/
+    (oldest first: when, to, subject, attachments, file). `olist-bi outbox serve` runs the sink."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from olist_bi import outbox as sink
+
+    settings = _settings()
+    kept = sink.messages(settings)
+    if not kept:
+        click.echo(f"no message in {settings.outbox_dir}")
+        return
+    for m in kept:
+        attached = "; ".join(f"{name} ({kind}, {size:,} bytes)" for name, kind, size in m.attachments) or "no attachment"
+        click.echo(f"{m.received:%Y-%m-%d %H:%M:%S} UTC  to {m.to}\n  {m.subject}\n  {attached}\n  {m.path}")
+
+
+@outbox.command(name="serve")
+@click.option("--foreground", is_flag=True, help="Run the sink in this process until stopped (what the detached one runs).")
+def outbox_serve(foreground: bool) -> None:
+    """Run the demo's mail sink on 127.0.0.1:OLIST_SMTP_PORT (8025), detached: an SMTP server
+    that sends nothing on and keeps each message as an .eml file in $OLIST_HOME/outbox/."""
+    from olist_bi import outbox as sink
+
+    settings = _settings()
+    if not foreground:
+        click.echo(f"The mail sink listens on {sink.serve(settings, say=lambda m: click.echo(m, err=True))}; messages in {settings.outbox_dir}")
+        return
+    import signal
+    import threading
+
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    server = sink.controller(settings, say=lambda m: click.echo(m, err=True))
+    server.start()
+    click.echo(f"mail sink on 127.0.0.1:{settings.smtp_port}; messages in {settings.outbox_dir}", err=True)
+    stopped.wait()
+    server.stop()
+
+
+@outbox.command(name="stop")
+def outbox_stop() -> None:
+    """Stop the mail sink that `olist-bi outbox serve` (or `up`) started."""
+    from olist_bi import outbox as sink
+
+    click.echo("stopped" if sink.stop(_settings()) else "not running")
+
+
 def _print_logins(settings, users: dict[str, str]) -> None:
     if not users:
         return
@@ -756,6 +807,11 @@ def up(source: Path | None) -> None:
 
     superset_url = server.serve(settings, say=lambda m: click.echo(m, err=True))
     notebook_url = notebook_server.serve(settings, say=lambda m: click.echo(m, err=True))
+    mail_sink = None
+    if settings.is_demo and not settings.smtp_host:
+        from olist_bi import outbox as sink
+
+        mail_sink = sink.serve(settings, say=lambda m: click.echo(m, err=True))
     report = bi.tool("superset", settings).provision(say=lambda m: click.echo(m, err=True))
     metabase = bi.tool("metabase", settings)
     metabase_report = metabase.provision(say=lambda m: click.echo(m, err=True)) if metabase.reachable() else None
@@ -769,6 +825,8 @@ def up(source: Path | None) -> None:
     else:
         click.echo(f"  Metabase     none answers at {metabase.url}; start one (docs/metabase.md), then `olist-bi metabase provision`")
     click.echo(f"  notebook     {notebook_url}  marimo, for analysts (olist_bi.api)")
+    if mail_sink:
+        click.echo(f"  mail sink    {mail_sink}  the demo's mail, kept in {settings.outbox_dir} (`olist-bi outbox` lists it)")
     click.echo("  scheduler    not started by `up`: `olist-bi scheduler` rebuilds the warehouse on its schedule and on new drops")
     click.echo("\nLog in to Superset:")
     if settings.is_demo:
@@ -776,7 +834,7 @@ def up(source: Path | None) -> None:
     _print_logins(settings, report.users)
     if metabase_report:
         _print_logins(settings, metabase_report.users)
-    click.echo("\nStop it with `make down` (Superset, the notebook and the embedded PostgreSQL; the data stay in OLIST_HOME).")
+    click.echo("\nStop it with `make down` (Superset, the notebook, the mail sink and the embedded PostgreSQL; the data stay in OLIST_HOME).")
 
 
 if __name__ == "__main__":

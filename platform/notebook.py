@@ -16,11 +16,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-from olist_bi import demo
+from olist_bi import demo, process
 from olist_bi.settings import Settings
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "explore.py"
@@ -82,68 +81,29 @@ def serve(settings: Settings, say=print) -> str:
         return login_url(settings)
     if not NOTEBOOK.exists():
         raise NotebookError(f"{NOTEBOOK} is missing: the notebook is served from a checkout of the project")
-    pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
     say(f"notebook: starting marimo on {url(settings)} (log: {log_file(settings)}) ...")
-    # marimo writes the address with its token into the log: private, as the secrets are.
-    with os.fdopen(os.open(log_file(settings), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
-        process = subprocess.Popen(
-            command(settings, "127.0.0.1"), env=environment(settings), stdin=subprocess.PIPE, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, cwd=settings.home,
-        )
-    process.stdin.write(token.encode())
-    process.stdin.close()
-    pid_file(settings).write_text(str(process.pid))
-    deadline = time.time() + START_TIMEOUT
-    while not healthy(settings):
-        if process.poll() is not None:
-            raise NotebookError(f"marimo exited with status {process.returncode}; see {log_file(settings)}")
-        if time.time() > deadline:
-            raise NotebookError(f"the notebook did not answer on {url(settings)} within {START_TIMEOUT} s; see {log_file(settings)}")
-        time.sleep(0.3)
+    try:
+        process.start("the notebook (marimo)", command(settings, "127.0.0.1"), environment(settings), pid_file(settings), log_file(settings),
+                      lambda: healthy(settings), stdin=token, cwd=settings.home, timeout=START_TIMEOUT)
+    except process.ServiceError as e:
+        raise NotebookError(str(e)) from None
     return login_url(settings)
 
 
 def run_foreground(settings: Settings, host: str) -> int:
     """Serve the notebook in this process's place until it is stopped (docker-compose)."""
     token = password(settings)
-    process = subprocess.Popen(command(settings, host), env=environment(settings), stdin=subprocess.PIPE, cwd=settings.home)
-    process.stdin.write(token.encode())
-    process.stdin.close()
+    child = subprocess.Popen(command(settings, host), env=environment(settings), stdin=subprocess.PIPE, cwd=settings.home)
+    child.stdin.write(token.encode())
+    child.stdin.close()
     try:
-        return process.wait()
+        return child.wait()
     except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        return process.wait()
+        child.send_signal(signal.SIGINT)
+        return child.wait()
 
 
 def stop(settings: Settings) -> bool:
-    """Stop the notebook `serve` started; return whether one was running."""
-    path = pid_file(settings)
-    if not path.exists():
-        return False
-    pid = int(path.read_text().strip())
-    path.unlink(missing_ok=True)
-    try:
-        os.killpg(pid, signal.SIGTERM)  # marimo and the kernel it runs the cells in
-    except ProcessLookupError:
-        return False
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        if _gone(pid):
-            return True
-        time.sleep(0.2)
-    os.killpg(pid, signal.SIGKILL)
-    return True
-
-
-def _gone(pid: int) -> bool:
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # this process started it (`up`, a test): reaped
-            return True
-    except ChildProcessError:
-        pass  # another process's child
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    """Stop the notebook `serve` started (marimo and the kernel it runs the cells in); return
+    whether one was running."""
+    return process.stop(pid_file(settings))

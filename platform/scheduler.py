@@ -9,7 +9,9 @@ Jobs, kept in PostgreSQL (the operations store) so schedules survive restarts:
 - `audit_checkpoint`: every OLIST_AUDIT_CHECKPOINT_MINUTES, a signed checkpoint of the audit
   trail (operations/checkpoint.py).
 
-After a run that published, each reachable BI tool's after-publish step runs (olist_bi.bi).
+After a run that published, each reachable BI tool's after-publish step runs (olist_bi.bi);
+after a run that failed, the admins get a mail naming the run and its failing rules
+(operations/alerts.py).
 
 A drop is a sub-folder of the inbox holding the nine files and a file named `READY` (written
 last, so a half-copied drop is never read). After its run the scheduler writes `LOADED`
@@ -107,6 +109,10 @@ def load_inbox(trigger: str) -> list[str]:
             (drop / FAILED).write_text(f"run {e.run_id} failed:\n{e}\n", encoding="utf-8")
             outcomes.append(f"{drop.name}: run {e.run_id} failed")
             log.error("drop %s: run %s failed: %s", drop, e.run_id, e)
+            if e.run_id is not None:
+                from olist_bi.operations import alerts
+
+                alerts.run_failed(settings, e.run_id, drop, str(e))
             continue
         if result.status == "skipped" and result.message == pipeline.BUSY:
             outcomes.append(f"{drop.name}: waiting, {result.message}")

@@ -206,6 +206,38 @@ VARIABLES: tuple[Variable, ...] = (
         secret=True,
     ),
     Variable(
+        "OLIST_SMTP_HOST",
+        None,
+        "The mail server the platform sends through (alerts to admins, reports). Demo default: the local mail sink on 127.0.0.1 "
+        "(`olist-bi outbox`), which keeps each message as a file; in production unset means no mail, and each mail not sent is logged.",
+    ),
+    Variable(
+        "OLIST_SMTP_PORT",
+        "8025",
+        "The mail server's port (587 for STARTTLS, 465 for TLS; 8025 is the demo's mail sink).",
+    ),
+    Variable(
+        "OLIST_SMTP_SECURITY",
+        "none",
+        "none, starttls or tls (SMTPS). Production refuses none for a server other than localhost.",
+    ),
+    Variable(
+        "OLIST_SMTP_USER",
+        None,
+        "The mail server's login, if it takes one.",
+    ),
+    Variable(
+        "OLIST_SMTP_PASSWORD",
+        None,
+        "The mail server's password.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_MAIL_FROM",
+        "olist-bi@localhost",
+        "The sender address of the platform's mail.",
+    ),
+    Variable(
         "OLIST_SAMPLE_SCALE",
         "1",
         "Scale factor of the sample drop that `olist-bi up` generates when no drop is given.",
@@ -252,6 +284,12 @@ class Settings:
     metabase_postgres_host: str | None = None
     notebook_port: int = 2718
     notebook_password: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 8025
+    smtp_security: str = "none"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "olist-bi@localhost"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -308,6 +346,12 @@ class Settings:
             metabase_postgres_host=get("OLIST_METABASE_POSTGRES_HOST"),
             notebook_port=_parse_int("OLIST_NOTEBOOK_PORT", get("OLIST_NOTEBOOK_PORT"), 1024, 65535),
             notebook_password=get("OLIST_NOTEBOOK_PASSWORD"),
+            smtp_host=get("OLIST_SMTP_HOST"),
+            smtp_port=_parse_int("OLIST_SMTP_PORT", get("OLIST_SMTP_PORT"), 1, 65535),
+            smtp_security=_parse_choice("OLIST_SMTP_SECURITY", get("OLIST_SMTP_SECURITY"), ("none", "starttls", "tls")),
+            smtp_user=get("OLIST_SMTP_USER"),
+            smtp_password=get("OLIST_SMTP_PASSWORD"),
+            mail_from=get("OLIST_MAIL_FROM"),
         )
 
     @property
@@ -329,6 +373,10 @@ class Settings:
     @property
     def secrets_dir(self) -> Path:
         return self.home / "secrets"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
 
     @property
     def superset_dir(self) -> Path:
@@ -381,6 +429,12 @@ class Settings:
             "OLIST_METABASE_POSTGRES_HOST": self.metabase_postgres_host or "(unset: the host of OLIST_DATABASE_URL)",
             "OLIST_NOTEBOOK_PORT": str(self.notebook_port),
             "OLIST_NOTEBOOK_PASSWORD": "****" if self.notebook_password else "(unset)",
+            "OLIST_SMTP_HOST": self.smtp_host or ("(unset: the demo's mail sink on 127.0.0.1)" if self.is_demo else "(unset: no mail)"),
+            "OLIST_SMTP_PORT": str(self.smtp_port),
+            "OLIST_SMTP_SECURITY": self.smtp_security,
+            "OLIST_SMTP_USER": self.smtp_user or "(unset)",
+            "OLIST_SMTP_PASSWORD": "****" if self.smtp_password else "(unset)",
+            "OLIST_MAIL_FROM": self.mail_from,
         }
 
 

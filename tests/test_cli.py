@@ -87,6 +87,7 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         "OLIST_SUPERSET_DATABASE_URL": metadata_url,
         "OLIST_METABASE_URL": f"http://127.0.0.1:{free_port()}",  # nothing answers there
         "OLIST_NOTEBOOK_PORT": str(free_port()),
+        "OLIST_SMTP_PORT": str(free_port()),
     }
     standin = MetabaseStandIn(initializing=0, sync_polls=0)
     try:
@@ -98,6 +99,7 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         assert f"Metabase     none answers at {env['OLIST_METABASE_URL']}" in result.output
         token = (tmp_path / "home" / "secrets" / "olist_notebook_password").read_text()
         assert f"notebook     http://127.0.0.1:{env['OLIST_NOTEBOOK_PORT']}/?access_token={token}" in result.output
+        assert f"mail sink    smtp://127.0.0.1:{env['OLIST_SMTP_PORT']}" in result.output
         for login in ("admin", "viewer", "analyst", "manager", "regional_sp"):
             assert f"  {login} " in result.output
         assert "make down" in result.output and "later version" not in result.output
@@ -111,6 +113,7 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         standin.stop()
         server.stop(make_settings(tmp_path / "home", ops_url, olist_superset_port=port))
         assert run("notebook", "stop", env=env).output.strip() == "stopped"
+        assert run("outbox", "stop", env=env).output.strip() == "stopped"
 
 
 def test_etl_commands(tmp_path, ops_url, small_drop):

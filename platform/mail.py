@@ -1,0 +1,84 @@
+"""Mail from the platform: alerts to admins (a failed ETL run) and, later, reports.
+
+Sent through OLIST_SMTP_HOST (port, security, login and sender from the other OLIST_SMTP_*
+variables and OLIST_MAIL_FROM). In the local demo, with no host set, mail goes to the demo's
+mail sink on 127.0.0.1:OLIST_SMTP_PORT, which keeps each message as a file under
+$OLIST_HOME/outbox/ (`olist-bi outbox`). Who receives what is in platform/mail.yaml.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from olist_bi import access
+from olist_bi.settings import Settings
+
+RECIPIENTS = Path(__file__).with_name("mail.yaml")
+LOCAL = {"localhost", "127.0.0.1", "::1"}
+
+
+class MailError(RuntimeError):
+    """Mail could not be sent; the message says why and which setting to look at."""
+
+
+@cache
+def _lists() -> dict[str, list[str]]:
+    return yaml.safe_load(RECIPIENTS.read_text(encoding="utf-8"))["recipients"]
+
+
+def recipients(settings: Settings, name: str) -> list[str]:
+    """The addresses of a recipient list of mail.yaml: addresses as written; a demo user's
+    name (the demo only) as that user's address."""
+    lists = _lists()
+    if name not in lists:
+        raise MailError(f"no recipient list {name!r} in {RECIPIENTS}; lists: {', '.join(lists)}")
+    addresses = []
+    for entry in lists[name]:
+        if "@" in entry:
+            addresses.append(entry)
+        elif settings.is_demo and entry in access.demo_users():
+            addresses.append(access.demo_email(entry))
+        else:
+            raise MailError(f"{RECIPIENTS}: {entry!r} in list {name} is not an address" + ("" if settings.is_demo else " (demo user names are for the local demo only)"))
+    return addresses
+
+
+def server(settings: Settings) -> tuple[str, int]:
+    if settings.smtp_host:
+        if settings.smtp_security == "none" and settings.smtp_host not in LOCAL and not settings.is_demo:
+            raise MailError(f"OLIST_SMTP_SECURITY=none would send mail to {settings.smtp_host} in the clear: set starttls or tls")
+        return settings.smtp_host, settings.smtp_port
+    if settings.is_demo:
+        return "127.0.0.1", settings.smtp_port  # the demo's mail sink (olist-bi outbox)
+    raise MailError("OLIST_SMTP_HOST is not set: the platform has no mail server to send through")
+
+
+def send(settings: Settings, to: list[str], subject: str, body: str, attachments: list[tuple[str, bytes, str]] = ()) -> None:
+    """Send one message; `attachments` are (file name, content, MIME type). Raise MailError."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = settings.mail_from, ", ".join(to), subject
+    message.set_content(body)
+    for filename, content, mime in attachments:
+        main, sub = mime.split("/", 1)
+        message.add_attachment(content, maintype=main, subtype=sub, filename=filename)
+    host, port = server(settings)
+    try:
+        if settings.smtp_security == "tls":
+            client = smtplib.SMTP_SSL(host, port, timeout=30, context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(host, port, timeout=30)
+        with client:
+            if settings.smtp_security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if settings.smtp_user:
+                client.login(settings.smtp_user, settings.smtp_password or "")
+            client.send_message(message)
+    except (OSError, smtplib.SMTPException) as e:
+        where = f"{host}:{port}" + (" (the demo's mail sink: is `olist-bi outbox serve` running?)" if not settings.smtp_host else "")
+        raise MailError(f"could not send {subject!r} through {where}: {e}") from e
