@@ -55,6 +55,7 @@ bench: $(STAMP) $(SUPERSET_STAMP) chromium
 	$(BIN)/python bench/etl.py
 	$(BIN)/python bench/semantic.py
 	$(BIN)/python bench/dashboards.py
+	$(BIN)/python bench/forecast.py
 
 ## mutate: plant defects and count how many the tests catch (docs/testing.md); takes about two hours
 MUTANTS ?= 25
