@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 from olist_bi import demo, process
@@ -66,11 +65,7 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def healthy(settings: Settings) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url(settings)}/health", timeout=3) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    return process.answers(f"{url(settings)}/health")
 
 
 def serve(settings: Settings, say=print) -> str:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +36,15 @@ def start(name: str, command: list[str], env: dict[str, str], pid_file: Path, lo
         if time.time() > deadline:
             raise ServiceError(f"{name} did not answer within {timeout:g} s; see {log_file}")
         time.sleep(0.3)
+
+
+def answers(url: str) -> bool:
+    """Whether an HTTP service answers 200 at `url` (its health endpoint) within 3 s."""
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def stop(pid_file: Path, grace: float = 15) -> bool:

@@ -12,10 +12,9 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
-from olist_bi import demo
+from olist_bi import demo, process
 from olist_bi.operations.postgres import database_url, ensure_database, with_database
 from olist_bi.settings import Settings
 
@@ -117,11 +116,7 @@ def log_file(settings: Settings) -> Path:
 
 
 def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=3) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    return process.answers(f"{url}/health")
 
 
 def serve(settings: Settings, say=print) -> str:
