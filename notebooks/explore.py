@@ -171,14 +171,9 @@ def cohort_question(cohort_grain, cohort_state):
 
 @app.cell
 def cohorts(cohort_question):
-    _answer = api.query(**cohort_question).dropna(subset=["cohort_return_rate"])  # month 0: empty by definition
-    # A cell whose month lies past the reporting window's last complete month (in the newest
-    # cohort) has not happened yet: left out rather than drawn as a 0%.
-    _by = cohort_question["by"][0]
-    _cohort = _by.split(":")[0]
-    _window_end = _answer[_cohort].max().to_period("M") + (2 if _by.endswith(":quarter") else 0)
-    _month_of_cell = _answer[_cohort].dt.to_period("M") + _answer["months_since_first"].astype(int)
-    cohorts = _answer[[m <= _window_end for m in _month_of_cell]]
+    # Month 0 is empty by definition; months that have not happened (or not wholly) are left
+    # out by complete periods, not drawn as 0%.
+    cohorts = api.query(**cohort_question).dropna(subset=["cohort_return_rate"])
     return (cohorts,)
 
 

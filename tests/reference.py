@@ -256,14 +256,18 @@ def _grain_rows(raw: Raw, metric: str) -> list:
     raise KeyError(f"the reference does not know metric {metric}")
 
 
-def _cohorts(raw: Raw, by, where, start, end, from_month: int = 0) -> dict[tuple, float | None]:
+def _cohorts(raw: Raw, by, where, start, end, from_month: int = 0, complete_until: dt.date | None = None) -> dict[tuple, float | None]:
     """Retention: those active over the cohort's size, summed over the groups' rows; rows of
-    months before `from_month` count in no sum (their group's share is then empty)."""
+    months before `from_month` count in no sum (their group's share is then empty); with
+    `complete_until`, a row whose counted month (cohort month + months since) comes after it
+    is left out (complete periods: that month has not happened, or not wholly)."""
     if set(where) - {"customer_state"}:
         raise ValueError("cohort metrics take no filter but the state and the date range")
     sums = defaultdict(lambda: [0, 0])
     for cohort, state, n, size, active in raw.cohort_grid:
         if (start and cohort < start) or (end and cohort > end) or state not in where.get("customer_state", {state}):
+            continue
+        if complete_until and _add_months(cohort, n) > complete_until:
             continue
         key = tuple(truncate(cohort, grain or "month") if d == "cohort_month" else (state if d == "customer_state" else n) for d, grain in by)
         sums[key][0] += active if n >= from_month else 0
@@ -271,14 +275,17 @@ def _cohorts(raw: Raw, by, where, start, end, from_month: int = 0) -> dict[tuple
     return {k: _ratio(a, s) for k, (a, s) in sums.items()}
 
 
-def answer(raw: Raw, metrics, by=(), where=None, start: dt.date | None = None, end: dt.date | None = None) -> dict[tuple, tuple]:
+def answer(raw: Raw, metrics, by=(), where=None, start: dt.date | None = None, end: dt.date | None = None,
+           complete_until: dt.date | None = None) -> dict[tuple, tuple]:
     """{group key: metric values}: `by` is [(dimension, grain or None)], `where` {dimension:
-    allowed values}, `start`/`end` an inclusive purchase-date range (cohort month for cohorts)."""
+    allowed values}, `start`/`end` an inclusive purchase-date range (cohort month for cohorts);
+    `complete_until` the reporting window's last day, for complete periods (cohorts: the month
+    a row counts must not come after it)."""
     where = where or {}
     columns = []
     for metric in metrics:
         if metric in ("cohort_retention", "cohort_return_rate"):
-            columns.append(_cohorts(raw, by, where, start, end, from_month=1 if metric == "cohort_return_rate" else 0))
+            columns.append(_cohorts(raw, by, where, start, end, from_month=1 if metric == "cohort_return_rate" else 0, complete_until=complete_until))
             continue
         if metric in FORECAST_METRICS:
             columns.append(_forecasts(raw, metric, by, where))
@@ -347,6 +354,11 @@ def reporting_window(raw: Raw) -> tuple[dt.date, dt.date] | None:
     return settled[0], _next_month(settled[-1]) - dt.timedelta(days=1)
 
 
+def _add_months(month: dt.date, n: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
 def _next_month(month: dt.date) -> dt.date:
     return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
@@ -356,11 +368,12 @@ def for_chart(raw: Raw, chart, filters=()) -> dict[tuple, tuple]:
     dashboard's filters set to their FILTER_VALUES; a chart of complete periods reads the
     reporting window only."""
     start, end = FILTER_VALUES["purchase_date"] if "purchase_date" in filters else (None, None)
+    complete_until = None
     if chart.complete_periods:
         first, last = reporting_window(raw)
-        start, end = max(start or first, first), min(end or last, last)
+        start, end, complete_until = max(start or first, first), min(end or last, last), last
     where = {f: {FILTER_VALUES[f]} for f in filters if f != "purchase_date"}
-    return answer(raw, chart.metrics, [(g.dimension, g.grain) for g in chart.by], where, start, end)
+    return answer(raw, chart.metrics, [(g.dimension, g.grain) for g in chart.by], where, start, end, complete_until)
 
 
 _GRIDS: dict[int, list] = {}

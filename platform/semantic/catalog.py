@@ -42,6 +42,9 @@ class Model:
     # Its rows are complete periods by construction, or forecasts of periods to come (the
     # forecast mart): complete periods leave it whole.
     always_complete: bool = False
+    # The month a row's figures belong to, when not its range dimension's (a cohort row counts
+    # the orders of a later month): complete periods also keep it inside the window.
+    period_month: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def _read(name: str) -> dict:
 def load() -> Catalog:
     """Read and check the definitions; raise `CatalogError` naming what is wrong."""
     models = {
-        name: Model(name, spec["description"], dict(spec["entities"]), dict(spec.get("joins") or {}), spec["range_dimension"], bool(spec.get("always_complete")))
+        name: Model(name, spec["description"], dict(spec["entities"]), dict(spec.get("joins") or {}), spec["range_dimension"], bool(spec.get("always_complete")), spec.get("period_month"))
         for name, spec in _read("models.yaml")["models"].items()
     }
     dimensions = {}

@@ -51,6 +51,18 @@ class Query:
 REPORTING_WINDOW = "mart_reporting_window"
 
 
+def window_condition(catalog: Catalog, model: Model, first_metric: str | None = None) -> str | None:
+    """The condition complete periods add for a model: its range dimension, and the month its
+    rows' figures belong to where that differs, inside the reporting window (None: the model
+    is complete by construction)."""
+    if model.always_complete:
+        return None
+    condition = in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first_metric))
+    if model.period_month:
+        condition += f" and {in_reporting_window(model.period_month)}"
+    return condition
+
+
 def in_reporting_window(column: str) -> str:
     """A condition: `column` (a date) falls in the reporting window; false-ish (null) when the
     warehouse has no complete month."""
@@ -181,8 +193,9 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
             column = dimension_sql(catalog, dimension, model, None, first)
             conditions.append(f"{column} in ({', '.join('?' for _ in values)})")
             params.extend(_bind(dimension, v) for v in values)
-        if query.complete_periods and not model.always_complete:
-            conditions.append(in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first)))
+        window = window_condition(catalog, model, first) if query.complete_periods else None
+        if window:
+            conditions.append(window)
         if query.start or query.end:
             column = dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first)
             if query.start:

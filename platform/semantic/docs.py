@@ -26,7 +26,8 @@ Filters (`--where`) and the date range are bound parameters: values are matched 
 values, never read as SQL. Additive metrics add up: their values by month sum to the total.
 
 **Complete periods.** `--complete-periods` keeps the rows whose range dimension (the purchase
-date; a cohort's month) falls in the warehouse's reporting window, `mart_reporting_window`: the
+date; a cohort's month, and the month a cohort's row counts, so that months that have not
+happened are not drawn as 0%) falls in the warehouse's reporting window, `mart_reporting_window`: the
 months from the first to the last settled one, a month being settled when the data run past
 its last day and it has at least a tenth of the median month's orders. The dashboards' time
 series (every chart grouped by a date) use it, so the data's sparse first and last months are

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from olist_bi.semantic.catalog import Catalog, Metric, Model, load
-from olist_bi.semantic.compiler import available, dimension_sql, in_reporting_window, metric_sql
+from olist_bi.semantic.compiler import available, dimension_sql, metric_sql, window_condition
 
 
 SCHEMA = "semantic"
@@ -71,7 +71,7 @@ def flat_model(name: str, catalog: Catalog | None = None) -> FlatModel:
         expression = dimension_sql(catalog, d, model)
         selects.append(f"{expression} as {d.name}")
         used.append(expression)
-    window = "true" if model.always_complete else in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model))
+    window = window_condition(catalog, model) or "true"
     selects.append(f"{window} as {WINDOW_COLUMN}")
     used.append(window)
     rendered = {m: metric_sql(catalog, metric) for m, metric in metrics.items()}
