@@ -135,8 +135,10 @@ def build(con: duckdb.DuckDBPyConnection) -> Built:
     """The rows of mart_revenue_forecast and mart_forecast_accuracy (empty, with the reason,
     when the window holds fewer than MIN_HISTORY complete months)."""
     found = history(con)
-    overall = found[found["series"] == ALL_STATES].sort_values("month_start")
-    months = len(overall)
+    overall = found[found["series"] == ALL_STATES]
+    # every month of the window, a month without orders included (as 0: a model needs no gaps)
+    index = pd.date_range(overall["month_start"].min(), overall["month_start"].max(), freq="MS") if len(overall) else pd.DatetimeIndex([])
+    months = len(index)
     if months < MIN_HISTORY:
         note = (f"no revenue forecast: the reporting window holds {months} complete month{'s' if months != 1 else ''}, "
                 f"and a forecast needs at least {MIN_HISTORY}")
@@ -147,7 +149,7 @@ def build(con: duckdb.DuckDBPyConnection) -> Built:
     forecast_rows, accuracy_rows = [], []
     for series in [ALL_STATES, *states]:
         rows = found[found["series"] == series].set_index("month_start")[list(MEASURES)].sort_index()
-        rows = rows.reindex(overall["month_start"], fill_value=0)  # a month without orders is a 0, not a gap
+        rows = rows.reindex(index, fill_value=0)  # a month without orders is a 0, not a gap
         future = pd.date_range(rows.index[-1] + pd.offsets.MonthBegin(1), periods=HORIZON, freq="MS")
         table = pd.DataFrame({"series": series, "month_start": list(rows.index) + list(future), "is_forecast": [False] * len(rows) + [True] * HORIZON})
         for measure in MEASURES:

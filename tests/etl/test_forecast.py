@@ -125,3 +125,13 @@ def test_a_month_without_orders_in_a_state_counts_zero(warehouse, tmp_path):
     gap = rows[(rows["series"] == "SP") & (rows["month_start"] == pd.Timestamp(month))]
     assert list(gap[["revenue", "orders"]].iloc[0]) == [0, 0]
     assert rows[rows["is_forecast"]]["revenue_forecast"].notna().all()
+
+
+def test_a_month_without_any_order_is_a_zero_not_a_gap(monkeypatch):
+    months = pd.date_range("2017-01-01", periods=15, freq="MS")
+    rows = [{"series": "All states", "month_start": m, "revenue": 1000.0 + 10 * i, "orders": 10 + i} for i, m in enumerate(months) if i != 7]
+    monkeypatch.setattr(forecast, "history", lambda con: pd.DataFrame(rows))
+    built = forecast.build(None)
+    history = built.forecast_rows[~built.forecast_rows["is_forecast"]]
+    assert len(history) == 15 and list(history[history["month_start"] == months[7]][["revenue", "orders"]].iloc[0]) == [0, 0]
+    assert built.forecast_rows["revenue_forecast"].notna().sum() == forecast.HORIZON
