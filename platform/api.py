@@ -132,8 +132,10 @@ def _check_values(con, filters: list[Filter], catalog) -> None:
         dimension = catalog.dimension(f.dimension)
         if dimension.type == "time":
             continue
-        metric = next(m for m in catalog.metrics.values() if not m.requires and available(catalog, dimension, catalog.models[m.model]))
-        listing = compile_query(Query([metric.name], [parse_by(f.dimension)]), catalog)
+        # any metric the dimension groups, one that needs no other dimension first
+        metric = min((m for m in catalog.metrics.values() if available(catalog, dimension, catalog.models[m.model])), key=lambda m: len(m.requires))
+        groups = [parse_by(f.dimension)] + [parse_by(d) for d in metric.requires if d != f.dimension]
+        listing = compile_query(Query([metric.name], groups), catalog)
         known = {str(r[0]) for r in con.execute(listing.sql, listing.params).fetchall() if r[0] is not None}
         missing = [v for v in f.values if v not in known]
         if missing:

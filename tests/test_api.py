@@ -66,3 +66,16 @@ def test_a_wrong_name_or_value_names_the_choices(served, ask, says):
     with pytest.raises(api.QueryError) as error:
         api.query(**ask, warehouse_path=served)
     assert says in str(error.value)
+
+
+def test_the_forecast_by_its_series(served, reference):
+    from tests.reference import forecast_grid
+
+    frame = api.query(["revenue_forecast", "revenue_forecast_high_95"], by="forecast_month", where={"forecast_series": "All states"}, warehouse_path=served).dropna()
+    want = {m: (float(mean), float(high)) for s, m, name, mean, _, high in forecast_grid(reference) if s == "All states" and name == "revenue" and mean is not None}
+    got = {row.forecast_month.date(): (row.revenue_forecast, row.revenue_forecast_high_95) for row in frame.itertuples()}
+    assert set(got) == set(want) and len(want) == 3
+    for month, values in want.items():
+        assert got[month] == pytest.approx(values, abs=0.005), month
+    with pytest.raises(api.QueryError, match="forecast_series has no value 'XX'; its values: All states"):
+        api.query("revenue_forecast", by="forecast_month", where={"forecast_series": "XX"}, warehouse_path=served)
