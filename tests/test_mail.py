@@ -5,7 +5,6 @@ with its run id, its failing rule and the commands to look closer."""
 import email
 import email.policy
 import shutil
-import socket
 
 import pytest
 from click.testing import CliRunner
@@ -14,12 +13,8 @@ from olist_bi import mail, outbox
 from olist_bi.cli import main
 from olist_bi.scheduler import FAILED, READY, load_inbox
 from tests.conftest import make_settings
+from tests.test_postgres import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 Python API's; served by `olist-bi notebook`, it takes a token and draws its charts in Chromium."""
 
 import importlib.util
-import socket
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from olist_bi import api
 from olist_bi import notebook as server
 from olist_bi.settings import SettingsError
 from tests.conftest import make_settings
+from tests.test_postgres import free_port
 from tests.reference import reporting_window
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "explore.py"
@@ -88,11 +88,6 @@ def test_production_refuses_to_serve_without_a_password(tmp_path, ops_url):
     with pytest.raises(SettingsError, match="OLIST_NOTEBOOK_PASSWORD"):
         server.serve(settings)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.browser
