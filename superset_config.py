@@ -95,8 +95,62 @@ FEATURE_FLAGS = {
     "DASHBOARD_CROSS_FILTERS": True,
     "DASHBOARD_RBAC": True,  # dashboards list the roles that may open them
     "ENABLE_TEMPLATE_PROCESSING": False,  # no Jinja in SQL Lab: user SQL is not templated
-    "ALERT_REPORTS": False,
+    "ALERT_REPORTS": True,  # scheduled reports and alerts (platform/reports/, docs/reports.md)
+    "PLAYWRIGHT_REPORTS_AND_THUMBNAILS": True,  # screenshots with Playwright, on Debian's Chromium
 }
+
+# --- Alerts & Reports: a Celery worker and beat beside the web server (olist-bi superset serve
+# starts them), screenshots with Playwright, mail through the platform's SMTP server ------------
+from celery.schedules import crontab  # noqa: E402
+
+# Redis when configured; else kombu's SQLAlchemy transport on PostgreSQL (a database of its own
+# beside Superset's metadata, which olist-bi superset serve creates and names here).
+_broker = REDIS_URL or _env("OLIST_SUPERSET_BROKER_URL")
+if not _broker:
+    raise RuntimeError("set OLIST_REDIS_URL, or OLIST_SUPERSET_BROKER_URL for Celery on PostgreSQL (olist-bi superset serve sets it)")
+if not REDIS_URL:
+    _broker = _broker.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+class CeleryConfig:
+    broker_url = REDIS_URL or f"sqla+{_broker}"
+    result_backend = REDIS_URL or f"db+{_broker}"
+    imports = ("superset.sql_lab", "superset.tasks.scheduler")
+    worker_prefetch_multiplier = 1
+    task_acks_late = False
+    beat_schedule = {
+        # Every minute, the reports whose crontab fell in the last minute are queued.
+        "reports.scheduler": {"task": "reports.scheduler", "schedule": crontab(minute="*", hour="*"),
+                              "options": {"expires": int(timedelta(weeks=1).total_seconds())}},
+        "reports.prune_log": {"task": "reports.prune_log", "schedule": crontab(minute=0, hour=0)},
+    }
+
+
+CELERY_CONFIG = CeleryConfig
+
+# The browser that takes the screenshots reaches Superset here (the server's own address);
+# links in the mails use the address users know.
+WEBDRIVER_BASEURL = _env("OLIST_SUPERSET_WEBDRIVER_URL", "http://127.0.0.1:8088/")
+WEBDRIVER_BASEURL_USER_FRIENDLY = _env("OLIST_SUPERSET_PUBLIC_URL", WEBDRIVER_BASEURL)
+WEBDRIVER_WINDOW = {"dashboard": (1600, 2000), "slice": (1600, 1000), "pixel_density": 1}
+# Chromium's sandbox needs user namespaces, which containers and CI machines often lack.
+WEBDRIVER_OPTION_ARGS = ["--headless", "--no-sandbox", "--disable-dev-shm-usage"]
+SCREENSHOT_PLAYWRIGHT_WAIT_EVENT = "load"
+from olist_bi.superset.screenshots import authenticate  # noqa: E402
+
+WEBDRIVER_AUTH_FUNC = authenticate  # Superset's own, without its /login/ page (see the module)
+
+SMTP_HOST = _env("OLIST_SMTP_HOST", "")
+SMTP_PORT = _int("OLIST_SMTP_PORT", 587)
+SMTP_STARTTLS = _env("OLIST_SMTP_SECURITY", "starttls") == "starttls"
+SMTP_SSL = _env("OLIST_SMTP_SECURITY", "starttls") == "tls"
+SMTP_SSL_SERVER_AUTH = SMTP_STARTTLS or SMTP_SSL  # check the server's certificate
+SMTP_USER = _env("OLIST_SMTP_USER", "")
+SMTP_PASSWORD = _env("OLIST_SMTP_PASSWORD", "")
+SMTP_MAIL_FROM = _env("OLIST_MAIL_FROM", "olist-bi@localhost")
+EMAIL_REPORTS_SUBJECT_PREFIX = "[Olist BI]"  # Superset adds the space
+EMAIL_REPORTS_CTA = "Open in Olist BI"
+ALERT_REPORTS_NOTIFICATION_DRY_RUN = False
 
 # --- look ---------------------------------------------------------------------------------------
 APP_NAME = _env("OLIST_SUPERSET_APP_NAME", "Olist BI")

@@ -32,6 +32,10 @@ def _lists() -> dict[str, list[str]]:
     return yaml.safe_load(RECIPIENTS.read_text(encoding="utf-8"))["recipients"]
 
 
+def recipient_lists() -> list[str]:
+    return list(_lists())
+
+
 def recipients(settings: Settings, name: str) -> list[str]:
     """The addresses of a recipient list of mail.yaml: addresses as written; a demo user's
     name (the demo only) as that user's address."""

@@ -47,6 +47,15 @@ def answers(url: str) -> bool:
         return False
 
 
+def running(pid_file: Path) -> bool:
+    """Whether the service recorded in `pid_file` is still alive."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return not _gone(pid)
+
+
 def stop(pid_file: Path, grace: float = 15) -> bool:
     """Stop the service `start` recorded in `pid_file`, and its process group; return whether
     one was running."""

@@ -18,6 +18,7 @@ from olist_bi.operations.postgres import database_url, ensure_ops_reader
 from olist_bi.semantic.catalog import load
 from olist_bi.settings import Settings
 from olist_bi.superset import bundle as bundle_module
+from olist_bi.superset import reports
 from olist_bi.superset.client import SupersetClient
 from olist_bi.superset.server import ADMIN_USER, admin_password
 
@@ -108,6 +109,9 @@ def provision(settings: Settings, say=print) -> Report:
     if settings.is_demo:
         report.users = _demo_users(settings, client, report.roles, groups)
 
+    say("superset: reports and alerts (platform/reports/reports.yaml) ...")
+    reports.provision(settings, client, ids)
+
     report.counts = _counts(client)
     for kind, count in report.counts.items():
         if count != before.get(kind):
@@ -128,6 +132,7 @@ def _counts(client: SupersetClient) -> dict[str, int]:
     counts["roles"] = len(client.list_all("/api/v1/security/roles/", order="id"))
     counts["groups"] = len(client.list_all("/api/v1/security/groups/", order="id"))
     counts["row_level_security"] = client.get("/api/v1/rowlevelsecurity/", q="(page_size:1)")["count"]
+    counts["reports_and_alerts"] = client.get("/api/v1/report/", q="(page_size:1)")["count"]
     return counts
 
 

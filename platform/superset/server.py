@@ -8,13 +8,14 @@ Superset in a container or on another host.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from olist_bi import demo, process
+from olist_bi import demo, mail, process
 from olist_bi.operations.postgres import database_url, ensure_database, with_database
 from olist_bi.settings import Settings
 
@@ -22,6 +23,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 CONFIG = PROJECT / "superset_config.py"
 ADMIN_USER = "admin"
 START_TIMEOUT = 180
+CHROMIUM = Path("/usr/lib/chromium/chromium")  # Debian's, the binary its /usr/bin/chromium wrapper runs
 
 
 class SupersetError(RuntimeError):
@@ -57,7 +59,53 @@ def environment(settings: Settings) -> dict[str, str]:
         env["OLIST_REDIS_URL"] = settings.redis_url
     else:
         env["OLIST_SUPERSET_CACHE_DIR"] = str(settings.superset_dir / "cache")
+        env["OLIST_SUPERSET_BROKER_URL"] = broker_url(settings)
+    env["OLIST_SUPERSET_WEBDRIVER_URL"] = f"http://127.0.0.1:{settings.superset_port}/"
+    env["OLIST_SUPERSET_PUBLIC_URL"] = settings.superset_base_url + "/"
+    env["PLAYWRIGHT_BROWSERS_PATH"] = str(browsers(settings))
+    env.update(smtp_environment(settings))
     return env
+
+
+def broker_url(settings: Settings) -> str:
+    """Celery's broker and results without Redis: database `superset_celery` beside Superset's
+    metadata (kombu's SQLAlchemy transport keeps its queue in tables it creates)."""
+    url = with_database(metadata_url(settings), "superset_celery")
+    ensure_database(with_database(url, "postgres"), "superset_celery")
+    return url
+
+
+def smtp_environment(settings: Settings) -> dict[str, str]:
+    """The mail server Superset's reports go through: the platform's (platform/mail.py), the
+    demo's mail sink when none is set; none at all in production without OLIST_SMTP_HOST (the
+    reports' log then says that sending failed)."""
+    try:
+        host, port = mail.server(settings)
+    except mail.MailError:
+        return {"OLIST_SMTP_HOST": ""}
+    return {"OLIST_SMTP_HOST": host, "OLIST_SMTP_PORT": str(port), "OLIST_SMTP_SECURITY": settings.smtp_security,
+            "OLIST_SMTP_USER": settings.smtp_user or "", "OLIST_SMTP_PASSWORD": settings.smtp_password or "",
+            "OLIST_MAIL_FROM": settings.mail_from}
+
+
+def browsers(settings: Settings) -> Path:
+    """A Playwright browsers folder whose Chromium headless shell is Debian's Chromium.
+
+    Superset launches Playwright's Chromium with no executable path, so Playwright looks for
+    the build its release pins, under PLAYWRIGHT_BROWSERS_PATH; nothing may download one here.
+    The folder holds that build's path as a link to /usr/lib/chromium/chromium."""
+    pinned = next((venv(settings) / "lib").glob("python3*/site-packages/playwright/driver/package/browsers.json"), None)
+    if pinned is None:
+        raise SupersetError(f"Playwright is not installed in {venv(settings)}: run `make .venv-superset/.installed`")
+    revision = next(b["revision"] for b in json.loads(pinned.read_text())["browsers"] if b["name"] == "chromium-headless-shell")
+    folder = settings.superset_dir / "playwright"
+    link = folder / f"chromium_headless_shell-{revision}" / "chrome-headless-shell-linux64" / "chrome-headless-shell"
+    if not CHROMIUM.exists():
+        raise SupersetError(f"Debian's Chromium is not installed ({CHROMIUM}): run `make chromium` (apt-get install chromium)")
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(CHROMIUM)
+    return folder
 
 
 def admin_password(settings: Settings) -> str:
@@ -124,6 +172,7 @@ def serve(settings: Settings, say=print) -> str:
     A Superset already answering there is left as it is."""
     url = f"http://127.0.0.1:{settings.superset_port}"
     if healthy(url):
+        start_celery(settings, say)
         return url
     prepare(settings, say)
     env = environment(settings)
@@ -145,11 +194,50 @@ def serve(settings: Settings, say=print) -> str:
         if time.time() > deadline:
             raise SupersetError(f"Superset did not answer on {url} within {START_TIMEOUT} s; see {log_file(settings)}")
         time.sleep(0.5)
+    start_celery(settings, say)
     return url
 
 
+# Alerts & Reports: a worker runs the reports (one at a time: each drives a browser), a beat
+# queues them on their crontabs. Each logs "ready" lines that say it is up.
+CELERY = {
+    "worker": (["worker", "--pool=prefork", "--concurrency=1", "-O", "fair", "--loglevel=INFO"], b" ready."),
+    "beat": (["beat", "--schedule=celerybeat-schedule", "--pidfile=celerybeat.pid", "--loglevel=INFO"], b"beat: Starting..."),
+}
+
+
+def celery_pid_file(settings: Settings, name: str) -> Path:
+    return settings.superset_dir / f"celery-{name}.pid"
+
+
+def start_celery(settings: Settings, say=print) -> None:
+    """Start Superset's Celery worker and beat, detached, unless they run already."""
+    env = environment(settings)
+    for name, (args, ready) in CELERY.items():
+        pid_file = celery_pid_file(settings, name)
+        if process.running(pid_file):
+            continue
+        log = settings.superset_dir / f"celery-{name}.log"
+        offset = log.stat().st_size if log.exists() else 0
+
+        def started(log=log, offset=offset, ready=ready) -> bool:
+            with log.open("rb") as f:
+                f.seek(offset)
+                return ready in f.read()
+
+        say(f"superset: starting its Celery {name} for alerts and reports (log: {log}) ...")
+        command = [str(venv(settings) / "bin" / "celery"), "--app=superset.tasks.celery_app:app", *args]
+        try:
+            process.start(f"Superset's Celery {name}", command, env, pid_file, log, started, cwd=settings.superset_dir, timeout=120)
+        except process.ServiceError as e:
+            raise SupersetError(str(e)) from None
+
+
 def stop(settings: Settings) -> bool:
-    """Stop the Superset `serve` started; return whether one was running."""
+    """Stop the Superset `serve` started, and its Celery worker and beat; return whether one
+    was running."""
+    for name in CELERY:
+        process.stop(celery_pid_file(settings, name), grace=30)
     path = pid_file(settings)
     if not path.exists():
         return False
