@@ -474,6 +474,42 @@ def superset_provision() -> None:
     _print_logins(settings, report.users)
 
 
+@superset.group(name="reports", invoke_without_command=True)
+@click.pass_context
+def superset_reports(ctx: click.Context) -> None:
+    """The scheduled reports and alerts in Superset (platform/reports/reports.yaml): name,
+    type, crontab, recipients, last state and, for alerts, the last value."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from olist_bi.superset.tool import Superset
+
+    client = Superset(_settings()).client()
+    columns = ["id", "name", "type", "crontab_humanized", "timezone", "last_state", "last_eval_dttm", "active"]
+    rows = client.list_all("/api/v1/report/", columns, order="name")
+    if not rows:
+        click.echo("no report or alert in Superset: run `olist-bi superset provision`")
+    for r in rows:
+        last = f"{r['last_state']} at {r['last_eval_dttm'][:19]} UTC" if r["last_eval_dttm"] else "never run"
+        click.echo(f"{r['name']}  [{r['type']}{'' if r['active'] else ', inactive'}]\n  {r['crontab_humanized']} ({r['timezone']}); last: {last}")
+
+
+@superset_reports.command(name="run")
+@click.argument("name")
+@click.option("--timeout", type=click.IntRange(10, 3600), default=300, show_default=True, help="Seconds to wait for the outcome.")
+def superset_reports_run(name: str, timeout: int) -> None:
+    """Run the report or alert NAME now (as its schedule would), wait, and print the outcome.
+    A report mails its dashboard; an alert mails only when its value is above its threshold."""
+    from olist_bi.superset import reports
+    from olist_bi.superset.tool import Superset
+
+    settings = _settings()
+    entry = reports.run(settings, Superset(settings).client(), name, timeout)
+    value = "" if entry["value"] is None else f" (value {entry['value']:g})"
+    click.echo(f"{name}: {entry['state']}{value}" + (f": {entry['error_message']}" if entry["error_message"] else ""))
+    if entry["state"] == "Error":
+        raise SystemExit(1)
+
+
 @main.group(invoke_without_command=True)
 @click.option("--foreground", is_flag=True, help="Serve in this process until stopped (as docker-compose's notebook service does).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (with --foreground; 0.0.0.0 in a container).")

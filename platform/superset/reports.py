@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import time
 from dataclasses import dataclass
 
 from olist_bi import mail
@@ -26,6 +27,7 @@ MARK = "Scheduled by Olist BI"  # ends the description of every schedule made he
 DATABASES = {"warehouse": bundle.WAREHOUSE, "operations": bundle.OPERATIONS}
 WORKING_TIMEOUT = 600  # s: a report still working after this is marked an error
 LOG_RETENTION = 90  # days of execution log kept
+FINAL = {"Success", "Error", "Not triggered", "On Grace"}  # an execution's end states (Working before)
 
 
 class ReportsError(RuntimeError):
@@ -117,6 +119,22 @@ def run_now(settings: Settings, schedule_id: int) -> None:
     result = subprocess.run(command, env=server.environment(settings), capture_output=True, text=True, timeout=180)
     if result.returncode != 0:
         raise ReportsError(f"could not queue schedule {schedule_id}: {(result.stderr or result.stdout).strip()[-800:]}")
+
+
+def run(settings: Settings, client: SupersetClient, name: str, timeout: float = 300) -> dict:
+    """Run the schedule named `name` now and wait for its outcome: the new log entry (state
+    Success, Error, Not triggered or On Grace; an alert's value)."""
+    schedule = find(client, name)
+    seen = {entry["id"] for entry in logs(client, schedule["id"])}
+    run_now(settings, schedule["id"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [e for e in logs(client, schedule["id"]) if e["id"] not in seen and e["state"] in FINAL]
+        if done:
+            return done[0]
+        time.sleep(2)
+    raise ReportsError(f"{name!r} did not finish within {timeout:g} s: is Superset's Celery worker running? "
+                       f"See {settings.superset_dir / 'celery-worker.log'}")
 
 
 def logs(client: SupersetClient, schedule_id: int) -> list[dict]:
