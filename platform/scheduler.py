@@ -39,9 +39,9 @@ from typing import Callable
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from olist_bi import cron
 from olist_bi.contract import SOURCE_FILES
 from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings, mask_url
@@ -191,7 +191,7 @@ class Scheduler:
         """(Re)register every job; replacing keeps one row per job and applies new settings."""
         s = self.settings
         jobs = [
-            PeriodicJob("etl_schedule", scheduled_etl, lambda s: CronTrigger.from_crontab(s.etl_schedule, timezone="UTC"), "ETL on schedule"),
+            PeriodicJob("etl_schedule", scheduled_etl, lambda s: cron.trigger(s.etl_schedule, timezone="UTC"), "ETL on schedule"),
             PeriodicJob("inbox_watch", inbox_watch, lambda s: IntervalTrigger(seconds=s.inbox_poll_seconds), "ETL on new drops"),
             PeriodicJob(
                 "access_review", access_review, lambda s: IntervalTrigger(minutes=s.access_review_minutes), "Access review of the BI tools"

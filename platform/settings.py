@@ -485,10 +485,10 @@ def _parse_memory(value: str) -> str:
 
 
 def _parse_cron(value: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
+    from olist_bi import cron
 
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        cron.trigger(value, timezone="UTC")
     except ValueError as e:
         raise SettingsError(
             f"OLIST_ETL_SCHEDULE must be a cron expression (minute hour day month weekday), got {value!r}: {e}"
