@@ -3,7 +3,9 @@
 In order: wait for Metabase to start; create the first admin with the setup token when it
 has no user yet, else sign in (or use an API key); add the warehouse (DuckDB driver,
 read-only) and the operations store (through the read-only role `olist_ops_reader`), sync
-them and wait; then collections, questions, dashboards, groups and the two permission graphs.
+them and wait; then collections, questions, dashboards, groups and the two permission graphs;
+last, the dashboard subscriptions of platform/reports/reports.yaml and Metabase's mail server
+(subscriptions.py).
 
 Idempotent: a second run creates nothing and keeps every id. Metabase gives each object its
 own `entity_id` and ignores one a client sends (`POST /api/card` copies only the keys it
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from olist_bi import access, demo, warehouse
-from olist_bi.metabase import lockdown, passwords
+from olist_bi.metabase import lockdown, passwords, subscriptions
 from olist_bi.metabase.assets import Assets, read
 from olist_bi.metabase.client import MetabaseApiError, MetabaseClient
 from olist_bi.operations.postgres import database_url, ensure_ops_reader
@@ -75,6 +77,7 @@ def provision(settings: Settings, url: str, assets_dir: Path, say: Callable[[str
     _collection_permissions(client, assets, groups, collections, say)
     if settings.is_demo:
         _demo_users(settings, client, groups, report)
+    subscriptions.provision(settings, client, report, say)
     _audit(settings, url, report)
     return report
 

@@ -27,6 +27,12 @@ Metabase. It does two things:
    `create-queries: query-builder-and-native`, a saved one read access to its collection), on
    a pool of DuckDB connections per database that is closed only when an update changes the
    database (warehouses_rest/api.clj: changed details or any other changed column).
+5. It keeps dashboard subscriptions as Metabase's pulses do (pulse/models/*.clj): channels
+   checked against `valid-schedule?` (an assertion: a 500, recorded), raw addresses kept in the
+   channel's details, channels replaced as a set by id, `archived` and `skip_if_empty` written
+   false when a PUT leaves them out, and every save of a dashboard renaming its subscriptions
+   after it (pulse/events/dashboard_subscription.clj). `PUT /api/email` connects to the mail
+   server for real, as Metabase tests it before saving.
 
 How to check the client against a real Metabase instead: docs/metabase.md.
 """
@@ -36,6 +42,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import smtplib
 import string
 import threading
 import uuid
@@ -155,6 +162,8 @@ class State:
     collections: dict[int, dict] = field(default_factory=dict)
     cards: dict[int, dict] = field(default_factory=dict)
     dashboards: dict[int, dict] = field(default_factory=dict)
+    pulses: dict[int, dict] = field(default_factory=dict)
+    settings: dict[str, object] = field(default_factory=dict)  # the email settings saved
     groups: dict[int, dict] = field(default_factory=lambda: {1: {"id": 1, "name": "All Users"}, 2: {"id": 2, "name": "Administrators"}})
     memberships: list[dict] = field(default_factory=list)
     data_graph: dict = field(default_factory=lambda: {"revision": 1, "groups": {}})
@@ -169,11 +178,12 @@ class State:
 class MetabaseStandIn:
     """Start with `start()`, stop with `stop()`; `url` is where it listens."""
 
-    def __init__(self, initializing: int = 2, sync_polls: int = 2):
+    def __init__(self, initializing: int = 2, sync_polls: int = 2, timezone: str = "UTC"):
         self.contract = Contract()
         self.state = State()
         self.initializing = initializing  # this many requests are answered 503 first
         self.sync_polls_needed = sync_polls  # a new database reads "incomplete" this many times
+        self.timezone = timezone  # the JVM's: no report time zone is set (docs/metabase.md)
         self.violations: list[str] = []
         self.requests: list[tuple[str, str, int]] = []
         self.stale_next: dict[str, int] = {}  # graph kind -> how many of our next PUTs "another admin" beats
@@ -315,7 +325,10 @@ class MetabaseStandIn:
         if key == "GET /api/health":
             return {"status": "ok"}
         if key == "GET /api/session/properties":
-            return {"setup-token": s.setup_token, "has-user-setup": bool(s.users), "version": {"tag": "v0.63.5-standin"}, "site-name": "Metabase"}
+            return {
+                "setup-token": s.setup_token, "has-user-setup": bool(s.users), "version": {"tag": "v0.63.5-standin"}, "site-name": "Metabase",
+                "report-timezone-long": self.timezone, "email-configured?": bool(s.settings.get("email-smtp-host")),
+            }
         if key == "POST /api/setup/":
             if s.users:
                 raise Reply(403, "The /api/setup route can only be used to create the first user, however a user currently exists.", text=True)
@@ -340,7 +353,7 @@ class MetabaseStandIn:
             return self._saved(user, int(args[0]))
         if not user["is_superuser"]:
             raise Reply(403, "You don't have permissions to do that.", text=True)
-        return self._admin_route(key, [int(a) for a in args], query, body)
+        return self._admin_route(key, [int(a) if a.isdigit() else a for a in args], query, body)
 
     def _admin_route(self, key: str, args: list[int], query: dict, body):
         s = self.state
@@ -455,7 +468,16 @@ class MetabaseStandIn:
                 raise Reply(404, "Not found.", text=True)
             if key.startswith("PUT"):
                 self._update_dashboard(dashboard, body)
+                self._dashboard_saved(dashboard, body)
             return self._dashboard_out(dashboard)
+        # dashboard subscriptions, mail
+        if key.startswith(("GET /api/pulse", "POST /api/pulse", "PUT /api/pulse")):
+            return self._pulse_route(key, args, query, body)
+        if key == "PUT /api/email/":
+            return self._put_email(body)
+        if key == "PUT /api/setting/{key}":
+            s.settings[args[0]] = body["value"]
+            return None
         # groups, users
         if key == "GET /api/permissions/group":
             return [{**g, "member_count": sum(1 for m in s.memberships if m["group_id"] == g["id"])} for g in s.groups.values()]
@@ -646,11 +668,182 @@ class MetabaseStandIn:
             kept.append({**d, "id": d["id"] if d["id"] > 0 else self._id(), "dashboard_id": dashboard["id"]})
         dashboard["dashcards"] = kept  # the list is the whole set: dashcards left out are deleted
 
+    def _dashboard_saved(self, dashboard: dict, body: dict) -> None:
+        """What a saved dashboard does to its subscriptions: one whose parameters the dashboard
+        no longer has is archived (dashboard/update.clj, when the parameters were sent), and the
+        :event/dashboard-update handler renames them all after the dashboard and adds a pulse
+        card for each question newly on it (pulse/events/dashboard_subscription.clj)."""
+        pulses = [p for p in self.state.pulses.values() if p["dashboard_id"] == dashboard["id"]]
+        if "parameters" in body:
+            ids = {p["id"] for p in dashboard["parameters"]}
+            for pulse in pulses:
+                if not pulse["archived"] and any(p["id"] not in ids for p in pulse["parameters"]):
+                    self._set_archived(pulse, True)
+        had = {c["card_id"] for p in pulses for c in p["cards"]}
+        new = [d for d in dashboard["dashcards"] if d.get("card_id") and d["card_id"] not in had]
+        for pulse in pulses:
+            pulse["name"] = dashboard["name"]
+            for d in new:
+                pulse["cards"].append({"card_id": d["card_id"], "include_csv": False, "include_xls": False, "format_rows": True, "pivot_results": False, "dashboard_card_id": d["id"]})
+
+    # --- dashboard subscriptions (pulse/api/pulse.clj, pulse/models/pulse*.clj) -------------
+
+    def _pulse_route(self, key: str, args: list, query: dict, body):
+        s = self.state
+        if key == "GET /api/pulse/":
+            archived = query.get("archived", ["false"])[0] == "true"
+            dashboard_id = int(query["dashboard_id"][0]) if "dashboard_id" in query else None
+            found = [
+                p for p in s.pulses.values()
+                if p["archived"] == archived and not s.dashboards[p["dashboard_id"]]["archived"] and dashboard_id in (None, p["dashboard_id"])
+            ]
+            return [{**self._pulse_out(p), "can_write": True} for p in sorted(found, key=lambda p: p["name"].lower())]
+        if key == "POST /api/pulse/":
+            dashboard = s.dashboards.get(body.get("dashboard_id"))
+            if dashboard is None:  # the stand-in keeps dashboard subscriptions only, not legacy pulses
+                raise Reply(404, "Not found.", text=True)
+            pulse_id = self._id()
+            pulse = {
+                "id": pulse_id, "entity_id": _nano(), "name": body["name"], "dashboard_id": dashboard["id"],
+                "collection_id": dashboard["collection_id"], "skip_if_empty": bool(body.get("skip_if_empty")),
+                "parameters": body.get("parameters") or [], "archived": False, "cards": self._pulse_cards(body["cards"]), "channels": [],
+            }
+            pulse["channels"] = [self._pulse_channel(pulse_id, c, None) for c in body["channels"]]
+            s.pulses[pulse_id] = pulse
+            return self._pulse_out(pulse)
+        pulse = s.pulses.get(args[0])
+        if pulse is None:
+            raise Reply(404, "Not found.", text=True)
+        if key == "PUT /api/pulse/{id}":
+            body = {"skip_if_empty": False, "archived": False, **body}  # the schema's defaults: left out is false
+            for k in ("name", "parameters", "skip_if_empty"):
+                if body.get(k) is not None:
+                    pulse[k] = body[k]
+            if bool(body["archived"]) != pulse["archived"]:
+                self._set_archived(pulse, bool(body["archived"]))
+            if body.get("cards") is not None:
+                pulse["cards"] = self._pulse_cards(body["cards"])
+            if body.get("channels") is not None:
+                existing = {c["id"]: c for c in pulse["channels"]}
+                pulse["channels"] = [self._pulse_channel(pulse["id"], c, existing.get(c.get("id"))) for c in body["channels"]]  # the rest deleted
+        return self._pulse_out(pulse)
+
+    def _pulse_cards(self, refs: list[dict]) -> list[dict]:
+        for ref in refs:  # check-card-read-permissions
+            if ref["id"] not in self.state.cards:
+                raise Reply(404, "Not found.", text=True)
+        keys = {"include_csv": False, "include_xls": False, "format_rows": True, "pivot_results": False, "dashboard_card_id": None}  # card->ref
+        return [{"card_id": r["id"], **{k: r.get(k, default) for k, default in keys.items()}} for r in refs]
+
+    def _pulse_channel(self, pulse_id: int, channel: dict, current: dict | None) -> dict:
+        """create-pulse-channel! / update-pulse-channel!: preconditions, then raw addresses into
+        details.emails and user ids into the recipient table."""
+        kind, hour, day, frame = (channel.get(k) for k in ("schedule_type", "schedule_hour", "schedule_day", "schedule_frame"))
+        valid = (
+            kind == "hourly"
+            or (kind == "daily" and hour is not None)
+            or (kind == "weekly" and hour is not None and day is not None)
+            or (kind == "monthly" and hour is not None and (frame in ("first", "last") or (frame == "mid" and day is None)))
+        )
+        if not valid:
+            problem = f"Assert failed: (valid-schedule? {kind} {hour} {day} {frame})"
+            self.violations.append(f"pulse channel: {problem}")
+            raise Reply(500, {"message": problem})
+        users, emails = [], []
+        for recipient in channel.get("recipients") or []:
+            if recipient.get("id") is None:
+                emails.append(recipient["email"])
+                continue
+            user = self.state.users.get(recipient["id"])
+            if user is None:
+                raise Reply(404, {"message": f"User {recipient['id']} does not exist."})
+            if recipient.get("email") and recipient["email"] != user["email"]:
+                raise Reply(403, {"message": f"Wrong email address for User {recipient['id']}."})
+            users.append(user["id"])
+        return {
+            "id": current["id"] if current else self._id(), "entity_id": current["entity_id"] if current else _nano(), "pulse_id": pulse_id,
+            "channel_type": channel["channel_type"], "channel_id": channel.get("channel_id"), "enabled": channel["enabled"],
+            "schedule_type": kind,
+            "schedule_hour": hour if kind != "hourly" else None,
+            "schedule_day": day if kind in ("weekly", "monthly") else None,
+            "schedule_frame": frame if kind == "monthly" else None,
+            "details": {**(channel.get("details") or {}), "emails": emails or None}, "user_ids": users,
+        }
+
+    def _set_archived(self, pulse: dict, archived: bool) -> None:
+        pulse["archived"] = archived
+        for channel in pulse["channels"]:  # the pulse's before-update hook
+            channel["enabled"] = not archived
+
+    def _pulse_out(self, pulse: dict) -> dict:
+        """retrieve-pulse: cards (not archived ones) and channels with their recipients, raw
+        addresses first; details without the addresses (to-json drops them)."""
+        cards = []
+        for ref in pulse["cards"]:
+            card = self.state.cards.get(ref["card_id"])
+            if card and not card["archived"]:
+                cards.append({
+                    "id": card["id"], "name": card["name"], "description": card["description"], "collection_id": card["collection_id"],
+                    "display": card["display"], "dashboard_id": pulse["dashboard_id"], "parameter_mappings": None,
+                    **{k: v for k, v in ref.items() if k != "card_id"},
+                })
+        channels = []
+        for c in pulse["channels"]:
+            users = [self.state.users[u] for u in c["user_ids"] if self.state.users[u]["is_active"]]
+            recipients = [{"email": e} for e in c["details"].get("emails") or []]
+            recipients += [{k: u[k] for k in ("id", "email", "first_name", "last_name")} for u in users]
+            details = {k: v for k, v in c["details"].items() if k != "emails"}
+            channels.append({**{k: v for k, v in c.items() if k not in ("user_ids", "details")}, "details": details, "recipients": recipients})
+        out = {k: v for k, v in pulse.items() if k not in ("cards", "channels")}
+        return {**out, "cards": cards, "channels": channels, "collection_position": None, "disable_links": False}
+
+    # --- the mail server (channel/api/email.clj, channel/email.clj) -------------------------
+
+    def _put_email(self, body: dict):
+        """check-and-update-settings: connect (and log in when a username is set) with the given
+        security, else try tls, starttls and ssl; save only what connected."""
+        wanted = {k: body.get(k) for k in ("email-smtp-host", "email-smtp-port", "email-smtp-security", "email-smtp-username", "email-smtp-password")}
+        given = wanted["email-smtp-security"] or "none"
+        first = None
+        for security in [given] + [s for s in ("tls", "starttls", "ssl") if s != given]:
+            error = _smtp_test(wanted["email-smtp-host"], wanted["email-smtp-port"], wanted["email-smtp-username"], wanted["email-smtp-password"], security)
+            if error is None:
+                corrections = {} if security == given else {"email-smtp-security": f"security was autocorrected to {security.upper()}"}
+                saved = {**wanted, "email-smtp-security": security}
+                self.state.settings.update(saved)
+                return {**saved, "with-corrections": corrections}
+            first = first or error
+        if first == "creds":  # Metabase words the first attempt's error
+            raise Reply(400, {"errors": {"email-smtp-username": "Wrong username or password", "email-smtp-password": "Wrong username or password"}})
+        raise Reply(400, {"errors": {"email-smtp-host": "Wrong host or port", "email-smtp-port": "Wrong host or port"}})
+
 
 def _check_password(password: str) -> None:
     """Metabase's `ValidPassword` at the default complexity ("normal", util/password.clj)."""
     if len(password) < 6 or not any(c.isdigit() for c in password) or password.lower() in COMMON_PASSWORDS:
         raise Reply(400, {"errors": {"password": TOO_COMMON}, "specific-errors": {"password": ["valid password that is not too common"]}})
+
+
+def _smtp_test(host: str | None, port: int | None, user: str | None, password: str | None, security: str) -> str | None:
+    """None when an SMTP server answers at host:port with `security` (and takes the login);
+    else "connection" or "creds". Metabase's "tls" is STARTTLS when offered, "ssl" TLS from the
+    first byte (postal)."""
+    if not host or not port:
+        return "connection"
+    try:
+        client = smtplib.SMTP_SSL(host, port, timeout=4) if security == "ssl" else smtplib.SMTP(host, port, timeout=4)
+        with client:
+            client.ehlo()
+            if security == "starttls" or (security == "tls" and client.has_extn("starttls")):
+                client.starttls()
+            if user:
+                try:
+                    client.login(user, password or "")
+                except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError):
+                    return "creds"
+    except (OSError, smtplib.SMTPException):
+        return "connection"
+    return None
 
 
 def _nano() -> str:

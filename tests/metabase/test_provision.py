@@ -28,24 +28,6 @@ ASSETS = Path(__file__).parents[2] / "metabase"
 CHARTS = sum(len(d.charts) for d in dashboards())
 
 
-@pytest.fixture
-def standin(request):
-    """A stand-in that is up at once; a test marked `starting` gets one that answers 503 for
-    its first requests and reads "sync incomplete" at first, as a Metabase that is starting
-    (each costs the client a poll interval, so only that test waits)."""
-    starting = request.node.get_closest_marker("starting") is not None
-    server = MetabaseStandIn(initializing=2 if starting else 0, sync_polls=2 if starting else 0)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def settings(warehouse, ops_url, tmp_path):
-    served, _ = warehouse
-    return make_settings(tmp_path / "home", ops_url, olist_warehouse_path=served.warehouse_path)
-
-
 def state_snapshot(server: MetabaseStandIn) -> dict:
     s = server.state
     return {
@@ -249,6 +231,7 @@ def test_the_cli_provisions_twice_with_no_duplicates(standin, settings, monkeypa
     second = CliRunner().invoke(main, ["metabase", "provision", "--url", standin.url])
     assert second.exit_code == 0, second.output
     assert "0 created" in second.output and f"card: 0 created, {CHARTS} updated" in second.output
+    assert "subscription: 2 created" in first.output and "subscription: 0 created, 0 updated" in second.output
     assert standin.violations == []
     assert len(standin.state.cards) == CHARTS and len(standin.state.dashboards) == len(dashboards())
 
