@@ -48,6 +48,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from olist_bi.metabase.client import MetabaseApiError
     from olist_bi.operations.checkpoint import CheckpointInvalid
     from olist_bi.operations.postgres import PostgresError
+    from olist_bi.reports import ReportSpecError
     from olist_bi.semantic.catalog import CatalogError, UnknownName
     from olist_bi.semantic.compiler import CompileError
     from olist_bi.settings import SettingsError
@@ -57,7 +58,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     # RuntimeError covers the platform's other errors (Superset's start, provisioning, the
     # browser); a bug (KeyError, TypeError, AssertionError, ...) keeps its traceback.
     return (SettingsError, PostgresError, psycopg.Error, WarehouseMissing, ContractError, EtlError, PublishError,
-            CheckpointInvalid, CatalogError, SpecError, UnknownName, CompileError, SupersetApiError, MetabaseApiError, duckdb.Error, OSError, RuntimeError)
+            CheckpointInvalid, CatalogError, SpecError, ReportSpecError, UnknownName, CompileError, SupersetApiError, MetabaseApiError, duckdb.Error, OSError, RuntimeError)
 
 
 def debugging(ctx: click.Context) -> bool:

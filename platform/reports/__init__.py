@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 
-from olist_bi import mail
+from olist_bi import cron, mail
 from olist_bi.dashboards import DATABASES, dashboards
 from olist_bi.semantic import compiler
 from olist_bi.semantic.catalog import load as load_catalog
@@ -78,7 +77,7 @@ def load(path: Path = SPEC) -> Spec:
         names.add(name)
         crontab = str(entry.get("crontab", ""))
         try:
-            CronTrigger.from_crontab(crontab)
+            cron.trigger(crontab)
         except ValueError as e:
             raise ReportSpecError(f"{where}: crontab {crontab!r} is not a five-field crontab ({e})") from None
         if entry.get("dashboard") not in slugs:
