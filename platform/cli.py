@@ -856,6 +856,8 @@ def up(source: Path | None) -> None:
     click.echo(f"  PostgreSQL   {mask_url(url)} ({where}; BI metadata, run history, quality results, audit trail)")
     click.echo(f"  warehouse    {settings.warehouse_path} (DuckDB, run {result.run_id})")
     click.echo(f"  Superset     {superset_url}  {report.counts['dashboards']} dashboards; SQL Lab for analysts")
+    click.echo(f"  reports      {report.counts['reports_and_alerts']} scheduled reports and alerts, run by Superset's Celery worker and beat "
+               "(`olist-bi superset reports`; platform/reports/reports.yaml)")
     if metabase_report:
         click.echo(f"  Metabase     {metabase.url}  {metabase_report.summary}")
     else:
@@ -870,7 +872,7 @@ def up(source: Path | None) -> None:
     _print_logins(settings, report.users)
     if metabase_report:
         _print_logins(settings, metabase_report.users)
-    click.echo("\nStop it with `make down` (Superset, the notebook, the mail sink and the embedded PostgreSQL; the data stay in OLIST_HOME).")
+    click.echo("\nStop it with `make down` (Superset and its Celery worker and beat, the notebook, the mail sink and the embedded PostgreSQL; the data stay in OLIST_HOME).")
 
 
 if __name__ == "__main__":
