@@ -6,6 +6,12 @@ import json
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+# gunicorn closes an idle keep-alive connection after 2 s; a request sent on it just then fails
+# with "Remote end closed connection without response". Reads are retried on a new connection.
+RETRY_READS = Retry(total=2, connect=2, read=2, status=0, allowed_methods={"GET", "HEAD"}, backoff_factor=0.2)
 
 
 class SupersetApiError(RuntimeError):
@@ -26,6 +32,8 @@ class SupersetClient:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(max_retries=RETRY_READS))
+        self.session.mount("https://", HTTPAdapter(max_retries=RETRY_READS))
         try:
             response = self.session.post(
                 f"{self.url}/api/v1/security/login",

@@ -103,7 +103,8 @@ def provision(settings: Settings, client: SupersetClient, ids: dict[str, int], s
 
 
 def find(client: SupersetClient, name: str) -> dict:
-    rows = client.get("/api/v1/report/", q=f"(filters:!((col:name,opr:eq,value:'{name}')))")["result"]
+    quoted = name.replace("!", "!!").replace("'", "!'")  # rison's escapes
+    rows = client.get("/api/v1/report/", q=f"(filters:!((col:name,opr:eq,value:'{quoted}')))")["result"]
     if not rows:
         known = [r["name"] for r in client.list_all("/api/v1/report/", ["id", "name"], order="name")]
         raise ReportsError(f"no report or alert named {name!r} in Superset; it has: {', '.join(known) or 'none'}")
@@ -132,7 +133,7 @@ def run(settings: Settings, client: SupersetClient, name: str, timeout: float = 
         done = [e for e in logs(client, schedule["id"]) if e["id"] not in seen and e["state"] in FINAL]
         if done:
             return done[0]
-        time.sleep(2)
+        time.sleep(1)
     raise ReportsError(f"{name!r} did not finish within {timeout:g} s: is Superset's Celery worker running? "
                        f"See {settings.superset_dir / 'celery-worker.log'}")
 

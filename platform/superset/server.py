@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from olist_bi import demo, mail, process
 from olist_bi.operations.postgres import database_url, ensure_database, with_database
@@ -68,11 +69,13 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def broker_url(settings: Settings) -> str:
-    """Celery's broker and results without Redis: database `superset_celery` beside Superset's
-    metadata (kombu's SQLAlchemy transport keeps its queue in tables it creates)."""
-    url = with_database(metadata_url(settings), "superset_celery")
-    ensure_database(with_database(url, "postgres"), "superset_celery")
-    return url
+    """Celery's broker and results without Redis: a database beside Superset's metadata, named
+    after it (`superset_celery` for `superset`), so that two Superset installations on one
+    server never share a queue. kombu's SQLAlchemy transport makes its tables there."""
+    metadata = metadata_url(settings)
+    name = urlsplit(metadata).path.lstrip("/") + "_celery"
+    ensure_database(with_database(metadata, "postgres"), name)
+    return with_database(metadata, name)
 
 
 def smtp_environment(settings: Settings) -> dict[str, str]:

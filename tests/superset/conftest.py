@@ -5,8 +5,11 @@ import shutil
 import socket
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from olist_bi import outbox
+from olist_bi.operations.postgres import with_database
 from olist_bi.superset import provision, server
 
 from olist_bi.superset.client import SupersetClient
@@ -34,7 +37,10 @@ def superset(warehouse, ops_url, tmp_path_factory):
     home = tmp_path_factory.mktemp("superset-home")
     shutil.copyfile(source_settings.warehouse_path, home / "warehouse.duckdb")
     with fresh_database(ops_url, "olist_test_superset") as metadata_url:
-        settings = make_settings(home, ops_url, olist_superset_port=free_port(), olist_superset_database_url=metadata_url)
+        settings = make_settings(home, ops_url, olist_superset_port=free_port(), olist_superset_database_url=metadata_url,
+                                 olist_smtp_port=free_port())
+        sink = outbox.controller(settings, say=lambda m: None)  # the reports' mail lands in settings.outbox_dir
+        sink.start()
         try:
             server.serve(settings, say=lambda m: None)
             report = provision.provision(settings, say=lambda m: None)
@@ -42,6 +48,9 @@ def superset(warehouse, ops_url, tmp_path_factory):
             yield settings, client, report
         finally:
             server.stop(settings)
+            sink.stop()
+            with psycopg.connect(with_database(metadata_url, "postgres"), autocommit=True) as conn:  # the Celery broker's
+                conn.execute(f"drop database if exists {metadata_url.rpartition('/')[2]}_celery with (force)")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """With OLIST_REDIS_URL set, Superset caches chart data in Redis (the machine's, on 6379): a
 second Superset, on the provisioned metadata of the session's, answers from Redis, and the
-after-publish step invalidates and re-warms what Redis holds."""
+after-publish step invalidates and re-warms what Redis holds. Its Celery broker is Redis too."""
 
 import os
 import shutil
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from olist_bi.superset import provision, server
+from olist_bi.superset import provision, reports, server
 from olist_bi.superset.client import SupersetClient
 from olist_bi.superset.tool import Superset
 from olist_bi import warehouse
@@ -32,7 +32,7 @@ def redis_superset(superset, tmp_path_factory):
     shutil.copytree(settings.secrets_dir, home / "secrets")  # the same admin password and key as the session's Superset
     mine = make_settings(
         home, settings.database_url, olist_superset_port=free_port(), olist_superset_database_url=settings.superset_database_url,
-        olist_redis_url=REDIS, olist_warehouse_path=settings.warehouse_path,
+        olist_redis_url=REDIS, olist_warehouse_path=settings.warehouse_path, olist_smtp_port=settings.smtp_port,
     )
     try:
         server.serve(mine, say=lambda m: None)
@@ -62,3 +62,14 @@ def test_chart_data_is_cached_in_redis_and_refreshed_after_a_publish(redis_super
     warmed = client.get(path, format="json", type="full")["result"][0]
     assert warmed["is_cached"] and warmed["cache_key"] != first["cache_key"]  # a new key: the old answer is never served
     assert any(warmed["cache_key"] in k.decode() for k in store.keys("olist_data_*"))
+
+
+def test_reports_run_through_the_redis_broker(redis_superset):
+    """With OLIST_REDIS_URL, Celery's broker and results are Redis: a report queued there is run
+    by this Superset's worker (the session's Superset has its broker in PostgreSQL)."""
+    settings, client, store = redis_superset
+    log = (settings.superset_dir / "celery-worker.log").read_text()
+    assert f"transport:   {REDIS}" in log and " ready." in log
+    entry = reports.run(settings, client, "Pipeline failed or warehouse stale", timeout=240)
+    assert entry["state"] in reports.FINAL and entry["state"] != "Error", entry
+    assert entry["value"] in (0.0, 1.0)
