@@ -172,12 +172,15 @@ def truncate(day: dt.date, grain: str) -> dt.date:
 
 def delay_bucket(o: Order) -> str:
     if o.delivered is None:
-        return "8. not delivered"
+        return "Not delivered"
     days = (o.delivered.date() - o.estimated).days
-    for limit, name in ((-15, "1. 15+ days early"), (-8, "2. 8-14 days early"), (-1, "3. 1-7 days early"), (0, "4. on the day"), (3, "5. 1-3 days late"), (7, "6. 4-7 days late")):
+    for limit, name in ((-15, "15+ days early"), (-8, "8-14 days early"), (-1, "1-7 days early"), (0, "On the day"), (3, "1-3 days late"), (7, "4-7 days late")):
         if days <= limit:
             return name
-    return "7. 8+ days late"
+    return "8+ days late"
+
+
+DELAY_ORDER = ["15+ days early", "8-14 days early", "1-7 days early", "On the day", "1-3 days late", "4-7 days late", "8+ days late", "Not delivered"]
 
 
 def _order_value(o: Order, dimension: str, grain: str | None):

@@ -22,7 +22,7 @@ import yaml
 
 from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
 from olist_bi.semantic.catalog import Catalog, Dimension, load
-from olist_bi.semantic.compiler import render
+from olist_bi.semantic.compiler import order_sql, render
 from olist_bi.semantic.flat import WINDOW_COLUMN, FlatModel, flat_model
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "metabase"  # the generated files, in the repository
@@ -142,8 +142,9 @@ def semantic_sql(chart: Chart, dashboard: Dashboard, applies: list[Variable], ca
         lines.append("group by " + ", ".join(str(i + 1) for i in range(len(chart.by))))
     if chart.sort:
         lines.append(f"order by {chart.metrics[0]} {chart.sort}")
-    elif chart.by:
-        lines.append("order by " + ", ".join(str(i + 1) for i in range(len(chart.by))))
+    elif chart.by:  # each dimension in its own order (buckets), else by its value
+        keys = [order_sql(catalog, catalog.dimensions[g.dimension]) or str(i) for i, g in enumerate(chart.by, start=1)]
+        lines.append("order by " + ", ".join(keys))
     if chart.limit:
         lines.append(f"limit {chart.limit}")
     return "\n".join(lines)

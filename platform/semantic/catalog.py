@@ -55,6 +55,7 @@ class Dimension:
     sql: str
     type: str = "category"
     grains: tuple[str, ...] = ()
+    order: str | None = None  # a template of `column` (the dimension's value) giving its place: listed in that order, not alphabetically
 
     @property
     def default_grain(self) -> str | None:

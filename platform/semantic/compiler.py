@@ -123,6 +123,14 @@ def available(catalog: Catalog, dimension: Dimension, model: Model) -> bool:
     return True
 
 
+def order_sql(catalog: Catalog, dimension: Dimension, column: str | None = None) -> str | None:
+    """A dimension's own order (its buckets' places) over `column`, the dimension's values
+    (its name by default); None for a dimension listed by value."""
+    if not dimension.order:
+        return None
+    return render(catalog, dimension.order, {"column": column or dimension.name}, f"dimension {dimension.name}")
+
+
 def metric_sql(catalog: Catalog, metric: Metric) -> str:
     """The aggregate expression of a metric over its model (aliased `m`, with its joins)."""
     model = catalog.models[metric.model]
@@ -231,7 +239,13 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
                 final.append(f"full outer join {alias} on {on}")
             else:
                 final.append(f"cross join {alias}")
-    if names:
+    ordered = [d for d, _ in by if d.order]
+    if ordered:
+        # A dimension with its own order (buckets): sort by its place, over the answer's columns.
+        ctes += ",\nanswer as (\n" + "\n".join(f"    {line}" for line in final) + "\n)"
+        keys = [order_sql(catalog, d) or d.name for d, _ in by]
+        final = ["select *", "from answer", "order by " + ", ".join(keys)]
+    elif names:
         final.append("order by " + ", ".join(names))
     sql = f"with {ctes}\n" + "\n".join(final)
     return Compiled(sql, params, columns, metrics)

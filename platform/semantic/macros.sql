@@ -24,18 +24,28 @@ cast(date_trunc('{{ grain }}', {{ column }}) as date)
 {{ order }}.is_late
 {%- endmacro %}
 
-{#- Delivery against the estimate, in buckets that sort in order. -#}
+{#- Delivery against the estimate, in buckets: (the condition on delay_days, the label), in
+order from the earliest to not delivered. delay_bucket names a row's bucket; delay_order gives
+a bucket's label its place (the dimension's `order`), so charts and answers list them in this
+order, not alphabetically. -#}
+{% set DELAY_BUCKETS = [
+    ("delay_days <= -15", "15+ days early"),
+    ("delay_days <= -8", "8-14 days early"),
+    ("delay_days <= -1", "1-7 days early"),
+    ("delay_days = 0", "On the day"),
+    ("delay_days <= 3", "1-3 days late"),
+    ("delay_days <= 7", "4-7 days late"),
+    ("delay_days is not null", "8+ days late"),
+    ("delay_days is null", "Not delivered"),
+] %}
 {% macro delay_bucket(order) -%}
 case
-    when {{ order }}.delay_days is null then '8. not delivered'
-    when {{ order }}.delay_days <= -15 then '1. 15+ days early'
-    when {{ order }}.delay_days <= -8 then '2. 8-14 days early'
-    when {{ order }}.delay_days <= -1 then '3. 1-7 days early'
-    when {{ order }}.delay_days = 0 then '4. on the day'
-    when {{ order }}.delay_days <= 3 then '5. 1-3 days late'
-    when {{ order }}.delay_days <= 7 then '6. 4-7 days late'
-    else '7. 8+ days late'
-end
+{%- for condition, label in DELAY_BUCKETS %}{{ "\n    " }}when {{ order }}.{{ condition }} then '{{ label }}'{% endfor %}{{ "\n" }}end
+{%- endmacro %}
+
+{% macro delay_order(column) -%}
+case {{ column }}
+{%- for condition, label in DELAY_BUCKETS %} when '{{ label }}' then {{ loop.index }}{% endfor %} end
 {%- endmacro %}
 
 {#- What business users read: a source code as words, sentence case (delivered reads

@@ -20,6 +20,7 @@ from olist_bi.dashboards import Chart, Dashboard, chart_source, dashboards, data
 from olist_bi.semantic.catalog import Catalog, load
 from olist_bi.semantic.flat import SCHEMA as SEMANTIC_SCHEMA
 from olist_bi.semantic.flat import WINDOW_COLUMN, FlatModel, flat_model
+from olist_bi.semantic.compiler import order_sql
 
 VERSION = "1.0.0"
 ROOT = "olist_bi_assets"
@@ -414,6 +415,16 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
     if chart.viz == "kpi":
         params = {"viz_type": "big_number_total", "metric": metrics[0], "adhoc_filters": filters, "y_axis_format": D3FORMAT[fmt], **_currency(fmt), "subheader": ""}
         return params, {**base_query, "columns": [], "metrics": metrics, "orderby": []}
+    if chart.viz == "bar" and catalog.dimensions[by[0]].order:
+        # Buckets in their own order: Superset's bar chart lists categories alphabetically or by
+        # a metric it draws, so it would shuffle them; a table with bars in its cells keeps the
+        # order, sorting by the buckets' place (a metric it does not show).
+        dimension = catalog.dimensions[by[0]]
+        place = {"expressionType": "SQL", "sqlExpression": f"MIN({order_sql(catalog, dimension)})", "label": "place"}
+        params = {"viz_type": "table", "query_mode": "aggregate", "groupby": by, "metrics": metrics, "timeseries_limit_metric": place, "order_desc": False,
+                  "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": False, "show_cell_bars": True,
+                  "column_config": _column_config({dimension.name: (dimension.label, "text"), **{m: (None, catalog.metrics[m].format) for m in metrics}})}
+        return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[place, True]]}
     if chart.viz in ("line", "bar"):
         x = by[0]
         params = {

@@ -102,3 +102,24 @@ def test_every_metabase_column_has_a_title_and_money_is_in_reais():
                 name = key.split('"')[3]
                 if name in MONEY:
                     assert (column.get("number_style"), column.get("currency")) == ("currency", "BRL"), f"{path.name}/{card['key']}: {name}"
+
+
+def test_buckets_keep_their_own_order_in_both_tools():
+    """A chart grouped by a dimension with its own order (delivery_delay's buckets) lists them in
+    that order: Superset's bar chart would sort the names alphabetically, so it is a table with
+    cell bars sorted by the buckets' place; Metabase's question orders by the place."""
+    from olist_bi.metabase import assets
+    from olist_bi.semantic.compiler import order_sql
+
+    catalog = load()
+    ordered = [(d, c) for d in dashboards() for c in d.charts if c.is_semantic and c.by and catalog.dimensions[c.by[0].dimension].order]
+    assert ordered, "no chart reads a dimension with its own order"
+    files = built().files
+    for dashboard, chart in ordered:
+        place = order_sql(catalog, catalog.dimensions[chart.by[0].dimension])
+        (superset,) = [yaml.safe_load(t) for p, t in files.items() if p.startswith("charts/") and yaml.safe_load(t)["uuid"] == dashboard.chart_uuid(chart)]
+        params = superset["params"]
+        assert params["viz_type"] == "table" and params["show_cell_bars"] and params["order_desc"] is False, chart.key
+        assert params["timeseries_limit_metric"]["sqlExpression"] == f"MIN({place})", chart.key
+        question = next(card for card in assets.dashboard_assets(dashboard, catalog)["cards"] if card["key"] == chart.key)
+        assert f"order by {place}" in question["sql"], chart.key

@@ -43,3 +43,17 @@ def test_every_dimension_groups_like_the_raw_files(warehouse, reference, dimensi
     want = answer(reference, [metric], by)
     assert len(want) > 1, "a one-group answer checks nothing"
     assert_matches(rows, want, len(by), what=f"{metric} by {dimension}:{grain}")
+
+
+def test_buckets_come_in_their_own_order_not_alphabetically(warehouse):
+    """delivery_delay has an `order`: its buckets are listed from the earliest to not delivered,
+    with readable names (no "1." prefixes), alone and beside another dimension."""
+    from tests.reference import DELAY_ORDER
+
+    settings, _ = warehouse
+    rows = query.run(compile_query(Query(["orders"], [GroupBy("delivery_delay")])), settings.warehouse_path)
+    assert [r[0] for r in rows] == DELAY_ORDER
+    rows = query.run(compile_query(Query(["orders", "revenue"], [GroupBy("order_status"), GroupBy("delivery_delay")])), settings.warehouse_path)
+    for status in {r[0] for r in rows}:
+        listed = [r[1] for r in rows if r[0] == status]
+        assert listed == sorted(listed, key=DELAY_ORDER.index), status
