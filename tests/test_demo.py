@@ -81,12 +81,18 @@ def test_superset_config_reads_everything_from_the_environment():
         "OLIST_SUPERSET_DATABASE_URL": "postgresql://u@h/d",
         "OLIST_REDIS_URL": "redis://127.0.0.1:6379/3",
         "OLIST_SUPERSET_SQL_MAX_ROW": "500",
+        "OLIST_SMTP_HOST": "smtp.example.com",
+        "OLIST_SMTP_PORT": "465",
+        "OLIST_SMTP_SECURITY": "tls",
+        "OLIST_MAIL_FROM": "bi@example.com",
         "PATH": os.environ["PATH"],
     }
     code = (
         f"import json, runpy; c = runpy.run_path({str(ROOT / 'superset_config.py')!r}); "
         "print(c['SQLALCHEMY_DATABASE_URI'], c['CACHE_CONFIG']['CACHE_TYPE'], c['SQL_MAX_ROW'], c['WTF_CSRF_ENABLED']); "
-        "print(json.dumps({k: c[k] for k in ('FEATURE_FLAGS', 'PREVENT_UNSAFE_DB_CONNECTIONS', 'SESSION_COOKIE_HTTPONLY', 'TALISMAN_ENABLED')}))"
+        "c['BROKER'] = [c['CELERY_CONFIG'].broker_url, c['CELERY_CONFIG'].result_backend]; "
+        "print(json.dumps({k: c[k] for k in ('FEATURE_FLAGS', 'PREVENT_UNSAFE_DB_CONNECTIONS', 'SESSION_COOKIE_HTTPONLY', 'TALISMAN_ENABLED', "
+        "'BROKER', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SSL', 'SMTP_STARTTLS', 'SMTP_SSL_SERVER_AUTH', 'SMTP_MAIL_FROM')}))"
     )
     result = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True)
     first, facts = result.stdout.splitlines()
@@ -94,8 +100,21 @@ def test_superset_config_reads_everything_from_the_environment():
     facts = json.loads(facts)
     flags = facts["FEATURE_FLAGS"]
     assert flags["ENABLE_TEMPLATE_PROCESSING"] is False  # no Jinja in SQL Lab: user SQL is never templated
-    assert flags["DASHBOARD_NATIVE_FILTERS"] and flags["DASHBOARD_RBAC"] and flags["ALERT_REPORTS"] is False
+    assert flags["DASHBOARD_NATIVE_FILTERS"] and flags["DASHBOARD_RBAC"]
+    assert flags["ALERT_REPORTS"] and flags["PLAYWRIGHT_REPORTS_AND_THUMBNAILS"]  # reports, screenshots with Playwright
     assert facts["PREVENT_UNSAFE_DB_CONNECTIONS"] and facts["SESSION_COOKIE_HTTPONLY"] and facts["TALISMAN_ENABLED"]
+    assert facts["BROKER"] == ["redis://127.0.0.1:6379/3"] * 2  # Celery on Redis when it is set
+    assert (facts["SMTP_HOST"], facts["SMTP_PORT"], facts["SMTP_SSL"], facts["SMTP_STARTTLS"]) == ("smtp.example.com", 465, True, False)
+    assert facts["SMTP_SSL_SERVER_AUTH"] and facts["SMTP_MAIL_FROM"] == "bi@example.com"
+
+    # Without Redis: Celery on PostgreSQL through kombu's SQLAlchemy transport, or no start at all.
+    del env["OLIST_REDIS_URL"]
+    env["OLIST_SUPERSET_CACHE_DIR"] = "/tmp/cache"
+    refused = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "OLIST_SUPERSET_BROKER_URL" in refused.stderr
+    env["OLIST_SUPERSET_BROKER_URL"] = "postgresql://u@h/d_celery"
+    facts = json.loads(subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True).stdout.splitlines()[1])
+    assert facts["BROKER"] == ["sqla+postgresql+psycopg2://u@h/d_celery", "db+postgresql+psycopg2://u@h/d_celery"]
 
 
 def test_demo_secrets_created_at_once_agree_and_loose_modes_are_closed(tmp_path):
