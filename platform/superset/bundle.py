@@ -424,7 +424,7 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
         params = {"viz_type": "table", "query_mode": "aggregate", "groupby": by, "metrics": metrics, "timeseries_limit_metric": place, "order_desc": False,
                   "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": False, "show_cell_bars": True,
                   "column_config": _column_config({dimension.name: (dimension.label, "text"), **{m: (None, catalog.metrics[m].format) for m in metrics}})}
-        return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[place, True]]}
+        return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[place, True]], "order_desc": False}
     if chart.viz in ("line", "bar"):
         x = by[0]
         params = {
