@@ -66,6 +66,11 @@ class SupersetClient:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
+    def named(self, path: str, name: str) -> list[dict]:
+        """The rows of a list endpoint whose `name` is exactly `name` (quoted as rison wants)."""
+        quoted = name.replace("!", "!!").replace("'", "!'")
+        return self.get(path, q=f"(filters:!((col:name,opr:eq,value:'{quoted}')))")["result"]
+
     def list_all(self, path: str, columns: list[str] | None = None, order: str | None = None) -> list[dict]:
         """Every row of a list endpoint, page by page (give `order`, a column the endpoint
         sorts by, when there may be more than one page: unordered pages can overlap)."""

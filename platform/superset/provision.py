@@ -284,7 +284,7 @@ def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids
 
 def _rls_filter(client: SupersetClient, name: str, description: str, kind: str, tables: list[int], roles: list[int], clause: str) -> None:
     payload = {"name": name, "description": description, "filter_type": kind, "tables": tables, "roles": roles, "clause": clause, "group_key": ""}
-    existing = client.get("/api/v1/rowlevelsecurity/", q=f"(filters:!((col:name,opr:eq,value:'{name}')))")["result"]
+    existing = client.named("/api/v1/rowlevelsecurity/", name)
     if existing:
         client.put(f"/api/v1/rowlevelsecurity/{existing[0]['id']}", payload)
     else:

@@ -103,8 +103,7 @@ def provision(settings: Settings, client: SupersetClient, ids: dict[str, int], s
 
 
 def find(client: SupersetClient, name: str) -> dict:
-    quoted = name.replace("!", "!!").replace("'", "!'")  # rison's escapes
-    rows = client.get("/api/v1/report/", q=f"(filters:!((col:name,opr:eq,value:'{quoted}')))")["result"]
+    rows = client.named("/api/v1/report/", name)
     if not rows:
         known = [r["name"] for r in client.list_all("/api/v1/report/", ["id", "name"], order="name")]
         raise ReportsError(f"no report or alert named {name!r} in Superset; it has: {', '.join(known) or 'none'}")
