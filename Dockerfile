@@ -20,7 +20,7 @@ COPY metabase ./metabase
 COPY notebooks ./notebooks
 COPY docker/platform/init.sh /usr/local/bin/olist-init
 # Editable, so metabase/ and notebooks/ are found beside the code, as in a checkout.
-RUN pip install --no-cache-dir pip==25.3 && pip install --no-cache-dir -e . && chmod 0755 /usr/local/bin/olist-init
+RUN pip install --no-cache-dir pip==25.3 && pip install --no-cache-dir -e '.[clickhouse]' && chmod 0755 /usr/local/bin/olist-init
 
 USER olist
 ENTRYPOINT ["olist-bi"]

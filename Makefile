@@ -13,7 +13,7 @@ SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip==25.3
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,clickhouse,chdb]'
 	touch $(STAMP)
 
 # Superset lives in its own environment: it pins SQLAlchemy 1.4 and older pandas/numpy.
@@ -48,7 +48,7 @@ test-fast: $(STAMP)
 
 ## bench: the benchmarks of bench/ (see docs/benchmarks.md and BENCHMARKS.md)
 bench: $(STAMP) $(SUPERSET_STAMP) chromium
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,clickhouse,chdb,bench]'
 	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check pyinstrument==5.1.3  # bench/profile_superset.py
 	$(BIN)/olist-bi bench report
 	$(BIN)/python bench/generator.py
@@ -60,7 +60,7 @@ bench: $(STAMP) $(SUPERSET_STAMP) chromium
 ## mutate: plant defects and count how many the tests catch (docs/testing.md); takes about two hours
 MUTANTS ?= 25
 mutate: $(STAMP)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,mutation]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,clickhouse,chdb,mutation]'
 	$(BIN)/python -m tests.mutation.models --limit 60 --json mutation-models.json
 	for part in audit semantic etl; do \
 	  config=tests/mutation/cosmic-ray$$( [ $$part = audit ] || echo -$$part ).toml; \

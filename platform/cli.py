@@ -267,6 +267,14 @@ def etl_rollback() -> None:
     settings = _settings()
     from olist_bi.operations import audit, store
 
+    if settings.warehouse_engine == "clickhouse":
+        from olist_bi.clickhouse import warehouse as clickhouse
+
+        if not clickhouse.versions(settings):
+            raise click.ClickException(f"ClickHouse keeps no previous warehouse of {settings.clickhouse_database} to roll back to")
+        if not publish.versions(settings.warehouse_path):
+            raise click.ClickException(f"no previous warehouse in {publish.generations_dir(settings.warehouse_path)} to roll back to")
+        click.echo(f"ClickHouse: serving {clickhouse.rollback(settings)} again as {settings.clickhouse_database}")
     restored = publish.rollback(settings.warehouse_path)
     with store.connect(database_url(settings)) as ops:
         audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.name}, source="etl")
@@ -390,7 +398,7 @@ def semantic_query(metrics, by, where, start, end, complete_periods, fmt) -> Non
 
     compiled = _compile(metrics, by, where, start, end, complete_periods)
     settings = _settings()
-    rows = query.run(compiled, settings.warehouse_path)
+    rows = query.answer(compiled, settings)
     click.echo(query.render(compiled, rows, fmt))
 
 

@@ -46,6 +46,26 @@ VARIABLES: tuple[Variable, ...] = (
         "The served DuckDB warehouse file. Default: $OLIST_HOME/warehouse.duckdb.",
     ),
     Variable(
+        "OLIST_WAREHOUSE_ENGINE",
+        "duckdb",
+        "duckdb (the served warehouse is the DuckDB file) or clickhouse (the ETL also builds the models "
+        "in ClickHouse and publishes them there; the semantic layer reads ClickHouse). docs/clickhouse.md.",
+    ),
+    Variable(
+        "OLIST_CLICKHOUSE_URL",
+        None,
+        "Where ClickHouse is, with OLIST_WAREHOUSE_ENGINE=clickhouse: http(s)://user:password@host:8123 for a "
+        "server or cluster, or chdb:///folder for embedded ClickHouse (one process at a time). "
+        "Default: chdb://$OLIST_HOME/clickhouse.",
+        secret=True,
+    ),
+    Variable(
+        "OLIST_CLICKHOUSE_DATABASE",
+        "olist",
+        "The ClickHouse database that serves the warehouse; the ETL also uses <name>_build, <name>_staging, "
+        "<name>_previous_1 and _2 (rollback) and <name>_semantic.",
+    ),
+    Variable(
         "OLIST_EMBEDDED_PG_PORT",
         "5433",
         "TCP port on 127.0.0.1 for the embedded PostgreSQL (only when OLIST_DATABASE_URL is unset).",
@@ -253,6 +273,9 @@ class Settings:
     home: Path
     database_url: str | None
     warehouse_path: Path
+    warehouse_engine: str
+    clickhouse_url: str
+    clickhouse_database: str
     embedded_pg_port: int
     sample_scale: float
     duckdb_memory_limit: str
@@ -315,6 +338,9 @@ class Settings:
             warehouse_path=Path(os.path.abspath(Path(warehouse).expanduser()))  # not resolve(): the served path is a link to its generation
             if warehouse
             else home / "warehouse.duckdb",
+            warehouse_engine=_parse_choice("OLIST_WAREHOUSE_ENGINE", get("OLIST_WAREHOUSE_ENGINE"), ("duckdb", "clickhouse")),
+            clickhouse_url=_clickhouse_url(get("OLIST_CLICKHOUSE_URL"), home),
+            clickhouse_database=_parse_identifier("OLIST_CLICKHOUSE_DATABASE", get("OLIST_CLICKHOUSE_DATABASE")),
             embedded_pg_port=_parse_int("OLIST_EMBEDDED_PG_PORT", get("OLIST_EMBEDDED_PG_PORT"), 1024, 65535),
             sample_scale=_parse_float("OLIST_SAMPLE_SCALE", get("OLIST_SAMPLE_SCALE"), 0, 100, low_inclusive=False),
             duckdb_memory_limit=_parse_memory(get("OLIST_DUCKDB_MEMORY_LIMIT")),
@@ -399,6 +425,9 @@ class Settings:
             else f"(unset: embedded PostgreSQL in {self.embedded_pg_dir})",
             "OLIST_MIGRATION_DATABASE_URL": mask_url(self.migration_database_url) if self.migration_database_url else "(unset: OLIST_DATABASE_URL)",
             "OLIST_WAREHOUSE_PATH": str(self.warehouse_path),
+            "OLIST_WAREHOUSE_ENGINE": self.warehouse_engine,
+            "OLIST_CLICKHOUSE_URL": mask_url(self.clickhouse_url),
+            "OLIST_CLICKHOUSE_DATABASE": self.clickhouse_database,
             "OLIST_EMBEDDED_PG_PORT": str(self.embedded_pg_port),
             "OLIST_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "OLIST_DUCKDB_THREADS": str(self.duckdb_threads),
@@ -493,6 +522,27 @@ def _parse_cron(value: str) -> str:
         raise SettingsError(
             f"OLIST_ETL_SCHEDULE must be a cron expression (minute hour day month weekday), got {value!r}: {e}"
         ) from None
+    return value
+
+
+def _clickhouse_url(value: str | None, home: Path) -> str:
+    from urllib.parse import urlsplit
+
+    url = value or f"chdb://{home / 'clickhouse'}"
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise SettingsError(f"OLIST_CLICKHOUSE_URL {url!r}: an embedded ClickHouse is chdb:///absolute/folder")
+    elif parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"OLIST_CLICKHOUSE_URL {mask_url(url)!r}: use http(s)://user:password@host:8123 for a server, or chdb:///folder"
+        )
+    return url
+
+
+def _parse_identifier(name: str, value: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", value):
+        raise SettingsError(f"{name}={value!r}: lower-case letters, digits and underscores, starting with a letter")
     return value
 
 

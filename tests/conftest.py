@@ -126,3 +126,65 @@ def reference(drop):
     from tests import reference
 
     return reference.load(drop)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url(tmp_path_factory) -> str:
+    """The test session's embedded ClickHouse (chdb allows one folder per process): every
+    ClickHouse test uses it, each with its own database (OLIST_CLICKHOUSE_DATABASE)."""
+    pytest.importorskip("chdb", reason="the ClickHouse engine's tests need chdb: pip install -e '.[clickhouse]'")
+    return f"chdb://{tmp_path_factory.mktemp('clickhouse')}"
+
+
+def clickhouse_settings(home: Path, ops_url: str, clickhouse_url: str, database: str, **extra):
+    return make_settings(home, ops_url, olist_warehouse_engine="clickhouse", olist_clickhouse_url=clickhouse_url,
+                         olist_clickhouse_database=database, **extra)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_warehouse(drop, ops_url, clickhouse_url, tmp_path_factory):
+    """The scale-0.2 drop loaded once with OLIST_WAREHOUSE_ENGINE=clickhouse: (settings, run
+    result). Read it, do not change it."""
+    from olist_bi.etl import pipeline
+
+    settings = clickhouse_settings(tmp_path_factory.mktemp("clickhouse-home"), ops_url, clickhouse_url, "olist_wh")
+    result = pipeline.run(settings, drop)
+    return settings, result
+
+
+class ClickHouseReader:
+    """DuckDB's `execute(sql, params).fetchone()/fetchall()` over the served ClickHouse
+    warehouse: the DuckDB SQL of a test runs there as the semantic layer's queries do."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def execute(self, sql, params=()):
+        from olist_bi.clickhouse import warehouse as clickhouse
+
+        return _Rows(clickhouse.query(self.settings, sql, list(params)))
+
+
+class _Rows:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self):
+        return self.rows
+
+
+@pytest.fixture(scope="session", params=["duckdb", "clickhouse"])
+def engine_warehouse(request):
+    """(engine, settings, reader) for the scale-0.2 drop's warehouse on each engine; `reader`
+    answers DuckDB SQL with `execute(sql, params)`."""
+    if request.param == "duckdb":
+        settings, _ = request.getfixturevalue("warehouse")
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        yield "duckdb", settings, con
+        con.close()
+    else:
+        settings, _ = request.getfixturevalue("clickhouse_warehouse")
+        yield "clickhouse", settings, ClickHouseReader(settings)

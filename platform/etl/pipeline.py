@@ -200,6 +200,11 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 if report.notes:
                     detail["notes"] = report.notes
                 faults.point("during_transform")
+            if settings.warehouse_engine == "clickhouse":
+                with _task(log, "clickhouse", result, say) as detail:
+                    from olist_bi.clickhouse import warehouse as clickhouse
+
+                    detail["models"] = len(clickhouse.build(settings, con))
             con.executemany(
                 "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
                 [
@@ -213,6 +218,11 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
 
         faults.point("before_rename")
         with _task(log, "publish", result, say) as detail:
+            if settings.warehouse_engine == "clickhouse":
+                from olist_bi.clickhouse import warehouse as clickhouse
+
+                clickhouse.publish(settings)
+                detail["clickhouse"] = settings.clickhouse_database
             generation = publish_step.publish(built, served)
             faults.point("after_rename")
             detail["file"] = str(generation)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import yaml
@@ -31,6 +32,7 @@ class Model:
     grain: tuple[str, ...]
     rows_equal: str | None
     python: str | None = None  # the etl module whose rows the model's .sql selects (as python_rows)
+    clickhouse: dict = field(default_factory=dict, hash=False, compare=False)  # order_by, partition_by on ClickHouse
 
     @property
     def path(self) -> Path:
@@ -44,7 +46,10 @@ class Model:
 @cache
 def models() -> tuple[Model, ...]:
     spec = yaml.safe_load((MODELS / "models.yaml").read_text(encoding="utf-8"))
-    return tuple(Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal"), m.get("python")) for m in spec["models"])
+    return tuple(
+        Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal"), m.get("python"), m.get("clickhouse", {}))
+        for m in spec["models"]
+    )
 
 
 class ContractViolation(RuntimeError):
@@ -96,23 +101,27 @@ def _python_rows(con: duckdb.DuckDBPyConnection, module: str, report: BuildRepor
 
 
 def test_contracts(con: duckdb.DuckDBPyConnection) -> None:
+    check_contracts(lambda sql: con.execute(sql).fetchone()[0])
+
+
+def check_contracts(count: Callable[[str], int], table: Callable[[str], str] = str) -> None:
+    """Raise `ContractViolation` unless every model's grain is unique and not null and its row
+    count equals its source's. `count` answers a `select count(*)` query; `table` gives the
+    name a query should use for a model or source (the engine's qualified name)."""
     problems = []
     for model in models():
+        name = table(model.name)
         if model.grain:
             keys = ", ".join(model.grain)
-            duplicates = con.execute(
-                f"select count(*) from (select {keys} from {model.name} group by {keys} having count(*) > 1)"
-            ).fetchone()[0]
+            duplicates = count(f"select count(*) from (select {keys} from {name} group by {keys} having count(*) > 1)")
             if duplicates:
                 problems.append(f"{model.name}: {duplicates} duplicated grain keys ({keys})")
             nulls = " or ".join(f"{k} is null" for k in model.grain)
-            null_rows = con.execute(f"select count(*) from {model.name} where {nulls}").fetchone()[0]
+            null_rows = count(f"select count(*) from {name} where {nulls}")
             if null_rows:
                 problems.append(f"{model.name}: {null_rows} rows with a null grain key ({keys})")
         if model.rows_equal:
-            ours, theirs = con.execute(
-                f"select (select count(*) from {model.name}), (select count(*) from {model.rows_equal})"
-            ).fetchone()
+            ours, theirs = count(f"select count(*) from {name}"), count(f"select count(*) from {table(model.rows_equal)}")
             if ours != theirs:
                 problems.append(f"{model.name}: {ours} rows, but {model.rows_equal} has {theirs}")
     if problems:

@@ -2,7 +2,8 @@
 
 Queries go through the process's warehouse connection provider (`olist_bi.warehouse`): the
 same read-only, locked-down DuckDB, opened once per published generation, that the BI tools
-read.
+read. With OLIST_WAREHOUSE_ENGINE=clickhouse, `answer` runs them on ClickHouse instead
+(`olist_bi.clickhouse.warehouse.query`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from olist_bi.semantic.catalog import Metric
 from olist_bi.semantic.compiler import Compiled
 from olist_bi.warehouse import WarehouseMissing, connect
 
-__all__ = ["WarehouseMissing", "connect", "run", "render", "format_value"]
+__all__ = ["WarehouseMissing", "answer", "connect", "run", "render", "format_value"]
 
 
 def run(compiled: Compiled, path: Path) -> list[tuple]:
+    """The rows of a compiled query on the DuckDB warehouse served at `path`."""
     with warehouse.connect(path) as con:
         return con.execute(compiled.sql, compiled.params).fetchall()
+
+
+def answer(compiled: Compiled, settings) -> list[tuple]:
+    """The rows of a compiled query on the served warehouse of the engine `settings` name."""
+    if settings.warehouse_engine == "clickhouse":
+        from olist_bi.clickhouse import warehouse as clickhouse
+
+        return clickhouse.query(settings, compiled.sql, compiled.params)
+    return run(compiled, settings.warehouse_path)
 
 
 def _plain(value):

@@ -1,4 +1,5 @@
-"""Facts and marts equal independent computations from the raw CSV files.
+"""Facts and marts equal independent computations from the raw CSV files, on DuckDB and on
+ClickHouse (OLIST_WAREHOUSE_ENGINE=clickhouse, embedded chdb).
 
 The expected figures are computed here with Python's csv module straight from the generated
 files, sharing no code with the pipeline.
@@ -7,7 +8,6 @@ files, sharing no code with the pipeline.
 from collections import Counter, defaultdict
 from decimal import Decimal
 
-import duckdb
 import pytest
 
 from tests.conftest import ts
@@ -19,11 +19,10 @@ def source(source_rows):
 
 
 @pytest.fixture(scope="module")
-def wh(warehouse):
-    settings, _ = warehouse
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    yield con
-    con.close()
+def wh(engine_warehouse):
+    """The warehouse on each engine (DuckDB, and ClickHouse built from the same drop)."""
+    _, _, reader = engine_warehouse
+    return reader
 
 
 def one(con, sql):

@@ -18,7 +18,7 @@ select
     c.category_name as category_name,
     coalesce(t.category_name_english, replace(c.category_name, '_', ' ')) as category_name_english,
     array_to_string(
-        list_transform(string_split(replace(coalesce(t.category_name_english, c.category_name), '_', ' '), ' '), w -> upper(w[1]) || w[2:]),
+        list_transform(string_split(replace(coalesce(t.category_name_english, c.category_name), '_', ' '), ' '), w -> upper(substring(w, 1, 1)) || substring(w, 2)),
         ' '
     ) as category_label,
     t.category_name_english is not null as is_translated,

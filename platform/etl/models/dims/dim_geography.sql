@@ -15,18 +15,20 @@ centroids as (
     group by zip_code_prefix
 ),
 states as (
-    select zip_code_prefix, state, count(*) as n from points group by zip_code_prefix, state
+    select zip_code_prefix, state, row_number() over (partition by zip_code_prefix order by count(*) desc, state) as place
+    from points
+    group by zip_code_prefix, state
 ),
 cities as (
-    select zip_code_prefix, strip_accents(city) as city, count(*) as n from points group by zip_code_prefix, strip_accents(city)
+    select zip_code_prefix, city, row_number() over (partition by zip_code_prefix order by count(*) desc, city) as place
+    from (select zip_code_prefix, strip_accents(city) as city from points)
+    group by zip_code_prefix, city
 ),
 modes as (
-    select
-        s.zip_code_prefix,
-        first(s.state order by s.n desc, s.state) as state,
-        (select first(c.city order by c.n desc, c.city) from cities as c where c.zip_code_prefix = s.zip_code_prefix) as city,
+    select s.zip_code_prefix, s.state, c.city
     from states as s
-    group by s.zip_code_prefix
+    left join cities as c on c.zip_code_prefix = s.zip_code_prefix and c.place = 1
+    where s.place = 1
 )
 select
     c.zip_code_prefix,

@@ -19,6 +19,9 @@ cohorts as (
 sizes as (
     select cohort_month, customer_state, count(*) as cohort_size from cohorts group by cohort_month, customer_state
 ),
+months as (
+    select distinct month_start from dim_date
+),
 last_month as (
     select max(order_month) as last_month from orders
 ),
@@ -27,8 +30,11 @@ grid as (
         s.cohort_month,
         s.customer_state,
         s.cohort_size,
-        cast(n as integer) as months_since_first,
-    from sizes as s, last_month as l, range(0, date_diff('month', s.cohort_month, l.last_month) + 1) as t(n)
+        cast(date_diff('month', s.cohort_month, m.month_start) as integer) as months_since_first,
+    from sizes as s
+    cross join months as m
+    cross join last_month as l
+    where m.month_start between s.cohort_month and l.last_month
 ),
 activity as (
     select

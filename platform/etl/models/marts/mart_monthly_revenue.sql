@@ -44,6 +44,6 @@ select
     m.gmv,
     m.freight,
     m.revenue,
-    m.revenue / nullif(m.revenue_orders, 0) as aov,
+    cast(m.revenue as double) / nullif(m.revenue_orders, 0) as aov,
 from monthly as m
 left join new_customers as n on n.month_start = m.month_start

@@ -1,0 +1,244 @@
+"""The warehouse on ClickHouse: build from the ETL's raw tables, publish atomically, roll back,
+answer the semantic layer's queries.
+
+The ETL stays one pipeline. Extract, the source contract, the quality rules and their
+quarantine, the merge of a drop into `raw` and the row accounting run in DuckDB as on the
+DuckDB engine, and the DuckDB file is still built and published (it keeps `raw` and the
+quarantine for the next incremental run and for rollback). With the ClickHouse engine the run
+then, before anything is published:
+
+1. loads the build's `raw.*` tables into `<db>_staging` through Arrow;
+2. builds every model from its own `.sql` (DuckDB SQL transpiled by `dialect`): staging and
+   intermediate models as views in `<db>_staging`, dims, facts and marts as MergeTree tables
+   in `<db>_build` (ordering keys and partitions from models.yaml); the forecast models
+   select the rows the DuckDB build fitted;
+3. checks every model's contract there (`transform.check_contracts`) and the semantic
+   layer's flat views, so a broken build fails the run with the served tables untouched.
+
+Publish exchanges each table of `<db>_build` with the served one in `<db>` (`EXCHANGE
+TABLES`: atomic per table; ClickHouse has no multi-table transaction, so the tables swap one
+after another within one statement), then keeps the replaced generation as
+`<db>_previous_1` (and the one before as `<db>_previous_2`) for rollback, which exchanges
+them back. The semantic layer's flat relations are views in `<db>_semantic` over `<db>`:
+they read the new tables from the moment each is exchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import duckdb
+
+from olist_bi.clickhouse.connection import ClickHouse, ClickHouseError, Target
+from olist_bi.clickhouse.dialect import to_clickhouse, to_clickhouse_query
+from olist_bi.etl import transform
+from olist_bi.etl.transform import VIEW_LAYERS, ContractViolation
+from olist_bi.semantic import flat
+from olist_bi.settings import Settings
+
+KEEP = 2
+RAW_ENGINE = "ENGINE = MergeTree ORDER BY tuple()"
+
+
+class NothingToRollBack(RuntimeError):
+    """ClickHouse keeps no previous warehouse."""
+
+
+@dataclass(frozen=True)
+class Databases:
+    """The databases one served warehouse uses (all named after it)."""
+
+    served: str
+
+    @property
+    def build(self) -> str:
+        return f"{self.served}_build"
+
+    @property
+    def staging(self) -> str:
+        return f"{self.served}_staging"
+
+    @property
+    def semantic(self) -> str:
+        return f"{self.served}_semantic"
+
+    def previous(self, n: int) -> str:
+        return f"{self.served}_previous_{n}"
+
+
+def databases(settings: Settings) -> Databases:
+    return Databases(settings.clickhouse_database)
+
+
+@cache
+def _connect(url: str) -> ClickHouse:
+    return ClickHouse(Target(url))
+
+
+def connect(settings: Settings) -> ClickHouse:
+    """The process's ClickHouse for these settings (one per URL)."""
+    return _connect(settings.clickhouse_url)
+
+
+def table_models() -> list[transform.Model]:
+    return [m for m in transform.models() if m.layer not in VIEW_LAYERS]
+
+
+# -- build ---------------------------------------------------------------------------------
+
+
+def build(settings: Settings, source: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Build every model in ClickHouse from the DuckDB build `source` (its `raw` tables, and
+    the forecast rows it fitted); check the contracts; return each model's row count.
+    Raises `ContractViolation`; the served tables are not touched."""
+    ch, db = connect(settings), databases(settings)
+    try:
+        for name in (db.build, db.staging):
+            ch.command(f"drop database if exists {name} sync")
+            ch.command(f"create database {name}")
+        _load_raw(ch, db, source)
+        rows = {}
+        for model in transform.models():
+            rows[model.name] = _build_model(ch, db, model, source)
+        transform.check_contracts(lambda sql: ch.scalar(sql), lambda name: _qualified(db, name))
+        return rows
+    except ClickHouseError as e:
+        raise ContractViolation(f"the ClickHouse build failed: {e}") from e
+
+
+RAW_TABLES = (
+    "orders", "order_items", "order_payments", "order_reviews", "customers", "sellers", "products", "geolocation",
+    "category_translation",
+)
+
+
+def _tables(db: Databases) -> dict[str, str]:
+    """Where each table a model's SQL names is built in ClickHouse: raw.x in the staging
+    database as raw_x, view models there too, table models in the build database."""
+    tables = {f"raw.{t}": f"{db.staging}.raw_{t}" for t in RAW_TABLES}
+    for model in transform.models():
+        tables[model.name] = f"{db.staging if model.layer in VIEW_LAYERS else db.build}.{model.name}"
+    tables["python_rows"] = f"{db.staging}.python_rows"
+    return tables
+
+
+def _qualified(db: Databases, name: str) -> str:
+    return _tables(db)[name]
+
+
+def _load_raw(ch: ClickHouse, db: Databases, source: duckdb.DuckDBPyConnection) -> None:
+    tables = [r[0] for r in source.execute("select table_name from duckdb_tables() where schema_name = 'raw' order by 1").fetchall()]
+    for table in tables:
+        data = source.execute(f"select * from raw.{table}").fetch_arrow_table()
+        ch.create_from_arrow(_qualified(db, f"raw.{table}"), data, RAW_ENGINE)
+
+
+def _engine(model: transform.Model) -> str:
+    options = model.clickhouse
+    order = options.get("order_by") or list(model.grain)
+    clause = f"ENGINE = MergeTree ORDER BY ({', '.join(order)})" if order else "ENGINE = MergeTree ORDER BY tuple()"
+    if options.get("partition_by"):
+        clause += f" PARTITION BY {options['partition_by']}"
+    return clause + " SETTINGS allow_nullable_key = 1"
+
+
+def _build_model(ch: ClickHouse, db: Databases, model: transform.Model, source: duckdb.DuckDBPyConnection) -> int:
+    if model.python:
+        # the rows etl/forecast.py fitted in the DuckDB build, as the model's python_rows
+        data = source.execute(f"select * from {model.name}").fetch_arrow_table()
+        ch.create_from_arrow(f"{db.staging}.python_rows", data, RAW_ENGINE)
+    sql = to_clickhouse(model.sql, _tables(db))
+    target = _qualified(db, model.name)
+    try:
+        if model.layer in VIEW_LAYERS:
+            ch.command(f"create view {target} as {sql}")
+        else:
+            ch.command(f"create table {target} {_engine(model)} as {sql}")
+    except ClickHouseError as e:
+        raise ContractViolation(f"model {model.name} ({model.path.name}) failed to build on ClickHouse: {e}") from e
+    finally:
+        if model.python:
+            ch.command(f"drop table if exists {db.staging}.python_rows sync")
+    return int(ch.scalar(f"select count() from {target}"))
+
+
+# -- publish and roll back ------------------------------------------------------------------
+
+
+def publish(settings: Settings) -> None:
+    """Serve the build: exchange each table with the served one, keep the replaced ones for
+    rollback, (re)create the semantic views, drop the staging database."""
+    ch, db = connect(settings), databases(settings)
+    ch.command(f"create database if not exists {db.served}")
+    for model in table_models():
+        ch.command(f"create table if not exists {db.served}.{model.name} as {db.build}.{model.name}")
+    ch.command("exchange tables " + ", ".join(f"{db.build}.{m.name} and {db.served}.{m.name}" for m in table_models()))
+    # <db>_build now holds the generation just replaced: it becomes previous_1
+    ch.command(f"drop database if exists {db.previous(KEEP)} sync")
+    for n in range(KEEP - 1, 0, -1):
+        if _exists(ch, db.previous(n)):
+            ch.command(f"rename database {db.previous(n)} to {db.previous(n + 1)}")
+    ch.command(f"rename database {db.build} to {db.previous(1)}")
+    _drop_empty_previous(ch, db)
+    create_semantic_views(ch, db)
+    ch.command(f"drop database if exists {db.staging} sync")
+
+
+def _drop_empty_previous(ch: ClickHouse, db: Databases) -> None:
+    """A first publish exchanged with the empty tables it created: that is no generation."""
+    first = db.previous(1)
+    if all(ch.scalar(f"select count() from {first}.{m.name}") == 0 for m in table_models()):
+        ch.command(f"drop database {first} sync")
+        for n in range(2, KEEP + 1):
+            if _exists(ch, db.previous(n)):
+                ch.command(f"rename database {db.previous(n)} to {db.previous(n - 1)}")
+
+
+def versions(settings: Settings) -> list[str]:
+    """The kept generations before the served one, newest first (database names)."""
+    ch, db = connect(settings), databases(settings)
+    return [db.previous(n) for n in range(1, KEEP + 1) if _exists(ch, db.previous(n))]
+
+
+def rollback(settings: Settings) -> str:
+    """Serve the newest kept generation again; the one served until now is dropped (a
+    rollback undoes the last publish). Returns the database it came from."""
+    ch, db = connect(settings), databases(settings)
+    kept = versions(settings)
+    if not kept:
+        raise NothingToRollBack(f"ClickHouse keeps no previous warehouse ({db.previous(1)} does not exist)")
+    ch.command("exchange tables " + ", ".join(f"{kept[0]}.{m.name} and {db.served}.{m.name}" for m in table_models()))
+    ch.command(f"drop database {kept[0]} sync")
+    for n in range(2, KEEP + 1):
+        if _exists(ch, db.previous(n)):
+            ch.command(f"rename database {db.previous(n)} to {db.previous(n - 1)}")
+    return kept[0]
+
+
+def _exists(ch: ClickHouse, database: str) -> bool:
+    return bool(ch.scalar("select count() from system.databases where name = {name:String}", {"name": database}))
+
+
+# -- the semantic layer ------------------------------------------------------------------------
+
+
+def create_semantic_views(ch: ClickHouse, db: Databases) -> dict[str, int]:
+    """`<db>_semantic.<view>` for every model of the semantic layer, over the served tables."""
+    ch.command(f"create database if not exists {db.semantic}")
+    rows = {}
+    for name in flat.load().models:
+        relation = flat.flat_model(name)
+        sql = to_clickhouse(relation.sql, database=db.served)
+        ch.command(f"create or replace view {db.semantic}.{relation.view} as {sql}")
+        rows[f"{db.semantic}.{relation.view}"] = int(ch.scalar(f"select count() from {db.semantic}.{relation.view}"))
+    return rows
+
+
+def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple]:
+    """Rows of a DuckDB query (a compiled metric query, `?` parameters) run on the served
+    ClickHouse warehouse."""
+    db = databases(settings)
+    semantic = {f"{flat.SCHEMA}.{flat.flat_model(m).view}": f"{db.semantic}.{flat.flat_model(m).view}" for m in flat.load().models}
+    text, named = to_clickhouse_query(sql, list(params), semantic, db.served)
+    return connect(settings).rows(text, named)
