@@ -110,7 +110,7 @@ def _translate(sql: str, tables: tuple[tuple[str, str], ...], database: str | No
         elif not table.db and database and table.name not in ctes:
             table.set("db", exp.to_identifier(database))
     if parameters is not None:
-        placeholders = [p for p in tree.find_all(exp.Placeholder)]
+        placeholders = list(tree.find_all(exp.Placeholder, bfs=False))  # in the order of the text
         if len(placeholders) != len(parameters):
             raise DialectError(f"the query has {len(placeholders)} parameters, {len(parameters)} values were given")
         for i, (node, kind) in enumerate(zip(placeholders, parameters)):
@@ -148,6 +148,9 @@ def _alias_bare_columns(select: exp.Select) -> None:
 def _series_to_array_join(select: exp.Select) -> None:
     """`from a, range(lo, hi, step) as t(d)` -> `from a array join <the values> as d`, for a
     series of days (the only kind the models use): the days from lo up to, not including, hi."""
+    source = select.args.get("from_")
+    if source is not None and isinstance(source.this, exp.Table) and isinstance(source.this.this, exp.GenerateSeries):
+        raise DialectError("a series in FROM has a ClickHouse rule only when joined to what bounds it: from b, range(...) as t(d)")
     for join in list(select.args.get("joins") or []):
         table = join.this
         if not (isinstance(table, exp.Table) and isinstance(table.this, exp.GenerateSeries)):

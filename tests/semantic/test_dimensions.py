@@ -1,5 +1,5 @@
 """Every dimension of the catalog, with every grain, groups a metric as the raw files do
-(tests/reference.py computes the expected groups from the CSVs)."""
+(tests/reference.py computes the expected groups from the CSVs), on DuckDB and on ClickHouse."""
 
 import pytest
 
@@ -30,7 +30,7 @@ CASES = [pytest.param(name, grain, id=f"{name}:{grain}" if grain else name) for 
 
 
 @pytest.mark.parametrize("dimension, grain", CASES)
-def test_every_dimension_groups_like_the_raw_files(warehouse, reference, dimension, grain):
+def test_every_dimension_groups_like_the_raw_files(engine_warehouse, reference, dimension, grain):
     assert dimension in METRIC, f"dimension {dimension} has no case here: add the metric it is checked with"
     metric = METRIC[dimension]
     by = [(dimension, grain)]
@@ -38,22 +38,22 @@ def test_every_dimension_groups_like_the_raw_files(warehouse, reference, dimensi
         by.append(("months_since_first", None))  # the metric requires it
     if metric in FORECAST_METRICS and dimension != "forecast_series":
         by.append(("forecast_series", None))  # the metric requires it
-    settings, _ = warehouse
-    rows = query.run(compile_query(Query([metric], [GroupBy(d, g) for d, g in by])), settings.warehouse_path)
+    _, settings, _ = engine_warehouse
+    rows = query.answer(compile_query(Query([metric], [GroupBy(d, g) for d, g in by])), settings)
     want = answer(reference, [metric], by)
     assert len(want) > 1, "a one-group answer checks nothing"
     assert_matches(rows, want, len(by), what=f"{metric} by {dimension}:{grain}")
 
 
-def test_buckets_come_in_their_own_order_not_alphabetically(warehouse):
+def test_buckets_come_in_their_own_order_not_alphabetically(engine_warehouse):
     """delivery_delay has an `order`: its buckets are listed from the earliest to not delivered,
     with readable names (no "1." prefixes), alone and beside another dimension."""
     from tests.reference import DELAY_ORDER
 
-    settings, _ = warehouse
-    rows = query.run(compile_query(Query(["orders"], [GroupBy("delivery_delay")])), settings.warehouse_path)
+    _, settings, _ = engine_warehouse
+    rows = query.answer(compile_query(Query(["orders"], [GroupBy("delivery_delay")])), settings)
     assert [r[0] for r in rows] == DELAY_ORDER
-    rows = query.run(compile_query(Query(["orders", "revenue"], [GroupBy("order_status"), GroupBy("delivery_delay")])), settings.warehouse_path)
+    rows = query.answer(compile_query(Query(["orders", "revenue"], [GroupBy("order_status"), GroupBy("delivery_delay")])), settings)
     for status in {r[0] for r in rows}:
         listed = [r[1] for r in rows if r[0] == status]
         assert listed == sorted(listed, key=DELAY_ORDER.index), status

@@ -1,0 +1,100 @@
+"""Publishing on ClickHouse: a reader never errs and never sees the previous warehouse once the
+run has returned; rollback serves the generation before; a failed build leaves the served
+tables and the DuckDB file as they were."""
+
+import datetime as dt
+import os
+import threading
+
+import pytest
+
+from olist_bi.clickhouse import warehouse as clickhouse
+from olist_bi.etl import pipeline
+from olist_bi.generator import generate
+from tests.conftest import clickhouse_settings
+
+ORDERS = "select count(*) from fact_deliveries"
+
+
+@pytest.fixture(scope="module")
+def increment(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("increment")
+    generate(folder, scale=0.01, seed=7, start_date=dt.date(2018, 9, 1), months=2)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path, ops_url, clickhouse_url):
+    database = f"olist_pub_{os.getpid()}_{tmp_path.name[-12:].replace('-', '_').lower()}"
+    return clickhouse_settings(tmp_path / "home", ops_url, clickhouse_url, "".join(c for c in database if c.isalnum() or c == "_"))
+
+
+def orders(settings) -> int:
+    return clickhouse.query(settings, ORDERS)[0][0]
+
+
+def test_readers_never_fail_and_see_the_new_warehouse_once_the_run_returns(settings, small_drop, increment):
+    pipeline.run(settings, small_drop)
+    before = orders(settings)
+    seen, errors, stop = [], [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                seen.append(orders(settings))
+            except Exception as e:  # any error is a failure of the publish
+                errors.append(e)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        pipeline.run(settings, increment)
+        returned = len(seen)
+        after = orders(settings)
+        while len(seen) < returned + 5 and reader.is_alive():  # the reader goes on after the run returned
+            threading.Event().wait(0.01)
+    finally:
+        stop.set()
+        reader.join()
+    assert after > before
+    assert errors == []
+    assert set(seen) <= {before, after}
+    assert before in seen and after in seen, "the reads did not overlap the publish: the test checks nothing"
+    assert seen == sorted(seen, key=lambda n: n == after), "a read saw the previous warehouse after the new one"
+    assert seen[returned:] == [after] * (len(seen) - returned)  # 0 answers from the previous warehouse once the run returned
+
+
+def test_rollback_serves_the_generation_before_and_the_duckdb_file_too(settings, small_drop, increment, tmp_path):
+    from click.testing import CliRunner
+
+    from olist_bi.cli import main
+
+    pipeline.run(settings, small_drop)
+    first = orders(settings)
+    pipeline.run(settings, increment)
+    assert orders(settings) > first
+    assert clickhouse.versions(settings) == [f"{settings.clickhouse_database}_previous_1"]
+    env = {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": settings.database_url, "OLIST_WAREHOUSE_ENGINE": "clickhouse",
+           "OLIST_CLICKHOUSE_URL": settings.clickhouse_url, "OLIST_CLICKHOUSE_DATABASE": settings.clickhouse_database}
+    outcome = CliRunner().invoke(main, ["etl", "rollback"], env=env)
+    assert outcome.exit_code == 0, outcome.output
+    assert "ClickHouse: serving" in outcome.output
+    assert orders(settings) == first
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute(ORDERS).fetchone()[0] == first
+    outcome = CliRunner().invoke(main, ["etl", "rollback"], env=env)
+    assert outcome.exit_code != 0 and "ClickHouse keeps no previous warehouse" in outcome.output
+    assert orders(settings) == first
+
+
+def test_a_failed_clickhouse_build_publishes_nothing(settings, small_drop, increment, monkeypatch):
+    pipeline.run(settings, small_drop)
+    before, generation = orders(settings), os.path.realpath(settings.warehouse_path)
+    monkeypatch.setattr(clickhouse, "_engine", lambda model: "ENGINE = NoSuchEngine")
+    with pytest.raises(pipeline.EtlError, match="failed to build on ClickHouse"):
+        pipeline.run(settings, increment)
+    assert orders(settings) == before
+    assert os.path.realpath(settings.warehouse_path) == generation
+    assert clickhouse.versions(settings) == []
