@@ -195,6 +195,13 @@ def _drop_empty_previous(ch: ClickHouse, db: Databases) -> None:
                 ch.command(f"rename database {db.previous(n)} to {db.previous(n - 1)}")
 
 
+def serves(settings: Settings) -> bool:
+    """Whether ClickHouse serves a warehouse (every table model of it) now."""
+    ch, db = connect(settings), databases(settings)
+    found = {r[0] for r in ch.rows("select name from system.tables where database = {db:String}", {"db": db.served})}
+    return {m.name for m in table_models()} <= found
+
+
 def versions(settings: Settings) -> list[str]:
     """The kept generations before the served one, newest first (database names)."""
     ch, db = connect(settings), databases(settings)

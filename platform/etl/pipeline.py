@@ -173,6 +173,11 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 con.close()
                 built.unlink(missing_ok=True)
                 message = "every file of the drop was loaded before (same SHA-256): nothing to do"
+                if settings.warehouse_engine == "clickhouse":
+                    from olist_bi.clickhouse import warehouse as clickhouse
+
+                    if not clickhouse.serves(settings):
+                        message += "; but ClickHouse serves no warehouse yet: `olist-bi etl run --full` builds it there"
                 log.finish("skipped", error=message)
                 audit.append(ops, "etl.run.skipped", f"run {log.run_id}", {"reason": message}, source="etl")
                 result.status, result.message = "skipped", message

@@ -98,3 +98,14 @@ def test_a_failed_clickhouse_build_publishes_nothing(settings, small_drop, incre
     assert orders(settings) == before
     assert os.path.realpath(settings.warehouse_path) == generation
     assert clickhouse.versions(settings) == []
+
+
+def test_switching_an_existing_warehouse_to_clickhouse_says_how_to_build_it_there(settings, small_drop):
+    import dataclasses
+
+    pipeline.run(dataclasses.replace(settings, warehouse_engine="duckdb"), small_drop)
+    result = pipeline.run(settings, small_drop)
+    assert result.status == "skipped"
+    assert "ClickHouse serves no warehouse yet: `olist-bi etl run --full`" in result.message
+    pipeline.run(settings, small_drop, full=True)
+    assert clickhouse.serves(settings) and orders(settings) > 0
