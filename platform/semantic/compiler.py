@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
@@ -93,11 +94,17 @@ def parse_where(text: str) -> Filter:
 
 def render(catalog: Catalog, template: str, context: dict, what: str) -> str:
     try:
-        return ENVIRONMENT.from_string(catalog.macros + template).render(**context).strip()
+        return _compiled(catalog.macros + template).render(**context).strip()
     except UndefinedError:
         raise
     except TemplateError as e:
         raise CompileError(f"{what}: {e}") from None
+
+
+@lru_cache(maxsize=2048)
+def _compiled(source: str):
+    """A template compiled once per process: compiling costs milliseconds, rendering microseconds."""
+    return ENVIRONMENT.from_string(source)
 
 
 def dimension_sql(catalog: Catalog, dimension: Dimension, model: Model, grain: str | None = None, for_metric: str = "") -> str:
