@@ -50,7 +50,7 @@ test-fast: $(STAMP)
 bench: $(STAMP) $(SUPERSET_STAMP) chromium
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,clickhouse,chdb,bench]'
 	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check pyinstrument==5.1.3  # bench/profile_superset.py
-	$(BIN)/olist-bi bench report
+	$(BIN)/olist-bi bench report --engines duckdb,postgres,clickhouse
 	$(BIN)/python bench/generator.py
 	$(BIN)/python bench/etl.py
 	$(BIN)/python bench/semantic.py

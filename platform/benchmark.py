@@ -110,8 +110,10 @@ class QueryResult:
     duckdb_ms: list[float] = field(default_factory=list)  # through the connection provider, as the BI tools now connect
     duckdb_file_open_ms: list[float] = field(default_factory=list)  # reference: a new connection (file open) per query
     postgres_ms: list[float] = field(default_factory=list)
+    clickhouse_ms: list[float] = field(default_factory=list)  # with --engines ...,clickhouse: embedded chdb, in-process
     rows: int = 0
     same_rows: bool = False
+    clickhouse_same_rows: bool | None = None
 
     def summary(self) -> dict:
         d50, p50 = statistics.median(self.duckdb_ms), statistics.median(self.postgres_ms)
@@ -127,6 +129,16 @@ class QueryResult:
             "speedup": round(p50 / d50, 2),
             "duckdb_file_open_p50_ms": round(open50, 2),
             "file_open_speedup": round(p50 / open50, 2),
+            **(self._clickhouse() if self.clickhouse_ms else {}),
+        }
+
+    def _clickhouse(self) -> dict:
+        c50 = statistics.median(self.clickhouse_ms)
+        return {
+            "clickhouse_p50_ms": round(c50, 2),
+            "clickhouse_p95_ms": round(percentile(self.clickhouse_ms, 95), 2),
+            "clickhouse_speedup": round(statistics.median(self.postgres_ms) / c50, 2),
+            "clickhouse_same_rows": self.clickhouse_same_rows,
         }
 
 
@@ -166,7 +178,9 @@ def same_rows(left: list[tuple], right: list[tuple], rel: float = 1e-9) -> bool:
     return True
 
 
-def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema: str = SCHEMA) -> list[QueryResult]:
+def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema: str = SCHEMA, clickhouse=None) -> list[QueryResult]:
+    """Every dashboard query, timed on DuckDB and PostgreSQL (and on ClickHouse when
+    `clickhouse`, a function of (sql, params) to rows, is given); rows compared with DuckDB's."""
     if loaded_signature(pg_url, schema) != signature(warehouse):
         raise RuntimeError(f"PostgreSQL schema {schema} does not hold a copy of {warehouse}: load it first")
     results = []
@@ -177,6 +191,7 @@ def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema
             result = QueryResult(name)
             duck_rows = _run_duckdb(warehouse, sql, params)  # warm
             pg_rows = pg.execute(pg_sql, params).fetchall()  # warm
+            ch_rows = clickhouse(sql, params) if clickhouse else None  # warm (and transpiled once)
             for _ in range(repeat):
                 began = time.perf_counter()
                 _run_duckdb(warehouse, sql, params)
@@ -187,13 +202,20 @@ def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema
                 began = time.perf_counter()
                 pg.execute(pg_sql, params).fetchall()
                 result.postgres_ms.append((time.perf_counter() - began) * 1000)
+                if clickhouse:
+                    began = time.perf_counter()
+                    clickhouse(sql, params)
+                    result.clickhouse_ms.append((time.perf_counter() - began) * 1000)
             result.rows = len(duck_rows)
             result.same_rows = same_rows(duck_rows, pg_rows)
+            if clickhouse:
+                result.clickhouse_same_rows = same_rows(duck_rows, ch_rows)
             results.append(result)
             s = result.summary()
             say(
                 f"  {name:<48} duckdb p50 {s['duckdb_p50_ms']:>8.1f} ms (file open per query {s['duckdb_file_open_p50_ms']:>7.1f})  "
                 f"postgres p50 {s['postgres_p50_ms']:>8.1f} ms  x{s['speedup']:<7} {'same rows' if result.same_rows else 'ROWS DIFFER'}"
+                + (f"  clickhouse p50 {s['clickhouse_p50_ms']:>8.1f} ms {'same rows' if result.clickhouse_same_rows else 'ROWS DIFFER'}" if clickhouse else "")
             )
     return results
 
@@ -261,9 +283,28 @@ def seed42_drop(folder: Path, scale: float, say=print) -> Path:
     return folder
 
 
-def queries_at_scale(settings, scale: float, repeat: int, say=print) -> dict:
-    """Build (once) the drop, the warehouse and its PostgreSQL copy for a scale, then run and
-    compare every dashboard query. Returns the JSON-ready report."""
+def clickhouse_copy(bench_settings, clickhouse_url: str, database: str, say=print):
+    """The bench warehouse built on the ClickHouse of OLIST_CLICKHOUSE_URL (by default embedded
+    chdb, in this process), in its own database, from the DuckDB file, as an ETL run with
+    OLIST_WAREHOUSE_ENGINE=clickhouse builds it; returns a function of (sql, params) to rows."""
+    import dataclasses
+
+    from olist_bi.clickhouse import warehouse as clickhouse
+
+    settings = dataclasses.replace(
+        bench_settings, warehouse_engine="clickhouse", clickhouse_url=clickhouse_url, clickhouse_database=database
+    )
+    say(f"building the warehouse on ClickHouse ({database}) ...")
+    with duckdb.connect(str(bench_settings.warehouse_path), read_only=True) as con:
+        clickhouse.build(settings, con)
+    clickhouse.publish(settings)
+    return lambda sql, params: clickhouse.query(settings, sql, params)
+
+
+def queries_at_scale(settings, scale: float, repeat: int, say=print, engines: tuple[str, ...] = ("duckdb", "postgres")) -> dict:
+    """Build (once) the drop, the warehouse and its PostgreSQL copy for a scale (and, with
+    clickhouse among `engines`, its ClickHouse copy), then run and compare every dashboard
+    query. Returns the JSON-ready report."""
     import os
 
     from olist_bi.etl import pipeline
@@ -283,7 +324,10 @@ def queries_at_scale(settings, scale: float, repeat: int, say=print) -> dict:
     if loaded_signature(pg_url, schema) != signature(bench_settings.warehouse_path):
         say("loading the star schema and marts into PostgreSQL ...")
         load_postgres(bench_settings.warehouse_path, pg_url, say, schema)
-    results = [r.summary() for r in run_queries(bench_settings.warehouse_path, pg_url, repeat, say, schema)]
+    clickhouse = None
+    if "clickhouse" in engines:
+        clickhouse = clickhouse_copy(bench_settings, settings.clickhouse_url, schema.replace("olist_warehouse", "olist_bench"), say)
+    results = [r.summary() for r in run_queries(bench_settings.warehouse_path, pg_url, repeat, say, schema, clickhouse)]
     with provider.connect(bench_settings.warehouse_path) as con:
         orders = con.execute("select count(*) from fact_deliveries").fetchone()[0]
     cost = connection_cost(bench_settings.warehouse_path)
@@ -298,6 +342,16 @@ def queries_at_scale(settings, scale: float, repeat: int, say=print) -> dict:
         "duckdb_worst_p95_ms": max(r["duckdb_p95_ms"] for r in results),
         "postgres_worst_p95_ms": max(r["postgres_p95_ms"] for r in results),
         "all_rows_equal": all(r["same_rows"] for r in results),
+        **(
+            {
+                "clickhouse_geomean_speedup": round(geomean([r["clickhouse_speedup"] for r in results]), 2),
+                "duckdb_vs_clickhouse_geomean": round(geomean([r["clickhouse_p50_ms"] / r["duckdb_p50_ms"] for r in results]), 2),
+                "clickhouse_worst_p95_ms": max(r["clickhouse_p95_ms"] for r in results),
+                "clickhouse_rows_equal": all(r["clickhouse_same_rows"] for r in results),
+            }
+            if clickhouse
+            else {}
+        ),
         "queries": results,
     }
 
@@ -318,6 +372,9 @@ def plot(reports: list[dict], path: Path) -> None:
         label = "DuckDB (connection provider, as the BI tools)" if engine == "duckdb" else "PostgreSQL (indexes, ANALYZE)"
         ax.plot(scales, medians, marker="o", color=color, label=f"{label}: median of p50")
         ax.fill_between(scales, lows, highs, color=color, alpha=0.15, label=f"{label}: fastest p50 to slowest p95")
+    if all("clickhouse_p50_ms" in r["queries"][0] for r in reports):
+        medians = [statistics.median(q["clickhouse_p50_ms"] for q in r["queries"]) for r in reports]
+        ax.plot(scales, medians, marker="^", color="#2ca02c", label="ClickHouse (embedded chdb, in-process): median of p50")
     opened = [statistics.median(q["duckdb_file_open_p50_ms"] for q in r["queries"]) for r in reports]
     ax.plot(scales, opened, marker="s", linestyle="--", color="#1f77b4", label="DuckDB (reference: file opened per query): median of p50")
     ax.set_xscale("log")
@@ -387,6 +444,23 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
             f"{cost['provider']['p50_ms']} ms / {cost['file_open']['p50_ms']} ms | "
             f"{r['duckdb_worst_p95_ms']} ms | {r['postgres_worst_p95_ms']} ms | {'yes' if r['all_rows_equal'] else 'NO'} |"
         )
+    if all("clickhouse_geomean_speedup" in r for r in reports):
+        lines += [
+            "",
+            "## ClickHouse beside them (`--engines duckdb,postgres,clickhouse`)",
+            "",
+            "The same warehouse built on embedded ClickHouse (chdb 4.4, ClickHouse 26.9, in the benchmark's",
+            "process) as an ETL run with `OLIST_WAREHOUSE_ENGINE=clickhouse` builds it, the same queries",
+            "transpiled (docs/clickhouse.md), timed in turn with the other two; rows compared with DuckDB's.",
+            "",
+            "| scale | geomean speed-up over PostgreSQL | ClickHouse p50 / DuckDB p50 (geomean) | ClickHouse worst p95 | same rows as DuckDB |",
+            "|---|---|---|---|---|",
+        ]
+        for r in reports:
+            lines.append(
+                f"| {r['scale']:g} | {r['clickhouse_geomean_speedup']}x | {r['duckdb_vs_clickhouse_geomean']} | {r['clickhouse_worst_p95_ms']} ms | "
+                f"{'yes' if r['clickhouse_rows_equal'] else 'NO'} |"
+            )
     targets = {1.0: 10, 10.0: 30}
     lines += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
     for r in reports:
@@ -401,16 +475,19 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
     if findings.exists():
         lines += ["", findings.read_text(encoding="utf-8").strip()]
     for r in reports:
+        ch = "clickhouse_p50_ms" in r["queries"][0]
         lines += [
             "",
             f"## Scale {r['scale']:g}",
             "",
-            "| query | rows | DuckDB p50 | DuckDB p95 | DuckDB file open p50 | PostgreSQL p50 | PostgreSQL p95 | speed-up | file-open speed-up | same rows |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| query | rows | DuckDB p50 | DuckDB p95 | DuckDB file open p50 | PostgreSQL p50 | PostgreSQL p95 | speed-up | file-open speed-up | same rows |"
+            + (" ClickHouse p50 | ClickHouse p95 | same rows |" if ch else ""),
+            "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if ch else ""),
         ]
         for q in r["queries"]:
             lines.append(
                 f"| {q['query']} | {q['rows']} | {q['duckdb_p50_ms']} | {q['duckdb_p95_ms']} | {q['duckdb_file_open_p50_ms']} | {q['postgres_p50_ms']} | "
                 f"{q['postgres_p95_ms']} | {q['speedup']}x | {q['file_open_speedup']}x | {'yes' if q['same_rows'] else 'NO'} |"
+                + (f" {q['clickhouse_p50_ms']} | {q['clickhouse_p95_ms']} | {'yes' if q['clickhouse_same_rows'] else 'NO'} |" if ch else "")
             )
     return "\n".join(lines) + "\n"

@@ -755,7 +755,9 @@ def bench_group() -> None:
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Scale of the generated drop (seed 42).")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (geomean_speedup and one entry per query).")
-def bench_queries(scale: float, repeat: int, as_json: bool) -> None:
+@click.option("--engines", default="duckdb,postgres", show_default=True, callback=lambda ctx, param, value: _engines(value),
+              help="duckdb,postgres, or duckdb,postgres,clickhouse to time embedded ClickHouse beside them.")
+def bench_queries(scale: float, repeat: int, as_json: bool, engines: tuple[str, ...]) -> None:
     """Run every dashboard chart query of the semantic layer on DuckDB and on the same star
     schema and marts loaded into PostgreSQL (indexes, ANALYZE); report p50 and p95 per query,
     the speed-up and its geometric mean, and check both engines return the same rows. The
@@ -764,7 +766,7 @@ def bench_queries(scale: float, repeat: int, as_json: bool) -> None:
 
     settings = _settings()
     say = (lambda m: click.echo(m, err=True)) if as_json else click.echo
-    report = benchmark.queries_at_scale(settings, scale, repeat, say)
+    report = benchmark.queries_at_scale(settings, scale, repeat, say, engines)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -774,13 +776,28 @@ def bench_queries(scale: float, repeat: int, as_json: bool) -> None:
             f"connection p50 {report['connection_cost']['provider']['p50_ms']} ms (file open {report['connection_cost']['file_open']['p50_ms']} ms), "
             f"DuckDB worst p95 {report['duckdb_worst_p95_ms']} ms, all rows equal: {report['all_rows_equal']}"
         )
+        if "clickhouse" in engines:
+            click.echo(
+                f"ClickHouse (embedded): geometric mean speed-up {report['clickhouse_geomean_speedup']}x over PostgreSQL, "
+                f"{report['duckdb_vs_clickhouse_geomean']}x DuckDB's p50, worst p95 {report['clickhouse_worst_p95_ms']} ms, "
+                f"same rows as DuckDB: {report['clickhouse_rows_equal']}"
+            )
+
+
+def _engines(value: str) -> tuple[str, ...]:
+    engines = tuple(e.strip() for e in value.split(",") if e.strip())
+    if set(engines) not in ({"duckdb", "postgres"}, {"duckdb", "postgres", "clickhouse"}):
+        raise click.BadParameter("give duckdb,postgres or duckdb,postgres,clickhouse (DuckDB and PostgreSQL are always compared)")
+    return engines
 
 
 @bench_group.command(name="report")
 @click.option("--scales", default="0.1,1,10", show_default=True, help="Comma-separated scales to run.")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("BENCHMARKS.md"), show_default=True, help="The report to write; the plot goes beside it.")
-def bench_report(scales: str, repeat: int, out: Path) -> None:
+@click.option("--engines", default="duckdb,postgres", show_default=True, callback=lambda ctx, param, value: _engines(value),
+              help="duckdb,postgres, or duckdb,postgres,clickhouse to add embedded ClickHouse.")
+def bench_report(scales: str, repeat: int, out: Path, engines: tuple[str, ...]) -> None:
     """Run `bench queries` at each scale and write BENCHMARKS.md: machine facts, the command,
     a table per scale and a PNG plot of latency by scale for both engines."""
     from olist_bi import benchmark
@@ -789,10 +806,10 @@ def bench_report(scales: str, repeat: int, out: Path) -> None:
     reports = []
     for scale in [float(s) for s in scales.split(",")]:
         click.echo(f"scale {scale:g} ...", err=True)
-        reports.append(benchmark.queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True)))
+        reports.append(benchmark.queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True), engines))
     plot = out.with_name("benchmarks-latency.png")
     benchmark.plot(reports, plot)
-    out.write_text(benchmark.render_report(reports, plot.name, f"olist-bi bench report --scales {scales} --repeat {repeat}"), encoding="utf-8")
+    out.write_text(benchmark.render_report(reports, plot.name, f"olist-bi bench report --scales {scales} --repeat {repeat}" + (f" --engines {','.join(engines)}" if "clickhouse" in engines else "")), encoding="utf-8")
     for r in reports:
         click.echo(f"scale {r['scale']:g}: geometric mean speed-up {r['geomean_speedup']}x, DuckDB worst p95 {r['duckdb_worst_p95_ms']} ms")
     click.echo(f"wrote {out} and {plot}")

@@ -85,3 +85,28 @@ def test_percentile_is_by_nearest_rank():
     assert benchmark.percentile(values, 95) == 19
     assert benchmark.percentile(values, 50) == 11
     assert benchmark.percentile([5.0], 95) == 5.0
+
+
+def test_every_dashboard_query_returns_the_same_rows_on_clickhouse(warehouse, clickhouse_warehouse, bench_pg):
+    from olist_bi.clickhouse import warehouse as clickhouse
+
+    settings, _ = warehouse
+    ch_settings, _ = clickhouse_warehouse
+    benchmark.load_postgres(settings.warehouse_path, bench_pg, say=lambda m: None)
+    results = benchmark.run_queries(
+        settings.warehouse_path, bench_pg, repeat=1, say=lambda m: None, clickhouse=lambda sql, params: clickhouse.query(ch_settings, sql, params)
+    )
+    assert [r.name for r in results if not r.clickhouse_same_rows] == []
+    assert all(r.clickhouse_ms for r in results)
+    assert {"clickhouse_p50_ms", "clickhouse_speedup", "clickhouse_same_rows"} <= set(results[0].summary())
+
+
+@pytest.mark.slow
+def test_bench_queries_with_clickhouse(tmp_path, ops_url, clickhouse_url):
+    env = {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url, "OLIST_CLICKHOUSE_URL": clickhouse_url}
+    result = CliRunner().invoke(main, ["bench", "queries", "--scale", "0.01", "--repeat", "1", "--json", "--engines", "duckdb,postgres,clickhouse"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["clickhouse_rows_equal"] is True and report["clickhouse_geomean_speedup"] > 0
+    refused = CliRunner().invoke(main, ["bench", "queries", "--engines", "clickhouse"], env=env)
+    assert refused.exit_code == 2 and "duckdb,postgres,clickhouse" in refused.output

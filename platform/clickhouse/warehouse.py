@@ -246,6 +246,12 @@ def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple
     """Rows of a DuckDB query (a compiled metric query, `?` parameters) run on the served
     ClickHouse warehouse."""
     db = databases(settings)
-    semantic = {f"{flat.SCHEMA}.{flat.flat_model(m).view}": f"{db.semantic}.{flat.flat_model(m).view}" for m in flat.load().models}
-    text, named = to_clickhouse_query(sql, list(params), semantic, db.served)
+    text, named = to_clickhouse_query(sql, list(params), _semantic_tables(db), db.served)
     return connect(settings).rows(text, named)
+
+
+@cache
+def _semantic_tables(db: Databases) -> dict[str, str]:
+    """semantic.<view> as the semantic layer names it -> the view in <db>_semantic."""
+    views = [flat.flat_model(m).view for m in flat.load().models]
+    return {f"{flat.SCHEMA}.{v}": f"{db.semantic}.{v}" for v in views}
