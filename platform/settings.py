@@ -330,6 +330,11 @@ class Settings:
                 value = get(variable.name) or ""
                 if variable.secret and EXAMPLE_VALUE.search(value):
                     raise SettingsError(f"{variable.name} still holds the example value of .env.example: set a real secret (openssl rand -base64 42)")
+            if get("OLIST_WAREHOUSE_ENGINE") == "clickhouse" and not (env.get("OLIST_CLICKHOUSE_URL") or "").strip():
+                raise SettingsError(
+                    "OLIST_WAREHOUSE_ENGINE=clickhouse in production needs OLIST_CLICKHOUSE_URL (a ClickHouse server): embedded "
+                    "chdb serves one process at a time, so the scheduler, the notebook and the BI tools could not share it"
+                )
         home = Path(get("OLIST_HOME")).expanduser().resolve()
         warehouse = get("OLIST_WAREHOUSE_PATH")
         return cls(

@@ -193,3 +193,41 @@ def test_production_refuses_the_example_secrets(tmp_path):
     with pytest.raises(SettingsError, match="OLIST_SUPERSET_ADMIN_PASSWORD still holds the example value"):
         Settings.from_env({"OLIST_ENV": "production", "OLIST_SUPERSET_ADMIN_PASSWORD": "change-me", "OLIST_HOME": str(tmp_path)})
     assert Settings.from_env({"OLIST_ENV": "demo", "OLIST_SUPERSET_ADMIN_PASSWORD": "change-me", "OLIST_HOME": str(tmp_path)}).is_demo
+
+
+@pytest.mark.compose
+def test_the_clickhouse_profile_runs_a_pinned_server_with_the_bundles_users(config):
+    service = config["services"]["clickhouse"]
+    assert service["profiles"] == ["clickhouse"]  # not started unless asked for
+    volumes = _volumes(service)
+    assert any(v.endswith("/etc/clickhouse-server/users.d/olist.xml:ro") for v in volumes)
+    assert any(v.endswith("/etc/clickhouse-server/config.d/olist.xml:ro") for v in volumes)
+    assert "ping" in " ".join(service["healthcheck"]["test"])
+    assert config["services"]["scheduler"]["environment"]["OLIST_WAREHOUSE_ENGINE"] == "duckdb"  # unless .env says otherwise
+
+
+def test_the_clickhouse_users_match_the_databases_the_etl_uses_and_lock_readers_down():
+    import xml.etree.ElementTree as ET
+
+    from olist_bi.clickhouse.dialect import SETTINGS
+    from olist_bi.clickhouse.warehouse import KEEP, Databases
+
+    root = ET.parse(ROOT / "docker" / "clickhouse" / "users.xml").getroot()
+    users = root.find("users")
+    assert users.find("default").get("remove") == "remove"  # no passwordless default user
+    db = Databases("olist")
+    expected = {db.served, db.build, db.staging, db.semantic, *(db.previous(n) for n in range(1, KEEP + 1))}
+    etl = [q.text for q in users.find("olist_etl/grants")]
+    assert {g.removeprefix("GRANT ALL ON ").removesuffix(".*") for g in etl} == expected
+    reader = [q.text for q in users.find("olist_reader/grants")]
+    assert reader == [f"GRANT SELECT ON {db.served}.*", f"GRANT SELECT ON {db.semantic}.*"]  # no SOURCES: no file(), url()
+    for name in ("olist_etl", "olist_reader"):
+        password = users.find(f"{name}/password")
+        assert password.get("from_env", "").startswith("OLIST_CLICKHOUSE_") and not (password.text or "").strip()
+        profile = root.find(f"profiles/{users.find(f'{name}/profile').text}")
+        for setting, value in SETTINGS.items():  # the dialect's semantics for every client
+            assert profile.find(setting).text == str(value), (name, setting)
+    reader_profile = root.find("profiles/olist_reader")
+    assert reader_profile.find("readonly").text == "2"
+    for limit in ("max_memory_usage", "max_execution_time", "max_result_rows"):
+        assert int(reader_profile.find(limit).text) > 0, limit

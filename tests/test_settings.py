@@ -49,6 +49,10 @@ def test_blank_values_mean_default():
         ("OLIST_DUCKDB_THREADS", "0"),
         ("OLIST_ETL_SCHEDULE", "every night"),
         ("OLIST_ETL_SCHEDULE", "0 25 * * *"),
+        ("OLIST_WAREHOUSE_ENGINE", "sqlite"),
+        ("OLIST_CLICKHOUSE_URL", "clickhouse://host:9000"),
+        ("OLIST_CLICKHOUSE_URL", "chdb://relative/folder"),
+        ("OLIST_CLICKHOUSE_DATABASE", "olist; drop database x"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
@@ -68,3 +72,14 @@ def test_the_warehouse_path_is_kept_as_given_not_resolved_through_its_link(tmp_p
     (tmp_path / "warehouse.duckdb").symlink_to(target.relative_to(tmp_path))
     settings = Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb")})
     assert settings.warehouse_path == tmp_path / "warehouse.duckdb"  # the link, which each publish re-points
+
+
+def test_the_clickhouse_engine_defaults_to_embedded_chdb_in_the_home_and_refuses_it_in_production(tmp_path):
+    settings = Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_WAREHOUSE_ENGINE": "clickhouse"})
+    assert settings.clickhouse_url == f"chdb://{tmp_path.resolve() / 'clickhouse'}" and settings.clickhouse_database == "olist"
+    server = Settings.from_env({"OLIST_CLICKHOUSE_URL": "http://olist_etl:pw@clickhouse:8123"})
+    assert server.describe()["OLIST_CLICKHOUSE_URL"] == "http://olist_etl:****@clickhouse:8123"
+    production = {"OLIST_ENV": "production", "OLIST_WAREHOUSE_ENGINE": "clickhouse", "OLIST_DATABASE_URL": "postgresql://u:p@h/d"}
+    with pytest.raises(SettingsError, match="needs OLIST_CLICKHOUSE_URL"):
+        Settings.from_env(production)
+    assert Settings.from_env({**production, "OLIST_CLICKHOUSE_URL": "https://u:p@ch.example.com:8443"}).warehouse_engine == "clickhouse"
