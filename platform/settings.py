@@ -60,6 +60,13 @@ VARIABLES: tuple[Variable, ...] = (
         secret=True,
     ),
     Variable(
+        "OLIST_CLICKHOUSE_READER_URL",
+        None,
+        "The ClickHouse server as the BI tools connect to it, with the read-only user: "
+        "http(s)://olist_reader:password@host:8123. Unset: OLIST_CLICKHOUSE_URL (refused in production).",
+        secret=True,
+    ),
+    Variable(
         "OLIST_CLICKHOUSE_DATABASE",
         "olist",
         "The ClickHouse database that serves the warehouse; the ETL also uses <name>_build, <name>_staging, "
@@ -276,6 +283,7 @@ class Settings:
     warehouse_engine: str
     clickhouse_url: str
     clickhouse_database: str
+    clickhouse_reader_url: str | None
     embedded_pg_port: int
     sample_scale: float
     duckdb_memory_limit: str
@@ -346,6 +354,7 @@ class Settings:
             warehouse_engine=_parse_choice("OLIST_WAREHOUSE_ENGINE", get("OLIST_WAREHOUSE_ENGINE"), ("duckdb", "clickhouse")),
             clickhouse_url=_clickhouse_url(get("OLIST_CLICKHOUSE_URL"), home),
             clickhouse_database=_parse_identifier("OLIST_CLICKHOUSE_DATABASE", get("OLIST_CLICKHOUSE_DATABASE")),
+            clickhouse_reader_url=_clickhouse_url(get("OLIST_CLICKHOUSE_READER_URL"), home) if get("OLIST_CLICKHOUSE_READER_URL") else None,
             embedded_pg_port=_parse_int("OLIST_EMBEDDED_PG_PORT", get("OLIST_EMBEDDED_PG_PORT"), 1024, 65535),
             sample_scale=_parse_float("OLIST_SAMPLE_SCALE", get("OLIST_SAMPLE_SCALE"), 0, 100, low_inclusive=False),
             duckdb_memory_limit=_parse_memory(get("OLIST_DUCKDB_MEMORY_LIMIT")),
@@ -433,6 +442,7 @@ class Settings:
             "OLIST_WAREHOUSE_ENGINE": self.warehouse_engine,
             "OLIST_CLICKHOUSE_URL": mask_url(self.clickhouse_url),
             "OLIST_CLICKHOUSE_DATABASE": self.clickhouse_database,
+            "OLIST_CLICKHOUSE_READER_URL": mask_url(self.clickhouse_reader_url) if self.clickhouse_reader_url else "(unset: OLIST_CLICKHOUSE_URL)",
             "OLIST_EMBEDDED_PG_PORT": str(self.embedded_pg_port),
             "OLIST_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "OLIST_DUCKDB_THREADS": str(self.duckdb_threads),

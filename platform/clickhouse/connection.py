@@ -67,7 +67,9 @@ class ClickHouse:
         self._run(sql, params, fmt="Null")
 
     def arrow(self, sql: str, params: dict | None = None) -> pa.Table:
-        return self._run(sql, params, fmt="ArrowTable")
+        """The answer as Arrow. Timestamps come back as DuckDB gives them, without a time zone
+        (ClickHouse tags DateTime64 values with the server's, UTC here; the values are UTC)."""
+        return _naive_timestamps(self._run(sql, params, fmt="ArrowTable"))
 
     def rows(self, sql: str, params: dict | None = None) -> list[tuple]:
         table = self.arrow(sql, params)
@@ -101,6 +103,15 @@ class ClickHouse:
             except Exception as e:  # chdb raises RuntimeError, clickhouse-connect its own errors
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ClickHouseError(f"{self.target.describe()}: {first}\n  in: {' '.join(sql.split())[:300]}") from e
+
+
+def _naive_timestamps(table: pa.Table) -> pa.Table:
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            if f.type.tz not in ("UTC", "Etc/UTC"):
+                raise ClickHouseError(f"column {f.name} comes back in time zone {f.type.tz}: the server's time zone must be UTC")
+            table = table.set_column(i, pa.field(f.name, pa.timestamp(f.type.unit), f.nullable), table.column(i).cast(pa.timestamp(f.type.unit)))
+    return table
 
 
 _EMBEDDED: dict[str, object] = {}

@@ -85,6 +85,15 @@ def table_models() -> list[transform.Model]:
     return [m for m in transform.models() if m.layer not in VIEW_LAYERS]
 
 
+# Besides the models, the served database holds the ETL's record of the files it loaded
+# (DuckDB's meta.loads), which the freshness dataset reads: published with the models.
+LOADS = "meta_loads"
+
+
+def served_tables() -> list[str]:
+    return [m.name for m in table_models()] + [LOADS]
+
+
 # -- build ---------------------------------------------------------------------------------
 
 
@@ -101,6 +110,8 @@ def build(settings: Settings, source: duckdb.DuckDBPyConnection) -> dict[str, in
         rows = {}
         for model in transform.models():
             rows[model.name] = _build_model(ch, db, model, source)
+        loads = source.execute("select * from meta.loads").fetch_arrow_table()
+        ch.create_from_arrow(f"{db.build}.{LOADS}", loads, "ENGINE = MergeTree ORDER BY tuple()")
         transform.check_contracts(lambda sql: ch.scalar(sql), lambda name: _qualified(db, name))
         return rows
     except ClickHouseError as e:
@@ -120,6 +131,7 @@ def _tables(db: Databases) -> dict[str, str]:
     for model in transform.models():
         tables[model.name] = f"{db.staging if model.layer in VIEW_LAYERS else db.build}.{model.name}"
     tables["python_rows"] = f"{db.staging}.python_rows"
+    tables["meta.loads"] = f"{db.build}.{LOADS}"
     return tables
 
 
@@ -171,9 +183,9 @@ def publish(settings: Settings) -> None:
     rollback, (re)create the semantic views, drop the staging database."""
     ch, db = connect(settings), databases(settings)
     ch.command(f"create database if not exists {db.served}")
-    for model in table_models():
-        ch.command(f"create table if not exists {db.served}.{model.name} as {db.build}.{model.name}")
-    ch.command("exchange tables " + ", ".join(f"{db.build}.{m.name} and {db.served}.{m.name}" for m in table_models()))
+    for name in served_tables():
+        ch.command(f"create table if not exists {db.served}.{name} as {db.build}.{name}")
+    ch.command("exchange tables " + ", ".join(f"{db.build}.{t} and {db.served}.{t}" for t in served_tables()))
     # <db>_build now holds the generation just replaced: it becomes previous_1
     ch.command(f"drop database if exists {db.previous(KEEP)} sync")
     for n in range(KEEP - 1, 0, -1):
@@ -188,7 +200,7 @@ def publish(settings: Settings) -> None:
 def _drop_empty_previous(ch: ClickHouse, db: Databases) -> None:
     """A first publish exchanged with the empty tables it created: that is no generation."""
     first = db.previous(1)
-    if all(ch.scalar(f"select count() from {first}.{m.name}") == 0 for m in table_models()):
+    if all(ch.scalar(f"select count() from {first}.{t}") == 0 for t in served_tables()):
         ch.command(f"drop database {first} sync")
         for n in range(2, KEEP + 1):
             if _exists(ch, db.previous(n)):
@@ -199,7 +211,7 @@ def serves(settings: Settings) -> bool:
     """Whether ClickHouse serves a warehouse (every table model of it) now."""
     ch, db = connect(settings), databases(settings)
     found = {r[0] for r in ch.rows("select name from system.tables where database = {db:String}", {"db": db.served})}
-    return {m.name for m in table_models()} <= found
+    return set(served_tables()) <= found
 
 
 def versions(settings: Settings) -> list[str]:
@@ -215,7 +227,7 @@ def rollback(settings: Settings) -> str:
     kept = versions(settings)
     if not kept:
         raise NothingToRollBack(f"ClickHouse keeps no previous warehouse ({db.previous(1)} does not exist)")
-    ch.command("exchange tables " + ", ".join(f"{kept[0]}.{m.name} and {db.served}.{m.name}" for m in table_models()))
+    ch.command("exchange tables " + ", ".join(f"{kept[0]}.{t} and {db.served}.{t}" for t in served_tables()))
     ch.command(f"drop database {kept[0]} sync")
     for n in range(2, KEEP + 1):
         if _exists(ch, db.previous(n)):
@@ -246,12 +258,13 @@ def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple
     """Rows of a DuckDB query (a compiled metric query, `?` parameters) run on the served
     ClickHouse warehouse."""
     db = databases(settings)
-    text, named = to_clickhouse_query(sql, list(params), _semantic_tables(db), db.served)
+    text, named = to_clickhouse_query(sql, list(params), served_names(db), db.served)
     return connect(settings).rows(text, named)
 
 
 @cache
-def _semantic_tables(db: Databases) -> dict[str, str]:
-    """semantic.<view> as the semantic layer names it -> the view in <db>_semantic."""
+def served_names(db: Databases) -> dict[str, str]:
+    """Tables as DuckDB SQL names them outside the models: semantic.<view> -> the view in
+    <db>_semantic, meta.loads -> <db>.meta_loads."""
     views = [flat.flat_model(m).view for m in flat.load().models]
-    return {f"{flat.SCHEMA}.{v}": f"{db.semantic}.{v}" for v in views}
+    return {f"{flat.SCHEMA}.{v}": f"{db.semantic}.{v}" for v in views} | {"meta.loads": f"{db.served}.{LOADS}"}

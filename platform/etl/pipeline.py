@@ -205,11 +205,6 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 if report.notes:
                     detail["notes"] = report.notes
                 faults.point("during_transform")
-            if settings.warehouse_engine == "clickhouse":
-                with _task(log, "clickhouse", result, say) as detail:
-                    from olist_bi.clickhouse import warehouse as clickhouse
-
-                    detail["models"] = len(clickhouse.build(settings, con))
             con.executemany(
                 "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
                 [
@@ -217,6 +212,11 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                     for i in new
                 ],
             )
+            if settings.warehouse_engine == "clickhouse":  # after meta.loads has this run's files
+                with _task(log, "clickhouse", result, say) as detail:
+                    from olist_bi.clickhouse import warehouse as clickhouse
+
+                    detail["models"] = len(clickhouse.build(settings, con))
             con.execute("checkpoint")
         finally:
             con.close()

@@ -136,9 +136,11 @@ def chart_dataset(chart: Chart, catalog: Catalog, bundle_datasets: dict[str, Bun
     return bundle_datasets[chart_source(chart, catalog)]
 
 
-def build(warehouse_uri: str, operations_uri: str, row_columns: dict[str, list[str]], catalog: Catalog | None = None) -> Bundle:
+def build(warehouse_uri: str, operations_uri: str, row_columns: dict[str, list[str]], catalog: Catalog | None = None,
+          clickhouse_database: str | None = None) -> Bundle:
     """Generate the bundle. `row_columns` gives the columns of each row dataset (read from
-    its database by the caller); `operations_uri` carries no password (given at import)."""
+    its database by the caller); `operations_uri` carries no password (given at import).
+    With `clickhouse_database`, the warehouse is that ClickHouse database (`on_clickhouse`)."""
     catalog = catalog or load()
     specs = dashboards()
     files: dict[str, str] = {
@@ -166,7 +168,50 @@ def build(warehouse_uri: str, operations_uri: str, row_columns: dict[str, list[s
             ds = chart_dataset(chart, catalog, bundle_datasets)
             files[f"charts/{dashboard.slug}-{chart.key}.yaml"] = _yaml(_chart_yaml(dashboard, chart, ds, catalog))
         files[f"dashboards/{dashboard.slug}.yaml"] = _yaml(_dashboard_yaml(dashboard, catalog, bundle_datasets))
+    if clickhouse_database:
+        on_clickhouse(files, bundle_datasets, clickhouse_database)
     return Bundle(files, bundle_datasets, specs)
+
+
+def on_clickhouse(files: dict[str, str], bundle_datasets: dict[str, BundleDataset], database: str) -> None:
+    """The warehouse's side of the bundle for ClickHouse (OLIST_WAREHOUSE_ENGINE=clickhouse):
+    no DuckDB connection arguments (the server's olist_reader profile sets the limits), the
+    semantic datasets in `<database>_semantic`, and every SQL the specs write in DuckDB's
+    dialect (row datasets' SQL, saved metrics, a chart's SQL metrics, filters and orderings)
+    transpiled as the models are (olist_bi.clickhouse.dialect)."""
+    from olist_bi.clickhouse.dialect import to_clickhouse
+    from olist_bi.clickhouse.warehouse import Databases, served_names
+
+    tables = served_names(Databases(database))
+
+    def expression(sql: str) -> str:
+        return to_clickhouse(f"select {sql}").removeprefix("SELECT ")
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {k: expression(v) if k == "sqlExpression" and isinstance(v, str) else walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    on_warehouse = {ds.uuid for ds in bundle_datasets.values() if ds.database == WAREHOUSE}
+    for path, text in list(files.items()):
+        data = yaml.safe_load(text)
+        if path == f"databases/{WAREHOUSE}.yaml":
+            data["extra"]["engine_params"] = {}
+        elif path.startswith(f"datasets/{WAREHOUSE}/"):
+            if data["schema"] == SEMANTIC_SCHEMA:
+                data["schema"] = f"{database}_semantic"
+            if data["sql"]:
+                data["sql"] = to_clickhouse(data["sql"], tables, database)
+            for metric in data["metrics"]:
+                metric["expression"] = expression(metric["expression"])
+        elif path.startswith("charts/") and data["dataset_uuid"] in on_warehouse:
+            data["params"] = walk(data["params"])
+            data["query_context"] = json.dumps(walk(json.loads(data["query_context"])))
+        else:
+            continue
+        files[path] = _yaml(data)
 
 
 def _yaml(data: dict) -> str:

@@ -42,8 +42,31 @@ class Report:
 
 def warehouse_uri(settings: Settings) -> str:
     """The served path through our dialect (superset/dialect.py): one open database per
-    published generation in each Superset worker, never a file open per query."""
+    published generation in each Superset worker, never a file open per query. With the
+    ClickHouse engine, the server through clickhouse-connect, its password masked (given at
+    import: `warehouse_password`)."""
+    if settings.warehouse_engine == "clickhouse":
+        return clickhouse_uri(settings)[0]
     return f"duckdb+olist:///{settings.warehouse_path}"
+
+
+def clickhouse_uri(settings: Settings) -> tuple[str, str]:
+    """(Superset's URI for the ClickHouse warehouse, with the password masked; the password),
+    from OLIST_CLICKHOUSE_READER_URL (else OLIST_CLICKHOUSE_URL)."""
+    from urllib.parse import quote, unquote, urlsplit
+
+    url = settings.clickhouse_reader_url or settings.clickhouse_url
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        raise RuntimeError(
+            "Superset cannot read embedded ClickHouse (chdb serves one process and no network): set OLIST_CLICKHOUSE_READER_URL "
+            "to a ClickHouse server with the read-only user (docs/clickhouse.md)"
+        )
+    secure = "?secure=true" if parts.scheme == "https" else ""
+    port = parts.port or (8443 if parts.scheme == "https" else 8123)
+    user = quote(unquote(parts.username or "default"), safe="")
+    uri = f"clickhousedb://{user}:XXXXXXXXXX@{parts.hostname}:{port}/{settings.clickhouse_database}{secure}"
+    return uri, unquote(parts.password or "")
 
 
 def row_columns(settings: Settings) -> dict[str, list[str]]:
@@ -92,11 +115,16 @@ def provision(settings: Settings, say=print) -> Report:
     say("superset: importing the asset bundle (connections, datasets, charts, dashboards) ...")
     reader = ensure_ops_reader(settings)
     ops_uri, ops_password = reader.sqlalchemy_uri(), reader.password
-    built = bundle_module.build(warehouse_uri(settings), ops_uri, row_columns(settings))
+    clickhouse = settings.warehouse_engine == "clickhouse"
+    built = bundle_module.build(warehouse_uri(settings), ops_uri, row_columns(settings),
+                                clickhouse_database=settings.clickhouse_database if clickhouse else None)
+    passwords = {f"databases/{bundle_module.OPERATIONS}.yaml": ops_password}
+    if clickhouse:
+        passwords[f"databases/{bundle_module.WAREHOUSE}.yaml"] = clickhouse_uri(settings)[1]
     client.post(
         "/api/v1/assets/import/",
         files={"bundle": ("olist_bi_assets.zip", built.zip_bytes(), "application/zip")},
-        data={"passwords": json.dumps({f"databases/{bundle_module.OPERATIONS}.yaml": ops_password})},
+        data={"passwords": json.dumps(passwords)},
     )
     ids = ids_by_uuid(client)
     _scope_filters(client, built, ids)

@@ -43,7 +43,8 @@ class Superset(BITool):
         """The asset bundle provisioning imports, as a ZIP (the warehouse must exist: the row
         datasets' columns are read from it)."""
         reader_uri = "postgresql+psycopg2://olist_ops_reader@operations/olist_ops"  # no password in a file
-        built = bundle.build(provision.warehouse_uri(self.settings), reader_uri, provision.row_columns(self.settings))
+        clickhouse = self.settings.clickhouse_database if self.settings.warehouse_engine == "clickhouse" else None
+        built = bundle.build(provision.warehouse_uri(self.settings), reader_uri, provision.row_columns(self.settings), clickhouse_database=clickhouse)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "superset-assets.zip"
         path.write_bytes(built.zip_bytes())

@@ -44,7 +44,7 @@ def test_the_run_built_and_published_on_clickhouse(clickhouse_warehouse):
     assert "clickhouse" in result.stage_seconds
     assert clickhouse.connect(settings).scalar(
         "select count() from system.tables where database = {db:String}", {"db": settings.clickhouse_database}
-    ) == len(TABLES)
+    ) == len(clickhouse.served_tables()) == len(TABLES) + 1  # the models and meta_loads
 
 
 @pytest.mark.parametrize("model", TABLES, ids=lambda m: m.name)
@@ -61,3 +61,10 @@ def test_the_model_on_clickhouse_equals_duckdb(duck, clickhouse_warehouse, model
     for g, w in zip(got, want):
         differing = [(c, a, b) for c, a, b in zip(columns, g, w) if not same(a, b)]
         assert not differing, f"{model.name}: first differing row, (column, ClickHouse, DuckDB): {differing}"
+
+
+def test_the_record_of_loaded_files_is_served_with_the_models(duck, clickhouse_warehouse):
+    settings, _ = clickhouse_warehouse
+    want = duck.execute("select source_file, sha256, rows_loaded from meta.loads order by source_file").fetchall()
+    assert len(want) == 9
+    assert clickhouse.query(settings, "select source_file, sha256, rows_loaded from meta.loads order by source_file") == want
