@@ -35,9 +35,9 @@ def test_uuids_are_stable_and_distinct():
 
 
 @pytest.mark.parametrize("dashboard, chart", [x for x in CHARTS if x[1].is_semantic], ids=lambda x: getattr(x, "key", getattr(x, "slug", "")))
-def test_every_semantic_chart_gives_the_raw_files_answer(warehouse, reference, dashboard, chart):
-    settings, _ = warehouse
-    rows = query.run(compile_query(chart.query()), settings.warehouse_path)
+def test_every_semantic_chart_gives_the_raw_files_answer(engine_warehouse, reference, dashboard, chart):
+    _, settings, _ = engine_warehouse  # on DuckDB and on ClickHouse
+    rows = query.answer(compile_query(chart.query()), settings)
     want = for_chart(reference, chart)
     assert any(v is not None for values in want.values() for v in values), "an empty answer checks nothing"
     assert_matches(rows, want, len(chart.by), what=f"{dashboard.slug}/{chart.key}")
@@ -47,8 +47,8 @@ FILTERED = [(d, f, c) for d in dashboards() for f in d.filters for c in filter_t
 
 
 @pytest.mark.parametrize("dashboard, dimension, chart", FILTERED, ids=[f"{d.slug}/{f}/{c.key}" for d, f, c in FILTERED])
-def test_every_filter_narrows_its_charts_as_the_raw_files_do(warehouse, reference, dashboard, dimension, chart):
-    settings, _ = warehouse
+def test_every_filter_narrows_its_charts_as_the_raw_files_do(engine_warehouse, reference, dashboard, dimension, chart):
+    _, settings, _ = engine_warehouse  # on DuckDB and on ClickHouse
     q = chart.query()
     if dimension == "purchase_date":
         q.start, q.end = FILTER_VALUES["purchase_date"]
@@ -60,7 +60,7 @@ def test_every_filter_narrows_its_charts_as_the_raw_files_do(warehouse, referenc
         assert FILTER_VALUES[dimension] in compiled.params
     want = for_chart(reference, chart, [dimension])
     assert want != for_chart(reference, chart), "a filter value that changes nothing checks nothing"
-    assert_matches(query.run(compiled, settings.warehouse_path), want, len(chart.by), what=f"{dashboard.slug}/{chart.key} with {dimension}")
+    assert_matches(query.answer(compiled, settings), want, len(chart.by), what=f"{dashboard.slug}/{chart.key} with {dimension}")
 
 
 def test_every_filter_reaches_a_chart():
