@@ -29,6 +29,7 @@ parameters become ClickHouse's typed `{p0:Type}` ones (`to_clickhouse_query`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
@@ -63,6 +64,33 @@ def to_clickhouse_query(sql: str, params: list, tables: Mapping[str, str] | None
     types = tuple(_parameter_type(v) for v in params)
     text = _translate(sql, tuple(sorted((tables or {}).items())), database, types)
     return text, {f"p{i}": v for i, v in enumerate(params)}
+
+
+_OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.S)
+_TAG = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+
+
+def to_clickhouse_native(sql: str, tables: Mapping[str, str] | None = None, database: str | None = None) -> str:
+    """A Metabase native question (DuckDB SQL with `{{tag}}` variables and `[[and ...]]`
+    optional clauses) as ClickHouse SQL, its variables and clauses kept for Metabase to bind.
+    Each optional clause stands in as `and __optional_N = 1` while the rest is transpiled, each
+    variable outside one as the identifier `__tag_<name>`; both are put back as written."""
+    clauses: list[str] = []
+
+    def hold(match: re.Match) -> str:
+        clauses.append(match.group(0))
+        body = match.group(1).strip()
+        if not body.lower().startswith("and "):
+            raise DialectError(f"an optional clause must start with 'and': {match.group(0)}")
+        return f" and __optional_{len(clauses) - 1} = 1 "
+
+    text = _TAG.sub(lambda m: f"__tag_{m.group(1)}", _OPTIONAL.sub(hold, sql))
+    out = to_clickhouse(text, tables, database)
+    for i, clause in enumerate(clauses):
+        out, found = re.subn(rf"\bAND __optional_{i} = 1\b", clause, out)
+        if found != 1:
+            raise DialectError(f"the optional clause {clause} did not survive the translation")
+    return re.sub(r"\b__tag_([A-Za-z0-9_]+)\b", r"{{\1}}", out)
 
 
 def _parameter_type(value) -> str:

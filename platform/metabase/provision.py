@@ -62,7 +62,7 @@ def admin_password(settings: Settings) -> str:
 
 
 def provision(settings: Settings, url: str, assets_dir: Path, say: Callable[[str], None] = lambda m: None, wait: float = 600, sync_timeout: float = 600) -> Report:
-    assets = read(assets_dir)
+    assets = for_engine(settings, read(assets_dir))
     report = Report()
     client = MetabaseClient(url)
     client.wait_until_ready(timeout=wait, say=say)
@@ -151,6 +151,46 @@ def warehouse_file(settings: Settings) -> str:
     return str(seen.parent / os.path.relpath(generation, settings.warehouse_path.parent))
 
 
+def for_engine(settings: Settings, assets: Assets) -> Assets:
+    """The assets as the warehouse engine needs them: on ClickHouse, every warehouse question's
+    SQL transpiled with its template tags kept (clickhouse.dialect.to_clickhouse_native)."""
+    if settings.warehouse_engine != "clickhouse":
+        return assets
+    from olist_bi.clickhouse import warehouse as clickhouse
+    from olist_bi.clickhouse.dialect import to_clickhouse_native
+
+    db = clickhouse.databases(settings)
+    names = clickhouse.served_names(db)
+    dashboards = [
+        {**item, "cards": [{**c, "sql": to_clickhouse_native(c["sql"], names, db.served)} if c["database"] == "warehouse" else c for c in item["cards"]]}
+        for item in assets.dashboards
+    ]
+    return Assets(assets.access, dashboards)
+
+
+def clickhouse_details(settings: Settings) -> dict:
+    """The warehouse connection for Metabase's ClickHouse driver (built into Metabase since
+    0.54; its connection properties: modules/drivers/clickhouse/resources/metabase-plugin.yaml),
+    as the read-only user of OLIST_CLICKHOUSE_READER_URL (else OLIST_CLICKHOUSE_URL)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(settings.clickhouse_reader_url or settings.clickhouse_url)
+    if parts.scheme == "chdb":
+        raise ProvisionError(
+            "Metabase cannot read embedded ClickHouse (chdb serves one process and no network): set OLIST_CLICKHOUSE_READER_URL "
+            "to a ClickHouse server with the read-only user (docs/clickhouse.md)"
+        )
+    db = settings.clickhouse_database
+    return {
+        "host": parts.hostname,
+        "port": parts.port or (8443 if parts.scheme == "https" else 8123),
+        "user": unquote(parts.username or "default"),
+        "password": unquote(parts.password or ""),
+        "dbname": f"{db} {db}_semantic",  # the driver's list of databases to sync, space-separated
+        "ssl": parts.scheme == "https",
+    }
+
+
 def point_warehouse(settings: Settings, client: MetabaseClient, assets: Assets) -> str:
     """Point the warehouse connection at the current generation; return the file."""
     spec = _database_specs(settings, assets)["warehouse"]
@@ -166,7 +206,7 @@ def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
     reader = ensure_ops_reader(settings)
     details = {
         # DuckDB driver (motherduckdb/metabase_duckdb_driver): read-only and locked down, as every BI reader.
-        "warehouse": lockdown.details(warehouse),
+        "warehouse": clickhouse_details(settings) if settings.warehouse_engine == "clickhouse" else lockdown.details(warehouse),
         "operations": {
             "host": settings.metabase_postgres_host or reader.host,
             "port": reader.port,
@@ -180,7 +220,7 @@ def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
     for key, spec in assets.access["databases"].items():
         specs[key] = {
             "name": spec["name"],
-            "engine": spec["engine"],
+            "engine": "clickhouse" if key == "warehouse" and settings.warehouse_engine == "clickhouse" else spec["engine"],
             "description": spec["description"],
             "details": details[key],
             "is_full_sync": True,

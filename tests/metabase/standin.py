@@ -175,10 +175,20 @@ class State:
     pools_closed: dict = field(default_factory=dict)
 
 
+# The ClickHouse driver's connection properties (metabase-plugin.yaml, with the ssh tunnel's and
+# the advanced options' own keys).
+CLICKHOUSE_PROPERTIES = {
+    "host", "port", "user", "password", "dbname", "scan-all-databases", "ssl", "use-no-proxy", "clickhouse-settings",
+    "max-open-connections", "additional-options", "tunnel-enabled", "tunnel-host", "tunnel-port", "tunnel-user",
+    "tunnel-auth-option", "tunnel-pass", "tunnel-private-key", "tunnel-private-key-passphrase", "advanced-options",
+    "let-user-control-scheduling", "schedules",
+}
+
+
 class MetabaseStandIn:
     """Start with `start()`, stop with `stop()`; `url` is where it listens."""
 
-    def __init__(self, initializing: int = 2, sync_polls: int = 2, timezone: str = "UTC"):
+    def __init__(self, initializing: int = 2, sync_polls: int = 2, timezone: str = "UTC", clickhouse=None):
         self.contract = Contract()
         self.state = State()
         self.initializing = initializing  # this many requests are answered 503 first
@@ -190,6 +200,9 @@ class MetabaseStandIn:
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.duckdb: driver.Server | None = None  # Metabase's process, as far as DuckDB goes
+        # Metabase's ClickHouse driver, as far as the tests go: a function of (details, SQL) to
+        # rows, run on the tests' embedded ClickHouse (there is no server to connect to).
+        self.clickhouse = clickhouse
 
     # --- server ---------------------------------------------------------------------------
 
@@ -294,6 +307,10 @@ class MetabaseStandIn:
             problem = self.duckdb.test_connection(details, database_id)
             if problem:
                 raise Reply(400, {"message": problem})
+        elif engine == "clickhouse":
+            problem = self._clickhouse_connection_problem(details)
+            if problem:
+                raise Reply(400, {"message": problem})
         elif engine == "postgres":
             try:
                 psycopg.connect(
@@ -304,6 +321,23 @@ class MetabaseStandIn:
                 raise Reply(400, {"message": f"Connection to {details.get('host')}:{details.get('port')} failed: {str(e).strip()}", "errors": {"dbname": "check your connection settings"}}) from None
         else:
             raise Reply(400, {"errors": {"engine": "value must be a valid database engine."}})
+
+    def _clickhouse_connection_problem(self, details: dict) -> str | None:
+        """As the ClickHouse driver's connection test, on what the tests can check: the details
+        are the driver's connection properties (modules/drivers/clickhouse/resources/
+        metabase-plugin.yaml in Metabase's source), and every database of `dbname` answers."""
+        unknown = set(details) - CLICKHOUSE_PROPERTIES
+        if unknown:
+            return f"unknown ClickHouse connection properties: {sorted(unknown)}"
+        if not details.get("host") or not details.get("dbname"):
+            return "Connection to ClickHouse failed: host and dbname are required"
+        if self.clickhouse is None:
+            return "the stand-in has no ClickHouse to connect to"
+        for database in str(details["dbname"]).split():
+            found = self.clickhouse(details, f"select count() from system.databases where name = '{database}'")
+            if isinstance(found, str) or found[0][0] != 1:
+                return f"Code: 81. DB::Exception: Database {database} does not exist. (UNKNOWN_DATABASE)"
+        return None
 
     def _collection_out(self, c: dict) -> dict:
         return {k: c[k] for k in ("id", "name", "description", "entity_id", "location", "archived", "personal_owner_id", "namespace")}
@@ -617,8 +651,14 @@ class MetabaseStandIn:
 
     def _run(self, database_id: int, sql: str):
         database = self.state.databases[database_id]
+        if database["engine"] == "clickhouse" and self.clickhouse is not None:
+            found = self.clickhouse(database["details"], sql)
+            if isinstance(found, str):
+                return self._failed(found, "invalid-query")
+            rows = [[v if v is None or isinstance(v, (bool, int, float, str)) else (float(v) if hasattr(v, "as_tuple") else str(v)) for v in r] for r in found]
+            raise Reply(202, {"status": "completed", "row_count": len(rows), "data": {"rows": rows, "cols": []}})
         if database["engine"] != "duckdb":
-            return self._failed("the stand-in runs questions on the DuckDB warehouse only", "invalid-query")
+            return self._failed("the stand-in runs questions on the DuckDB and ClickHouse warehouses only", "invalid-query")
         status, found = self.duckdb.query(database_id, database["details"], sql)
         if status != "ok":
             return self._failed(found, "invalid-query")
