@@ -30,6 +30,7 @@ from functools import cache
 
 import duckdb
 
+from olist_bi.contract import BY_TABLE
 from olist_bi.clickhouse.connection import ClickHouse, ClickHouseError, Target
 from olist_bi.clickhouse.dialect import to_clickhouse, to_clickhouse_query
 from olist_bi.etl import transform
@@ -118,16 +119,10 @@ def build(settings: Settings, source: duckdb.DuckDBPyConnection) -> dict[str, in
         raise ContractViolation(f"the ClickHouse build failed: {e}") from e
 
 
-RAW_TABLES = (
-    "orders", "order_items", "order_payments", "order_reviews", "customers", "sellers", "products", "geolocation",
-    "category_translation",
-)
-
-
 def _tables(db: Databases) -> dict[str, str]:
     """Where each table a model's SQL names is built in ClickHouse: raw.x in the staging
     database as raw_x, view models there too, table models in the build database."""
-    tables = {f"raw.{t}": f"{db.staging}.raw_{t}" for t in RAW_TABLES}
+    tables = {f"raw.{t}": f"{db.staging}.raw_{t}" for t in BY_TABLE}  # the source contract's tables
     for model in transform.models():
         tables[model.name] = f"{db.staging if model.layer in VIEW_LAYERS else db.build}.{model.name}"
     tables["python_rows"] = f"{db.staging}.python_rows"
