@@ -9,6 +9,10 @@ nothing happens; with OLIST_ENV=production it is ignored. The points, in run ord
 - `before_rename`: the build file complete, not yet published;
 - `after_rename`: the new generation served, nothing recorded yet;
 - `before_bookkeeping`: the loads recorded, the run not yet marked succeeded nor audited.
+
+With OLIST_WAREHOUSE_ENGINE=clickhouse one more point, between `before_rename` and
+`after_rename` (`CLICKHOUSE_POINTS`): `between_engines`, ClickHouse's tables exchanged, the
+DuckDB file not yet published.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import signal
 
 POINTS = ("after_extract", "during_transform", "before_rename", "after_rename", "before_bookkeeping")
+CLICKHOUSE_POINTS = ("between_engines",)
 
 
 def point(name: str) -> None:

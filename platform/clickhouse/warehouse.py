@@ -230,6 +230,24 @@ def rollback(settings: Settings) -> str:
     return kept[0]
 
 
+def reconcile(settings: Settings, duckdb_runs: set[int]) -> list[str]:
+    """Bring ClickHouse back in line with the served DuckDB file at the start of a run. A run
+    publishes ClickHouse first, then the DuckDB file; a run killed between the two leaves
+    ClickHouse serving files the DuckDB file (and the run history) do not hold. Such a
+    generation is rolled back, as the run failed; returns what was done."""
+    if not serves(settings):
+        return []
+    ch, db = connect(settings), databases(settings)
+    ahead = {r for (r,) in ch.rows(f"select distinct run_id from {db.served}.{LOADS}")} - duckdb_runs
+    if not ahead:
+        return []
+    runs = ", ".join(str(r) for r in sorted(ahead))
+    if not versions(settings):
+        return [f"ClickHouse serves run {runs}, which did not finish publishing, and keeps nothing before it: the next run replaces it"]
+    restored = rollback(settings)
+    return [f"ClickHouse served run {runs}, which did not finish publishing (its process died): rolled back to {restored}"]
+
+
 def _exists(ch: ClickHouse, database: str) -> bool:
     return bool(ch.scalar("select count() from system.databases where name = {name:String}", {"name": database}))
 

@@ -109,6 +109,12 @@ def run(
                 say(f"completed the records of run {run_id}: its file is served, its process stopped after the publish")
             for run_id in store.close_abandoned_runs(ops):
                 say(f"closed run {run_id}, left running by a process that died")
+            if settings.warehouse_engine == "clickhouse":
+                from olist_bi.clickhouse import warehouse as clickhouse
+
+                for message in clickhouse.reconcile(settings, _served_runs(served)):
+                    say(message)
+                    audit.append(ops, "warehouse.rolled_back", settings.clickhouse_database, {"engine": "clickhouse", "reason": message}, source="etl")
             publish_step.remove_abandoned_builds(served)
             quality.sync_rules(ops)
             return _run_locked(settings, ops, source, trigger, full, say, allow_shrink)
@@ -228,6 +234,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
 
                 clickhouse.publish(settings)
                 detail["clickhouse"] = settings.clickhouse_database
+                faults.point("between_engines")
             generation = publish_step.publish(built, served)
             faults.point("after_rename")
             detail["file"] = str(generation)
@@ -282,6 +289,15 @@ class _task:
         self.log.task_finished(self.task_id, error=_describe(error) if error else None, detail=self.detail)
         if error is None:
             self.say(f"{self.name} done in {seconds:.1f} s")
+
+
+def _served_runs(served: Path) -> set[int]:
+    """The runs whose files the served DuckDB warehouse holds (its meta.loads)."""
+    try:
+        with warehouse.connect(served) as con:
+            return {r for (r,) in con.execute("select distinct run_id from meta.loads").fetchall()}
+    except warehouse.WarehouseMissing:
+        return set()
 
 
 def _complete_published_runs(ops: psycopg.Connection, served: Path) -> list[int]:
