@@ -63,7 +63,7 @@ VARIABLES: tuple[Variable, ...] = (
         "OLIST_CLICKHOUSE_READER_URL",
         None,
         "The ClickHouse server as the BI tools connect to it, with the read-only user: "
-        "http(s)://olist_reader:password@host:8123. Unset: OLIST_CLICKHOUSE_URL (refused in production).",
+        "http(s)://olist_reader:password@host:8123. Unset: OLIST_CLICKHOUSE_URL, in the local demo only (production refuses).",
         secret=True,
     ),
     Variable(
@@ -342,6 +342,11 @@ class Settings:
                 raise SettingsError(
                     "OLIST_WAREHOUSE_ENGINE=clickhouse in production needs OLIST_CLICKHOUSE_URL (a ClickHouse server): embedded "
                     "chdb serves one process at a time, so the scheduler, the notebook and the BI tools could not share it"
+                )
+            if get("OLIST_WAREHOUSE_ENGINE") == "clickhouse" and not (env.get("OLIST_CLICKHOUSE_READER_URL") or "").strip():
+                raise SettingsError(
+                    "OLIST_WAREHOUSE_ENGINE=clickhouse in production needs OLIST_CLICKHOUSE_READER_URL (the read-only olist_reader): "
+                    "without it Superset and Metabase would connect as the ETL's user"
                 )
         home = Path(get("OLIST_HOME")).expanduser().resolve()
         warehouse = get("OLIST_WAREHOUSE_PATH")

@@ -229,5 +229,8 @@ def test_the_clickhouse_users_match_the_databases_the_etl_uses_and_lock_readers_
             assert profile.find(setting).text == str(value), (name, setting)
     reader_profile = root.find("profiles/olist_reader")
     assert reader_profile.find("readonly").text == "2"
-    for limit in ("max_memory_usage", "max_execution_time", "max_result_rows"):
+    for limit in ("max_memory_usage", "max_execution_time", "max_result_rows", "max_rows_to_read"):
         assert int(reader_profile.find(limit).text) > 0, limit
+        bounds = reader_profile.find(f"constraints/{limit}")  # a client may not lift it (readonly=2 allows SET)
+        assert int(bounds.find("min").text) >= 1 and int(bounds.find("max").text) == int(reader_profile.find(limit).text), limit
+    assert reader_profile.find("constraints/result_overflow_mode/const") is not None

@@ -82,4 +82,7 @@ def test_the_clickhouse_engine_defaults_to_embedded_chdb_in_the_home_and_refuses
     production = {"OLIST_ENV": "production", "OLIST_WAREHOUSE_ENGINE": "clickhouse", "OLIST_DATABASE_URL": "postgresql://u:p@h/d"}
     with pytest.raises(SettingsError, match="needs OLIST_CLICKHOUSE_URL"):
         Settings.from_env(production)
-    assert Settings.from_env({**production, "OLIST_CLICKHOUSE_URL": "https://u:p@ch.example.com:8443"}).warehouse_engine == "clickhouse"
+    with pytest.raises(SettingsError, match="needs OLIST_CLICKHOUSE_READER_URL"):
+        Settings.from_env({**production, "OLIST_CLICKHOUSE_URL": "https://u:p@ch.example.com:8443"})
+    ready = {**production, "OLIST_CLICKHOUSE_URL": "https://u:p@ch.example.com:8443", "OLIST_CLICKHOUSE_READER_URL": "https://r:q@ch.example.com:8443"}
+    assert Settings.from_env(ready).clickhouse_reader_url.startswith("https://r:")

@@ -68,7 +68,7 @@ class ClickHouse:
 
     def arrow(self, sql: str, params: dict | None = None) -> pa.Table:
         """The answer as Arrow. Timestamps come back as DuckDB gives them, without a time zone
-        (ClickHouse tags DateTime64 values with the server's, UTC here; the values are UTC)."""
+        (the tables store them as UTC: `create_from_arrow`)."""
         return _naive_timestamps(self._run(sql, params, fmt="ArrowTable"))
 
     def rows(self, sql: str, params: dict | None = None) -> list[tuple]:
@@ -81,7 +81,10 @@ class ClickHouse:
         return rows[0][0] if rows else None
 
     def create_from_arrow(self, table: str, data: pa.Table, engine: str) -> None:
-        """Create `table` (database.name) holding `data`, with the given engine clause."""
+        """Create `table` (database.name) holding `data`, with the given engine clause.
+        Timestamps without a time zone (DuckDB's) are stored as UTC, whatever the server's or
+        the process's time zone, so that a date taken from them is the same on both engines."""
+        data = _utc_timestamps(data)
         if self._session is not None:
             self.command(f"create table {table} {engine} as select * from Python(data)")  # chdb reads `data` from this frame
             return
@@ -103,6 +106,14 @@ class ClickHouse:
             except Exception as e:  # chdb raises RuntimeError, clickhouse-connect its own errors
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ClickHouseError(f"{self.target.describe()}: {first}\n  in: {' '.join(sql.split())[:300]}") from e
+
+
+def _utc_timestamps(table: pa.Table) -> pa.Table:
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz is None:
+            utc = pa.timestamp(f.type.unit, tz="UTC")
+            table = table.set_column(i, pa.field(f.name, utc, f.nullable), table.column(i).cast(utc))
+    return table
 
 
 def _naive_timestamps(table: pa.Table) -> pa.Table:
@@ -182,7 +193,7 @@ def _clickhouse_type(field: pa.Field) -> str:
     elif pa.types.is_date(t):
         base = "Date32"
     elif pa.types.is_timestamp(t):
-        base = "DateTime64(6)"
+        base = f"DateTime64(6, '{t.tz}')" if t.tz else "DateTime64(6)"
     else:
         raise ClickHouseError(f"no ClickHouse type for column {field.name} ({t})")
     return f"Nullable({base})" if field.nullable else base

@@ -62,8 +62,19 @@ def to_clickhouse_query(sql: str, params: list, tables: Mapping[str, str] | None
     """A query with DuckDB's `?` parameters as ClickHouse SQL with typed `{p0:Type}` ones, and
     the values by name."""
     types = tuple(_parameter_type(v) for v in params)
-    text = _translate(sql, tuple(sorted((tables or {}).items())), database, types)
+    text = _translate(_named_parameters(sql), tuple(sorted((tables or {}).items())), database, types)
     return text, {f"p{i}": v for i, v in enumerate(params)}
+
+
+def _named_parameters(sql: str) -> str:
+    """Each `?` (a token, not a `?` in a string) named `$p<N>` by its place in the text, so that
+    a value is bound to its own placeholder wherever the parse tree puts it."""
+    from sqlglot.tokens import TokenType
+
+    marks = [t for t in sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql) if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
+    for i, token in reversed(list(enumerate(marks))):
+        sql = sql[: token.start] + f"$p{i}" + sql[token.end + 1 :]
+    return sql
 
 
 _OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.S)
@@ -138,11 +149,12 @@ def _translate(sql: str, tables: tuple[tuple[str, str], ...], database: str | No
         elif not table.db and database and table.name not in ctes:
             table.set("db", exp.to_identifier(database))
     if parameters is not None:
-        placeholders = list(tree.find_all(exp.Placeholder, bfs=False))  # in the order of the text
-        if len(placeholders) != len(parameters):
+        placeholders = list(tree.find_all(exp.Placeholder))
+        names = sorted(str(n.this) for n in placeholders)
+        if names != sorted(f"p{i}" for i in range(len(parameters))):
             raise DialectError(f"the query has {len(placeholders)} parameters, {len(parameters)} values were given")
-        for i, (node, kind) in enumerate(zip(placeholders, parameters)):
-            node.replace(exp.Var(this=f"{{p{i}:{kind}}}"))
+        for node in placeholders:  # named by their place in the text (_named_parameters)
+            node.replace(exp.Var(this=f"{{{node.this}:{parameters[int(str(node.this)[1:])]}}}"))
     return tree.sql(dialect="clickhouse")
 
 

@@ -30,6 +30,7 @@ from functools import cache
 
 import duckdb
 
+from olist_bi import faults
 from olist_bi.contract import BY_TABLE
 from olist_bi.clickhouse.connection import ClickHouse, ClickHouseError, Target
 from olist_bi.clickhouse.dialect import to_clickhouse, to_clickhouse_query
@@ -114,6 +115,7 @@ def build(settings: Settings, source: duckdb.DuckDBPyConnection) -> dict[str, in
         loads = source.execute("select * from meta.loads").fetch_arrow_table()
         ch.create_from_arrow(f"{db.build}.{LOADS}", loads, "ENGINE = MergeTree ORDER BY tuple()")
         transform.check_contracts(lambda sql: ch.scalar(sql), lambda name: _qualified(db, name))
+        _check_semantic_views(ch, db)
         return rows
     except ClickHouseError as e:
         raise ContractViolation(f"the ClickHouse build failed: {e}") from e
@@ -139,6 +141,19 @@ def _load_raw(ch: ClickHouse, db: Databases, source: duckdb.DuckDBPyConnection) 
     for table in tables:
         data = source.execute(f"select * from raw.{table}").fetch_arrow_table()
         ch.create_from_arrow(_qualified(db, f"raw.{table}"), data, RAW_ENGINE)
+
+
+def _check_semantic_views(ch: ClickHouse, db: Databases) -> None:
+    """The semantic layer's flat relations over the build, each with its model's rows (a join
+    that fans out would multiply every metric), before anything is published."""
+    tables = _tables(db)
+    for name in flat.load().models:
+        relation = flat.flat_model(name)
+        view = f"{db.staging}.semantic_{relation.view}"
+        ch.command(f"create view {view} as {to_clickhouse(relation.sql, tables)}")
+        ours, theirs = ch.scalar(f"select count() from {view}"), ch.scalar(f"select count() from {_qualified(db, name)}")
+        if ours != theirs:
+            raise ContractViolation(f"the semantic view of {name} has {ours} rows on ClickHouse, its model {theirs}: a join fans out")
 
 
 def _engine(model: transform.Model) -> str:
@@ -178,9 +193,8 @@ def publish(settings: Settings) -> None:
     rollback, (re)create the semantic views, drop the staging database."""
     ch, db = connect(settings), databases(settings)
     ch.command(f"create database if not exists {db.served}")
-    for name in served_tables():
-        ch.command(f"create table if not exists {db.served}.{name} as {db.build}.{name}")
-    ch.command("exchange tables " + ", ".join(f"{db.build}.{t} and {db.served}.{t}" for t in served_tables()))
+    _exchange(ch, db.build, db.served)
+    faults.point("clickhouse_exchanged")
     # <db>_build now holds the generation just replaced: it becomes previous_1
     ch.command(f"drop database if exists {db.previous(KEEP)} sync")
     for n in range(KEEP - 1, 0, -1):
@@ -190,6 +204,16 @@ def publish(settings: Settings) -> None:
     _drop_empty_previous(ch, db)
     create_semantic_views(ch, db)
     ch.command(f"drop database if exists {db.staging} sync")
+
+
+def _exchange(ch: ClickHouse, one: str, other: str) -> None:
+    """Exchange every served table of two databases, in one statement. ClickHouse swaps the
+    pairs one after another and stops at the first that fails, keeping the swaps before it, so
+    every table is made to exist on both sides first (empty where a generation lacks a model)."""
+    for name in served_tables():
+        ch.command(f"create table if not exists {other}.{name} as {one}.{name}")
+        ch.command(f"create table if not exists {one}.{name} as {other}.{name}")
+    ch.command("exchange tables " + ", ".join(f"{one}.{t} and {other}.{t}" for t in served_tables()))
 
 
 def _drop_empty_previous(ch: ClickHouse, db: Databases) -> None:
@@ -222,7 +246,7 @@ def rollback(settings: Settings) -> str:
     kept = versions(settings)
     if not kept:
         raise NothingToRollBack(f"ClickHouse keeps no previous warehouse ({db.previous(1)} does not exist)")
-    ch.command("exchange tables " + ", ".join(f"{kept[0]}.{t} and {db.served}.{t}" for t in served_tables()))
+    _exchange(ch, kept[0], db.served)
     ch.command(f"drop database {kept[0]} sync")
     for n in range(2, KEEP + 1):
         if _exists(ch, db.previous(n)):
@@ -233,19 +257,34 @@ def rollback(settings: Settings) -> str:
 def reconcile(settings: Settings, duckdb_runs: set[int]) -> list[str]:
     """Bring ClickHouse back in line with the served DuckDB file at the start of a run. A run
     publishes ClickHouse first, then the DuckDB file; a run killed between the two leaves
-    ClickHouse serving files the DuckDB file (and the run history) do not hold. Such a
-    generation is rolled back, as the run failed; returns what was done."""
-    if not serves(settings):
+    ClickHouse serving files the DuckDB file (and the run history) do not hold. That
+    generation is undone, as the run failed: swapped back with `<db>_build` when the publish
+    died before keeping the replaced generation there as previous_1, else rolled back. With no
+    served DuckDB file (a first run, or a damaged one being rebuilt) there is nothing to be in
+    line with, and nothing is done. Returns what was done."""
+    if not duckdb_runs or not serves(settings):
         return []
     ch, db = connect(settings), databases(settings)
-    ahead = {r for (r,) in ch.rows(f"select distinct run_id from {db.served}.{LOADS}")} - duckdb_runs
+    ahead = _runs(ch, db.served) - duckdb_runs
     if not ahead:
         return []
     runs = ", ".join(str(r) for r in sorted(ahead))
+    if _exists(ch, db.build) and _runs(ch, db.build) and not _runs(ch, db.build) - duckdb_runs:
+        _exchange(ch, db.build, db.served)  # <db>_build held the generation the publish replaced
+        ch.command(f"drop database {db.build} sync")
+        return [f"ClickHouse served run {runs}, which did not finish publishing (its process died): swapped back with the generation it replaced"]
     if not versions(settings):
         return [f"ClickHouse serves run {runs}, which did not finish publishing, and keeps nothing before it: the next run replaces it"]
     restored = rollback(settings)
     return [f"ClickHouse served run {runs}, which did not finish publishing (its process died): rolled back to {restored}"]
+
+
+def _runs(ch: ClickHouse, database: str) -> set[int]:
+    """The runs whose files a generation holds (its meta_loads)."""
+    found = {r[0] for r in ch.rows("select name from system.tables where database = {db:String}", {"db": database})}
+    if LOADS not in found:
+        return set()
+    return {r for (r,) in ch.rows(f"select distinct run_id from {database}.{LOADS}")}
 
 
 def _exists(ch: ClickHouse, database: str) -> bool:

@@ -235,7 +235,14 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 clickhouse.publish(settings)
                 detail["clickhouse"] = settings.clickhouse_database
                 faults.point("between_engines")
-            generation = publish_step.publish(built, served)
+                try:
+                    generation = publish_step.publish(built, served)
+                except Exception:
+                    if clickhouse.versions(settings):  # the run fails: ClickHouse must not serve it either
+                        clickhouse.rollback(settings)
+                    raise
+            else:
+                generation = publish_step.publish(built, served)
             faults.point("after_rename")
             detail["file"] = str(generation)
         for item in new:

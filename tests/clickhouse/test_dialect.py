@@ -86,3 +86,12 @@ def test_tables_are_read_from_the_databases_they_were_built_in():
 def test_clickhouse_errors_name_the_engine_and_the_statement(ch):
     with pytest.raises(ClickHouseError, match=r"(?s)embedded ClickHouse \(chdb\).*no_such_function.*in: select no_such_function"):
         ch.rows("select no_such_function(1)")
+
+
+def test_parameters_follow_the_text_not_the_parse_tree(ch):
+    # a CTE and a LIMIT put placeholders where a walk of the tree would meet them out of order
+    sql = "with a as (select * from (select 1 as x, 's' as y union all select 2, 't') where x >= ?) select x from a where y = ? order by x limit ?"
+    got, want = both(ch, sql, [1, "t", 5])
+    assert got == want == [(2,)]
+    text, _ = to_clickhouse_query("select '?' as q, ? as v", [3])
+    assert "'?'" in text and "{p0:Int64}" in text  # a ? in a string is no parameter
