@@ -262,20 +262,20 @@ def etl_status(limit: int) -> None:
 def etl_rollback() -> None:
     """Serve the previous warehouse file again (the newest of the two kept), atomically.
     Undoes the last publish; run it twice to go back two."""
-    from olist_bi.etl import publish
-
-    settings = _settings()
+    from olist_bi.etl import pipeline, publish
     from olist_bi.operations import audit, store
 
-    if settings.warehouse_engine == "clickhouse":
-        from olist_bi.clickhouse import warehouse as clickhouse
+    settings = _settings()
+    with pipeline.exclusive(settings):  # not while a run publishes
+        if settings.warehouse_engine == "clickhouse":
+            from olist_bi.clickhouse import warehouse as clickhouse
 
-        if not clickhouse.versions(settings):
-            raise click.ClickException(f"ClickHouse keeps no previous warehouse of {settings.clickhouse_database} to roll back to")
-        if not publish.versions(settings.warehouse_path):
-            raise click.ClickException(f"no previous warehouse in {publish.generations_dir(settings.warehouse_path)} to roll back to")
-        click.echo(f"ClickHouse: serving {clickhouse.rollback(settings)} again as {settings.clickhouse_database}")
-    restored = publish.rollback(settings.warehouse_path)
+            if not clickhouse.versions(settings):
+                raise click.ClickException(f"ClickHouse keeps no previous warehouse of {settings.clickhouse_database} to roll back to")
+            if not publish.versions(settings.warehouse_path):
+                raise click.ClickException(f"no previous warehouse in {publish.generations_dir(settings.warehouse_path)} to roll back to")
+            click.echo(f"ClickHouse: serving {clickhouse.rollback(settings)} again as {settings.clickhouse_database}")
+        restored = publish.rollback(settings.warehouse_path)
     with store.connect(database_url(settings)) as ops:
         audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.name}, source="etl")
     click.echo(f"serving {restored.name} again as {settings.warehouse_path}")

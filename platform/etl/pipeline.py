@@ -123,6 +123,21 @@ def run(
 
 
 @contextlib.contextmanager
+def exclusive(settings: Settings) -> Iterator[None]:
+    """Hold both locks of an ETL run (the operations database's and the warehouse folder's)
+    for something else that changes what is served, such as a rollback; raises EtlError
+    (BUSY) when a run holds them."""
+    served = settings.warehouse_path
+    with store.connect(database_url(settings)) as ops, _folder_lock(served) as folder_free:
+        if not folder_free or not ops.execute("select pg_try_advisory_lock(%s) as ok", (ETL_LOCK,)).fetchone()["ok"]:
+            raise EtlError("an ETL run is in progress; try again when it has finished")
+        try:
+            yield
+        finally:
+            ops.execute("select pg_advisory_unlock(%s)", (ETL_LOCK,))
+
+
+@contextlib.contextmanager
 def _folder_lock(served: Path) -> Iterator[bool]:
     """An exclusive lock on `<served>.lock` for the run's length; yields whether it was free.
     The kernel releases it when the process dies, so a killed run never leaves it held."""

@@ -158,3 +158,26 @@ def test_the_semantic_layer_is_published_as_views_with_their_models_rows(warehou
         assert result.model_rows[f"{SCHEMA}.{view}"] == query(settings.warehouse_path, f"select count(*) from {name}")[0][0] > 0
         columns = [r[0] for r in query(settings.warehouse_path, f"describe {SCHEMA}.{view}")]
         assert columns == list(flat_model(name).columns)
+
+
+def test_a_rollback_waits_for_no_run_it_would_interleave_with(loaded, tmp_path):
+    """`etl rollback` takes the run's locks: while a run holds them it changes nothing and says
+    why; once they are free it rolls back."""
+    from click.testing import CliRunner
+
+    from olist_bi.cli import main
+
+    settings, _ = loaded
+    increment = tmp_path / "increment"
+    generate(increment, scale=0.01, seed=7, start_date=dt.date(2018, 11, 1), months=1)
+    pipeline.run(settings, increment)
+    env = {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": settings.database_url}
+    serving = publish.current(settings.warehouse_path)
+    with psycopg.connect(settings.database_url, autocommit=True) as other:  # a run in progress, elsewhere
+        other.execute("select pg_advisory_lock(%s)", (pipeline.ETL_LOCK,))
+        refused = CliRunner().invoke(main, ["etl", "rollback"], env=env)
+    assert refused.exit_code != 0 and "an ETL run is in progress" in refused.output
+    assert publish.current(settings.warehouse_path) == serving
+    done = CliRunner().invoke(main, ["etl", "rollback"], env=env)
+    assert done.exit_code == 0, done.output
+    assert publish.current(settings.warehouse_path) != serving
