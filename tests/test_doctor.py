@@ -78,3 +78,17 @@ def test_production_refuses_the_embedded_postgres_start(tmp_path):
     result = CliRunner().invoke(main, ["postgres", "start"], env={"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production", "OLIST_DATABASE_URL": ""})
     assert result.exit_code == 1 and "for the local demo only" in result.output
     assert not (tmp_path / "postgres").exists()
+
+
+def test_the_clickhouse_engine_is_checked_without_opening_chdb_and_a_dead_server_is_named(tmp_path):
+    base = {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres", "OLIST_WAREHOUSE_ENGINE": "clickhouse"}
+    _, checks = run_checks(base)
+    check = by_name(checks)["clickhouse"]
+    assert check.ok and "embedded chdb" in check.detail
+    assert not (tmp_path / "clickhouse").exists()  # not opened: an ETL run may hold it
+    _, checks = run_checks({**base, "OLIST_CLICKHOUSE_URL": "http://olist_etl:hunter2@127.0.0.1:1"})
+    check = by_name(checks)["clickhouse"]
+    assert not check.ok and "cannot connect with OLIST_CLICKHOUSE_URL" in check.detail and "hunter2" not in check.detail
+    assert "OLIST_CLICKHOUSE_URL" in check.remedy
+    _, checks = run_checks({**base, "OLIST_WAREHOUSE_ENGINE": "duckdb"})
+    assert "clickhouse" not in by_name(checks)
