@@ -30,6 +30,17 @@ class ClickHouseError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """A ClickHouse server's HTTP interface, as a client logs in to it."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    secure: bool
+
+
+@dataclass(frozen=True)
 class Target:
     """Where ClickHouse is: an embedded folder, or a server's URL."""
 
@@ -40,11 +51,22 @@ class Target:
         parts = urlsplit(self.url)
         return Path(unquote(parts.path)) if parts.scheme == "chdb" else None
 
-    def describe(self) -> str:
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The server's endpoint (8123, or 8443 for https, unless the URL gives a port); None
+        for embedded chdb."""
         parts = urlsplit(self.url)
         if parts.scheme == "chdb":
-            return f"embedded ClickHouse (chdb) in {parts.path}"
-        return f"ClickHouse at {parts.scheme}://{parts.hostname}:{parts.port or (8443 if parts.scheme == 'https' else 8123)}"
+            return None
+        secure = parts.scheme == "https"
+        return Endpoint(parts.hostname, parts.port or (8443 if secure else 8123), unquote(parts.username or "default"),
+                        unquote(parts.password or ""), secure)
+
+    def describe(self) -> str:
+        end = self.endpoint
+        if end is None:
+            return f"embedded ClickHouse (chdb) in {self.embedded}"
+        return f"ClickHouse at {'https' if end.secure else 'http'}://{end.host}:{end.port}"
 
 
 class ClickHouse:
@@ -59,7 +81,7 @@ class ClickHouse:
             self._client = None
         else:
             self._session = None
-            self._client = _server(target.url)
+            self._client = _server(target.endpoint)
 
     # -- statements and queries ------------------------------------------------------------
 
@@ -159,23 +181,17 @@ def _embedded(folder: Path):
         return opened
 
 
-def _server(url: str):
+def _server(end: Endpoint):
     try:
         import clickhouse_connect
     except ImportError as e:
         raise ClickHouseError("a ClickHouse server needs clickhouse-connect: pip install 'olist-bi[clickhouse]'") from e
-    parts = urlsplit(url)
     try:
         return clickhouse_connect.get_client(
-            host=parts.hostname,
-            port=parts.port or (8443 if parts.scheme == "https" else 8123),
-            username=unquote(parts.username or "default"),
-            password=unquote(parts.password or ""),
-            secure=parts.scheme == "https",
-            settings=SETTINGS,
+            host=end.host, port=end.port, username=end.user, password=end.password, secure=end.secure, settings=SETTINGS
         )
     except Exception as e:
-        raise ClickHouseError(f"cannot reach ClickHouse at {parts.hostname}:{parts.port}: {e}") from e
+        raise ClickHouseError(f"cannot reach ClickHouse at {end.host}:{end.port}: {e}") from e
 
 
 def _clickhouse_type(field: pa.Field) -> str:

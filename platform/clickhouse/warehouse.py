@@ -32,7 +32,7 @@ import duckdb
 
 from olist_bi import faults
 from olist_bi.contract import BY_TABLE
-from olist_bi.clickhouse.connection import ClickHouse, ClickHouseError, Target
+from olist_bi.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
 from olist_bi.clickhouse.dialect import to_clickhouse, to_clickhouse_query
 from olist_bi.etl import transform
 from olist_bi.etl.transform import VIEW_LAYERS, ContractViolation
@@ -83,6 +83,18 @@ def connect(settings: Settings) -> ClickHouse:
     return _connect(settings.clickhouse_url)
 
 
+def reader_endpoint(settings: Settings, tool: str, error: type[Exception] = ClickHouseError) -> Endpoint:
+    """The server a BI tool connects to, as the read-only user: OLIST_CLICKHOUSE_READER_URL
+    (else OLIST_CLICKHOUSE_URL). Embedded chdb serves no BI tool: `error`, naming `tool`."""
+    end = Target(settings.clickhouse_reader_url or settings.clickhouse_url).endpoint
+    if end is None:
+        raise error(
+            f"{tool} cannot read embedded ClickHouse (chdb serves one process and no network): set OLIST_CLICKHOUSE_READER_URL "
+            "to a ClickHouse server with the read-only user (docs/clickhouse.md)"
+        )
+    return end
+
+
 def table_models() -> list[transform.Model]:
     return [m for m in transform.models() if m.layer not in VIEW_LAYERS]
 
@@ -113,7 +125,7 @@ def build(settings: Settings, source: duckdb.DuckDBPyConnection) -> dict[str, in
         for model in transform.models():
             rows[model.name] = _build_model(ch, db, model, source)
         loads = source.execute("select * from meta.loads").fetch_arrow_table()
-        ch.create_from_arrow(f"{db.build}.{LOADS}", loads, "ENGINE = MergeTree ORDER BY tuple()")
+        ch.create_from_arrow(f"{db.build}.{LOADS}", loads, RAW_ENGINE)
         transform.check_contracts(lambda sql: ch.scalar(sql), lambda name: _qualified(db, name))
         _check_semantic_views(ch, db)
         return rows
@@ -121,6 +133,7 @@ def build(settings: Settings, source: duckdb.DuckDBPyConnection) -> dict[str, in
         raise ContractViolation(f"the ClickHouse build failed: {e}") from e
 
 
+@cache
 def _tables(db: Databases) -> dict[str, str]:
     """Where each table a model's SQL names is built in ClickHouse: raw.x in the staging
     database as raw_x, view models there too, table models in the build database."""
@@ -220,17 +233,21 @@ def _drop_empty_previous(ch: ClickHouse, db: Databases) -> None:
     """A first publish exchanged with the empty tables it created: that is no generation."""
     first = db.previous(1)
     if all(ch.scalar(f"select count() from {first}.{t}") == 0 for t in served_tables()):
-        ch.command(f"drop database {first} sync")
-        for n in range(2, KEEP + 1):
-            if _exists(ch, db.previous(n)):
-                ch.command(f"rename database {db.previous(n)} to {db.previous(n - 1)}")
+        _drop_kept(ch, db, first)
+
+
+def _drop_kept(ch: ClickHouse, db: Databases, name: str) -> None:
+    """Drop a kept generation (the newest there is); the older ones move up one."""
+    ch.command(f"drop database {name} sync")
+    for n in range(2, KEEP + 1):
+        if _exists(ch, db.previous(n)):
+            ch.command(f"rename database {db.previous(n)} to {db.previous(n - 1)}")
 
 
 def serves(settings: Settings) -> bool:
     """Whether ClickHouse serves a warehouse (every table model of it) now."""
     ch, db = connect(settings), databases(settings)
-    found = {r[0] for r in ch.rows("select name from system.tables where database = {db:String}", {"db": db.served})}
-    return set(served_tables()) <= found
+    return set(served_tables()) <= _table_names(ch, db.served)
 
 
 def versions(settings: Settings) -> list[str]:
@@ -247,10 +264,7 @@ def rollback(settings: Settings) -> str:
     if not kept:
         raise NothingToRollBack(f"ClickHouse keeps no previous warehouse ({db.previous(1)} does not exist)")
     _exchange(ch, kept[0], db.served)
-    ch.command(f"drop database {kept[0]} sync")
-    for n in range(2, KEEP + 1):
-        if _exists(ch, db.previous(n)):
-            ch.command(f"rename database {db.previous(n)} to {db.previous(n - 1)}")
+    _drop_kept(ch, db, kept[0])
     return kept[0]
 
 
@@ -269,7 +283,8 @@ def reconcile(settings: Settings, duckdb_runs: set[int]) -> list[str]:
     if not ahead:
         return []
     runs = ", ".join(str(r) for r in sorted(ahead))
-    if _exists(ch, db.build) and _runs(ch, db.build) and not _runs(ch, db.build) - duckdb_runs:
+    replaced = _runs(ch, db.build)
+    if replaced and not replaced - duckdb_runs:
         _exchange(ch, db.build, db.served)  # <db>_build held the generation the publish replaced
         ch.command(f"drop database {db.build} sync")
         return [f"ClickHouse served run {runs}, which did not finish publishing (its process died): swapped back with the generation it replaced"]
@@ -281,10 +296,13 @@ def reconcile(settings: Settings, duckdb_runs: set[int]) -> list[str]:
 
 def _runs(ch: ClickHouse, database: str) -> set[int]:
     """The runs whose files a generation holds (its meta_loads)."""
-    found = {r[0] for r in ch.rows("select name from system.tables where database = {db:String}", {"db": database})}
-    if LOADS not in found:
+    if LOADS not in _table_names(ch, database):  # also when the database does not exist
         return set()
     return {r for (r,) in ch.rows(f"select distinct run_id from {database}.{LOADS}")}
+
+
+def _table_names(ch: ClickHouse, database: str) -> set[str]:
+    return {r[0] for r in ch.rows("select name from system.tables where database = {db:String}", {"db": database})}
 
 
 def _exists(ch: ClickHouse, database: str) -> bool:

@@ -172,22 +172,17 @@ def clickhouse_details(settings: Settings) -> dict:
     """The warehouse connection for Metabase's ClickHouse driver (built into Metabase since
     0.54; its connection properties: modules/drivers/clickhouse/resources/metabase-plugin.yaml),
     as the read-only user of OLIST_CLICKHOUSE_READER_URL (else OLIST_CLICKHOUSE_URL)."""
-    from urllib.parse import unquote, urlsplit
+    from olist_bi.clickhouse.warehouse import reader_endpoint
 
-    parts = urlsplit(settings.clickhouse_reader_url or settings.clickhouse_url)
-    if parts.scheme == "chdb":
-        raise ProvisionError(
-            "Metabase cannot read embedded ClickHouse (chdb serves one process and no network): set OLIST_CLICKHOUSE_READER_URL "
-            "to a ClickHouse server with the read-only user (docs/clickhouse.md)"
-        )
+    end = reader_endpoint(settings, "Metabase", ProvisionError)
     db = settings.clickhouse_database
     return {
-        "host": parts.hostname,
-        "port": parts.port or (8443 if parts.scheme == "https" else 8123),
-        "user": unquote(parts.username or "default"),
-        "password": unquote(parts.password or ""),
+        "host": end.host,
+        "port": end.port,
+        "user": end.user,
+        "password": end.password,
         "dbname": f"{db} {db}_semantic",  # the driver's list of databases to sync, space-separated
-        "ssl": parts.scheme == "https",
+        "ssl": end.secure,
     }
 
 

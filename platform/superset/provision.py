@@ -53,20 +53,14 @@ def warehouse_uri(settings: Settings) -> str:
 def clickhouse_uri(settings: Settings) -> tuple[str, str]:
     """(Superset's URI for the ClickHouse warehouse, with the password masked; the password),
     from OLIST_CLICKHOUSE_READER_URL (else OLIST_CLICKHOUSE_URL)."""
-    from urllib.parse import quote, unquote, urlsplit
+    from urllib.parse import quote
 
-    url = settings.clickhouse_reader_url or settings.clickhouse_url
-    parts = urlsplit(url)
-    if parts.scheme == "chdb":
-        raise RuntimeError(
-            "Superset cannot read embedded ClickHouse (chdb serves one process and no network): set OLIST_CLICKHOUSE_READER_URL "
-            "to a ClickHouse server with the read-only user (docs/clickhouse.md)"
-        )
-    secure = "?secure=true" if parts.scheme == "https" else ""
-    port = parts.port or (8443 if parts.scheme == "https" else 8123)
-    user = quote(unquote(parts.username or "default"), safe="")
-    uri = f"clickhousedb://{user}:XXXXXXXXXX@{parts.hostname}:{port}/{settings.clickhouse_database}{secure}"
-    return uri, unquote(parts.password or "")
+    from olist_bi.clickhouse.warehouse import reader_endpoint
+
+    end = reader_endpoint(settings, "Superset", RuntimeError)
+    secure = "?secure=true" if end.secure else ""
+    uri = f"clickhousedb://{quote(end.user, safe='')}:XXXXXXXXXX@{end.host}:{end.port}/{settings.clickhouse_database}{secure}"
+    return uri, end.password
 
 
 def row_columns(settings: Settings) -> dict[str, list[str]]:
