@@ -1,53 +1,29 @@
-"""The access review: what changed in Superset's users, roles and permissions since the last
-look, and who ran what in SQL Lab, recorded in the audit trail.
+"""The access review: what changed in each BI tool's users, groups (roles) and permissions since
+the last look, recorded in the audit trail.
 
-Admins change access in Superset's UI, so the platform cannot log those changes as they
-happen. The scheduler runs this job periodically (OLIST_ACCESS_REVIEW_MINUTES): it snapshots
-users, their roles and each role's permissions through Superset's REST API, compares the
-snapshot with the previous one kept in `access_snapshots`, and appends one audit event per
-difference, with the actor and time Superset records for it where it has them. It then
-copies the SQL Lab queries run since the last review (user, database, SQL, status, time).
+Admins change access in the tools' own UIs, so the platform cannot log those changes as they
+happen. The scheduler runs each tool's review periodically (OLIST_ACCESS_REVIEW_MINUTES,
+`olist_bi.bi.review_access`): the tool takes a snapshot of its users, their roles (Superset)
+or groups (Metabase) and each role's permissions through its REST API (superset/access_review.py,
+metabase/access_review.py), and `record` compares it with the previous snapshot of that tool
+kept in `access_snapshots`, appends one audit event per difference, with the actor and time the
+tool records for it where it has them, and keeps the users it saw in `users` (source = the tool).
+A tool with a query history the API exposes (Superset's SQL Lab) copies it too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+from typing import Callable
 
 import psycopg
 
 from olist_bi.operations import audit, store
 from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings
-from olist_bi.superset.client import SupersetClient
-from olist_bi.superset.server import ADMIN_USER, admin_password
 
-TOOL = "superset"
-SQL_EXCERPT = 2000
-
-
-def snapshot(client: SupersetClient) -> dict:
-    """Users (active, roles, who changed them last and when) and roles (permissions)."""
-    users = client.list_all("/api/v1/security/users/", order="id")
-    by_id = {u["id"]: u["username"] for u in users}
-    roles = client.list_all("/api/v1/security/roles/", order="id")
-    role_permissions = {}
-    for role in roles:
-        rows = client.get(f"/api/v1/security/roles/{role['id']}/permissions/")["result"]
-        role_permissions[role["name"]] = sorted(f"{r['permission_name']} on {r['view_menu_name']}" for r in rows)
-    return {
-        "users": {
-            u["username"]: {
-                "active": u["active"],
-                "roles": sorted(r["name"] for r in u["roles"]),
-                "changed_by": by_id.get((u.get("changed_by") or {}).get("id")),
-                "changed_on": u.get("changed_on"),
-            }
-            for u in users
-        },
-        "roles": role_permissions,
-        "user_names": {str(k): v for k, v in by_id.items()},
-    }
+# (ops, start mark) -> new mark: copies the tool's queries started after the mark (epoch ms).
+CopyQueries = Callable[[psycopg.Connection, float], float]
 
 
 def differences(before: dict, after: dict) -> list[tuple[str, str, dict, str | None]]:
@@ -83,61 +59,34 @@ def differences(before: dict, after: dict) -> list[tuple[str, str, dict, str | N
     return events
 
 
-def copy_sql_lab(client: SupersetClient, ops: psycopg.Connection, after: float, user_names: dict[str, str]) -> float:
-    """Append one `sqllab.query` event per query started after `after` (epoch ms, Superset's
-    own clock); return the start time of the last one copied."""
-    last = after
-    page = 0
-    while True:
-        q = f"(filters:!((col:start_time,opr:gt,value:{after!r})),order_column:start_time,order_direction:asc,page:{page},page_size:100)"
-        rows = client.get("/api/v1/query/", q=q)["result"]
-        for row in rows:
-            user = row.get("user") or {}
-            actor = user_names.get(str(user.get("id")), f"superset-user:{user.get('id')}")
-            started = dt.datetime.fromtimestamp(row["start_time"] / 1000, dt.UTC).isoformat() if row.get("start_time") else None
-            details = {
-                "query_id": row["id"],
-                "database": (row.get("database") or {}).get("database_name"),
-                "sql": (row.get("sql") or "")[:SQL_EXCERPT],
-                "status": row.get("status"),
-                "rows": row.get("rows"),
-                "started_at": started,
-            }
-            audit.append(ops, "sqllab.query", details["database"], details, actor=f"superset:{actor}", source="sqllab")
-            last = max(last, row.get("start_time") or last)
-        if len(rows) < 100:
-            return last
-        page += 1
-
-
-def run(settings: Settings) -> list[str]:
-    """Review Superset once; return the actions recorded."""
-    client = SupersetClient(settings.superset_base_url, ADMIN_USER, admin_password(settings))
-    now = snapshot(client)
+def record(settings: Settings, tool: str, now: dict, copy_queries: CopyQueries | None = None) -> list[str]:
+    """Compare `now` (users: name -> {active, roles, changed_by, changed_on}; roles: name ->
+    [permission]) with `tool`'s last snapshot, audit every difference, keep `now`; return the
+    actions recorded. The first snapshot of a tool is recorded as one `access.snapshot.first`."""
     recorded = []
     with store.connect(database_url(settings)) as ops:
-        previous = ops.execute("select snapshot, last_query_time from access_snapshots where tool = %s", (TOOL,)).fetchone()
+        previous = ops.execute("select snapshot, last_query_time from access_snapshots where tool = %s", (tool,)).fetchone()
         if previous is None:
             details = {"users": len(now["users"]), "roles": len(now["roles"])}
-            audit.append(ops, "access.snapshot.first", TOOL, details, actor="access_review", source="access_review")
+            audit.append(ops, "access.snapshot.first", tool, details, actor="access_review", source="access_review")
             recorded.append("access.snapshot.first")
             last_query = 0.0
         else:
             for action, target, details, actor in differences(previous["snapshot"], now):
-                audit.append(ops, action, target, details, actor=f"superset:{actor}" if actor else "superset:unknown", source="access_review")
+                audit.append(ops, action, target, details, actor=f"{tool}:{actor or 'unknown'}", source="access_review")
                 recorded.append(action)
             last_query = previous["last_query_time"]
-        last_query = copy_sql_lab(client, ops, last_query, now["user_names"])
+        if copy_queries is not None:
+            last_query = copy_queries(ops, last_query)
         ops.execute(
             """insert into access_snapshots (tool, taken_at, snapshot, last_query_time) values (%s, now(), %s, %s)
                on conflict (tool) do update set taken_at = now(), snapshot = excluded.snapshot, last_query_time = excluded.last_query_time""",
-            (TOOL, json.dumps(now), last_query),
+            (tool, json.dumps(now), last_query),
         )
         for name, user in now["users"].items():
             ops.execute(
-                """insert into users (username, roles, active, source) values (%s, %s, %s, 'superset')
-                   on conflict (username) do update set roles = excluded.roles, active = excluded.active, updated_at = now()""",
-                (name, user["roles"], user["active"]),
+                """insert into users (username, roles, active, source) values (%s, %s, %s, %s)
+                   on conflict (source, username) do update set roles = excluded.roles, active = excluded.active, updated_at = now()""",
+                (name, user["roles"], user["active"], tool),
             )
     return recorded
-

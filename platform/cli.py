@@ -738,12 +738,15 @@ def audit_export(fmt, out) -> None:
 
 @audit_group.command(name="review")
 def audit_review() -> None:
-    """Run the access review now (the scheduler runs it every OLIST_ACCESS_REVIEW_MINUTES):
-    record Superset's user, role and permission changes and SQL Lab history."""
-    from olist_bi import access_review
+    """Run the access review now (the scheduler runs it every OLIST_ACCESS_REVIEW_MINUTES): record
+    each BI tool's user, role (group) and permission changes, and Superset's SQL Lab history."""
+    from olist_bi import bi
 
-    recorded = access_review.run(_settings())
-    click.echo(f"access review: {len(recorded)} events recorded" + (f" ({', '.join(sorted(set(recorded)))})" if recorded else ""))
+    outcomes = bi.review_access(_settings())
+    for outcome in outcomes:
+        click.echo(f"access review of {outcome.tool}: {outcome.status}: {outcome.message}")
+    if any(o.status == "failed" for o in outcomes) or all(o.status == "skipped" for o in outcomes):
+        raise SystemExit(1)
 
 
 @main.group(name="bench")

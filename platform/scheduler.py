@@ -4,8 +4,9 @@ Jobs, kept in PostgreSQL (the operations store) so schedules survive restarts:
 - `etl_schedule`: at OLIST_ETL_SCHEDULE (default nightly, 02:00), loads every ready drop of
   the inbox, or records a skipped run when there is none;
 - `inbox_watch`: every OLIST_INBOX_POLL_SECONDS, loads the ready drops of the inbox, if any;
-- `access_review`: every OLIST_ACCESS_REVIEW_MINUTES, each BI tool's access review (Superset:
-  access changes and SQL Lab history into the audit trail, access_review.py);
+- `access_review`: every OLIST_ACCESS_REVIEW_MINUTES, each BI tool's access review (users,
+  roles or groups and permissions into the audit trail; Superset's SQL Lab history too;
+  access_review.py);
 - `audit_checkpoint`: every OLIST_AUDIT_CHECKPOINT_MINUTES, a signed checkpoint of the audit
   trail (operations/checkpoint.py).
 
@@ -133,20 +134,11 @@ def _after_publish(settings: Settings) -> None:
 
 
 def access_review() -> None:
-    """Each BI tool's access review (those that offer one)."""
+    """Each BI tool's access review."""
     from olist_bi import bi
 
-    settings = Settings.from_env()
-    for tool in bi.tools(settings):
-        if not tool.reachable():
-            log.warning("access review: %s does not answer at %s", tool.label, tool.url)
-            continue
-        try:
-            recorded = tool.review_access()
-        except bi.NotSupported as e:
-            log.debug("access review: %s: %s", tool.name, e)
-            continue
-        log.info("access review of %s: %d events recorded", tool.name, len(recorded))
+    for outcome in bi.review_access(Settings.from_env()):
+        (log.info if outcome.status == "done" else log.warning)("access review: %s %s: %s", outcome.tool, outcome.status, outcome.message)
 
 
 def audit_checkpoint() -> None:

@@ -42,10 +42,6 @@ class Outcome:
     message: str
 
 
-class NotSupported(RuntimeError):
-    """The tool does not offer this step; the message says why."""
-
-
 class BITool(ABC):
     """One BI tool, as the platform drives it."""
 
@@ -78,7 +74,7 @@ class BITool(ABC):
 
     @abstractmethod
     def review_access(self) -> list[str]:
-        """Record the tool's access changes in the audit trail; return the actions recorded."""
+        """Record the tool's access changes in the audit trail (olist_bi.access_review); return the actions recorded."""
 
 
 def tool(name: str, settings: Settings) -> BITool:
@@ -111,4 +107,21 @@ def after_publish(settings: Settings, say=print) -> list[Outcome]:
     with store.connect(database_url(settings)) as ops:
         details = {"generation": generation.name, **{o.tool: {"status": o.status, "message": o.message} for o in outcomes}}
         audit.append(ops, "bi.after_publish", str(settings.warehouse_path), details, source="bi")
+    return outcomes
+
+
+def review_access(settings: Settings) -> list[Outcome]:
+    """Every reachable tool's access review; a tool that is down or fails is reported, the others still run."""
+    outcomes = []
+    for each in tools(settings):
+        if not each.reachable():
+            outcomes.append(Outcome(each.name, "skipped", f"{each.label} does not answer at {each.url}"))
+            continue
+        try:
+            recorded = each.review_access()
+        except Exception as e:  # noqa: BLE001 - reported; the next review catches up
+            outcomes.append(Outcome(each.name, "failed", f"{type(e).__name__}: {e}"))
+            continue
+        kinds = f" ({', '.join(sorted(set(recorded)))})" if recorded else ""
+        outcomes.append(Outcome(each.name, "done", f"{len(recorded)} events recorded{kinds}"))
     return outcomes

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from olist_bi.bi import BITool, Provisioned, NotSupported
-from olist_bi.metabase import assets, provision
+from olist_bi.bi import BITool, Provisioned
+from olist_bi.metabase import access_review, assets, provision
 from olist_bi.metabase.client import MetabaseClient
 
 
@@ -43,4 +43,4 @@ class Metabase(BITool):
         return f"warehouse connection pointed at {path}"
 
     def review_access(self) -> list[str]:
-        raise NotSupported("the access review reads Superset only; Metabase's users and groups are not reviewed yet")
+        return access_review.run(self.settings)

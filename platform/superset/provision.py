@@ -356,6 +356,6 @@ def record_access_model(ops, report: Report) -> None:
     for username in report.users:
         ops.execute(
             """insert into users (username, roles, source) values (%s, %s, 'platform')
-               on conflict (username) do update set roles = excluded.roles, updated_at = now()""",
+               on conflict (source, username) do update set roles = excluded.roles, updated_at = now()""",
             (username, list(access.demo_users()[username])),
         )

@@ -82,7 +82,7 @@ class Superset(BITool):
         return message + (f", {failed} failed to warm" if failed else "")
 
     def review_access(self) -> list[str]:
-        from olist_bi import access_review
+        from olist_bi.superset import access_review
 
         return access_review.run(self.settings)
 

@@ -39,6 +39,7 @@ How to check the client against a real Metabase instead: docs/metabase.md.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import secrets
@@ -290,7 +291,7 @@ class MetabaseStandIn:
 
     def _add_user(self, email: str, first: str | None, last: str | None, superuser: bool) -> dict:
         user_id = self._id()
-        user = {"id": user_id, "email": email, "first_name": first, "last_name": last, "is_superuser": superuser, "is_active": True}
+        user = {"id": user_id, "email": email, "first_name": first, "last_name": last, "is_superuser": superuser, "is_active": True, "updated_at": _now()}
         self.state.users[user_id] = user
         self._join(1, user_id)
         if superuser:
@@ -536,7 +537,28 @@ class MetabaseStandIn:
             self._join(body["group_id"], body["user_id"])
             return [{**s.users[m["user_id"]], "membership_id": m["membership_id"], "user_id": m["user_id"]} for m in s.memberships if m["group_id"] == body["group_id"]]
         if key == "GET /api/user/":
-            return {"data": list(s.users.values()), "total": len(s.users), "limit": None, "offset": None}
+            status = query.get("status", ["active"])[0]
+            wanted = [u for u in s.users.values() if status == "all" or u["is_active"] == (status == "active")]
+            data = [{**u, "group_ids": sorted(m["group_id"] for m in s.memberships if m["user_id"] == u["id"])} for u in wanted]
+            return {"data": data, "total": len(data), "limit": None, "offset": None}
+        if key == "PUT /api/user/{id}":
+            user = s.users.get(args[0])
+            if user is None or not user["is_active"]:
+                raise Reply(404, "Not found.", text=True)
+            user.update({k: body[k] for k in ("email", "first_name", "last_name", "is_superuser") if body.get(k) is not None})
+            if body.get("user_group_memberships") is not None:  # set-permissions-groups!: exactly these groups
+                wanted = {m["id"] for m in body["user_group_memberships"]} | {1}
+                s.memberships = [m for m in s.memberships if m["user_id"] != user["id"] or m["group_id"] in wanted]
+                for group_id in sorted(wanted):
+                    self._join(group_id, user["id"])
+            user["updated_at"] = _now()
+            memberships = [{"id": m["group_id"], "is_group_manager": False} for m in s.memberships if m["user_id"] == user["id"]]
+            return {**user, "user_group_memberships": memberships}
+        if key == "DELETE /api/user/{id}":
+            if args[0] not in s.users:
+                raise Reply(404, "Not found.", text=True)
+            s.users[args[0]].update(is_active=False, updated_at=_now())
+            return {"success": True}
         if key == "POST /api/user/":
             if any(u["email"] == body["email"] for u in s.users.values()):
                 raise Reply(400, {"errors": {"email": "Email address already in use."}})
@@ -884,6 +906,11 @@ def _smtp_test(host: str | None, port: int | None, user: str | None, password: s
     except (OSError, smtplib.SMTPException):
         return "connection"
     return None
+
+
+def _now() -> str:
+    """A timestamp as Metabase writes one in JSON (ISO 8601 with an offset)."""
+    return datetime.datetime.now(datetime.UTC).isoformat()
 
 
 def _nano() -> str:

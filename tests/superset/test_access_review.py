@@ -1,6 +1,6 @@
 """The access review records role changes made in Superset and SQL Lab history."""
 
-from olist_bi import access_review
+from olist_bi.superset import access_review
 from olist_bi.operations import audit
 from olist_bi.operations import store
 from olist_bi.superset import bundle
