@@ -56,6 +56,9 @@ class Dimension:
     type: str = "category"
     grains: tuple[str, ...] = ()
     order: str | None = None  # a template of `column` (the dimension's value) giving its place: listed in that order, not alphabetically
+    # grain -> a template of a stored column holding the value at that grain (a time dimension
+    # whose models store it, such as the facts' purchase_month): read as is, not truncated per row.
+    stored_grains: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def default_grain(self) -> str | None:
@@ -109,6 +112,7 @@ def load() -> Catalog:
     for name, spec in _read("dimensions.yaml")["dimensions"].items():
         spec = dict(spec)
         spec["grains"] = tuple(spec.get("grains", ()))
+        spec["stored_grains"] = dict(spec.get("stored_grains") or {})
         dimensions[name] = Dimension(name=name, **spec)
     metrics = {}
     for name, spec in _read("metrics.yaml")["metrics"].items():
@@ -149,6 +153,9 @@ def check(catalog: Catalog) -> None:
             problems.append(f"dimension {d.name}: type {d.type!r} is not one of {', '.join(sorted(DIMENSION_TYPES))}")
         if (d.type == "time") != bool(d.grains):
             problems.append(f"dimension {d.name}: time dimensions, and only they, list grains")
+        for grain in d.stored_grains:
+            if grain not in d.grains:
+                problems.append(f"dimension {d.name}: stored grain {grain!r} is not one of its grains")
     for model in catalog.models.values():
         if model.range_dimension not in catalog.dimensions:
             problems.append(f"model {model.name}: unknown range_dimension {model.range_dimension}")

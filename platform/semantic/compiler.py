@@ -108,15 +108,17 @@ def _compiled(source: str):
 
 
 def dimension_sql(catalog: Catalog, dimension: Dimension, model: Model, grain: str | None = None, for_metric: str = "") -> str:
-    """The SQL of a dimension on a model, truncated to `grain` for time dimensions."""
+    """The SQL of a dimension on a model, truncated to `grain` for time dimensions (or the
+    column that stores it at that grain)."""
+    template = dimension.stored_grains.get(grain, dimension.sql) if grain is not None else dimension.sql
     try:
-        sql = render(catalog, dimension.sql, dict(model.entities), f"dimension {dimension.name}")
+        sql = render(catalog, template, dict(model.entities), f"dimension {dimension.name}")
     except UndefinedError:
         # The dimension needs an entity (an item, a payment, ...) the model does not offer.
         offered = ", ".join(d.name for d in catalog.dimensions.values() if available(catalog, d, model))
         subject = f"metric {for_metric} (model {model.name})" if for_metric else f"model {model.name}"
         raise CompileError(f"dimension {dimension.name} is not available for {subject}; it offers: {offered}") from None
-    if grain is not None:
+    if grain is not None and grain not in dimension.stored_grains:
         sql = render(catalog, "{{ date_grain(column, grain) }}", {"column": sql, "grain": grain}, f"dimension {dimension.name}")
     return sql
 

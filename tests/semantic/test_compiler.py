@@ -42,7 +42,20 @@ def test_grains_are_checked():
     with pytest.raises(CompileError, match="has no grains"):
         compile_query(Query(["orders"], [GroupBy("customer_state", "month")]))
     sql = compile_query(Query(["orders"], [GroupBy("purchase_date")])).sql
-    assert "date_trunc('month'" in sql  # the default grain
+    assert "m.purchase_month as purchase_date" in sql and "date_trunc" not in sql  # the default grain, stored
+    sql = compile_query(Query(["orders"], [GroupBy("purchase_date", "quarter")])).sql
+    assert "date_trunc('quarter', m.purchase_date)" in sql  # a grain not stored is truncated per row
+
+
+def test_a_stored_grain_equals_the_truncated_one(warehouse):
+    """purchase_month holds date_trunc('month', purchase_date) in every fact a metric reads."""
+    import duckdb
+
+    settings, _ = warehouse
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        for fact in ("fact_deliveries", "fact_payments", "fact_order_items"):
+            wrong = con.execute(f"select count(*) from {fact} where purchase_month is distinct from cast(date_trunc('month', purchase_date) as date)").fetchone()[0]
+            assert wrong == 0, fact
 
 
 def test_a_dimension_the_model_does_not_offer_is_a_clear_error():

@@ -9,7 +9,7 @@ with items as (
 orders as (
     select
         order_id, order_key, customer_unique_id, customer_key, customer_city, customer_state,
-        order_status, delay_days, purchased_at, purchase_date,
+        order_status, delay_days, purchased_at, purchase_date, purchase_month,
     from int_order_attributes
 ),
 products as (
@@ -30,6 +30,7 @@ select
     o.delay_days,
     o.purchased_at,
     o.purchase_date,
+    o.purchase_month,
     i.shipping_limit_at,
     i.price,
     i.freight_value,

@@ -8,7 +8,7 @@ with payments as (
 orders as (
     select
         order_id, order_key, customer_unique_id, customer_key, customer_city, customer_state,
-        order_status, delay_days, purchased_at, purchase_date,
+        order_status, delay_days, purchased_at, purchase_date, purchase_month,
     from int_order_attributes
 )
 select
@@ -23,6 +23,7 @@ select
     o.delay_days,
     o.purchased_at,
     o.purchase_date,
+    o.purchase_month,
     p.payment_type,
     p.payment_installments,
     p.payment_value,

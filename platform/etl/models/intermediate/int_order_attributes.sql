@@ -1,6 +1,7 @@
 -- int_order_attributes: one row per order with what every fact carries about its order: keys,
--- the customer (person, key and address at the time of the order), status, purchase time and
--- the delivery delay (delivery date minus estimated date, in days; negative when early).
+-- the customer (person, key and address at the time of the order), status, purchase time, the
+-- purchase month (the first day of the purchase date's month, which monthly metrics group by:
+-- a stored date groups several times faster than date_trunc per row) and the delivery delay (delivery date minus estimated date, in days; negative when early).
 -- The facts read it so that these columns are defined once. Grain: order_id.
 with orders as (
     select
@@ -25,6 +26,7 @@ select
     o.order_status,
     o.purchased_at,
     o.purchase_date,
+    cast(date_trunc('month', o.purchase_date) as date) as purchase_month,
     date_diff('day', o.estimated_delivery_date, cast(o.delivered_customer_at as date)) as delay_days,
 from orders as o
 left join customers as c on c.customer_id = o.customer_id
