@@ -42,9 +42,10 @@ class Model:
     # Its rows are complete periods by construction, or forecasts of periods to come (the
     # forecast mart): complete periods leave it whole.
     always_complete: bool = False
-    # The month a row's figures belong to, when not its range dimension's (a cohort row counts
-    # the orders of a later month): complete periods also keep it inside the window.
-    period_month: str | None = None
+    # Its boolean column that says whether a row falls in the reporting window (the ETL stores
+    # it: int_reporting_window); complete periods keep the rows where it is true. Every model
+    # that is not always complete has one.
+    window_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _read(name: str) -> dict:
 def load() -> Catalog:
     """Read and check the definitions; raise `CatalogError` naming what is wrong."""
     models = {
-        name: Model(name, spec["description"], dict(spec["entities"]), dict(spec.get("joins") or {}), spec["range_dimension"], bool(spec.get("always_complete")), spec.get("period_month"))
+        name: Model(name, spec["description"], dict(spec["entities"]), dict(spec.get("joins") or {}), spec["range_dimension"], bool(spec.get("always_complete")), spec.get("window_column"))
         for name, spec in _read("models.yaml")["models"].items()
     }
     dimensions = {}
@@ -159,5 +160,7 @@ def check(catalog: Catalog) -> None:
     for model in catalog.models.values():
         if model.range_dimension not in catalog.dimensions:
             problems.append(f"model {model.name}: unknown range_dimension {model.range_dimension}")
+        if model.always_complete == bool(model.window_column):
+            problems.append(f"model {model.name}: a model that is not always complete, and only such a model, names its window_column")
     if problems:
         raise CatalogError("the semantic catalog is inconsistent:\n" + "\n".join(f"  - {p}" for p in problems))

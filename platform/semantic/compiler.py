@@ -47,27 +47,12 @@ class Query:
     complete_periods: bool = False  # only the warehouse's reporting window, on the range dimension
 
 
-# The complete months (mart_reporting_window, built by the ETL): what time series show by
-# default, so that the sparse first and last months of the data are not drawn as collapses.
-REPORTING_WINDOW = "mart_reporting_window"
-
-
-def window_condition(catalog: Catalog, model: Model, first_metric: str | None = None) -> str | None:
-    """The condition complete periods add for a model: its range dimension, and the month its
-    rows' figures belong to where that differs, inside the reporting window (None: the model
-    is complete by construction)."""
-    if model.always_complete:
-        return None
-    condition = in_reporting_window(dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first_metric))
-    if model.period_month:
-        condition += f" and {in_reporting_window(model.period_month)}"
-    return condition
-
-
-def in_reporting_window(column: str) -> str:
-    """A condition: `column` (a date) falls in the reporting window; false-ish (null) when the
-    warehouse has no complete month."""
-    return f"{column} between (select first_day from {REPORTING_WINDOW}) and (select last_day from {REPORTING_WINDOW})"
+def window_condition(model: Model) -> str | None:
+    """The condition complete periods add for a model: its rows in the reporting window of
+    complete months (int_reporting_window), what time series show by default so that the sparse
+    first and last months of the data are not drawn as collapses. The ETL stores it per row
+    (None: the model is complete by construction)."""
+    return None if model.always_complete else f"m.{model.window_column}"
 
 
 @dataclass
@@ -210,7 +195,7 @@ def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
             column = dimension_sql(catalog, dimension, model, None, first)
             conditions.append(f"{column} in ({', '.join('?' for _ in values)})")
             params.extend(_bind(dimension, v) for v in values)
-        window = window_condition(catalog, model, first) if query.complete_periods else None
+        window = window_condition(model) if query.complete_periods else None
         if window:
             conditions.append(window)
         if query.start or query.end:

@@ -32,10 +32,18 @@ months from the first to the last settled one, a month being settled when the da
 its last day and it has at least a tenth of the median month's orders. The dashboards' time
 series (every chart grouped by a date) use it, so the data's sparse first and last months are
 not drawn as a collapse to zero, and the KPI cards compare the last complete month with the one
-before; a total without a date counts every order. The flat views
-(`semantic.*`) carry it as the boolean column `in_reporting_window`. The forecast's metrics are
-left whole: their months are the window's complete months and the three forecast after them
-([forecast.md](forecast.md)).
+before; a total without a date counts every order. The ETL stores the answer per row, as the
+boolean column `in_reporting_window` of the facts and the cohort mart (the rule is in
+`int_reporting_window`), and the layer filters on it; the flat views (`semantic.*`) carry it
+too. The forecast's metrics are left whole: their months are the window's complete months and
+the three forecast after them ([forecast.md](forecast.md)).
+
+**Stored for speed.** Three rules are computed once per row by the ETL and read as columns:
+the purchase month (`purchase_month`, what `purchase_date` at the month grain reads:
+`stored_grains` in dimensions.yaml), whether an order counts as revenue (`counts_as_revenue`,
+the `counts_as_revenue` macro) and the window above. Grouping and filtering on stored values
+made the dashboards' DuckDB queries about twice as fast as computing them per row
+([BENCHMARKS.md](../BENCHMARKS.md)); tests check every stored value against its rule.
 """
 
 HOW_TO_ADD = """## How to add a metric

@@ -71,7 +71,7 @@ def flat_model(name: str, catalog: Catalog | None = None) -> FlatModel:
         expression = dimension_sql(catalog, d, model)
         selects.append(f"{expression} as {d.name}")
         used.append(expression)
-    window = window_condition(catalog, model) or "true"
+    window = window_condition(model) or "true"
     selects.append(f"{window} as {WINDOW_COLUMN}")
     used.append(window)
     rendered = {m: metric_sql(catalog, metric) for m, metric in metrics.items()}

@@ -1,8 +1,9 @@
 {#- Shared logic for metric and dimension templates. Rendered in Jinja's sandbox. -#}
 
-{#- Orders whose money counts: not canceled, not unavailable (never paid out or never shipped). -#}
+{#- Orders whose money counts: not canceled, not unavailable (never paid out or never shipped);
+    the ETL stores it per row (int_order_attributes). -#}
 {% macro counts_as_revenue(order) -%}
-{{ order }}.order_status not in ('canceled', 'unavailable')
+{{ order }}.counts_as_revenue
 {%- endmacro %}
 
 {#- A ratio that is null, not an error, when the denominator is zero. -#}

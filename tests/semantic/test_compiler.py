@@ -47,15 +47,32 @@ def test_grains_are_checked():
     assert "date_trunc('quarter', m.purchase_date)" in sql  # a grain not stored is truncated per row
 
 
-def test_a_stored_grain_equals_the_truncated_one(warehouse):
-    """purchase_month holds date_trunc('month', purchase_date) in every fact a metric reads."""
+STORED = {  # what the facts store per row, against the rule it stands for
+    "purchase_month": "cast(date_trunc('month', purchase_date) as date)",
+    "counts_as_revenue": "order_status not in ('canceled', 'unavailable')",
+    "in_reporting_window": "coalesce(purchase_date between (select first_day from mart_reporting_window) and (select last_day from mart_reporting_window), false)",
+}
+
+
+def test_the_columns_metrics_read_instead_of_rules_hold_the_rules(warehouse):
+    """The stored month, revenue flag and window flag equal their rules on every row of every
+    fact a metric reads, and the cohorts' window flag keeps both of its months in the window."""
     import duckdb
 
     settings, _ = warehouse
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from mart_reporting_window").fetchone()[0] == 1
         for fact in ("fact_deliveries", "fact_payments", "fact_order_items"):
-            wrong = con.execute(f"select count(*) from {fact} where purchase_month is distinct from cast(date_trunc('month', purchase_date) as date)").fetchone()[0]
-            assert wrong == 0, fact
+            for column, rule in STORED.items():
+                wrong = con.execute(f"select count(*) from {fact} where {column} is distinct from {rule}").fetchone()[0]
+                assert wrong == 0, (fact, column)
+            assert con.execute(f"select count(*) filter (where in_reporting_window), count(*) filter (where not in_reporting_window) from {fact}").fetchone() > (0, 0)
+        wrong = con.execute(
+            """select count(*) from mart_customer_cohorts, mart_reporting_window as w
+               where in_reporting_window is distinct from coalesce(cohort_month between w.first_day and w.last_day
+                     and cast(cohort_month + months_since_first * interval '1 month' as date) between w.first_day and w.last_day, false)"""
+        ).fetchone()[0]
+        assert wrong == 0
 
 
 def test_a_dimension_the_model_does_not_offer_is_a_clear_error():

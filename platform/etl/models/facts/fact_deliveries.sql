@@ -13,7 +13,7 @@ with timings as (
 attributes as (
     select
         order_id, order_key, customer_unique_id, customer_key, customer_zip_code_prefix, customer_city,
-        customer_state, order_status, purchased_at, purchase_date, purchase_month, delay_days,
+        customer_state, order_status, counts_as_revenue, purchased_at, purchase_date, purchase_month, in_reporting_window, delay_days,
     from int_order_attributes
 ),
 people as (
@@ -43,9 +43,11 @@ select
     a.customer_city,
     a.customer_state,
     a.order_status,
+    a.counts_as_revenue,
     a.purchased_at,
     a.purchase_date,
     a.purchase_month,
+    a.in_reporting_window,
     t.approved_at,
     t.delivered_carrier_at,
     t.delivered_customer_at,

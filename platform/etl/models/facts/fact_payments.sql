@@ -8,7 +8,7 @@ with payments as (
 orders as (
     select
         order_id, order_key, customer_unique_id, customer_key, customer_city, customer_state,
-        order_status, delay_days, purchased_at, purchase_date, purchase_month,
+        order_status, counts_as_revenue, delay_days, purchased_at, purchase_date, purchase_month, in_reporting_window,
     from int_order_attributes
 )
 select
@@ -20,10 +20,12 @@ select
     o.customer_city,
     o.customer_state,
     o.order_status,
+    o.counts_as_revenue,
     o.delay_days,
     o.purchased_at,
     o.purchase_date,
     o.purchase_month,
+    o.in_reporting_window,
     p.payment_type,
     p.payment_installments,
     p.payment_value,

@@ -1,7 +1,11 @@
 -- int_order_attributes: one row per order with what every fact carries about its order: keys,
 -- the customer (person, key and address at the time of the order), status, purchase time, the
 -- purchase month (the first day of the purchase date's month, which monthly metrics group by:
--- a stored date groups several times faster than date_trunc per row) and the delivery delay (delivery date minus estimated date, in days; negative when early).
+-- a stored date groups several times faster than date_trunc per row), the delivery delay
+-- (delivery date minus estimated date, in days; negative when early), whether the order counts
+-- as revenue (not canceled or unavailable) and whether its purchase date falls in the reporting
+-- window (int_reporting_window). The last two are stored so that metrics filter on a boolean
+-- instead of comparing statuses and dates on every row (bench/findings.md).
 -- The facts read it so that these columns are defined once. Grain: order_id.
 with orders as (
     select
@@ -14,6 +18,9 @@ customers as (
 ),
 people as (
     select customer_unique_id, customer_key from dim_customer
+),
+reporting_window as (  -- one row, its dates null when no month is settled
+    select max(first_day) as first_day, max(last_day) as last_day from int_reporting_window
 )
 select
     o.order_id,
@@ -28,6 +35,9 @@ select
     o.purchase_date,
     cast(date_trunc('month', o.purchase_date) as date) as purchase_month,
     date_diff('day', o.estimated_delivery_date, cast(o.delivered_customer_at as date)) as delay_days,
+    o.order_status not in ('canceled', 'unavailable') as counts_as_revenue,
+    coalesce(o.purchase_date between w.first_day and w.last_day, false) as in_reporting_window,
 from orders as o
+cross join reporting_window as w
 left join customers as c on c.customer_id = o.customer_id
 left join people as pp on pp.customer_unique_id = c.customer_unique_id

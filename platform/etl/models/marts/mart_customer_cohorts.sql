@@ -3,6 +3,9 @@
 -- the last month with orders. Every (cohort, state, month) has a row, zero when nobody came
 -- back, so averages over cohorts are not biased towards the cohorts that did return. The
 -- state lets the dashboards' state filter and the regional role's row-level security apply.
+-- in_reporting_window: the cohort's month and the month the row counts (cohort month plus
+-- months_since_first) both fall in the reporting window (int_reporting_window), stored so that
+-- the semantic layer filters on a boolean.
 -- Grain: (cohort_month, customer_state, months_since_first).
 with orders as (
     select customer_unique_id, cast(date_trunc('month', purchase_date) as date) as order_month
@@ -24,6 +27,9 @@ months as (
 ),
 last_month as (
     select max(order_month) as last_month from orders
+),
+reporting_window as (  -- one row, its dates null when no month is settled
+    select max(first_day) as first_day, max(last_day) as last_day from int_reporting_window
 ),
 grid as (
     select
@@ -53,6 +59,12 @@ select
     cast(g.cohort_size as integer) as cohort_size,
     cast(coalesce(a.active_customers, 0) as integer) as active_customers,
     coalesce(a.active_customers, 0) / g.cohort_size as retention,
+    coalesce(
+        g.cohort_month between w.first_day and w.last_day
+        and cast(g.cohort_month + g.months_since_first * interval '1 month' as date) between w.first_day and w.last_day,
+        false
+    ) as in_reporting_window,
 from grid as g
+cross join reporting_window as w
 left join activity as a
     on a.cohort_month = g.cohort_month and a.customer_state = g.customer_state and a.months_since_first = g.months_since_first
