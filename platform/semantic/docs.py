@@ -38,12 +38,15 @@ boolean column `in_reporting_window` of the facts and the cohort mart (the rule 
 too. The forecast's metrics are left whole: their months are the window's complete months and
 the three forecast after them ([forecast.md](forecast.md)).
 
-**Stored for speed.** Three rules are computed once per row by the ETL and read as columns:
-the purchase month (`purchase_month`, what `purchase_date` at the month grain reads:
-`stored_grains` in dimensions.yaml), whether an order counts as revenue (`counts_as_revenue`,
-the `counts_as_revenue` macro) and the window above. Grouping and filtering on stored values
-made the dashboards' DuckDB queries about twice as fast as computing them per row
-([BENCHMARKS.md](../BENCHMARKS.md)); tests check every stored value against its rule.
+**Stored for speed.** What the layer would otherwise compute on every row of every query is
+computed once per row by the ETL and read as columns: the purchase month (`purchase_month`,
+what `purchase_date` at the month grain reads: `stored_grains` in dimensions.yaml), whether an
+order counts as revenue (`counts_as_revenue`, the `counts_as_revenue` macro), the window
+above, the labels the dashboards show (order status and payment type in words, the delivery
+delay's bucket, the product category) and the seller's state, with integer keys for the
+distinct counts. Grouping and filtering on stored values made the dashboards' DuckDB queries
+several times faster than computing them per row ([BENCHMARKS.md](../BENCHMARKS.md)); tests
+check every stored value against its rule ([warehouse.md](warehouse.md)).
 """
 
 HOW_TO_ADD = """## How to add a metric

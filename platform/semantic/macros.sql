@@ -25,32 +25,15 @@ cast(date_trunc('{{ grain }}', {{ column }}) as date)
 {{ order }}.is_late
 {%- endmacro %}
 
-{#- Delivery against the estimate, in buckets: (the condition on delay_days, the label), in
-order from the earliest to not delivered. delay_bucket names a row's bucket; delay_order gives
-a bucket's label its place (the dimension's `order`), so charts and answers list them in this
-order, not alphabetically. -#}
+{#- Delivery against the estimate: the buckets' labels, from the earliest to not delivered. The
+ETL stores each order's bucket (int_order_attributes.delivery_delay, with the rule on
+delay_days); delay_order gives a label its place (the dimension's `order`), so charts and
+answers list the buckets in this order, not alphabetically. -#}
 {% set DELAY_BUCKETS = [
-    ("delay_days <= -15", "15+ days early"),
-    ("delay_days <= -8", "8-14 days early"),
-    ("delay_days <= -1", "1-7 days early"),
-    ("delay_days = 0", "On the day"),
-    ("delay_days <= 3", "1-3 days late"),
-    ("delay_days <= 7", "4-7 days late"),
-    ("delay_days is not null", "8+ days late"),
-    ("delay_days is null", "Not delivered"),
+    "15+ days early", "8-14 days early", "1-7 days early", "On the day",
+    "1-3 days late", "4-7 days late", "8+ days late", "Not delivered",
 ] %}
-{% macro delay_bucket(order) -%}
-case
-{%- for condition, label in DELAY_BUCKETS %}{{ "\n    " }}when {{ order }}.{{ condition }} then '{{ label }}'{% endfor %}{{ "\n" }}end
-{%- endmacro %}
-
 {% macro delay_order(column) -%}
 case {{ column }}
-{%- for condition, label in DELAY_BUCKETS %} when '{{ label }}' then {{ loop.index }}{% endfor %} end
-{%- endmacro %}
-
-{#- What business users read: a source code as words, sentence case (delivered reads
-Delivered, credit_card reads Credit card). For order statuses and payment types. -#}
-{% macro as_words(alias, column) -%}
-upper(substr(replace({{ alias }}.{{ column }}, '_', ' '), 1, 1)) || substr(replace({{ alias }}.{{ column }}, '_', ' '), 2)
+{%- for label in DELAY_BUCKETS %} when '{{ label }}' then {{ loop.index }}{% endfor %} end
 {%- endmacro %}

@@ -36,6 +36,7 @@ class Rendered:
     screenshot: Path | None
     cached_share: float | None = None  # of the chart-data answers, the share Superset served from its cache
     cache_keys: dict[int, list[str]] | None = None  # chart id -> the cache keys of its answers
+    api_calls: dict[str, int] | None = None  # recorded: Superset API endpoint (ids as <id>) -> requests the page made
 
 
 class Browser:
@@ -91,6 +92,13 @@ class Browser:
         came from Superset's cache, its cache key."""
         answers: list[bool] = []
         keys: dict[int, list[str]] = {}
+        calls: dict[str, int] = {}
+
+        def on_request(request) -> None:
+            path = request.url.removeprefix(self.url).split("?", 1)[0]
+            if path.startswith("/api/"):
+                endpoint = "/".join("<id>" if part.isdigit() else part for part in path.split("/"))
+                calls[endpoint] = calls.get(endpoint, 0) + 1
 
         def on_response(response) -> None:
             if "/api/v1/chart/data" in response.url and response.request.method == "POST":
@@ -105,6 +113,7 @@ class Browser:
         count_cached = record
         if count_cached:
             self.page.on("response", on_response)
+            self.page.on("request", on_request)
         began = time.perf_counter()
         self.page.goto(url or f"{self.url}/superset/dashboard/{slug}/")
         deadline = began + timeout
@@ -120,6 +129,7 @@ class Browser:
         seconds = time.perf_counter() - began
         if count_cached:
             self.page.remove_listener("response", on_response)
+            self.page.remove_listener("request", on_request)
         errors = self.page.locator(ERROR)
         texts = [errors.nth(i).inner_text()[:200] for i in range(errors.count())]
         if screenshot is not None:
@@ -129,4 +139,4 @@ class Browser:
             self.page.wait_for_timeout(1500)
             self.page.screenshot(path=str(screenshot), full_page=True)
         cached_share = sum(answers) / len(answers) if answers else None
-        return Rendered(slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None)
+        return Rendered(slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None, calls if record else None)

@@ -51,6 +51,10 @@ STORED = {  # what the facts store per row, against the rule it stands for
     "purchase_month": "cast(date_trunc('month', purchase_date) as date)",
     "counts_as_revenue": "order_status not in ('canceled', 'unavailable')",
     "in_reporting_window": "coalesce(purchase_date between (select first_day from mart_reporting_window) and (select last_day from mart_reporting_window), false)",
+    "order_status_label": "upper(substr(replace(order_status, '_', ' '), 1, 1)) || substr(replace(order_status, '_', ' '), 2)",
+    "delivery_delay": """case when delay_days <= -15 then '15+ days early' when delay_days <= -8 then '8-14 days early'
+        when delay_days <= -1 then '1-7 days early' when delay_days = 0 then 'On the day' when delay_days <= 3 then '1-3 days late'
+        when delay_days <= 7 then '4-7 days late' when delay_days is not null then '8+ days late' else 'Not delivered' end""",
 }
 
 
@@ -67,6 +71,13 @@ def test_the_columns_metrics_read_instead_of_rules_hold_the_rules(warehouse):
                 wrong = con.execute(f"select count(*) from {fact} where {column} is distinct from {rule}").fetchone()[0]
                 assert wrong == 0, (fact, column)
             assert con.execute(f"select count(*) filter (where in_reporting_window), count(*) filter (where not in_reporting_window) from {fact}").fetchone() > (0, 0)
+        labels = "upper(substr(replace(payment_type, '_', ' '), 1, 1)) || substr(replace(payment_type, '_', ' '), 2)"
+        assert con.execute(f"select count(*) from fact_payments where payment_type_label is distinct from {labels}").fetchone()[0] == 0
+        wrong = con.execute(
+            """select count(*) from fact_order_items as i left join dim_category as c using (category_key)
+               where i.category_label is distinct from c.category_label or c.category_key is null"""
+        ).fetchone()[0]
+        assert wrong == 0
         wrong = con.execute(
             """select count(*) from mart_customer_cohorts, mart_reporting_window as w
                where in_reporting_window is distinct from coalesce(cohort_month between w.first_day and w.last_day

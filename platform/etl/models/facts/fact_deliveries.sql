@@ -13,7 +13,7 @@ with timings as (
 attributes as (
     select
         order_id, order_key, customer_unique_id, customer_key, customer_zip_code_prefix, customer_city,
-        customer_state, order_status, counts_as_revenue, purchased_at, purchase_date, purchase_month, in_reporting_window, delay_days,
+        customer_state, order_status, order_status_label, counts_as_revenue, purchased_at, purchase_date, purchase_month, in_reporting_window, delay_days, delivery_delay,
     from int_order_attributes
 ),
 people as (
@@ -43,6 +43,7 @@ select
     a.customer_city,
     a.customer_state,
     a.order_status,
+    a.order_status_label,
     a.counts_as_revenue,
     a.purchased_at,
     a.purchase_date,
@@ -55,6 +56,7 @@ select
     t.delivered_customer_at is not null as is_delivered,
     date_diff('second', a.purchased_at, t.delivered_customer_at) / 86400.0 as delivery_days,
     a.delay_days,
+    a.delivery_delay,
     case
         when t.delivered_customer_at is null then null
         else cast(t.delivered_customer_at as date) > t.estimated_delivery_date

@@ -5,12 +5,16 @@
 -- (delivery date minus estimated date, in days; negative when early), whether the order counts
 -- as revenue (not canceled or unavailable) and whether its purchase date falls in the reporting
 -- window (int_reporting_window). The last two are stored so that metrics filter on a boolean
--- instead of comparing statuses and dates on every row (bench/findings.md).
+-- instead of comparing statuses and dates on every row (bench/findings.md). So are what the
+-- dashboards show for an order: its status in words, sentence case (delivered reads
+-- Delivered), and its delivery against the estimate in buckets, from 15+ days early to 8+ days
+-- late, Not delivered without a delivery date (the semantic layer's delay_order lists the
+-- labels in this order).
 -- The facts read it so that these columns are defined once. Grain: order_id.
 with orders as (
     select
         order_id, order_key, customer_id, order_status, purchased_at, purchase_date,
-        estimated_delivery_date, delivered_customer_at,
+        date_diff('day', estimated_delivery_date, cast(delivered_customer_at as date)) as delay_days,
     from stg_orders
 ),
 customers as (
@@ -34,8 +38,19 @@ select
     o.purchased_at,
     o.purchase_date,
     cast(date_trunc('month', o.purchase_date) as date) as purchase_month,
-    date_diff('day', o.estimated_delivery_date, cast(o.delivered_customer_at as date)) as delay_days,
+    o.delay_days,
+    upper(substr(replace(o.order_status, '_', ' '), 1, 1)) || substr(replace(o.order_status, '_', ' '), 2) as order_status_label,
     o.order_status not in ('canceled', 'unavailable') as counts_as_revenue,
+    case
+        when o.delay_days <= -15 then '15+ days early'
+        when o.delay_days <= -8 then '8-14 days early'
+        when o.delay_days <= -1 then '1-7 days early'
+        when o.delay_days = 0 then 'On the day'
+        when o.delay_days <= 3 then '1-3 days late'
+        when o.delay_days <= 7 then '4-7 days late'
+        when o.delay_days is not null then '8+ days late'
+        else 'Not delivered'
+    end as delivery_delay,
     coalesce(o.purchase_date between w.first_day and w.last_day, false) as in_reporting_window,
 from orders as o
 cross join reporting_window as w
