@@ -11,9 +11,13 @@ For each scale (a seed-42 drop, loaded by the ETL, served by a Superset of its o
   after-publish step run, as `etl run` does);
 - the floor: the same navigation to an empty dashboard, in the same run. Superset's own
   pages (its JavaScript, the dashboard's metadata) cost that much whatever the charts do;
-  the targets are on the time above it.
+  the targets are on the time above it;
+- the renders once per user of `--users`: `admin` (every feature: drill-by, the upload menu,
+  editing) and `viewer`, the demo's business user (role olist_viewer), who opens the business
+  dashboards only and whose pages ask Superset for less (no drill-by information, no database
+  lists); each with its own floor.
 
-    .venv/bin/python bench/dashboards.py [--scales 1,10] [--repeat 20] [--renders 5] [--json] [--no-screenshots]
+    .venv/bin/python bench/dashboards.py [--scales 1,10] [--repeat 20] [--renders 5] [--users admin,viewer] [--json] [--no-screenshots]
 
 Screenshots of each dashboard (1600x1200) go to docs/screenshots/ from the first scale.
 Uses OLIST_DATABASE_URL or the embedded PostgreSQL; OLIST_REDIS_URL, when set, is the
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import psycopg
 
-from olist_bi import bi, warehouse
+from olist_bi import access, bi, warehouse
 from olist_bi.benchmark import percentile, seed42_drop, timed
 from olist_bi.dashboards import dashboards
 from olist_bi.etl import pipeline, publish
@@ -67,10 +71,12 @@ def chart_api(client: SupersetClient, repeat: int, say) -> list[dict]:
 
 
 def floor_dashboard(client: SupersetClient) -> None:
-    """An empty dashboard, to time Superset's own pages alone."""
+    """An empty dashboard, to time Superset's own pages alone; every platform role may open it
+    (with DASHBOARD_RBAC, a dashboard with no dataset is otherwise the admins' only)."""
+    roles = [r["id"] for r in client.list_all("/api/v1/security/roles/", order="id") if r["name"] in access.roles()]
     existing = client.get("/api/v1/dashboard/", q=f"(filters:!((col:slug,opr:eq,value:'{FLOOR_SLUG}')))")["result"]
     if not existing:
-        client.post("/api/v1/dashboard/", {"dashboard_title": "Benchmark floor (empty)", "slug": FLOOR_SLUG, "published": True})
+        client.post("/api/v1/dashboard/", {"dashboard_title": "Benchmark floor (empty)", "slug": FLOOR_SLUG, "published": True, "roles": roles})
 
 
 def publish_again(settings: Settings) -> None:
@@ -81,13 +87,21 @@ def publish_again(settings: Settings) -> None:
     bi.after_publish(settings, say=lambda m: None)
 
 
-def renders(settings: Settings, count: int, screenshots: bool, say) -> dict:
+def login(settings: Settings, user: str) -> tuple[str, str]:
+    if user == "admin":
+        return server.ADMIN_USER, server.admin_password(settings)
+    return user, access.demo_password(settings, user)
+
+
+def renders(settings: Settings, count: int, screenshots: bool, say, user: str = "admin") -> dict:
     out = {"floor": [], "dashboards": {}}
-    with Browser(settings.superset_base_url, server.ADMIN_USER, server.admin_password(settings)) as browser:
+    with Browser(settings.superset_base_url, *login(settings, user)) as browser:
         browser.render(FLOOR_SLUG, 0)
         out["floor"] = [browser.render(FLOOR_SLUG, 0).seconds for _ in range(count)]
-        say(f"  floor (empty dashboard) p50 {statistics.median(out['floor']):.2f} s")
+        say(f"  as {user}: floor (empty dashboard) p50 {statistics.median(out['floor']):.2f} s")
         for dashboard in dashboards():
+            if user != "admin" and dashboard.audience != "business":
+                continue  # Platform health is the admins'
             n = len(dashboard.charts)
             first = browser.render(dashboard.slug, n)
             warm = [browser.render(dashboard.slug, n).seconds for _ in range(count)]
@@ -98,10 +112,11 @@ def renders(settings: Settings, count: int, screenshots: bool, say) -> dict:
                 seen = browser.render(dashboard.slug, n, record=True)
                 after.append(seen.seconds)
                 cached.append(seen.cached_share if seen.cached_share is not None else 0.0)
+            calls = seen.api_calls
             if screenshots:
                 browser.render(dashboard.slug, n, ROOT / "docs" / "screenshots" / f"{dashboard.slug}.png")
             out["dashboards"][dashboard.slug] = {
-                "charts": n, "errors": first.errors, "warm": warm, "after_publish": after, "after_publish_cached_share": cached,
+                "charts": n, "errors": first.errors, "warm": warm, "after_publish": after, "after_publish_cached_share": cached, "api_calls": calls,
             }
             say(f"  {dashboard.slug:<28} warm p50 {statistics.median(warm):.2f} s, first view after a publish p50 "
                 f"{statistics.median(after):.2f} s ({statistics.median(cached):.0%} of chart requests from the cache), {first.errors} errors")
@@ -142,12 +157,36 @@ def run_scale(scale: float, args, say) -> dict:
         publish_again(settings)
         after_publish_s = time.perf_counter() - began
         say(f"scale {scale:g}: publish and after-publish step {after_publish_s:.1f} s; dashboards in Chromium")
-        rendered = renders(settings, args.renders, args.screenshots and scale == args.scales[0], say)
+        rendered = {
+            user: renders(settings, args.renders, args.screenshots and scale == args.scales[0] and user == args.users[0], say, user)
+            for user in args.users
+        }
     finally:
         server.stop(settings)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"drop database if exists {METADATA_DB} with (force)")
         shutil.rmtree(home, ignore_errors=True)
+    by_user = {user: _rendered_summary(r) for user, r in rendered.items()}
+    return {
+        "scale": scale,
+        "orders": orders,
+        "charts": charts,
+        "after_publish_s": round(after_publish_s, 1),
+        "renders": by_user,
+        "summary": {
+            "worst_uncached_p95_ms": max(c["uncached"]["p95"] for c in charts),
+            "worst_cached_p95_ms": max(c["cached"]["p95"] for c in charts),
+            **{
+                f"{user}_{key}": value
+                for user, r in by_user.items()
+                for key, value in (("floor_p50_s", r["floor_p50_s"]), *r["worst"].items())
+            },
+        },
+    }
+
+
+def _rendered_summary(rendered: dict) -> dict:
+    """One user's renders: the floor, each dashboard above it, and the worst."""
     floor = statistics.median(rendered["floor"])
     dashboards_out = []
     for slug, d in rendered["dashboards"].items():
@@ -158,20 +197,15 @@ def run_scale(scale: float, args, say) -> dict:
                 "warm_p50_s": round(warm, 2), "after_publish_p50_s": round(after, 2),
                 "warm_above_floor_s": round(warm - floor, 2), "after_publish_above_floor_s": round(after - floor, 2),
                 "after_publish_cached_share": round(statistics.median(d["after_publish_cached_share"]), 2),
+                "api_calls": d["api_calls"],  # the requests of the last view after a publish
             }
         )
     return {
-        "scale": scale,
-        "orders": orders,
-        "charts": charts,
-        "after_publish_s": round(after_publish_s, 1),
         "floor_p50_s": round(floor, 2),
         "dashboards": dashboards_out,
-        "summary": {
-            "worst_uncached_p95_ms": max(c["uncached"]["p95"] for c in charts),
-            "worst_cached_p95_ms": max(c["cached"]["p95"] for c in charts),
-            "worst_warm_above_floor_s": max(d["warm_above_floor_s"] for d in dashboards_out),
-            "worst_after_publish_above_floor_s": max(d["after_publish_above_floor_s"] for d in dashboards_out),
+        "worst": {
+            "warm_above_floor_s": max(d["warm_above_floor_s"] for d in dashboards_out),
+            "after_publish_above_floor_s": max(d["after_publish_above_floor_s"] for d in dashboards_out),
             "chart_errors": sum(d["errors"] for d in dashboards_out),
         },
     }
@@ -188,6 +222,15 @@ TARGETS = {  # issue 12, on this 2-core machine
 }
 
 
+def _calls(calls: dict[str, int] | None) -> str:
+    """A view's API requests: the total, then the chart-data and drill-by ones."""
+    if not calls:
+        return "-"
+    data = sum(n for endpoint, n in calls.items() if endpoint.startswith("/api/v1/chart/data"))
+    drill = sum(n for endpoint, n in calls.items() if endpoint.endswith("/drill_info/"))
+    return f"{sum(calls.values())} (chart data {data}, drill-by {drill})"
+
+
 def render_markdown(results: list[dict], command: str) -> str:
     """The Superset section of docs/benchmarks.md."""
     lines = [f"Command: `{command}`", ""]
@@ -202,19 +245,27 @@ def render_markdown(results: list[dict], command: str) -> str:
             "",
             f"- chart-data API, worst p95: uncached {s['worst_uncached_p95_ms']} ms{verdict(s['worst_uncached_p95_ms'], 'uncached_p95_ms')}, "
             f"cached {s['worst_cached_p95_ms']} ms{verdict(s['worst_cached_p95_ms'], 'cached_p95_ms')}",
-            f"- floor (an empty dashboard, navigation to drawn), p50: {r['floor_p50_s']} s",
-            f"- dashboards above the floor, worst p50: warm {s['worst_warm_above_floor_s']} s{verdict(s['worst_warm_above_floor_s'], 'warm_above_floor_s')}, "
-            f"first view after a publish {s['worst_after_publish_above_floor_s']} s{verdict(s['worst_after_publish_above_floor_s'], 'after_publish_above_floor_s')}",
-            f"- a publish and its after-publish step (invalidation, warm-up of the six dashboards): {r['after_publish_s']} s; chart errors in the browser: {s['chart_errors']}",
-            "",
-            "| dashboard | charts | warm p50 | above floor | first view after a publish p50 | above floor | its chart answers from the cache |",
-            "|---|---|---|---|---|---|---|",
+            f"- a publish and its after-publish step (invalidation, warm-up of the six dashboards): {r['after_publish_s']} s",
         ]
-        for d in r["dashboards"]:
-            lines.append(
-                f"| {d['dashboard']} | {d['charts']} | {d['warm_p50_s']} s | {d['warm_above_floor_s']} s | {d['after_publish_p50_s']} s | "
-                f"{d['after_publish_above_floor_s']} s | {d['after_publish_cached_share']:.0%} |"
-            )
+        for user, u in r["renders"].items():
+            w = u["worst"]
+            lines += [
+                f"- as {user}: floor (an empty dashboard, navigation to drawn) p50 {u['floor_p50_s']} s; dashboards above the floor, worst p50: "
+                f"warm {w['warm_above_floor_s']} s{verdict(w['warm_above_floor_s'], 'warm_above_floor_s')}, "
+                f"first view after a publish {w['after_publish_above_floor_s']} s{verdict(w['after_publish_above_floor_s'], 'after_publish_above_floor_s')}; "
+                f"chart errors in the browser: {w['chart_errors']}",
+            ]
+        lines += [
+            "",
+            "| as | dashboard | charts | warm p50 | above floor | first view after a publish p50 | above floor | its chart answers from the cache | API requests of that view |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for user, u in r["renders"].items():
+            for d in u["dashboards"]:
+                lines.append(
+                    f"| {user} | {d['dashboard']} | {d['charts']} | {d['warm_p50_s']} s | {d['warm_above_floor_s']} s | {d['after_publish_p50_s']} s | "
+                    f"{d['after_publish_above_floor_s']} s | {d['after_publish_cached_share']:.0%} | {_calls(d['api_calls'])} |"
+                )
         lines += ["", "| chart | uncached p50 | uncached p95 | cached p50 | cached p95 |", "|---|---|---|---|---|"]
         for c in r["charts"]:
             lines.append(f"| {c['chart']} | {c['uncached']['p50']} ms | {c['uncached']['p95']} ms | {c['cached']['p50']} ms | {c['cached']['p95']} ms |")
@@ -227,11 +278,13 @@ def main() -> None:
     parser.add_argument("--scales", default="1,10", help="comma-separated scale factors")
     parser.add_argument("--repeat", type=int, default=20, help="chart-data requests per chart and mode")
     parser.add_argument("--renders", type=int, default=5, help="navigations per dashboard (warm); half as many after a publish")
+    parser.add_argument("--users", default="admin,viewer", help="who renders the dashboards: admin, and demo users such as viewer")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-screenshots", dest="screenshots", action="store_false")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the results as the markdown section of docs/benchmarks.md here")
     args = parser.parse_args()
     args.scales = [float(s) for s in args.scales.split(",")]
+    args.users = [u.strip() for u in args.users.split(",") if u.strip()]
     say = (lambda m: None) if args.json else (lambda m: print(m, flush=True))
     results = [run_scale(scale, args, say) for scale in args.scales]
     if args.markdown:
@@ -242,7 +295,7 @@ def main() -> None:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(json.dumps({"scale": r["scale"], "floor_p50_s": r["floor_p50_s"], "after_publish_s": r["after_publish_s"], **r["summary"]}))
+            print(json.dumps({"scale": r["scale"], "after_publish_s": r["after_publish_s"], **r["summary"]}))
 
 
 if __name__ == "__main__":
