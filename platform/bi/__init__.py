@@ -18,6 +18,7 @@ import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from olist_bi.settings import Settings
 
@@ -95,15 +96,7 @@ def after_publish(settings: Settings, say=print) -> list[Outcome]:
     from olist_bi.operations.postgres import database_url
 
     generation = warehouse.current(settings.warehouse_path)
-    outcomes = []
-    for each in tools(settings):
-        if not each.reachable():
-            outcomes.append(Outcome(each.name, "skipped", f"{each.label} does not answer at {each.url}"))
-            continue
-        try:
-            outcomes.append(Outcome(each.name, "done", each.after_publish(generation, say)))
-        except Exception as e:  # noqa: BLE001 - reported and audited; the publish stands
-            outcomes.append(Outcome(each.name, "failed", f"{type(e).__name__}: {e}"))
+    outcomes = _on_each_reachable(settings, lambda each: each.after_publish(generation, say))
     with store.connect(database_url(settings)) as ops:
         details = {"generation": generation.name, **{o.tool: {"status": o.status, "message": o.message} for o in outcomes}}
         audit.append(ops, "bi.after_publish", str(settings.warehouse_path), details, source="bi")
@@ -111,17 +104,25 @@ def after_publish(settings: Settings, say=print) -> list[Outcome]:
 
 
 def review_access(settings: Settings) -> list[Outcome]:
-    """Every reachable tool's access review; a tool that is down or fails is reported, the others still run."""
+    """Every reachable tool's access review."""
+
+    def review(each: BITool) -> str:
+        recorded = each.review_access()
+        return f"{len(recorded)} events recorded" + (f" ({', '.join(sorted(set(recorded)))})" if recorded else "")
+
+    return _on_each_reachable(settings, review)
+
+
+def _on_each_reachable(settings: Settings, step: Callable[[BITool], str]) -> list[Outcome]:
+    """`step` on every tool that answers; a tool that is down is skipped and one that fails is
+    reported, and the others still run (a publish stands; the next review catches up)."""
     outcomes = []
     for each in tools(settings):
         if not each.reachable():
             outcomes.append(Outcome(each.name, "skipped", f"{each.label} does not answer at {each.url}"))
             continue
         try:
-            recorded = each.review_access()
-        except Exception as e:  # noqa: BLE001 - reported; the next review catches up
+            outcomes.append(Outcome(each.name, "done", step(each)))
+        except Exception as e:  # noqa: BLE001 - reported (and audited after a publish)
             outcomes.append(Outcome(each.name, "failed", f"{type(e).__name__}: {e}"))
-            continue
-        kinds = f" ({', '.join(sorted(set(recorded)))})" if recorded else ""
-        outcomes.append(Outcome(each.name, "done", f"{len(recorded)} events recorded{kinds}"))
     return outcomes
