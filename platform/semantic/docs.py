@@ -44,9 +44,9 @@ what `purchase_date` at the month grain reads: `stored_grains` in dimensions.yam
 order counts as revenue (`counts_as_revenue`, the `counts_as_revenue` macro), the window
 above, the labels the dashboards show (order status and payment type in words, the delivery
 delay's bucket, the product category) and the seller's state, with integer keys for the
-distinct counts. Grouping and filtering on stored values made the dashboards' DuckDB queries
-several times faster than computing them per row ([BENCHMARKS.md](../BENCHMARKS.md)); tests
-check every stored value against its rule ([warehouse.md](warehouse.md)).
+distinct counts. Reading stored values made the dashboards' 37 DuckDB queries about twice as
+fast in all as computing them per row ([BENCHMARKS.md](../BENCHMARKS.md)); tests check every
+stored value against its rule ([warehouse.md](warehouse.md)).
 """
 
 HOW_TO_ADD = """## How to add a metric
