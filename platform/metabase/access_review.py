@@ -16,7 +16,6 @@ users_rest/api.clj, permissions_rest/api.clj, collections_rest/api.clj):
 from __future__ import annotations
 
 from olist_bi import access_review
-from olist_bi.metabase import provision
 from olist_bi.metabase.client import MetabaseClient
 from olist_bi.settings import Settings
 
@@ -62,8 +61,6 @@ def _flat(perms: dict, prefix: str = ""):
             yield path, value
 
 
-def run(settings: Settings) -> list[str]:
-    """Review Metabase once; return the actions recorded."""
-    client = MetabaseClient(settings.metabase_url.rstrip("/"))
-    provision.sign_in(settings, client)
+def run(settings: Settings, client: MetabaseClient) -> list[str]:
+    """Review Metabase once, as its admin (`client`, signed in); return the actions recorded."""
     return access_review.record(settings, TOOL, snapshot(client))

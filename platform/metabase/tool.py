@@ -34,13 +34,18 @@ class Metabase(BITool):
         report = provision.provision(self.settings, self.url, self.assets_dir, say=say)
         return Provisioned(report.summary(), report.users, dict(report.created + report.updated))
 
-    def after_publish(self, generation: Path, say=print) -> str:
+    def client(self) -> MetabaseClient:
+        """A client signed in as the provisioning admin (or with the API key)."""
         client = MetabaseClient(self.url)
         provision.sign_in(self.settings, client)
+        return client
+
+    def after_publish(self, generation: Path, say=print) -> str:
+        client = self.client()
         if self.settings.warehouse_engine == "clickhouse":  # the tables were exchanged in place; the pool reads them
             return "nothing to repoint: ClickHouse swapped the tables in place"
         path = provision.point_warehouse(self.settings, client, assets.read(self.assets_dir))
         return f"warehouse connection pointed at {path}"
 
     def review_access(self) -> list[str]:
-        return access_review.run(self.settings)
+        return access_review.run(self.settings, self.client())

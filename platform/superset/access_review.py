@@ -12,7 +12,6 @@ from olist_bi import access_review
 from olist_bi.operations import audit
 from olist_bi.settings import Settings
 from olist_bi.superset.client import SupersetClient
-from olist_bi.superset.server import ADMIN_USER, admin_password
 
 TOOL = "superset"
 SQL_EXCERPT = 2000
@@ -69,8 +68,7 @@ def copy_sql_lab(client: SupersetClient, ops: psycopg.Connection, after: float, 
         page += 1
 
 
-def run(settings: Settings) -> list[str]:
-    """Review Superset once; return the actions recorded."""
-    client = SupersetClient(settings.superset_base_url, ADMIN_USER, admin_password(settings))
+def run(settings: Settings, client: SupersetClient) -> list[str]:
+    """Review Superset once, as its admin (`client`); return the actions recorded."""
     now = snapshot(client)
     return access_review.record(settings, TOOL, now, lambda ops, since: copy_sql_lab(client, ops, since, now["user_names"]))

@@ -84,7 +84,7 @@ class Superset(BITool):
     def review_access(self) -> list[str]:
         from olist_bi.superset import access_review
 
-        return access_review.run(self.settings)
+        return access_review.run(self.settings, self.client())
 
 
 def warehouse_dataset_uuids() -> list[str]:

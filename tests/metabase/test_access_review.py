@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from olist_bi import bi
-from olist_bi.metabase import access_review
+from olist_bi.metabase.tool import Metabase
 from olist_bi.metabase.provision import admin_password, provision
 from olist_bi.operations import audit, store
 from tests.conftest import fresh_database, make_settings
@@ -49,10 +49,10 @@ def _admin(standin, settings) -> dict:
 
 def test_changes_made_in_metabase_become_audit_events_once(standin, settings):
     report = provision(settings, standin.url, ASSETS)
-    first = access_review.run(settings)
+    first = Metabase(settings).review_access()
     assert first == ["access.snapshot.first"]
     start = _last_id(settings)
-    assert access_review.run(settings) == []  # nothing changed: nothing recorded
+    assert Metabase(settings).review_access() == []  # nothing changed: nothing recorded
 
     s = standin.state
     group = {g["name"]: g["id"] for g in s.groups.values()}
@@ -69,7 +69,7 @@ def test_changes_made_in_metabase_become_audit_events_once(standin, settings):
     change = {"revision": graph["revision"], "groups": {str(group["Olist Viewers"]): {warehouse: {"create-queries": "query-builder-and-native"}}}}
     assert requests.put(f"{standin.url}/api/permissions/graph", json=change, headers=admin, timeout=5).ok
 
-    recorded = access_review.run(settings)
+    recorded = Metabase(settings).review_access()
     assert standin.violations == []
     assert sorted(recorded) == ["access.role.granted", "access.role.permissions_changed", "access.user.deactivated"]
     events = {e["action"]: e for e in _events(settings, start)}
@@ -83,7 +83,7 @@ def test_changes_made_in_metabase_become_audit_events_once(standin, settings):
     assert changed["details"]["added"] == [f"create-queries: query-builder-and-native on database {warehouse_name}"]
     assert changed["details"]["removed"] == []  # "no" is left out of Metabase's graph, as it leaves it out
 
-    assert access_review.run(settings) == []  # recorded once
+    assert Metabase(settings).review_access() == []  # recorded once
     with store.connect(settings.database_url) as ops:
         assert audit.verify(ops).ok
         rows = {r["username"]: r for r in ops.execute("select * from users where source = 'metabase'").fetchall()}
@@ -96,3 +96,21 @@ def test_the_scheduler_reviews_every_tool_that_answers(standin, settings):
     outcomes = {o.tool: o for o in bi.review_access(settings)}
     assert outcomes["superset"].status == "skipped"
     assert outcomes["metabase"].status == "done" and "access.snapshot.first" in outcomes["metabase"].message
+
+
+def test_the_cli_reviews_each_tool_and_fails_when_none_answers(standin, settings, monkeypatch):
+    from click.testing import CliRunner
+
+    from olist_bi.cli import main
+
+    provision(settings, standin.url, ASSETS)
+    for key, value in {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": settings.database_url,
+                       "OLIST_METABASE_URL": standin.url, "OLIST_SUPERSET_URL": "http://127.0.0.1:9"}.items():
+        monkeypatch.setenv(key, value)
+    answer = CliRunner().invoke(main, ["audit", "review"])
+    assert answer.exit_code == 0, answer.output
+    assert "access review of metabase: done: 1 events recorded (access.snapshot.first)" in answer.output
+    assert "access review of superset: skipped" in answer.output
+    monkeypatch.setenv("OLIST_METABASE_URL", "http://127.0.0.1:9")
+    answer = CliRunner().invoke(main, ["audit", "review"])
+    assert answer.exit_code == 1 and "access review of metabase: skipped" in answer.output

@@ -1,6 +1,6 @@
 """The access review records role changes made in Superset and SQL Lab history."""
 
-from olist_bi.superset import access_review
+from olist_bi.superset.tool import Superset
 from olist_bi.operations import audit
 from olist_bi.operations import store
 from olist_bi.superset import bundle
@@ -26,13 +26,13 @@ def last_id(settings):
 
 def test_a_role_granted_in_superset_becomes_an_audit_event(superset):
     settings, admin, _ = superset
-    access_review.run(settings)  # the baseline snapshot
+    Superset(settings).review_access()  # the baseline snapshot
     start = last_id(settings)
     viewer = user(admin, "viewer")
     viewer_roles = [r["id"] for r in viewer["roles"]]
     admin.put(f"/api/v1/security/users/{viewer['id']}", {"roles": viewer_roles + [role_id(admin, "olist_analyst")]})
     try:
-        recorded = access_review.run(settings)
+        recorded = Superset(settings).review_access()
     finally:
         admin.put(f"/api/v1/security/users/{viewer['id']}", {"roles": viewer_roles})
     assert "access.role.granted" in recorded
@@ -40,7 +40,7 @@ def test_a_role_granted_in_superset_becomes_an_audit_event(superset):
     assert len(granted) == 1
     assert granted[0]["target"] == "viewer" and granted[0]["details"]["role"] == "olist_analyst"
     assert granted[0]["actor"] == "superset:admin" and granted[0]["details"]["changed_on"]
-    access_review.run(settings)
+    Superset(settings).review_access()
     revoked = [e for e in new_events(settings, start) if e["action"] == "access.role.revoked"]
     assert len(revoked) == 1 and revoked[0]["target"] == "viewer"
     with store.connect(settings.database_url) as ops:
@@ -49,19 +49,19 @@ def test_a_role_granted_in_superset_becomes_an_audit_event(superset):
 
 def test_sql_lab_history_is_copied_with_its_user(superset, login):
     settings, admin, _ = superset
-    access_review.run(settings)
+    Superset(settings).review_access()
     start = last_id(settings)
     analyst = login("analyst")
     database = next(d["id"] for d in admin.get("/api/v1/database/", q="(page_size:100)")["result"] if d["database_name"] == bundle.WAREHOUSE)
     analyst.post("/api/v1/sqllab/execute/", {"database_id": database, "sql": "select count(*) from dim_seller -- audit me", "runAsync": False})
-    access_review.run(settings)
+    Superset(settings).review_access()
     queries = [e for e in new_events(settings, start) if e["action"] == "sqllab.query"]
     assert len(queries) == 1
     event = queries[0]
     assert event["actor"] == "superset:analyst" and event["source"] == "sqllab"
     assert "audit me" in event["details"]["sql"] and event["details"]["status"] == "success"
     assert event["details"]["database"] == bundle.WAREHOUSE
-    access_review.run(settings)  # nothing new: nothing copied twice
+    Superset(settings).review_access()  # nothing new: nothing copied twice
     assert [e for e in new_events(settings, start) if e["action"] == "sqllab.query"] == queries
 
 
