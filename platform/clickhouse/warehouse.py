@@ -32,6 +32,7 @@ import duckdb
 
 from olist_bi import faults
 from olist_bi.contract import BY_TABLE
+from olist_bi.dashboards import warehouse_views
 from olist_bi.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
 from olist_bi.clickhouse.dialect import to_clickhouse, to_clickhouse_query
 from olist_bi.etl import transform
@@ -167,6 +168,9 @@ def _check_semantic_views(ch: ClickHouse, db: Databases) -> None:
         ours, theirs = ch.scalar(f"select count() from {view}"), ch.scalar(f"select count() from {_qualified(db, name)}")
         if ours != theirs:
             raise ContractViolation(f"the semantic view of {name} has {ours} rows on ClickHouse, its model {theirs}: a join fans out")
+    for view, sql in warehouse_views().items():  # the dashboards' row datasets: they must compile
+        ch.command(f"create view {db.staging}.{view.replace('.', '_')} as {to_clickhouse(sql, tables)}")
+        ch.scalar(f"select count() from {db.staging}.{view.replace('.', '_')}")
 
 
 def _engine(model: transform.Model) -> str:
@@ -321,6 +325,10 @@ def create_semantic_views(ch: ClickHouse, db: Databases) -> dict[str, int]:
         sql = to_clickhouse(relation.sql, database=db.served)
         ch.command(f"create or replace view {db.semantic}.{relation.view} as {sql}")
         rows[f"{db.semantic}.{relation.view}"] = int(ch.scalar(f"select count() from {db.semantic}.{relation.view}"))
+    names = served_names(db)
+    for view, sql in warehouse_views().items():  # the dashboards' row datasets
+        ch.command(f"create or replace view {names[view]} as {to_clickhouse(sql, names, db.served)}")
+        rows[names[view]] = int(ch.scalar(f"select count() from {names[view]}"))
     return rows
 
 
@@ -336,5 +344,5 @@ def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple
 def served_names(db: Databases) -> dict[str, str]:
     """Tables as DuckDB SQL names them outside the models: semantic.<view> -> the view in
     <db>_semantic, meta.loads -> <db>.meta_loads."""
-    views = [flat.flat_model(m).view for m in flat.load().models]
-    return {f"{flat.SCHEMA}.{v}": f"{db.semantic}.{v}" for v in views} | {"meta.loads": f"{db.served}.{LOADS}"}
+    views = [f"{flat.SCHEMA}.{flat.flat_model(m).view}" for m in flat.load().models] + list(warehouse_views())
+    return {v: f"{db.semantic}.{v.split('.', 1)[1]}" for v in views} | {"meta.loads": f"{db.served}.{LOADS}"}

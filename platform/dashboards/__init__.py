@@ -13,6 +13,7 @@ import yaml
 
 from olist_bi.semantic.catalog import FORMATS, Catalog, load
 from olist_bi.semantic.compiler import GroupBy, Query, available, parse_by
+from olist_bi.semantic.flat import SCHEMA as VIEW_SCHEMA
 
 HERE = Path(__file__).parent
 VIZ = {"kpi", "line", "bar", "table", "pie", "heatmap", "forecast"}
@@ -49,6 +50,15 @@ class Dataset:
     sql: str
     columns: dict[str, Column] = field(default_factory=dict, compare=False)
     scope: tuple[str, str] | None = None  # (column, default value): one scope's rows per reader
+
+    @property
+    def view(self) -> str:
+        """The view the BI tools read as a table: in the warehouse, `semantic.olist_<name>`,
+        which the ETL creates from the dataset's SQL (`warehouse_views`); in the operations
+        store, `olist_<name>`, which a migration creates (0006_dataset_views.sql). Superset
+        parses and wraps a virtual dataset's SQL, and connects to its database for the default
+        schema, on every chart request, even one answered from its cache."""
+        return f"{VIEW_SCHEMA}.olist_{self.name}" if self.database == "warehouse" else f"olist_{self.name}"
 
 
 @dataclass(frozen=True)
@@ -109,8 +119,17 @@ def datasets() -> dict[str, Dataset]:
                 raise SpecError(f"dataset {name}: column {column} needs a format, one of {', '.join(sorted(COLUMN_FORMATS))}")
             columns[column] = Column(column, spec_column.get("label") or column, spec_column["format"])
         scope = (item["scope"]["column"], str(item["scope"]["default"])) if item.get("scope") else None
-        found[name] = Dataset(name, item["database"], item["description"], (HERE / item["sql"]).read_text(encoding="utf-8").strip(), columns, scope)
+        if item["database"] == "warehouse":
+            sql = (HERE / item["sql"]).read_text(encoding="utf-8").strip()
+        else:  # the view the migration creates
+            sql = f"select * from olist_{name}"
+        found[name] = Dataset(name, item["database"], item["description"], sql, columns, scope)
     return found
+
+
+def warehouse_views() -> dict[str, str]:
+    """The warehouse's row datasets as views to create with each build: name -> SQL."""
+    return {d.view: d.sql for d in datasets().values() if d.database == "warehouse"}
 
 
 @cache

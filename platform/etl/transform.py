@@ -19,6 +19,7 @@ from typing import Callable
 import duckdb
 import yaml
 
+from olist_bi.dashboards import warehouse_views
 from olist_bi.semantic import flat
 
 MODELS = Path(__file__).parent / "models"
@@ -85,6 +86,12 @@ def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
         report.rows.update(flat.create_views(con))
     except (duckdb.Error, ValueError) as e:
         raise ContractViolation(f"the semantic layer's views failed to build: {e}") from e
+    for view, sql in warehouse_views().items():
+        try:
+            con.execute(f"create or replace view {view} as\n{sql}")
+        except duckdb.Error as e:
+            raise ContractViolation(f"the dashboards' view {view} (platform/dashboards/datasets.yaml) failed to build: {e}") from e
+        report.rows[view] = con.execute(f"select count(*) from {view}").fetchone()[0]
     return report
 
 

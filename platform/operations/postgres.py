@@ -194,7 +194,10 @@ def database_url(settings: Settings, start: bool = True) -> str:
 
 
 OPS_READER = "olist_ops_reader"
-OPS_TABLES = ("pipeline_runs", "task_executions", "data_loads", "quality_rules", "quality_checks", "quality_reports")
+# What the reader may select: the run-history and quality tables, and the views of them the
+# dashboards read (datasets.yaml, migration 0006).
+OPS_TABLES = ("pipeline_runs", "task_executions", "data_loads", "quality_rules", "quality_checks", "quality_reports",
+              "olist_pipeline_runs", "olist_quality_failures")
 
 
 @dataclass(frozen=True)

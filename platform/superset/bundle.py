@@ -105,12 +105,14 @@ def semantic_dataset(flat: FlatModel, catalog: Catalog) -> BundleDataset:
 
 def row_dataset(name: str, columns: list[str]) -> BundleDataset:
     spec = datasets()[name]
+    schema, _, table = spec.view.rpartition(".")
     return BundleDataset(
         key=name,
         uuid=stable_uuid("dataset", name),
-        table_name=f"olist_{name}",
+        table_name=table,
+        schema=schema or None,
         database=WAREHOUSE if spec.database == "warehouse" else OPERATIONS,
-        sql=spec.sql,
+        sql=None,  # its view (Dataset.view): no SQL for Superset to parse, and no connection, on every request
         time_column=None,
         columns=tuple(columns),
     )

@@ -13,7 +13,7 @@ import psycopg
 import yaml
 
 from olist_bi import access, warehouse
-from olist_bi.dashboards import chart_source, dashboards, datasets, filter_targets
+from olist_bi.dashboards import chart_source, dashboards, datasets, filter_targets, warehouse_views
 from olist_bi.operations.postgres import database_url, ensure_ops_reader
 from olist_bi.semantic.catalog import load
 from olist_bi.settings import Settings
@@ -69,31 +69,32 @@ def row_columns(settings: Settings) -> dict[str, list[str]]:
     for name, dataset in datasets().items():
         if dataset.database == "warehouse":
             with warehouse.connect(settings.warehouse_path) as con:
-                columns[name] = [r[0] for r in con.execute(f"describe ({dataset.sql})").fetchall()]
+                columns[name] = [r[0] for r in con.execute(f"describe {dataset.view}").fetchall()]
         else:
             with psycopg.connect(database_url(settings)) as conn:
-                cursor = conn.execute(f"select * from ({dataset.sql}) as d limit 0")
+                cursor = conn.execute(f"select * from {dataset.view} limit 0")
                 columns[name] = [c.name for c in cursor.description]
     return columns
 
 
 def check_semantic_views(settings: Settings) -> None:
-    """The datasets read the semantic layer's views in the warehouse: each must have the
-    columns the semantic layer gives it now (a warehouse built before a change of the
-    semantic layer has older views)."""
+    """The datasets read views in the warehouse: the semantic layer's, each with the columns
+    the semantic layer gives it now, and the row datasets' (a warehouse built before a change
+    of either has older views, or none)."""
     from olist_bi.semantic.flat import SCHEMA, flat_model
 
     catalog = load()
+    expected = {f"{SCHEMA}.{flat.view}": list(flat.columns) for flat in (flat_model(name, catalog) for name in catalog.models)}
+    expected |= {view: None for view in warehouse_views()}  # any columns: the bundle reads them from the view
     with warehouse.connect(settings.warehouse_path) as con:
-        for name in catalog.models:
-            flat = flat_model(name, catalog)
+        for view, columns in expected.items():
             try:
-                found = [r[0] for r in con.execute(f"describe {SCHEMA}.{flat.view}").fetchall()]
+                found = [r[0] for r in con.execute(f"describe {view}").fetchall()]
             except Exception:  # noqa: BLE001 - a missing view is the same finding
                 found = []
-            if found != list(flat.columns):
+            if not found or (columns is not None and found != columns):
                 raise RuntimeError(
-                    f"the warehouse's view {SCHEMA}.{flat.view} does not match the semantic layer (built before a change to it?): "
+                    f"the warehouse's view {view} does not match the semantic layer and the dashboards (built before a change to them?): "
                     "rebuild the warehouse with `olist-bi etl run --full`, then provision again"
                 )
 

@@ -58,7 +58,8 @@ def test_every_row_dataset_on_the_warehouse_gives_duckdbs_rows(built, clickhouse
         [data] = [d for p, d in files(built, f"datasets/{bundle.WAREHOUSE}/olist_{name}.yaml").items()]
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
             want = con.execute(spec.sql).fetchall()
-        got = ch.rows(data["sql"])
+        assert data["sql"] is None and data["schema"] == f"{settings.clickhouse_database}_semantic", name  # a view, as Superset reads it
+        got = ch.rows(f"select * from {data['schema']}.{data['table_name']}")
         assert len(got) == len(want) > 0, name
         assert sorted(map(repr, got)) == sorted(map(repr, want)) or _close(got, want), name
         checked += 1
