@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from olist_bi.dashboards import dashboards
-from olist_bi.superset import provision
+from olist_bi.superset import provision, tool
 from olist_bi.superset.browser import Browser
 from olist_bi.superset.server import ADMIN_USER, admin_password
 from tests.reference import reporting_window
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.browser
 def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
     settings, client, _ = superset
     seen = {}
+    ids = provision.ids_by_uuid(client)
     with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings)) as browser:
         for dashboard in dashboards():
             shot = tmp_path / f"{dashboard.slug}.png"
@@ -25,7 +26,11 @@ def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
             assert rendered.charts == len(dashboard.charts), dashboard.slug
             assert rendered.errors == 0, (dashboard.slug, rendered.error_texts)
             assert shot.stat().st_size > 20_000  # a real picture, not a blank page
+            lists = rendered.cache_keys.pop(None, [])  # the filters' lists of values (no chart)
             seen.update(rendered.cache_keys)
+            warmed = [client.post("/api/v1/chart/data", tool.filter_value_query(f, ids[dashboard.uuid()]))["result"][0]["cache_key"]
+                      for f in tool.value_filters(client, ids[dashboard.uuid()])]
+            assert sorted(warmed) == sorted(set(lists)), f"{dashboard.slug}: the warm-up fills other filter lists than the browser reads"
     # The after-publish warm-up runs each chart's saved query context: it warms what the
     # dashboards read only if that context has the cache key of the request the browser sends.
     charts = provision.chart_ids(client)

@@ -58,7 +58,7 @@ def test_chart_data_is_cached_in_redis_and_refreshed_after_a_publish(redis_super
     assert any(first["cache_key"] in k.decode() for k in keys)
 
     message = Superset(settings).after_publish(warehouse.current(settings.warehouse_path), say=lambda m: None)
-    assert "charts warmed" in message and "failed" not in message
+    assert "filter value lists warmed" in message and "failed" not in message
     warmed = client.get(path, format="json", type="full")["result"][0]
     assert warmed["is_cached"] and warmed["cache_key"] != first["cache_key"]  # a new key: the old answer is never served
     assert any(warmed["cache_key"] in k.decode() for k in store.keys("olist_data_*"))

@@ -3,6 +3,7 @@ they say, the analyst cannot leave the warehouse from SQL Lab, RLS narrows to on
 
 import datetime as dt
 import os
+import re
 import threading
 import time
 
@@ -11,7 +12,7 @@ import pytest
 from olist_bi import warehouse
 from olist_bi.dashboards import dashboards, datasets
 from olist_bi.etl import pipeline
-from olist_bi.superset import bundle, provision
+from olist_bi.superset import bundle, provision, tool
 from olist_bi.semantic.catalog import load
 from olist_bi.superset.client import SupersetApiError
 from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
@@ -228,7 +229,12 @@ def test_after_a_publish_cached_charts_answer_from_the_new_warehouse_and_are_war
 
     outcomes = {o.tool: o for o in bi.after_publish(settings, say=lambda m: None)}
     assert outcomes["superset"].status == "done", outcomes
-    assert "charts warmed" in outcomes["superset"].message and "failed" not in outcomes["superset"].message
+    assert re.search(r"\d+ charts and [1-9]\d* filter value lists warmed", outcomes["superset"].message) and "failed" not in outcomes["superset"].message
     fresh = client.get(path, format="json", type="full")["result"][0]
     assert fresh["is_cached"]  # warmed by the step: the first viewer reads from the cache
     assert values(fresh) == published
+    ids = provision.ids_by_uuid(client)
+    for dashboard in dashboards():  # and the filters' lists of values, which the dashboards ask for too
+        for native_filter in tool.value_filters(client, ids[dashboard.uuid()]):
+            listed = client.post("/api/v1/chart/data", tool.filter_value_query(native_filter, ids[dashboard.uuid()]))["result"][0]
+            assert listed["is_cached"], (dashboard.slug, native_filter["id"])
