@@ -23,6 +23,7 @@ from olist_bi.metabase.client import MetabaseApiError, MetabaseStarting
 from olist_bi.metabase.provision import ProvisionError, provision
 from tests.conftest import make_settings
 from tests.metabase.standin import MetabaseStandIn
+from tests.test_postgres import free_port
 
 ASSETS = Path(__file__).parents[2] / "metabase"
 CHARTS = sum(len(d.charts) for d in dashboards())
@@ -271,7 +272,7 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     seen = tmp_path / "mounted"  # the warehouse volume, mounted elsewhere in Metabase's container
     seen.symlink_to(served.parent)
     mine = make_settings(settings.home, settings.database_url, olist_warehouse_path=served, olist_metabase_url=standin.url,
-                         olist_metabase_warehouse_path=seen / "warehouse.duckdb")
+                         olist_metabase_warehouse_path=seen / "warehouse.duckdb", olist_superset_port=free_port())  # no Superset there
     report = provision(mine, standin.url, ASSETS)
     database = standin.state.databases[report.ids["database:warehouse"]]
     assert database["details"]["database_file"] == f"{seen}/warehouse.duckdb.generations/{first.name}"  # as Metabase sees it
