@@ -26,6 +26,20 @@ LOADING = "[data-test='loading-indicator'], .loading"
 ERROR = f"{CHART} .ant-alert-error, {CHART} [role='alert']"
 
 
+SCREENSHOT_ATTEMPTS = 3
+BLANK_LEVELS = 50  # gray levels in a screenshot's dashboard area at most, for a blank one (it has 2)
+
+
+def drawn_levels(screenshot: Path) -> int:
+    """Gray levels in a dashboard screenshot's dashboard area (right of the filter bar, below
+    the header): a drawn dashboard has hundreds, a blank one two."""
+    from PIL import Image
+
+    image = Image.open(screenshot).convert("L")
+    width, height = image.size
+    return len(image.crop((width // 5, 200, width, height)).getcolors(maxcolors=256) or [])
+
+
 @dataclass
 class Rendered:
     slug: str
@@ -134,9 +148,14 @@ class Browser:
         texts = [errors.nth(i).inner_text()[:200] for i in range(errors.count())]
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            # ECharts draws lines and bars with a one-second animation: a picture taken sooner shows
-            # lines cut short (they end months early)
-            self.page.wait_for_timeout(1500)
-            self.page.screenshot(path=str(screenshot), full_page=True)
+            for _ in range(SCREENSHOT_ATTEMPTS):
+                # ECharts draws lines and bars with a one-second animation: a picture taken sooner
+                # shows lines cut short (they end months early)
+                self.page.wait_for_timeout(1500)
+                self.page.screenshot(path=str(screenshot), full_page=True)
+                # On a busy machine a full-page capture now and then paints the dashboard's area
+                # blank, its charts in the page all the same: take it again
+                if drawn_levels(screenshot) > BLANK_LEVELS:
+                    break
         cached_share = sum(answers) / len(answers) if answers else None
         return Rendered(slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None, calls if record else None)

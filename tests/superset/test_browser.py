@@ -8,7 +8,7 @@ import pytest
 
 from olist_bi.dashboards import dashboards
 from olist_bi.superset import provision, tool
-from olist_bi.superset.browser import Browser
+from olist_bi.superset.browser import BLANK_LEVELS, Browser, drawn_levels
 from olist_bi.superset.server import ADMIN_USER, admin_password
 from tests.reference import reporting_window
 
@@ -26,6 +26,7 @@ def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
             assert rendered.charts == len(dashboard.charts), dashboard.slug
             assert rendered.errors == 0, (dashboard.slug, rendered.error_texts)
             assert shot.stat().st_size > 20_000  # a real picture, not a blank page
+            assert drawn_levels(shot) > BLANK_LEVELS, f"{dashboard.slug}: the screenshot's dashboard area is blank"
             lists = rendered.cache_keys.pop(None, [])  # the filters' lists of values (no chart)
             seen.update(rendered.cache_keys)
             warmed = [client.post("/api/v1/chart/data", tool.filter_value_query(f, ids[dashboard.uuid()]))["result"][0]["cache_key"]
