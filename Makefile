@@ -77,7 +77,7 @@ down: $(STAMP)
 	-$(BIN)/olist-bi superset stop
 	-$(BIN)/olist-bi notebook stop
 	-$(BIN)/olist-bi outbox stop
-	$(BIN)/olist-bi postgres stop
+	@[ -n "$$OLIST_DATABASE_URL" ] || $(BIN)/olist-bi postgres stop  # an external server is not ours to stop
 
 doctor: $(STAMP)
 	$(BIN)/olist-bi doctor
