@@ -53,7 +53,7 @@ def running(pid_file: Path) -> bool:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return False
-    return not _gone(pid)
+    return not gone(pid)
 
 
 def stop(pid_file: Path, grace: float = 15) -> bool:
@@ -69,14 +69,15 @@ def stop(pid_file: Path, grace: float = 15) -> bool:
         return False
     deadline = time.time() + grace
     while time.time() < deadline:
-        if _gone(pid):
+        if gone(pid):
             return True
         time.sleep(0.2)
     os.killpg(pid, signal.SIGKILL)
     return True
 
 
-def _gone(pid: int) -> bool:
+def gone(pid: int) -> bool:
+    """Whether process `pid` has exited (reaped, if this process started it: a zombie counts as gone)."""
     try:
         if os.waitpid(pid, os.WNOHANG)[0] == pid:  # this process started it (`up`, a test): reaped
             return True

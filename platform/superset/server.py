@@ -260,11 +260,9 @@ def _stop_web(settings: Settings) -> bool:
         path.unlink(missing_ok=True)
         return False
     deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
+    # gone() reaps gunicorn when this process started it (`up`, the tests): its exit would
+    # otherwise leave a zombie that answers os.kill(pid, 0), and the wait would run its 30 s
+    while time.time() < deadline and not process.gone(pid):
         time.sleep(0.2)
     path.unlink(missing_ok=True)
     return True
