@@ -128,7 +128,7 @@ def datasets() -> dict[str, Dataset]:
 
 
 def warehouse_views() -> dict[str, str]:
-    """The warehouse's row datasets as views to create with each build: name -> SQL."""
+    """The warehouse's row datasets as views to create with each build: the view (schema.name) -> its SQL."""
     return {d.view: d.sql for d in datasets().values() if d.database == "warehouse"}
 
 
