@@ -169,8 +169,9 @@ def _check_semantic_views(ch: ClickHouse, db: Databases) -> None:
         if ours != theirs:
             raise ContractViolation(f"the semantic view of {name} has {ours} rows on ClickHouse, its model {theirs}: a join fans out")
     for view, sql in warehouse_views().items():  # the dashboards' row datasets: they must compile
-        ch.command(f"create view {db.staging}.{view.replace('.', '_')} as {to_clickhouse(sql, tables)}")
-        ch.scalar(f"select count() from {db.staging}.{view.replace('.', '_')}")
+        staged = f"{db.staging}.{view.replace('.', '_')}"
+        ch.command(f"create view {staged} as {to_clickhouse(sql, tables)}")
+        ch.scalar(f"select count() from {staged}")
 
 
 def _engine(model: transform.Model) -> str:

@@ -58,7 +58,11 @@ class Dataset:
         store, `olist_<name>`, which a migration creates (0006_dataset_views.sql). Superset
         parses and wraps a virtual dataset's SQL, and connects to its database for the default
         schema, on every chart request, even one answered from its cache."""
-        return f"{VIEW_SCHEMA}.olist_{self.name}" if self.database == "warehouse" else f"olist_{self.name}"
+        return view_of(self.name, self.database)
+
+
+def view_of(dataset: str, database: str) -> str:
+    return f"{VIEW_SCHEMA}.olist_{dataset}" if database == "warehouse" else f"olist_{dataset}"
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def datasets() -> dict[str, Dataset]:
         if item["database"] == "warehouse":
             sql = (HERE / item["sql"]).read_text(encoding="utf-8").strip()
         else:  # the view the migration creates
-            sql = f"select * from olist_{name}"
+            sql = f"select * from {view_of(name, item['database'])}"
         found[name] = Dataset(name, item["database"], item["description"], sql, columns, scope)
     return found
 

@@ -66,14 +66,12 @@ def clickhouse_uri(settings: Settings) -> tuple[str, str]:
 def row_columns(settings: Settings) -> dict[str, list[str]]:
     """The columns of each row dataset, read from its database."""
     columns = {}
-    for name, dataset in datasets().items():
-        if dataset.database == "warehouse":
-            with warehouse.connect(settings.warehouse_path) as con:
+    with warehouse.connect(settings.warehouse_path) as con, psycopg.connect(database_url(settings)) as conn:
+        for name, dataset in datasets().items():
+            if dataset.database == "warehouse":
                 columns[name] = [r[0] for r in con.execute(f"describe {dataset.view}").fetchall()]
-        else:
-            with psycopg.connect(database_url(settings)) as conn:
-                cursor = conn.execute(f"select * from {dataset.view} limit 0")
-                columns[name] = [c.name for c in cursor.description]
+            else:
+                columns[name] = [c.name for c in conn.execute(f"select * from {dataset.view} limit 0").description]
     return columns
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -243,26 +242,7 @@ def stop(settings: Settings) -> bool:
 
     with ThreadPoolExecutor(len(CELERY) + 1) as pool:
         celery = [pool.submit(process.stop, celery_pid_file(settings, name), grace=30) for name in CELERY]
-        web = pool.submit(_stop_web, settings)
+        web = pool.submit(process.stop, pid_file(settings), grace=30)  # gunicorn leads a session of its own
         for stopped in celery:
             stopped.result()  # an error stopping one is raised, after the others were stopped
         return web.result()
-
-
-def _stop_web(settings: Settings) -> bool:
-    path = pid_file(settings)
-    if not path.exists():
-        return False
-    pid = int(path.read_text().strip())
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        path.unlink(missing_ok=True)
-        return False
-    deadline = time.time() + 30
-    # gone() reaps gunicorn when this process started it (`up`, the tests): its exit would
-    # otherwise leave a zombie that answers os.kill(pid, 0), and the wait would run its 30 s
-    while time.time() < deadline and not process.gone(pid):
-        time.sleep(0.2)
-    path.unlink(missing_ok=True)
-    return True
