@@ -1,7 +1,7 @@
 """What the platform changes in Superset's Flask app (superset_config.py's FLASK_APP_MUTATOR):
-a dashboard reader's landing page, readable refusal pages, and a workaround for a SQL Lab
-defect. Runs inside Superset; each change is checked on the real Superset by the tests
-named in its docstring.
+a dashboard reader's landing page, readable refusal pages, a workaround for a SQL Lab
+defect, and charts drawn without animation. Runs inside Superset; each change is checked on
+the real Superset by the tests named in its docstring.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ def mutate(app: Flask) -> None:
     readers_land_on_the_dashboard_list(app)
     refusals_are_readable_pages(app)
     keep_a_smaller_query_limit()
+    charts_draw_without_animation(app)
 
 
 def _may_create_dashboards() -> bool:
@@ -88,3 +89,16 @@ def keep_a_smaller_query_limit() -> None:
         db.session.commit()
 
     ExecuteSqlCommand._set_query_limit = set_and_save
+
+
+def charts_draw_without_animation(app: Flask) -> None:
+    """ECharts grows every line and bar from zero for a second (its default animation), so a
+    dashboard's charts reached their real shape a second after they were on the page, and
+    twelve charts animating at once kept the browser's main thread busy while the others were
+    still being laid out. Superset 6's theme token `echartsOptionsOverrides` is merged into
+    every ECharts chart's options: charts draw their final picture at once.
+    (tests/superset/test_browser.py)"""
+    for name in ("THEME_DEFAULT", "THEME_DARK"):
+        theme = app.config.get(name)
+        if theme:
+            theme.setdefault("token", {})["echartsOptionsOverrides"] = {"animation": False}

@@ -149,9 +149,8 @@ class Browser:
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             for _ in range(SCREENSHOT_ATTEMPTS):
-                # ECharts draws lines and bars with a one-second animation: a picture taken sooner
-                # shows lines cut short (they end months early)
-                self.page.wait_for_timeout(1500)
+                # the frame that paints the last chart (no chart animates: platform/superset/app.py)
+                self.page.wait_for_timeout(300)
                 self.page.screenshot(path=str(screenshot), full_page=True)
                 # On a busy machine a full-page capture now and then paints the dashboard's area
                 # blank, its charts in the page all the same: take it again

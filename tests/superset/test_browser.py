@@ -41,6 +41,23 @@ def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
     assert differ == [], f"saved query contexts with another cache key than the dashboard's request: {differ}"
 
 
+def test_charts_are_drawn_whole_as_soon_as_they_are_on_the_page(superset):
+    """No chart grows into its shape after the dashboard is drawn (ECharts' one-second
+    animation is off, platform/superset/app.py): the pixels of every chart's canvas a moment
+    after the view is drawn are those of a second later."""
+    settings, _, _ = superset
+    dashboard = next(d for d in dashboards() if d.slug == "executive-overview")
+    pixels = "() => [...document.querySelectorAll('canvas')].map(c => c.toDataURL())"
+    with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings)) as browser:
+        browser.render(dashboard.slug, len(dashboard.charts))
+        browser.page.wait_for_timeout(300)  # the frame that draws the last chart
+        soon = browser.page.evaluate(pixels)
+        browser.page.wait_for_timeout(1200)
+        later = browser.page.evaluate(pixels)
+    assert len(soon) >= 4, "the dashboard's line and bar charts draw on canvases"
+    assert soon == later, f"{sum(a != b for a, b in zip(soon, later))} of {len(soon)} charts still changed after the view was drawn"
+
+
 def test_the_viewer_sees_the_business_dashboards(superset, login):
     settings, _, report = superset
     with Browser(settings.superset_base_url, "viewer", report.users["viewer"]) as browser:
