@@ -61,6 +61,19 @@ def user_errors() -> tuple[type[BaseException], ...]:
             CheckpointInvalid, CatalogError, SpecError, ReportSpecError, UnknownName, CompileError, SupersetApiError, MetabaseApiError, duckdb.Error, OSError, RuntimeError)
 
 
+def remedy(error: BaseException) -> str:
+    """What to do, for the errors whose own message does not say it (PostgreSQL's refusals)."""
+    import psycopg
+
+    if isinstance(error, psycopg.OperationalError):
+        text = str(error)
+        if "database" in text and "does not exist" in text:
+            return " (create that database, or name one that exists in OLIST_DATABASE_URL)"
+        if "Connection refused" in text:
+            return " (no PostgreSQL answers there: start it, or fix OLIST_DATABASE_URL; unset, the local demo runs its own)"
+    return ""
+
+
 def debugging(ctx: click.Context) -> bool:
     return bool(ctx.params.get("debug")) or os.environ.get("OLIST_DEBUG", "").lower() in ("1", "true", "yes")
 
@@ -88,6 +101,6 @@ class Boundary(click.Group):
         except Exception as e:
             if debugging(ctx) or not isinstance(e, user_errors()):
                 raise
-            said = " ".join(line.strip() for line in str(e).strip().splitlines())  # one line, always
+            said = " ".join(line.strip() for line in str(e).strip().splitlines()) + remedy(e)  # one line, always
             click.echo(f"Error: {cut(mask_url(said)) or type(e).__name__}", err=True)
             ctx.exit(FAILED)

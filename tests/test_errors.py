@@ -25,7 +25,7 @@ def run(args: list[str], env: dict, **kwargs) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("env", "args", "says"),
     [
-        ({"OLIST_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}, ["etl", "status"], "connection"),  # nothing listens
+        ({"OLIST_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}, ["etl", "status"], "no PostgreSQL answers there"),  # nothing listens
         ({"OLIST_DATABASE_URL": "host=127.0.0.1 port=9 password=s3cret-value"}, ["audit", "tail"], "connection"),
         ({"OLIST_DATABASE_URL": "mysql://root:s3cret-value@127.0.0.1/x"}, ["etl", "status"], "must be a PostgreSQL URL"),
         ({"OLIST_DUCKDB_THREADS": "lots"}, ["etl", "status"], "OLIST_DUCKDB_THREADS must be a whole number"),
@@ -37,6 +37,15 @@ def test_a_mistake_is_one_line_and_exit_1(tmp_path, env, args, says):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and says in lines[0], result.stderr
     assert "Traceback" not in result.stderr and "s3cret-value" not in result.stderr + result.stdout
+
+
+def test_a_database_missing_on_the_server_says_what_to_do(tmp_path, ops_url):
+    from olist_bi.operations.postgres import with_database
+
+    result = run(["etl", "status"], {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": with_database(ops_url, "olist_no_such_db")})
+    assert result.returncode == 1, result
+    assert result.stderr.strip().endswith(
+        'database "olist_no_such_db" does not exist (create that database, or name one that exists in OLIST_DATABASE_URL)'), result.stderr
 
 
 def test_debug_shows_the_traceback(tmp_path):
