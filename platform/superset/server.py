@@ -187,7 +187,7 @@ def serve(settings: Settings, say=print) -> str:
             "--workers", str(settings.superset_workers), "--worker-class", "gthread",
             "--threads", str(settings.superset_threads), "--timeout", "120",
             "--bind", f"127.0.0.1:{settings.superset_port}", "--pid", str(pid_file(settings)),
-            "--access-logfile", "-", "superset.app:create_app()",
+            "--access-logfile", "-", "--config", "python:olist_bi.superset.gunicorn", "superset.app:create_app()",
         ],
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )

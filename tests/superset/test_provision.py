@@ -45,6 +45,17 @@ def test_every_chart_answers_with_rows(superset):
         assert result and result[0]["rowcount"] > 0, key
 
 
+def test_each_web_worker_froze_the_loaded_app_out_of_garbage_collection(superset):
+    """A full collection walks every object a worker holds: with Superset loaded, about 200 ms
+    on whichever request runs then, unless the loaded app is frozen (platform/superset/gunicorn.py)."""
+    from olist_bi.superset import server
+
+    settings, _, _ = superset
+    frozen = [int(n) for n in re.findall(r"olist-bi: (\d+) objects of the loaded app frozen", server.log_file(settings).read_text())]
+    assert len(frozen) == settings.superset_workers, frozen
+    assert min(frozen) > 100_000, frozen
+
+
 def test_the_warehouse_connection_is_locked_down(superset):
     _, client, _ = superset
     databases = {d["database_name"]: d for d in client.get("/api/v1/database/", q="(page_size:100)")["result"]}
