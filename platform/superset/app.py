@@ -93,10 +93,9 @@ def keep_a_smaller_query_limit() -> None:
 
 def charts_draw_without_animation(app: Flask) -> None:
     """ECharts grows every line and bar from zero for a second (its default animation), so a
-    dashboard's charts reached their real shape a second after they were on the page, and
-    twelve charts animating at once kept the browser's main thread busy while the others were
-    still being laid out. Superset 6's theme token `echartsOptionsOverrides` is merged into
-    every ECharts chart's options: charts draw their final picture at once.
+    dashboard's charts reached their real shape a second after they were on the page.
+    Superset 6 merges the theme token `echartsOptionsOverrides` into every ECharts chart's
+    options: with `animation` off, charts draw their final picture at once.
     (tests/superset/test_browser.py)"""
     for name in ("THEME_DEFAULT", "THEME_DARK"):
         theme = app.config.get(name)

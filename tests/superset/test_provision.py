@@ -52,7 +52,7 @@ def test_each_web_worker_froze_the_loaded_app_out_of_garbage_collection(superset
 
     settings, _, _ = superset
     frozen = [int(n) for n in re.findall(r"olist-bi: (\d+) objects of the loaded app frozen", server.log_file(settings).read_text())]
-    assert len(frozen) == settings.superset_workers, frozen
+    assert len(frozen) >= settings.superset_workers, frozen  # more if gunicorn replaced a worker
     assert min(frozen) > 100_000, frozen
 
 
