@@ -27,6 +27,7 @@ ERROR = f"{CHART} .ant-alert-error, {CHART} [role='alert']"
 
 
 SCREENSHOT_ATTEMPTS = 3
+PAINTED_MS = 300  # after a view counts as drawn, the frame that paints its last chart (no chart animates: app.py)
 BLANK_LEVELS = 50  # gray levels in a screenshot's dashboard area at most, for a blank one (it has 2)
 
 
@@ -149,8 +150,7 @@ class Browser:
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             for _ in range(SCREENSHOT_ATTEMPTS):
-                # the frame that paints the last chart (no chart animates: platform/superset/app.py)
-                self.page.wait_for_timeout(300)
+                self.page.wait_for_timeout(PAINTED_MS)
                 self.page.screenshot(path=str(screenshot), full_page=True)
                 # On a busy machine a full-page capture now and then paints the dashboard's area
                 # blank, its charts in the page all the same: take it again

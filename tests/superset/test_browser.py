@@ -8,7 +8,7 @@ import pytest
 
 from olist_bi.dashboards import dashboards
 from olist_bi.superset import provision, tool
-from olist_bi.superset.browser import BLANK_LEVELS, Browser, drawn_levels
+from olist_bi.superset.browser import BLANK_LEVELS, PAINTED_MS, Browser, drawn_levels
 from olist_bi.superset.server import ADMIN_USER, admin_password
 from tests.reference import reporting_window
 
@@ -50,7 +50,7 @@ def test_charts_are_drawn_whole_as_soon_as_they_are_on_the_page(superset):
     pixels = "() => [...document.querySelectorAll('canvas')].map(c => c.toDataURL())"
     with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings)) as browser:
         browser.render(dashboard.slug, len(dashboard.charts))
-        browser.page.wait_for_timeout(300)  # the frame that draws the last chart
+        browser.page.wait_for_timeout(PAINTED_MS)
         soon = browser.page.evaluate(pixels)
         browser.page.wait_for_timeout(1200)
         later = browser.page.evaluate(pixels)
