@@ -5,22 +5,37 @@ Sunday = 0: "0 2 * * 1" would run on Tuesdays. Here the day-of-week field is rea
 reads it (0 or 7 Sunday, 1 Monday ... 6 Saturday; ranges, lists, steps and names) and handed
 to APScheduler as day names, so a crontab means in the ETL scheduler what it means in
 Superset's reports and in every cron.
+
+APScheduler also requires every field to match, while cron fires on a day that matches the
+day of the month OR the day of the week when both are restricted: "0 2 1 * 1" runs on the 1st
+and on every Monday, not only on Mondays that are the 1st. Such a crontab becomes an OR of two
+triggers, one per day field. A field that starts with `*` ("*", "*/2") counts as unrestricted,
+as in Vixie cron (Debian's).
 """
 
 from __future__ import annotations
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
-def trigger(crontab: str, timezone=None) -> CronTrigger:
+def trigger(crontab: str, timezone=None) -> BaseTrigger:
     """The APScheduler trigger of a five-field crontab; ValueError names what is wrong."""
     fields = crontab.split()
     if len(fields) != 5:
         raise ValueError(f"{crontab!r} has {len(fields)} fields; a crontab has five: minute hour day month day-of-week")
     minute, hour, day, month, day_of_week = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=day_names(day_of_week), timezone=timezone)
+    days = day_names(day_of_week)
+
+    def on(day: str, day_of_week: str) -> CronTrigger:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week, timezone=timezone)
+
+    if day.startswith("*") or day_of_week.startswith("*"):
+        return on(day, days)
+    return OrTrigger([on(day, "*"), on("*", days)])
 
 
 def day_names(field: str) -> str:
@@ -39,8 +54,8 @@ def day_names(field: str) -> str:
             low, _, high = span.partition("-")
             first = _day(low, field)
             last = _day(high, field) if high else (6 if step_text else first)
-            if high.strip() == "7":
-                last = 7  # "5-7": Friday to Sunday
+            if high.strip() in ("7", "sun", "sunday"):
+                last = 7  # "5-7", "mon-sun": up to Sunday, the end of cron's week
         if last < first:
             raise ValueError(f"day of week {field!r}: range {span!r} runs backwards")
         days.update(d % 7 for d in range(first, last + 1, step))
