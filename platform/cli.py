@@ -131,11 +131,11 @@ def doctor_command() -> None:
         click.echo(f"  {name:<24} {value}")
     click.echo("checks:")
     for item in checks:
-        mark = click.style("ok  ", fg="green") if item.ok else click.style("FAIL", fg="red")
+        mark = click.style("ok  ", fg="green") if item.ok else click.style("FAIL", fg="red") if item.required else click.style("warn", fg="yellow")
         click.echo(f"  {mark} {item.name:<14} {item.detail}")
         if not item.ok:
             click.echo(f"       remedy: {item.remedy}")
-    if not all(c.ok for c in checks):
+    if not all(c.ok for c in checks if c.required):
         sys.exit(1)
 
 
@@ -886,6 +886,8 @@ def up(source: Path | None) -> None:
     click.echo(f"  Superset     {superset_url}  {report.counts['dashboards']} dashboards; SQL Lab for analysts")
     click.echo(f"  reports      {report.counts['reports_and_alerts']} scheduled reports and alerts, run by Superset's Celery worker and beat "
                "(`olist-bi superset reports`; platform/reports/reports.yaml)")
+    if not server.CHROMIUM.exists():
+        click.echo(f"               waiting: {server.CHROMIUM_MISSING}")
     if metabase_report:
         click.echo(f"  Metabase     {metabase.url}  {metabase_report.summary}")
     else:

@@ -32,6 +32,7 @@ class Check:
     ok: bool
     detail: str
     remedy: str = ""
+    required: bool = True  # a failing optional check is a warning: doctor still exits 0
 
 
 def run_checks(env: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[Check]]:
@@ -45,6 +46,7 @@ def run_checks(env: Mapping[str, str] | None = None) -> tuple[dict[str, str], li
     checks.append(_check_postgres(settings))
     checks.append(Check("duckdb", True, f"DuckDB {duckdb.__version__}"))
     checks.append(_check_disk(settings))
+    checks.append(_check_chromium())
     if settings.warehouse_engine == "clickhouse":
         checks.append(_check_clickhouse(settings))
     if not settings.is_demo:
@@ -81,6 +83,16 @@ def _check_clickhouse(settings: Settings) -> Check:
             return Check("clickhouse", False, f"cannot connect with {name} ({mask_url(url)}): {mask_url(first)}",
                          f"start ClickHouse or fix {name} (docs/clickhouse.md)")
     return Check("clickhouse", True, "; ".join(found))
+
+
+def _check_chromium() -> Check:
+    """Debian's Chromium takes Superset's report and alert screenshots; without it the
+    dashboards still serve, so its absence is a warning."""
+    from olist_bi.superset.server import CHROMIUM, CHROMIUM_MISSING
+
+    if not CHROMIUM.exists():
+        return Check("chromium", False, CHROMIUM_MISSING.split(": run")[0], "run `make chromium` (apt-get install chromium, as root)", required=False)
+    return Check("chromium", True, f"Debian's Chromium at {CHROMIUM} (reports' and thumbnails' screenshots)")
 
 
 def _check_home(settings: Settings) -> Check:

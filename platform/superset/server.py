@@ -62,7 +62,8 @@ def environment(settings: Settings) -> dict[str, str]:
         env["OLIST_SUPERSET_BROKER_URL"] = broker_url(settings)
     env["OLIST_SUPERSET_WEBDRIVER_URL"] = f"http://127.0.0.1:{settings.superset_port}/"
     env["OLIST_SUPERSET_PUBLIC_URL"] = settings.superset_base_url + "/"
-    env["PLAYWRIGHT_BROWSERS_PATH"] = str(browsers(settings))
+    if (folder := browsers(settings)) is not None:
+        env["PLAYWRIGHT_BROWSERS_PATH"] = str(folder)
     env.update(smtp_environment(settings))
     return env
 
@@ -90,20 +91,25 @@ def smtp_environment(settings: Settings) -> dict[str, str]:
             "OLIST_MAIL_FROM": settings.mail_from}
 
 
-def browsers(settings: Settings) -> Path:
-    """A Playwright browsers folder whose Chromium headless shell is Debian's Chromium.
+CHROMIUM_MISSING = (f"Debian's Chromium is not installed ({CHROMIUM}): Superset serves its dashboards, but its reports, "
+                    "alerts and thumbnails wait for it: run `make chromium` (apt-get install chromium, as root)")
+
+
+def browsers(settings: Settings) -> Path | None:
+    """A Playwright browsers folder whose Chromium headless shell is Debian's Chromium; None
+    without Chromium (Superset then serves everything but its screenshots).
 
     Superset launches Playwright's Chromium with no executable path, so Playwright looks for
     the build its release pins, under PLAYWRIGHT_BROWSERS_PATH; nothing may download one here.
     The folder holds that build's path as a link to /usr/lib/chromium/chromium."""
+    if not CHROMIUM.exists():
+        return None
     pinned = next((venv(settings) / "lib").glob("python3*/site-packages/playwright/driver/package/browsers.json"), None)
     if pinned is None:
         raise SupersetError(f"Playwright is not installed in {venv(settings)}: run `make .venv-superset/.installed`")
     revision = next(b["revision"] for b in json.loads(pinned.read_text())["browsers"] if b["name"] == "chromium-headless-shell")
     folder = settings.superset_dir / "playwright"
     link = folder / f"chromium_headless_shell-{revision}" / "chrome-headless-shell-linux64" / "chrome-headless-shell"
-    if not CHROMIUM.exists():
-        raise SupersetError(f"Debian's Chromium is not installed ({CHROMIUM}): run `make chromium` (apt-get install chromium)")
     if not link.is_symlink():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(CHROMIUM)
