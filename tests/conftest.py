@@ -1,10 +1,13 @@
-"""Shared fixtures: small generated drops, built once per test session."""
+"""Shared fixtures: small generated drops, built once per test session; and the PostgreSQL the
+tests use: the server at OLIST_TEST_DATABASE_URL (default: the machine's on 127.0.0.1:5432), or,
+when nothing answers there, the platform's embedded PostgreSQL, started for the session."""
 
 from __future__ import annotations
 
 import contextlib
-
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -12,6 +15,69 @@ import pytest
 
 from olist_bi.contract import load_raw
 from olist_bi.generator import generate
+
+SERVER_VARIABLE = "OLIST_TEST_DATABASE_URL"
+MACHINE_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+_embedded = None  # the EmbeddedPostgres this session started, if it started one
+
+
+def _answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def settle_server(given: str | None, machine: str = MACHINE_SERVER):
+    """The tests' PostgreSQL: (its maintenance URL, the EmbeddedPostgres started for it or None).
+    A given URL must answer; with none, the machine's server if it answers, else an embedded
+    PostgreSQL in a temporary folder on a free port."""
+    if given:
+        if not _answers(given):
+            raise pytest.UsageError(f"{SERVER_VARIABLE} names a PostgreSQL that does not answer: {given}")
+        return given, None
+    if _answers(machine):
+        return machine, None
+    import socket
+
+    from olist_bi.operations.postgres import EmbeddedPostgres
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="olist-test-pg-")) / "pgdata", port)
+    server.start()
+    return server.admin_url, server
+
+
+def stop_embedded(server) -> None:
+    server.stop()
+    shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+
+
+def pytest_configure(config) -> None:
+    """Settle the test server before any test module is imported (some read it at import)."""
+    global _embedded
+    os.environ[SERVER_VARIABLE], _embedded = settle_server(os.environ.get(SERVER_VARIABLE))
+
+
+def pytest_report_header(config) -> str:
+    if _embedded is not None:
+        return f"PostgreSQL for the tests: embedded, on 127.0.0.1:{_embedded.port} (nothing answered at {MACHINE_SERVER})"
+    return f"PostgreSQL for the tests: {os.environ.get(SERVER_VARIABLE)}"
+
+
+def pytest_unconfigure(config) -> None:
+    if _embedded is not None:
+        stop_embedded(_embedded)
+
+
+def server_url() -> str:
+    """The test PostgreSQL's maintenance database (postgres), as a superuser."""
+    return os.environ[SERVER_VARIABLE]
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +115,8 @@ def drop_copy(small_drop, tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def ops_url():
-    """A fresh database on the machine's PostgreSQL (127.0.0.1:5432, or OLIST_TEST_PG_URL),
-    dropped at the end of the session."""
-    import os
-
-    admin = os.environ.get("OLIST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    with fresh_database(admin, "olist_test") as url:
+    """A fresh database on the test PostgreSQL, dropped at the end of the session."""
+    with fresh_database(server_url(), "olist_test") as url:
         yield url
 
 

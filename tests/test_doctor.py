@@ -1,4 +1,5 @@
 from olist_bi.doctor import run_checks
+from tests.conftest import server_url
 
 
 def by_name(checks):
@@ -6,7 +7,7 @@ def by_name(checks):
 
 
 def test_doctor_passes_against_the_machines_postgres(tmp_path):
-    config, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"})
+    config, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": server_url()})
     assert all(c.ok or not c.required for c in checks), [c for c in checks if not c.ok]
     assert "PostgreSQL" in by_name(checks)["postgresql"].detail
     assert config["OLIST_HOME"] == str(tmp_path)
@@ -41,7 +42,7 @@ GOOD = {
 
 
 def production(tmp_path, **env):
-    base = {"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production", "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"}
+    base = {"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production", "OLIST_DATABASE_URL": server_url()}
     return run_checks({**base, **env})
 
 
@@ -61,7 +62,7 @@ def test_production_secrets_must_be_set_long_and_not_examples(tmp_path):
 
 
 def test_the_demo_does_not_ask_for_secrets(tmp_path):
-    _, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"})
+    _, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": server_url()})
     assert "secrets" not in by_name(checks)
 
 
@@ -81,7 +82,7 @@ def test_production_refuses_the_embedded_postgres_start(tmp_path):
 
 
 def test_the_clickhouse_engine_is_checked_without_opening_chdb_and_a_dead_server_is_named(tmp_path):
-    base = {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres", "OLIST_WAREHOUSE_ENGINE": "clickhouse"}
+    base = {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": server_url(), "OLIST_WAREHOUSE_ENGINE": "clickhouse"}
     _, checks = run_checks(base)
     check = by_name(checks)["clickhouse"]
     assert check.ok and "embedded chdb" in check.detail
@@ -101,7 +102,7 @@ def test_a_machine_without_chromium_is_a_warning_not_a_failure(tmp_path, monkeyp
     from olist_bi.superset import server
 
     monkeypatch.setattr(server, "CHROMIUM", tmp_path / "no-chromium")
-    _, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"})
+    _, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": server_url()})
     check = by_name(checks)["chromium"]
     assert not check.ok and not check.required
     assert "reports" in check.detail and "make chromium" in check.remedy

@@ -4,7 +4,6 @@ may append to the audit trail and nothing more."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import psycopg
@@ -14,9 +13,9 @@ from click.testing import CliRunner
 from olist_bi.cli import main
 from olist_bi.operations.postgres import ensure_ops_reader
 from olist_bi.scheduler import Scheduler
-from tests.conftest import fresh_database, make_settings
+from tests.conftest import fresh_database, make_settings, server_url
 
-ADMIN = os.environ.get("OLIST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN = server_url()
 
 
 @pytest.fixture

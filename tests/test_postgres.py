@@ -56,3 +56,28 @@ def test_taken_port_is_a_clear_error(tmp_path):
 def test_database_url_prefers_the_configured_server():
     settings = Settings.from_env({"OLIST_DATABASE_URL": "postgresql://u@127.0.0.1:5432/test"})
     assert database_url(settings) == "postgresql://u@127.0.0.1:5432/test"
+
+
+def test_the_tests_start_an_embedded_postgres_when_nothing_answers():
+    """`make test` on a machine with no PostgreSQL running: the suite's server is the platform's
+    embedded one, started for the session (tests/conftest.py), and stopped after it."""
+    import psycopg
+
+    from tests.conftest import _answers as answers
+    from tests.conftest import settle_server, stop_embedded
+
+    url, server = settle_server(None, machine="postgresql://postgres@127.0.0.1:1/postgres")
+    assert server is not None and url == server.admin_url
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select current_setting('port')::int").fetchone()[0] == server.port
+    finally:
+        stop_embedded(server)
+    assert not answers(url)
+
+
+def test_a_test_server_that_does_not_answer_is_refused_by_name():
+    from tests.conftest import settle_server
+
+    with pytest.raises(pytest.UsageError, match="OLIST_TEST_DATABASE_URL names a PostgreSQL that does not answer"):
+        settle_server("postgresql://postgres@127.0.0.1:1/postgres")
