@@ -2,9 +2,11 @@
 
 Commands let the platform's own errors rise; `Boundary` (the `olist-bi` group) turns each
 into one line on standard error, `Error: <what went wrong and what to do>` (as click's own), and a documented
-exit code (docs/cli.md), passwords in connection strings masked. A traceback is printed only with `--debug` or `OLIST_DEBUG=1`, and
-for what is not a user's mistake (a bug: please report it). Output cut by a closed pipe
-(`olist-bi audit export | head`) ends quietly.
+exit code (docs/cli.md), passwords in connection strings masked. An error with details (a
+drop that breaks the contract in nine places) says its first and how many more; `--verbose`
+prints them all, one per line after the summary. A traceback is printed only with `--debug`
+or `OLIST_DEBUG=1`, and for what is not a user's mistake (a bug: please report it). Output cut
+by a closed pipe (`olist-bi audit export | head`) ends quietly.
 """
 
 from __future__ import annotations
@@ -74,6 +76,28 @@ def remedy(error: BaseException) -> str:
     return ""
 
 
+def summary(message: str) -> str:
+    """A message of several lines as one line. Its list items ("- ..." lines: the files a drop
+    breaks the contract in, say) are cut to the first, with how many more there are; its
+    other lines (a cause, a remedy) are all kept."""
+    kept, items = [], 0
+    for line in (line.strip() for line in message.strip().splitlines()):
+        if line.startswith("- "):
+            items += 1
+            if items > 1:
+                continue
+            line = line[2:]
+        if line:
+            kept.append(line)
+    more = f" (and {items - 1} more: --verbose lists them)" if items > 1 else ""
+    return " ".join(kept) + more
+
+
+def details(message: str) -> str:
+    """The whole message, for --verbose: its lines as they are."""
+    return message.strip()
+
+
 def debugging(ctx: click.Context) -> bool:
     return bool(ctx.params.get("debug")) or os.environ.get("OLIST_DEBUG", "").lower() in ("1", "true", "yes")
 
@@ -82,9 +106,16 @@ class Boundary(click.Group):
     """A click group whose commands' errors end as one line and an exit code."""
 
     def invoke(self, ctx: click.Context):
+        verbose = bool(ctx.params.get("verbose"))
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except click.UsageError:
+            raise
+        except click.ClickException as e:
+            if "\n" in e.message:
+                e.message = details(e.message) if verbose else summary(e.message)
+            raise
+        except (click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:
             # The reader went away (`| head`): say nothing more, and keep Python from
@@ -101,6 +132,6 @@ class Boundary(click.Group):
         except Exception as e:
             if debugging(ctx) or not isinstance(e, user_errors()):
                 raise
-            said = " ".join(line.strip() for line in str(e).strip().splitlines()) + remedy(e)  # one line, always
-            click.echo(f"Error: {cut(mask_url(said)) or type(e).__name__}", err=True)
+            said = (details(str(e)) if verbose else summary(str(e))) + remedy(e)  # one line, unless --verbose
+            click.echo(f"Error: {mask_url(said) if verbose else cut(mask_url(said)) or type(e).__name__}", err=True)
             ctx.exit(FAILED)

@@ -57,7 +57,7 @@ def test_row_comparison_can_fail():
 @pytest.mark.slow
 def test_bench_queries_json(tmp_path, ops_url):
     result = CliRunner().invoke(
-        main, ["bench", "queries", "--scale", "0.01", "--repeat", "2", "--json"], env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url}
+        main, ["bench", "queries", "--scale", "0.01", "--repeat", "2", "--format", "json"], env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url}
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -104,7 +104,7 @@ def test_every_dashboard_query_returns_the_same_rows_on_clickhouse(warehouse, cl
 @pytest.mark.slow
 def test_bench_queries_with_clickhouse(tmp_path, ops_url, clickhouse_url):
     env = {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url, "OLIST_CLICKHOUSE_URL": clickhouse_url}
-    result = CliRunner().invoke(main, ["bench", "queries", "--scale", "0.01", "--repeat", "1", "--json", "--engines", "duckdb,postgres,clickhouse"], env=env)
+    result = CliRunner().invoke(main, ["bench", "queries", "--scale", "0.01", "--repeat", "1", "--format", "json", "--engines", "duckdb,postgres,clickhouse"], env=env)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["clickhouse_rows_equal"] is True and report["clickhouse_geomean_speedup"] > 0

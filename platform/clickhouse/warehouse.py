@@ -25,6 +25,7 @@ they read the new tables from the moment each is exchanged.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -112,10 +113,10 @@ def served_tables() -> list[str]:
 # -- build ---------------------------------------------------------------------------------
 
 
-def build(settings: Settings, source: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def build(settings: Settings, source: duckdb.DuckDBPyConnection, say=lambda message: None) -> dict[str, int]:
     """Build every model in ClickHouse from the DuckDB build `source` (its `raw` tables, and
-    the forecast rows it fitted); check the contracts; return each model's row count.
-    Raises `ContractViolation`; the served tables are not touched."""
+    the forecast rows it fitted); check the contracts; return each model's row count; `say`
+    hears a line per model. Raises `ContractViolation`; the served tables are not touched."""
     ch, db = connect(settings), databases(settings)
     try:
         for name in (db.build, db.staging):
@@ -124,7 +125,9 @@ def build(settings: Settings, source: duckdb.DuckDBPyConnection) -> dict[str, in
         _load_raw(ch, db, source)
         rows = {}
         for model in transform.models():
+            began = time.perf_counter()
             rows[model.name] = _build_model(ch, db, model, source)
+            say(transform.model_line(model.name, rows[model.name], time.perf_counter() - began))
         loads = source.execute("select * from meta.loads").fetch_arrow_table()
         ch.create_from_arrow(f"{db.build}.{LOADS}", loads, RAW_ENGINE)
         transform.check_contracts(lambda sql: ch.scalar(sql), lambda name: _qualified(db, name))

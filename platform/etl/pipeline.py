@@ -219,7 +219,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
 
             con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
             with _task(log, "transform", result, say) as detail:
-                report = transform.build(con)
+                report = transform.build(con, say)
                 result.model_rows = report.rows
                 result.warnings.extend(report.notes)
                 detail["models"] = len(report.rows)
@@ -237,7 +237,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 with _task(log, "clickhouse", result, say) as detail:
                     from olist_bi.clickhouse import warehouse as clickhouse
 
-                    detail["models"] = len(clickhouse.build(settings, con))
+                    detail["models"] = len(clickhouse.build(settings, con, say))
             con.execute("checkpoint")
         finally:
             con.close()

@@ -11,6 +11,7 @@ tables Superset's datasets read.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -63,11 +64,13 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)  # what the run should say (a model left empty, and why)
 
 
-def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
-    """Build every model in order, then test every contract; raise `ContractViolation`."""
+def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda message: None) -> BuildReport:
+    """Build every model in order, then test every contract; raise `ContractViolation`.
+    `say` hears one line per model built: its name, rows and seconds."""
     report = BuildReport()
     python_rows: dict[str, object] = {}
     for model in models():
+        began = time.perf_counter()
         kind = "view" if model.layer in VIEW_LAYERS else "table"
         try:
             if model.python:
@@ -81,6 +84,7 @@ def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
             if model.name in python_rows:
                 con.unregister("python_rows")
         report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
+        say(model_line(model.name, report.rows[model.name], time.perf_counter() - began))
     test_contracts(con)
     try:
         report.rows.update(flat.create_views(con))
@@ -93,6 +97,11 @@ def build(con: duckdb.DuckDBPyConnection) -> BuildReport:
             raise ContractViolation(f"the dashboards' view {view} (platform/dashboards/datasets.yaml) failed to build: {e}") from e
         report.rows[view] = con.execute(f"select count(*) from {view}").fetchone()[0]
     return report
+
+
+def model_line(name: str, rows: int, seconds: float) -> str:
+    """The progress line of one model built (the same on every engine)."""
+    return f"  {name:<36} {rows:>12,} rows {seconds:>7.2f} s"
 
 
 def _python_rows(con: duckdb.DuckDBPyConnection, module: str, report: BuildReport) -> dict[str, object]:
