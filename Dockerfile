@@ -14,13 +14,12 @@ RUN useradd --create-home --uid 1000 olist \
 WORKDIR /app
 
 # Dependencies first (pinned in pyproject.toml), so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY platform ./platform
-COPY metabase ./metabase
-COPY notebooks ./notebooks
 COPY docker/platform/init.sh /usr/local/bin/olist-init
-# Editable, so metabase/ and notebooks/ are found beside the code, as in a checkout.
-RUN pip install --no-cache-dir pip==25.3 && pip install --no-cache-dir -e '.[clickhouse]' && chmod 0755 /usr/local/bin/olist-init
+# A regular install: everything the code reads at run time (the notebook, Metabase's assets,
+# the models) is package data.
+RUN pip install --no-cache-dir pip==25.3 && pip install --no-cache-dir '.[clickhouse]' && chmod 0755 /usr/local/bin/olist-init
 
 USER olist
 ENTRYPOINT ["olist-bi"]

@@ -9,10 +9,11 @@ CHROMIUM ?= chromium
 
 SUPERSET_VENV := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
+SUPERSET_PINS := platform/superset/requirements
 
 .PHONY: up test test-fast bench mutate down doctor clean chromium compose
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip==25.3
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,clickhouse,chdb]'
@@ -20,10 +21,10 @@ $(STAMP): pyproject.toml
 
 # Superset lives in its own environment: it pins SQLAlchemy 1.4 and older pandas/numpy.
 # The platform goes in too, without its dependencies, for the warehouse dialect (duckdb+olist).
-$(SUPERSET_STAMP): requirements/superset.txt requirements/superset-constraints.txt pyproject.toml
+$(SUPERSET_STAMP): $(SUPERSET_PINS)/superset.txt $(SUPERSET_PINS)/superset-constraints.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(SUPERSET_VENV)
 	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip==25.3
-	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements/superset-constraints.txt -r requirements/superset.txt
+	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check -c $(SUPERSET_PINS)/superset-constraints.txt -r $(SUPERSET_PINS)/superset.txt
 	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(SUPERSET_STAMP)
 

@@ -1,4 +1,4 @@
-"""The analysts' notebook: notebooks/explore.py served by `marimo run` as a read-only app.
+"""The analysts' notebook: olist_bi/notebooks/explore.py (package data) served by `marimo run` as a read-only app.
 
 `serve` starts it detached on 127.0.0.1:OLIST_NOTEBOOK_PORT (as `olist-bi up` does) or in
 the foreground (as docker-compose's notebook service does); `stop` stops the detached one.
@@ -16,12 +16,13 @@ import os
 import signal
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 from olist_bi import demo, process
 from olist_bi.settings import Settings
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "explore.py"
+NOTEBOOK = files("olist_bi.notebooks") / "explore.py"
 START_TIMEOUT = 60
 
 

@@ -224,7 +224,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "OLIST_NOTEBOOK_PORT",
         "2718",
-        "Port on 127.0.0.1 where `olist-bi notebook` serves the analysts' marimo notebook (notebooks/explore.py).",
+        "Port on 127.0.0.1 where `olist-bi notebook` serves the analysts' marimo notebook (platform/notebooks/explore.py).",
     ),
     Variable(
         "OLIST_NOTEBOOK_PASSWORD",

@@ -1,4 +1,4 @@
-"""The analysts' marimo notebook (notebooks/explore.py): run headless, its figures are the
+"""The analysts' marimo notebook (platform/notebooks/explore.py): run headless, its figures are the
 Python API's; served by `olist-bi notebook`, it takes a token and draws its charts in Chromium."""
 
 import importlib.util
@@ -16,7 +16,7 @@ from tests.conftest import make_settings
 from tests.test_postgres import free_port
 from tests.reference import reporting_window
 
-NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "explore.py"
+NOTEBOOK = server.NOTEBOOK
 
 
 @pytest.fixture(scope="module")

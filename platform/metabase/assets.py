@@ -16,6 +16,7 @@ two date variables, from and to (inclusive), as the semantic layer's range is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
@@ -25,7 +26,7 @@ from olist_bi.semantic.catalog import Catalog, Dimension, load
 from olist_bi.semantic.compiler import order_sql, render
 from olist_bi.semantic.flat import WINDOW_COLUMN, FlatModel, flat_model
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "metabase"  # the generated files, in the repository
+ASSETS_DIR = files("olist_bi.metabase") / "built"  # the generated files, committed and shipped as package data
 ROOT_COLLECTION = "olist"
 GRID_COLUMNS = 24  # Metabase's dashboard grid; the specs use 12
 DISPLAY = {"kpi": "scalar", "line": "line", "bar": "bar", "table": "table", "pie": "pie", "heatmap": "table", "forecast": "line"}

@@ -178,7 +178,7 @@ def provision(settings: Settings, client: MetabaseClient, report: Report, say: C
     for item in spec.reports:
         dashboard_id = report.ids.get(f"dashboard:{item.dashboard}")
         if dashboard_id is None:
-            raise SubscriptionError(f"report {item.name!r}: Metabase has no dashboard {item.dashboard!r} (not in metabase/dashboards/: run `olist-bi metabase build`)")
+            raise SubscriptionError(f"report {item.name!r}: Metabase has no dashboard {item.dashboard!r} (not in platform/metabase/built/dashboards/: run `olist-bi metabase build`)")
         when = schedule(item.name, item.crontab, spec.timezone, metabase_timezone)
         wanted[item.name] = (when, _body(item, client.get(f"/api/dashboard/{dashboard_id}"), when, mail.recipients(settings, item.to)))
         if "PDF" in item.formats:

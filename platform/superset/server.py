@@ -1,8 +1,9 @@
 """Run Superset: prepare its metadata database, then serve it with gunicorn, detached.
 
-Superset runs from its own virtual environment (.venv-superset, see requirements/) with the
-project's superset_config.py; the platform talks to it over HTTP only, as it would to a
-Superset in a container or on another host.
+Superset runs from its own virtual environment (.venv-superset, installed from the pins in
+requirements/ beside this module) with superset_config.py, also beside it (both package data);
+the platform talks to it over HTTP only, as it would to a Superset in a container or on
+another host.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import subprocess
 import time
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,8 +21,10 @@ from olist_bi import demo, mail, process
 from olist_bi.operations.postgres import database_url, ensure_database, with_database
 from olist_bi.settings import Settings
 
-PROJECT = Path(__file__).resolve().parents[2]
-CONFIG = PROJECT / "superset_config.py"
+HERE = files("olist_bi.superset")
+CONFIG = HERE / "superset_config.py"
+CONSTRAINTS = HERE / "requirements" / "superset-constraints.txt"
+PROJECT = Path(__file__).resolve().parents[2]  # a checkout's root, where `make` puts .venv-superset
 ADMIN_USER = "admin"
 START_TIMEOUT = 180
 CHROMIUM = Path("/usr/lib/chromium/chromium")  # Debian's, the binary its /usr/bin/chromium wrapper runs
@@ -33,7 +37,7 @@ class SupersetError(RuntimeError):
 def venv(settings: Settings) -> Path:
     path = settings.superset_venv or PROJECT / ".venv-superset"
     if not (path / "bin" / "superset").exists():
-        raise SupersetError(f"Superset is not installed in {path}: run `make up` (it installs it from requirements/)")
+        raise SupersetError(f"Superset is not installed in {path}: run `make up` (it installs it from platform/superset/requirements/)")
     return path
 
 
@@ -138,7 +142,7 @@ def prepare(settings: Settings, say=print) -> None:
     fingerprint = hashlib.sha256(
         b"\n".join(
             [
-                (PROJECT / "requirements" / "superset-constraints.txt").read_bytes(),
+                CONSTRAINTS.read_bytes(),
                 CONFIG.read_bytes(),
                 env["OLIST_SUPERSET_DATABASE_URL"].encode(),
                 hashlib.sha256(password.encode()).digest(),

@@ -6,15 +6,14 @@ and money is in reais (R$) wherever it shows."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
 from olist_bi.dashboards import dashboards, datasets
+from olist_bi.metabase.assets import ASSETS_DIR
 from olist_bi.semantic.catalog import load
 from olist_bi.superset import bundle
 
-ROOT = Path(__file__).parents[2]
 
 
 def built() -> bundle.Bundle:
@@ -42,7 +41,7 @@ def test_native_filters_target_the_columns_the_specs_name():
 
 def test_no_metabase_question_requires_a_filter_value():
     tags = 0
-    for path in sorted((ROOT / "metabase" / "dashboards").glob("*.yaml")):
+    for path in sorted((ASSETS_DIR / "dashboards").glob("*.yaml")):
         for card in yaml.safe_load(path.read_text(encoding="utf-8"))["cards"]:
             for name, tag in card["template_tags"].items():
                 tags += 1
@@ -93,7 +92,7 @@ def test_no_superset_chart_is_left_on_a_default_format():
 
 
 def test_every_metabase_column_has_a_title_and_money_is_in_reais():
-    for path in sorted((ROOT / "metabase" / "dashboards").glob("*.yaml")):
+    for path in sorted((ASSETS_DIR / "dashboards").glob("*.yaml")):
         for card in yaml.safe_load(path.read_text(encoding="utf-8"))["cards"]:
             settings = card["visualization_settings"]["column_settings"]
             assert settings, f"{path.name}/{card['key']}: no column settings"

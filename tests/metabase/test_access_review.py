@@ -4,18 +4,18 @@ events, once, in a trail that still verifies."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import requests
 
+from olist_bi.metabase.assets import ASSETS_DIR
 from olist_bi import bi
 from olist_bi.metabase.tool import Metabase
 from olist_bi.metabase.provision import admin_password, provision
 from olist_bi.operations import audit, store
 from tests.conftest import fresh_database, make_settings
 
-ASSETS = Path(__file__).parents[2] / "metabase"
+ASSETS = ASSETS_DIR
 
 
 @pytest.fixture

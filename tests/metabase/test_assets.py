@@ -5,7 +5,6 @@ its dashboard's filters."""
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,7 +16,6 @@ from olist_bi.semantic.query import connect
 from tests.metabase.native import MissingValue, bind
 from tests.reference import FILTER_VALUES, assert_matches, for_chart
 
-ROOT = Path(__file__).parents[2]
 
 
 @functools.cache
@@ -29,11 +27,11 @@ def generated() -> list[tuple[str, dict]]:
 
 def test_the_committed_assets_are_up_to_date():
     for name, text in assets.generate().items():
-        path = ROOT / "metabase" / name
-        assert path.exists(), f"metabase/{name} is missing: run `olist-bi metabase build`"
-        assert path.read_text(encoding="utf-8") == text, f"metabase/{name} is stale: run `olist-bi metabase build`"
-    committed = {p.relative_to(ROOT / "metabase").as_posix() for p in (ROOT / "metabase").rglob("*.yaml")}
-    assert committed == set(assets.generate()), "metabase/ holds files no spec makes"
+        path = assets.ASSETS_DIR / name
+        assert path.exists(), f"platform/metabase/built/{name} is missing: run `olist-bi metabase build`"
+        assert path.read_text(encoding="utf-8") == text, f"platform/metabase/built/{name} is stale: run `olist-bi metabase build`"
+    committed = {p.relative_to(assets.ASSETS_DIR).as_posix() for p in (assets.ASSETS_DIR).rglob("*.yaml")}
+    assert committed == set(assets.generate()), "platform/metabase/built/ holds files no spec makes"
 
 
 def test_read_gives_what_was_written(tmp_path):

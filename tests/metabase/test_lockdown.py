@@ -14,6 +14,7 @@ import duckdb
 import pytest
 import requests
 
+from olist_bi.metabase.assets import ASSETS_DIR
 from olist_bi.metabase import lockdown
 from olist_bi.metabase.provision import provision
 from tests.conftest import make_settings
@@ -21,7 +22,7 @@ from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 from tests.metabase import driver
 from tests.metabase.standin import MetabaseStandIn
 
-ASSETS = Path(__file__).parents[2] / "metabase"
+ASSETS = ASSETS_DIR
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ client against one."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import duckdb
 import psycopg
@@ -15,6 +14,7 @@ import requests
 import yaml
 from click.testing import CliRunner
 
+from olist_bi.metabase.assets import ASSETS_DIR
 from olist_bi.cli import main
 from olist_bi.dashboards import dashboards
 from olist_bi.etl import publish
@@ -25,7 +25,7 @@ from tests.conftest import make_settings
 from tests.metabase.standin import MetabaseStandIn
 from tests.test_postgres import free_port
 
-ASSETS = Path(__file__).parents[2] / "metabase"
+ASSETS = ASSETS_DIR
 CHARTS = sum(len(d.charts) for d in dashboards())
 
 

@@ -11,6 +11,7 @@ import pytest
 import requests
 import yaml
 
+from olist_bi.metabase.assets import ASSETS_DIR
 from olist_bi import reports
 from olist_bi.metabase.provision import provision
 from olist_bi.metabase.subscriptions import MARKER, Schedule, SubscriptionError, schedule
@@ -18,7 +19,7 @@ from tests.conftest import make_settings
 from tests.metabase.standin import MetabaseStandIn
 from tests.test_postgres import free_port
 
-ASSETS = Path(__file__).parents[2] / "metabase"
+ASSETS = ASSETS_DIR
 SPEC = reports.load()
 # reports.yaml reads its crontabs in America/Sao_Paulo (UTC-3 all year); the stand-in's
 # Metabase runs in UTC, as the image does without TZ.

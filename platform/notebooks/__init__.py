@@ -1,0 +1,1 @@
+"""The analysts' marimo notebooks, shipped with the package (`olist-bi notebook` serves explore.py)."""
