@@ -9,12 +9,17 @@ from olist_bi import cron
 MONDAY = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)  # a Monday, 00:00
 
 
-def fire_days(crontab: str, count: int = 7) -> list[str]:
-    trigger, when, days = cron.trigger(crontab, timezone="UTC"), MONDAY - dt.timedelta(seconds=1), []
+def fire_dates(crontab: str, after: dt.datetime, count: int) -> list[str]:
+    """The next `count` times the crontab fires after `after`, as "2026-12-01 Tue 02:00"."""
+    trigger, when, dates = cron.trigger(crontab, timezone="UTC"), after, []
     for _ in range(count):
         when = trigger.get_next_fire_time(None, when + dt.timedelta(seconds=1))
-        days.append(when.strftime("%a"))
-    return days
+        dates.append(when.strftime("%Y-%m-%d %a %H:%M"))
+    return dates
+
+
+def fire_days(crontab: str, count: int = 7) -> list[str]:
+    return [date.split()[1] for date in fire_dates(crontab, MONDAY - dt.timedelta(seconds=1), count)]
 
 
 @pytest.mark.parametrize(
@@ -39,14 +44,6 @@ def test_days_of_the_week_as_cron_counts_them(crontab, days):
 def test_a_wrong_crontab_is_refused(crontab, message):
     with pytest.raises(ValueError, match=message):
         cron.trigger(crontab)
-
-
-def fire_dates(crontab: str, after: dt.datetime, count: int) -> list[str]:
-    trigger, when, dates = cron.trigger(crontab, timezone="UTC"), after, []
-    for _ in range(count):
-        when = trigger.get_next_fire_time(None, when + dt.timedelta(seconds=1))
-        dates.append(when.strftime("%Y-%m-%d %a %H:%M"))
-    return dates
 
 
 @pytest.mark.parametrize(

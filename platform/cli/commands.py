@@ -582,7 +582,12 @@ def superset_serve(fmt: str) -> None:
 
     settings = _settings()
     url = server.serve(settings, say=lambda m: click.echo(m, err=True))
-    emit(fmt, [{"url": url}], lambda: click.echo(f"Superset is up at {url}"), {"url": url})
+    _serving(fmt, "Superset", url)
+
+
+def _serving(fmt: str, what: str, url: str) -> None:
+    """What a `serve` command prints: where it serves."""
+    emit(fmt, [{"url": url}], lambda: click.echo(f"{what} is up at {url}"), {"url": url})
 
 
 @superset.command(name="stop")
@@ -678,7 +683,7 @@ def notebook(ctx: click.Context, foreground: bool, host: str, fmt: str) -> None:
     if foreground:
         ctx.exit(server.run_foreground(settings, host))
     url = server.serve(settings, say=lambda m: click.echo(m, err=True))
-    emit(fmt, [{"url": url}], lambda: click.echo(f"The notebook is up at {url}"), {"url": url})
+    _serving(fmt, "The notebook", url)
 
 
 @notebook.command(name="stop")
