@@ -117,7 +117,24 @@ def test_etl_runs_leave_their_start_and_end(trail_url, small_drop, drop_copy, tm
     assert ("etl.run.succeeded", f"run {ok.run_id}") in actions
     failed = [r for r in rows if r["action"] == "etl.run.failed"]
     assert len(failed) == 1 and "olist_orders_dataset.csv" in failed[0]["details"]["error"]
-    assert all(r["source"] == "etl" for r in rows)
+    assert all(r["source"] == "etl" for r in rows if r["action"] != "audit.checkpoint")
+    # each run, the failed one too, ends with a signed checkpoint
+    ends = [i for i, (action, _) in enumerate(actions) if action in ("etl.run.succeeded", "etl.run.failed")]
+    assert [actions[i + 1][0] for i in ends] == ["audit.checkpoint", "audit.checkpoint"]
+
+
+def test_a_rewrite_of_anything_before_the_last_run_fails_verify_with_no_scheduler(trail_url, small_drop, tmp_path):
+    """The demo starts no scheduler: the run's own checkpoint is what catches a rewrite."""
+    settings = make_settings(tmp_path / "home", trail_url)
+    pipeline.run(settings, small_drop)
+    with store.connect(trail_url) as conn:
+        first = conn.execute("select id from audit_logs where action = 'etl.run.started'").fetchone()["id"]
+    attack(trail_url, "update audit_logs set details = '{\"drops\": []}' where id = %(id)s",
+           RECOMPUTE.format(from_id=first).replace("%(from)s", str(first)), params={"id": first})
+    with store.connect(trail_url) as conn:
+        assert audit.verify(conn).ok  # the chain alone holds: every hash was recomputed
+    code, output = verify_cli(trail_url, tmp_path / "home")
+    assert code == 1 and "the trail was rewritten and its hashes recomputed" in output
 
 
 def test_tail_and_export(trail_url, tmp_path):

@@ -103,6 +103,11 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         for login in ("admin", "viewer", "analyst", "manager", "regional_sp"):
             assert f"  {login} " in result.output
         assert "make down" in result.output and "later version" not in result.output
+        from olist_bi.operations import checkpoint, store
+
+        with store.connect(ops_url) as ops:  # `up` ended with a signed checkpoint of the whole trail
+            newest = ops.execute("select max(id) as id from audit_logs").fetchone()["id"]
+        assert checkpoint.latest(make_settings(tmp_path / "home", ops_url))[0].last_id == newest
         standin.start()
         env["OLIST_METABASE_URL"] = standin.url
         again = run("up", env=env)  # a second `up` finds Superset in place and provisions the Metabase that now answers

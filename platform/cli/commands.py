@@ -863,7 +863,8 @@ def audit_verify(fmt: str) -> None:
         sys.exit(1)
     with _ops() as ops:
         result = audit.verify(ops, newest[0] if newest else None)
-    held = {"at": newest[0].at, "rows": newest[0].rows, "last_id": newest[0].last_id, "file": str(newest[1])} if newest else None
+    age = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(newest[0].at)).total_seconds() if newest else None
+    held = {"at": newest[0].at, "age_seconds": round(age), "rows": newest[0].rows, "last_id": newest[0].last_id, "file": str(newest[1])} if newest else None
     if not result.ok:
         _verified(fmt, {"intact": False, "rows": result.rows, "reason": result.reason, "checkpoint": held})
         click.echo(f"audit trail BROKEN after checking {result.rows} rows: {result.reason}", err=True)
@@ -872,11 +873,20 @@ def audit_verify(fmt: str) -> None:
     def table() -> None:
         click.echo(f"audit trail intact: {result.rows} rows, every hash chains to the one before")
         if newest:
-            click.echo(f"  and holds against the checkpoint of {newest[0].at}: {newest[0].rows} rows up to id {newest[0].last_id} ({newest[1]})")
+            click.echo(f"  and holds against the checkpoint of {newest[0].at} ({_ago(age)}): {newest[0].rows} rows up to id {newest[0].last_id} ({newest[1]})")
+            click.echo("  rows appended after it are chained but not yet signed: the next run, `up` or `audit checkpoint` signs them")
         else:
             click.echo("  no signed checkpoint yet: rows rewritten with recomputed hashes, or deleted from the end, would not show; run `olist-bi audit checkpoint`")
 
     _verified(fmt, {"intact": True, "rows": result.rows, "reason": None, "checkpoint": held}, table)
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
 
 
 def _verified(fmt: str, outcome: dict, table=lambda: None) -> None:
@@ -1077,6 +1087,11 @@ def up(source: Path | None, fmt: str) -> None:
     report = bi.tool("superset", settings).provision(say=say)
     metabase = bi.tool("metabase", settings)
     metabase_report = metabase.provision(say=say) if metabase.reachable() else None
+    from olist_bi.operations import checkpoint, store
+
+    with store.connect(url) as ops:  # `up` ends, as every ETL run does, with a signed checkpoint of the audit trail
+        signed, _ = checkpoint.write(settings, ops)
+    say(f"audit checkpoint: {signed.rows} rows up to id {signed.last_id}, signed")
     chromium = server.CHROMIUM.exists()
     logins = {server.ADMIN_USER: server.admin_password(settings)} if settings.is_demo else {}
     logins.update(report.users)

@@ -119,7 +119,22 @@ def run(
             quality.sync_rules(ops)
             return _run_locked(settings, ops, source, trigger, full, say, allow_shrink)
         finally:
+            _checkpoint(settings, ops, say)
             ops.execute("select pg_advisory_unlock(%s)", (ETL_LOCK,))
+
+
+def _checkpoint(settings: Settings, ops: psycopg.Connection, say: Progress) -> None:
+    """Every run ends, succeeded or failed, with a signed checkpoint of the audit trail: a
+    rewrite of anything older then fails `audit verify`, with no scheduler running. A
+    checkpoint that cannot be written is said, not raised: the run's own outcome stands."""
+    from olist_bi.operations import checkpoint
+
+    try:
+        written, _ = checkpoint.write(settings, ops)
+    except (psycopg.Error, OSError) as e:
+        say(f"audit checkpoint not written: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
+        return
+    say(f"audit checkpoint: {written.rows} rows up to id {written.last_id}, signed")
 
 
 @contextlib.contextmanager

@@ -8,8 +8,9 @@ or all of them; what they cannot do is make a new signature. So `olist-bi audit 
 holds the chain against the newest checkpoint, and a rewritten, cut or emptied trail fails.
 
 Checkpoints are JSON files in $OLIST_HOME/audit/checkpoints, one per `olist-bi audit
-checkpoint` (the scheduler writes one every OLIST_AUDIT_CHECKPOINT_MINUTES, and `audit export`
-writes one and carries it). Rows appended after the newest checkpoint are covered from the
+checkpoint`, per ETL run (at its end, whatever its outcome) and per `olist-bi up` (the
+scheduler writes one every OLIST_AUDIT_CHECKPOINT_MINUTES, and `audit export` writes one and
+carries it). Rows appended after the newest checkpoint are covered from the
 next one on: checkpoint often, and copy the files off the server with the exports.
 """
 
