@@ -92,8 +92,8 @@ def test_every_image_is_pinned(config):
 
 
 def test_the_superset_image_uses_the_drivers_of_the_tested_environment():
-    tested = dict(line.split("#")[0].strip().split("==") for line in (ROOT / "requirements" / "superset.txt").read_text().splitlines() if "==" in line)
-    tested |= dict(line.strip().split("==") for line in (ROOT / "requirements" / "superset-constraints.txt").read_text().splitlines() if "==" in line)
+    tested = dict(line.split("#")[0].strip().split("==") for line in (ROOT / "platform" / "superset" / "requirements" / "superset.txt").read_text().splitlines() if "==" in line)
+    tested |= dict(line.strip().split("==") for line in (ROOT / "platform" / "superset" / "requirements" / "superset-constraints.txt").read_text().splitlines() if "==" in line)
     image = dict(line.strip().split("==") for line in (ROOT / "docker" / "superset" / "requirements.txt").read_text().splitlines() if "==" in line and not line.startswith("#"))
     assert image
     for package, version in image.items():
@@ -234,3 +234,19 @@ def test_the_clickhouse_users_match_the_databases_the_etl_uses_and_lock_readers_
         bounds = reader_profile.find(f"constraints/{limit}")  # a client may not lift it (readonly=2 allows SET)
         assert int(bounds.find("min").text) >= 1 and int(bounds.find("max").text) == int(reader_profile.find(limit).text), limit
     assert reader_profile.find("constraints/result_overflow_mode/const") is not None
+
+
+@pytest.mark.compose
+def test_the_notebook_faces_the_hosts_loopback_only_and_every_reader_gets_the_limits(config):
+    """One shared token over plain HTTP: reachable through a proxy on the host, not the network
+    (docs/security.md). The query limits and the mail allow-list reach every service that reads
+    the warehouse or sends mail."""
+    services = config["services"]
+    (port,) = services["notebook"]["ports"]
+    published = port if isinstance(port, str) else f"{port.get('host_ip', '0.0.0.0')}:{port['published']}:{port['target']}"
+    assert published.startswith("127.0.0.1:"), published
+    for name in ("superset", "superset-worker", "notebook", "scheduler"):
+        env = services[name]["environment"]
+        assert env["OLIST_QUERY_TIMEOUT_SECONDS"] == "60" and env["OLIST_QUERY_MAX_RESULT_MB"] == "100", name
+    for name in ("superset", "superset-worker", "scheduler"):
+        assert services[name]["environment"]["OLIST_MAIL_ALLOWED_DOMAINS"] == "example.com", name
