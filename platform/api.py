@@ -28,6 +28,10 @@ class QueryError(ValueError):
     """The question cannot be answered as asked; the message says why and names the choices."""
 
 
+# A query stopped at a reader's limit (OLIST_QUERY_TIMEOUT_SECONDS, OLIST_QUERY_MAX_RESULT_MB).
+LimitReached = warehouse.LimitReached
+
+
 def metrics():
     """The metrics, one row each: name, label, format, unit, model, additive, description.
 
@@ -102,11 +106,13 @@ def query(
             if not isinstance(limit, int) or limit < 0:
                 raise QueryError(f"limit is a whole number of rows, got {limit!r}")
             sql += f"\nlimit {limit}"
-    path = Path(warehouse_path) if warehouse_path else Settings.from_env().warehouse_path
-    with warehouse.connect(path) as con:
+    settings = Settings.from_env()
+    path = Path(warehouse_path) if warehouse_path else settings.warehouse_path
+    limits = settings.query_limits  # OLIST_QUERY_TIMEOUT_SECONDS and OLIST_QUERY_MAX_RESULT_MB
+    with warehouse.connect(path, query_limits=limits) as con:
         if filters:
             _check_values(con, filters, catalog)
-        table = con.execute(sql, compiled.params).fetch_arrow_table()
+        table = _arrow_capped(con.execute(sql, compiled.params), limits.max_result_bytes)
     if arrow:
         return table  # money stays exact (decimal128)
     frame = table.to_pandas(date_as_object=False)  # dates as datetime64, ready to plot
@@ -114,6 +120,18 @@ def query(
         if pa.types.is_decimal(field.type):
             frame[field.name] = frame[field.name].astype("float64")
     return frame
+
+
+def _arrow_capped(result, cap: int | None, batch: int = 100_000) -> pa.Table:
+    """The answer as an Arrow table, batch by batch, refused once it passes `cap` bytes."""
+    reader = result.fetch_record_batch(batch)
+    batches, size = [], 0
+    for chunk in reader:
+        size += chunk.nbytes
+        if cap is not None and size > cap:
+            raise warehouse.too_large(size, cap)
+        batches.append(chunk)
+    return pa.Table.from_batches(batches, schema=reader.schema)
 
 
 def _date(value, what: str) -> dt.date | None:

@@ -4,6 +4,10 @@ Sent through OLIST_SMTP_HOST (port, security, login and sender from the other OL
 variables and OLIST_MAIL_FROM). In the local demo, with no host set, mail goes to the demo's
 mail sink on 127.0.0.1:OLIST_SMTP_PORT, which keeps each message as a file under
 $OLIST_HOME/outbox/ (`olist-bi outbox`). Who receives what is in platform/mail.yaml.
+
+Mail goes only to recipients that OLIST_MAIL_ALLOWED_DOMAINS allows (`refused`): the
+platform's own mail, and Superset's reports and alerts, whoever created them (the check runs
+inside Superset too: platform/superset/app.py).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.utils import parseaddr
 from functools import cache
 from pathlib import Path
 
@@ -50,7 +55,24 @@ def recipients(settings: Settings, name: str) -> list[str]:
             addresses.append(access.demo_email(entry))
         else:
             raise MailError(f"{RECIPIENTS}: {entry!r} in list {name} is not an address" + ("" if settings.is_demo else " (demo user names are for the local demo only)"))
+    check_recipients(settings, addresses)
     return addresses
+
+
+def refused(addresses, allowed: tuple[str, ...]) -> list[str]:
+    """The addresses that the allow-list (domains, or whole addresses) does not cover."""
+    out = []
+    for address in addresses:
+        plain = parseaddr(address)[1].strip().lower()
+        domain = plain.rpartition("@")[2]
+        if not plain or "@" not in plain or (plain not in allowed and domain not in allowed):
+            out.append(address.strip())
+    return out
+
+
+def check_recipients(settings: Settings, to: list[str]) -> None:
+    if outside := refused(to, settings.mail_allowed_domains):
+        raise MailError(f"refused to mail {', '.join(outside)}: not in OLIST_MAIL_ALLOWED_DOMAINS ({', '.join(settings.mail_allowed_domains)})")
 
 
 def server(settings: Settings) -> tuple[str, int]:
@@ -64,7 +86,9 @@ def server(settings: Settings) -> tuple[str, int]:
 
 
 def send(settings: Settings, to: list[str], subject: str, body: str, attachments: list[tuple[str, bytes, str]] = ()) -> None:
-    """Send one message; `attachments` are (file name, content, MIME type). Raise MailError."""
+    """Send one message; `attachments` are (file name, content, MIME type). Raise MailError,
+    before anything is sent, when a recipient is outside OLIST_MAIL_ALLOWED_DOMAINS."""
+    check_recipients(settings, to)
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = settings.mail_from, ", ".join(to), subject
     message.set_content(body)

@@ -22,7 +22,7 @@ def start(name: str, command: list[str], env: dict[str, str], pid_file: Path, lo
     """Start `command` in a session of its own, logging to `log_file` (mode 0600: a log may
     hold an address with a token), `stdin` written to it and closed; wait until `healthy()`."""
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    with os.fdopen(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+    with private_log(log_file) as log:
         process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
     if stdin is not None:
         process.stdin.write(stdin.encode())
@@ -36,6 +36,14 @@ def start(name: str, command: list[str], env: dict[str, str], pid_file: Path, lo
         if time.time() > deadline:
             raise ServiceError(f"{name} did not answer within {timeout:g} s; see {log_file}")
         time.sleep(0.3)
+
+
+def private_log(path: Path):
+    """`path` opened for appending, readable by its owner only (mode 0600, a log made before
+    with another mode included): logs hold tokens, failed queries' text, addresses."""
+    log = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    os.chmod(path, 0o600)
+    return log
 
 
 def answers(url: str) -> bool:

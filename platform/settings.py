@@ -88,6 +88,23 @@ VARIABLES: tuple[Variable, ...] = (
         "Threads of the ETL's DuckDB.",
     ),
     Variable(
+        "OLIST_MAIL_ALLOWED_DOMAINS",
+        "olist-bi.local",
+        "Where mail may go: comma-separated domains (example.com) or single addresses (someone@example.org). "
+        "The platform's mail and Superset's reports and alerts refuse any other recipient.",
+    ),
+    Variable(
+        "OLIST_QUERY_TIMEOUT_SECONDS",
+        "60",
+        "Time limit of a reader's query (Superset's SQL Lab, charts and alerts, the Python API, the notebook, "
+        "`semantic query`; ClickHouse's max_execution_time): interrupted from outside the query at its deadline.",
+    ),
+    Variable(
+        "OLIST_QUERY_MAX_RESULT_MB",
+        "100",
+        "Size cap of a reader's answer, in megabytes (estimated as it is fetched): a larger one is refused with a message naming the cap.",
+    ),
+    Variable(
         "OLIST_MAX_QUARANTINE_SHARE",
         "0.05",
         "A run fails, publishing nothing, when a file has more than this share of its rows quarantined.",
@@ -321,6 +338,9 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = None
     mail_from: str = "olist-bi@localhost"
+    mail_allowed_domains: tuple[str, ...] = ("olist-bi.local",)
+    query_timeout_seconds: float = 60.0
+    query_max_result_mb: float = 100.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -397,6 +417,9 @@ class Settings:
             smtp_user=get("OLIST_SMTP_USER"),
             smtp_password=get("OLIST_SMTP_PASSWORD"),
             mail_from=get("OLIST_MAIL_FROM"),
+            mail_allowed_domains=_parse_allowed_recipients(get("OLIST_MAIL_ALLOWED_DOMAINS")),
+            query_timeout_seconds=_parse_float("OLIST_QUERY_TIMEOUT_SECONDS", get("OLIST_QUERY_TIMEOUT_SECONDS"), 0, 86_400, low_inclusive=False),
+            query_max_result_mb=_parse_float("OLIST_QUERY_MAX_RESULT_MB", get("OLIST_QUERY_MAX_RESULT_MB"), 0, 1_000_000, low_inclusive=False),
         )
 
     @property
@@ -435,6 +458,13 @@ class Settings:
     def is_demo(self) -> bool:
         return self.env == "demo"
 
+    @property
+    def query_limits(self):
+        """What one reader's query may take (olist_bi.warehouse.Limits)."""
+        from olist_bi.warehouse import Limits
+
+        return Limits(self.query_timeout_seconds, int(self.query_max_result_mb * 1_000_000))
+
     def describe(self) -> dict[str, str]:
         """The resolved configuration for display, secrets masked."""
         return {
@@ -451,6 +481,9 @@ class Settings:
             "OLIST_EMBEDDED_PG_PORT": str(self.embedded_pg_port),
             "OLIST_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "OLIST_DUCKDB_THREADS": str(self.duckdb_threads),
+            "OLIST_MAIL_ALLOWED_DOMAINS": ",".join(self.mail_allowed_domains),
+            "OLIST_QUERY_TIMEOUT_SECONDS": f"{self.query_timeout_seconds:g}",
+            "OLIST_QUERY_MAX_RESULT_MB": f"{self.query_max_result_mb:g}",
             "OLIST_MAX_QUARANTINE_SHARE": f"{self.max_quarantine_share:g}",
             "OLIST_ETL_SCHEDULE": self.etl_schedule,
             "OLIST_INBOX": str(self.inbox),
@@ -514,6 +547,14 @@ def _parse_int(name: str, value: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, got {number}")
     return number
+
+
+def _parse_allowed_recipients(value: str) -> tuple[str, ...]:
+    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
+    wrong = [e for e in entries if not re.fullmatch(r"([^@\s]+@)?[a-z0-9-]+(\.[a-z0-9-]+)*", e)]
+    if not entries or wrong:
+        raise SettingsError(f"OLIST_MAIL_ALLOWED_DOMAINS must list domains (example.com) or addresses (a@example.com), got {value!r}")
+    return entries
 
 
 def _parse_float(name: str, value: str, low: float, high: float, low_inclusive: bool = True) -> float:

@@ -16,6 +16,12 @@ semantic CLI, the Python API, the benchmark) reads the warehouse through `lease(
 - A generation that is no longer current is closed as soon as its last lease ends, or by a
   sweep every `SWEEP_SECONDS` when no lease ends: its memory goes back, and its file, once
   publish retention unlinks it, leaves the disk.
+- A reader's query stops at its limits (`Limits`, from OLIST_QUERY_TIMEOUT_SECONDS and
+  OLIST_QUERY_MAX_RESULT_MB): a timer outside the query interrupts it at its deadline
+  (DuckDB's `interrupt()`, which frees its threads at once), and an answer larger than the
+  byte cap is refused, each with an error that names the limit. Readers never spill to disk:
+  DuckDB lets a query write and read files in its temp folder even with external access off,
+  which would be a scratch space shared by every user of the process.
 
 Imported inside Superset's environment too (by `olist_bi.superset.dialect`): it needs
 DuckDB and the standard library only.
@@ -38,6 +44,7 @@ LOCKDOWN = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    "temp_directory": "",  # no spill: COPY TO and read_csv may reach a temp folder whatever the above says
     "lock_configuration": True,
 }
 DEFAULT_LIMITS = {"memory_limit": "1GB", "threads": 2}
@@ -47,6 +54,66 @@ SWEEP_SECONDS = 15.0
 
 class WarehouseMissing(FileNotFoundError):
     """No served warehouse yet."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one reader's query may take: seconds until it is interrupted, bytes of its answer."""
+
+    timeout_seconds: float | None = None
+    max_result_bytes: int | None = None
+
+
+class LimitReached(Exception):
+    """A reader's query stopped at one of its limits; the message names the setting."""
+
+
+class QueryTimeout(duckdb.InterruptException, LimitReached):
+    """A reader's query ran past its time limit and was interrupted (a DuckDB error, so that
+    every client, SQLAlchemy's wrapping included, reports it as the query's failure)."""
+
+
+class ResultTooLarge(duckdb.InvalidInputException, LimitReached):
+    """A reader's answer is larger than its byte cap."""
+
+
+def value_bytes(value) -> int:
+    """About what one fetched value costs in memory (text and bytes by their length)."""
+    if value is None:
+        return 1
+    if isinstance(value, (str, bytes, bytearray)):
+        return 8 + len(value)
+    if isinstance(value, (list, tuple, dict)):
+        return 8 + sum(value_bytes(v) for v in (value.values() if isinstance(value, dict) else value))
+    return 8
+
+
+def estimated_bytes(rows: list) -> int:
+    """The size of a batch of rows, estimated from about a hundred of them."""
+    if not rows:
+        return 0
+    sample = rows[:: max(1, len(rows) // 100)]
+    return int(sum(value_bytes(v) for row in sample for v in row) / len(sample) * len(rows))
+
+
+def fetch_capped(cursor, cap: int | None, batch: int = 10_000, fetched: int = 0) -> list:
+    """Every remaining row of `cursor`'s result, refused with `ResultTooLarge` as soon as the
+    answer (with the `fetched` bytes before) passes `cap` bytes: it never all reaches memory."""
+    rows: list = []
+    size = fetched
+    while chunk := cursor.fetchmany(batch):
+        size += estimated_bytes(chunk)
+        if cap is not None and size > cap:
+            raise too_large(size, cap)
+        rows.extend(chunk)
+    return rows
+
+
+def too_large(size: int, cap: int) -> ResultTooLarge:
+    return ResultTooLarge(
+        f"the answer holds more than {cap / 1e6:g} MB ({size / 1e6:,.1f} MB so far), the cap on one answer "
+        "(OLIST_QUERY_MAX_RESULT_MB): filter it, aggregate it, or ask for fewer columns"
+    )
 
 
 class WarehouseDamaged(WarehouseMissing):
@@ -81,21 +148,62 @@ class _Generation:
 
 class Lease:
     """One query's connection: a cursor on its generation's open database. Release it (or use
-    `connect()`) when the query is done; it never closes the database itself."""
+    `connect()`) when the query is done; it never closes the database itself.
 
-    def __init__(self, provider: Provider, served: str, generation: _Generation):
+    With a time limit, `arm()` starts the statement's clock (a lease with limits is armed when
+    it is made): at the deadline a timer thread interrupts the cursor, and `stopped(error)`
+    turns the interrupt the query then raises into a `QueryTimeout` that names the limit."""
+
+    def __init__(self, provider: Provider, served: str, generation: _Generation, limits: Limits | None = None):
         self._provider, self._served, self._generation = provider, served, generation
+        self.limits = limits or Limits()
         self.connection: duckdb.DuckDBPyConnection = generation.database.cursor()
         self.released = False
+        self.interrupted = False
+        self._timer: threading.Timer | None = None
 
     @property
     def generation(self) -> Path:
         return self._generation.path
 
+    def arm(self) -> None:
+        """Start (or restart) the clock of the statement about to run."""
+        self.disarm()
+        if self.limits.timeout_seconds:
+            self._timer = threading.Timer(self.limits.timeout_seconds, self._interrupt)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+        self.connection.interrupt()
+
+    def stopped(self, error: BaseException) -> BaseException:
+        """The error to raise for `error`: a QueryTimeout naming the limit when the timer
+        interrupted the query, else `error` itself."""
+        if self.interrupted and isinstance(error, duckdb.InterruptException) and not isinstance(error, QueryTimeout):
+            return QueryTimeout(
+                f"the query was stopped at its time limit of {self.limits.timeout_seconds:g} s (OLIST_QUERY_TIMEOUT_SECONDS): "
+                "narrow it (a filter, a shorter period, an aggregate), or ask an administrator for a longer limit"
+            )
+        return error
+
+    def check_size(self, size: int) -> None:
+        """Refuse an answer of `size` bytes (or more to come) over the cap."""
+        cap = self.limits.max_result_bytes
+        if cap is not None and size > cap:
+            raise too_large(size, cap)
+
     def release(self) -> None:
         if self.released:
             return
         self.released = True
+        self.disarm()
         try:
             self.connection.close()
         finally:
@@ -111,7 +219,7 @@ class Provider:
         self._open: dict[str, list[_Generation]] = {}  # served path -> generations, newest last
         self._sweeper: threading.Thread | None = None
 
-    def lease(self, served: Path | str, limits: dict | None = None) -> Lease:
+    def lease(self, served: Path | str, limits: dict | None = None, query_limits: Limits | None = None) -> Lease:
         key = os.path.abspath(served)
         path = current(served)
         inode = path.stat().st_ino
@@ -130,7 +238,9 @@ class Provider:
             self._close_idle(key, now=path)
             self._start_sweeper()
         try:
-            return Lease(self, key, generation)
+            held = Lease(self, key, generation, query_limits)
+            held.arm()
+            return held
         except BaseException:
             self._release(key, generation)
             raise
@@ -201,16 +311,21 @@ def _open_locked_down(path: Path, limits: dict | None) -> duckdb.DuckDBPyConnect
 PROVIDER = Provider()
 
 
-def lease(served: Path | str, limits: dict | None = None) -> Lease:
-    """A connection on the current generation of `served`, from this process's provider."""
-    return PROVIDER.lease(served, limits)
+def lease(served: Path | str, limits: dict | None = None, query_limits: Limits | None = None) -> Lease:
+    """A connection on the current generation of `served`, from this process's provider;
+    `limits` bound the database (memory, threads), `query_limits` each query on the lease."""
+    return PROVIDER.lease(served, limits, query_limits)
 
 
 @contextlib.contextmanager
-def connect(served: Path | str, limits: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """`with connect(path) as con:` a read-only, locked-down connection on the current warehouse."""
-    held = lease(served, limits)
+def connect(served: Path | str, limits: dict | None = None, query_limits: Limits | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`with connect(path) as con:` a read-only, locked-down connection on the current
+    warehouse. With `query_limits`, the whole block runs under the time limit, and an
+    interrupt at the deadline is raised as a `QueryTimeout`."""
+    held = lease(served, limits, query_limits)
     try:
         yield held.connection
+    except duckdb.InterruptException as e:
+        raise held.stopped(e) from e
     finally:
         held.release()

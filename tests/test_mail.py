@@ -55,7 +55,7 @@ def test_mail_refuses_what_it_should_not_send(tmp_path, ops_url):
     assert mail.recipients(make_settings(tmp_path, ops_url), "admins") == ["manager@olist-bi.local"]
     nowhere = make_settings(tmp_path, ops_url, olist_smtp_port=free_port())  # no sink listens there
     with pytest.raises(mail.MailError, match="olist-bi outbox serve"):
-        mail.send(nowhere, ["a@b.c"], "x", "y")
+        mail.send(nowhere, ["a@olist-bi.local"], "x", "y")
 
 
 def test_a_failed_scheduled_run_mails_the_admins(sink, small_drop, monkeypatch):
@@ -88,3 +88,38 @@ def test_a_mail_server_that_is_down_does_not_stop_the_scheduler(tmp_path, ops_ur
         monkeypatch.setenv(name, str(value))
     (outcome,) = load_inbox("new_drop")  # the mail fails (nothing listens), the outcome is still recorded
     assert "failed" in outcome and (drop / FAILED).exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("manager@olist-bi.local", True),
+        ("Manager <MANAGER@Olist-BI.local>", True),
+        ("ceo@partner.example", True),  # a single address on the list
+        ("cfo@partner.example", False),
+        ("spy@evil.example", False),
+        ("spy@sub.olist-bi.local", False),  # a subdomain is another domain
+        ("spy@olist-bi.local.evil.example", False),
+        ("not an address", False),
+    ],
+)
+def test_the_allow_list_covers_its_domains_and_addresses_only(address, allowed):
+    assert (mail.refused([address], ("olist-bi.local", "ceo@partner.example")) == []) is allowed
+
+
+def test_mail_to_a_recipient_outside_the_allow_list_is_refused_before_anything_is_sent(tmp_path):
+    port = free_port()  # nothing listens: a refusal must come before any connection
+    settings = make_settings(tmp_path, "postgresql://unused@127.0.0.1:1/x", olist_smtp_port=port)
+    with pytest.raises(mail.MailError, match=r"refused to mail spy@evil.example: not in OLIST_MAIL_ALLOWED_DOMAINS \(olist-bi.local\)"):
+        mail.send(settings, ["manager@olist-bi.local", "spy@evil.example"], "subject", "body")
+    wider = make_settings(tmp_path, "postgresql://unused@127.0.0.1:1/x", olist_smtp_port=port, olist_mail_allowed_domains="olist-bi.local, evil.example")
+    with pytest.raises(mail.MailError, match="could not send"):  # allowed now: it got as far as the (absent) server
+        mail.send(wider, ["spy@evil.example"], "subject", "body")
+
+
+@pytest.mark.parametrize("value", ["not a domain!", "a@@b.example", ","])
+def test_a_malformed_allow_list_is_a_setting_error(value, tmp_path):
+    from olist_bi.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="OLIST_MAIL_ALLOWED_DOMAINS"):
+        make_settings(tmp_path, "postgresql://unused@127.0.0.1:1/x", olist_mail_allowed_domains=value)

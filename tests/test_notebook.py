@@ -71,6 +71,14 @@ def test_a_question_the_layer_cannot_answer_says_why(app):
     assert "This question cannot be answered:" in shown
 
 
+def test_a_question_past_the_readers_limits_says_which_limit(app, monkeypatch):
+    monkeypatch.setenv("OLIST_QUERY_MAX_RESULT_MB", "0.005")  # 5 kB: the pickers' lists fit, orders by day (about 11 kB) do not
+    outputs, defs = app.run(defs={"question": {"metrics": ["orders"], "by": ["purchase_date:day"], "where": {}, "complete_periods": False}})
+    assert defs["answer"] is None and "OLIST_QUERY_MAX_RESULT_MB" in defs["problem"]
+    shown = " ".join(str(getattr(o, "text", "")) for o in outputs if o is not None)
+    assert "This question cannot be answered:" in shown
+
+
 def test_the_cohort_explorer_answers_as_the_api(app, reference):
     question = {"metrics": ["cohort_return_rate"], "by": ["cohort_month:month", "months_since_first"], "where": {"customer_state": "SP"}, "complete_periods": True}
     _, defs = app.run(defs={"cohort_question": question})

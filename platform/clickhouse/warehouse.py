@@ -338,9 +338,14 @@ def create_semantic_views(ch: ClickHouse, db: Databases) -> dict[str, int]:
 
 def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple]:
     """Rows of a DuckDB query (a compiled metric query, `?` parameters) run on the served
-    ClickHouse warehouse."""
+    ClickHouse warehouse, within the readers' limits: ClickHouse stops it at
+    OLIST_QUERY_TIMEOUT_SECONDS (max_execution_time) and refuses an answer over
+    OLIST_QUERY_MAX_RESULT_MB (max_result_bytes)."""
     db = databases(settings)
     text, named = to_clickhouse_query(sql, list(params), served_names(db), db.served)
+    limits = settings.query_limits
+    text += (f"\nsettings max_execution_time = {max(1, round(limits.timeout_seconds))}, timeout_overflow_mode = 'throw', "
+             f"max_result_bytes = {limits.max_result_bytes}, result_overflow_mode = 'throw'")
     return connect(settings).rows(text, named)
 
 

@@ -82,7 +82,7 @@ def answer(question):
     try:
         answer = api.query(**question)
         problem = None
-    except api.QueryError as e:  # a metric that cannot be read by this dimension, say
+    except (api.QueryError, api.LimitReached) as e:  # a metric this dimension cannot read; a query past its limits
         answer, problem = None, str(e)
     mo.stop(problem is not None, mo.callout(mo.md(f"**This question cannot be answered:** {problem}"), kind="warn"))
     return (answer,)

@@ -23,10 +23,12 @@ from olist_bi.warehouse import WarehouseMissing, connect
 __all__ = ["WarehouseMissing", "answer", "connect", "run", "render", "format_value"]
 
 
-def run(compiled: Compiled, path: Path) -> list[tuple]:
-    """The rows of a compiled query on the DuckDB warehouse served at `path`."""
-    with warehouse.connect(path) as con:
-        return con.execute(compiled.sql, compiled.params).fetchall()
+def run(compiled: Compiled, path: Path, limits: warehouse.Limits | None = None) -> list[tuple]:
+    """The rows of a compiled query on the DuckDB warehouse served at `path`, within `limits`
+    (time and answer size) when given."""
+    limits = limits or warehouse.Limits()
+    with warehouse.connect(path, query_limits=limits) as con:
+        return warehouse.fetch_capped(con.execute(compiled.sql, compiled.params), limits.max_result_bytes)
 
 
 def answer(compiled: Compiled, settings) -> list[tuple]:
@@ -35,7 +37,7 @@ def answer(compiled: Compiled, settings) -> list[tuple]:
         from olist_bi.clickhouse import warehouse as clickhouse
 
         return clickhouse.query(settings, compiled.sql, compiled.params)
-    return run(compiled, settings.warehouse_path)
+    return run(compiled, settings.warehouse_path, settings.query_limits)
 
 
 def _plain(value):

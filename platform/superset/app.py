@@ -1,14 +1,16 @@
 """What the platform changes in Superset's Flask app (superset_config.py's FLASK_APP_MUTATOR):
 a dashboard reader's landing page, readable refusal pages, a workaround for a SQL Lab
-defect, and charts drawn without animation. Runs inside Superset; each change is checked on
-the real Superset by the tests named in its docstring.
+defect, charts drawn without animation, and mail only to allowed recipients. Runs inside
+Superset; each change is checked on the real Superset by the tests named in its docstring.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import os
 
-from flask import Flask, redirect, request
+from flask import Flask, jsonify, redirect, request
 from werkzeug.exceptions import Forbidden
 
 HOME = "/superset/welcome/"
@@ -20,6 +22,7 @@ def mutate(app: Flask) -> None:
     refusals_are_readable_pages(app)
     keep_a_smaller_query_limit()
     charts_draw_without_animation(app)
+    mail_only_to_allowed_recipients(app)
 
 
 def _may_create_dashboards() -> bool:
@@ -101,3 +104,55 @@ def charts_draw_without_animation(app: Flask) -> None:
         theme = app.config.get(name)
         if theme:
             theme.setdefault("token", {})["echartsOptionsOverrides"] = {"animation": False}
+
+
+def _allowed_recipients() -> tuple[str, ...]:
+    value = os.environ.get("OLIST_MAIL_ALLOWED_DOMAINS") or "olist-bi.local"
+    return tuple(e.strip().lower() for e in value.split(",") if e.strip())
+
+
+def _outside(addresses: list[str]) -> str | None:
+    """The refusal for `addresses` with one outside OLIST_MAIL_ALLOWED_DOMAINS, else None."""
+    from olist_bi.mail import refused
+
+    allowed = _allowed_recipients()
+    outside = refused([a for a in addresses if a.strip()], allowed)
+    if not outside:
+        return None
+    return f"Reports and alerts mail only within OLIST_MAIL_ALLOWED_DOMAINS ({', '.join(allowed)}): {', '.join(outside)} is outside it"
+
+
+def mail_only_to_allowed_recipients(app: Flask) -> None:
+    """Superset mails a report or an alert to any address its owner types (To, Cc and Bcc).
+    A report saved with a recipient outside OLIST_MAIL_ALLOWED_DOMAINS is refused with a
+    message that says so (422), and every mail Superset sends is checked again on its way
+    out, Bcc included, whatever created the report (an import, an edit in the metadata
+    database). (tests/superset/test_reports.py)"""
+    import superset.utils.core as core
+    from superset.exceptions import SupersetException
+
+    @app.before_request
+    def _check_saved_recipients() -> object:
+        if request.method not in ("POST", "PUT") or not request.path.startswith("/api/v1/report/"):
+            return None
+        body = request.get_json(silent=True) or {}
+        addresses = []
+        for recipient in body.get("recipients") or []:
+            if recipient.get("type") != "Email":
+                continue
+            config = recipient.get("recipient_config_json") or {}
+            config = json.loads(config) if isinstance(config, str) else config
+            for key in ("target", "ccTarget", "bccTarget"):
+                addresses += core.recipients_string_to_list(config.get(key) or "")
+        refusal = _outside(addresses)
+        return (jsonify({"message": {"recipients": [refusal]}}), 422) if refusal else None
+
+    original = core.send_mime_email
+
+    def send_within_the_allow_list(e_from, e_to, mime_msg, config, dryrun=False):
+        refusal = _outside(list(e_to))
+        if refusal:
+            raise SupersetException(refusal)
+        return original(e_from, e_to, mime_msg, config, dryrun=dryrun)
+
+    core.send_mime_email = send_within_the_allow_list

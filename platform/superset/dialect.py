@@ -11,6 +11,11 @@ changes:
 - `connect()` leases a cursor from the process's warehouse provider (`olist_bi.warehouse`)
   instead of opening the file: the current generation, opened once, read-only and locked
   down whatever the connection arguments say; closing the connection ends the lease.
+- every statement runs under the platform's query limits, read from the environment Superset
+  runs with (OLIST_QUERY_TIMEOUT_SECONDS, OLIST_QUERY_MAX_RESULT_MB; `superset serve` and
+  docker-compose set them), not from the database's settings, which a Superset admin can
+  edit: interrupted at its deadline, its answer refused past the byte cap, each with a
+  message that names the limit (SQL Lab, charts, alerts and reports all come this way).
 - the default schema is `main` without a query (duckdb-engine asks every new engine);
 - DuckDB's reserved words are read once per process, not once per engine;
 - SQL Lab's schema list holds the warehouse's own schemas (main, raw, semantic, meta,
@@ -25,6 +30,7 @@ the spec declares no drivers), so SQL Lab, time grains and the sqlglot dialect a
 from __future__ import annotations
 
 import functools
+import os
 
 import duckdb
 import duckdb_engine
@@ -48,12 +54,63 @@ class _Preparer(duckdb_engine.DuckDBIdentifierPreparer):
         self.reserved_words = self.reserved_words | _reserved_words()
 
 
+def query_limits(env=os.environ) -> warehouse.Limits:
+    """The platform's limits on one reader's query, as Superset's processes were given them."""
+    timeout = float(env.get("OLIST_QUERY_TIMEOUT_SECONDS") or 60)
+    cap_mb = float(env.get("OLIST_QUERY_MAX_RESULT_MB") or 100)
+    return warehouse.Limits(timeout, int(cap_mb * 1_000_000))
+
+
+class LimitedCursor(duckdb_engine.CursorWrapper):
+    """duckdb-engine's cursor, each statement on its lease's clock and its answer capped."""
+
+    def __init__(self, lease: warehouse.Lease, connection_wrapper: "LeasedConnection"):
+        super().__init__(lease.connection, connection_wrapper)
+        self._lease, self._fetched = lease, 0
+
+    def execute(self, statement, parameters=None, context=None):
+        self._lease.arm()
+        self._fetched = 0
+        try:
+            return super().execute(statement, parameters, context)
+        except duckdb.InterruptException as e:
+            raise self._lease.stopped(e) from e
+
+    def _counted(self, rows: list) -> list:
+        self._fetched += warehouse.estimated_bytes(rows)
+        self._lease.check_size(self._fetched)
+        return rows
+
+    def fetchall(self) -> list:
+        try:
+            rows = warehouse.fetch_capped(self._lease.connection, self._lease.limits.max_result_bytes, fetched=self._fetched)
+        except duckdb.InterruptException as e:
+            raise self._lease.stopped(e) from e
+        self._fetched += warehouse.estimated_bytes(rows)
+        return rows
+
+    def fetchmany(self, size=None) -> list:
+        try:
+            return self._counted(super().fetchmany(size))
+        except duckdb.InterruptException as e:
+            raise self._lease.stopped(e) from e
+
+    def fetchone(self):
+        row = self._lease.connection.fetchone()
+        if row is not None:
+            self._counted([row])
+        return row
+
+
 class LeasedConnection(duckdb_engine.ConnectionWrapper):
     """duckdb-engine's DBAPI connection around a leased cursor; close() ends the lease."""
 
     def __init__(self, lease: warehouse.Lease):
         super().__init__(lease.connection)
         self._lease = lease
+
+    def cursor(self) -> LimitedCursor:
+        return LimitedCursor(self._lease, self)
 
     def close(self) -> None:
         if not self.closed:
@@ -69,7 +126,7 @@ class Dialect(duckdb_engine.Dialect):
     def connect(self, *cargs, **cparams):
         config = cparams.get("config") or {}
         limits = {k: config[k] for k in warehouse.LIMIT_KEYS if k in config}
-        return LeasedConnection(warehouse.lease(cparams["database"], limits))
+        return LeasedConnection(warehouse.lease(cparams["database"], limits, query_limits()))
 
     def _get_default_schema_name(self, connection) -> str:
         return "main"

@@ -58,6 +58,9 @@ def environment(settings: Settings) -> dict[str, str]:
         "OLIST_SUPERSET_SECRET_KEY": demo.secret(settings, "OLIST_SUPERSET_SECRET_KEY", settings.superset_secret_key, 48),
         "OLIST_SUPERSET_DATABASE_URL": metadata_url(settings),
         "PYTHONUNBUFFERED": "1",
+        # The readers' query limits, which the warehouse dialect enforces (and SQL Lab's timeout follows)
+        "OLIST_QUERY_TIMEOUT_SECONDS": f"{settings.query_timeout_seconds:g}",
+        "OLIST_QUERY_MAX_RESULT_MB": f"{settings.query_max_result_mb:g}",
     }
     if settings.redis_url:
         env["OLIST_REDIS_URL"] = settings.redis_url
@@ -86,13 +89,14 @@ def smtp_environment(settings: Settings) -> dict[str, str]:
     """The mail server Superset's reports go through: the platform's (platform/mail.py), the
     demo's mail sink when none is set; none at all in production without OLIST_SMTP_HOST (the
     reports' log then says that sending failed)."""
+    allowed = {"OLIST_MAIL_ALLOWED_DOMAINS": ",".join(settings.mail_allowed_domains)}
     try:
         host, port = mail.server(settings)
     except mail.MailError:
-        return {"OLIST_SMTP_HOST": ""}
+        return {"OLIST_SMTP_HOST": "", **allowed}
     return {"OLIST_SMTP_HOST": host, "OLIST_SMTP_PORT": str(port), "OLIST_SMTP_SECURITY": settings.smtp_security,
             "OLIST_SMTP_USER": settings.smtp_user or "", "OLIST_SMTP_PASSWORD": settings.smtp_password or "",
-            "OLIST_MAIL_FROM": settings.mail_from}
+            "OLIST_MAIL_FROM": settings.mail_from, **allowed}
 
 
 CHROMIUM_MISSING = (f"Debian's Chromium is not installed ({CHROMIUM}): Superset serves its dashboards, but its reports, "
@@ -189,7 +193,7 @@ def serve(settings: Settings, say=print) -> str:
     prepare(settings, say)
     env = environment(settings)
     settings.superset_dir.mkdir(parents=True, exist_ok=True)
-    log = log_file(settings).open("ab")
+    log = process.private_log(log_file(settings))  # it holds the text of failed queries
     say(f"superset: starting on {url} (log: {log_file(settings)}) ...")
     subprocess.Popen(
         [

@@ -67,7 +67,7 @@ EVENT_LOGGER = QueuedEventLogger()
 # --- SQL Lab --------------------------------------------------------------------------------
 SQL_MAX_ROW = _int("OLIST_SUPERSET_SQL_MAX_ROW", 100_000)
 DISPLAY_MAX_ROW = _int("OLIST_SUPERSET_DISPLAY_MAX_ROW", 10_000)
-SQLLAB_TIMEOUT = _int("OLIST_SUPERSET_SQLLAB_TIMEOUT", 60)
+SQLLAB_TIMEOUT = round(float(_env("OLIST_QUERY_TIMEOUT_SECONDS", "60")))  # the warehouse dialect interrupts a query at this limit
 SQLLAB_ASYNC_TIME_LIMIT_SEC = SQLLAB_TIMEOUT
 SUPERSET_WEBSERVER_TIMEOUT = _int("OLIST_SUPERSET_WEBSERVER_TIMEOUT", 120)
 # Connections are provisioned from files; nobody uploads files into the warehouse.

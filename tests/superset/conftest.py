@@ -38,7 +38,7 @@ def superset(warehouse, ops_url, tmp_path_factory):
     shutil.copyfile(source_settings.warehouse_path, home / "warehouse.duckdb")
     with fresh_database(ops_url, "olist_test_superset") as metadata_url:
         settings = make_settings(home, ops_url, olist_superset_port=free_port(), olist_superset_database_url=metadata_url,
-                                 olist_smtp_port=free_port())
+                                 olist_smtp_port=free_port(), olist_query_timeout_seconds=10, olist_query_max_result_mb=20)
         sink = outbox.controller(settings, say=lambda m: None)  # the reports' mail lands in settings.outbox_dir
         sink.start()
         try:

