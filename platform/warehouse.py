@@ -109,6 +109,13 @@ def fetch_capped(cursor, cap: int | None, batch: int = 10_000, fetched: int = 0)
     return rows
 
 
+def timed_out(seconds: float) -> QueryTimeout:
+    return QueryTimeout(
+        f"the query was stopped at its time limit of {seconds:g} s (OLIST_QUERY_TIMEOUT_SECONDS): "
+        "narrow it (a filter, a shorter period, an aggregate), or ask an administrator for a longer limit"
+    )
+
+
 def too_large(size: int, cap: int) -> ResultTooLarge:
     return ResultTooLarge(
         f"the answer holds more than {cap / 1e6:g} MB ({size / 1e6:,.1f} MB so far), the cap on one answer "
@@ -187,10 +194,7 @@ class Lease:
         """The error to raise for `error`: a QueryTimeout naming the limit when the timer
         interrupted the query, else `error` itself."""
         if self.interrupted and isinstance(error, duckdb.InterruptException) and not isinstance(error, QueryTimeout):
-            return QueryTimeout(
-                f"the query was stopped at its time limit of {self.limits.timeout_seconds:g} s (OLIST_QUERY_TIMEOUT_SECONDS): "
-                "narrow it (a filter, a shorter period, an aggregate), or ask an administrator for a longer limit"
-            )
+            return timed_out(self.limits.timeout_seconds)
         return error
 
     def check_size(self, size: int) -> None:

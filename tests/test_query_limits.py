@@ -109,3 +109,24 @@ def test_the_python_api_answers_within_the_cap_and_names_it_when_over(warehouse,
     monkeypatch.setenv("OLIST_QUERY_MAX_RESULT_MB", "0.0001")  # 100 bytes
     with pytest.raises(wh.ResultTooLarge, match="OLIST_QUERY_MAX_RESULT_MB"):
         api.query(["orders"], by=["customer_state"], warehouse_path=settings.warehouse_path)
+
+
+def test_clickhouse_readers_stop_at_the_same_limits(clickhouse_warehouse):
+    """On OLIST_WAREHOUSE_ENGINE=clickhouse, `semantic query` runs with max_execution_time and a
+    byte cap held on the answer (chdb does not always apply max_result_bytes)."""
+    import dataclasses
+
+    from olist_bi.clickhouse import warehouse as clickhouse
+    from olist_bi.semantic.compiler import Query, compile_query, parse_by
+
+    settings, _ = clickhouse_warehouse
+    compiled = compile_query(Query(["orders"], [parse_by("purchase_date:day")]))
+    assert len(clickhouse.query(settings, compiled.sql, compiled.params)) > 100
+    tight = dataclasses.replace(settings, query_max_result_mb=0.001)  # 1 kB
+    with pytest.raises(wh.ResultTooLarge, match="OLIST_QUERY_MAX_RESULT_MB"):
+        clickhouse.query(tight, compiled.sql, compiled.params)
+    endless = "select count(*) as n from semantic.olist_deliveries a, semantic.olist_deliveries b, semantic.olist_deliveries c"  # 8e12 rows
+    began = time.monotonic()
+    with pytest.raises(wh.QueryTimeout, match=r"time limit of 1 s \(OLIST_QUERY_TIMEOUT_SECONDS\)"):
+        clickhouse.query(dataclasses.replace(settings, query_timeout_seconds=1), endless)
+    assert time.monotonic() - began < 1 + 5

@@ -32,6 +32,7 @@ from functools import cache
 import duckdb
 
 from olist_bi import faults
+from olist_bi import warehouse as served_warehouse
 from olist_bi.contract import BY_TABLE
 from olist_bi.dashboards import warehouse_views
 from olist_bi.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
@@ -346,7 +347,18 @@ def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple
     limits = settings.query_limits
     text += (f"\nsettings max_execution_time = {max(1, round(limits.timeout_seconds))}, timeout_overflow_mode = 'throw', "
              f"max_result_bytes = {limits.max_result_bytes}, result_overflow_mode = 'throw'")
-    return connect(settings).rows(text, named)
+    try:
+        table = connect(settings).arrow(text, named)
+    except ClickHouseError as e:
+        if "TIMEOUT_EXCEEDED" in str(e):
+            raise served_warehouse.timed_out(limits.timeout_seconds) from e
+        if "TOO_MANY_ROWS_OR_BYTES" in str(e):
+            raise served_warehouse.too_large(limits.max_result_bytes + 1, limits.max_result_bytes) from e
+        raise
+    if table.nbytes > limits.max_result_bytes:  # chdb does not always apply max_result_bytes: held here too
+        raise served_warehouse.too_large(table.nbytes, limits.max_result_bytes)
+    columns = [c.to_pylist() for c in table.columns]
+    return list(zip(*columns)) if columns else []
 
 
 @cache
