@@ -308,7 +308,7 @@ def queries_at_scale(settings, scale: float, repeat: int, say=print, engines: tu
     import os
 
     from olist_bi.etl import pipeline
-    from olist_bi.operations.postgres import database_url, ensure_database, with_database
+    from olist_bi.operations.postgres import database_url, embedded, ensure_database, with_database
     from olist_bi.settings import Settings
 
     root = settings.home / "bench" / f"scale{scale:g}"
@@ -318,8 +318,11 @@ def queries_at_scale(settings, scale: float, repeat: int, say=print, engines: tu
     if not bench_settings.warehouse_path.exists():
         say("building the DuckDB warehouse ...")
         pipeline.run(bench_settings, drop)
-    pg_url = with_database(ops, "olist_bench")
-    ensure_database(with_database(ops, "postgres"), "olist_bench")
+    # The PostgreSQL copy is the benchmark's own database: on the demo's embedded server the
+    # superuser makes and fills it (the platform's login may create no database).
+    owner = embedded(settings).url if settings.uses_embedded_postgres else ops
+    pg_url = with_database(owner, "olist_bench")
+    ensure_database(with_database(owner, "postgres"), "olist_bench")
     schema = f"olist_warehouse_scale_{scale:g}".replace(".", "_")
     if loaded_signature(pg_url, schema) != signature(bench_settings.warehouse_path):
         say("loading the star schema and marts into PostgreSQL ...")

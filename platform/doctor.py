@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import duckdb
 import psycopg
 
-from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, bin_dir
+from olist_bi.operations.postgres import PostgresError, bin_dir, database_url, embedded, superset_metadata_url
 from olist_bi.settings import Settings, SettingsError, mask_url
 
 MIN_FREE_GB = 2.0
@@ -44,6 +44,8 @@ def run_checks(env: Mapping[str, str] | None = None) -> tuple[dict[str, str], li
     checks = [Check("configuration", True, "all variables valid")]
     checks.append(_check_home(settings))
     checks.append(_check_postgres(settings))
+    if checks[-1].ok:
+        checks.append(_check_logins(settings))
     checks.append(Check("duckdb", True, f"DuckDB {duckdb.__version__}"))
     checks.append(_check_disk(settings))
     checks.append(_check_chromium())
@@ -105,7 +107,10 @@ def _check_home(settings: Settings) -> Check:
 
 def _check_postgres(settings: Settings) -> Check:
     if settings.uses_embedded_postgres:
-        server = EmbeddedPostgres.from_settings(settings)
+        try:
+            server = embedded(settings)
+        except PostgresError as e:
+            return Check("postgresql", False, str(e), "set OLIST_DATABASE_URL to your PostgreSQL")
         try:
             bin_dir()
         except PostgresError as e:
@@ -117,7 +122,7 @@ def _check_postgres(settings: Settings) -> Check:
                 f"the embedded PostgreSQL in {server.data_dir} is not running",
                 "start it with `olist-bi postgres start` (or `make up`), or set OLIST_DATABASE_URL",
             )
-        url = server.url
+        url = database_url(settings, start=False)
     else:
         url = settings.database_url
     try:
@@ -135,6 +140,57 @@ def _check_postgres(settings: Settings) -> Check:
     if major < 14:
         return Check("postgresql", False, f"PostgreSQL {version} at {mask_url(url)}", "use PostgreSQL 14 or newer")
     return Check("postgresql", True, f"PostgreSQL {version} at {mask_url(url)}")
+
+
+def logins(settings: Settings) -> dict[str, str]:
+    """Each PostgreSQL login the platform is configured with, by what it is for."""
+    found = {"the platform (OLIST_DATABASE_URL)": database_url(settings, start=False)}
+    metadata = settings.superset_database_url or superset_metadata_url(settings, start=False)
+    if metadata:
+        found["Superset's metadata"] = metadata
+    if settings.migration_database_url:
+        found["migrations (OLIST_MIGRATION_DATABASE_URL)"] = settings.migration_database_url
+    return found
+
+
+def without_password(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = (f"{parts.username}@" if parts.username else "") + (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _check_logins(settings: Settings) -> Check:
+    """How each login authenticates: whether it gets in without its password (a `trust` line),
+    and whether it is a superuser. In production either fails the check, but for the login
+    that migrates, which may be the owner or a superuser."""
+    seen, wrong = [], []
+    for purpose, url in logins(settings).items():
+        if not url.startswith(("postgresql://", "postgres://")):
+            continue  # a key=value DSN: nothing to check without parsing its own syntax
+        try:
+            with psycopg.connect(url, connect_timeout=5) as conn:
+                user, superuser = conn.execute("select current_user, rolsuper from pg_roles where rolname = current_user").fetchone()
+        except psycopg.Error as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            return Check("logins", False, f"{purpose}: cannot log in as {mask_url(url)}: {reason}", "check the login's user and password")
+        try:
+            with psycopg.connect(without_password(url), connect_timeout=5):
+                passwordless = True
+        except psycopg.Error:
+            passwordless = False
+        how = "gets in WITHOUT a password" if passwordless else "password required"
+        seen.append(f"{purpose}: {user}, {how}{', superuser' if superuser else ''}")
+        migrates = purpose.startswith("migrations")
+        if passwordless:
+            wrong.append(f"{purpose}: {user} logs in without a password")
+        if superuser and not migrates:
+            wrong.append(f"{purpose}: {user} is a superuser")
+    if wrong and not settings.is_demo:
+        return Check("logins", False, "; ".join(wrong),
+                     "give every role a password (scram-sha-256 in pg_hba.conf, no trust line) and run the platform and Superset "
+                     "as roles that are not superusers (docs/operations.md#roles)")
+    return Check("logins", True, "; ".join(seen) or "no PostgreSQL login to check")
 
 
 def _check_disk(settings: Settings) -> Check:

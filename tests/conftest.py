@@ -48,7 +48,9 @@ def settle_server(given: str | None, machine: str = MACHINE_SERVER):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="olist-test-pg-")) / "pgdata", port)
+    import secrets
+
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="olist-test-pg-")) / "pgdata", port, secrets.token_urlsafe(24))
     server.start()
     return server.admin_url, server
 

@@ -107,3 +107,23 @@ def test_a_machine_without_chromium_is_a_warning_not_a_failure(tmp_path, monkeyp
     assert not check.ok and not check.required
     assert "reports" in check.detail and "make chromium" in check.remedy
     assert server.browsers(Settings.from_env({"OLIST_HOME": str(tmp_path)})) is None
+
+
+def test_production_fails_a_superuser_login_and_one_that_needs_no_password(tmp_path):
+    """The suite's server login is a superuser (and, on the machine's server, trusted): the
+    demo reports it, production refuses it."""
+    import psycopg
+
+    from olist_bi.doctor import without_password
+
+    try:
+        psycopg.connect(without_password(server_url()), connect_timeout=5).close()
+        trusted = True
+    except psycopg.OperationalError:
+        trusted = False
+    check = by_name(production(tmp_path, **GOOD)[1])["logins"]
+    assert not check.ok and "the platform (OLIST_DATABASE_URL): postgres is a superuser" in check.detail
+    assert ("logs in without a password" in check.detail) is trusted
+    assert "scram-sha-256" in check.remedy
+    demo = by_name(run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": server_url()})[1])["logins"]
+    assert demo.ok and "superuser" in demo.detail  # said, not failed: the local demo

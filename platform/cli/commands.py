@@ -15,7 +15,7 @@ from olist_bi import contract, doctor
 from olist_bi.cli import output
 from olist_bi.cli.output import emit
 from olist_bi.errors import Boundary, Busy
-from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, database_url
+from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, database_url, embedded, migration_url
 from olist_bi.settings import Settings, mask_url
 
 
@@ -138,7 +138,7 @@ def migrate(fmt: str) -> None:
     from olist_bi.operations.postgres import ensure_ops_reader
 
     settings = _settings()
-    url = settings.migration_database_url or database_url(settings)
+    url = migration_url(settings)
     with psycopg.connect(url, autocommit=True) as conn:
         applied = store.migrate(conn)
     reader = ensure_ops_reader(settings, url)
@@ -185,18 +185,17 @@ def _embedded() -> EmbeddedPostgres:
     settings = _settings()
     if not settings.uses_embedded_postgres:
         raise click.ClickException("OLIST_DATABASE_URL is set: the platform uses that server, not the embedded one")
-    return EmbeddedPostgres.from_settings(settings)
+    return embedded(settings)
 
 
 @postgres.command(name="start")
 @output.option
 def postgres_start(fmt: str) -> None:
-    """Start the embedded PostgreSQL (initialising it on first use) and print its URL. The
+    """Start the embedded PostgreSQL (initialising it on first use, every role with a
+    generated password) and print the URL the platform runs as, its password masked. The
     local demo's only: refused when OLIST_ENV=production."""
     server = _embedded()
-    if not _settings().is_demo:
-        raise PostgresError("the embedded PostgreSQL (trust authentication, superuser) is for the local demo only: OLIST_ENV=production needs OLIST_DATABASE_URL")
-    url = server.start()
+    url = mask_url(database_url(_settings()))
     emit(fmt, [{"url": url}], lambda: click.echo(url), {"running": True, "url": url, "data_dir": str(server.data_dir)})
 
 
@@ -218,8 +217,9 @@ def postgres_status(fmt: str) -> None:
     """Say whether the embedded PostgreSQL runs; exit 1 when it does not."""
     server = _embedded()
     running = server.is_running()
-    state = {"running": running, "url": server.url if running else None, "data_dir": str(server.data_dir)}
-    emit(fmt, [state], lambda: click.echo(f"running: {server.url} (data in {server.data_dir})" if running else f"not running (data in {server.data_dir})"), state)
+    url = mask_url(database_url(_settings(), start=False))
+    state = {"running": running, "url": url if running else None, "data_dir": str(server.data_dir)}
+    emit(fmt, [state], lambda: click.echo(f"running: {url} (data in {server.data_dir})" if running else f"not running (data in {server.data_dir})"), state)
     if not running:
         sys.exit(1)
 

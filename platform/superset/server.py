@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from olist_bi import demo, mail, process
-from olist_bi.operations.postgres import database_url, ensure_database, with_database
+from olist_bi.operations.postgres import database_url, ensure_database, superset_metadata_url, with_database
 from olist_bi.settings import Settings
 
 HERE = files("olist_bi.superset")
@@ -42,9 +42,12 @@ def venv(settings: Settings) -> Path:
 
 
 def metadata_url(settings: Settings) -> str:
-    """Superset's metadata database: as configured, or database `superset` beside the operations store."""
+    """Superset's metadata database: as configured; on the embedded server, database `superset`
+    as its own role; else database `superset` beside the operations store."""
     if settings.superset_database_url:
         return settings.superset_database_url
+    if embedded := superset_metadata_url(settings):
+        return embedded
     url = with_database(database_url(settings), "superset")
     ensure_database(with_database(url, "postgres"), "superset")
     return url
