@@ -874,7 +874,9 @@ def audit_verify(fmt: str) -> None:
         click.echo(f"audit trail intact: {result.rows} rows, every hash chains to the one before")
         if newest:
             click.echo(f"  and holds against the checkpoint of {newest[0].at} ({_ago(age)}): {newest[0].rows} rows up to id {newest[0].last_id} ({newest[1]})")
-            click.echo("  rows appended after it are chained but not yet signed: the next run, `up` or `audit checkpoint` signs them")
+            if result.rows > newest[0].rows:
+                click.echo(f"  {result.rows - newest[0].rows} row(s) appended after it are chained but not yet signed: "
+                           "the next run, `up` or `audit checkpoint` signs them")
         else:
             click.echo("  no signed checkpoint yet: rows rewritten with recomputed hashes, or deleted from the end, would not show; run `olist-bi audit checkpoint`")
 
