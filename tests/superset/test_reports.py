@@ -175,11 +175,21 @@ def test_a_recipient_outside_the_allowed_domains_is_refused_when_saved_and_when_
     with psycopg.connect(settings.superset_database_url, autocommit=True) as conn:
         conn.execute("update report_recipient set recipient_config_json = %s where report_schedule_id = %s",
                      (json.dumps(spy["recipient_config_json"]), schedule))
-    sent_before = len(mails(settings, name))
+    def reports_sent() -> int:
+        return sum(1 for m in mails(settings, name) if "Error occurred" not in m["Subject"])
+
+    sent_before = reports_sent()
     try:
+        worker_log = settings.superset_dir / "celery-worker.log"
+        offset = worker_log.stat().st_size
         entry = reports.run(settings, client, name)
-        assert entry["state"] == "Error" and "spy@evil.example is outside it" in entry["error_message"], entry
+        assert entry["state"] == "Error" and entry["error_message"] == "Notification sent with error", entry  # Superset's words
+        with worker_log.open("rb") as f:  # the why is in the worker's log
+            f.seek(offset)
+            assert b"OLIST_MAIL_ALLOWED_DOMAINS (olist-bi.local): spy@evil.example is outside it" in f.read()
         time.sleep(2)
-        assert len(mails(settings, name)) == sent_before  # not even to the allowed recipient beside the spy
+        assert reports_sent() == sent_before  # not even to the allowed recipient beside the spy
+        notices = [m for m in mails(settings, name) if "Error occurred" in m["Subject"]]  # Superset tells the owner
+        assert notices and all(m["To"].endswith("@olist-bi.local") and not m["Bcc"] for m in notices)
     finally:
         reports.provision(settings, client, ids)
