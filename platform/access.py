@@ -24,6 +24,15 @@ def roles() -> dict[str, str]:
     return dict(model()["roles"])
 
 
+def scopes() -> dict[str, tuple[str, str]]:
+    """Role -> (column, value) of the rows its users may read."""
+    out = {}
+    for role, bound in (model().get("scopes") or {}).items():
+        ((column, value),) = bound.items()
+        out[role] = (column, str(value))
+    return out
+
+
 def demo_users() -> dict[str, tuple[str, ...]]:
     """Demo username -> its roles."""
     return {user: tuple(r) for user, r in model()["demo_users"].items()}

@@ -27,7 +27,9 @@ BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "ma
 # The regional role reads the order, payment, item and cohort datasets, narrowed to its state
 # by row-level security, the freshness row (no customer rows in it, so no filter), and the
 # scoped datasets (datasets.yaml `scope`), narrowed to its state's scope.
-REGIONAL = {"role": "olist_regional_sp", "state": "SP", "datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"),
+((_REGIONAL_ROLE, (_, _REGIONAL_STATE)),) = access.scopes().items()  # one regional role (access.yaml `scopes`)
+REGIONAL = {"role": _REGIONAL_ROLE, "state": _REGIONAL_STATE,
+            "datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"),
             "unfiltered": ("freshness",), "scoped": ("forecast_band", "forecast_accuracy")}
 READER = Path(__file__).with_name("reader.yaml")  # what a dashboard reader may do in Superset
 

@@ -162,3 +162,9 @@ LOG_LEVEL = _env("OLIST_SUPERSET_LOG_LEVEL", "INFO")
 from olist_bi.superset.app import mutate  # noqa: E402
 
 FLASK_APP_MUTATOR = mutate
+
+# --- a scoped user's statements are refused when they could read past its rows (a UNION
+# branch, another relation, a sub-query without the row filter): olist_bi/superset/scope.py
+from olist_bi.superset.scope import guard  # noqa: E402
+
+SQL_QUERY_MUTATOR = guard

@@ -1,0 +1,102 @@
+"""Row-level security that holds below the chart-data API's text (platform/superset/scope.py).
+
+The red team of 2026-12-06, as the regional manager (customers of SP only): a custom SQL
+metric that appends UNION ALL read every state's orders, and any table (raw.customers),
+through POST /api/v1/chart/data. Each attack here is refused on the real Superset; the
+parser's rules are checked case by case first."""
+
+from __future__ import annotations
+
+import pytest
+
+from olist_bi.superset import provision, scope
+from olist_bi.superset.client import SupersetApiError
+
+SP = "customer_state = 'SP'"
+DATASETS = {("semantic", "olist_deliveries"): [SP], ("semantic", "olist_freshness"): []}
+
+
+def problems(sql: str) -> list[str]:
+    return scope.unguarded(sql, lambda schema, name: DATASETS.get((schema, name)))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT customer_state AS customer_state, COUNT(*) AS n FROM semantic.olist_deliveries WHERE (customer_state = 'SP') GROUP BY customer_state LIMIT 100",
+        "SELECT COUNT(*) AS n FROM semantic.olist_deliveries WHERE (customer_state = 'SP') AND (purchase_date >= '2017-01-01')",
+        "SELECT max(loaded_at) FROM semantic.olist_freshness",  # no row filter applies to it
+    ],
+)
+def test_what_superset_generates_for_a_scoped_user_passes(sql):
+    assert problems(sql) == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        # the red team's payload: a branch of its own before Superset's FROM and WHERE
+        ("SELECT customer_state AS customer_state, COUNT(*) AS n FROM semantic.olist_deliveries GROUP BY customer_state "
+         "UNION ALL SELECT customer_state, COUNT(*) AS n FROM semantic.olist_deliveries WHERE (customer_state = 'SP') GROUP BY customer_state", "combines queries"),
+        ("SELECT customer_city FROM raw.customers", "raw.customers, which is not one of your datasets"),
+        ("SELECT COUNT(*) FROM (SELECT * FROM semantic.olist_deliveries) AS x WHERE (customer_state = 'SP')", "without its row filter"),
+        ("WITH x AS (SELECT * FROM semantic.olist_deliveries) SELECT COUNT(*) FROM x WHERE (customer_state = 'SP')", "without its row filter"),
+        ("SELECT COUNT(*) FROM semantic.olist_deliveries WHERE (customer_state = 'SP') OR 1 = 1", "without its row filter"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "not a dataset"),
+        ("SELECT COUNT(*) FROM olist_deliveries WHERE (customer_state = 'SP')", "not one of your datasets"),  # no schema: main's table
+        ("SELECT * FROM semantic.olist_seller_scorecard", "not one of your datasets"),
+        ("SELECT COUNT(*) FROM semantic.olist_deliveries WHERE (customer_state = 'SP') "
+         "AND order_id IN (SELECT order_id FROM semantic.olist_deliveries)", "without its row filter"),
+        ("SELECT 1 FROM semantic.olist_deliveries WHERE (customer_state = 'SP') INTERSECT SELECT 1 FROM semantic.olist_freshness", "combines queries"),
+    ],
+)
+def test_what_could_read_past_the_scope_is_named(sql, says):
+    found = problems(sql)
+    assert found and any(says in p for p in found), found
+
+
+def deliveries(admin) -> int:
+    return next(d["id"] for d in admin.get("/api/v1/dataset/", q="(page_size:100)")["result"] if d["table_name"] == "olist_deliveries")
+
+
+def chart_data(client, dataset: int, metric_sql: str, columns=("customer_state",)) -> list[dict]:
+    body = {"datasource": {"id": dataset, "type": "table"}, "result_format": "json", "result_type": "full",
+            "queries": [{"columns": list(columns), "metrics": [{"expressionType": "SQL", "sqlExpression": metric_sql, "label": "n"}], "row_limit": 1000}]}
+    return client.post("/api/v1/chart/data", body)["result"][0]["data"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "count(*) as n from semantic.olist_deliveries group by customer_state union all select customer_state, count(*)",
+        "count(*) as n from semantic.olist_deliveries group by customer_state union all select customer_city, count(*) "
+        "from raw.customers group by customer_city union all select customer_state, count(*)",
+    ],
+    ids=["other states", "raw.customers"],
+)
+def test_the_red_teams_custom_sql_metric_is_refused_for_the_regional_manager(superset, login, payload):
+    _, admin, _ = superset
+    regional = login("regional_sp")
+    dataset = deliveries(admin)
+    assert {r["customer_state"] for r in chart_data(regional, dataset, "count(*)")} == {"SP"}  # an honest question is answered
+    with pytest.raises(SupersetApiError) as refused:
+        chart_data(regional, dataset, payload)
+    assert "could read rows outside your scope" in str(refused.value) and "combines queries" in str(refused.value)
+    # the same request as the admin, who has no scope, is Superset's business as before
+    assert len({r["customer_state"] for r in chart_data(admin, dataset, payload)}) > 1
+
+
+def test_the_regional_dashboards_still_answer(superset, login):
+    """Every chart the regional manager may open still answers through the guard."""
+    _, admin, _ = superset
+    regional = login("regional_sp")
+    answered = 0
+    for key, chart in provision.chart_ids(admin).items():
+        try:
+            result = regional.get(f"/api/v1/chart/{chart}/data/", format="json", type="full", force="true")["result"]
+        except SupersetApiError as e:
+            assert e.status in (403, 404) and "outside your scope" not in str(e), (key, str(e)[:300])
+            continue
+        assert all(r.get("error") is None for r in result), key
+        answered += 1
+    assert answered >= 10
