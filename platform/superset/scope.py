@@ -1,4 +1,4 @@
-"""A first wall for users with a row scope (access.yaml `scopes`): Superset's SQL_QUERY_MUTATOR.
+"""A first wall under Superset's permissions and row-level security: its SQL_QUERY_MUTATOR.
 
 Superset's row-level security adds its predicate to the WHERE of the query it generates, and
 checks a custom SQL expression for sub-queries only. A custom SQL metric that appends a set
@@ -7,8 +7,10 @@ customer_state, count(*)`) puts a branch of its own before Superset's FROM and W
 predicate lands on the last branch only, and the regional manager read every state, and any
 table (raw.customers), through the chart-data API (seen on 6.1, 2026-12-06).
 
-So every statement Superset runs for a scoped user is parsed (sqlglot, DuckDB's dialect) and
-refused unless:
+The viewer, who may open a few datasets and no SQL, could read any raw table the same way.
+So every statement Superset runs for a user who may not read the whole database (a dashboard
+reader, the regional manager: no SQL Lab on it), or whose role has a row scope (access.yaml
+`scopes`), is parsed (sqlglot, DuckDB's dialect) and refused unless:
 - it combines no queries (no UNION, INTERSECT or EXCEPT);
 - every relation it reads is one of the user's datasets (a table function, another schema,
   a dataset of another role: refused);
@@ -17,7 +19,8 @@ refused unless:
 
 This is text-level, like RLS itself: the wall that does not depend on parsing SQL is data a
 scoped user's connection cannot reach (a per-scope warehouse; not built yet, see
-docs/security.md). Users without a scope are untouched.
+docs/security.md). Analysts and admins, who may query the whole database in SQL Lab anyway,
+are untouched unless their role has a scope.
 """
 
 from __future__ import annotations
@@ -93,13 +96,15 @@ def scoped(user) -> bool:
 
 
 def guard(sql: str, security_manager=None, database=None, **kwargs) -> str:
-    """SQL_QUERY_MUTATOR: `sql` unchanged, or a refusal naming what would read past the rows
-    of a scoped user."""
+    """SQL_QUERY_MUTATOR: `sql` unchanged, or a refusal naming what would read past a user's
+    datasets or rows."""
     from flask import g
 
     user = getattr(g, "user", None)
-    if user is None or database is None or not scoped(user):
+    if user is None or database is None:
         return sql
+    if not scoped(user) and security_manager.can_access_database(database):
+        return sql  # may read every relation of the database (SQL Lab): nothing to step around
     from superset.connectors.sqla.models import SqlaTable
     from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
     from superset.exceptions import SupersetSecurityException
@@ -120,7 +125,7 @@ def guard(sql: str, security_manager=None, database=None, **kwargs) -> str:
         raise SupersetSecurityException(
             SupersetError(
                 error_type=SupersetErrorType.QUERY_SECURITY_ACCESS_ERROR,
-                message="This query could read rows outside your scope, so it was not run: " + "; ".join(dict.fromkeys(problems)),
+                message="This query could read rows outside your datasets or your scope, so it was not run: " + "; ".join(dict.fromkeys(problems)),
                 level=ErrorLevel.ERROR,
             )
         )

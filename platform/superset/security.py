@@ -1,5 +1,6 @@
 """Superset's security manager for the platform: Superset's own, with the permission lookups
-its role editor needs. Runs inside Superset (superset_config.py names it as
+its role editor needs, and chart-data cache keys that tell readers from those who may query
+the whole database. Runs inside Superset (superset_config.py names it as
 CUSTOM_SECURITY_MANAGER).
 
 Why: Superset 6.1's Edit Role form looks up a role's permissions with
@@ -33,3 +34,17 @@ class SearchablePermissionViewMenuApi(PermissionViewMenuApi):
 
 class SecurityManager(SupersetSecurityManager):
     permission_view_menu_api = SearchablePermissionViewMenuApi
+
+    def get_rls_cache_key(self, datasource) -> list[str]:
+        """Superset's cache key of a chart-data answer holds the user's row-level security
+        clauses, not what else the user may read: an admin's answer to a custom SQL metric that
+        reads raw.customers was served from the cache to a viewer, whose own request the query
+        guard (scope.py) refuses. The key now also says whether the user may query the whole
+        database; readers without that share answers only with their own roles.
+        (tests/superset/test_scope.py)"""
+        key = super().get_rls_cache_key(datasource)
+        database = getattr(datasource, "database", None)
+        if database is not None and self.can_access_database(database):
+            return [*key, "olist-reach:database"]
+        roles = sorted(role.name for role in getattr(self.current_user, "roles", None) or [])
+        return [*key, "olist-reach:datasets:" + ",".join(roles)]
