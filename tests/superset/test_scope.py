@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from olist_bi.superset import provision, scope
+from olist_bi.superset import bundle, provision, scope
 from olist_bi.superset.client import SupersetApiError
+from tests.superset.test_provision import database_id
 
 SP = "customer_state = 'SP'"
 DATASETS = {("semantic", "olist_deliveries"): [SP], ("semantic", "olist_freshness"): []}
@@ -115,3 +116,45 @@ def test_every_chart_a_reader_may_open_still_answers(superset, login, user):
         assert all(r.get("error") is None for r in result), key
         answered += 1
     assert answered >= 10
+
+
+ATTACK = "count(*) as n from semantic.olist_deliveries group by customer_state union all select customer_state, count(*)"
+
+
+def test_the_other_ways_in_keep_the_regional_manager_to_its_state(superset, login):
+    """CSV and XLSX exports of the attack, the filter's list of values, the samples and drill-to-
+    detail rows: SP only, or refused."""
+    settings, admin, _ = superset
+    regional = login("regional_sp")
+    dataset = deliveries(admin)
+    for fmt in ("csv", "xlsx"):
+        body = {"datasource": {"id": dataset, "type": "table"}, "result_format": fmt, "result_type": "full",
+                "queries": [{"columns": ["customer_state"], "metrics": [{"expressionType": "SQL", "sqlExpression": ATTACK, "label": "n"}], "row_limit": 1000}]}
+        with pytest.raises(SupersetApiError) as refused:
+            regional.post("/api/v1/chart/data", body)
+        assert "so it was not run" in str(refused.value), fmt
+    values = answered_or_refused(lambda: regional.get(f"/api/v1/datasource/table/{dataset}/column/customer_state/values/")["result"])
+    assert values in (None, ["SP"]), values
+    # the native filter's list, as the dashboard asks for it (a chart-data query of the column)
+    listed = chart_data(regional, dataset, "count(*)", columns=("customer_state",))
+    assert {r["customer_state"] for r in listed} == {"SP"}
+    samples = answered_or_refused(lambda: regional.post(f"/datasource/samples?datasource_id={dataset}&datasource_type=table", {})["result"]["data"])
+    assert samples is None or (samples and {row["customer_state"] for row in samples} == {"SP"}), samples
+
+
+def answered_or_refused(ask):
+    """The answer, or None when the endpoint is not the reader's to ask (401/403)."""
+    try:
+        return ask()
+    except SupersetApiError as e:
+        assert e.status in (401, 403), str(e)[:300]
+        return None
+
+
+def test_sql_lab_stays_closed_to_the_readers(superset, login):
+    _, admin, _ = superset
+    warehouse = database_id(admin, bundle.WAREHOUSE)
+    for user in ("regional_sp", "viewer"):
+        with pytest.raises(SupersetApiError) as refused:
+            login(user).post("/api/v1/sqllab/execute/", {"database_id": warehouse, "sql": "select * from raw.customers", "runAsync": False})
+        assert refused.value.status in (401, 403), (user, str(refused.value)[:200])
