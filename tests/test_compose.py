@@ -130,13 +130,13 @@ def _volumes(service: dict) -> list[str]:
 
 
 def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_path):
-    pg = EmbeddedPostgres(tmp_path / "postgres", free_port())
+    pg = EmbeddedPostgres(tmp_path / "postgres", free_port(), "p0")  # scram-sha-256, as the official image's
     pg.start()
     try:
         with psycopg.connect(pg.admin_url, autocommit=True) as conn:  # as empty as the official image's first start
             conn.execute("drop database if exists olist_ops")
         env = {
-            "PATH": os.environ["PATH"], "PGHOST": "127.0.0.1", "PGPORT": str(pg.port),
+            "PATH": os.environ["PATH"], "PGHOST": "127.0.0.1", "PGPORT": str(pg.port), "PGPASSWORD": "p0",
             "POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres",
             "POSTGRES_PASSWORD": "p0", "OLIST_DB_PASSWORD": "p1", "SUPERSET_DB_PASSWORD": "p2", "METABASE_DB_PASSWORD": "p3",
             "OLIST_RUNTIME_DB_PASSWORD": "p4",
@@ -144,24 +144,28 @@ def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_p
         script = ROOT / "docker" / "postgres" / "init.sh"
         result = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
-        base = f"postgresql://{{}}@127.0.0.1:{pg.port}/{{}}"
+        passwords = {"olist": "p1", "superset": "p2", "metabase": "p3", "olist_runtime": "p4"}
+
+        def login(role: str, database: str) -> str:
+            return f"postgresql://{role}:{passwords[role]}@127.0.0.1:{pg.port}/{database}"
+
         for role, database in (("olist", "olist_ops"), ("superset", "superset"), ("metabase", "metabase")):
-            with psycopg.connect(base.format(role, database)) as conn:
+            with psycopg.connect(login(role, database)) as conn:
                 assert conn.execute("select current_user, pg_catalog.pg_get_userbyid(datdba) from pg_database where datname = current_database()").fetchone() == (role, role)
         with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
-            psycopg.connect(base.format("metabase", "olist_ops"))
-        with psycopg.connect(base.format("olist", "olist_ops")) as conn:
+            psycopg.connect(login("metabase", "olist_ops"))
+        with psycopg.connect(login("olist", "olist_ops")) as conn:
             assert conn.execute("select rolcreaterole from pg_roles where rolname = 'olist'").fetchone() == (True,)
         # The roles as the stack uses them: the owner migrates (and hands the audit trail to
         # olist_audit_owner), the runtime login does the rest and may only append to the trail.
         cli = [str(ROOT / ".venv" / "bin" / "olist-bi")] if (ROOT / ".venv" / "bin" / "olist-bi").exists() else ["olist-bi"]
         platform = {"PATH": os.environ["PATH"], "OLIST_HOME": str(tmp_path / "home"), "OLIST_ENV": "production", "OLIST_AUDIT_KEY": "k" * 40,
-                    "OLIST_OPS_READER_PASSWORD": "p5", "OLIST_MIGRATION_DATABASE_URL": base.format("olist", "olist_ops"),
-                    "OLIST_DATABASE_URL": base.format("olist_runtime", "olist_ops")}
+                    "OLIST_OPS_READER_PASSWORD": "p5", "OLIST_MIGRATION_DATABASE_URL": login("olist", "olist_ops"),
+                    "OLIST_DATABASE_URL": login("olist_runtime", "olist_ops")}
         for args in (["migrate"], ["audit", "checkpoint"], ["audit", "verify"], ["etl", "status"]):
             ran = subprocess.run([*cli, *args], env=platform, capture_output=True, text=True, timeout=120)
             assert ran.returncode == 0, (args, ran.stderr)
-        with psycopg.connect(base.format("olist_runtime", "olist_ops")) as conn:
+        with psycopg.connect(login("olist_runtime", "olist_ops")) as conn:
             assert conn.execute("select tableowner from pg_tables where tablename = 'audit_logs'").fetchone() == ("olist_audit_owner",)
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("update audit_logs set actor = 'x'")
