@@ -128,8 +128,7 @@ def _arrow_capped(result, cap: int | None, batch: int = 100_000) -> pa.Table:
     batches, size = [], 0
     for chunk in reader:
         size += chunk.nbytes
-        if cap is not None and size > cap:
-            raise warehouse.too_large(size, cap)
+        warehouse.check_size(size, cap)
         batches.append(chunk)
     return pa.Table.from_batches(batches, schema=reader.schema)
 

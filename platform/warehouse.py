@@ -96,6 +96,12 @@ def estimated_bytes(rows: list) -> int:
     return int(sum(value_bytes(v) for row in sample for v in row) / len(sample) * len(rows))
 
 
+def check_size(size: int, cap: int | None) -> None:
+    """Refuse an answer of `size` bytes (so far) over the cap."""
+    if cap is not None and size > cap:
+        raise too_large(size, cap)
+
+
 def fetch_capped(cursor, cap: int | None, batch: int = 10_000, fetched: int = 0) -> list:
     """Every remaining row of `cursor`'s result, refused with `ResultTooLarge` as soon as the
     answer (with the `fetched` bytes before) passes `cap` bytes: it never all reaches memory."""
@@ -103,8 +109,7 @@ def fetch_capped(cursor, cap: int | None, batch: int = 10_000, fetched: int = 0)
     size = fetched
     while chunk := cursor.fetchmany(batch):
         size += estimated_bytes(chunk)
-        if cap is not None and size > cap:
-            raise too_large(size, cap)
+        check_size(size, cap)
         rows.extend(chunk)
     return rows
 
@@ -157,9 +162,10 @@ class Lease:
     """One query's connection: a cursor on its generation's open database. Release it (or use
     `connect()`) when the query is done; it never closes the database itself.
 
-    With a time limit, `arm()` starts the statement's clock (a lease with limits is armed when
-    it is made): at the deadline a timer thread interrupts the cursor, and `stopped(error)`
-    turns the interrupt the query then raises into a `QueryTimeout` that names the limit."""
+    With a time limit, `arm()` starts the statement's clock (`connect()` arms it for its block,
+    the Superset dialect for each statement): at the deadline a timer thread interrupts the
+    cursor, and inside `stopping()` the interrupt the query then raises becomes a
+    `QueryTimeout` that names the limit."""
 
     def __init__(self, provider: Provider, served: str, generation: _Generation, limits: Limits | None = None):
         self._provider, self._served, self._generation = provider, served, generation
@@ -190,18 +196,16 @@ class Lease:
         self.interrupted = True
         self.connection.interrupt()
 
-    def stopped(self, error: BaseException) -> BaseException:
-        """The error to raise for `error`: a QueryTimeout naming the limit when the timer
-        interrupted the query, else `error` itself."""
-        if self.interrupted and isinstance(error, duckdb.InterruptException) and not isinstance(error, QueryTimeout):
-            return timed_out(self.limits.timeout_seconds)
-        return error
-
-    def check_size(self, size: int) -> None:
-        """Refuse an answer of `size` bytes (or more to come) over the cap."""
-        cap = self.limits.max_result_bytes
-        if cap is not None and size > cap:
-            raise too_large(size, cap)
+    @contextlib.contextmanager
+    def stopping(self) -> Iterator[None]:
+        """Raise the interrupt of this lease's timer as a QueryTimeout naming the limit (any
+        other interrupt as it is)."""
+        try:
+            yield
+        except duckdb.InterruptException as e:
+            if self.interrupted and not isinstance(e, QueryTimeout):
+                raise timed_out(self.limits.timeout_seconds) from e
+            raise
 
     def release(self) -> None:
         if self.released:
@@ -242,9 +246,7 @@ class Provider:
             self._close_idle(key, now=path)
             self._start_sweeper()
         try:
-            held = Lease(self, key, generation, query_limits)
-            held.arm()
-            return held
+            return Lease(self, key, generation, query_limits)
         except BaseException:
             self._release(key, generation)
             raise
@@ -327,9 +329,9 @@ def connect(served: Path | str, limits: dict | None = None, query_limits: Limits
     warehouse. With `query_limits`, the whole block runs under the time limit, and an
     interrupt at the deadline is raised as a `QueryTimeout`."""
     held = lease(served, limits, query_limits)
+    held.arm()
     try:
-        yield held.connection
-    except duckdb.InterruptException as e:
-        raise held.stopped(e) from e
+        with held.stopping():
+            yield held.connection
     finally:
         held.release()

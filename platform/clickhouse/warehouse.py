@@ -355,8 +355,7 @@ def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple
         if "TOO_MANY_ROWS_OR_BYTES" in str(e):
             raise served_warehouse.too_large(limits.max_result_bytes + 1, limits.max_result_bytes) from e
         raise
-    if table.nbytes > limits.max_result_bytes:  # chdb does not always apply max_result_bytes: held here too
-        raise served_warehouse.too_large(table.nbytes, limits.max_result_bytes)
+    served_warehouse.check_size(table.nbytes, limits.max_result_bytes)  # chdb does not always apply max_result_bytes
     columns = [c.to_pylist() for c in table.columns]
     return list(zip(*columns)) if columns else []
 

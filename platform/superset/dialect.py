@@ -55,7 +55,9 @@ class _Preparer(duckdb_engine.DuckDBIdentifierPreparer):
 
 
 def query_limits(env=os.environ) -> warehouse.Limits:
-    """The platform's limits on one reader's query, as Superset's processes were given them."""
+    """The platform's limits on one reader's query, as Superset's processes were given them
+    (`superset serve` always passes both; olist_bi.settings, which imports APScheduler, cannot
+    load in Superset's environment, hence the defaults repeated here)."""
     timeout = float(env.get("OLIST_QUERY_TIMEOUT_SECONDS") or 60)
     cap_mb = float(env.get("OLIST_QUERY_MAX_RESULT_MB") or 100)
     return warehouse.Limits(timeout, int(cap_mb * 1_000_000))
@@ -71,29 +73,21 @@ class LimitedCursor(duckdb_engine.CursorWrapper):
     def execute(self, statement, parameters=None, context=None):
         self._lease.arm()
         self._fetched = 0
-        try:
+        with self._lease.stopping():
             return super().execute(statement, parameters, context)
-        except duckdb.InterruptException as e:
-            raise self._lease.stopped(e) from e
 
     def _counted(self, rows: list) -> list:
         self._fetched += warehouse.estimated_bytes(rows)
-        self._lease.check_size(self._fetched)
+        warehouse.check_size(self._fetched, self._lease.limits.max_result_bytes)
         return rows
 
     def fetchall(self) -> list:
-        try:
-            rows = warehouse.fetch_capped(self._lease.connection, self._lease.limits.max_result_bytes, fetched=self._fetched)
-        except duckdb.InterruptException as e:
-            raise self._lease.stopped(e) from e
-        self._fetched += warehouse.estimated_bytes(rows)
-        return rows
+        with self._lease.stopping():  # the rest of the answer: nothing is left to fetch after it
+            return warehouse.fetch_capped(self._lease.connection, self._lease.limits.max_result_bytes, fetched=self._fetched)
 
     def fetchmany(self, size=None) -> list:
-        try:
+        with self._lease.stopping():
             return self._counted(super().fetchmany(size))
-        except duckdb.InterruptException as e:
-            raise self._lease.stopped(e) from e
 
     def fetchone(self):
         row = self._lease.connection.fetchone()
