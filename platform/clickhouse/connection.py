@@ -115,6 +115,15 @@ class ClickHouse:
         with self._lock:
             self._client.insert_arrow(table, data, settings=SETTINGS)
 
+    def _resynchronise(self) -> None:
+        """After a failed query (a timeout, say), embedded chdb answered the next Arrow query
+        with a stale empty message ("Unexpected empty message in IPC file format", seen on
+        chdb 4.4): one throwaway query takes it, so the next reader's query is answered."""
+        try:
+            self._session.query("select 1", "CSV")
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+
     def _run(self, sql: str, params: dict | None, fmt: str):
         with self._lock:
             try:
@@ -126,6 +135,8 @@ class ClickHouse:
                 self._client.command(sql, parameters=params or None, settings=SETTINGS)
                 return None
             except Exception as e:  # chdb raises RuntimeError, clickhouse-connect its own errors
+                if self._session is not None:
+                    self._resynchronise()
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ClickHouseError(f"{self.target.describe()}: {first}\n  in: {' '.join(sql.split())[:300]}") from e
 
