@@ -3,6 +3,7 @@ functions that the tests call directly."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -274,7 +275,7 @@ def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: 
     emit(fmt, files, table, {
         "run_id": result.run_id, "status": result.status, "message": result.message, "files": files, "warnings": warnings,
         "stage_seconds": {k: round(v, 2) for k, v in result.stage_seconds.items()},
-        "after_publish": [{"tool": o.tool, "status": o.status, "message": o.message} for o in outcomes],
+        "after_publish": _outcome_rows(outcomes),
     })
 
 
@@ -362,7 +363,7 @@ def etl_rollback(after_publish: bool, fmt: str) -> None:
 
     emit(fmt, [{"restored": restored.name, "older_left": left}], table, {
         "restored": restored.name, "served_path": str(settings.warehouse_path), "older_left": left,
-        "after_publish": [{"tool": o.tool, "status": o.status, "message": o.message} for o in outcomes],
+        "after_publish": _outcome_rows(outcomes),
     })
 
 
@@ -376,6 +377,11 @@ def _after_publish(settings) -> list:
     except PostgresError as e:
         click.echo(f"  after publish: not recorded: {e}", err=True)
         return []
+
+
+def _outcome_rows(outcomes) -> list[dict]:
+    """The BI tools' outcomes (olist_bi.bi.Outcome) as the JSON and CSV rows print them."""
+    return [dataclasses.asdict(o) for o in outcomes]
 
 
 def _print_outcomes(outcomes) -> None:
@@ -564,7 +570,7 @@ def bi_after_publish(fmt: str) -> None:
 
     settings = _settings()
     warehouse.current(settings.warehouse_path)
-    outcomes = [{"tool": o.tool, "status": o.status, "message": o.message} for o in _after_publish(settings)]
+    outcomes = _outcome_rows(_after_publish(settings))
     emit(fmt, outcomes, lambda: [click.echo(f"{o['tool']}: {o['status']}: {o['message']}", err=o["status"] != "done") for o in outcomes])
 
 
@@ -945,7 +951,7 @@ def audit_review(fmt: str) -> None:
     from olist_bi import bi
 
     outcomes = bi.review_access(_settings())
-    rows = [{"tool": o.tool, "status": o.status, "message": o.message} for o in outcomes]
+    rows = _outcome_rows(outcomes)
     emit(fmt, rows, lambda: [click.echo(f"access review of {r['tool']}: {r['status']}: {r['message']}") for r in rows])
     if any(o.status == "failed" for o in outcomes) or all(o.status == "skipped" for o in outcomes):
         raise SystemExit(1)
