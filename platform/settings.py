@@ -417,7 +417,7 @@ class Settings:
             smtp_user=get("OLIST_SMTP_USER"),
             smtp_password=get("OLIST_SMTP_PASSWORD"),
             mail_from=get("OLIST_MAIL_FROM"),
-            mail_allowed_domains=_parse_allowed_recipients(get("OLIST_MAIL_ALLOWED_DOMAINS")),
+            mail_allowed_domains=parse_allowed_recipients(get("OLIST_MAIL_ALLOWED_DOMAINS")),
             query_timeout_seconds=_parse_float("OLIST_QUERY_TIMEOUT_SECONDS", get("OLIST_QUERY_TIMEOUT_SECONDS"), 0, 86_400, low_inclusive=False),
             query_max_result_mb=_parse_float("OLIST_QUERY_MAX_RESULT_MB", get("OLIST_QUERY_MAX_RESULT_MB"), 0, 1_000_000, low_inclusive=False),
         )
@@ -549,7 +549,8 @@ def _parse_int(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
-def _parse_allowed_recipients(value: str) -> tuple[str, ...]:
+def parse_allowed_recipients(value: str) -> tuple[str, ...]:
+    """OLIST_MAIL_ALLOWED_DOMAINS as its entries (Superset's processes parse it with this too)."""
     entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
     wrong = [e for e in entries if not re.fullmatch(r"([^@\s]+@)?[a-z0-9-]+(\.[a-z0-9-]+)*", e)]
     if not entries or wrong:

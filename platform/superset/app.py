@@ -107,8 +107,10 @@ def charts_draw_without_animation(app: Flask) -> None:
 
 
 def _allowed_recipients() -> tuple[str, ...]:
-    value = os.environ.get("OLIST_MAIL_ALLOWED_DOMAINS") or "olist-bi.local"
-    return tuple(e.strip().lower() for e in value.split(",") if e.strip())
+    from olist_bi.settings import VARIABLES, parse_allowed_recipients
+
+    default = next(v.default for v in VARIABLES if v.name == "OLIST_MAIL_ALLOWED_DOMAINS")
+    return parse_allowed_recipients(os.environ.get("OLIST_MAIL_ALLOWED_DOMAINS") or default)
 
 
 def _outside(addresses: list[str]) -> str | None:
