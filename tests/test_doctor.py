@@ -127,3 +127,9 @@ def test_production_fails_a_superuser_login_and_one_that_needs_no_password(tmp_p
     assert "scram-sha-256" in check.remedy
     demo = by_name(run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": server_url()})[1])["logins"]
     assert demo.ok and "superuser" in demo.detail  # said, not failed: the local demo
+
+
+def test_the_login_that_migrates_may_be_a_superuser_in_production(tmp_path):
+    check = by_name(production(tmp_path, **GOOD, OLIST_MIGRATION_DATABASE_URL=server_url())[1])["logins"]
+    assert "the platform (OLIST_DATABASE_URL): postgres is a superuser" in check.detail
+    assert "migrations (OLIST_MIGRATION_DATABASE_URL): postgres is a superuser" not in check.detail
