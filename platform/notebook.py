@@ -61,7 +61,7 @@ def command(settings: Settings, host: str) -> list[str]:
 
 def environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"OLIST_HOME": str(settings.home), "OLIST_WAREHOUSE_PATH": str(settings.warehouse_path), "PYTHONUNBUFFERED": "1"})
+    env.update({"OLIST_HOME": str(settings.home), "OLIST_WAREHOUSE_PATH": str(settings.reader_path), "PYTHONUNBUFFERED": "1"})  # the reader copy
     return env
 
 

@@ -423,6 +423,13 @@ class Settings:
         )
 
     @property
+    def reader_path(self) -> Path:
+        """The reader copy of the warehouse, what the BI tools and the notebook open (etl/readers.py)."""
+        from olist_bi.warehouse import READER, reader_path
+
+        return reader_path(self.warehouse_path, READER)
+
+    @property
     def uses_embedded_postgres(self) -> bool:
         return self.database_url is None
 

@@ -138,6 +138,24 @@ class WarehouseDamaged(WarehouseMissing):
         )
 
 
+READER = "reader"  # the name of the unscoped reader copy
+
+
+def reader_path(served: Path | str, name: str) -> Path:
+    """The served path of one reader copy of the warehouse at `served` (etl/readers.py): the
+    reader copy (`name` READER) or a scoped role's."""
+    served = Path(served)
+    return served.with_name(f"{served.stem}.{name}{served.suffix}")
+
+
+def sibling_copy(path: Path | str, name: str) -> Path:
+    """The copy `name` beside the reader copy (or the warehouse itself) at `path`."""
+    path = Path(path)
+    reader_suffix = f".{READER}{path.suffix}"
+    served = path.with_name(path.name.removesuffix(reader_suffix) + path.suffix) if path.name.endswith(reader_suffix) else path
+    return reader_path(served, name)
+
+
 def current(served: Path | str) -> Path:
     """The generation file the served path names now (the path itself when it is a plain file)."""
     served = Path(served)

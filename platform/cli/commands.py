@@ -336,7 +336,7 @@ def etl_status(limit: int, fmt: str) -> None:
 def etl_rollback(after_publish: bool, fmt: str) -> None:
     """Serve the previous warehouse file again (the newest of the two kept), atomically.
     Undoes the last publish; run it twice to go back two."""
-    from olist_bi.etl import pipeline, publish
+    from olist_bi.etl import pipeline, publish, readers
     from olist_bi.operations import audit, store
 
     settings = _settings()
@@ -351,6 +351,7 @@ def etl_rollback(after_publish: bool, fmt: str) -> None:
             clickhouse_restored = clickhouse.rollback(settings)
             click.echo(f"ClickHouse: serving {clickhouse_restored} again as {settings.clickhouse_database}", err=True)
         restored = publish.rollback(settings.warehouse_path)
+        readers.reconcile(settings, lambda message: click.echo(message, err=True))
     with store.connect(database_url(settings)) as ops:
         audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.name}, source="etl")
     left = len(publish.versions(settings.warehouse_path))

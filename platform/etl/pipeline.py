@@ -32,7 +32,7 @@ from olist_bi import contract, faults, warehouse
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
 from olist_bi.etl import publish as publish_step
-from olist_bi.etl import quality, transform
+from olist_bi.etl import quality, readers, transform
 from olist_bi.operations import audit, store
 from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings
@@ -109,6 +109,7 @@ def run(
                 say(f"completed the records of run {run_id}: its file is served, its process stopped after the publish")
             for run_id in store.close_abandoned_runs(ops):
                 say(f"closed run {run_id}, left running by a process that died")
+            readers.reconcile(settings, say)
             if settings.warehouse_engine == "clickhouse":
                 from olist_bi.clickhouse import warehouse as clickhouse
 
@@ -116,6 +117,7 @@ def run(
                     say(message)
                     audit.append(ops, "warehouse.rolled_back", settings.clickhouse_database, {"engine": "clickhouse", "reason": message}, source="etl")
             publish_step.remove_abandoned_builds(served)
+            readers.remove_abandoned_builds(settings)
             quality.sync_rules(ops)
             return _run_locked(settings, ops, source, trigger, full, say, allow_shrink)
         finally:
@@ -176,6 +178,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
     audit.append(ops, "etl.run.started", f"run {log.run_id}", {"trigger": trigger, "drops": [str(d) for d in drops], "full": full}, source="etl")
     result = RunResult(log.run_id, "running", "")
     built = publish_step.building_path(served, log.run_id)
+    copies: dict = {}  # the reader copies cut from it
     try:
         if not drops:
             raise EtlError("no drop to load: give --source DIR (a folder with the nine Olist files)")
@@ -256,24 +259,33 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
             con.execute("checkpoint")
         finally:
             con.close()
+        with _task(log, "readers", result, say) as detail:
+            copies = readers.cut_all(settings, built, log.run_id, say)
+            detail["copies"] = [reader.name for reader in copies]
 
         faults.point("before_rename")
         with _task(log, "publish", result, say) as detail:
-            if settings.warehouse_engine == "clickhouse":
-                from olist_bi.clickhouse import warehouse as clickhouse
+            published = []  # what this run serves so far, to take back if a later step fails
+            try:
+                if settings.warehouse_engine == "clickhouse":
+                    from olist_bi.clickhouse import warehouse as clickhouse
 
-                clickhouse.publish(settings)
-                detail["clickhouse"] = settings.clickhouse_database
-                faults.point("between_engines")
-                try:
-                    generation = publish_step.publish(built, served)
-                except Exception:
-                    if clickhouse.versions(settings):  # the run fails: ClickHouse must not serve it either
-                        clickhouse.rollback(settings)
-                    raise
-            else:
+                    clickhouse.publish(settings)
+                    published.append("clickhouse")
+                    detail["clickhouse"] = settings.clickhouse_database
+                    faults.point("between_engines")
                 generation = publish_step.publish(built, served)
-            faults.point("after_rename")
+                published.append("duckdb")
+                faults.point("after_rename")
+                readers.publish_all(settings, copies)
+            except Exception:  # the run fails: nothing it built may stay served
+                if "clickhouse" in published and clickhouse.versions(settings):
+                    clickhouse.rollback(settings)
+                if "duckdb" in published and publish_step.versions(served):
+                    publish_step.rollback(served)
+                    readers.reconcile(settings, say)  # the copies, cut again from what is served
+                readers.discard(copies.values())
+                raise
             detail["file"] = str(generation)
         for item in new:
             log.record_load(
@@ -292,8 +304,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
         result.message = f"published {served}"
         return result
     except Exception as e:
-        built.unlink(missing_ok=True)
-        built.with_name(built.name + ".wal").unlink(missing_ok=True)
+        readers.discard([built, *copies.values()])
         message = _describe(e)
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
         log.finish("failed", rows=rows, error=message)

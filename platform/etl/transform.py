@@ -34,6 +34,7 @@ class Model:
     grain: tuple[str, ...]
     rows_equal: str | None
     python: str | None = None  # the etl module whose rows the model's .sql selects (as python_rows)
+    scoped: str | dict | None = None  # how a scoped reader copy holds it (etl/readers.py): whole, rebuild, {scope column: its column}
     clickhouse: dict = field(default_factory=dict, hash=False, compare=False)  # order_by, partition_by on ClickHouse
 
     @property
@@ -49,7 +50,7 @@ class Model:
 def models() -> tuple[Model, ...]:
     spec = yaml.safe_load((MODELS / "models.yaml").read_text(encoding="utf-8"))
     return tuple(
-        Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal"), m.get("python"), m.get("clickhouse", {}))
+        Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal"), m.get("python"), m.get("scoped"), m.get("clickhouse", {}))
         for m in spec["models"]
     )
 
@@ -86,8 +87,15 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
         report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
         say(model_line(model.name, report.rows[model.name], time.perf_counter() - began))
     test_contracts(con)
+    report.rows.update(create_views(con))
+    return report
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The views the BI tools read, over the built tables: the semantic layer's flat relations
+    and the dashboards' datasets. Returns each view's row count; raises `ContractViolation`."""
     try:
-        report.rows.update(flat.create_views(con))
+        rows = flat.create_views(con)
     except (duckdb.Error, ValueError) as e:
         raise ContractViolation(f"the semantic layer's views failed to build: {e}") from e
     for view, sql in warehouse_views().items():
@@ -95,8 +103,8 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
             con.execute(f"create or replace view {view} as\n{sql}")
         except duckdb.Error as e:
             raise ContractViolation(f"the dashboards' view {view} (platform/dashboards/datasets.yaml) failed to build: {e}") from e
-        report.rows[view] = con.execute(f"select count(*) from {view}").fetchone()[0]
-    return report
+        rows[view] = con.execute(f"select count(*) from {view}").fetchone()[0]
+    return rows
 
 
 def model_line(name: str, rows: int, seconds: float) -> str:

@@ -138,14 +138,14 @@ def _sign_in(settings: Settings, client: MetabaseClient, report: Report, say: Ca
 
 
 def warehouse_file(settings: Settings) -> str:
-    """The warehouse generation served now, as Metabase's server sees it.
+    """The reader copy's generation served now (etl/readers.py), as Metabase's server sees it.
 
     Metabase keeps a pool of DuckDB connections, and only changed connection details make
     it close that pool, so it is pointed at the generation file itself (one file per
     publish), never at the served link: each publish changes the details (after_publish)."""
     seen = Path(settings.metabase_warehouse_path or settings.warehouse_path)
     try:
-        generation = warehouse.current(settings.warehouse_path)
+        generation = warehouse.current(settings.reader_path)  # the reader copy (etl/readers.py), beside it
     except warehouse.WarehouseMissing:
         return str(seen)  # this process cannot see the warehouse: Metabase's path as given
     return str(seen.parent / os.path.relpath(generation, settings.warehouse_path.parent))

@@ -43,13 +43,14 @@ class Report:
 
 
 def warehouse_uri(settings: Settings) -> str:
-    """The served path through our dialect (superset/dialect.py): one open database per
-    published generation in each Superset worker, never a file open per query. With the
+    """The reader copy's served path through our dialect (superset/dialect.py): one open
+    database per published generation in each Superset worker, never a file open per query;
+    a user with a row scope is sent to the scope's copy (scope.connection). With the
     ClickHouse engine, the server through clickhouse-connect, its password masked (given at
     import: `warehouse_password`)."""
     if settings.warehouse_engine == "clickhouse":
         return clickhouse_uri(settings)[0]
-    return f"duckdb+olist:///{settings.warehouse_path}"
+    return f"duckdb+olist:///{settings.reader_path}"
 
 
 def clickhouse_uri(settings: Settings) -> tuple[str, str]:

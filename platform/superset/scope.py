@@ -1,4 +1,13 @@
-"""A first wall under Superset's permissions and row-level security: its SQL_QUERY_MUTATOR.
+"""Two walls under Superset's permissions and row-level security.
+
+The first is data: a user whose role has a row scope (access.yaml `scopes`) has every
+connection Superset opens for it (charts, exports, samples, drill-downs, filter values,
+alerts and reports run as that user, SQL Lab) pointed at the scope's copy of the warehouse,
+which holds only the scope's rows (etl/readers.py). That is `connection`, Superset's
+DB_CONNECTION_MUTATOR: no SQL, however it is built, returns a row the file does not hold. A
+user with roles of two different scopes is refused a connection.
+
+The second, `guard`, is Superset's SQL_QUERY_MUTATOR, on the text:
 
 Superset's row-level security adds its predicate to the WHERE of the query it generates, and
 checks a custom SQL expression for sub-queries only. A custom SQL metric that appends a set
@@ -17,10 +26,10 @@ reader, the regional manager: no SQL Lab on it), or whose role has a row scope (
 - every SELECT that reads a dataset with row-level security for the user carries each of that
   dataset's predicates in its own WHERE (so no sub-query or CTE reads around it).
 
-This is text-level, like RLS itself: the wall that does not depend on parsing SQL is data a
-scoped user's connection cannot reach (a per-scope warehouse; not built yet, see
-docs/security.md). Analysts and admins, who may query the whole database in SQL Lab anyway,
-are untouched unless their role has a scope.
+This one is text-level, like RLS itself; it keeps a reader to its own datasets (which the
+data wall does not: the reader copy holds every dataset) and refuses early what would read past
+a scope. Analysts and admins, who may query the whole database in SQL Lab anyway, are untouched
+unless their role has a scope.
 """
 
 from __future__ import annotations
@@ -89,44 +98,41 @@ def unguarded(sql: str, predicates: Predicates) -> list[str]:
 
 
 def scoped(user) -> bool:
+    return bool(scopes_of(user))
+
+
+def scopes_of(user) -> list[str]:
+    """The user's roles that have a row scope (access.yaml)."""
     from olist_bi import access
 
     names = {role.name for role in getattr(user, "roles", None) or []}
-    return bool(names & set(access.scopes()))
+    return sorted(names & set(access.scopes()))
 
 
-def guard(sql: str, security_manager=None, database=None, **kwargs) -> str:
-    """SQL_QUERY_MUTATOR: `sql` unchanged, or a refusal naming what would read past a user's
-    datasets or rows."""
+def connection(url, params: dict, username: str | None, security_manager, source=None):
+    """DB_CONNECTION_MUTATOR: a scoped user's warehouse connections open the scope's copy
+    (the reader copy's sibling, `<served stem>.<role>.duckdb`); everyone else's are unchanged."""
+    if url.drivername != "duckdb+olist" or not username:
+        return url, params
     from flask import g
 
     user = getattr(g, "user", None)
-    if user is None or database is None:
-        return sql
-    if not scoped(user) and security_manager.can_access_database(database):
-        return sql  # may read every relation of the database (SQL Lab): nothing to step around
-    from superset.connectors.sqla.models import SqlaTable
-    from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
-    from superset.exceptions import SupersetSecurityException
-    from superset.extensions import db
+    if getattr(user, "username", None) != username:
+        user = security_manager.find_user(username=username)
+    roles = scopes_of(user)
+    if not roles:
+        return url, params
+    if len(roles) > 1:
+        from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
+        from superset.exceptions import SupersetSecurityException
 
-    def predicates(schema: str, name: str) -> list[str] | None:
-        dataset = (
-            db.session.query(SqlaTable)
-            .filter(SqlaTable.database_id == database.id, SqlaTable.table_name == name, SqlaTable.schema == (schema or None))
-            .one_or_none()
-        )
-        if dataset is None or not security_manager.can_access_datasource(dataset):
-            return None
-        return [f.clause for f in security_manager.get_rls_filters(dataset)]
-
-    problems = unguarded(sql, predicates)
-    if problems:
         raise SupersetSecurityException(
             SupersetError(
-                error_type=SupersetErrorType.QUERY_SECURITY_ACCESS_ERROR,
-                message="This query could read rows outside your datasets or your scope, so it was not run: " + "; ".join(dict.fromkeys(problems)),
+                error_type=SupersetErrorType.DATABASE_SECURITY_ACCESS_ERROR,
+                message=f"Your roles have two row scopes ({', '.join(roles)}): ask an administrator to leave you one",
                 level=ErrorLevel.ERROR,
             )
         )
-    return sql
+    from olist_bi.warehouse import sibling_copy
+
+    return url.set(database=str(sibling_copy(url.database, roles[0]))), params

@@ -163,8 +163,11 @@ from olist_bi.superset.app import mutate  # noqa: E402
 
 FLASK_APP_MUTATOR = mutate
 
-# --- a scoped user's statements are refused when they could read past its rows (a UNION
-# branch, another relation, a sub-query without the row filter): olist_bi/superset/scope.py
-from olist_bi.superset.scope import guard  # noqa: E402
+# --- scope, in two walls (olist_bi/superset/scope.py): a user whose role has a row scope reads
+# a warehouse copy holding only the scope's rows (DB_CONNECTION_MUTATOR), and a reader's or a
+# scoped user's statements are refused when they could read past its datasets or rows (a UNION
+# branch, another relation, a sub-query without the row filter: SQL_QUERY_MUTATOR) ----------------
+from olist_bi.superset.scope import connection, guard  # noqa: E402
 
+DB_CONNECTION_MUTATOR = connection
 SQL_QUERY_MUTATOR = guard

@@ -14,7 +14,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from olist_bi import faults, warehouse
-from olist_bi.etl import pipeline, publish
+from olist_bi.etl import pipeline, publish, readers
 from olist_bi.operations import audit, store
 from tests.conftest import make_settings
 
@@ -51,6 +51,7 @@ def test_a_run_killed_at_any_point_leaves_a_consistent_platform(point, tmp_path,
     messages = []
     again = pipeline.run(settings, drop_copy, progress=messages.append)  # the next start
     assert not list(settings.warehouse_path.parent.glob("*.building-*"))
+    assert readers.stale(settings) == []  # the reader copies come from what is served
     with psycopg.connect(ops_url, row_factory=dict_row) as conn:
         runs = {r["run_id"]: r for r in conn.execute("select run_id, status, error from pipeline_runs where run_id > %s", (first.run_id,)).fetchall()}
         loads = {r["run_id"] for r in conn.execute("select distinct run_id from data_loads").fetchall()}

@@ -1,0 +1,190 @@
+"""Reader copies: the warehouse files the BI tools open, cut from each built warehouse.
+
+The file the ETL builds holds everything the next run needs: raw history, quarantined rows,
+the staging views over them, the load ledger. None of that is for a dashboard reader or an
+analyst in SQL Lab, and a row-level filter written into SQL text is only as strong as the
+parser that checks it (superset/scope.py). So every run also cuts, from the built file:
+
+- the **reader copy** (`<served stem>.reader.duckdb`): the model tables (dims, facts, marts),
+  the load ledger the freshness view reads, and the semantic and dashboard views, rebuilt
+  over them. No raw, no quarantine, no staging. Superset, Metabase and the notebook open it.
+- one **scoped copy per scoped role** of access.yaml (`<served stem>.<role>.duckdb`), holding
+  only that scope's rows: each table cut as models.yaml's `scoped` says (its rows in the scope,
+  whole reference data, or the mart rebuilt over the scoped tables). A user with that role has
+  every query run on it (Superset's DB_CONNECTION_MUTATOR): no SQL, however it is built, can
+  return a row the file does not hold.
+
+Each copy is published like the warehouse itself (etl/publish.py: one generation per publish,
+the served path a link swapped in one rename), after the warehouse. A copy whose ledger of
+loads is not the served warehouse's (after a rollback, or a run that died between the two
+publishes) is cut again from the served warehouse (`reconcile`, at the start of every run and
+after every rollback), so the copies always come from what is served.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from olist_bi import access, warehouse
+from olist_bi.etl import publish, transform
+from olist_bi.settings import Settings
+
+READER = warehouse.READER
+LEDGER = "meta.loads"  # what the freshness view reads
+
+
+class ScopeUndeclared(transform.ContractViolation):
+    """A table cannot be cut to a scope: it has no column of the scope and models.yaml says
+    nothing of it."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One copy: the unscoped reader copy (`scope` None) or a role's scoped copy."""
+
+    name: str
+    scope: tuple[str, str] | None = None  # (column, value), from access.yaml
+
+    def served(self, warehouse_path: Path) -> Path:
+        return warehouse.reader_path(warehouse_path, self.name)
+
+
+def readers() -> list[Reader]:
+    """The reader copy, then one copy per scoped role of access.yaml."""
+    return [Reader(READER), *(Reader(role, scope) for role, scope in sorted(access.scopes().items()))]
+
+
+def cut(settings: Settings, built: Path, reader: Reader, target: Path) -> dict[str, int]:
+    """Write `reader`'s copy of the finished warehouse file `built` to `target`; return the rows
+    of each table and view in it. Raises `transform.ContractViolation`."""
+    target.unlink(missing_ok=True)
+    con = duckdb.connect(str(target))
+    try:
+        con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+        con.execute(f"set threads = {settings.duckdb_threads}")
+        con.execute("set temp_directory = ?", [str(settings.tmp_dir)])
+        literal = str(built).replace("'", "''")  # ATTACH takes no bound parameters
+        con.execute(f"attach '{literal}' as built (read_only)")
+        rows = {}
+        for model in transform.models():
+            if model.layer in transform.VIEW_LAYERS:
+                continue
+            con.execute(f"create table main.{model.name} as {_select(con, model, reader.scope)}")
+            rows[model.name] = con.execute(f"select count(*) from main.{model.name}").fetchone()[0]
+        con.execute(f"create schema meta; create table {LEDGER} as select * from built.{LEDGER}")
+        con.execute("detach built")
+        rows.update(transform.create_views(con))
+        con.execute("checkpoint")
+        return rows
+    except BaseException as e:
+        con.close()
+        discard([target])
+        if isinstance(e, duckdb.Error):
+            raise transform.ContractViolation(f"the {reader.name} copy of the warehouse failed to build: {e}") from e
+        raise
+    finally:
+        con.close()
+
+
+def _select(con: duckdb.DuckDBPyConnection, model: transform.Model, scope: tuple[str, str] | None) -> str:
+    """The query that fills `model`'s table in a copy with `scope` (None: the whole table)."""
+    whole = f"select * from built.main.{model.name}"
+    if scope is None or model.scoped == "whole":
+        return whole
+    if model.scoped == "rebuild":
+        return model.sql  # over this copy's tables, built before it in models.yaml's order
+    dimension, value = scope
+    column = model.scoped.get(dimension) if isinstance(model.scoped, dict) else dimension
+    columns = {
+        name for (name,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = 'built' and schema_name = 'main' and table_name = ?", [model.name]
+        ).fetchall()
+    }
+    if column not in columns:
+        raise ScopeUndeclared(
+            f"model {model.name} has no column {column!r} for the scope {dimension} = {value!r}, and models.yaml "
+            "declares no `scoped` rule for it (whole, rebuild or {scope column: its column}): it cannot be copied into a scope"
+        )
+    return f"{whole} where {column} = '{value.replace(chr(39), chr(39) * 2)}'"
+
+
+def cut_all(settings: Settings, built: Path, run_id: int | str, say=lambda message: None) -> dict[Reader, Path]:
+    """Every reader copy of `built`, each written beside its served path (`publish.building_path`)."""
+    done: dict[Reader, Path] = {}
+    try:
+        for reader in readers():
+            began = time.perf_counter()
+            target = publish.building_path(reader.served(settings.warehouse_path), run_id)
+            rows = cut(settings, built, reader, target)
+            done[reader] = target
+            facts = sum(n for name, n in rows.items() if name.startswith("fact_"))
+            say(transform.model_line(f"{reader.name} copy", facts, time.perf_counter() - began).replace(" rows", " fact rows"))
+    except BaseException:
+        discard(done.values())
+        raise
+    return done
+
+
+def publish_all(settings: Settings, copies: dict[Reader, Path]) -> list[Path]:
+    """Serve each copy (after the warehouse itself has been published); returns the generations.
+    No earlier generation of a copy is kept (a rollback cuts the copies again from the
+    warehouse it restores); a process still reading one keeps it open until its query ends."""
+    return [publish.publish(built, reader.served(settings.warehouse_path), keep=0) for reader, built in copies.items()]
+
+
+def stale(settings: Settings) -> list[Reader]:
+    """The copies not cut from the served warehouse: missing, or holding another ledger of
+    loads (a run that died between publishing the warehouse and its copies)."""
+    served = settings.warehouse_path
+    try:
+        want = _ledger(served)
+    except (warehouse.WarehouseMissing, duckdb.Error):
+        return []  # nothing served (or damaged): nothing to cut from
+    out = []
+    for reader in readers():
+        try:
+            if _ledger(reader.served(served)) == want:
+                continue
+        except (warehouse.WarehouseMissing, duckdb.Error):
+            pass
+        out.append(reader)
+    return out
+
+
+def reconcile(settings: Settings, say=lambda message: None) -> list[Path]:
+    """Cut again, from the served warehouse, every copy that `stale` finds, and serve it."""
+    behind = stale(settings)
+    if not behind:
+        return []
+    say(f"cutting {', '.join(r.name for r in behind)} again from the served warehouse: not cut from it")
+    copies = {}
+    try:
+        for reader in behind:
+            copies[reader] = publish.building_path(reader.served(settings.warehouse_path), "reconcile")
+            cut(settings, publish.current(settings.warehouse_path), reader, copies[reader])
+    except BaseException:
+        discard(copies.values())
+        raise
+    return publish_all(settings, copies)
+
+
+def _ledger(served: Path) -> list[tuple]:
+    # Through the process's provider: a process that also serves holds the file open already,
+    # and DuckDB refuses a second open of it with another configuration.
+    with warehouse.connect(served) as con:
+        return con.execute(f"select run_id, source_file, sha256 from {LEDGER} order by all").fetchall()
+
+
+def discard(paths) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
+
+
+def remove_abandoned_builds(settings: Settings) -> None:
+    for reader in readers():
+        publish.remove_abandoned_builds(reader.served(settings.warehouse_path))
