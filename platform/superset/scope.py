@@ -136,3 +136,40 @@ def connection(url, params: dict, username: str | None, security_manager, source
     from olist_bi.warehouse import sibling_copy
 
     return url.set(database=str(sibling_copy(url.database, roles[0]))), params
+
+
+def guard(sql: str, security_manager=None, database=None, **kwargs) -> str:
+    """SQL_QUERY_MUTATOR: `sql` unchanged, or a refusal naming what would read past a user's
+    datasets or rows."""
+    from flask import g
+
+    user = getattr(g, "user", None)
+    if user is None or database is None:
+        return sql
+    if not scoped(user) and security_manager.can_access_database(database):
+        return sql  # may read every relation of the database (SQL Lab): nothing to step around
+    from superset.connectors.sqla.models import SqlaTable
+    from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
+    from superset.exceptions import SupersetSecurityException
+    from superset.extensions import db
+
+    def predicates(schema: str, name: str) -> list[str] | None:
+        dataset = (
+            db.session.query(SqlaTable)
+            .filter(SqlaTable.database_id == database.id, SqlaTable.table_name == name, SqlaTable.schema == (schema or None))
+            .one_or_none()
+        )
+        if dataset is None or not security_manager.can_access_datasource(dataset):
+            return None
+        return [f.clause for f in security_manager.get_rls_filters(dataset)]
+
+    problems = unguarded(sql, predicates)
+    if problems:
+        raise SupersetSecurityException(
+            SupersetError(
+                error_type=SupersetErrorType.QUERY_SECURITY_ACCESS_ERROR,
+                message="This query could read rows outside your datasets or your scope, so it was not run: " + "; ".join(dict.fromkeys(problems)),
+                level=ErrorLevel.ERROR,
+            )
+        )
+    return sql

@@ -60,7 +60,7 @@ def test_the_run_is_recorded_in_postgres(warehouse, ops_url):
     assert publish.generations_dir(settings.warehouse_path) == publish.current(settings.warehouse_path).parent
     assert run["finished_at"] >= run["started_at"] and run["duration_s"] > 0
     assert run["rows_read"]["orders"] == result.rows_read["orders"]
-    assert [t["task"] for t in tasks] == ["extract", "validate", "transform", "publish"]
+    assert [t["task"] for t in tasks] == ["extract", "validate", "transform", "readers", "publish"]
     assert all(t["status"] == "succeeded" for t in tasks)
     assert len(loads) == 9 and all(len(l["sha256"]) == 64 and l["rows_read"] > 0 for l in loads)
     assert rules >= 40 and len(checks) >= 40

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from olist_bi import outbox
+from olist_bi.etl import readers
 from olist_bi.operations.postgres import with_database
 from olist_bi.superset import provision, server
 
@@ -36,6 +37,8 @@ def superset(warehouse, ops_url, tmp_path_factory):
     source_settings, _ = warehouse
     home = tmp_path_factory.mktemp("superset-home")
     shutil.copyfile(source_settings.warehouse_path, home / "warehouse.duckdb")
+    for reader in readers.readers():  # the copies Superset opens (etl/readers.py)
+        shutil.copyfile(reader.served(source_settings.warehouse_path), reader.served(home / "warehouse.duckdb"))
     with fresh_database(ops_url, "olist_test_superset") as metadata_url:
         settings = make_settings(home, ops_url, olist_superset_port=free_port(), olist_superset_database_url=metadata_url,
                                  olist_smtp_port=free_port(), olist_query_timeout_seconds=10, olist_query_max_result_mb=20)

@@ -7,6 +7,8 @@ parser's rules are checked case by case first."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from olist_bi.superset import bundle, provision, scope
@@ -83,8 +85,13 @@ def test_the_red_teams_custom_sql_metric_is_refused_for_the_regional_manager(sup
     with pytest.raises(SupersetApiError) as refused:
         chart_data(regional, dataset, payload)
     assert "could read rows outside your datasets or your scope" in str(refused.value) and "combines queries" in str(refused.value)
-    # the same request as the admin, who may read the whole database anyway, is answered as before
-    assert len({r["customer_state"] for r in chart_data(admin, dataset, payload)}) > 1
+    # the same request as the admin, who may read the whole database anyway, runs: every state,
+    # but no raw table, which the reader copy does not hold (etl/readers.py)
+    if "raw.customers" in payload:
+        with pytest.raises(SupersetApiError, match="Table with name customers does not exist"):
+            chart_data(admin, dataset, payload)
+    else:
+        assert len({r["customer_state"] for r in chart_data(admin, dataset, payload)}) > 1
 
 
 def test_a_viewer_cannot_read_a_raw_table_through_a_custom_sql_metric(superset, login):
@@ -158,3 +165,44 @@ def test_sql_lab_stays_closed_to_the_readers(superset, login):
         with pytest.raises(SupersetApiError) as refused:
             login(user).post("/api/v1/sqllab/execute/", {"database_id": warehouse, "sql": "select * from raw.customers", "runAsync": False})
         assert refused.value.status in (401, 403), (user, str(refused.value)[:200])
+
+
+# --- the data wall: a scoped user's connections open the scope's copy (etl/readers.py) -------
+
+
+def test_the_bi_tools_database_is_the_reader_copy(superset):
+    """What DuckDB itself says Superset's warehouse connection opened: a generation of the
+    reader copy, not the ETL's warehouse with its raw and quarantine."""
+    _, admin, _ = superset
+    answer = admin.post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE), "runAsync": False,
+                                                    "sql": "select path from duckdb_databases() where not internal"})
+    [path] = [row["path"] for row in answer["data"]]
+    assert re.search(r"/warehouse\.reader(\.duckdb|-\d{8}T\d+\.duckdb)$", path), path  # the served copy, or a generation of it
+
+
+def rls_rules(admin) -> list[dict]:
+    return admin.get("/api/v1/rowlevelsecurity/", q="(page_size:100)")["result"]
+
+
+def test_with_row_level_security_gone_the_regional_manager_still_reads_sp_only(superset, login):
+    """Superset's RLS is the first wall, not the only one: an admin who deletes the regional
+    manager's rules (by mistake, or a hostile admin session) leaves it reading SP only, and
+    every chart it may open answers with SP's figures."""
+    settings, admin, _ = superset
+    regional = login("regional_sp")
+    dataset = deliveries(admin)
+    before = {r["customer_state"]: r["n"] for r in chart_data(regional, dataset, "count(*)")}
+    assert set(before) == {"SP"}
+    removed = [rule for rule in rls_rules(admin) if rule["name"].startswith("olist_regional_sp")]
+    assert removed
+    try:
+        for rule in removed:
+            admin.delete(f"/api/v1/rowlevelsecurity/{rule['id']}")
+        assert not [rule for rule in rls_rules(admin) if rule["name"].startswith("olist_regional_sp")]
+        # With no rule, Superset adds no filter and the query guard requires none: on the reader
+        # copy this query would list all 27 states. The SP copy has SP alone.
+        after = {r["customer_state"]: r["n"] for r in chart_data(regional, dataset, "count(*)")}
+        assert after == before
+    finally:
+        provision.provision(settings, say=lambda m: None)  # the rules back
+    assert {rule["name"] for rule in rls_rules(admin)} >= {rule["name"] for rule in removed}

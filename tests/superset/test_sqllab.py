@@ -18,25 +18,39 @@ def test_a_smaller_limit_in_the_query_is_kept(superset, login):
     _, admin, _ = superset
     analyst = login("analyst")
     warehouse = database_id(admin, bundle.WAREHOUSE)
-    answer = analyst.post("/api/v1/sqllab/execute/", {"database_id": warehouse, "sql": "SELECT * FROM raw.orders LIMIT 5", "runAsync": False, "queryLimit": 1000})
+    answer = analyst.post("/api/v1/sqllab/execute/", {"database_id": warehouse, "sql": "SELECT * FROM fact_deliveries LIMIT 5", "runAsync": False, "queryLimit": 1000})
     assert len(answer["data"]) == 5, answer["query"].get("executedSql")
-    larger = analyst.post("/api/v1/sqllab/execute/", {"database_id": warehouse, "sql": "SELECT * FROM raw.orders LIMIT 5000", "runAsync": False, "queryLimit": 1000})
+    larger = analyst.post("/api/v1/sqllab/execute/", {"database_id": warehouse, "sql": "SELECT * FROM fact_deliveries LIMIT 5000", "runAsync": False, "queryLimit": 1000})
     assert len(larger["data"]) == 1000  # SQL Lab's own limit still holds over a larger one
 
 
-def test_the_schema_list_holds_the_warehouses_schemas_by_name(superset, login):
+def test_the_schema_list_holds_the_reader_copys_schemas_by_name(superset, login):
     """Not DuckDB's internal `system` and `temp` databases, nor the published generation's
-    file name (it changes with every publish): the analyst picks `raw`, not
-    `"warehouse-20261130T...".raw`, and the tables of each schema are listed."""
+    file name (it changes with every publish): the analyst picks `semantic`, not
+    `"warehouse.reader-20261130T...".semantic`, and the tables of each schema are listed. The
+    reader copy holds no raw, quarantine or staging (etl/readers.py)."""
     settings, admin, _ = superset
     analyst = login("analyst")
     warehouse = database_id(admin, bundle.WAREHOUSE)
     schemas = analyst.get(f"/api/v1/database/{warehouse}/schemas/", q="(force:!t)")["result"]
-    with duckdb_warehouse_module.connect(settings.warehouse_path) as con:
+    with duckdb_warehouse_module.connect(settings.reader_path) as con:
         own = {r[0] for r in con.execute("select schema_name from duckdb_schemas() where database_name = current_database()").fetchall()}
-    assert set(schemas) == own - {"information_schema", "pg_catalog"} and {"main", "raw", "semantic"} <= set(schemas)
-    tables = analyst.get(f"/api/v1/database/{warehouse}/tables/", q="(force:!t,schema_name:raw)")["result"]
-    assert {"orders", "order_items", "customers"} <= {t["value"] for t in tables}
+    assert set(schemas) == own - {"information_schema", "pg_catalog"} == {"main", "meta", "semantic"}
+    tables = {t["value"] for t in analyst.get(f"/api/v1/database/{warehouse}/tables/", q="(force:!t,schema_name:main)")["result"]}
+    assert {"fact_deliveries", "dim_customer", "mart_monthly_revenue"} <= tables and not {t for t in tables if t.startswith(("stg_", "int_"))}
+
+
+@pytest.mark.parametrize("sql", ["select * from raw.customers", "select * from quarantine.rejected_rows", "select * from stg_orders",
+                                 "select * from duckdb_tables() where schema_name = 'raw'"])
+def test_sql_lab_reaches_no_raw_quarantine_or_staging_table(superset, login, sql):
+    """The red team read raw.customers from SQL Lab; the analyst's warehouse now holds none."""
+    _, admin, _ = superset
+    try:
+        answer = login("analyst").post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE), "sql": sql, "runAsync": False})
+    except SupersetApiError as e:
+        assert "does not exist" in str(e), str(e)[:300]
+    else:
+        assert answer["data"] == [], answer["data"][:3]
 
 
 def workers_cpu_seconds(settings) -> float:
