@@ -2,7 +2,10 @@
 nine CSVs into DuckDB tables.
 
 Targets (issue: warehouse ETL): scale 1 within 4x of that lower bound; no worse than linear
-growth from scale 1 to 10; peak memory at most 4 GB at scale 10. Each measurement runs in a
+growth from scale 1 to 10; peak memory at most 4 GB at scale 10. The reader copies
+(etl/readers.py; issue: security below the BI tools) within 1.5x of the build without them,
+in time (the run against the run less its `readers` stage) and in disk (what a publish keeps:
+the warehouse and its KEEP earlier generations, plus the copies, which keep none). Each measurement runs in a
 child process so that its peak resident memory is its own. Drops are generated once into
 --data (default bench/data) and reused.
 
@@ -23,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from olist_bi.benchmark import seed42_drop
+from olist_bi.etl import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,13 +45,15 @@ import json, sys, time
 from pathlib import Path
 
 from olist_bi.benchmark import seed42_drop
-from olist_bi.etl import pipeline
+from olist_bi.etl import pipeline, publish, readers
 from olist_bi.settings import Settings
 settings = Settings.from_env()
 began = time.perf_counter()
 result = pipeline.run(settings, Path(sys.argv[1]))
+copies = {r.name: publish.current(r.served(settings.warehouse_path)).stat().st_size for r in readers.readers()}
 print(json.dumps({"seconds": time.perf_counter() - began, "stages": result.stage_seconds,
-                  "rows": sum(result.rows_read.values()), "status": result.status}))
+                  "rows": sum(result.rows_read.values()), "status": result.status,
+                  "warehouse_bytes": publish.current(settings.warehouse_path).stat().st_size, "copy_bytes": copies}))
 """
 
 
@@ -88,6 +94,11 @@ def main() -> None:
             "rows_per_second": int(rows / etl["seconds"]),
             "stages": etl["stages"],
             "peak_memory_gb": round(peak, 2),
+            "readers_seconds": etl["stages"].get("readers", 0.0),
+            "readers_time_ratio": round(etl["seconds"] / (etl["seconds"] - etl["stages"].get("readers", 0.0)), 2),
+            "warehouse_mb": round(etl["warehouse_bytes"] / 1e6, 1),
+            "copies_mb": {name: round(size / 1e6, 1) for name, size in etl["copy_bytes"].items()},
+            "readers_disk_ratio": round(1 + sum(etl["copy_bytes"].values()) / ((1 + publish.KEEP) * etl["warehouse_bytes"]), 2),
         }
         results.append(result)
         if not args.json:
@@ -96,6 +107,12 @@ def main() -> None:
                 f"scale {scale:>5g}: {rows:>11,} rows, ETL {result['etl_seconds']:.2f} s ({stages}), "
                 f"plain load {result['plain_load_seconds']:.2f} s, ratio {result['ratio_to_plain_load']:.2f}x, "
                 f"{result['rows_per_second']:,} rows/s, peak {result['peak_memory_gb']:.2f} GB",
+                flush=True,
+            )
+            print(
+                f"             reader copies: {result['readers_seconds']:.1f} s ({result['readers_time_ratio']:.2f}x the run without them); "
+                f"warehouse {result['warehouse_mb']:,.1f} MB, copies {', '.join(f'{k} {v:,.1f} MB' for k, v in result['copies_mb'].items())} "
+                f"({result['readers_disk_ratio']:.2f}x the disk a publish keeps)",
                 flush=True,
             )
     by_scale = {r["scale"]: r for r in results}

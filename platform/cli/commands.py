@@ -368,6 +368,25 @@ def etl_rollback(after_publish: bool, fmt: str) -> None:
     })
 
 
+@etl.command(name="copies")
+@output.option
+def etl_copies(fmt: str) -> None:
+    """Cut the reader copies again from the served warehouse where they were not cut from it
+    (after restoring the warehouse from a backup, or adding a scoped role to access.yaml).
+    Every run and every rollback does it first anyway."""
+    from olist_bi.etl import pipeline, readers
+
+    settings = _settings()
+    with pipeline.exclusive(settings):
+        served = readers.reconcile(settings, lambda message: click.echo(message, err=True))
+    rows = [{"copy": path.name} for path in served]
+
+    def table() -> None:
+        click.echo("\n".join(f"serving {path.name}" for path in served) or "every copy was cut from the served warehouse: nothing to do")
+
+    emit(fmt, rows, table, {"cut": [row["copy"] for row in rows]})
+
+
 def _after_publish(settings) -> list:
     """Each reachable BI tool's after-publish step (olist_bi.bi), its outcomes; a failure is
     reported, the publish stands."""

@@ -160,7 +160,7 @@ def reconcile(settings: Settings, say=lambda message: None) -> list[Path]:
     behind = stale(settings)
     if not behind:
         return []
-    say(f"cutting {', '.join(r.name for r in behind)} again from the served warehouse: not cut from it")
+    say(f"cutting the {', '.join(r.name for r in behind)} cop{'ies' if len(behind) > 1 else 'y'} from the served warehouse (missing, or cut from another)")
     copies = {}
     try:
         for reader in behind:

@@ -40,11 +40,15 @@ class SecurityManager(SupersetSecurityManager):
         clauses, not what else the user may read: an admin's answer to a custom SQL metric that
         reads raw.customers was served from the cache to a viewer, whose own request the query
         guard (scope.py) refuses. The key now also says whether the user may query the whole
-        database; readers without that share answers only with their own roles.
+        database (readers without that share answers only with their own roles), and which row
+        scope's copy of the data the user reads (scope.connection), RLS rules or not.
         (tests/superset/test_scope.py)"""
+        from olist_bi.superset.scope import scopes_of
+
         key = super().get_rls_cache_key(datasource)
+        scope = [f"olist-scope:{','.join(scoped)}"] if (scoped := scopes_of(self.current_user)) else []  # its own copy of the data
         database = getattr(datasource, "database", None)
         if database is not None and self.can_access_database(database):
-            return [*key, "olist-reach:database"]
+            return [*key, *scope, "olist-reach:database"]
         roles = sorted(role.name for role in getattr(self.current_user, "roles", None) or [])
-        return [*key, "olist-reach:datasets:" + ",".join(roles)]
+        return [*key, *scope, "olist-reach:datasets:" + ",".join(roles)]

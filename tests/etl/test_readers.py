@@ -4,6 +4,7 @@ files read with Python's csv module; the copies follow every publish, rollback a
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -156,7 +157,22 @@ def test_a_rollback_cuts_the_copies_again_from_the_warehouse_it_restores(tmp_pat
     env = {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url, "PATH": str(Path(sys.executable).parent)}
     done = subprocess.run(CLI + ["etl", "rollback", "--no-after-publish"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "cutting reader, olist_regional_sp again" in done.stderr
+    assert "cutting the reader, olist_regional_sp copies from the served warehouse" in done.stderr
     assert readers.stale(settings) == []
     with wh.connect(settings.reader_path) as con:
         assert con.execute("select count(*) filter (where order_status = 'shipped') from fact_deliveries").fetchone()[0] == first
+
+
+def test_etl_copies_cuts_a_missing_copy_and_then_has_nothing_to_do(tmp_path, small_drop, ops_url):
+    """After a restore from a backup (the warehouse alone) or a new scoped role in access.yaml."""
+    settings = make_settings(tmp_path / "home", ops_url)
+    pipeline.run(settings, small_drop)
+    scoped = wh.reader_path(settings.warehouse_path, "olist_regional_sp")
+    scoped.unlink()
+    env = {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url, "PATH": str(Path(sys.executable).parent)}
+    done = subprocess.run(CLI + ["etl", "copies", "--format", "json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [name.split("-")[0] for name in json.loads(done.stdout)["cut"]] == ["warehouse.olist_regional_sp"]
+    assert scoped.exists() and readers.stale(settings) == []
+    again = subprocess.run(CLI + ["etl", "copies"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr

@@ -57,6 +57,19 @@ def test_an_analyst_cannot_escape_the_warehouse_in_metabase(metabase, sql):
     assert server.violations == []
 
 
+@pytest.mark.parametrize("sql", ["select * from raw.customers", "select * from quarantine.rejected_rows", "select * from stg_orders",
+                                 "select count(*) from duckdb_tables() where schema_name in ('raw', 'quarantine')"])
+def test_metabase_reads_the_reader_copy_with_no_raw_quarantine_or_staging(metabase, sql):
+    """Metabase's warehouse is the reader copy (etl/readers.py): the tables an analyst could
+    read raw customers from are not in it."""
+    server, database, analyst = metabase
+    answer = native(server, database, analyst, sql)
+    if answer["status"] == "completed":
+        assert answer["data"]["rows"] == [[0]], answer["data"]["rows"]
+    else:
+        assert "does not exist" in answer["error"], answer["error"]
+
+
 def _connections(path: Path, details: dict, count: int = 2) -> list[str]:
     """Open `count` pooled connections as the driver does and run read_csv on each; their errors."""
     props = driver.properties(driver.effective_details(details, 1))

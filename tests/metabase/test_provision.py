@@ -54,7 +54,7 @@ def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings)
 
     s = standin.state
     warehouse = next(d for d in s.databases.values() if d["engine"] == "duckdb")
-    assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(publish.current(settings.warehouse_path))  # the generation file
+    assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(publish.current(settings.reader_path))  # the reader copy's generation file
     assert next(d for d in s.databases.values() if d["engine"] == "postgres")["details"]["user"] == "olist_ops_reader"
     for spec in dashboards():
         dashboard = next(d for d in s.dashboards.values() if d["name"] == spec.title)
@@ -266,16 +266,18 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
 
     served = tmp_path / "served" / "warehouse.duckdb"
     served.parent.mkdir()
-    built = publish.building_path(served, 1)
-    shutil.copyfile(publish.current(settings.warehouse_path), built)
-    first = publish.publish(built, served)
+    shutil.copyfile(publish.current(settings.warehouse_path), served)
+    reader = warehouse.reader_path(served, warehouse.READER)  # what Metabase opens: the reader copy
+    built = publish.building_path(reader, 1)
+    shutil.copyfile(publish.current(settings.reader_path), built)
+    first = publish.publish(built, reader)
     seen = tmp_path / "mounted"  # the warehouse volume, mounted elsewhere in Metabase's container
     seen.symlink_to(served.parent)
     mine = make_settings(settings.home, settings.database_url, olist_warehouse_path=served, olist_metabase_url=standin.url,
                          olist_metabase_warehouse_path=seen / "warehouse.duckdb", olist_superset_port=free_port())  # no Superset there
     report = provision(mine, standin.url, ASSETS)
     database = standin.state.databases[report.ids["database:warehouse"]]
-    assert database["details"]["database_file"] == f"{seen}/warehouse.duckdb.generations/{first.name}"  # as Metabase sees it
+    assert database["details"]["database_file"] == f"{seen}/warehouse.reader.duckdb.generations/{first.name}"  # as Metabase sees it
     closed = dict(standin.state.pools_closed)
     provision(mine, standin.url, ASSETS)
     assert standin.state.pools_closed == closed  # nothing changed: Metabase keeps its pool
@@ -284,20 +286,20 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     marker = "select n from publish_marker"
     assert "does not exist" in _ad_hoc(standin, admin, database["id"], marker)["error"]  # the pool is open, on the first file
 
-    built = publish.building_path(served, 2)
+    built = publish.building_path(reader, 2)
     shutil.copyfile(first, built)
     with duckdb.connect(str(built)) as con:
         con.execute("create table publish_marker as select 2 as n")
-    second = publish.publish(built, served)
+    second = publish.publish(built, reader)
     assert "does not exist" in _ad_hoc(standin, admin, database["id"], marker)["error"]  # published, but Metabase still reads the old file
     outcomes = {o.tool: o for o in bi.after_publish(mine, say=lambda m: None)}
     assert outcomes["metabase"].status == "done", outcomes
-    assert database["details"]["database_file"] == f"{seen}/warehouse.duckdb.generations/{second.name}"
+    assert database["details"]["database_file"] == f"{seen}/warehouse.reader.duckdb.generations/{second.name}"
     assert standin.state.pools_closed[database["id"]] == closed[database["id"]] + 1
     assert _ad_hoc(standin, admin, database["id"], marker)["data"]["rows"] == [[2]]  # the step made Metabase read the new file
     assert outcomes["superset"].status == "skipped"  # none runs at OLIST_SUPERSET_URL here
     assert standin.violations == []
-    assert warehouse.current(served) == second.resolve()
+    assert warehouse.current(reader) == second.resolve()
 
 
 def test_nothing_provisioning_sends_needs_a_paid_feature(standin, settings, tmp_path):
