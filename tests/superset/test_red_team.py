@@ -46,7 +46,7 @@ SQL_LAB_TRICKS = {  # the statement, and what it may give: refused, or a count t
     "select count(*) from stg_orders": "refused",
     "select count(*) from information_schema.tables where table_schema in ('raw', 'quarantine') or table_name like 'stg%'": "zero",
     "select count(*) from duckdb_tables() where schema_name in ('raw', 'quarantine')": "zero",
-    "select count(*) from duckdb_columns() where column_name = 'customer_zip_code_prefix' /* raw's name */": "zero",
+    "select count(*) from duckdb_views() where view_name like 'stg%' or view_name like 'int%'": "zero",
     "select * from read_csv('/etc/passwd')": "refused",
 }
 
@@ -109,7 +109,8 @@ def test_chart_data_in_every_format_stays_within_reach(superset, login, user, tr
     for fmt in ("json", "csv", "xlsx"):
         rows, refusal = ask(client, dataset, METRIC_TRICKS[trick], fmt)
         if rows is None:
-            assert any(why in refusal for why in ("so it was not run", "does not exist", "Forbidden", "not allowed")), (user, trick, fmt, refusal[:300])
+            refusals = ("so it was not run", "does not exist", "Forbidden", "not allowed", "cannot contain sub-queries")  # the guard's, DuckDB's, Superset's
+            assert any(why in refusal for why in refusals), (user, trick, fmt, refusal[:300])
             continue
         within_reach(user, rows, sp_orders)
         if "raw" in trick or trick in ("information_schema", "table function"):
