@@ -24,12 +24,11 @@ from olist_bi.superset.server import ADMIN_USER, admin_password
 
 BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts", "mart_revenue_forecast", "seller_scorecard", "freshness",
                      "forecast_band", "forecast_accuracy")
-# The regional role reads the order, payment, item and cohort datasets, narrowed to its state
-# by row-level security, the freshness row (no customer rows in it, so no filter), and the
-# scoped datasets (datasets.yaml `scope`), narrowed to its state's scope.
-((_REGIONAL_ROLE, (_, _REGIONAL_STATE)),) = access.scopes().items()  # one regional role (access.yaml `scopes`)
-REGIONAL = {"role": _REGIONAL_ROLE, "state": _REGIONAL_STATE,
-            "datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"),
+# A regional role (any role with a row scope in access.yaml `scopes`) reads the order, payment,
+# item and cohort datasets, narrowed to its value by row-level security, the freshness row (no
+# customer rows in it, so no filter), and the scoped datasets (datasets.yaml `scope`), narrowed
+# to its value's scope. Its connections read its scope's copy of the warehouse besides (scope.py).
+REGIONAL = {"datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"),
             "unfiltered": ("freshness",), "scoped": ("forecast_band", "forecast_accuracy")}
 READER = Path(__file__).with_name("reader.yaml")  # what a dashboard reader may do in Superset
 
@@ -241,7 +240,7 @@ def _roles(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, i
         "olist_viewer": read_only | dataset_access(readable_datasets("olist_viewer")),
         "olist_analyst": gamma | sql_lab | dataset_access(readable_datasets("olist_analyst")) | {warehouse_db},
         "olist_admin": admin,
-        REGIONAL["role"]: read_only | dataset_access(readable_datasets(REGIONAL["role"])),
+        **{role: read_only | dataset_access(readable_datasets(role)) for role in access.scopes()},
     }
     roles = {}
     for name, permission_ids in grants.items():
@@ -255,7 +254,7 @@ def readable_datasets(role: str) -> tuple[str, ...] | None:
     """The datasets a platform role may read (None: all of them)."""
     if role == "olist_admin":
         return None
-    if role == REGIONAL["role"]:
+    if role in access.scopes():
         return REGIONAL["datasets"] + REGIONAL["unfiltered"] + REGIONAL["scoped"]
     return BUSINESS_DATASETS
 
@@ -292,18 +291,20 @@ def _groups(client: SupersetClient, roles: dict[str, int]) -> dict[str, int]:
 
 
 def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids: dict[str, int], roles: dict[str, int]) -> None:
-    regional, state = REGIONAL["role"], REGIONAL["state"]
     tables = lambda names: [ids[built.datasets[n].uuid] for n in names]  # noqa: E731
-    _rls_filter(client, f"{regional}: customer_state = {state}", "The regional manager sees the customers of one state only.",
-                "Regular", tables(REGIONAL["datasets"]), [roles[regional]], f"customer_state = '{state}'")
+    scoped = access.scopes()
+    for role, (column, value) in scoped.items():
+        _rls_filter(client, f"{role}: {column} = {value}", f"A regional manager sees the customers of {value} only.",
+                    "Regular", tables(REGIONAL["datasets"]), [roles[role]], f"{column} = '{value}'")
     for name in REGIONAL["scoped"]:
         column, default = datasets()[name].scope
         # A Base filter applies to everyone but the roles it names: every reader sees the default scope ...
         _rls_filter(client, f"{name}: {column} = {default}", f"Everyone reads the {default} rows of {name}, but roles with their own scope.",
-                    "Base", tables([name]), [roles[regional]], f"{column} = '{default}'")
-        # ... and the regional manager the rows of its state.
-        _rls_filter(client, f"{regional}: {name} {column} = {state}", f"The regional manager reads the {state} rows of {name}.",
-                    "Regular", tables([name]), [roles[regional]], f"{column} = '{state}'")
+                    "Base", tables([name]), [roles[role] for role in scoped], f"{column} = '{default}'")
+        # ... and each regional manager the rows of its own value.
+        for role, (_, value) in scoped.items():
+            _rls_filter(client, f"{role}: {name} {column} = {value}", f"A regional manager reads the {value} rows of {name}.",
+                        "Regular", tables([name]), [roles[role]], f"{column} = '{value}'")
 
 
 def _rls_filter(client: SupersetClient, name: str, description: str, kind: str, tables: list[int], roles: list[int], clause: str) -> None:
