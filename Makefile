@@ -45,6 +45,7 @@ up: $(STAMP) $(SUPERSET_STAMP)
 ## test: install, then run the whole test suite
 test: $(STAMP) $(SUPERSET_STAMP) chromium compose
 	$(BIN)/ruff check platform tests bench
+	$(BIN)/ruff format --check platform tests bench
 	$(BIN)/pytest
 
 ## test-fast: the suite without the slow groups and without Superset, a browser or docker-compose (only .venv needed)

@@ -65,8 +65,10 @@ def chart_api(client: SupersetClient, repeat: int, say) -> list[dict]:
         cached = timed(lambda p=path: client.get(p, format="json", type="full"), repeat)
         row = {"chart": key, "uncached": _stats(uncached), "cached": _stats(cached)}
         results.append(row)
-        say(f"  {key:<48} uncached p50 {row['uncached']['p50']:>6.1f} p95 {row['uncached']['p95']:>6.1f} ms   "
-            f"cached p50 {row['cached']['p50']:>6.1f} p95 {row['cached']['p95']:>6.1f} ms")
+        say(
+            f"  {key:<48} uncached p50 {row['uncached']['p50']:>6.1f} p95 {row['uncached']['p95']:>6.1f} ms   "
+            f"cached p50 {row['cached']['p50']:>6.1f} p95 {row['cached']['p95']:>6.1f} ms"
+        )
     return results
 
 
@@ -76,7 +78,9 @@ def floor_dashboard(client: SupersetClient) -> None:
     roles = [r["id"] for r in client.list_all("/api/v1/security/roles/", order="id") if r["name"] in access.roles()]
     existing = client.get("/api/v1/dashboard/", q=f"(filters:!((col:slug,opr:eq,value:'{FLOOR_SLUG}')))")["result"]
     if not existing:
-        client.post("/api/v1/dashboard/", {"dashboard_title": "Benchmark floor (empty)", "slug": FLOOR_SLUG, "published": True, "roles": roles})
+        client.post(
+            "/api/v1/dashboard/", {"dashboard_title": "Benchmark floor (empty)", "slug": FLOOR_SLUG, "published": True, "roles": roles}
+        )
 
 
 def publish_again(settings: Settings) -> None:
@@ -116,10 +120,18 @@ def renders(settings: Settings, count: int, screenshots: bool, say, user: str = 
             if screenshots:
                 browser.render(dashboard.slug, n, ROOT / "docs" / "screenshots" / f"{dashboard.slug}.png")
             out["dashboards"][dashboard.slug] = {
-                "charts": n, "errors": first.errors, "warm": warm, "after_publish": after, "after_publish_cached_share": cached, "api_calls": calls,
+                "charts": n,
+                "errors": first.errors,
+                "warm": warm,
+                "after_publish": after,
+                "after_publish_cached_share": cached,
+                "api_calls": calls,
             }
-            say(f"  {dashboard.slug:<28} warm p50 {statistics.median(warm):.2f} s, first view after a publish p50 "
-                f"{statistics.median(after):.2f} s ({statistics.median(cached):.0%} of chart requests from the cache), {first.errors} errors")
+            say(
+                f"  {dashboard.slug:<28} warm p50 {statistics.median(warm):.2f} s, first view after a publish p50 "
+                f"{statistics.median(after):.2f} s ({statistics.median(cached):.0%} of chart requests from the cache), "
+                f"{first.errors} errors"
+            )
     return out
 
 
@@ -193,9 +205,13 @@ def _rendered_summary(rendered: dict) -> dict:
         warm, after = statistics.median(d["warm"]), statistics.median(d["after_publish"])
         dashboards_out.append(
             {
-                "dashboard": slug, "charts": d["charts"], "errors": d["errors"],
-                "warm_p50_s": round(warm, 2), "after_publish_p50_s": round(after, 2),
-                "warm_above_floor_s": round(warm - floor, 2), "after_publish_above_floor_s": round(after - floor, 2),
+                "dashboard": slug,
+                "charts": d["charts"],
+                "errors": d["errors"],
+                "warm_p50_s": round(warm, 2),
+                "after_publish_p50_s": round(after, 2),
+                "warm_above_floor_s": round(warm - floor, 2),
+                "after_publish_above_floor_s": round(after - floor, 2),
                 "after_publish_cached_share": round(statistics.median(d["after_publish_cached_share"]), 2),
                 "api_calls": d["api_calls"],  # the requests of the last view after a publish
             }
@@ -243,32 +259,40 @@ def render_markdown(results: list[dict], command: str) -> str:
         lines += [
             f"### Scale {r['scale']:g} ({r['orders']:,} orders)",
             "",
-            f"- chart-data API, worst p95: uncached {s['worst_uncached_p95_ms']} ms{verdict(s['worst_uncached_p95_ms'], 'uncached_p95_ms')}, "
+            f"- chart-data API, worst p95: uncached {s['worst_uncached_p95_ms']} ms"
+            f"{verdict(s['worst_uncached_p95_ms'], 'uncached_p95_ms')}, "
             f"cached {s['worst_cached_p95_ms']} ms{verdict(s['worst_cached_p95_ms'], 'cached_p95_ms')}",
             f"- a publish and its after-publish step (invalidation, warm-up of the six dashboards): {r['after_publish_s']} s",
         ]
         for user, u in r["renders"].items():
             w = u["worst"]
             lines += [
-                f"- as {user}: floor (an empty dashboard, navigation to drawn) p50 {u['floor_p50_s']} s; dashboards above the floor, worst p50: "
+                f"- as {user}: floor (an empty dashboard, navigation to drawn) p50 {u['floor_p50_s']} s; "
+                "dashboards above the floor, worst p50: "
                 f"warm {w['warm_above_floor_s']} s{verdict(w['warm_above_floor_s'], 'warm_above_floor_s')}, "
-                f"first view after a publish {w['after_publish_above_floor_s']} s{verdict(w['after_publish_above_floor_s'], 'after_publish_above_floor_s')}; "
+                f"first view after a publish {w['after_publish_above_floor_s']} s"
+                f"{verdict(w['after_publish_above_floor_s'], 'after_publish_above_floor_s')}; "
                 f"chart errors in the browser: {w['chart_errors']}",
             ]
         lines += [
             "",
-            "| as | dashboard | charts | warm p50 | above floor | first view after a publish p50 | above floor | its chart answers from the cache | API requests of that view |",
+            "| as | dashboard | charts | warm p50 | above floor | first view after a publish p50 | above floor "
+            "| its chart answers from the cache | API requests of that view |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for user, u in r["renders"].items():
             for d in u["dashboards"]:
                 lines.append(
-                    f"| {user} | {d['dashboard']} | {d['charts']} | {d['warm_p50_s']} s | {d['warm_above_floor_s']} s | {d['after_publish_p50_s']} s | "
+                    f"| {user} | {d['dashboard']} | {d['charts']} | {d['warm_p50_s']} s | {d['warm_above_floor_s']} s | "
+                    f"{d['after_publish_p50_s']} s | "
                     f"{d['after_publish_above_floor_s']} s | {d['after_publish_cached_share']:.0%} | {_calls(d['api_calls'])} |"
                 )
         lines += ["", "| chart | uncached p50 | uncached p95 | cached p50 | cached p95 |", "|---|---|---|---|---|"]
         for c in r["charts"]:
-            lines.append(f"| {c['chart']} | {c['uncached']['p50']} ms | {c['uncached']['p95']} ms | {c['cached']['p50']} ms | {c['cached']['p95']} ms |")
+            lines.append(
+                f"| {c['chart']} | {c['uncached']['p50']} ms | {c['uncached']['p95']} ms | "
+                f"{c['cached']['p50']} ms | {c['cached']['p95']} ms |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -281,7 +305,9 @@ def main() -> None:
     parser.add_argument("--users", default="admin,viewer", help="who renders the dashboards: admin, and demo users such as viewer")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-screenshots", dest="screenshots", action="store_false")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write the results as the markdown section of docs/benchmarks.md here")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="also write the results as the markdown section of docs/benchmarks.md here"
+    )
     args = parser.parse_args()
     args.scales = [float(s) for s in args.scales.split(",")]
     args.users = [u.strip() for u in args.users.split(",") if u.strip()]

@@ -110,8 +110,10 @@ def main() -> None:
                 flush=True,
             )
             print(
-                f"             reader copies: {result['readers_seconds']:.1f} s ({result['readers_time_ratio']:.2f}x the run without them); "
-                f"warehouse {result['warehouse_mb']:,.1f} MB, copies {', '.join(f'{k} {v:,.1f} MB' for k, v in result['copies_mb'].items())} "
+                f"             reader copies: {result['readers_seconds']:.1f} s "
+                f"({result['readers_time_ratio']:.2f}x the run without them); "
+                f"warehouse {result['warehouse_mb']:,.1f} MB, "
+                f"copies {', '.join(f'{k} {v:,.1f} MB' for k, v in result['copies_mb'].items())} "
                 f"({result['readers_disk_ratio']:.2f}x the disk a publish keeps)",
                 flush=True,
             )

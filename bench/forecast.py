@@ -46,7 +46,10 @@ def main() -> None:
         path = settings.warehouse_path
     with duckdb.connect(str(path), read_only=True) as con:
         history = forecast.history(con)
-        accuracy = con.execute("select series, measure, history_months, forecasts from mart_forecast_accuracy order by series = 'All states' desc, series, measure").fetchall()
+        accuracy = con.execute(
+            "select series, measure, history_months, forecasts from mart_forecast_accuracy "
+            "order by series = 'All states' desc, series, measure"
+        ).fetchall()
     print(f"| series | measure | months | forecasts | ETS(A,N,N) (ours) | {' | '.join(OTHERS)} | seasonal naive | naive |")
     print("|---|---|---:|---:|---:|" + "---:|" * len(OTHERS) + "---:|---:|")
     began = time.perf_counter()

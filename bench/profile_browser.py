@@ -94,7 +94,9 @@ def main() -> None:
         requests = timeline(browser, url, len(dashboard.charts)) if args.timeline else None
     by_file, by_function = self_times(prof)
     idle = by_file.get("(idle)", 0.0)
-    print(f"{dashboard.slug} as {args.user}: drawn in {seconds:.2f} s; main thread sampled {sum(by_file.values()):.0f} ms, idle {idle:.0f} ms")
+    print(
+        f"{dashboard.slug} as {args.user}: drawn in {seconds:.2f} s; main thread sampled {sum(by_file.values()):.0f} ms, idle {idle:.0f} ms"
+    )
     print("\nby script file (ms of self time):")
     for name, ms in by_file.most_common(args.top):
         print(f"{ms:8.0f}  {name}")

@@ -75,9 +75,15 @@ def main() -> None:
         times.append((time.perf_counter() - began) * 1000)
         assert response.status_code == 200
     profiler.stop()
-    print(f"chart {args.chart} {'cached' if args.cached else 'uncached'}: p50 {statistics.median(times):.1f} ms, "
-          f"min {min(times):.1f} ms, max {max(times):.1f} ms over {args.repeat}")
-    print(profiler.output_text(unicode=False, color=False, show_all=True, flat=args.flat) if args.flat else profiler.output_text(unicode=False, color=False, show_all=True))
+    print(
+        f"chart {args.chart} {'cached' if args.cached else 'uncached'}: p50 {statistics.median(times):.1f} ms, "
+        f"min {min(times):.1f} ms, max {max(times):.1f} ms over {args.repeat}"
+    )
+    print(
+        profiler.output_text(unicode=False, color=False, show_all=True, flat=args.flat)
+        if args.flat
+        else profiler.output_text(unicode=False, color=False, show_all=True)
+    )
     if args.html:
         with open(args.html, "w") as f:
             f.write(profiler.output_html())

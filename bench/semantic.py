@@ -39,7 +39,10 @@ def queries():
         model = catalog.models[metric.model]
         if metric.requires:
             yield f"{metric.name} by {' '.join(metric.requires)}", Query([metric.name], [GroupBy(d) for d in metric.requires])
-            yield f"{metric.name} by cohort_month months_since_first", Query([metric.name], [GroupBy("cohort_month"), GroupBy("months_since_first")])
+            yield (
+                f"{metric.name} by cohort_month months_since_first",
+                Query([metric.name], [GroupBy("cohort_month"), GroupBy("months_since_first")]),
+            )
             continue
         yield f"{metric.name}", Query([metric.name])
         yield f"{metric.name} by month", Query([metric.name], [GroupBy("purchase_date", "month")])
@@ -70,15 +73,26 @@ def main() -> None:
             began = time.perf_counter()
             rows = query.run(compiled, settings.warehouse_path)
             times.append((time.perf_counter() - began) * 1000)
-        results.append({"query": name, "rows": len(rows), "p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 95), 1)})
+        results.append(
+            {"query": name, "rows": len(rows), "p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 95), 1)}
+        )
         if not args.json:
             print(f"{name:<52} {len(rows):>6} rows  p50 {results[-1]['p50_ms']:>6.1f} ms  p95 {results[-1]['p95_ms']:>6.1f} ms", flush=True)
     worst = max(results, key=lambda r: r["p95_ms"])
-    summary = {"scale": args.scale, "queries": len(results), "worst_p95_ms": worst["p95_ms"], "worst_query": worst["query"], "meets_100ms": worst["p95_ms"] <= 100}
+    summary = {
+        "scale": args.scale,
+        "queries": len(results),
+        "worst_p95_ms": worst["p95_ms"],
+        "worst_query": worst["query"],
+        "meets_100ms": worst["p95_ms"] <= 100,
+    }
     if args.json:
         print(json.dumps({"summary": summary, "results": results}, indent=2))
     else:
-        print(f"{len(results)} queries at scale {args.scale:g}: worst p95 {worst['p95_ms']} ms ({worst['query']}); target 100 ms {'met' if summary['meets_100ms'] else 'MISSED'}")
+        print(
+            f"{len(results)} queries at scale {args.scale:g}: worst p95 {worst['p95_ms']} ms ({worst['query']}); "
+            f"target 100 ms {'met' if summary['meets_100ms'] else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

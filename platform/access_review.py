@@ -80,7 +80,8 @@ def record(settings: Settings, tool: str, now: dict, copy_queries: CopyQueries |
             last_query = copy_queries(ops, last_query)
         ops.execute(
             """insert into access_snapshots (tool, taken_at, snapshot, last_query_time) values (%s, now(), %s, %s)
-               on conflict (tool) do update set taken_at = now(), snapshot = excluded.snapshot, last_query_time = excluded.last_query_time""",
+               on conflict (tool) do update set taken_at = now(), snapshot = excluded.snapshot,
+                 last_query_time = excluded.last_query_time""",
             (tool, json.dumps(now), last_query),
         )
         for name, user in now["users"].items():

@@ -37,7 +37,15 @@ def metrics():
 
     A pandas DataFrame; `api.query` takes the names."""
     rows = [
-        {"name": m.name, "label": m.label, "format": m.format, "unit": m.unit, "model": m.model, "additive": m.additive, "description": m.description}
+        {
+            "name": m.name,
+            "label": m.label,
+            "format": m.format,
+            "unit": m.unit,
+            "model": m.model,
+            "additive": m.additive,
+            "description": m.description,
+        }
         for m in load().metrics.values()
     ]
     return pd.DataFrame(rows)
@@ -48,8 +56,14 @@ def dimensions():
     it, description. A pandas DataFrame; `by=` and `where=` take the names."""
     catalog = load()
     rows = [
-        {"name": d.name, "label": d.label, "type": d.type, "grains": list(d.grains),
-         "models": [n for n, model in catalog.models.items() if available(catalog, d, model)], "description": d.description}
+        {
+            "name": d.name,
+            "label": d.label,
+            "type": d.type,
+            "grains": list(d.grains),
+            "models": [n for n, model in catalog.models.items() if available(catalog, d, model)],
+            "description": d.description,
+        }
         for d in catalog.dimensions.values()
     ]
     return pd.DataFrame(rows)
@@ -85,7 +99,10 @@ def query(
     """
     metric_names = [metrics] if isinstance(metrics, str) else list(metrics)
     groups = [by] if isinstance(by, str) else list(by or [])
-    filters = [Filter(name, tuple(str(v) for v in (values if isinstance(values, (list, tuple, set)) else [values]))) for name, values in (where or {}).items()]
+    filters = [
+        Filter(name, tuple(str(v) for v in (values if isinstance(values, (list, tuple, set)) else [values])))
+        for name, values in (where or {}).items()
+    ]
     try:
         catalog = load()
         q = Query(metric_names, [parse_by(g) for g in groups], filters, _date(start, "start"), _date(end, "end"), complete_periods)
@@ -150,7 +167,9 @@ def _check_values(con, filters: list[Filter], catalog) -> None:
         if dimension.type == "time":
             continue
         # any metric the dimension groups, one that needs no other dimension first
-        metric = min((m for m in catalog.metrics.values() if available(catalog, dimension, catalog.models[m.model])), key=lambda m: len(m.requires))
+        metric = min(
+            (m for m in catalog.metrics.values() if available(catalog, dimension, catalog.models[m.model])), key=lambda m: len(m.requires)
+        )
         groups = [parse_by(f.dimension)] + [parse_by(d) for d in metric.requires if d != f.dimension]
         listing = compile_query(Query([metric.name], groups), catalog)
         known = {str(r[0]) for r in con.execute(listing.sql, listing.params).fetchall() if r[0] is not None}

@@ -215,7 +215,11 @@ def run_queries(warehouse: Path, pg_url: str, repeat: int = 5, say=print, schema
             say(
                 f"  {name:<48} duckdb p50 {s['duckdb_p50_ms']:>8.1f} ms (file open per query {s['duckdb_file_open_p50_ms']:>7.1f})  "
                 f"postgres p50 {s['postgres_p50_ms']:>8.1f} ms  x{s['speedup']:<7} {'same rows' if result.same_rows else 'ROWS DIFFER'}"
-                + (f"  clickhouse p50 {s['clickhouse_p50_ms']:>8.1f} ms {'same rows' if result.clickhouse_same_rows else 'ROWS DIFFER'}" if clickhouse else "")
+                + (
+                    f"  clickhouse p50 {s['clickhouse_p50_ms']:>8.1f} ms {'same rows' if result.clickhouse_same_rows else 'ROWS DIFFER'}"
+                    if clickhouse
+                    else ""
+                )
             )
     return results
 
@@ -432,12 +436,13 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
         "tools now connect: a cursor leased from the process's connection provider, which keeps one",
         "open, read-only, locked-down database per published generation (docs/serving.md);",
         "PostgreSQL keeps one connection. For reference DuckDB is also timed opening the file per",
-        "query (\"file open\" columns), as the BI tools connected before the provider. Both engines",
+        'query ("file open" columns), as the BI tools connected before the provider. Both engines',
         "must return the same rows (numbers equal to a relative 1e-9).",
         "",
         f"![latency by scale]({plot_name})",
         "",
-        "| scale | orders | queries | geomean speed-up (PostgreSQL p50 / DuckDB p50) | reference: file opened per query | connection p50: provider / file open | DuckDB worst p95 | PostgreSQL worst p95 | same rows |",
+        "| scale | orders | queries | geomean speed-up (PostgreSQL p50 / DuckDB p50) | reference: file opened per query "
+        "| connection p50: provider / file open | DuckDB worst p95 | PostgreSQL worst p95 | same rows |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
@@ -456,12 +461,14 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
             "process) as an ETL run with `OLIST_WAREHOUSE_ENGINE=clickhouse` builds it, the same queries",
             "transpiled (docs/clickhouse.md), timed in turn with the other two; rows compared with DuckDB's.",
             "",
-            "| scale | geomean speed-up over PostgreSQL | ClickHouse p50 / DuckDB p50 (geomean) | ClickHouse worst p95 | same rows as DuckDB |",
+            "| scale | geomean speed-up over PostgreSQL | ClickHouse p50 / DuckDB p50 (geomean) "
+            "| ClickHouse worst p95 | same rows as DuckDB |",
             "|---|---|---|---|---|",
         ]
         for r in reports:
             lines.append(
-                f"| {r['scale']:g} | {r['clickhouse_geomean_speedup']}x | {r['duckdb_vs_clickhouse_geomean']} | {r['clickhouse_worst_p95_ms']} ms | "
+                f"| {r['scale']:g} | {r['clickhouse_geomean_speedup']}x | "
+                f"{r['duckdb_vs_clickhouse_geomean']} | {r['clickhouse_worst_p95_ms']} ms | "
                 f"{'yes' if r['clickhouse_rows_equal'] else 'NO'} |"
             )
     targets = {1.0: 10, 10.0: 30}
@@ -469,11 +476,19 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
     for r in reports:
         if r["scale"] in targets:
             goal = targets[r["scale"]]
-            lines.append(f"| DuckDB at least {goal}x faster (geomean, as the BI tools connect) at scale {r['scale']:g} | {r['geomean_speedup']}x | {'met' if r['geomean_speedup'] >= goal else 'missed'} |")
+            lines.append(
+                f"| DuckDB at least {goal}x faster (geomean, as the BI tools connect) at scale {r['scale']:g} | "
+                f"{r['geomean_speedup']}x | {'met' if r['geomean_speedup'] >= goal else 'missed'} |"
+            )
             cost = r["connection_cost"]["provider"]["p50_ms"]
-            lines.append(f"| connection cost per query, p50, at most 1 ms (scale {r['scale']:g}) | {cost} ms | {'met' if cost <= 1 else 'missed'} |")
+            lines.append(
+                f"| connection cost per query, p50, at most 1 ms (scale {r['scale']:g}) | {cost} ms | {'met' if cost <= 1 else 'missed'} |"
+            )
         if r["scale"] == 10.0:
-            lines.append(f"| DuckDB p95 at most 100 ms per dashboard query at scale 10 | worst {r['duckdb_worst_p95_ms']} ms | {'met' if r['duckdb_worst_p95_ms'] <= 100 else 'missed'} |")
+            lines.append(
+                "| DuckDB p95 at most 100 ms per dashboard query at scale 10 | "
+                f"worst {r['duckdb_worst_p95_ms']} ms | {'met' if r['duckdb_worst_p95_ms'] <= 100 else 'missed'} |"
+            )
     findings = Path(__file__).resolve().parents[1] / "bench" / "findings.md"
     if findings.exists():
         lines += ["", findings.read_text(encoding="utf-8").strip()]
@@ -483,13 +498,14 @@ def render_report(reports: list[dict], plot_name: str, command: str) -> str:
             "",
             f"## Scale {r['scale']:g}",
             "",
-            "| query | rows | DuckDB p50 | DuckDB p95 | DuckDB file open p50 | PostgreSQL p50 | PostgreSQL p95 | speed-up | file-open speed-up | same rows |"
-            + (" ClickHouse p50 | ClickHouse p95 | same rows |" if ch else ""),
+            "| query | rows | DuckDB p50 | DuckDB p95 | DuckDB file open p50 | PostgreSQL p50 | PostgreSQL p95 "
+            "| speed-up | file-open speed-up | same rows |" + (" ClickHouse p50 | ClickHouse p95 | same rows |" if ch else ""),
             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if ch else ""),
         ]
         for q in r["queries"]:
             lines.append(
-                f"| {q['query']} | {q['rows']} | {q['duckdb_p50_ms']} | {q['duckdb_p95_ms']} | {q['duckdb_file_open_p50_ms']} | {q['postgres_p50_ms']} | "
+                f"| {q['query']} | {q['rows']} | {q['duckdb_p50_ms']} | {q['duckdb_p95_ms']} | {q['duckdb_file_open_p50_ms']} | "
+                f"{q['postgres_p50_ms']} | "
                 f"{q['postgres_p95_ms']} | {q['speedup']}x | {q['file_open_speedup']}x | {'yes' if q['same_rows'] else 'NO'} |"
                 + (f" {q['clickhouse_p50_ms']} | {q['clickhouse_p95_ms']} | {'yes' if q['clickhouse_same_rows'] else 'NO'} |" if ch else "")
             )

@@ -188,10 +188,7 @@ def check_file(path: Path, source: SourceFile) -> FileCheck:
     bad = _first_invalid_utf8(path)
     if bad is not None:
         line, offset = bad
-        check.problems.append(
-            f"{name}: not valid UTF-8 at line {line} (byte offset {offset}); "
-            "re-export the file as UTF-8"
-        )
+        check.problems.append(f"{name}: not valid UTF-8 at line {line} (byte offset {offset}); re-export the file as UTF-8")
         return check
     header = _read_header(path)
     check.problems.extend(f"{name}: {p}" for p in header_differences(header, source.header))
@@ -278,9 +275,7 @@ def read_csv_sql(path: Path, source: SourceFile, all_varchar: bool = False) -> s
     The path is embedded as a quoted literal because table functions cannot take bound
     parameters in every DuckDB position; it comes from the folder the operator named.
     """
-    columns = ", ".join(
-        f"'{name}': '{'VARCHAR' if all_varchar else DUCKDB_TYPES[kind]}'" for name, kind in source.columns
-    )
+    columns = ", ".join(f"'{name}': '{'VARCHAR' if all_varchar else DUCKDB_TYPES[kind]}'" for name, kind in source.columns)
     literal = str(path).replace("'", "''")
     return (
         f"read_csv('{literal}', header = true, auto_detect = false, columns = {{{columns}}}, "

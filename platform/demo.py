@@ -30,9 +30,7 @@ def secret(settings: Settings, variable: str, given: str | None, length: int = 3
     if given:
         return given
     if not settings.is_demo:
-        raise SettingsError(
-            f"{variable} is required when OLIST_ENV=production: the platform generates secrets only for the local demo"
-        )
+        raise SettingsError(f"{variable} is required when OLIST_ENV=production: the platform generates secrets only for the local demo")
     rule = rule or (lambda value: True)
     folder = settings.secrets_dir
     folder.mkdir(parents=True, exist_ok=True)

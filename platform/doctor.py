@@ -70,8 +70,15 @@ def _check_clickhouse(settings: Settings) -> Check:
         try:
             import chdb
         except ImportError:
-            return Check("clickhouse", False, "embedded ClickHouse needs chdb, which is not installed", "pip install 'olist-bi[chdb]', or set OLIST_CLICKHOUSE_URL to a server")
-        return Check("clickhouse", True, f"embedded chdb {chdb.__version__} in {urlsplit(settings.clickhouse_url).path} (one process at a time)")
+            return Check(
+                "clickhouse",
+                False,
+                "embedded ClickHouse needs chdb, which is not installed",
+                "pip install 'olist-bi[chdb]', or set OLIST_CLICKHOUSE_URL to a server",
+            )
+        return Check(
+            "clickhouse", True, f"embedded chdb {chdb.__version__} in {urlsplit(settings.clickhouse_url).path} (one process at a time)"
+        )
     from olist_bi.clickhouse.connection import ClickHouse, Target
 
     found = []
@@ -82,8 +89,12 @@ def _check_clickhouse(settings: Settings) -> Check:
             found.append(f"{name}: ClickHouse {ClickHouse(Target(url)).scalar('select version()')}")
         except Exception as e:  # noqa: BLE001 - the check reports, never raises
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return Check("clickhouse", False, f"cannot connect with {name} ({mask_url(url)}): {mask_url(first)}",
-                         f"start ClickHouse or fix {name} (docs/clickhouse.md)")
+            return Check(
+                "clickhouse",
+                False,
+                f"cannot connect with {name} ({mask_url(url)}): {mask_url(first)}",
+                f"start ClickHouse or fix {name} (docs/clickhouse.md)",
+            )
     return Check("clickhouse", True, "; ".join(found))
 
 
@@ -93,7 +104,9 @@ def _check_chromium() -> Check:
     from olist_bi.superset.server import CHROMIUM, CHROMIUM_MISSING
 
     if not CHROMIUM.exists():
-        return Check("chromium", False, CHROMIUM_MISSING.split(": run")[0], "run `make chromium` (apt-get install chromium, as root)", required=False)
+        return Check(
+            "chromium", False, CHROMIUM_MISSING.split(": run")[0], "run `make chromium` (apt-get install chromium, as root)", required=False
+        )
     return Check("chromium", True, f"Debian's Chromium at {CHROMIUM} (reports' and thumbnails' screenshots)")
 
 
@@ -156,7 +169,9 @@ def logins(settings: Settings) -> dict[str, str]:
 def without_password(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
-    netloc = (f"{parts.username}@" if parts.username else "") + (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    netloc = (
+        (f"{parts.username}@" if parts.username else "") + (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    )
     return parts._replace(netloc=netloc).geturl()
 
 
@@ -187,9 +202,13 @@ def _check_logins(settings: Settings) -> Check:
         if superuser and not migrates:
             wrong.append(f"{purpose}: {user} is a superuser")
     if wrong and not settings.is_demo:
-        return Check("logins", False, "; ".join(wrong),
-                     "give every role a password (scram-sha-256 in pg_hba.conf, no trust line) and run the platform and Superset "
-                     "as roles that are not superusers (docs/operations.md#roles)")
+        return Check(
+            "logins",
+            False,
+            "; ".join(wrong),
+            "give every role a password (scram-sha-256 in pg_hba.conf, no trust line) and run the platform and Superset "
+            "as roles that are not superusers (docs/operations.md#roles)",
+        )
     return Check("logins", True, "; ".join(seen) or "no PostgreSQL login to check")
 
 
@@ -221,5 +240,7 @@ def _check_secrets(settings: Settings, env: Mapping[str, str]) -> Check:
     if url_password and (len(url_password) < 12 or any(example in url_password.lower() for example in EXAMPLES)):
         wrong.append("the password in OLIST_DATABASE_URL is short or an example value")
     if wrong:
-        return Check("secrets", False, "; ".join(wrong), "set each to a long random value (openssl rand -base64 42); see docs/configuration.md")
+        return Check(
+            "secrets", False, "; ".join(wrong), "set each to a long random value (openssl rand -base64 42); see docs/configuration.md"
+        )
     return Check("secrets", True, f"{len(REQUIRED_SECRETS)} secrets set, none short or an example")

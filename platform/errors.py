@@ -59,8 +59,26 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     # RuntimeError covers the platform's other errors (Superset's start, provisioning, the
     # browser); a bug (KeyError, TypeError, AssertionError, ...) keeps its traceback.
-    return (SettingsError, PostgresError, psycopg.Error, WarehouseMissing, ContractError, EtlError, PublishError,
-            CheckpointInvalid, CatalogError, SpecError, ReportSpecError, UnknownName, CompileError, SupersetApiError, MetabaseApiError, duckdb.Error, OSError, RuntimeError)
+    return (
+        SettingsError,
+        PostgresError,
+        psycopg.Error,
+        WarehouseMissing,
+        ContractError,
+        EtlError,
+        PublishError,
+        CheckpointInvalid,
+        CatalogError,
+        SpecError,
+        ReportSpecError,
+        UnknownName,
+        CompileError,
+        SupersetApiError,
+        MetabaseApiError,
+        duckdb.Error,
+        OSError,
+        RuntimeError,
+    )
 
 
 def remedy(error: BaseException) -> str:

@@ -54,7 +54,10 @@ def recipients(settings: Settings, name: str) -> list[str]:
         elif settings.is_demo and entry in access.demo_users():
             addresses.append(access.demo_email(entry))
         else:
-            raise MailError(f"{RECIPIENTS}: {entry!r} in list {name} is not an address" + ("" if settings.is_demo else " (demo user names are for the local demo only)"))
+            raise MailError(
+                f"{RECIPIENTS}: {entry!r} in list {name} is not an address"
+                + ("" if settings.is_demo else " (demo user names are for the local demo only)")
+            )
     check_recipients(settings, addresses)
     return addresses
 
@@ -72,7 +75,9 @@ def refused(addresses, allowed: tuple[str, ...]) -> list[str]:
 
 def check_recipients(settings: Settings, to: list[str]) -> None:
     if outside := refused(to, settings.mail_allowed_domains):
-        raise MailError(f"refused to mail {', '.join(outside)}: not in OLIST_MAIL_ALLOWED_DOMAINS ({', '.join(settings.mail_allowed_domains)})")
+        raise MailError(
+            f"refused to mail {', '.join(outside)}: not in OLIST_MAIL_ALLOWED_DOMAINS ({', '.join(settings.mail_allowed_domains)})"
+        )
 
 
 def server(settings: Settings) -> tuple[str, int]:

@@ -54,14 +54,25 @@ def log_file(settings: Settings) -> Path:
 def command(settings: Settings, host: str) -> list[str]:
     marimo = Path(sys.executable).parent / "marimo"
     return [
-        str(marimo), "run", str(NOTEBOOK), "--host", host, "--port", str(settings.notebook_port),
-        "--headless", "--no-sandbox", "--token-password-file", "-",
+        str(marimo),
+        "run",
+        str(NOTEBOOK),
+        "--host",
+        host,
+        "--port",
+        str(settings.notebook_port),
+        "--headless",
+        "--no-sandbox",
+        "--token-password-file",
+        "-",
     ]
 
 
 def environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"OLIST_HOME": str(settings.home), "OLIST_WAREHOUSE_PATH": str(settings.reader_path), "PYTHONUNBUFFERED": "1"})  # the reader copy
+    env.update(
+        {"OLIST_HOME": str(settings.home), "OLIST_WAREHOUSE_PATH": str(settings.reader_path), "PYTHONUNBUFFERED": "1"}
+    )  # the reader copy
     return env
 
 
@@ -79,8 +90,17 @@ def serve(settings: Settings, say=print) -> str:
         raise NotebookError(f"{NOTEBOOK} is missing: the notebook is served from a checkout of the project")
     say(f"notebook: starting marimo on {url(settings)} (log: {log_file(settings)}) ...")
     try:
-        process.start("the notebook (marimo)", command(settings, "127.0.0.1"), environment(settings), pid_file(settings), log_file(settings),
-                      lambda: healthy(settings), stdin=token, cwd=settings.home, timeout=START_TIMEOUT)
+        process.start(
+            "the notebook (marimo)",
+            command(settings, "127.0.0.1"),
+            environment(settings),
+            pid_file(settings),
+            log_file(settings),
+            lambda: healthy(settings),
+            stdin=token,
+            cwd=settings.home,
+            timeout=START_TIMEOUT,
+        )
     except process.ServiceError as e:
         raise NotebookError(str(e)) from None
     return login_url(settings)

@@ -94,7 +94,9 @@ def messages(settings: Settings) -> list[Kept]:
     kept = []
     for path in sorted(settings.outbox_dir.glob("*.eml")):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        attachments = [(part.get_filename(), part.get_content_type(), len(part.get_payload(decode=True) or b"")) for part in message.iter_attachments()]
+        attachments = [
+            (part.get_filename(), part.get_content_type(), len(part.get_payload(decode=True) or b"")) for part in message.iter_attachments()
+        ]
         received = dt.datetime.strptime(path.stem, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=dt.UTC)
         kept.append(Kept(path, received, str(message["From"]), str(message["To"]), str(message["Subject"]), attachments))
     return kept

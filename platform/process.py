@@ -17,13 +17,24 @@ class ServiceError(RuntimeError):
     """A background service did not start; the message says where to look."""
 
 
-def start(name: str, command: list[str], env: dict[str, str], pid_file: Path, log_file: Path, healthy: Callable[[], bool],
-          stdin: str | None = None, cwd: Path | None = None, timeout: float = 60) -> None:
+def start(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    pid_file: Path,
+    log_file: Path,
+    healthy: Callable[[], bool],
+    stdin: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> None:
     """Start `command` in a session of its own, logging to `log_file` (mode 0600: a log may
     hold an address with a token), `stdin` written to it and closed; wait until `healthy()`."""
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with private_log(log_file) as log:
-        process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
+        process = subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
+        )
     if stdin is not None:
         process.stdin.write(stdin.encode())
     process.stdin.close()

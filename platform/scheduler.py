@@ -189,7 +189,10 @@ class Scheduler:
                 "access_review", access_review, lambda s: IntervalTrigger(minutes=s.access_review_minutes), "Access review of the BI tools"
             ),
             PeriodicJob(
-                "audit_checkpoint", audit_checkpoint, lambda s: IntervalTrigger(minutes=s.audit_checkpoint_minutes), "Signed checkpoint of the audit trail"
+                "audit_checkpoint",
+                audit_checkpoint,
+                lambda s: IntervalTrigger(minutes=s.audit_checkpoint_minutes),
+                "Signed checkpoint of the audit trail",
             ),
             *PERIODIC_JOBS,
         ]

@@ -207,14 +207,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "OLIST_METABASE_WAREHOUSE_PATH",
         None,
-        "The warehouse file as Metabase's server sees it (in docker-compose: /warehouse/warehouse.duckdb). "
-        "Default: OLIST_WAREHOUSE_PATH.",
+        "The warehouse file as Metabase's server sees it (in docker-compose: /warehouse/warehouse.duckdb). Default: OLIST_WAREHOUSE_PATH.",
     ),
     Variable(
         "OLIST_METABASE_POSTGRES_HOST",
         None,
-        "The operations store's host as Metabase's server sees it (in docker-compose: postgres). "
-        "Default: the host of OLIST_DATABASE_URL.",
+        "The operations store's host as Metabase's server sees it (in docker-compose: postgres). Default: the host of OLIST_DATABASE_URL.",
     ),
     Variable(
         "OLIST_REDIS_URL",
@@ -357,7 +355,9 @@ class Settings:
             for variable in VARIABLES:
                 value = get(variable.name) or ""
                 if variable.secret and EXAMPLE_VALUE.search(value):
-                    raise SettingsError(f"{variable.name} still holds the example value of .env.example: set a real secret (openssl rand -base64 42)")
+                    raise SettingsError(
+                        f"{variable.name} still holds the example value of .env.example: set a real secret (openssl rand -base64 42)"
+                    )
             if get("OLIST_WAREHOUSE_ENGINE") == "clickhouse" and not (env.get("OLIST_CLICKHOUSE_URL") or "").strip():
                 raise SettingsError(
                     "OLIST_WAREHOUSE_ENGINE=clickhouse in production needs OLIST_CLICKHOUSE_URL (a ClickHouse server): embedded "
@@ -418,8 +418,12 @@ class Settings:
             smtp_password=get("OLIST_SMTP_PASSWORD"),
             mail_from=get("OLIST_MAIL_FROM"),
             mail_allowed_domains=parse_allowed_recipients(get("OLIST_MAIL_ALLOWED_DOMAINS")),
-            query_timeout_seconds=_parse_float("OLIST_QUERY_TIMEOUT_SECONDS", get("OLIST_QUERY_TIMEOUT_SECONDS"), 0, 86_400, low_inclusive=False),
-            query_max_result_mb=_parse_float("OLIST_QUERY_MAX_RESULT_MB", get("OLIST_QUERY_MAX_RESULT_MB"), 0, 1_000_000, low_inclusive=False),
+            query_timeout_seconds=_parse_float(
+                "OLIST_QUERY_TIMEOUT_SECONDS", get("OLIST_QUERY_TIMEOUT_SECONDS"), 0, 86_400, low_inclusive=False
+            ),
+            query_max_result_mb=_parse_float(
+                "OLIST_QUERY_MAX_RESULT_MB", get("OLIST_QUERY_MAX_RESULT_MB"), 0, 1_000_000, low_inclusive=False
+            ),
         )
 
     @property
@@ -479,12 +483,16 @@ class Settings:
             "OLIST_DATABASE_URL": mask_url(self.database_url)
             if self.database_url
             else f"(unset: embedded PostgreSQL in {self.embedded_pg_dir})",
-            "OLIST_MIGRATION_DATABASE_URL": mask_url(self.migration_database_url) if self.migration_database_url else "(unset: OLIST_DATABASE_URL)",
+            "OLIST_MIGRATION_DATABASE_URL": mask_url(self.migration_database_url)
+            if self.migration_database_url
+            else "(unset: OLIST_DATABASE_URL)",
             "OLIST_WAREHOUSE_PATH": str(self.warehouse_path),
             "OLIST_WAREHOUSE_ENGINE": self.warehouse_engine,
             "OLIST_CLICKHOUSE_URL": mask_url(self.clickhouse_url),
             "OLIST_CLICKHOUSE_DATABASE": self.clickhouse_database,
-            "OLIST_CLICKHOUSE_READER_URL": mask_url(self.clickhouse_reader_url) if self.clickhouse_reader_url else "(unset: OLIST_CLICKHOUSE_URL)",
+            "OLIST_CLICKHOUSE_READER_URL": mask_url(self.clickhouse_reader_url)
+            if self.clickhouse_reader_url
+            else "(unset: OLIST_CLICKHOUSE_URL)",
             "OLIST_EMBEDDED_PG_PORT": str(self.embedded_pg_port),
             "OLIST_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "OLIST_DUCKDB_THREADS": str(self.duckdb_threads),
@@ -502,7 +510,9 @@ class Settings:
             "OLIST_SUPERSET_WORKERS": str(self.superset_workers),
             "OLIST_SUPERSET_THREADS": str(self.superset_threads),
             "OLIST_SUPERSET_VENV": str(self.superset_venv) if self.superset_venv else "(unset: .venv-superset in the project folder)",
-            "OLIST_SUPERSET_DATABASE_URL": mask_url(self.superset_database_url) if self.superset_database_url else "(unset: database `superset` on the operations server)",
+            "OLIST_SUPERSET_DATABASE_URL": mask_url(self.superset_database_url)
+            if self.superset_database_url
+            else "(unset: database `superset` on the operations server)",
             "OLIST_SUPERSET_SECRET_KEY": "****" if self.superset_secret_key else "(unset)",
             "OLIST_SUPERSET_ADMIN_PASSWORD": "****" if self.superset_admin_password else "(unset)",
             "OLIST_OPS_READER_PASSWORD": "****" if self.ops_reader_password else "(unset)",
@@ -588,9 +598,7 @@ def _parse_cron(value: str) -> str:
     try:
         cron.trigger(value, timezone="UTC")
     except ValueError as e:
-        raise SettingsError(
-            f"OLIST_ETL_SCHEDULE must be a cron expression (minute hour day month weekday), got {value!r}: {e}"
-        ) from None
+        raise SettingsError(f"OLIST_ETL_SCHEDULE must be a cron expression (minute hour day month weekday), got {value!r}: {e}") from None
     return value
 
 

@@ -296,9 +296,7 @@ class Provider:
         """What is open, for diagnostics and tests: served path -> [(generation file, leases)]."""
         with self._lock:
             return {
-                k: [(g.path, g.leases) for g in gens]
-                for k, gens in self._open.items()
-                if served is None or k == os.path.abspath(served)
+                k: [(g.path, g.leases) for g in gens] for k, gens in self._open.items() if served is None or k == os.path.abspath(served)
             }
 
     def close_all(self) -> None:

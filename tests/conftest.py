@@ -201,8 +201,9 @@ def clickhouse_url(tmp_path_factory) -> str:
 
 
 def clickhouse_settings(home: Path, ops_url: str, clickhouse_url: str, database: str, **extra):
-    return make_settings(home, ops_url, olist_warehouse_engine="clickhouse", olist_clickhouse_url=clickhouse_url,
-                         olist_clickhouse_database=database, **extra)
+    return make_settings(
+        home, ops_url, olist_warehouse_engine="clickhouse", olist_clickhouse_url=clickhouse_url, olist_clickhouse_database=database, **extra
+    )
 
 
 @pytest.fixture(scope="session")

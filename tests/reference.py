@@ -20,16 +20,31 @@ from decimal import Decimal
 from pathlib import Path
 
 NO_REVENUE = ("canceled", "unavailable")
-ORDER_METRICS = {"orders", "customers", "new_customers", "aov", "avg_items_per_order", "avg_delivery_days", "late_delivery_rate",
-                 "avg_review_score", "detractor_share", "repeat_customer_rate", "cancellation_rate"}
+ORDER_METRICS = {
+    "orders",
+    "customers",
+    "new_customers",
+    "aov",
+    "avg_items_per_order",
+    "avg_delivery_days",
+    "late_delivery_rate",
+    "avg_review_score",
+    "detractor_share",
+    "repeat_customer_rate",
+    "cancellation_rate",
+}
 ITEM_METRICS = {"gmv", "freight", "items", "freight_ratio", "active_sellers"}
 PAYMENT_METRICS = {"revenue"}
 ITEM_DIMENSIONS = {"product_category", "seller_state"}
 PAYMENT_DIMENSIONS = {"payment_type"}
 COHORT_DIMENSIONS = {"cohort_month", "months_since_first"}
 # The forecast's metrics: (the measure forecast, which figure of its forecast).
-FORECAST_METRICS = {"revenue_forecast": ("revenue", "mean"), "revenue_forecast_low_95": ("revenue", "low"),
-                    "revenue_forecast_high_95": ("revenue", "high"), "orders_forecast": ("orders", "mean")}
+FORECAST_METRICS = {
+    "revenue_forecast": ("revenue", "mean"),
+    "revenue_forecast_low_95": ("revenue", "low"),
+    "revenue_forecast_high_95": ("revenue", "high"),
+    "orders_forecast": ("orders", "mean"),
+}
 FORECAST_DIMENSIONS = {"forecast_month", "forecast_series"}
 
 
@@ -94,10 +109,19 @@ def load(folder: Path) -> Raw:
     orders = {}
     for r in _read(folder, "olist_orders_dataset.csv"):
         c = customers[r["customer_id"]]
-        orders[r["order_id"]] = Order(r["order_id"], c["customer_unique_id"], c["customer_state"], c["customer_city"], r["order_status"],
-                                      _ts(r["order_purchase_timestamp"]), _ts(r["order_delivered_customer_date"]),
-                                      _ts(r["order_estimated_delivery_date"]).date())
-    english = {r["product_category_name"]: r["product_category_name_english"] for r in _read(folder, "product_category_name_translation.csv")}
+        orders[r["order_id"]] = Order(
+            r["order_id"],
+            c["customer_unique_id"],
+            c["customer_state"],
+            c["customer_city"],
+            r["order_status"],
+            _ts(r["order_purchase_timestamp"]),
+            _ts(r["order_delivered_customer_date"]),
+            _ts(r["order_estimated_delivery_date"]).date(),
+        )
+    english = {
+        r["product_category_name"]: r["product_category_name_english"] for r in _read(folder, "product_category_name_translation.csv")
+    }
 
     def category(name: str) -> str:  # what the dashboards show: English, Title Case, spaces
         name = name or "unknown"
@@ -108,13 +132,20 @@ def load(folder: Path) -> Raw:
         name = name or "unknown"
         return english.get(name, name.replace("_", " "))
 
-    products = {r["product_id"]: (category(r["product_category_name"]), plain(r["product_category_name"])) for r in _read(folder, "olist_products_dataset.csv")}
+    products = {
+        r["product_id"]: (category(r["product_category_name"]), plain(r["product_category_name"]))
+        for r in _read(folder, "olist_products_dataset.csv")
+    }
     sellers = {r["seller_id"]: r["seller_state"] for r in _read(folder, "olist_sellers_dataset.csv")}
     items = []
     for r in _read(folder, "olist_order_items_dataset.csv"):
         order = orders[r["order_id"]]
         order.items += 1
-        items.append(Item(order, Decimal(r["price"]), Decimal(r["freight_value"]), r["seller_id"], sellers[r["seller_id"]], *products[r["product_id"]]))
+        items.append(
+            Item(
+                order, Decimal(r["price"]), Decimal(r["freight_value"]), r["seller_id"], sellers[r["seller_id"]], *products[r["product_id"]]
+            )
+        )
     payments = []
     for r in _read(folder, "olist_order_payments_dataset.csv"):
         order = orders[r["order_id"]]
@@ -174,13 +205,29 @@ def delay_bucket(o: Order) -> str:
     if o.delivered is None:
         return "Not delivered"
     days = (o.delivered.date() - o.estimated).days
-    for limit, name in ((-15, "15+ days early"), (-8, "8-14 days early"), (-1, "1-7 days early"), (0, "On the day"), (3, "1-3 days late"), (7, "4-7 days late")):
+    for limit, name in (
+        (-15, "15+ days early"),
+        (-8, "8-14 days early"),
+        (-1, "1-7 days early"),
+        (0, "On the day"),
+        (3, "1-3 days late"),
+        (7, "4-7 days late"),
+    ):
         if days <= limit:
             return name
     return "8+ days late"
 
 
-DELAY_ORDER = ["15+ days early", "8-14 days early", "1-7 days early", "On the day", "1-3 days late", "4-7 days late", "8+ days late", "Not delivered"]
+DELAY_ORDER = [
+    "15+ days early",
+    "8-14 days early",
+    "1-7 days early",
+    "On the day",
+    "1-3 days late",
+    "4-7 days late",
+    "8+ days late",
+    "Not delivered",
+]
 
 
 def _order_value(o: Order, dimension: str, grain: str | None):
@@ -218,7 +265,13 @@ def measure(metric: str, rows: list):
     if metric in ITEM_METRICS:
         kept = [i for i in rows if i.order.counts]
         price, freight = sum((i.price for i in kept), Decimal(0)), sum((i.freight for i in kept), Decimal(0))
-        return {"gmv": price, "freight": freight, "items": len(kept), "freight_ratio": _ratio(freight, price), "active_sellers": len({i.seller for i in kept})}[metric]
+        return {
+            "gmv": price,
+            "freight": freight,
+            "items": len(kept),
+            "freight_ratio": _ratio(freight, price),
+            "active_sellers": len({i.seller for i in kept}),
+        }[metric]
     delivered = [o for o in rows if o.delivered]
     reviewed = [o.score for o in rows if o.score is not None]
     paying = [o for o in rows if o.counts and o.paid is not None]
@@ -272,14 +325,17 @@ def _cohorts(raw: Raw, by, where, start, end, from_month: int = 0, complete_unti
             continue
         if complete_until and _add_months(cohort, n) > complete_until:
             continue
-        key = tuple(truncate(cohort, grain or "month") if d == "cohort_month" else (state if d == "customer_state" else n) for d, grain in by)
+        key = tuple(
+            truncate(cohort, grain or "month") if d == "cohort_month" else (state if d == "customer_state" else n) for d, grain in by
+        )
         sums[key][0] += active if n >= from_month else 0
         sums[key][1] += size if n >= from_month else 0
     return {k: _ratio(a, s) for k, (a, s) in sums.items()}
 
 
-def answer(raw: Raw, metrics, by=(), where=None, start: dt.date | None = None, end: dt.date | None = None,
-           complete_until: dt.date | None = None) -> dict[tuple, tuple]:
+def answer(
+    raw: Raw, metrics, by=(), where=None, start: dt.date | None = None, end: dt.date | None = None, complete_until: dt.date | None = None
+) -> dict[tuple, tuple]:
     """{group key: metric values}: `by` is [(dimension, grain or None)], `where` {dimension:
     allowed values}, `start`/`end` an inclusive purchase-date range (cohort month for cohorts);
     `complete_until` the reporting window's last day, for complete periods (cohorts: the month
@@ -288,7 +344,9 @@ def answer(raw: Raw, metrics, by=(), where=None, start: dt.date | None = None, e
     columns = []
     for metric in metrics:
         if metric in ("cohort_retention", "cohort_return_rate"):
-            columns.append(_cohorts(raw, by, where, start, end, from_month=1 if metric == "cohort_return_rate" else 0, complete_until=complete_until))
+            columns.append(
+                _cohorts(raw, by, where, start, end, from_month=1 if metric == "cohort_return_rate" else 0, complete_until=complete_until)
+            )
             continue
         if metric in FORECAST_METRICS:
             columns.append(_forecasts(raw, metric, by, where))
@@ -325,7 +383,9 @@ def assert_matches(rows, want: dict[tuple, tuple], dims: int, limit: int | None 
     assert len(got) == expected_count, f"{what}: {len(got)} groups, the raw files give {expected_count}"
     for key, values in got.items():
         assert key in want, f"{what}: group {key} is not in the raw files' answer"
-        assert len(values) == len(want[key]) and all(_same(a, b) for a, b in zip(values, want[key])), f"{what}: {key} -> {values}, the raw files give {want[key]}"
+        assert len(values) == len(want[key]) and all(_same(a, b) for a, b in zip(values, want[key])), (
+            f"{what}: {key} -> {values}, the raw files give {want[key]}"
+        )
     if limit and len(want) > limit:
         first = sorted((v[0] for v in want.values() if v[0] is not None), reverse=True)[:limit]
         top = sorted((v[0] for v in got.values()), reverse=True)
@@ -407,14 +467,19 @@ def forecast_grid(raw: Raw) -> list[tuple[str, dt.date, str, object, object, obj
     grid = []
     for series in ["All states", *states]:
         for index, name in enumerate(("revenue", "orders")):
-            values = [float(total[(m,)][index]) if series == "All states" else float(by_state.get((m, series), (0, 0))[index]) for m in months]
+            values = [
+                float(total[(m,)][index]) if series == "All states" else float(by_state.get((m, series), (0, 0))[index]) for m in months
+            ]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fitted = ETSModel(pd.Series(values, index=pd.DatetimeIndex(months, freq="MS")), error="add").fit(disp=False)
             frame = fitted.get_prediction(start=len(values), end=len(values) + 2).summary_frame(alpha=0.05)
             keep = (lambda x: Decimal(f"{x:.2f}")) if name == "revenue" else (lambda x: round(x, 1))
             grid += [(series, m, name, None, None, None) for m in months]
-            grid += [(series, when.date(), name, keep(row["mean"]), keep(max(row["pi_lower"], 0.0)), keep(row["pi_upper"])) for when, row in frame.iterrows()]
+            grid += [
+                (series, when.date(), name, keep(row["mean"]), keep(max(row["pi_lower"], 0.0)), keep(row["pi_upper"]))
+                for when, row in frame.iterrows()
+            ]
     _GRIDS[id(raw)] = grid
     return grid
 

@@ -38,7 +38,9 @@ def test_answers_equal_the_clis(served, monkeypatch):
     monkeypatch.setenv("OLIST_WAREHOUSE_PATH", str(served))
     cli = CliRunner().invoke(main, ["semantic", "query", "--metric", "aov", "--by", "order_status", "--format", "json"])
     assert cli.exit_code == 0, cli.output
-    theirs = {row["order_status"]: float("nan") if row["aov"] is None else row["aov"] for row in json.loads(cli.output)}  # no revenue: empty
+    theirs = {
+        row["order_status"]: float("nan") if row["aov"] is None else row["aov"] for row in json.loads(cli.output)
+    }  # no revenue: empty
     mine = api.query("aov", by="order_status")  # OLIST_WAREHOUSE_PATH, as the CLI reads it
     assert dict(zip(mine["order_status"], mine["aov"])) == pytest.approx(theirs, abs=0.005, nan_ok=True)
 
@@ -54,14 +56,17 @@ def test_order_by_limit_and_arrow(served, reference):
     assert 0 < len(complete) < len(every)
 
 
-@pytest.mark.parametrize("ask, says", [
-    ({"metrics": "revenu"}, "known metrics: active_sellers"),
-    ({"metrics": "revenue", "by": "customer_stat"}, "known dimensions:"),
-    ({"metrics": "revenue", "by": "purchase_date:decade"}, "its grains: month"),
-    ({"metrics": "revenue", "where": {"customer_state": "XX"}}, "its values: AC"),
-    ({"metrics": "revenue", "order_by": "profit"}, "the answer's columns are revenue"),
-    ({"metrics": "revenue", "start": "2018-13-01"}, "YYYY-MM-DD"),
-])
+@pytest.mark.parametrize(
+    "ask, says",
+    [
+        ({"metrics": "revenu"}, "known metrics: active_sellers"),
+        ({"metrics": "revenue", "by": "customer_stat"}, "known dimensions:"),
+        ({"metrics": "revenue", "by": "purchase_date:decade"}, "its grains: month"),
+        ({"metrics": "revenue", "where": {"customer_state": "XX"}}, "its values: AC"),
+        ({"metrics": "revenue", "order_by": "profit"}, "the answer's columns are revenue"),
+        ({"metrics": "revenue", "start": "2018-13-01"}, "YYYY-MM-DD"),
+    ],
+)
 def test_a_wrong_name_or_value_names_the_choices(served, ask, says):
     with pytest.raises(api.QueryError) as error:
         api.query(**ask, warehouse_path=served)
@@ -71,8 +76,17 @@ def test_a_wrong_name_or_value_names_the_choices(served, ask, says):
 def test_the_forecast_by_its_series(served, reference):
     from tests.reference import forecast_grid
 
-    frame = api.query(["revenue_forecast", "revenue_forecast_high_95"], by="forecast_month", where={"forecast_series": "All states"}, warehouse_path=served).dropna()
-    want = {m: (float(mean), float(high)) for s, m, name, mean, _, high in forecast_grid(reference) if s == "All states" and name == "revenue" and mean is not None}
+    frame = api.query(
+        ["revenue_forecast", "revenue_forecast_high_95"],
+        by="forecast_month",
+        where={"forecast_series": "All states"},
+        warehouse_path=served,
+    ).dropna()
+    want = {
+        m: (float(mean), float(high))
+        for s, m, name, mean, _, high in forecast_grid(reference)
+        if s == "All states" and name == "revenue" and mean is not None
+    }
     got = {row.forecast_month.date(): (row.revenue_forecast, row.revenue_forecast_high_95) for row in frame.itertuples()}
     assert set(got) == set(want) and len(want) == 3
     for month, values in want.items():

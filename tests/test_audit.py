@@ -129,8 +129,12 @@ def test_a_rewrite_of_anything_before_the_last_run_fails_verify_with_no_schedule
     pipeline.run(settings, small_drop)
     with store.connect(trail_url) as conn:
         first = conn.execute("select id from audit_logs where action = 'etl.run.started'").fetchone()["id"]
-    attack(trail_url, "update audit_logs set details = '{\"drops\": []}' where id = %(id)s",
-           RECOMPUTE.format(from_id=first).replace("%(from)s", str(first)), params={"id": first})
+    attack(
+        trail_url,
+        "update audit_logs set details = '{\"drops\": []}' where id = %(id)s",
+        RECOMPUTE.format(from_id=first).replace("%(from)s", str(first)),
+        params={"id": first},
+    )
     with store.connect(trail_url) as conn:
         assert audit.verify(conn).ok  # the chain alone holds: every hash was recomputed
     code, output = verify_cli(trail_url, tmp_path / "home")
@@ -150,7 +154,9 @@ def test_tail_and_export(trail_url, tmp_path):
     assert runner.invoke(main, ["audit", "export", "--format", "jsonl", "--out", str(out)], env=env).exit_code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     carried = rows.pop()["checkpoint"]  # the export carries the checkpoint it wrote, which covers its own event
-    assert len(rows) == 6 and rows[0]["prev_hash"] == audit.GENESIS and [r["action"] for r in rows[-2:]] == ["other.thing", "audit.checkpoint"]
+    assert (
+        len(rows) == 6 and rows[0]["prev_hash"] == audit.GENESIS and [r["action"] for r in rows[-2:]] == ["other.thing", "audit.checkpoint"]
+    )
     assert carried["rows"] == 6 and carried["last_id"] == rows[-1]["id"] and carried["last_hash"] == rows[-1]["hash"]
     csv_out = runner.invoke(main, ["audit", "export", "--format", "csv"], env=env)
     assert csv_out.stdout.splitlines()[0] == ",".join(audit.COLUMNS) and len(csv_out.stdout.splitlines()) == 8
@@ -196,7 +202,12 @@ def verify_cli(url: str, home) -> tuple[int, str]:
 def test_a_rewrite_with_recomputed_hashes_passes_the_chain_but_not_the_checkpoint(trail_url, tmp_path):
     ids = events(trail_url, 6)
     checkpointed(trail_url, tmp_path)
-    attack(trail_url, "update audit_logs set details = '{\"i\": 99}' where id = %(id)s", RECOMPUTE.format(from_id=ids[2]).replace("%(from)s", str(ids[2])), params={"id": ids[2]})
+    attack(
+        trail_url,
+        "update audit_logs set details = '{\"i\": 99}' where id = %(id)s",
+        RECOMPUTE.format(from_id=ids[2]).replace("%(from)s", str(ids[2])),
+        params={"id": ids[2]},
+    )
     with store.connect(trail_url) as conn:
         assert audit.verify(conn).ok  # the chain alone holds: every hash was recomputed
     code, output = verify_cli(trail_url, tmp_path)
@@ -266,7 +277,9 @@ def test_an_altered_or_foreign_checkpoint_is_refused(trail_url, tmp_path):
     assert code == 1 and "NOT VERIFIED" in output and "signature" in output
     path.write_text(json.dumps(forged))
     assert verify_cli(trail_url, tmp_path)[0] == 0
-    other_key = CliRunner().invoke(main, ["audit", "verify"], env={"OLIST_DATABASE_URL": trail_url, "OLIST_HOME": str(tmp_path), "OLIST_AUDIT_KEY": "x" * 40})
+    other_key = CliRunner().invoke(
+        main, ["audit", "verify"], env={"OLIST_DATABASE_URL": trail_url, "OLIST_HOME": str(tmp_path), "OLIST_AUDIT_KEY": "x" * 40}
+    )
     assert other_key.exit_code == 1 and "not the key it was signed with" in other_key.output
 
 
@@ -286,7 +299,8 @@ def test_the_application_role_appends_only_through_the_function(trail_url):
                 "alter table audit_logs disable trigger all",
                 "alter table audit_logs owner to current_user",
                 "set session_replication_role = replica",
-                "create or replace function audit_row_hash_v2(a text, b timestamptz, c text, d text, e text, f text, g jsonb) returns text language sql as $$ select '' $$",
+                "create or replace function audit_row_hash_v2(a text, b timestamptz, c text, d text, e text, f text, g jsonb) "
+                "returns text language sql as $$ select '' $$",
                 "drop table audit_logs",
                 "set role olist_audit_owner",
             ):

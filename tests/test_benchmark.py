@@ -57,12 +57,21 @@ def test_row_comparison_can_fail():
 @pytest.mark.slow
 def test_bench_queries_json(tmp_path, ops_url):
     result = CliRunner().invoke(
-        main, ["bench", "queries", "--scale", "0.01", "--repeat", "2", "--format", "json"], env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url}
+        main,
+        ["bench", "queries", "--scale", "0.01", "--repeat", "2", "--format", "json"],
+        env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url},
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["geomean_speedup"] > 0 and report["all_rows_equal"] is True
-    assert len(report["queries"]) > 30 and {"query", "duckdb_p95_ms", "postgres_p95_ms", "speedup", "same_rows", "file_open_speedup"} <= set(report["queries"][0])
+    assert len(report["queries"]) > 30 and {
+        "query",
+        "duckdb_p95_ms",
+        "postgres_p95_ms",
+        "speedup",
+        "same_rows",
+        "file_open_speedup",
+    } <= set(report["queries"][0])
     # the provider's connections cost less than opening the file, and so do its queries
     assert report["connection_cost"]["provider"]["p50_ms"] < report["connection_cost"]["file_open"]["p50_ms"]
     assert report["geomean_speedup"] > report["geomean_file_open_speedup"]
@@ -94,7 +103,11 @@ def test_every_dashboard_query_returns_the_same_rows_on_clickhouse(warehouse, cl
     ch_settings, _ = clickhouse_warehouse
     benchmark.load_postgres(settings.warehouse_path, bench_pg, say=lambda m: None)
     results = benchmark.run_queries(
-        settings.warehouse_path, bench_pg, repeat=1, say=lambda m: None, clickhouse=lambda sql, params: clickhouse.query(ch_settings, sql, params)
+        settings.warehouse_path,
+        bench_pg,
+        repeat=1,
+        say=lambda m: None,
+        clickhouse=lambda sql, params: clickhouse.query(ch_settings, sql, params),
     )
     assert [r.name for r in results if not r.clickhouse_same_rows] == []
     assert all(r.clickhouse_ms for r in results)
@@ -104,7 +117,11 @@ def test_every_dashboard_query_returns_the_same_rows_on_clickhouse(warehouse, cl
 @pytest.mark.slow
 def test_bench_queries_with_clickhouse(tmp_path, ops_url, clickhouse_url):
     env = {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url, "OLIST_CLICKHOUSE_URL": clickhouse_url}
-    result = CliRunner().invoke(main, ["bench", "queries", "--scale", "0.01", "--repeat", "1", "--format", "json", "--engines", "duckdb,postgres,clickhouse"], env=env)
+    result = CliRunner().invoke(
+        main,
+        ["bench", "queries", "--scale", "0.01", "--repeat", "1", "--format", "json", "--engines", "duckdb,postgres,clickhouse"],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["clickhouse_rows_equal"] is True and report["clickhouse_geomean_speedup"] > 0

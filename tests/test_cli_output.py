@@ -49,7 +49,12 @@ def invoke(*args, env=None, **kwargs):
 def loaded(small_drop, ops_url, tmp_path_factory):
     """A warehouse loaded by `etl run --format json --no-after-publish`: (env, result, its JSON)."""
     home = tmp_path_factory.mktemp("cli-output")
-    env = {"OLIST_HOME": str(home), "OLIST_DATABASE_URL": ops_url, "OLIST_SUPERSET_URL": "http://127.0.0.1:9", "OLIST_METABASE_URL": "http://127.0.0.1:9"}
+    env = {
+        "OLIST_HOME": str(home),
+        "OLIST_DATABASE_URL": ops_url,
+        "OLIST_SUPERSET_URL": "http://127.0.0.1:9",
+        "OLIST_METABASE_URL": "http://127.0.0.1:9",
+    }
     result = CliRunner().invoke(main, ["etl", "run", "--source", str(small_drop), "--format", "json", "--no-after-publish"], env=env)
     assert result.exit_code == 0, result.output
     return env, result, json.loads(result.stdout)
@@ -86,9 +91,18 @@ def test_etl_run_without_the_flag_runs_each_tools_after_publish_step(loaded, sma
 @pytest.mark.parametrize(
     "args",
     [
-        ["etl", "status"], ["semantic", "list"], ["semantic", "show", "revenue"], ["semantic", "show", "customer_state"],
-        ["semantic", "compile", "--metric", "orders", "--by", "customer_state"], ["semantic", "query", "--metric", "orders"],
-        ["bi", "list"], ["audit", "tail", "--limit", "3"], ["audit", "checkpoint"], ["audit", "verify"], ["doctor"], ["outbox"],
+        ["etl", "status"],
+        ["semantic", "list"],
+        ["semantic", "show", "revenue"],
+        ["semantic", "show", "customer_state"],
+        ["semantic", "compile", "--metric", "orders", "--by", "customer_state"],
+        ["semantic", "query", "--metric", "orders"],
+        ["bi", "list"],
+        ["audit", "tail", "--limit", "3"],
+        ["audit", "checkpoint"],
+        ["audit", "verify"],
+        ["doctor"],
+        ["outbox"],
     ],
     ids=" ".join,
 )
@@ -134,4 +148,3 @@ def test_no_color_turns_colour_off(tmp_path):
     assert "\x1b[" in coloured.output  # a terminal gets colour ...
     plain = CliRunner().invoke(main, ["doctor"], env={**env, "NO_COLOR": "1"}, color=True)
     assert "\x1b[" not in plain.output and "FAIL" in plain.output  # ... unless NO_COLOR is set
-

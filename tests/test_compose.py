@@ -28,7 +28,9 @@ def compose(*args: str, env_file: Path | None = None) -> subprocess.CompletedPro
     assert binary, "docker-compose is not installed: `make test` installs Debian's package"
     env = {"PATH": os.environ["PATH"]}  # nothing from this machine's environment leaks in
     options = ["--env-file", str(env_file)] if env_file else []
-    return subprocess.run([binary, "-p", "olist", "-f", str(COMPOSE), *options, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [binary, "-p", "olist", "-f", str(COMPOSE), *options, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,9 @@ def test_no_literal_secrets_only_variables_from_env():
     assert len(found) >= 10
     for where, value in found:
         # a required variable from .env, or an optional one with no default (the mail server's password)
-        assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", value) or re.fullmatch(r"\$\{[A-Z0-9_]+:-\}", value), f"{where} is not a variable from .env: {value!r}"
+        assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", value) or re.fullmatch(r"\$\{[A-Z0-9_]+:-\}", value), (
+            f"{where} is not a variable from .env: {value!r}"
+        )
     for url in re.findall(r"postgresql://[^\s]+", COMPOSE.read_text()):
         assert re.search(r"://\w+:\$\{[A-Z_]+:\?", url), f"a database URL with a literal password: {url}"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
@@ -92,9 +96,21 @@ def test_every_image_is_pinned(config):
 
 
 def test_the_superset_image_uses_the_drivers_of_the_tested_environment():
-    tested = dict(line.split("#")[0].strip().split("==") for line in (ROOT / "platform" / "superset" / "requirements" / "superset.txt").read_text().splitlines() if "==" in line)
-    tested |= dict(line.strip().split("==") for line in (ROOT / "platform" / "superset" / "requirements" / "superset-constraints.txt").read_text().splitlines() if "==" in line)
-    image = dict(line.strip().split("==") for line in (ROOT / "docker" / "superset" / "requirements.txt").read_text().splitlines() if "==" in line and not line.startswith("#"))
+    tested = dict(
+        line.split("#")[0].strip().split("==")
+        for line in (ROOT / "platform" / "superset" / "requirements" / "superset.txt").read_text().splitlines()
+        if "==" in line
+    )
+    tested |= dict(
+        line.strip().split("==")
+        for line in (ROOT / "platform" / "superset" / "requirements" / "superset-constraints.txt").read_text().splitlines()
+        if "==" in line
+    )
+    image = dict(
+        line.strip().split("==")
+        for line in (ROOT / "docker" / "superset" / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     assert image
     for package, version in image.items():
         assert tested.get(package) == version, f"{package}=={version} in the image, {tested.get(package)} in the tested environment"
@@ -119,7 +135,9 @@ def test_the_warehouse_is_read_only_in_the_bi_tools_and_the_order_holds(config):
     assert env["OLIST_ENV"] == "production" and env["OLIST_DATABASE_URL"].startswith("postgresql://olist_runtime:")  # least privilege
     assert "OLIST_MIGRATION_DATABASE_URL" not in env and env["OLIST_AUDIT_KEY"]
     assert services["postgres"]["environment"]["OLIST_RUNTIME_DB_PASSWORD"]  # its init script makes the runtime login
-    assert services["init"]["environment"]["OLIST_MIGRATION_DATABASE_URL"].startswith("postgresql://olist:")  # the owner migrates, in init only
+    assert services["init"]["environment"]["OLIST_MIGRATION_DATABASE_URL"].startswith(
+        "postgresql://olist:"
+    )  # the owner migrates, in init only
 
 
 def _volumes(service: dict) -> list[str]:
@@ -136,9 +154,16 @@ def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_p
         with psycopg.connect(pg.admin_url, autocommit=True) as conn:  # as empty as the official image's first start
             conn.execute("drop database if exists olist_ops")
         env = {
-            "PATH": os.environ["PATH"], "PGHOST": "127.0.0.1", "PGPORT": str(pg.port), "PGPASSWORD": "p0",
-            "POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres",
-            "POSTGRES_PASSWORD": "p0", "OLIST_DB_PASSWORD": "p1", "SUPERSET_DB_PASSWORD": "p2", "METABASE_DB_PASSWORD": "p3",
+            "PATH": os.environ["PATH"],
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(pg.port),
+            "PGPASSWORD": "p0",
+            "POSTGRES_USER": "postgres",
+            "POSTGRES_DB": "postgres",
+            "POSTGRES_PASSWORD": "p0",
+            "OLIST_DB_PASSWORD": "p1",
+            "SUPERSET_DB_PASSWORD": "p2",
+            "METABASE_DB_PASSWORD": "p3",
             "OLIST_RUNTIME_DB_PASSWORD": "p4",
         }
         script = ROOT / "docker" / "postgres" / "init.sh"
@@ -151,7 +176,9 @@ def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_p
 
         for role, database in (("olist", "olist_ops"), ("superset", "superset"), ("metabase", "metabase")):
             with psycopg.connect(login(role, database)) as conn:
-                assert conn.execute("select current_user, pg_catalog.pg_get_userbyid(datdba) from pg_database where datname = current_database()").fetchone() == (role, role)
+                assert conn.execute(
+                    "select current_user, pg_catalog.pg_get_userbyid(datdba) from pg_database where datname = current_database()"
+                ).fetchone() == (role, role)
         with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
             psycopg.connect(login("metabase", "olist_ops"))
         with psycopg.connect(login("olist", "olist_ops")) as conn:
@@ -159,9 +186,15 @@ def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_p
         # The roles as the stack uses them: the owner migrates (and hands the audit trail to
         # olist_audit_owner), the runtime login does the rest and may only append to the trail.
         cli = [str(ROOT / ".venv" / "bin" / "olist-bi")] if (ROOT / ".venv" / "bin" / "olist-bi").exists() else ["olist-bi"]
-        platform = {"PATH": os.environ["PATH"], "OLIST_HOME": str(tmp_path / "home"), "OLIST_ENV": "production", "OLIST_AUDIT_KEY": "k" * 40,
-                    "OLIST_OPS_READER_PASSWORD": "p5", "OLIST_MIGRATION_DATABASE_URL": login("olist", "olist_ops"),
-                    "OLIST_DATABASE_URL": login("olist_runtime", "olist_ops")}
+        platform = {
+            "PATH": os.environ["PATH"],
+            "OLIST_HOME": str(tmp_path / "home"),
+            "OLIST_ENV": "production",
+            "OLIST_AUDIT_KEY": "k" * 40,
+            "OLIST_OPS_READER_PASSWORD": "p5",
+            "OLIST_MIGRATION_DATABASE_URL": login("olist", "olist_ops"),
+            "OLIST_DATABASE_URL": login("olist_runtime", "olist_ops"),
+        }
         for args in (["migrate"], ["audit", "checkpoint"], ["audit", "verify"], ["etl", "status"]):
             ran = subprocess.run([*cli, *args], env=platform, capture_output=True, text=True, timeout=120)
             assert ran.returncode == 0, (args, ran.stderr)
@@ -170,7 +203,9 @@ def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_p
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("update audit_logs set actor = 'x'")
 
-        refused = subprocess.run(["sh", str(script)], env={**env, "SUPERSET_DB_PASSWORD": "change-me"}, capture_output=True, text=True, timeout=60)
+        refused = subprocess.run(
+            ["sh", str(script)], env={**env, "SUPERSET_DB_PASSWORD": "change-me"}, capture_output=True, text=True, timeout=60
+        )
         assert refused.returncode == 1 and "SUPERSET_DB_PASSWORD still holds the example value" in refused.stderr
     finally:
         pg.stop()
@@ -179,7 +214,9 @@ def test_the_postgres_init_script_makes_one_database_and_role_per_consumer(tmp_p
 def test_the_platform_init_script_loads_the_mounted_drop(small_drop, ops_url, tmp_path):
     env = {
         "PATH": f"{Path(shutil.which('olist-bi') or ROOT / '.venv/bin/olist-bi').parent}:{os.environ['PATH']}",
-        "OLIST_HOME": str(tmp_path / "home"), "OLIST_DATABASE_URL": ops_url, "OLIST_DROP": str(small_drop),
+        "OLIST_HOME": str(tmp_path / "home"),
+        "OLIST_DATABASE_URL": ops_url,
+        "OLIST_DROP": str(small_drop),
         "OLIST_WAREHOUSE_PATH": str(tmp_path / "warehouse" / "warehouse.duckdb"),
     }
     (tmp_path / "warehouse").mkdir()

@@ -59,9 +59,7 @@ def test_renamed_column(drop_copy):
     path = drop_copy / "olist_products_dataset.csv"
     header = ["product_name_length" if c == "product_name_lenght" else c for c in BY_TABLE["products"].header]
     rewrite_header(path, header)
-    assert problems_of(drop_copy) == [
-        "olist_products_dataset.csv: column 'product_name_lenght' is named 'product_name_length'"
-    ]
+    assert problems_of(drop_copy) == ["olist_products_dataset.csv: column 'product_name_lenght' is named 'product_name_length'"]
 
 
 def test_wrong_header_order(drop_copy):

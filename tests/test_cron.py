@@ -40,7 +40,9 @@ def test_days_of_the_week_as_cron_counts_them(crontab, days):
     assert fire_days(crontab, len(days)) == days
 
 
-@pytest.mark.parametrize(("crontab", "message"), [("0 8 * *", "has 4 fields"), ("0 8 * * 8", "not 0-7"), ("0 8 * * 5-1", "backwards"), ("0 25 * * *", "maximum")])
+@pytest.mark.parametrize(
+    ("crontab", "message"), [("0 8 * *", "has 4 fields"), ("0 8 * * 8", "not 0-7"), ("0 8 * * 5-1", "backwards"), ("0 25 * * *", "maximum")]
+)
 def test_a_wrong_crontab_is_refused(crontab, message):
     with pytest.raises(ValueError, match=message):
         cron.trigger(crontab)
@@ -51,8 +53,18 @@ def test_a_wrong_crontab_is_refused(crontab, message):
     [
         # Both day fields restricted: the 1st OR any Monday (APScheduler alone: Mondays that are the 1st,
         # next on 2027-02-01).
-        ("0 2 1 * 1", ["2026-11-30 Mon 02:00", "2026-12-01 Tue 02:00", "2026-12-07 Mon 02:00", "2026-12-14 Mon 02:00", "2026-12-21 Mon 02:00",
-                       "2026-12-28 Mon 02:00", "2027-01-01 Fri 02:00"]),
+        (
+            "0 2 1 * 1",
+            [
+                "2026-11-30 Mon 02:00",
+                "2026-12-01 Tue 02:00",
+                "2026-12-07 Mon 02:00",
+                "2026-12-14 Mon 02:00",
+                "2026-12-21 Mon 02:00",
+                "2026-12-28 Mon 02:00",
+                "2027-01-01 Fri 02:00",
+            ],
+        ),
         # Names and ranges in both fields, and month names.
         ("30 6 1-2 jan-feb sat-sun", ["2027-01-01 Fri 06:30", "2027-01-02 Sat 06:30", "2027-01-03 Sun 06:30", "2027-01-09 Sat 06:30"]),
         ("0 2 15 * mon-sun", ["2026-11-30 Mon 02:00", "2026-12-01 Tue 02:00", "2026-12-02 Wed 02:00"]),

@@ -68,7 +68,9 @@ def test_superset_config_refuses_to_start_without_its_secrets(env, message):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OLIST_")}
     result = subprocess.run(
         [str(python), "-c", f"import runpy; runpy.run_path({str(ROOT / 'platform' / 'superset' / 'superset_config.py')!r})"],
-        env={**clean, **env}, capture_output=True, text=True,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0 and message in result.stderr
 
@@ -91,7 +93,8 @@ def test_superset_config_reads_everything_from_the_environment():
         f"import json, runpy; c = runpy.run_path({str(ROOT / 'platform' / 'superset' / 'superset_config.py')!r}); "
         "print(c['SQLALCHEMY_DATABASE_URI'], c['CACHE_CONFIG']['CACHE_TYPE'], c['SQL_MAX_ROW'], c['WTF_CSRF_ENABLED']); "
         "c['BROKER'] = [c['CELERY_CONFIG'].broker_url, c['CELERY_CONFIG'].result_backend]; "
-        "print(json.dumps({k: c[k] for k in ('FEATURE_FLAGS', 'PREVENT_UNSAFE_DB_CONNECTIONS', 'SESSION_COOKIE_HTTPONLY', 'TALISMAN_ENABLED', "
+        "print(json.dumps({k: c[k] for k in ('FEATURE_FLAGS', 'PREVENT_UNSAFE_DB_CONNECTIONS', "
+        "'SESSION_COOKIE_HTTPONLY', 'TALISMAN_ENABLED', "
         "'BROKER', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SSL', 'SMTP_STARTTLS', 'SMTP_SSL_SERVER_AUTH', 'SMTP_MAIL_FROM')}))"
     )
     result = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True)

@@ -36,8 +36,11 @@ def test_doctor_reports_a_broken_setting(tmp_path):
 
 
 GOOD = {
-    "OLIST_SUPERSET_SECRET_KEY": "Zq3" * 14, "OLIST_AUDIT_KEY": "Kx9" * 14, "OLIST_SUPERSET_ADMIN_PASSWORD": "Wp4-long-random-1",
-    "OLIST_OPS_READER_PASSWORD": "Rd7-long-random-2", "OLIST_METABASE_ADMIN_PASSWORD": "Mb2-long-random-3",
+    "OLIST_SUPERSET_SECRET_KEY": "Zq3" * 14,
+    "OLIST_AUDIT_KEY": "Kx9" * 14,
+    "OLIST_SUPERSET_ADMIN_PASSWORD": "Wp4-long-random-1",
+    "OLIST_OPS_READER_PASSWORD": "Rd7-long-random-2",
+    "OLIST_METABASE_ADMIN_PASSWORD": "Mb2-long-random-3",
 }
 
 
@@ -76,7 +79,9 @@ def test_production_refuses_the_embedded_postgres_start(tmp_path):
 
     from olist_bi.cli import main
 
-    result = CliRunner().invoke(main, ["postgres", "start"], env={"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production", "OLIST_DATABASE_URL": ""})
+    result = CliRunner().invoke(
+        main, ["postgres", "start"], env={"OLIST_HOME": str(tmp_path), "OLIST_ENV": "production", "OLIST_DATABASE_URL": ""}
+    )
     assert result.exit_code == 1 and "for the local demo only" in result.output
     assert not (tmp_path / "postgres").exists()
 

@@ -25,7 +25,11 @@ def run(args: list[str], env: dict, **kwargs) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("env", "args", "says"),
     [
-        ({"OLIST_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}, ["etl", "status"], "no PostgreSQL answers there"),  # nothing listens
+        (
+            {"OLIST_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"},
+            ["etl", "status"],
+            "no PostgreSQL answers there",
+        ),  # nothing listens
         ({"OLIST_DATABASE_URL": "host=127.0.0.1 port=9 password=s3cret-value"}, ["audit", "tail"], "connection"),
         ({"OLIST_DATABASE_URL": "mysql://root:s3cret-value@127.0.0.1/x"}, ["etl", "status"], "must be a PostgreSQL URL"),
         ({"OLIST_DUCKDB_THREADS": "lots"}, ["etl", "status"], "OLIST_DUCKDB_THREADS must be a whole number"),
@@ -45,7 +49,8 @@ def test_a_database_missing_on_the_server_says_what_to_do(tmp_path, ops_url):
     result = run(["etl", "status"], {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": with_database(ops_url, "olist_no_such_db")})
     assert result.returncode == 1, result
     assert result.stderr.strip().endswith(
-        'database "olist_no_such_db" does not exist (create that database, or name one that exists in OLIST_DATABASE_URL)'), result.stderr
+        'database "olist_no_such_db" does not exist (create that database, or name one that exists in OLIST_DATABASE_URL)'
+    ), result.stderr
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -67,7 +72,9 @@ def test_a_directory_named_like_an_olist_file_is_one_line(tmp_path, small_drop, 
 
 def test_a_closed_pipe_ends_quietly(tmp_path, ops_url):
     env = {**os.environ, "OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url}
-    export = subprocess.Popen(CLI + ["generate", "--scale", "0.01", "--out", str(tmp_path / "g")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    export = subprocess.Popen(
+        CLI + ["generate", "--scale", "0.01", "--out", str(tmp_path / "g")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     export.stdout.close()  # the reader is gone before the first line
     _, stderr = export.communicate(timeout=120)
     assert export.returncode == 0 and b"BrokenPipe" not in stderr and b"Traceback" not in stderr, stderr
@@ -92,7 +99,6 @@ def test_an_unknown_metric_of_120000_characters_is_not_echoed_whole(tmp_path):
     assert result.returncode == 1 and len(result.stderr) < 3000 and "characters" in result.stderr, result.stderr[:300]
 
 
-
 def test_runs_on_one_warehouse_folder_with_different_databases_do_not_overlap(tmp_path, small_drop, ops_url):
     """The folder lock: a second run on the same OLIST_HOME, recording in another database,
     finds the folder busy instead of deleting the first run's build file."""
@@ -104,7 +110,9 @@ def test_runs_on_one_warehouse_folder_with_different_databases_do_not_overlap(tm
         fcntl.flock(held, fcntl.LOCK_EX)  # as a run of another process holds it
         result = run(["etl", "run", "--source", str(small_drop)], {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url})
     assert result.returncode == 75 and pipeline.BUSY in result.stderr
-    assert run(["etl", "run", "--source", str(small_drop)], {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url}).returncode == 0
+    assert (
+        run(["etl", "run", "--source", str(small_drop)], {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url}).returncode == 0
+    )
 
 
 def test_a_broken_dashboard_spec_is_one_line_naming_the_file(tmp_path, monkeypatch):
@@ -114,7 +122,9 @@ def test_a_broken_dashboard_spec_is_one_line_naming_the_file(tmp_path, monkeypat
     from olist_bi.cli import main
 
     (tmp_path / "datasets.yaml").write_text((module.HERE / "datasets.yaml").read_text())
-    (tmp_path / "bad.yaml").write_text("slug: bad\ntitle: Bad\ndescription: d\ncharts:\n  - {key: a, title: A, comma, viz: kpi, metrics: [orders]}\n")
+    (tmp_path / "bad.yaml").write_text(
+        "slug: bad\ntitle: Bad\ndescription: d\ncharts:\n  - {key: a, title: A, comma, viz: kpi, metrics: [orders]}\n"
+    )
     monkeypatch.setattr(module, "HERE", tmp_path)
     module.dashboards.cache_clear()
     try:

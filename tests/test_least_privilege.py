@@ -23,7 +23,10 @@ def app_login():
     """A login role that is a member of olist_app only (the role exists once migrated)."""
     name = f"olist_test_rt_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute("do $$ begin if not exists (select 1 from pg_roles where rolname = 'olist_app') then create role olist_app nologin; end if; end $$")
+        conn.execute(
+            "do $$ begin if not exists (select 1 from pg_roles where rolname = 'olist_app') "
+            "then create role olist_app nologin; end if; end $$"
+        )
         conn.execute(f"create role {name} login in role olist_app")
     yield name
     with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -48,7 +51,14 @@ def test_every_command_works_as_a_member_of_olist_app(app_login, small_drop, tmp
         assert "no migration pending" in cli(owner, "migrate").output
 
         env = {**owner, "OLIST_DATABASE_URL": as_login(owner_url, app_login)}
-        for args in (["etl", "run", "--source", str(small_drop)], ["etl", "status"], ["audit", "tail"], ["audit", "checkpoint"], ["audit", "verify"], ["audit", "export", "--out", str(tmp_path / "a.jsonl")]):
+        for args in (
+            ["etl", "run", "--source", str(small_drop)],
+            ["etl", "status"],
+            ["audit", "tail"],
+            ["audit", "checkpoint"],
+            ["audit", "verify"],
+            ["audit", "export", "--out", str(tmp_path / "a.jsonl")],
+        ):
             result = cli(env, *args)
             assert result.exit_code == 0, (args, result.output)
         settings = make_settings(home, env["OLIST_DATABASE_URL"])
@@ -59,7 +69,12 @@ def test_every_command_works_as_a_member_of_olist_app(app_login, small_drop, tmp
         assert len(scheduler.scheduler.get_jobs()) == 4
         scheduler.scheduler.shutdown(wait=False)
         with psycopg.connect(env["OLIST_DATABASE_URL"], autocommit=True) as conn:
-            for statement in ("update audit_logs set actor = 'x'", "create table mine (x int)", "drop table pipeline_runs", "alter table audit_logs disable trigger all"):
+            for statement in (
+                "update audit_logs set actor = 'x'",
+                "create table mine (x int)",
+                "drop table pipeline_runs",
+                "alter table audit_logs disable trigger all",
+            ):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(statement)
         with psycopg.connect(owner_url) as conn:

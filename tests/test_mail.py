@@ -16,7 +16,6 @@ from tests.conftest import make_settings
 from tests.test_postgres import free_port
 
 
-
 @pytest.fixture
 def sink(tmp_path, ops_url):
     settings = make_settings(tmp_path / "home", ops_url, olist_smtp_port=free_port())
@@ -30,7 +29,13 @@ def sink(tmp_path, ops_url):
 
 def test_the_sink_keeps_each_message_and_the_outbox_lists_it(sink, monkeypatch):
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
-    mail.send(sink, ["manager@olist-bi.local"], "Weekly: Executive overview", "The dashboard, attached.", [("executive-overview.png", png, "image/png")])
+    mail.send(
+        sink,
+        ["manager@olist-bi.local"],
+        "Weekly: Executive overview",
+        "The dashboard, attached.",
+        [("executive-overview.png", png, "image/png")],
+    )
     (kept,) = sink.outbox_dir.glob("*.eml")
     assert kept.stat().st_mode & 0o077 == 0
     message = email.message_from_bytes(kept.read_bytes(), policy=email.policy.default)
@@ -40,7 +45,11 @@ def test_the_sink_keeps_each_message_and_the_outbox_lists_it(sink, monkeypatch):
     monkeypatch.setenv("OLIST_HOME", str(sink.home))
     listed = CliRunner().invoke(main, ["outbox"])
     assert listed.exit_code == 0, listed.output
-    assert "Weekly: Executive overview" in listed.output and f"executive-overview.png (image/png, {len(png):,} bytes)" in listed.output and str(kept) in listed.output
+    assert (
+        "Weekly: Executive overview" in listed.output
+        and f"executive-overview.png (image/png, {len(png):,} bytes)" in listed.output
+        and str(kept) in listed.output
+    )
 
 
 def test_mail_refuses_what_it_should_not_send(tmp_path, ops_url):
@@ -66,7 +75,12 @@ def test_a_failed_scheduled_run_mails_the_admins(sink, small_drop, monkeypatch):
     rows[2] = '"' + rows[2]  # a stray quote swallows the rest of the file: the run fails on its format rule
     path.write_text("\n".join(rows), encoding="utf-8")
     (drop / READY).touch()
-    for name, value in (("OLIST_HOME", sink.home), ("OLIST_DATABASE_URL", sink.database_url), ("OLIST_SMTP_PORT", sink.smtp_port), ("OLIST_DUCKDB_MEMORY_LIMIT", "1GB")):
+    for name, value in (
+        ("OLIST_HOME", sink.home),
+        ("OLIST_DATABASE_URL", sink.database_url),
+        ("OLIST_SMTP_PORT", sink.smtp_port),
+        ("OLIST_DUCKDB_MEMORY_LIMIT", "1GB"),
+    ):
         monkeypatch.setenv(name, str(value))
     (outcome,) = load_inbox("new_drop")
     assert "failed" in outcome and (drop / FAILED).exists()
@@ -75,7 +89,12 @@ def test_a_failed_scheduled_run_mails_the_admins(sink, small_drop, monkeypatch):
     assert kept.to == "manager@olist-bi.local"
     assert kept.subject == f"[Olist BI] ETL run {run_id} failed: category_translation.csv_format"
     body = email.message_from_bytes(kept.path.read_bytes(), policy=email.policy.default).get_body().get_content()
-    assert f"ETL run {run_id} failed" in body and "category_translation.csv_format" in body and "olist-bi etl status" in body and str(drop) in body
+    assert (
+        f"ETL run {run_id} failed" in body
+        and "category_translation.csv_format" in body
+        and "olist-bi etl status" in body
+        and str(drop) in body
+    )
 
 
 def test_a_mail_server_that_is_down_does_not_stop_the_scheduler(tmp_path, ops_url, small_drop, monkeypatch):
@@ -112,7 +131,9 @@ def test_mail_to_a_recipient_outside_the_allow_list_is_refused_before_anything_i
     settings = make_settings(tmp_path, "postgresql://unused@127.0.0.1:1/x", olist_smtp_port=port)
     with pytest.raises(mail.MailError, match=r"refused to mail spy@evil.example: not in OLIST_MAIL_ALLOWED_DOMAINS \(olist-bi.local\)"):
         mail.send(settings, ["manager@olist-bi.local", "spy@evil.example"], "subject", "body")
-    wider = make_settings(tmp_path, "postgresql://unused@127.0.0.1:1/x", olist_smtp_port=port, olist_mail_allowed_domains="olist-bi.local, evil.example")
+    wider = make_settings(
+        tmp_path, "postgresql://unused@127.0.0.1:1/x", olist_smtp_port=port, olist_mail_allowed_domains="olist-bi.local, evil.example"
+    )
     with pytest.raises(mail.MailError, match="could not send"):  # allowed now: it got as far as the (absent) server
         mail.send(wider, ["spy@evil.example"], "subject", "body")
 

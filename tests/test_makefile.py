@@ -32,7 +32,9 @@ def outside_make() -> dict[str, str]:
 
 
 def planned(tree: Path, target: str) -> list[str]:
-    return subprocess.run(["make", "-n", target], cwd=tree, env=outside_make(), capture_output=True, text=True, check=True).stdout.splitlines()
+    return subprocess.run(
+        ["make", "-n", target], cwd=tree, env=outside_make(), capture_output=True, text=True, check=True
+    ).stdout.splitlines()
 
 
 def position(lines: list[str], needle: str) -> int:
@@ -66,7 +68,7 @@ def test_make_up_goes_on_when_chromium_cannot_be_installed(bare_tree):
     fake.mkdir()
     (fake / "apt-get").write_text("#!/bin/sh\necho 'E: Could not open lock file - are you root?' >&2\nexit 100\n")
     (bare_tree / ".venv" / "bin").mkdir()
-    (bare_tree / ".venv" / "bin" / "olist-bi").write_text("#!/bin/sh\necho \"olist-bi $*\"\n")
+    (bare_tree / ".venv" / "bin" / "olist-bi").write_text('#!/bin/sh\necho "olist-bi $*"\n')
     for script in (fake / "apt-get", bare_tree / ".venv" / "bin" / "olist-bi"):
         script.chmod(0o755)
     env = {**outside_make(), "PATH": f"{fake}:{os.environ['PATH']}"}

@@ -47,7 +47,12 @@ def test_the_default_question_answers_as_the_api(app):
 
 
 def test_a_picked_question_answers_as_the_api(app):
-    question = {"metrics": ["aov", "late_delivery_rate"], "by": ["customer_state"], "where": {"order_status": ["Delivered"]}, "complete_periods": False}
+    question = {
+        "metrics": ["aov", "late_delivery_rate"],
+        "by": ["customer_state"],
+        "where": {"order_status": ["Delivered"]},
+        "complete_periods": False,
+    }
     _, defs = app.run(defs={"question": question})
     pd.testing.assert_frame_equal(defs["answer"], api.query(**question))
     assert defs["answer"]["customer_state"].nunique() == len(defs["answer"]) > 20
@@ -80,7 +85,12 @@ def test_a_question_past_the_readers_limits_says_which_limit(app, monkeypatch):
 
 
 def test_the_cohort_explorer_answers_as_the_api(app, reference):
-    question = {"metrics": ["cohort_return_rate"], "by": ["cohort_month:month", "months_since_first"], "where": {"customer_state": "SP"}, "complete_periods": True}
+    question = {
+        "metrics": ["cohort_return_rate"],
+        "by": ["cohort_month:month", "months_since_first"],
+        "where": {"customer_state": "SP"},
+        "complete_periods": True,
+    }
     _, defs = app.run(defs={"cohort_question": question})
     cohorts = defs["cohorts"]
     pd.testing.assert_frame_equal(cohorts, api.query(**question).dropna(subset=["cohort_return_rate"]))
@@ -95,7 +105,6 @@ def test_production_refuses_to_serve_without_a_password(tmp_path, ops_url):
     settings = make_settings(tmp_path, ops_url, olist_env="production")
     with pytest.raises(SettingsError, match="OLIST_NOTEBOOK_PASSWORD"):
         server.serve(settings)
-
 
 
 @pytest.mark.browser

@@ -71,7 +71,11 @@ def test_the_demo_runs_as_roles_that_are_not_superusers(tmp_path):
         for url, role in ((runtime, "olist_runtime"), (superset_metadata_url(settings), "superset")):
             assert refused_without_password(url)
             with psycopg.connect(url, autocommit=True) as conn:
-                assert conn.execute("select current_user, rolsuper, rolcreatedb from pg_roles where rolname = current_user").fetchone() == (role, False, False)
+                assert conn.execute("select current_user, rolsuper, rolcreatedb from pg_roles where rolname = current_user").fetchone() == (
+                    role,
+                    False,
+                    False,
+                )
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute("create database intruder")
         with store.connect(runtime) as ops:

@@ -60,7 +60,9 @@ def test_the_late_delivery_alert_reads_the_semantic_metric(warehouse):
         (last_day,) = con.execute("select last_day from mart_reporting_window").fetchone()
         compiled = compile_query(Query(["late_delivery_rate"]))
         # The same metric over the orders delivered in the window, through the compiler.
-        sql = compiled.sql.replace("from fact_deliveries as m", "from fact_deliveries as m where cast(m.delivered_customer_at as date) between ? and ?")
+        sql = compiled.sql.replace(
+            "from fact_deliveries as m", "from fact_deliveries as m where cast(m.delivered_customer_at as date) between ? and ?"
+        )
         (expected,) = con.execute(sql, [last_day - dt.timedelta(days=6), last_day]).fetchone()
     assert value == pytest.approx(expected) and 0 < value < 1
 

@@ -77,9 +77,7 @@ def test_the_scheduler_loads_a_new_drop_and_stops_cleanly(tmp_path, small_drop, 
         stop(process)
     assert (home / "warehouse.duckdb").exists()
     with psycopg.connect(ops_url, row_factory=dict_row) as conn:
-        run = conn.execute(
-            "select * from pipeline_runs where source = %s order by run_id desc limit 1", (str(drop.resolve()),)
-        ).fetchone()
+        run = conn.execute("select * from pipeline_runs where source = %s order by run_id desc limit 1", (str(drop.resolve()),)).fetchone()
         jobs = conn.execute("select id from apscheduler_jobs order by id").fetchall()
     assert run["trigger"] == "new_drop" and run["status"] == "succeeded"
     assert [j["id"] for j in jobs] == ["access_review", "audit_checkpoint", "etl_schedule", "inbox_watch"]
@@ -119,7 +117,9 @@ def test_one_scheduler_leads_and_a_standby_takes_over_when_it_dies(tmp_path, ops
         out = open(tmp_path / f"{name}.log", "w")
         env = {**os.environ, "OLIST_HOME": str(tmp_path / name), "OLIST_DATABASE_URL": ops_url, "OLIST_INBOX_POLL_SECONDS": "1"}
         logs[name] = tmp_path / f"{name}.log"
-        return subprocess.Popen([sys.executable, "-m", "olist_bi.cli", "scheduler"], env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "olist_bi.cli", "scheduler"], env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
 
     first = started("first")
     wait_for(lambda: "leading" in logs["first"].read_text(), 60, "the first scheduler to lead")

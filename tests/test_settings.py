@@ -1,4 +1,3 @@
-
 import pytest
 
 from olist_bi.settings import VARIABLES, Settings, SettingsError, mask_url
@@ -84,5 +83,9 @@ def test_the_clickhouse_engine_defaults_to_embedded_chdb_in_the_home_and_refuses
         Settings.from_env(production)
     with pytest.raises(SettingsError, match="needs OLIST_CLICKHOUSE_READER_URL"):
         Settings.from_env({**production, "OLIST_CLICKHOUSE_URL": "https://u:p@ch.example.com:8443"})
-    ready = {**production, "OLIST_CLICKHOUSE_URL": "https://u:p@ch.example.com:8443", "OLIST_CLICKHOUSE_READER_URL": "https://r:q@ch.example.com:8443"}
+    ready = {
+        **production,
+        "OLIST_CLICKHOUSE_URL": "https://u:p@ch.example.com:8443",
+        "OLIST_CLICKHOUSE_READER_URL": "https://r:q@ch.example.com:8443",
+    }
     assert Settings.from_env(ready).clickhouse_reader_url.startswith("https://r:")

@@ -144,12 +144,7 @@ def test_no_answer_from_the_previous_warehouse_once_a_publish_returns(ops_url, s
     report = json.loads(out)
     assert report["error_count"] == 0, report["errors"]
     assert len(report["seen"]) > 100
-    stale = [
-        (began, run, expected)
-        for began, run in report["seen"]
-        for at, expected in published
-        if began > at and run < expected
-    ]
+    stale = [(began, run, expected) for began, run in report["seen"] for at, expected in published if began > at and run < expected]
     assert stale == [], f"{len(stale)} answers from an older warehouse after its publish returned"
     # every old generation was closed once its last query ended; only the served one is open
     assert report["open"] == [str(publish.current(served))]

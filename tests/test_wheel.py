@@ -30,14 +30,19 @@ def installed(tmp_path_factory) -> Path:
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     wheel = next((base / "dist").glob("olist_bi-*.whl"))
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     return venv
 
 
 def run(venv: Path, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OLIST_", "PYTHON", "VIRTUAL_ENV"))}
-    return subprocess.run([str(venv / "bin" / "olist-bi"), *args], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(venv / "bin" / "olist-bi"), *args], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_the_wheel_carries_every_file_the_code_reads(installed, tmp_path):
@@ -60,7 +65,9 @@ def test_the_wheel_runs_alone(installed, tmp_path, ops_url):
         env = {"OLIST_HOME": str(tmp_path / "home"), "OLIST_DATABASE_URL": url}
         loaded = run(installed, tmp_path, "etl", "run", "--source", "drop", "--no-after-publish", **env)
         assert loaded.returncode == 0, loaded.stderr
-        from_wheel = run(installed, tmp_path, "semantic", "query", "--metric", "orders", "--by", "customer_state", "--format", "json", **env)
+        from_wheel = run(
+            installed, tmp_path, "semantic", "query", "--metric", "orders", "--by", "customer_state", "--format", "json", **env
+        )
         assert from_wheel.returncode == 0, from_wheel.stderr
         from_checkout = CliRunner().invoke(
             main, ["semantic", "query", "--metric", "orders", "--by", "customer_state", "--format", "json"], env=env

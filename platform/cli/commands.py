@@ -110,12 +110,24 @@ def check(folder: Path, fmt: str) -> None:
         failing = sum(r.rows_failing for r in item.results)
         notes = [f"{item.zips_fixed:,} zip prefixes padded to five digits"] if item.zips_fixed else []
         if failing:
-            where = "; ".join(f"{r.rule}: {r.rows_failing:,} (e.g. {', '.join(r.example_keys[:2])})" for r in item.results if r.rows_failing)
+            where = "; ".join(
+                f"{r.rule}: {r.rows_failing:,} (e.g. {', '.join(r.example_keys[:2])})" for r in item.results if r.rows_failing
+            )
             notes.append(f"{failing:,} record{'s' if failing != 1 else ''} `etl run` would quarantine: {where}")
             if item.rows_read and failing / item.rows_read > settings.max_quarantine_share:
-                over.append(f"{item.source.filename}: {failing:,} of {item.rows_read:,} records unreadable or mistyped, over OLIST_MAX_QUARANTINE_SHARE ({settings.max_quarantine_share:.1%})")
-        files.append({"file": item.source.filename, "rows": item.rows_read, "quarantined": failing, "zips_padded": item.zips_fixed,
-                      "notes": "; ".join(notes)})
+                over.append(
+                    f"{item.source.filename}: {failing:,} of {item.rows_read:,} records unreadable or mistyped, "
+                    f"over OLIST_MAX_QUARANTINE_SHARE ({settings.max_quarantine_share:.1%})"
+                )
+        files.append(
+            {
+                "file": item.source.filename,
+                "rows": item.rows_read,
+                "quarantined": failing,
+                "zips_padded": item.zips_fixed,
+                "notes": "; ".join(notes),
+            }
+        )
 
     def table() -> None:
         click.echo(f"{folder}: all nine files match the contract")
@@ -158,8 +170,10 @@ def doctor_command(fmt: str) -> None:
     PostgreSQL reachable and its version, DuckDB, the data folder, free disk. Exits 1 when
     a check fails, with a remedy for each failure."""
     config, checks = doctor.run_checks()
-    rows = [{"check": c.name, "status": "ok" if c.ok else "fail" if c.required else "warn", "detail": c.detail, "remedy": c.remedy}
-            for c in checks]
+    rows = [
+        {"check": c.name, "status": "ok" if c.ok else "fail" if c.required else "warn", "detail": c.detail, "remedy": c.remedy}
+        for c in checks
+    ]
 
     def table() -> None:
         click.echo("configuration:")
@@ -220,7 +234,12 @@ def postgres_status(fmt: str) -> None:
     running = server.is_running()
     url = mask_url(database_url(_settings(), start=False))
     state = {"running": running, "url": url if running else None, "data_dir": str(server.data_dir)}
-    emit(fmt, [state], lambda: click.echo(f"running: {url} (data in {server.data_dir})" if running else f"not running (data in {server.data_dir})"), state)
+    emit(
+        fmt,
+        [state],
+        lambda: click.echo(f"running: {url} (data in {server.data_dir})" if running else f"not running (data in {server.data_dir})"),
+        state,
+    )
     if not running:
         sys.exit(1)
 
@@ -231,11 +250,28 @@ def etl() -> None:
 
 
 @etl.command(name="run")
-@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder with the nine Olist files to load.")
-@click.option("--full", is_flag=True, help="Rebuild from every drop loaded so far (and --source), ignoring what the served warehouse holds.")
-@click.option("--allow-shrink", is_flag=True, help="Let a geolocation or category-translation file replace its table with under half its rows (or none).")
-@click.option("--no-after-publish", "after_publish", is_flag=True, flag_value=False, default=True,
-              help="Do not run the BI tools' after-publish step (cache warm-up, connection switch); `olist-bi bi after-publish` runs it later.")
+@click.option(
+    "--source",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with the nine Olist files to load.",
+)
+@click.option(
+    "--full", is_flag=True, help="Rebuild from every drop loaded so far (and --source), ignoring what the served warehouse holds."
+)
+@click.option(
+    "--allow-shrink",
+    is_flag=True,
+    help="Let a geolocation or category-translation file replace its table with under half its rows (or none).",
+)
+@click.option(
+    "--no-after-publish",
+    "after_publish",
+    is_flag=True,
+    flag_value=False,
+    default=True,
+    help="Do not run the BI tools' after-publish step (cache warm-up, connection switch); `olist-bi bi after-publish` runs it later.",
+)
 @output.option
 def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: bool, fmt: str) -> None:
     """Load a drop: extract, validate (bad rows to quarantine), transform (a line per model),
@@ -258,8 +294,11 @@ def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: 
         {"file": contract.BY_TABLE[t].filename, "read": read, "loaded": result.rows_loaded[t], "quarantined": result.rows_quarantined[t]}
         for t, read in result.rows_read.items()
     ]
-    warnings = [f"{r.rule}: {r.rows_failing:,} rows (kept), e.g. {', '.join(r.example_keys[:2])}"
-                for r in result.results if r.severity == "warn" and not r.passed] + list(result.warnings)
+    warnings = [
+        f"{r.rule}: {r.rows_failing:,} rows (kept), e.g. {', '.join(r.example_keys[:2])}"
+        for r in result.results
+        if r.severity == "warn" and not r.passed
+    ] + list(result.warnings)
 
     def table() -> None:
         click.echo(f"run {result.run_id} {result.status}: {result.message}")
@@ -272,11 +311,20 @@ def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: 
                 click.echo(f"  warning: {line}")
             click.echo(f"  stages: {', '.join(f'{k} {v:.1f} s' for k, v in result.stage_seconds.items())}")
 
-    emit(fmt, files, table, {
-        "run_id": result.run_id, "status": result.status, "message": result.message, "files": files, "warnings": warnings,
-        "stage_seconds": {k: round(v, 2) for k, v in result.stage_seconds.items()},
-        "after_publish": _outcome_rows(outcomes),
-    })
+    emit(
+        fmt,
+        files,
+        table,
+        {
+            "run_id": result.run_id,
+            "status": result.status,
+            "message": result.message,
+            "files": files,
+            "warnings": warnings,
+            "stage_seconds": {k: round(v, 2) for k, v in result.stage_seconds.items()},
+            "after_publish": _outcome_rows(outcomes),
+        },
+    )
 
 
 @etl.command(name="status")
@@ -293,10 +341,16 @@ def etl_status(limit: int, fmt: str) -> None:
         runs = store.recent_runs(ops, limit)
     rows = [
         {
-            "run_id": r["run_id"], "started_at": r["started_at"], "trigger": r["trigger"], "status": r["status"],
+            "run_id": r["run_id"],
+            "started_at": r["started_at"],
+            "trigger": r["trigger"],
+            "status": r["status"],
             "seconds": round(r["duration_s"], 2) if r["duration_s"] is not None else None,
-            "rows_loaded": sum((r["rows_loaded"] or {}).values()), "rows_quarantined": sum((r["rows_quarantined"] or {}).values()),
-            "rules_checked": r["rules_checked"], "rules_failed": r["rules_failed"], "warnings": r["warnings"],
+            "rows_loaded": sum((r["rows_loaded"] or {}).values()),
+            "rows_quarantined": sum((r["rows_quarantined"] or {}).values()),
+            "rules_checked": r["rules_checked"],
+            "rules_failed": r["rules_failed"],
+            "warnings": r["warnings"],
             "error": r["error"] if r["status"] in ("failed", "skipped") else None,
         }
         for r in runs
@@ -310,9 +364,13 @@ def etl_status(limit: int, fmt: str) -> None:
         if not rows:
             click.echo("no runs yet: load a drop with `olist-bi etl run --source DIR`")
             return
-        click.echo(f"{'run':>5}  {'started':<19}  {'trigger':<8}  {'status':<9}  {'seconds':>8}  {'loaded':>10}  {'quarantined':>11}  quality")
+        click.echo(
+            f"{'run':>5}  {'started':<19}  {'trigger':<8}  {'status':<9}  {'seconds':>8}  {'loaded':>10}  {'quarantined':>11}  quality"
+        )
         for r in rows:
-            quality_summary = f"{r['rules_failed']} rules rejected rows, {r['warnings']} warnings" if r["rules_checked"] is not None else "-"
+            quality_summary = (
+                f"{r['rules_failed']} rules rejected rows, {r['warnings']} warnings" if r["rules_checked"] is not None else "-"
+            )
             seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
             click.echo(
                 f"{r['run_id']:>5}  {r['started_at']:%Y-%m-%d %H:%M:%S}  {r['trigger']:<8}  {r['status']:<9}  {seconds:>8}  "
@@ -330,8 +388,14 @@ def etl_status(limit: int, fmt: str) -> None:
 
 
 @etl.command(name="rollback")
-@click.option("--no-after-publish", "after_publish", is_flag=True, flag_value=False, default=True,
-              help="Do not run the BI tools' after-publish step; `olist-bi bi after-publish` runs it later.")
+@click.option(
+    "--no-after-publish",
+    "after_publish",
+    is_flag=True,
+    flag_value=False,
+    default=True,
+    help="Do not run the BI tools' after-publish step; `olist-bi bi after-publish` runs it later.",
+)
 @output.option
 def etl_rollback(after_publish: bool, fmt: str) -> None:
     """Serve the previous warehouse file again (the newest of the two kept), atomically.
@@ -362,10 +426,17 @@ def etl_rollback(after_publish: bool, fmt: str) -> None:
         click.echo(f"{left} older file(s) left to roll back to")
         _print_outcomes(outcomes)
 
-    emit(fmt, [{"restored": restored.name, "older_left": left}], table, {
-        "restored": restored.name, "served_path": str(settings.warehouse_path), "older_left": left,
-        "after_publish": _outcome_rows(outcomes),
-    })
+    emit(
+        fmt,
+        [{"restored": restored.name, "older_left": left}],
+        table,
+        {
+            "restored": restored.name,
+            "served_path": str(settings.warehouse_path),
+            "older_left": left,
+            "after_publish": _outcome_rows(outcomes),
+        },
+    )
 
 
 @etl.command(name="copies")
@@ -418,11 +489,19 @@ def _query_options(command):
     options = [
         click.option("--metric", "metrics", multiple=True, required=True, help="A metric; repeat for several."),
         click.option("--by", "by", multiple=True, help="A dimension to group by, with a grain for dates: purchase_date:month. Repeatable."),
-        click.option("--where", "where", multiple=True, help="A filter DIMENSION=VALUE[,VALUE...]; values are bound, never spliced. Repeatable."),
-        click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First purchase date (inclusive), YYYY-MM-DD."),
+        click.option(
+            "--where", "where", multiple=True, help="A filter DIMENSION=VALUE[,VALUE...]; values are bound, never spliced. Repeatable."
+        ),
+        click.option(
+            "--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First purchase date (inclusive), YYYY-MM-DD."
+        ),
         click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last purchase date (inclusive), YYYY-MM-DD."),
-        click.option("--complete-periods", "complete_periods", is_flag=True,
-                     help="Only the complete months of the data (mart_reporting_window), as the dashboards' time series show them."),
+        click.option(
+            "--complete-periods",
+            "complete_periods",
+            is_flag=True,
+            help="Only the complete months of the data (mart_reporting_window), as the dashboards' time series show them.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -451,11 +530,19 @@ def semantic_list(fmt: str) -> None:
     from olist_bi.semantic.compiler import available
 
     catalog = load()
-    metrics = [{"kind": "metric", "name": m.name, "label": m.label, "format": m.format, "models": [m.model], "grains": []}
-               for m in catalog.metrics.values()]
+    metrics = [
+        {"kind": "metric", "name": m.name, "label": m.label, "format": m.format, "models": [m.model], "grains": []}
+        for m in catalog.metrics.values()
+    ]
     dimensions = [
-        {"kind": "dimension", "name": d.name, "label": d.label, "format": None,
-         "models": [name for name, model in catalog.models.items() if available(catalog, d, model)], "grains": list(d.grains)}
+        {
+            "kind": "dimension",
+            "name": d.name,
+            "label": d.label,
+            "format": None,
+            "models": [name for name, model in catalog.models.items() if available(catalog, d, model)],
+            "grains": list(d.grains),
+        }
         for d in catalog.dimensions.values()
     ]
 
@@ -482,8 +569,19 @@ def semantic_show(name: str, fmt: str) -> None:
     catalog = load()
     if name in catalog.metrics:
         m = catalog.metrics[name]
-        shown = {"kind": "metric", "name": m.name, "label": m.label, "description": m.description, "counts": m.counts, "unit": m.unit,
-                 "format": m.format, "additive": m.additive, "model": m.model, "requires": list(m.requires), "sql": metric_sql(catalog, m)}
+        shown = {
+            "kind": "metric",
+            "name": m.name,
+            "label": m.label,
+            "description": m.description,
+            "counts": m.counts,
+            "unit": m.unit,
+            "format": m.format,
+            "additive": m.additive,
+            "model": m.model,
+            "requires": list(m.requires),
+            "sql": metric_sql(catalog, m),
+        }
 
         def table() -> None:
             click.echo(f"{m.name}: {m.label}\n\n{m.description}\n\ncounts: {m.counts}")
@@ -497,9 +595,15 @@ def semantic_show(name: str, fmt: str) -> None:
     if name in catalog.dimensions:
         d = catalog.dimensions[name]
         models = [m for m in catalog.models.values() if available(catalog, d, m)]
-        shown = {"kind": "dimension", "name": d.name, "label": d.label, "description": d.description, "grains": list(d.grains),
-                 "default_grain": d.default_grain if d.grains else None,
-                 "metrics": [m.name for m in catalog.metrics.values() if catalog.models[m.model] in models]}
+        shown = {
+            "kind": "dimension",
+            "name": d.name,
+            "label": d.label,
+            "description": d.description,
+            "grains": list(d.grains),
+            "default_grain": d.default_grain if d.grains else None,
+            "metrics": [m.name for m in catalog.metrics.values() if catalog.models[m.model] in models],
+        }
 
         def table() -> None:
             click.echo(f"{d.name}: {d.label}\n\n{d.description}")
@@ -527,7 +631,12 @@ def semantic_compile(metrics, by, where, start, end, complete_periods, fmt) -> N
         click.echo(compiled.sql)
         click.echo(f"-- parameters: {params}")
 
-    emit(fmt, [{"sql": compiled.sql, "parameters": params}], table, {"sql": compiled.sql, "parameters": params, "columns": list(compiled.columns)})
+    emit(
+        fmt,
+        [{"sql": compiled.sql, "parameters": params}],
+        table,
+        {"sql": compiled.sql, "parameters": params, "columns": list(compiled.columns)},
+    )
 
 
 @semantic.command(name="query")
@@ -545,7 +654,13 @@ def semantic_query(metrics, by, where, start, end, complete_periods, fmt) -> Non
 
 
 @semantic.command(name="docs")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/metrics.md"), show_default=True, help="Where to write the catalog.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("docs/metrics.md"),
+    show_default=True,
+    help="Where to write the catalog.",
+)
 @output.option
 def semantic_docs(out: Path, fmt: str) -> None:
     """Write the metric catalog (docs/metrics.md) from the definitions, with example values
@@ -576,7 +691,9 @@ def bi_list(fmt: str) -> None:
     from olist_bi import bi
 
     rows = [{"tool": each.name, "url": each.url, "answers": each.reachable()} for each in bi.tools(_settings())]
-    emit(fmt, rows, lambda: [click.echo(f"{r['tool']:<10} {r['url']:<32} {'answers' if r['answers'] else 'does not answer'}") for r in rows])
+    emit(
+        fmt, rows, lambda: [click.echo(f"{r['tool']:<10} {r['url']:<32} {'answers' if r['answers'] else 'does not answer'}") for r in rows]
+    )
 
 
 @bi_group.command(name="after-publish")
@@ -643,8 +760,12 @@ def superset_provision(fmt: str) -> None:
         click.echo("changed: " + ("; ".join(report.changes) if report.changes else "nothing (already up to date)"))
         _print_logins(settings, report.users)
 
-    emit(fmt, [{"asset": k, "count": v} for k, v in report.counts.items()], table,
-         {"url": settings.superset_base_url, "counts": report.counts, "changes": report.changes, "demo_users": sorted(report.users)})
+    emit(
+        fmt,
+        [{"asset": k, "count": v} for k, v in report.counts.items()],
+        table,
+        {"url": settings.superset_base_url, "counts": report.counts, "changes": report.changes, "demo_users": sorted(report.users)},
+    )
 
 
 @superset.group(name="reports", invoke_without_command=True)
@@ -666,7 +787,10 @@ def superset_reports(ctx: click.Context, fmt: str) -> None:
             click.echo("no report or alert in Superset: run `olist-bi superset provision`")
         for r in rows:
             last = f"{r['last_state']} at {r['last_eval_dttm'][:19]} UTC" if r["last_eval_dttm"] else "never run"
-            click.echo(f"{r['name']}  [{r['type']}{'' if r['active'] else ', inactive'}]\n  {r['crontab_humanized']} ({r['timezone']}); last: {last}")
+            click.echo(
+                f"{r['name']}  [{r['type']}{'' if r['active'] else ', inactive'}]\n"
+                f"  {r['crontab_humanized']} ({r['timezone']}); last: {last}"
+            )
 
     emit(fmt, rows, table)
 
@@ -685,8 +809,12 @@ def superset_reports_run(name: str, timeout: int, fmt: str) -> None:
     entry = reports.run(settings, Superset(settings).client(), name, timeout)
     value = "" if entry["value"] is None else f" (value {entry['value']:g})"
     outcome = {"name": name, "state": entry["state"], "value": entry["value"], "error_message": entry["error_message"]}
-    emit(fmt, [outcome], lambda: click.echo(f"{name}: {entry['state']}{value}" + (f": {entry['error_message']}" if entry["error_message"] else "")),
-         outcome)
+    emit(
+        fmt,
+        [outcome],
+        lambda: click.echo(f"{name}: {entry['state']}{value}" + (f": {entry['error_message']}" if entry["error_message"] else "")),
+        outcome,
+    )
     if entry["state"] == "Error":
         raise SystemExit(1)
 
@@ -733,8 +861,16 @@ def outbox(ctx: click.Context, fmt: str) -> None:
 
     settings = _settings()
     kept = sink.messages(settings)
-    rows = [{"received": m.received, "to": m.to, "subject": m.subject, "path": str(m.path),
-             "attachments": [{"name": name, "type": kind, "bytes": size} for name, kind, size in m.attachments]} for m in kept]
+    rows = [
+        {
+            "received": m.received,
+            "to": m.to,
+            "subject": m.subject,
+            "path": str(m.path),
+            "attachments": [{"name": name, "type": kind, "bytes": size} for name, kind, size in m.attachments],
+        }
+        for m in kept
+    ]
 
     def table() -> None:
         if not rows:
@@ -757,9 +893,12 @@ def outbox_serve(foreground: bool, fmt: str) -> None:
     settings = _settings()
     if not foreground:
         address = sink.serve(settings, say=lambda m: click.echo(m, err=True))
-        emit(fmt, [{"address": address, "outbox": str(settings.outbox_dir)}],
-             lambda: click.echo(f"The mail sink listens on {address}; messages in {settings.outbox_dir}"),
-             {"address": address, "outbox": str(settings.outbox_dir)})
+        emit(
+            fmt,
+            [{"address": address, "outbox": str(settings.outbox_dir)}],
+            lambda: click.echo(f"The mail sink listens on {address}; messages in {settings.outbox_dir}"),
+            {"address": address, "outbox": str(settings.outbox_dir)},
+        )
         return
     import signal
     import threading
@@ -800,7 +939,13 @@ from olist_bi.metabase.assets import ASSETS_DIR as DEFAULT_METABASE_ASSETS  # no
 
 
 @metabase.command(name="build")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_METABASE_ASSETS, show_default=True, help="Folder to write the assets into.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_METABASE_ASSETS,
+    show_default=True,
+    help="Folder to write the assets into.",
+)
 @output.option
 def metabase_build(out: Path, fmt: str) -> None:
     """Write Metabase's assets (one file per dashboard, and access.yaml) from the dashboard
@@ -812,7 +957,14 @@ def metabase_build(out: Path, fmt: str) -> None:
 
 @metabase.command(name="provision")
 @click.option("--url", default=None, help="The Metabase to provision. Default: OLIST_METABASE_URL.")
-@click.option("--assets", "assets_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=DEFAULT_METABASE_ASSETS, show_default=True, help="The asset files.")
+@click.option(
+    "--assets",
+    "assets_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=DEFAULT_METABASE_ASSETS,
+    show_default=True,
+    help="The asset files.",
+)
 @click.option("--wait", type=click.IntRange(0, 3600), default=600, show_default=True, help="Seconds to wait for a starting Metabase (503).")
 @output.option
 def metabase_provision(url: str | None, assets_dir: Path, wait: int, fmt: str) -> None:
@@ -849,7 +1001,12 @@ def _ops():
 
 
 @audit_group.command(name="tail")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]), default=None, help="Only events at or after this time (UTC).")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    default=None,
+    help="Only events at or after this time (UTC).",
+)
 @click.option("--actor", default=None, help="Only this actor (e.g. os:root, superset:admin).")
 @click.option("--action", default=None, help="Only actions starting with this (etl., access.role.granted, ...).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="How many of the newest events.")
@@ -866,7 +1023,10 @@ def audit_tail(since, actor, action, limit, fmt) -> None:
     def table() -> None:
         for r in rows:
             details = json.dumps(r["details"], sort_keys=True, default=str)
-            click.echo(f"{r['id']:>7}  {r['at']:%Y-%m-%d %H:%M:%S}  {r['actor']:<22} {r['source']:<13} {r['action']:<30} {r['target'] or '-'}  {details[:200]}")
+            click.echo(
+                f"{r['id']:>7}  {r['at']:%Y-%m-%d %H:%M:%S}  {r['actor']:<22} "
+                f"{r['source']:<13} {r['action']:<30} {r['target'] or '-'}  {details[:200]}"
+            )
         if not rows:
             click.echo("no audit events match")
 
@@ -890,7 +1050,11 @@ def audit_verify(fmt: str) -> None:
     with _ops() as ops:
         result = audit.verify(ops, newest[0] if newest else None)
     age = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(newest[0].at)).total_seconds() if newest else None
-    held = {"at": newest[0].at, "age_seconds": round(age), "rows": newest[0].rows, "last_id": newest[0].last_id, "file": str(newest[1])} if newest else None
+    held = (
+        {"at": newest[0].at, "age_seconds": round(age), "rows": newest[0].rows, "last_id": newest[0].last_id, "file": str(newest[1])}
+        if newest
+        else None
+    )
     if not result.ok:
         _verified(fmt, {"intact": False, "rows": result.rows, "reason": result.reason, "checkpoint": held})
         click.echo(f"audit trail BROKEN after checking {result.rows} rows: {result.reason}", err=True)
@@ -899,12 +1063,20 @@ def audit_verify(fmt: str) -> None:
     def table() -> None:
         click.echo(f"audit trail intact: {result.rows} rows, every hash chains to the one before")
         if newest:
-            click.echo(f"  and holds against the checkpoint of {newest[0].at} ({_ago(age)}): {newest[0].rows} rows up to id {newest[0].last_id} ({newest[1]})")
+            click.echo(
+                f"  and holds against the checkpoint of {newest[0].at} ({_ago(age)}): "
+                f"{newest[0].rows} rows up to id {newest[0].last_id} ({newest[1]})"
+            )
             if result.rows > newest[0].rows:
-                click.echo(f"  {result.rows - newest[0].rows} row(s) appended after it are chained but not yet signed: "
-                           "the next run, `up` or `audit checkpoint` signs them")
+                click.echo(
+                    f"  {result.rows - newest[0].rows} row(s) appended after it are chained but not yet signed: "
+                    "the next run, `up` or `audit checkpoint` signs them"
+                )
         else:
-            click.echo("  no signed checkpoint yet: rows rewritten with recomputed hashes, or deleted from the end, would not show; run `olist-bi audit checkpoint`")
+            click.echo(
+                "  no signed checkpoint yet: rows rewritten with recomputed hashes, or deleted from the end, would not show; "
+                "run `olist-bi audit checkpoint`"
+            )
 
     _verified(fmt, {"intact": True, "rows": result.rows, "reason": None, "checkpoint": held}, table)
 
@@ -985,8 +1157,13 @@ def bench_group() -> None:
 @bench_group.command(name="queries")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Scale of the generated drop (seed 42).")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
-@click.option("--engines", default="duckdb,postgres", show_default=True, callback=lambda ctx, param, value: _engines(value),
-              help="duckdb,postgres, or duckdb,postgres,clickhouse to time embedded ClickHouse beside them.")
+@click.option(
+    "--engines",
+    default="duckdb,postgres",
+    show_default=True,
+    callback=lambda ctx, param, value: _engines(value),
+    help="duckdb,postgres, or duckdb,postgres,clickhouse to time embedded ClickHouse beside them.",
+)
 @output.option
 def bench_queries(scale: float, repeat: int, engines: tuple[str, ...], fmt: str) -> None:
     """Run every dashboard chart query of the semantic layer on DuckDB and on the same star
@@ -1002,7 +1179,8 @@ def bench_queries(scale: float, repeat: int, engines: tuple[str, ...], fmt: str)
         click.echo(
             f"scale {scale:g}: {len(report['queries'])} queries, geometric mean speed-up {report['geomean_speedup']}x "
             f"(as the BI tools connect; {report['geomean_file_open_speedup']}x opening the file per query), "
-            f"connection p50 {report['connection_cost']['provider']['p50_ms']} ms (file open {report['connection_cost']['file_open']['p50_ms']} ms), "
+            f"connection p50 {report['connection_cost']['provider']['p50_ms']} ms "
+            f"(file open {report['connection_cost']['file_open']['p50_ms']} ms), "
             f"DuckDB worst p95 {report['duckdb_worst_p95_ms']} ms, all rows equal: {report['all_rows_equal']}"
         )
         if "clickhouse" in engines:
@@ -1025,9 +1203,20 @@ def _engines(value: str) -> tuple[str, ...]:
 @bench_group.command(name="report")
 @click.option("--scales", default="0.1,1,10", show_default=True, help="Comma-separated scales to run.")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("BENCHMARKS.md"), show_default=True, help="The report to write; the plot goes beside it.")
-@click.option("--engines", default="duckdb,postgres", show_default=True, callback=lambda ctx, param, value: _engines(value),
-              help="duckdb,postgres, or duckdb,postgres,clickhouse to add embedded ClickHouse.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("BENCHMARKS.md"),
+    show_default=True,
+    help="The report to write; the plot goes beside it.",
+)
+@click.option(
+    "--engines",
+    default="duckdb,postgres",
+    show_default=True,
+    callback=lambda ctx, param, value: _engines(value),
+    help="duckdb,postgres, or duckdb,postgres,clickhouse to add embedded ClickHouse.",
+)
 @output.option
 def bench_report(scales: str, repeat: int, out: Path, engines: tuple[str, ...], fmt: str) -> None:
     """Run `bench queries` at each scale and write BENCHMARKS.md: machine facts, the command,
@@ -1041,12 +1230,24 @@ def bench_report(scales: str, repeat: int, out: Path, engines: tuple[str, ...], 
         reports.append(benchmark.queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True), engines))
     plot = out.with_name("benchmarks-latency.png")
     benchmark.plot(reports, plot)
-    out.write_text(benchmark.render_report(reports, plot.name, f"olist-bi bench report --scales {scales} --repeat {repeat}" + (f" --engines {','.join(engines)}" if "clickhouse" in engines else "")), encoding="utf-8")
-    rows = [{"scale": r["scale"], "geomean_speedup": r["geomean_speedup"], "duckdb_worst_p95_ms": r["duckdb_worst_p95_ms"]} for r in reports]
+    out.write_text(
+        benchmark.render_report(
+            reports,
+            plot.name,
+            f"olist-bi bench report --scales {scales} --repeat {repeat}"
+            + (f" --engines {','.join(engines)}" if "clickhouse" in engines else ""),
+        ),
+        encoding="utf-8",
+    )
+    rows = [
+        {"scale": r["scale"], "geomean_speedup": r["geomean_speedup"], "duckdb_worst_p95_ms": r["duckdb_worst_p95_ms"]} for r in reports
+    ]
 
     def table() -> None:
         for r in rows:
-            click.echo(f"scale {r['scale']:g}: geometric mean speed-up {r['geomean_speedup']}x, DuckDB worst p95 {r['duckdb_worst_p95_ms']} ms")
+            click.echo(
+                f"scale {r['scale']:g}: geometric mean speed-up {r['geomean_speedup']}x, DuckDB worst p95 {r['duckdb_worst_p95_ms']} ms"
+            )
         click.echo(f"wrote {out} and {plot}")
 
     emit(fmt, rows, table, {"scales": rows, "wrote": [str(out), str(plot)]})
@@ -1070,7 +1271,12 @@ def scheduler_command() -> None:
 
 
 @main.command()
-@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Your own drop of the nine files; default: a generated sample.")
+@click.option(
+    "--source",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Your own drop of the nine files; default: a generated sample.",
+)
 @output.option
 def up(source: Path | None, fmt: str) -> None:
     """Bring the platform up: PostgreSQL (embedded unless OLIST_DATABASE_URL names one), a
@@ -1131,8 +1337,10 @@ def up(source: Path | None, fmt: str) -> None:
         click.echo(f"  PostgreSQL   {mask_url(url)} ({where}; BI metadata, run history, quality results, audit trail)")
         click.echo(f"  warehouse    {settings.warehouse_path} (DuckDB, run {result.run_id})")
         click.echo(f"  Superset     {superset_url}  {report.counts['dashboards']} dashboards; SQL Lab for analysts")
-        click.echo(f"  reports      {report.counts['reports_and_alerts']} scheduled reports and alerts, run by Superset's Celery worker and beat "
-                   "(`olist-bi superset reports`; platform/reports/reports.yaml)")
+        click.echo(
+            f"  reports      {report.counts['reports_and_alerts']} scheduled reports and alerts, run by Superset's Celery worker and beat "
+            "(`olist-bi superset reports`; platform/reports/reports.yaml)"
+        )
         if not chromium:
             click.echo(f"               waiting: {server.CHROMIUM_MISSING}")
         if metabase_report:
@@ -1149,8 +1357,10 @@ def up(source: Path | None, fmt: str) -> None:
         _print_logins(settings, report.users)
         if metabase_report:
             _print_logins(settings, metabase_report.users)
-        click.echo("\nStop it with `make down` (Superset and its Celery worker and beat, the notebook, the mail sink and the embedded PostgreSQL; "
-                   "the data stay in OLIST_HOME).")
+        click.echo(
+            "\nStop it with `make down` (Superset and its Celery worker and beat, the notebook, the mail sink and the embedded PostgreSQL; "
+            "the data stay in OLIST_HOME)."
+        )
 
     services = [
         {"service": "postgresql", "url": mask_url(url), "note": where},

@@ -28,7 +28,11 @@ FORMATS = ("table", "json", "csv")
 def option(command):
     """The `--format` option of a command that prints results."""
     return click.option(
-        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
         help="table for people; json (shape in docs/cli.md) or csv for scripts.",
     )(command)
 

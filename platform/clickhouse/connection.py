@@ -59,8 +59,13 @@ class Target:
         if parts.scheme == "chdb":
             return None
         secure = parts.scheme == "https"
-        return Endpoint(parts.hostname, parts.port or (8443 if secure else 8123), unquote(parts.username or "default"),
-                        unquote(parts.password or ""), secure)
+        return Endpoint(
+            parts.hostname,
+            parts.port or (8443 if secure else 8123),
+            unquote(parts.username or "default"),
+            unquote(parts.password or ""),
+            secure,
+        )
 
     def describe(self) -> str:
         end = self.endpoint
@@ -154,7 +159,9 @@ def _naive_timestamps(table: pa.Table) -> pa.Table:
         if pa.types.is_timestamp(f.type) and f.type.tz is not None:
             if f.type.tz not in ("UTC", "Etc/UTC"):
                 raise ClickHouseError(f"column {f.name} comes back in time zone {f.type.tz}: the server's time zone must be UTC")
-            table = table.set_column(i, pa.field(f.name, pa.timestamp(f.type.unit), f.nullable), table.column(i).cast(pa.timestamp(f.type.unit)))
+            table = table.set_column(
+                i, pa.field(f.name, pa.timestamp(f.type.unit), f.nullable), table.column(i).cast(pa.timestamp(f.type.unit))
+            )
     return table
 
 

@@ -296,7 +296,10 @@ def reconcile(settings: Settings, duckdb_runs: set[int]) -> list[str]:
     if replaced and not replaced - duckdb_runs:
         _exchange(ch, db.build, db.served)  # <db>_build held the generation the publish replaced
         ch.command(f"drop database {db.build} sync")
-        return [f"ClickHouse served run {runs}, which did not finish publishing (its process died): swapped back with the generation it replaced"]
+        return [
+            f"ClickHouse served run {runs}, which did not finish publishing (its process died): "
+            "swapped back with the generation it replaced"
+        ]
     if not versions(settings):
         return [f"ClickHouse serves run {runs}, which did not finish publishing, and keeps nothing before it: the next run replaces it"]
     restored = rollback(settings)
@@ -345,8 +348,10 @@ def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple
     db = databases(settings)
     text, named = to_clickhouse_query(sql, list(params), served_names(db), db.served)
     limits = settings.query_limits
-    text += (f"\nsettings max_execution_time = {max(1, round(limits.timeout_seconds))}, timeout_overflow_mode = 'throw', "
-             f"max_result_bytes = {limits.max_result_bytes}, result_overflow_mode = 'throw'")
+    text += (
+        f"\nsettings max_execution_time = {max(1, round(limits.timeout_seconds))}, timeout_overflow_mode = 'throw', "
+        f"max_result_bytes = {limits.max_result_bytes}, result_overflow_mode = 'throw'"
+    )
     try:
         table = connect(settings).arrow(text, named)
     except ClickHouseError as e:

@@ -220,7 +220,9 @@ def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
                 problems.append(f"{name}: a {chart.viz} chart needs `by`")
             trend = _time_groups(chart.by, catalog)
             if chart.viz == "kpi" and (len(chart.metrics) != 1 or len(chart.by) > 1 or len(trend) != len(chart.by)):
-                problems.append(f"{name}: a kpi shows one metric, in total or (with one date in `by`) its latest period against the one before")
+                problems.append(
+                    f"{name}: a kpi shows one metric, in total or (with one date in `by`) its latest period against the one before"
+                )
             if chart.orientation not in ("vertical", "horizontal") or (chart.orientation == "horizontal" and chart.viz != "bar"):
                 problems.append(f"{name}: orientation is vertical or horizontal, and only a bar chart has one")
             if chart.viz == "heatmap" and len(chart.by) != 2:
@@ -269,4 +271,10 @@ def not_narrowed(dashboard: Dashboard, chart: Chart, catalog: Catalog | None = N
     missed = [f for f in dashboard.filters if chart not in filter_targets(dashboard, f, catalog)]
     if not missed:
         return None
-    return "Not narrowed by the dashboard's " + ", ".join(catalog.dimensions[f].label for f in missed) + " filter" + ("s" if len(missed) > 1 else "") + "."
+    return (
+        "Not narrowed by the dashboard's "
+        + ", ".join(catalog.dimensions[f].label for f in missed)
+        + " filter"
+        + ("s" if len(missed) > 1 else "")
+        + "."
+    )

@@ -43,9 +43,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def extract(
-    con: duckdb.DuckDBPyConnection, folder: Path, run_id: int, already_loaded: set[tuple[str, str]]
-) -> list[ExtractedFile]:
+def extract(con: duckdb.DuckDBPyConnection, folder: Path, run_id: int, already_loaded: set[tuple[str, str]]) -> list[ExtractedFile]:
     """Check the folder against the contract, then read each new file into `incoming.<table>`.
 
     Raises `contract.ContractError` (nothing read) when the folder breaks the contract.
@@ -85,7 +83,9 @@ def _read(con: duckdb.DuckDBPyConnection, item: ExtractedFile, run_id: int) -> N
 def _reader(path: Path, source: SourceFile, typed: bool) -> str:
     table = source.table
     reader = contract.read_csv_sql(path, source, all_varchar=not typed).removesuffix(")")
-    return reader + f", ignore_errors = true, store_rejects = true, rejects_table = 'rejects_{table}', rejects_scan = 'rejects_scan_{table}')"
+    return (
+        reader + f", ignore_errors = true, store_rejects = true, rejects_table = 'rejects_{table}', rejects_scan = 'rejects_scan_{table}')"
+    )
 
 
 def _drop_rejects(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -134,8 +134,7 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, item: ExtractedFile, run_id: i
     item.results.append(RuleResult(types_rule.rule, table, "reject", parsed, failing, examples or []))
     if failing:
         reasons = " || ".join(
-            f"case when x.{name} is not null and t.{name} is null then '{name}=' || x.{name} || ' ' else '' end"
-            for name, _ in typed
+            f"case when x.{name} is not null and t.{name} is null then '{name}=' || x.{name} || ' ' else '' end" for name, _ in typed
         )
         reason = f"""'not of the column''s type: ' || trim((select {reasons} from incoming_text.{table} as x
             where x.rowid + 1 = t._row))"""

@@ -127,8 +127,20 @@ class Built:
 FORECAST_COLUMNS = ["series", "month_start", "is_forecast"] + [
     c for m in MEASURES for c in (m, f"{m}_forecast", *(f"{m}_{side}_{level}" for level in LEVELS for side in ("low", "high")))
 ]
-ACCURACY_COLUMNS = ["series", "measure", "model", "history_months", "first_month", "last_month", "forecasts",
-                    "mape", "seasonal_naive_mape", "naive_mape", "beats_seasonal_naive", "verdict"]
+ACCURACY_COLUMNS = [
+    "series",
+    "measure",
+    "model",
+    "history_months",
+    "first_month",
+    "last_month",
+    "forecasts",
+    "mape",
+    "seasonal_naive_mape",
+    "naive_mape",
+    "beats_seasonal_naive",
+    "verdict",
+]
 
 
 def build(con: duckdb.DuckDBPyConnection) -> Built:
@@ -140,18 +152,29 @@ def build(con: duckdb.DuckDBPyConnection) -> Built:
     index = pd.date_range(overall["month_start"].min(), overall["month_start"].max(), freq="MS") if len(overall) else pd.DatetimeIndex([])
     months = len(index)
     if months < MIN_HISTORY:
-        note = (f"no revenue forecast: the reporting window holds {months} complete month{'s' if months != 1 else ''}, "
-                f"and a forecast needs at least {MIN_HISTORY}")
+        note = (
+            f"no revenue forecast: the reporting window holds {months} complete month{'s' if months != 1 else ''}, "
+            f"and a forecast needs at least {MIN_HISTORY}"
+        )
         log.warning(note)
         return Built(pd.DataFrame(columns=FORECAST_COLUMNS), pd.DataFrame(columns=ACCURACY_COLUMNS), note)
-    states = (found[found["series"] != ALL_STATES].groupby("series")["revenue"].sum().astype("float64")
-              .sort_values(ascending=False).head(LARGEST_STATES).index.tolist())
+    states = (
+        found[found["series"] != ALL_STATES]
+        .groupby("series")["revenue"]
+        .sum()
+        .astype("float64")
+        .sort_values(ascending=False)
+        .head(LARGEST_STATES)
+        .index.tolist()
+    )
     forecast_rows, accuracy_rows = [], []
     for series in [ALL_STATES, *states]:
         rows = found[found["series"] == series].set_index("month_start")[list(MEASURES)].sort_index()
         rows = rows.reindex(index, fill_value=0)  # a month without orders is a 0, not a gap
         future = pd.date_range(rows.index[-1] + pd.offsets.MonthBegin(1), periods=HORIZON, freq="MS")
-        table = pd.DataFrame({"series": series, "month_start": list(rows.index) + list(future), "is_forecast": [False] * len(rows) + [True] * HORIZON})
+        table = pd.DataFrame(
+            {"series": series, "month_start": list(rows.index) + list(future), "is_forecast": [False] * len(rows) + [True] * HORIZON}
+        )
         for measure in MEASURES:
             y = rows[measure].astype("float64")
             result, accuracy = fit(y), backtest(y)
@@ -160,16 +183,22 @@ def build(con: duckdb.DuckDBPyConnection) -> Built:
             for level, (low, high) in result.bounds.items():
                 table[f"{measure}_low_{level}"] = [None] * len(rows) + list(np.maximum(low, 0))  # no negative money or orders
                 table[f"{measure}_high_{level}"] = [None] * len(rows) + list(high)
-            accuracy_rows.append({
-                "series": series, "measure": measure, "model": result.model, "history_months": len(y),
-                "first_month": y.index[0], "last_month": y.index[-1],
-                "forecasts": accuracy.forecasts if accuracy else 0,
-                "mape": accuracy.mape if accuracy else None,
-                "seasonal_naive_mape": accuracy.seasonal_naive_mape if accuracy else None,
-                "naive_mape": accuracy.naive_mape if accuracy else None,
-                "beats_seasonal_naive": accuracy.beats_seasonal_naive if accuracy else None,
-                "verdict": _verdict(accuracy),
-            })
+            accuracy_rows.append(
+                {
+                    "series": series,
+                    "measure": measure,
+                    "model": result.model,
+                    "history_months": len(y),
+                    "first_month": y.index[0],
+                    "last_month": y.index[-1],
+                    "forecasts": accuracy.forecasts if accuracy else 0,
+                    "mape": accuracy.mape if accuracy else None,
+                    "seasonal_naive_mape": accuracy.seasonal_naive_mape if accuracy else None,
+                    "naive_mape": accuracy.naive_mape if accuracy else None,
+                    "beats_seasonal_naive": accuracy.beats_seasonal_naive if accuracy else None,
+                    "verdict": _verdict(accuracy),
+                }
+            )
         forecast_rows.append(table[FORECAST_COLUMNS])
     return Built(pd.concat(forecast_rows, ignore_index=True), pd.DataFrame(accuracy_rows, columns=ACCURACY_COLUMNS), None)
 

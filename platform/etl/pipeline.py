@@ -115,7 +115,13 @@ def run(
 
                 for message in clickhouse.reconcile(settings, _served_runs(served)):
                     say(message)
-                    audit.append(ops, "warehouse.rolled_back", settings.clickhouse_database, {"engine": "clickhouse", "reason": message}, source="etl")
+                    audit.append(
+                        ops,
+                        "warehouse.rolled_back",
+                        settings.clickhouse_database,
+                        {"engine": "clickhouse", "reason": message},
+                        source="etl",
+                    )
             publish_step.remove_abandoned_builds(served)
             readers.remove_abandoned_builds(settings)
             quality.sync_rules(ops)
@@ -170,12 +176,16 @@ def _folder_lock(served: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress, allow_shrink: bool = False) -> RunResult:
+def _run_locked(
+    settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress, allow_shrink: bool = False
+) -> RunResult:
     served = settings.warehouse_path
     previous_loads = _served_loads(served, ops, full, say)
     drops = _drops_to_load(previous_loads, source, full)
     log = store.RunLog(ops, trigger, ", ".join(str(d) for d in drops) or None, full)
-    audit.append(ops, "etl.run.started", f"run {log.run_id}", {"trigger": trigger, "drops": [str(d) for d in drops], "full": full}, source="etl")
+    audit.append(
+        ops, "etl.run.started", f"run {log.run_id}", {"trigger": trigger, "drops": [str(d) for d in drops], "full": full}, source="etl"
+    )
     result = RunResult(log.run_id, "running", "")
     built = publish_step.building_path(served, log.run_id)
     copies: dict = {}  # the reader copies cut from it
@@ -230,9 +240,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 if not failed.passed and failed.severity in ("reject", "error"):
                     details = {"severity": failed.severity, "rows_failing": failed.rows_failing, "examples": failed.example_keys}
                     audit.append(ops, "quality.rule.failed", failed.rule, {"run_id": log.run_id, **details}, source="etl")
-            quality.record_report(
-                ops, log.run_id, result.results, sum(result.rows_read.values()), sum(result.rows_quarantined.values())
-            )
+            quality.record_report(ops, log.run_id, result.results, sum(result.rows_read.values()), sum(result.rows_quarantined.values()))
             _fail_on_errors(settings, result, reconciliation)
 
             con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
@@ -246,10 +254,7 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
                 faults.point("during_transform")
             con.executemany(
                 "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                [
-                    [log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined]
-                    for i in new
-                ],
+                [[log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined] for i in new],
             )
             if settings.warehouse_engine == "clickhouse":  # after meta.loads has this run's files
                 with _task(log, "clickhouse", result, say) as detail:
@@ -289,17 +294,35 @@ def _run_locked(settings: Settings, ops: psycopg.Connection, source: Path | None
             detail["file"] = str(generation)
         for item in new:
             log.record_load(
-                item.source.filename, str(item.path), item.size_bytes, item.sha256,
-                item.rows_read, item.rows_loaded, item.rows_quarantined,
+                item.source.filename,
+                str(item.path),
+                item.size_bytes,
+                item.sha256,
+                item.rows_read,
+                item.rows_loaded,
+                item.rows_quarantined,
             )
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
         faults.point("before_bookkeeping")
         log.finish("succeeded", rows=rows, published=str(generation))
         audit.append(
-            ops, "warehouse.published", str(served),
-            {"run_id": log.run_id, "generation": generation.name, "files": [i.source.filename for i in new]}, source="etl",
+            ops,
+            "warehouse.published",
+            str(served),
+            {"run_id": log.run_id, "generation": generation.name, "files": [i.source.filename for i in new]},
+            source="etl",
         )
-        audit.append(ops, "etl.run.succeeded", f"run {log.run_id}", {"rows_loaded": sum(result.rows_loaded.values()), "rows_quarantined": sum(result.rows_quarantined.values()), "warnings": result.warnings}, source="etl")
+        audit.append(
+            ops,
+            "etl.run.succeeded",
+            f"run {log.run_id}",
+            {
+                "rows_loaded": sum(result.rows_loaded.values()),
+                "rows_quarantined": sum(result.rows_quarantined.values()),
+                "warnings": result.warnings,
+            },
+            source="etl",
+        )
         result.status, result.published = "succeeded", served
         result.message = f"published {served}"
         return result
@@ -360,7 +383,13 @@ def _complete_published_runs(ops: psycopg.Connection, served: Path) -> list[int]
     completed = store.complete_published_runs(ops, ledger, str(generation))
     for run_id in completed:
         files = sorted({r["source_file"] for r in ledger if r["run_id"] == run_id})
-        audit.append(ops, "warehouse.published", str(served), {"run_id": run_id, "generation": generation.name, "files": files, "reconciled": True}, source="etl")
+        audit.append(
+            ops,
+            "warehouse.published",
+            str(served),
+            {"run_id": run_id, "generation": generation.name, "files": files, "reconciled": True},
+            source="etl",
+        )
         audit.append(ops, "etl.run.succeeded", f"run {run_id}", {"reconciled": True}, source="etl")
     return completed
 
@@ -512,7 +541,9 @@ def _fail_on_errors(settings: Settings, result: RunResult, reconciliation: quali
         problems.append("rows do not reconcile (loaded + quarantined <> read): " + "; ".join(reconciliation.example_keys))
     for r in result.results:
         if r.severity == "error" and not r.passed:
-            problems.append(f"{BY_TABLE[r.table].filename}: rule {r.rule} failed for {r.rows_failing:,} rows (e.g. {', '.join(r.example_keys)})")
+            problems.append(
+                f"{BY_TABLE[r.table].filename}: rule {r.rule} failed for {r.rows_failing:,} rows (e.g. {', '.join(r.example_keys)})"
+            )
     limit = settings.max_quarantine_share
     for table, read in result.rows_read.items():
         quarantined = result.rows_quarantined[table]

@@ -26,7 +26,17 @@ from olist_bi.warehouse import current
 
 KEEP = 2
 
-__all__ = ["KEEP", "PublishError", "building_path", "current", "generations_dir", "publish", "remove_abandoned_builds", "rollback", "versions"]
+__all__ = [
+    "KEEP",
+    "PublishError",
+    "building_path",
+    "current",
+    "generations_dir",
+    "publish",
+    "remove_abandoned_builds",
+    "rollback",
+    "versions",
+]
 
 
 class PublishError(RuntimeError):

@@ -102,8 +102,20 @@ def rules() -> tuple[Rule, ...]:
 
 def automatic_rules(table: str) -> list[Rule]:
     return [
-        Rule(f"{table}.csv_format", table, "reject", "The CSV reader could not parse the record (stray quote, wrong number of fields, truncated line).", fails_when="(parse error)"),
-        Rule(f"{table}.types", table, "reject", "Every value has its column's type (number, money, timestamp YYYY-MM-DD HH:MM:SS).", fails_when="(value does not cast)"),
+        Rule(
+            f"{table}.csv_format",
+            table,
+            "reject",
+            "The CSV reader could not parse the record (stray quote, wrong number of fields, truncated line).",
+            fails_when="(parse error)",
+        ),
+        Rule(
+            f"{table}.types",
+            table,
+            "reject",
+            "Every value has its column's type (number, money, timestamp YYYY-MM-DD HH:MM:SS).",
+            fails_when="(value does not cast)",
+        ),
     ]
 
 
@@ -153,7 +165,7 @@ def quarantine(
     filename = BY_TABLE[table].filename
     con.execute(
         f"""create or replace temp table failing as
-            select t._row, {reason_sql or '?'} as reason from incoming.{table} as t where {condition}""",
+            select t._row, {reason_sql or "?"} as reason from incoming.{table} as t where {condition}""",
         [] if reason_sql else [rule.description],
     )
     source = f"(select rowid + 1 as _row, * from incoming_text.{table})" if original_text else f"incoming.{table}"
@@ -197,7 +209,8 @@ def record_report(conn: psycopg.Connection, run_id: int, results: list[RuleResul
     warnings = [r for r in results if not r.passed and r.severity == "warn"]
     summary = {r.rule: r.rows_failing for r in results if not r.passed}
     conn.execute(
-        """insert into quality_reports (run_id, rules_checked, rules_failed, warnings, rows_read, rows_quarantined, quarantined_share, summary)
+        """insert into quality_reports (run_id, rules_checked, rules_failed, warnings, rows_read, rows_quarantined,
+             quarantined_share, summary)
            values (%s, %s, %s, %s, %s, %s, %s, %s)
            on conflict (run_id) do nothing""",
         (run_id, len(results), len(failed), len(warnings), read, quarantined, quarantined / read if read else 0.0, json.dumps(summary)),

@@ -100,8 +100,10 @@ def _select(con: duckdb.DuckDBPyConnection, model: transform.Model, scope: tuple
     dimension, value = scope
     column = model.scoped.get(dimension) if isinstance(model.scoped, dict) else dimension
     columns = {
-        name for (name,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = 'built' and schema_name = 'main' and table_name = ?", [model.name]
+        name
+        for (name,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = 'built' and schema_name = 'main' and table_name = ?",
+            [model.name],
         ).fetchall()
     }
     if column not in columns:
@@ -160,7 +162,10 @@ def reconcile(settings: Settings, say=lambda message: None) -> list[Path]:
     behind = stale(settings)
     if not behind:
         return []
-    say(f"cutting the {', '.join(r.name for r in behind)} cop{'ies' if len(behind) > 1 else 'y'} from the served warehouse (missing, or cut from another)")
+    say(
+        f"cutting the {', '.join(r.name for r in behind)} cop{'ies' if len(behind) > 1 else 'y'} "
+        "from the served warehouse (missing, or cut from another)"
+    )
     copies = {}
     try:
         for reader in behind:

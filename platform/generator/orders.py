@@ -351,11 +351,14 @@ def _reviews(world: World, plan: Plan, rng, index, status, has_delivery, is_late
 
     on_time = has_delivery[row_order] & ~is_late[row_order]
     late = is_late[row_order]
-    score = np.where(
-        on_time,
-        pick(rng, SCORES_ON_TIME, m),
-        np.where(late, pick(rng, SCORES_LATE, m), pick(rng, SCORES_UNDELIVERED, m)),
-    ) + 1
+    score = (
+        np.where(
+            on_time,
+            pick(rng, SCORES_ON_TIME, m),
+            np.where(late, pick(rng, SCORES_LATE, m), pick(rng, SCORES_UNDELIVERED, m)),
+        )
+        + 1
+    )
     sent = np.where(has_delivery[row_order], delivered[row_order], estimated[row_order])
     created = (sent // DAY + rng.integers(0, 3, m)) * DAY
     answered = created + (rng.exponential(2.5 * DAY, m) + rng.integers(HOUR, 20 * HOUR, m)).astype(np.int64)

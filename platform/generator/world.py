@@ -34,7 +34,6 @@ REAL = {
 MAX_PREFIXES = 40_000  # keeps every state's CEP range able to hold its share of prefixes
 
 
-
 def count(real: int, scale: float, minimum: int = 1) -> int:
     """A real count scaled, never below `minimum` so that every quirk shows at small scales."""
     return max(minimum, int(round(real * scale)))

@@ -41,9 +41,7 @@ def _field_sql(name: str, kind: str) -> str:
     if kind == "int":
         return f"coalesce(cast({name} as varchar), '')"
     if kind == "money":
-        return (
-            f"coalesce(cast({name} // 100 as varchar) || '.' || lpad(cast({name} % 100 as varchar), 2, '0'), '')"
-        )
+        return f"coalesce(cast({name} // 100 as varchar) || '.' || lpad(cast({name} % 100 as varchar), 2, '0'), '')"
     if kind == "float":
         return f"coalesce(cast({name} as varchar), '')"
     if kind == "timestamp":

@@ -32,7 +32,11 @@ def snapshot(client: MetabaseClient) -> dict:
     shared = client.get("/api/collection/graph")["groups"]
     roles = {}
     for group_id, name in groups.items():
-        lines = [f"{key}: {value} on database {databases.get(db, db)}" for db, perms in data.get(str(group_id), {}).items() for key, value in _flat(perms)]
+        lines = [
+            f"{key}: {value} on database {databases.get(db, db)}"
+            for db, perms in data.get(str(group_id), {}).items()
+            for key, value in _flat(perms)
+        ]
         lines += [f"{level} on collection {collections.get(c, c)}" for c, level in shared.get(str(group_id), {}).items() if level != "none"]
         roles[name] = sorted(lines)
     users = client.get("/api/user/", status="all")["data"]

@@ -37,7 +37,12 @@ NUMBER_STYLE = {
     "decimal": {"number_style": "decimal", "decimals": 2},
     "id": {"number_style": "decimal", "decimals": 0, "number_separators": "."},  # no thousands separator
 }
-FORECAST_COLOURS = {"actual": "#509EE3", "forecast": "#7172AD", "95": "#C7C8E8", "80": "#9FA0D4"}  # Metabase's brand blue and a violet, lighter for wider intervals
+FORECAST_COLOURS = {
+    "actual": "#509EE3",
+    "forecast": "#7172AD",
+    "95": "#C7C8E8",
+    "80": "#9FA0D4",
+}  # Metabase's brand blue and a violet, lighter for wider intervals
 DATE_STYLE = {"date_style": "YYYY/M/D", "date_separator": "-"}
 DATETIME_STYLE = {"date_style": "YYYY/M/D", "date_separator": "-", "time_enabled": "minutes"}  # 2018-8-29 15:00
 # Only what the open-source edition has: `view-data: blocked` needs the paid advanced-permissions
@@ -184,7 +189,11 @@ def visualization(chart: Chart, catalog: Catalog) -> dict:
         columns = list(chart.columns)
         settings = {"column_settings": _row_column_settings(chart)}
         if chart.viz == "bar":
-            return settings | {"graph.dimensions": columns[:1], "graph.metrics": columns[1:], "graph.x_axis.title_text": datasets()[chart.dataset].columns[columns[0]].label}
+            return settings | {
+                "graph.dimensions": columns[:1],
+                "graph.metrics": columns[1:],
+                "graph.x_axis.title_text": datasets()[chart.dataset].columns[columns[0]].label,
+            }
         if chart.viz == "forecast":
             return settings | _forecast_settings(columns)
         return settings | {"table.pivot": False}
@@ -215,11 +224,18 @@ def _forecast_settings(columns: list[str]) -> dict:
     series = {
         actual: {"line.style": "solid", "color": FORECAST_COLOURS["actual"]},
         forecast: {"line.style": "dashed", "line.marker_enabled": True, "line.missing": "none", "color": FORECAST_COLOURS["forecast"]},
-        low95: {**bound, "color": FORECAST_COLOURS["95"]}, high95: {**bound, "color": FORECAST_COLOURS["95"]},
-        low80: {**bound, "color": FORECAST_COLOURS["80"]}, high80: {**bound, "color": FORECAST_COLOURS["80"]},
+        low95: {**bound, "color": FORECAST_COLOURS["95"]},
+        high95: {**bound, "color": FORECAST_COLOURS["95"]},
+        low80: {**bound, "color": FORECAST_COLOURS["80"]},
+        high80: {**bound, "color": FORECAST_COLOURS["80"]},
     }
-    return {"graph.dimensions": [month], "graph.metrics": [actual, forecast, low95, high95, low80, high80], "graph.show_values": False,
-            "graph.x_axis.title_text": "Month", "series_settings": series}
+    return {
+        "graph.dimensions": [month],
+        "graph.metrics": [actual, forecast, low95, high95, low80, high80],
+        "graph.show_values": False,
+        "graph.x_axis.title_text": "Month",
+        "series_settings": series,
+    }
 
 
 def _display(chart: Chart) -> str:
@@ -253,7 +269,9 @@ def dashboard_assets(dashboard: Dashboard, catalog: Catalog, flats: dict[str, Fl
     for name in dashboard.filters:
         by_filter[name] = variables(catalog.dimensions[name])
         for variable in by_filter[name]:
-            parameters.append({"id": _id("parameter", slug, variable.tag), "name": variable.label, "slug": variable.tag, "type": variable.parameter_type})
+            parameters.append(
+                {"id": _id("parameter", slug, variable.tag), "name": variable.label, "slug": variable.tag, "type": variable.parameter_type}
+            )
     titles = [c.title for c in dashboard.charts]
     if len(set(titles)) != len(titles):
         raise ValueError(f"{slug}: chart titles repeat; Metabase questions are found by name in their collection")
@@ -315,7 +333,9 @@ def access_assets() -> dict:
         "root_collection": {
             "key": ROOT_COLLECTION,
             "name": "Olist BI",
-            "description": "Dashboards and questions provisioned by the Olist BI platform from its dashboard specs; edit the specs, not these.",
+            "description": (
+                "Dashboards and questions provisioned by the Olist BI platform from its dashboard specs; edit the specs, not these."
+            ),
         },
         "databases": {
             "warehouse": {"name": "Olist warehouse", "engine": "duckdb", "description": "The DuckDB star schema and marts, read-only."},

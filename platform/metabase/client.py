@@ -50,7 +50,9 @@ def _detail(body: str) -> str:
     if isinstance(data, dict):
         if data.get("message"):
             fields = data.get("errors") or {}
-            return str(data["message"]).strip() + ("; " + "; ".join(f"{k}: {v}" for k, v in fields.items()) if isinstance(fields, dict) and fields else "")
+            return str(data["message"]).strip() + (
+                "; " + "; ".join(f"{k}: {v}" for k, v in fields.items()) if isinstance(fields, dict) and fields else ""
+            )
         if data.get("errors"):
             errors = data["errors"]
             return "; ".join(f"{k}: {v}" for k, v in errors.items()) if isinstance(errors, dict) else str(errors)
@@ -110,7 +112,11 @@ class MetabaseClient:
 
     def setup(self, token: str, email: str, password: str, site_name: str) -> None:
         """Create the first admin (only possible while Metabase has no user) and use its session."""
-        body = {"token": token, "user": {"email": email, "password": password, "first_name": "Olist", "last_name": "Admin"}, "prefs": {"site_name": site_name}}
+        body = {
+            "token": token,
+            "user": {"email": email, "password": password, "first_name": "Olist", "last_name": "Admin"},
+            "prefs": {"site_name": site_name},
+        }
         self.use_session(self.post("/api/setup/", body)["id"])
 
     def login(self, email: str, password: str) -> None:

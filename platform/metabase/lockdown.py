@@ -40,7 +40,9 @@ def init_sql() -> str:
     """The statements every new connection runs: the marker, the refusals, then the lock."""
     # The driver sets temp_directory itself (additional_options below); Metabase's readers keep
     # it, and its spill folder stays for issue 34 to settle.
-    settings = [f"SET {name} = {str(value).lower()}" for name, value in LOCKDOWN.items() if name not in ("lock_configuration", "temp_directory")]
+    settings = [
+        f"SET {name} = {str(value).lower()}" for name, value in LOCKDOWN.items() if name not in ("lock_configuration", "temp_directory")
+    ]
     return ";\n".join([f"CREATE SECRET {MARKER} (TYPE http)", *settings, "SET lock_configuration = true"]) + ";"
 
 

@@ -53,7 +53,10 @@ class Report:
 
     def summary(self) -> str:
         kinds = sorted(set(self.created) | set(self.updated) | set(self.archived))
-        parts = [f"{k}: {self.created[k]} created, {self.updated[k]} updated" + (f", {self.archived[k]} archived" if self.archived[k] else "") for k in kinds]
+        parts = [
+            f"{k}: {self.created[k]} created, {self.updated[k]} updated" + (f", {self.archived[k]} archived" if self.archived[k] else "")
+            for k in kinds
+        ]
         return "; ".join(parts)
 
 
@@ -61,7 +64,14 @@ def admin_password(settings: Settings) -> str:
     return demo.password(settings, "OLIST_METABASE_ADMIN_PASSWORD", settings.metabase_admin_password)
 
 
-def provision(settings: Settings, url: str, assets_dir: Path, say: Callable[[str], None] = lambda m: None, wait: float = 600, sync_timeout: float = 600) -> Report:
+def provision(
+    settings: Settings,
+    url: str,
+    assets_dir: Path,
+    say: Callable[[str], None] = lambda m: None,
+    wait: float = 600,
+    sync_timeout: float = 600,
+) -> Report:
     assets = for_engine(settings, read(assets_dir))
     report = Report()
     client = MetabaseClient(url)
@@ -162,7 +172,12 @@ def for_engine(settings: Settings, assets: Assets) -> Assets:
     db = clickhouse.databases(settings)
     names = clickhouse.served_names(db)
     dashboards = [
-        {**item, "cards": [{**c, "sql": to_clickhouse_native(c["sql"], names, db.served)} if c["database"] == "warehouse" else c for c in item["cards"]]}
+        {
+            **item,
+            "cards": [
+                {**c, "sql": to_clickhouse_native(c["sql"], names, db.served)} if c["database"] == "warehouse" else c for c in item["cards"]
+            ],
+        }
         for item in assets.dashboards
     ]
     return Assets(assets.access, dashboards)
@@ -242,7 +257,9 @@ def _databases(settings: Settings, client: MetabaseClient, assets: Assets, repor
                 report.created["database"] += 1
         except MetabaseApiError as e:
             if e.status == 400:
-                raise ProvisionError(f"Metabase could not connect to {spec['name']} ({spec['engine']}: {where}): {e.detail}. {_remedy(key, e.detail)}") from None
+                raise ProvisionError(
+                    f"Metabase could not connect to {spec['name']} ({spec['engine']}: {where}): {e.detail}. {_remedy(key, e.detail)}"
+                ) from None
             raise
         ids[key] = database["id"]
         report.ids[f"database:{key}"] = database["id"]
@@ -255,7 +272,10 @@ def _remedy(key: str, detail: str) -> str:
         return "The host is the one Metabase's server sees: set OLIST_METABASE_POSTGRES_HOST."
     if "different configuration" in detail:
         # DuckDB opens a file once per process: Metabase still holds it with the previous options.
-        return "Metabase holds this warehouse file open with other options: publish a new one (`olist-bi etl run`) or restart Metabase, then provision again."
+        return (
+            "Metabase holds this warehouse file open with other options: "
+            "publish a new one (`olist-bi etl run`) or restart Metabase, then provision again."
+        )
     return "The path is the one Metabase's server sees: set OLIST_METABASE_WAREHOUSE_PATH; the DuckDB driver plugin must be installed."
 
 
@@ -268,7 +288,9 @@ def _wait_for_sync(client: MetabaseClient, databases: dict[str, int], timeout: f
             if status == "complete":
                 del waiting[key]
             elif status == "aborted":
-                raise ProvisionError(f"Metabase aborted the first sync of the {key} database (id {database_id}); see Admin > Databases and its log")
+                raise ProvisionError(
+                    f"Metabase aborted the first sync of the {key} database (id {database_id}); see Admin > Databases and its log"
+                )
         if waiting:
             if time.monotonic() >= deadline:
                 raise ProvisionError(f"Metabase had not synced {', '.join(waiting)} after {timeout:.0f} s; run again later")
@@ -281,7 +303,11 @@ def _wait_for_sync(client: MetabaseClient, databases: dict[str, int], timeout: f
 
 def _collections(client: MetabaseClient, assets: Assets, report: Report) -> dict[str, dict]:
     """Our collections by key ("olist" and one per dashboard): {id, audience}."""
-    listed = [c for c in client.get("/api/collection/") if isinstance(c.get("id"), int) and not c.get("archived") and c.get("personal_owner_id") is None]
+    listed = [
+        c
+        for c in client.get("/api/collection/")
+        if isinstance(c.get("id"), int) and not c.get("archived") and c.get("personal_owner_id") is None
+    ]
 
     def ensure(name: str, description: str, parent: int | None, kind: str) -> int:
         location = "/" if parent is None else next(c["location"] for c in listed if c["id"] == parent) + f"{parent}/"
@@ -354,7 +380,9 @@ def _dashboard(client: MetabaseClient, item: dict, collection: dict, databases: 
         dashboard_id = dashboards[spec["name"]]["id"]
         report.updated["dashboard"] += 1
     else:
-        dashboard_id = client.post("/api/dashboard/", {"name": spec["name"], "description": spec["description"], "collection_id": collection_id})["id"]
+        dashboard_id = client.post(
+            "/api/dashboard/", {"name": spec["name"], "description": spec["description"], "collection_id": collection_id}
+        )["id"]
         report.created["dashboard"] += 1
     report.ids[f"dashboard:{slug}"] = dashboard_id
     # The dashcards of a PUT are the whole set: keep the ids of the cards already placed
@@ -374,7 +402,8 @@ def _dashboard(client: MetabaseClient, item: dict, collection: dict, databases: 
                 "size_y": cell["size_y"],
                 "visualization_settings": {},
                 "parameter_mappings": [
-                    {"parameter_id": m["parameter_id"], "card_id": card_id, "target": ["variable", ["template-tag", m["tag"]]]} for m in cell["parameter_mappings"]
+                    {"parameter_id": m["parameter_id"], "card_id": card_id, "target": ["variable", ["template-tag", m["tag"]]]}
+                    for m in cell["parameter_mappings"]
                 ],
             }
         )
@@ -418,7 +447,8 @@ def _put_graph(client: MetabaseClient, path: str, desired: Callable[[dict], dict
             if e.status != 409 or attempt == GRAPH_RETRIES:
                 if e.status == 409:
                     raise ProvisionError(
-                        f"the {what} kept changing under us ({GRAPH_RETRIES} stale revisions): someone is editing permissions in Metabase; run again later"
+                        f"the {what} kept changing under us ({GRAPH_RETRIES} stale revisions): "
+                        "someone is editing permissions in Metabase; run again later"
                     ) from None
                 raise
             say(f"the {what} changed meanwhile (409, stale revision); reading it again")
@@ -479,7 +509,9 @@ def _demo_users(settings: Settings, client: MetabaseClient, groups: dict[str, in
         if email in users:
             user_id = users[email]["id"]
         else:
-            user_id = client.post("/api/user/", {"email": email, "first_name": username.replace("_", " ").title(), "last_name": "Demo"})["id"]
+            user_id = client.post("/api/user/", {"email": email, "first_name": username.replace("_", " ").title(), "last_name": "Demo"})[
+                "id"
+            ]
             report.created["user"] += 1
         client.put(f"/api/user/{user_id}/password", {"password": password})
         have = {m["group_id"] for m in memberships.get(str(user_id), [])}

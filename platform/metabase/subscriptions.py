@@ -63,7 +63,12 @@ class Schedule:
     schedule_frame: str | None = None  # monthly: first (the 1st) or mid (the 15th)
 
     def fields(self) -> dict:
-        return {"schedule_type": self.schedule_type, "schedule_hour": self.schedule_hour, "schedule_day": self.schedule_day, "schedule_frame": self.schedule_frame}
+        return {
+            "schedule_type": self.schedule_type,
+            "schedule_hour": self.schedule_hour,
+            "schedule_day": self.schedule_day,
+            "schedule_frame": self.schedule_frame,
+        }
 
     def __str__(self) -> str:
         at = f"at {self.schedule_hour:02d}:00"
@@ -130,7 +135,9 @@ def _zone(name: str) -> dt.tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SubscriptionError(f"Metabase's time zone {name!r} is not one this machine knows; set Metabase's time zone to an IANA name") from None
+        raise SubscriptionError(
+            f"Metabase's time zone {name!r} is not one this machine knows; set Metabase's time zone to an IANA name"
+        ) from None
 
 
 def _times(hour: int, timezone: str, metabase_timezone: str) -> set[tuple[int, int, int]]:
@@ -162,13 +169,22 @@ def _in_metabase_time(name: str, hour: int, timezone: str, metabase_timezone: st
 
 def _check_whole_hours(name: str, timezone: str, metabase_timezone: str) -> None:
     if timezone != metabase_timezone and any(minute for _, minute, _ in _times(0, timezone, metabase_timezone)):
-        raise SubscriptionError(f"report {name!r}: {timezone} and Metabase's time zone {metabase_timezone} are a part of an hour apart: run Metabase in {timezone}")
+        raise SubscriptionError(
+            f"report {name!r}: {timezone} and Metabase's time zone {metabase_timezone} are a part of an hour apart: "
+            f"run Metabase in {timezone}"
+        )
 
 
 # --- provisioning ---------------------------------------------------------------------------
 
 
-def provision(settings: Settings, client: MetabaseClient, report: Report, say: Callable[[str], None] = lambda m: None, spec: reports.Spec | None = None) -> None:
+def provision(
+    settings: Settings,
+    client: MetabaseClient,
+    report: Report,
+    say: Callable[[str], None] = lambda m: None,
+    spec: reports.Spec | None = None,
+) -> None:
     """Make the reports of reports.yaml (or `spec`) Metabase dashboard subscriptions, after
     the dashboards (their ids are in `report.ids`), then set Metabase's mail server from the
     OLIST_SMTP_* settings. Every report is checked before anything is written."""
@@ -178,11 +194,17 @@ def provision(settings: Settings, client: MetabaseClient, report: Report, say: C
     for item in spec.reports:
         dashboard_id = report.ids.get(f"dashboard:{item.dashboard}")
         if dashboard_id is None:
-            raise SubscriptionError(f"report {item.name!r}: Metabase has no dashboard {item.dashboard!r} (not in platform/metabase/built/dashboards/: run `olist-bi metabase build`)")
+            raise SubscriptionError(
+                f"report {item.name!r}: Metabase has no dashboard {item.dashboard!r} "
+                "(not in platform/metabase/built/dashboards/: run `olist-bi metabase build`)"
+            )
         when = schedule(item.name, item.crontab, spec.timezone, metabase_timezone)
         wanted[item.name] = (when, _body(item, client.get(f"/api/dashboard/{dashboard_id}"), when, mail.recipients(settings, item.to)))
         if "PDF" in item.formats:
-            say(f"subscription {item.name}: Metabase mails the dashboard drawn in the message (its charts as PNG images); it attaches no PDF")
+            say(
+                f"subscription {item.name}: Metabase mails the dashboard drawn in the message "
+                "(its charts as PNG images); it attaches no PDF"
+            )
 
     ours: dict[str, list[dict]] = {}
     for pulse in client.get("/api/pulse/"):
@@ -217,9 +239,26 @@ def provision(settings: Settings, client: MetabaseClient, report: Report, say: C
 
 def _body(item: reports.Report, dashboard: dict, when: Schedule, addresses: list[str]) -> dict:
     # The name Metabase would give it anyway (it renames subscriptions after their dashboard).
-    cards = [{"id": d["card_id"], "include_csv": False, "include_xls": False, "dashboard_card_id": d["id"]} for d in dashboard.get("dashcards", []) if d.get("card_id")]
-    channel = {"channel_type": "email", "enabled": True, **when.fields(), "recipients": [{"email": a} for a in addresses], "details": {MARKER: item.name}}
-    return {"name": dashboard["name"], "dashboard_id": dashboard["id"], "cards": cards, "channels": [channel], "skip_if_empty": False, "parameters": []}
+    cards = [
+        {"id": d["card_id"], "include_csv": False, "include_xls": False, "dashboard_card_id": d["id"]}
+        for d in dashboard.get("dashcards", [])
+        if d.get("card_id")
+    ]
+    channel = {
+        "channel_type": "email",
+        "enabled": True,
+        **when.fields(),
+        "recipients": [{"email": a} for a in addresses],
+        "details": {MARKER: item.name},
+    }
+    return {
+        "name": dashboard["name"],
+        "dashboard_id": dashboard["id"],
+        "cards": cards,
+        "channels": [channel],
+        "skip_if_empty": False,
+        "parameters": [],
+    }
 
 
 def _update(body: dict, current: dict) -> dict:
@@ -240,7 +279,9 @@ def _emails(pulse: dict) -> list[str]:
 
 def _state(pulse: dict) -> tuple:
     """What provisioning sets, as both a body and Metabase's answer carry it."""
-    cards = sorted((c["id"], c.get("dashboard_card_id"), bool(c.get("include_csv")), bool(c.get("include_xls"))) for c in pulse.get("cards", []))
+    cards = sorted(
+        (c["id"], c.get("dashboard_card_id"), bool(c.get("include_csv")), bool(c.get("include_xls"))) for c in pulse.get("cards", [])
+    )
     channels = sorted(
         (
             c.get("channel_type"),

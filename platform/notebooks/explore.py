@@ -54,8 +54,13 @@ def controls(dimension_choices, metric_catalog, states, statuses):
     state_picker = mo.ui.multiselect(options=states, label="Customer state (none: all)")
     status_picker = mo.ui.multiselect(options=statuses, label="Order status (none: all)")
     complete_picker = mo.ui.checkbox(value=True, label="Complete months only (as the dashboards' time series)")
-    mo.vstack([mo.hstack([metric_picker, dimension_picker], justify="start"),
-               mo.hstack([state_picker, status_picker], justify="start"), complete_picker])
+    mo.vstack(
+        [
+            mo.hstack([metric_picker, dimension_picker], justify="start"),
+            mo.hstack([state_picker, status_picker], justify="start"),
+            complete_picker,
+        ]
+    )
     return complete_picker, dimension_picker, metric_picker, state_picker, status_picker
 
 
@@ -114,16 +119,35 @@ def chart(answer, axis_labels, dimension_catalog, metric_catalog, question):
         _tooltip = [alt.Tooltip(_metric, title=_label, format=",.4~f" if _format in ("percent", "decimal") else ",.2f")]
         if is_time:
             _x_tip = alt.Tooltip(f"{x}:T", title=dimension_catalog.loc[x, "label"])
-            panels.append(alt.Chart(shown).mark_line(point=True).encode(
-                x=alt.X(f"{x}:T", title=dimension_catalog.loc[x, "label"]), y=alt.Y(f"{_metric}:Q", axis=_axis),
-                tooltip=[_x_tip, *_tooltip]).properties(width=640, height=180))
+            panels.append(
+                alt.Chart(shown)
+                .mark_line(point=True)
+                .encode(
+                    x=alt.X(f"{x}:T", title=dimension_catalog.loc[x, "label"]),
+                    y=alt.Y(f"{_metric}:Q", axis=_axis),
+                    tooltip=[_x_tip, *_tooltip],
+                )
+                .properties(width=640, height=180)
+            )
         else:
-            panels.append(alt.Chart(shown).mark_bar().encode(
-                y=alt.Y(f"{x}:N", sort="-x", title=dimension_catalog.loc[x, "label"]), x=alt.X(f"{_metric}:Q", axis=_axis),
-                tooltip=[f"{x}:N", *_tooltip]).properties(width=640, height=max(120, 18 * len(shown))))
+            panels.append(
+                alt.Chart(shown)
+                .mark_bar()
+                .encode(
+                    y=alt.Y(f"{x}:N", sort="-x", title=dimension_catalog.loc[x, "label"]),
+                    x=alt.X(f"{_metric}:Q", axis=_axis),
+                    tooltip=[f"{x}:N", *_tooltip],
+                )
+                .properties(width=640, height=max(120, 18 * len(shown)))
+            )
     figure = alt.vconcat(*panels)
     _title = ", ".join(metric_catalog.loc[m, "label"] for m in question["metrics"])
-    mo.vstack([mo.md(f"### {_title} by {dimension_catalog.loc[x, 'label'].lower()}"), mo.ui.altair_chart(figure, chart_selection=False, legend_selection=False)])
+    mo.vstack(
+        [
+            mo.md(f"### {_title} by {dimension_catalog.loc[x, 'label'].lower()}"),
+            mo.ui.altair_chart(figure, chart_selection=False, legend_selection=False),
+        ]
+    )
     return (figure,)
 
 
@@ -153,7 +177,9 @@ def cohort_intro():
 @app.cell
 def cohort_controls(states):
     cohort_state = mo.ui.dropdown(options=["All states", *states], value="All states", label="Customers of")
-    cohort_grain = mo.ui.dropdown(options={"month": "cohort_month:month", "quarter": "cohort_month:quarter"}, value="month", label="Cohorts by")
+    cohort_grain = mo.ui.dropdown(
+        options={"month": "cohort_month:month", "quarter": "cohort_month:quarter"}, value="month", label="Cohorts by"
+    )
     mo.hstack([cohort_state, cohort_grain], justify="start")
     return cohort_grain, cohort_state
 
@@ -187,8 +213,11 @@ def cohort_chart(cohorts):
             x=alt.X("months_since_first:O", title="Months since first order"),
             y=alt.Y("yearmonth(cohort_month):O", title="Cohort"),
             color=alt.Color("cohort_return_rate:Q", title="Came back", scale=alt.Scale(scheme="blues"), legend=alt.Legend(format=".2%")),
-            tooltip=[alt.Tooltip("yearmonth(cohort_month):O", title="Cohort"), "months_since_first:O",
-                     alt.Tooltip("cohort_return_rate:Q", format=".3%", title="Came back")],
+            tooltip=[
+                alt.Tooltip("yearmonth(cohort_month):O", title="Cohort"),
+                "months_since_first:O",
+                alt.Tooltip("cohort_return_rate:Q", format=".3%", title="Came back"),
+            ],
         )
         .properties(width=640, height=360)
     )

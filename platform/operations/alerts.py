@@ -34,13 +34,18 @@ def run_failed(settings: Settings, run_id: int, drop: Path | str, error: str) ->
     ]
     if rules:
         lines.append("Rules that rejected rows:")
-        lines += [f"  - {r['rule']} ({r['source_table']}, {r['severity']}): {r['rows_failing']:,} of {r['rows_checked']:,} rows; {r['description']}" for r in rules]
+        lines += [
+            f"  - {r['rule']} ({r['source_table']}, {r['severity']}): "
+            f"{r['rows_failing']:,} of {r['rows_checked']:,} rows; {r['description']}"
+            for r in rules
+        ]
         lines.append("")
     lines += [
         "To look closer:",
         "  olist-bi etl status                 the recent runs, with their quality summary",
         f"  olist-bi check {drop}     the drop against the source contract, file by file",
-        f"  select * from quarantine.rejected_rows where run_id = {run_id}   (the rejected rows, in the run's warehouse file, if it got that far)",
+        f"  select * from quarantine.rejected_rows where run_id = {run_id}   "
+        "(the rejected rows, in the run's warehouse file, if it got that far)",
         "",
         "Fix the drop and put it in the inbox again (remove its FAILED file), or run `olist-bi etl run --source DIR`.",
     ]

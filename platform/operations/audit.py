@@ -40,8 +40,14 @@ def system_actor() -> str:
         return "os:unknown"
 
 
-def append(conn: psycopg.Connection, action: str, target: str | None = None, details: dict | None = None,
-           actor: str | None = None, source: str = "platform") -> int:
+def append(
+    conn: psycopg.Connection,
+    action: str,
+    target: str | None = None,
+    details: dict | None = None,
+    actor: str | None = None,
+    source: str = "platform",
+) -> int:
     """Append one event; the database assigns id, time and hashes. Returns the id."""
     row = conn.execute(
         "select audit_append(%s, %s, %s, %s, %s::jsonb) as id",
@@ -84,15 +90,20 @@ def verify(conn: psycopg.Connection, checkpoint: "Checkpoint | None" = None) -> 
     earlier verification (its row count up to its last id, and that row's hash)."""
     cursor = conn.cursor(name="audit_verify", row_factory=dict_row) if not conn.autocommit else conn.cursor(row_factory=dict_row)
     rows = cursor.execute(
-        "select id, at, actor, source, action, target, details::text as details_text, prev_hash, hash, hash_version from audit_logs order by id"
+        "select id, at, actor, source, action, target, details::text as details_text, prev_hash, hash, hash_version "
+        "from audit_logs order by id"
     )
     count, previous, at_checkpoint = 0, GENESIS, None
     for row in rows:
         count += 1
         if row["prev_hash"] != previous:
-            return Verification(count, row["id"], f"row {row['id']} does not link to the row before it (a row was removed or inserted)", checkpoint)
+            return Verification(
+                count, row["id"], f"row {row['id']} does not link to the row before it (a row was removed or inserted)", checkpoint
+            )
         if row_hash(row) != row["hash"]:
-            return Verification(count, row["id"], f"row {row['id']} was altered after it was written (its hash does not match its fields)", checkpoint)
+            return Verification(
+                count, row["id"], f"row {row['id']} was altered after it was written (its hash does not match its fields)", checkpoint
+            )
         previous = row["hash"]
         if checkpoint and row["id"] <= checkpoint.last_id:
             at_checkpoint = (count, row["id"], row["hash"])
@@ -104,16 +115,29 @@ def verify(conn: psycopg.Connection, checkpoint: "Checkpoint | None" = None) -> 
         return Verification(0, None, f"the trail is empty, but {when}: every row was deleted", checkpoint)
     seen, last_id, last_hash = at_checkpoint or (0, None, None)
     if seen < checkpoint.rows:
-        return Verification(count, last_id, f"{checkpoint.rows - seen} rows up to id {checkpoint.last_id} are missing against {when}: rows were removed", checkpoint)
+        return Verification(
+            count,
+            last_id,
+            f"{checkpoint.rows - seen} rows up to id {checkpoint.last_id} are missing against {when}: rows were removed",
+            checkpoint,
+        )
     if seen > checkpoint.rows:
-        return Verification(count, last_id, f"{seen - checkpoint.rows} more rows up to id {checkpoint.last_id} than {when}: rows were inserted", checkpoint)
+        return Verification(
+            count, last_id, f"{seen - checkpoint.rows} more rows up to id {checkpoint.last_id} than {when}: rows were inserted", checkpoint
+        )
     if last_id != checkpoint.last_id or last_hash != checkpoint.last_hash:
-        return Verification(count, last_id, f"row {checkpoint.last_id}'s hash differs from {when}: the trail was rewritten and its hashes recomputed", checkpoint)
+        return Verification(
+            count,
+            last_id,
+            f"row {checkpoint.last_id}'s hash differs from {when}: the trail was rewritten and its hashes recomputed",
+            checkpoint,
+        )
     return result
 
 
-def tail(conn: psycopg.Connection, since: dt.datetime | None = None, actor: str | None = None,
-         action: str | None = None, limit: int = 50) -> list[dict]:
+def tail(
+    conn: psycopg.Connection, since: dt.datetime | None = None, actor: str | None = None, action: str | None = None, limit: int = 50
+) -> list[dict]:
     """The newest events, filtered; `action` matches a prefix (etl. matches etl.run.started)."""
     conditions, params = [], []
     if since:

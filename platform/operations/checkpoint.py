@@ -95,7 +95,9 @@ def read(path: Path, secret: bytes) -> Checkpoint:
     except (ValueError, TypeError) as e:
         raise CheckpointInvalid(f"{path} is not a checkpoint: {e}") from None
     if not checkpoint.holds(secret):
-        raise CheckpointInvalid(f"the signature of {path} does not hold: the file was altered, or OLIST_AUDIT_KEY is not the key it was signed with")
+        raise CheckpointInvalid(
+            f"the signature of {path} does not hold: the file was altered, or OLIST_AUDIT_KEY is not the key it was signed with"
+        )
     return checkpoint
 
 

@@ -37,8 +37,11 @@ RUNTIME = "olist_runtime"
 SUPERSET = "superset"
 OPS_DATABASE = "olist_ops"
 # The demo's generated passwords, by role (files under $OLIST_HOME/secrets).
-PASSWORDS = {SUPERUSER: "OLIST_EMBEDDED_PG_SUPERUSER_PASSWORD", RUNTIME: "OLIST_EMBEDDED_PG_RUNTIME_PASSWORD",
-             SUPERSET: "OLIST_EMBEDDED_PG_SUPERSET_PASSWORD"}
+PASSWORDS = {
+    SUPERUSER: "OLIST_EMBEDDED_PG_SUPERUSER_PASSWORD",
+    RUNTIME: "OLIST_EMBEDDED_PG_RUNTIME_PASSWORD",
+    SUPERSET: "OLIST_EMBEDDED_PG_SUPERSET_PASSWORD",
+}
 
 
 class PostgresError(RuntimeError):
@@ -134,8 +137,10 @@ class EmbeddedPostgres:
             if os.geteuid() == 0:
                 user = _ensure_system_user(SYSTEM_USER)
                 os.chown(pwfile, user.pw_uid, user.pw_gid)
-            self._run("initdb", ["-D", str(self.data_dir), "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
-                                 "--locale=C", "-U", SUPERUSER])
+            self._run(
+                "initdb",
+                ["-D", str(self.data_dir), "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C", "-U", SUPERUSER],
+            )
         finally:
             pwfile.unlink(missing_ok=True)
 
@@ -192,9 +197,7 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             user = _ensure_system_user(SYSTEM_USER)
             kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-        result = subprocess.run(
-            command, capture_output=True, text=True, cwd=self.data_dir.parent, timeout=120, **kwargs
-        )
+        result = subprocess.run(command, capture_output=True, text=True, cwd=self.data_dir.parent, timeout=120, **kwargs)
         if check and result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
             hint = f"; see {self.log_file}" if program == "pg_ctl" else ""
@@ -231,8 +234,10 @@ def ensure_database(server_url: str, name: str, owner: str | None = None) -> Non
     with psycopg.connect(server_url, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)) + (
-                sql.SQL(" owner {}").format(sql.Identifier(owner)) if owner else sql.SQL("")))
+            conn.execute(
+                sql.SQL("create database {}").format(sql.Identifier(name))
+                + (sql.SQL(" owner {}").format(sql.Identifier(owner)) if owner else sql.SQL(""))
+            )
             if owner:
                 conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(name)))
 
@@ -293,8 +298,11 @@ def demo_roles(settings: Settings, server: EmbeddedPostgres) -> str:
         store.migrate(conn)  # makes olist_app (0002) and its grants (0004)
         for role, member in ((RUNTIME, "olist_app"), (SUPERSET, None)):
             verb = "alter" if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone() else "create"
-            conn.execute(sql.SQL(verb + " role {} login nosuperuser nocreatedb nocreaterole password {}").format(
-                sql.Identifier(role), sql.Literal(demo_password(settings, role))))
+            conn.execute(
+                sql.SQL(verb + " role {} login nosuperuser nocreatedb nocreaterole password {}").format(
+                    sql.Identifier(role), sql.Literal(demo_password(settings, role))
+                )
+            )
             if member:
                 conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(member), sql.Identifier(role)))
         conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(OPS_DATABASE)))
@@ -361,8 +369,16 @@ def superset_metadata_url(settings: Settings, start: bool = True) -> str | None:
 OPS_READER = "olist_ops_reader"
 # What the reader may select: the run-history and quality tables, and the views of them the
 # dashboards read (datasets.yaml, migration 0006).
-OPS_TABLES = ("pipeline_runs", "task_executions", "data_loads", "quality_rules", "quality_checks", "quality_reports",
-              "olist_pipeline_runs", "olist_quality_failures")
+OPS_TABLES = (
+    "pipeline_runs",
+    "task_executions",
+    "data_loads",
+    "quality_rules",
+    "quality_checks",
+    "quality_reports",
+    "olist_pipeline_runs",
+    "olist_quality_failures",
+)
 
 
 @dataclass(frozen=True)

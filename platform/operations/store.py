@@ -137,7 +137,8 @@ def close_abandoned_runs(conn: psycopg.Connection) -> list[int]:
     closed = [r["run_id"] for r in rows]
     if closed:
         conn.execute(
-            "update task_executions set status = 'failed', finished_at = now(), error = 'abandoned' where run_id = any(%s) and status = 'running'",
+            "update task_executions set status = 'failed', finished_at = now(), error = 'abandoned' "
+            "where run_id = any(%s) and status = 'running'",
             (closed,),
         )
     return closed
@@ -152,9 +153,12 @@ def complete_published_runs(conn: psycopg.Connection, ledger: list[dict], genera
         by_run.setdefault(row["run_id"], []).append(row)
     if not by_run:
         return []
-    unfinished = [r["run_id"] for r in conn.execute(
-        "select run_id from pipeline_runs where run_id = any(%s) and status <> 'succeeded' order by run_id", (list(by_run),)
-    ).fetchall()]
+    unfinished = [
+        r["run_id"]
+        for r in conn.execute(
+            "select run_id from pipeline_runs where run_id = any(%s) and status <> 'succeeded' order by run_id", (list(by_run),)
+        ).fetchall()
+    ]
     for run_id in unfinished:
         loads = by_run[run_id]
         with conn.transaction():
@@ -164,7 +168,16 @@ def complete_published_runs(conn: psycopg.Connection, ledger: list[dict], genera
                 conn.execute(
                     """insert into data_loads (run_id, source_file, path, size_bytes, sha256, rows_read, rows_loaded, rows_quarantined)
                        values (%s, %s, %s, %s, %s, %s, %s, %s)""",
-                    (run_id, load["source_file"], load["path"], size, load["sha256"], load["rows_read"], load["rows_loaded"], load["rows_quarantined"]),
+                    (
+                        run_id,
+                        load["source_file"],
+                        load["path"],
+                        size,
+                        load["sha256"],
+                        load["rows_read"],
+                        load["rows_loaded"],
+                        load["rows_quarantined"],
+                    ),
                 )
             conn.execute(
                 """update pipeline_runs set status = 'succeeded', finished_at = coalesce(finished_at, now()),

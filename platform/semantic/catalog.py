@@ -106,7 +106,15 @@ def _read(name: str) -> dict:
 def load() -> Catalog:
     """Read and check the definitions; raise `CatalogError` naming what is wrong."""
     models = {
-        name: Model(name, spec["description"], dict(spec["entities"]), dict(spec.get("joins") or {}), spec["range_dimension"], bool(spec.get("always_complete")), spec.get("window_column"))
+        name: Model(
+            name,
+            spec["description"],
+            dict(spec["entities"]),
+            dict(spec.get("joins") or {}),
+            spec["range_dimension"],
+            bool(spec.get("always_complete")),
+            spec.get("window_column"),
+        )
         for name, spec in _read("models.yaml")["models"].items()
     }
     dimensions = {}

@@ -67,7 +67,9 @@ def refusals_are_readable_pages(app: Flask) -> None:
         # a browser's page load names text/html; the frontend's and API clients' requests do not
         wants_page = any(kind == "text/html" for kind, _ in request.accept_mimetypes) and not request.path.startswith("/api/")
         if wants_page:
-            page = REFUSAL.format(app_name=html.escape(app.config.get("APP_NAME", "Superset")), path=html.escape(request.path), dashboards=DASHBOARDS)
+            page = REFUSAL.format(
+                app_name=html.escape(app.config.get("APP_NAME", "Superset")), path=html.escape(request.path), dashboards=DASHBOARDS
+            )
             return page, 403, {"Content-Type": "text/html; charset=utf-8"}
         handlers = app.error_handler_spec.get(None, {}).get(None, {})
         for kind in type(error).__mro__[1:]:  # Superset's own (for HTTPException): its JSON error

@@ -100,7 +100,15 @@ class Browser:
         self._browser.close()
         self._playwright.stop()
 
-    def render(self, slug: str, expected_charts: int, screenshot: Path | None = None, timeout: float = 60, record: bool = False, url: str | None = None) -> Rendered:
+    def render(
+        self,
+        slug: str,
+        expected_charts: int,
+        screenshot: Path | None = None,
+        timeout: float = 60,
+        record: bool = False,
+        url: str | None = None,
+    ) -> Rendered:
         """Open a dashboard (at `url` if given: a permalink) and wait until its header and
         `expected_charts` charts are on the page and none is loading; the time is from
         navigation to that moment. With `record`, also note each chart-data answer: whether it
@@ -157,4 +165,6 @@ class Browser:
                 if drawn_levels(screenshot) > BLANK_LEVELS:
                     break
         cached_share = sum(answers) / len(answers) if answers else None
-        return Rendered(slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None, calls if record else None)
+        return Rendered(
+            slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None, calls if record else None
+        )

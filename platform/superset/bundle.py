@@ -54,6 +54,8 @@ def _column_config(columns: dict[str, tuple[str | None, str]]) -> dict:
                 entry["currencyFormat"] = CURRENCY
         config[name] = entry
     return config
+
+
 NO_FILTER = "No filter"
 
 # The warehouse connection: read-only, no file access, no extension loading, configuration
@@ -138,8 +140,13 @@ def chart_dataset(chart: Chart, catalog: Catalog, bundle_datasets: dict[str, Bun
     return bundle_datasets[chart_source(chart, catalog)]
 
 
-def build(warehouse_uri: str, operations_uri: str, row_columns: dict[str, list[str]], catalog: Catalog | None = None,
-          clickhouse_database: str | None = None) -> Bundle:
+def build(
+    warehouse_uri: str,
+    operations_uri: str,
+    row_columns: dict[str, list[str]],
+    catalog: Catalog | None = None,
+    clickhouse_database: str | None = None,
+) -> Bundle:
     """Generate the bundle. `row_columns` gives the columns of each row dataset (read from
     its database by the caller); `operations_uri` carries no password (given at import).
     With `clickhouse_database`, the warehouse is that ClickHouse database (`on_clickhouse`)."""
@@ -148,7 +155,9 @@ def build(warehouse_uri: str, operations_uri: str, row_columns: dict[str, list[s
     files: dict[str, str] = {
         "metadata.yaml": _yaml({"version": VERSION, "type": "assets", "timestamp": dt.datetime(2026, 1, 1, tzinfo=dt.UTC).isoformat()})
     }
-    files[f"databases/{WAREHOUSE}.yaml"] = _yaml(_database(WAREHOUSE, warehouse_uri, {"engine_params": {"connect_args": WAREHOUSE_CONNECT_ARGS}}, sqllab=True))
+    files[f"databases/{WAREHOUSE}.yaml"] = _yaml(
+        _database(WAREHOUSE, warehouse_uri, {"engine_params": {"connect_args": WAREHOUSE_CONNECT_ARGS}}, sqllab=True)
+    )
     files[f"databases/{OPERATIONS}.yaml"] = _yaml(_database(OPERATIONS, operations_uri, {"engine_params": {}}, sqllab=True))
 
     bundle_datasets: dict[str, BundleDataset] = {}
@@ -273,8 +282,18 @@ def _semantic_dataset_yaml(ds: BundleDataset, flat: FlatModel, catalog: Catalog)
                 "is_active": True,
             }
         )
-    columns.append({"column_name": WINDOW_COLUMN, "verbose_name": "In the reporting window", "type": "BOOLEAN", "is_dttm": False, "groupby": False, "filterable": True, "is_active": True,
-                    "description": "The row's period is complete (mart_reporting_window): time series show these rows only."})
+    columns.append(
+        {
+            "column_name": WINDOW_COLUMN,
+            "verbose_name": "In the reporting window",
+            "type": "BOOLEAN",
+            "is_dttm": False,
+            "groupby": False,
+            "filterable": True,
+            "is_active": True,
+            "description": "The row's period is complete (mart_reporting_window): time series show these rows only.",
+        }
+    )
     for name in flat.measure_columns:
         columns.append({"column_name": name, "is_dttm": False, "groupby": False, "filterable": True, "is_active": True})
     metrics = [
@@ -296,18 +315,34 @@ def _semantic_dataset_yaml(ds: BundleDataset, flat: FlatModel, catalog: Catalog)
 def _row_dataset_yaml(ds: BundleDataset) -> dict:
     declared = datasets()[ds.key].columns
     columns = [
-        {"column_name": c, "verbose_name": declared[c].label if c in declared else None, "groupby": True, "filterable": True, "is_active": True,
-         "is_dttm": declared[c].format in ("date", "datetime") if c in declared else c.endswith("_at")}
+        {
+            "column_name": c,
+            "verbose_name": declared[c].label if c in declared else None,
+            "groupby": True,
+            "filterable": True,
+            "is_active": True,
+            "is_dttm": declared[c].format in ("date", "datetime") if c in declared else c.endswith("_at"),
+        }
         for c in ds.columns
     ]
-    count = {"metric_name": "count", "verbose_name": "Rows", "expression": "count(*)", "d3format": ",d", "description": None, "warning_text": None, "extra": None}
+    count = {
+        "metric_name": "count",
+        "verbose_name": "Rows",
+        "expression": "count(*)",
+        "d3format": ",d",
+        "description": None,
+        "warning_text": None,
+        "extra": None,
+    }
     return {**_dataset_common(ds, datasets()[ds.key].description), "columns": columns, "metrics": [count]}
 
 
 def _time_filter(ds: BundleDataset) -> list[dict]:
     if not ds.time_column:
         return []
-    return [{"clause": "WHERE", "subject": ds.time_column, "operator": "TEMPORAL_RANGE", "comparator": NO_FILTER, "expressionType": "SIMPLE"}]
+    return [
+        {"clause": "WHERE", "subject": ds.time_column, "operator": "TEMPORAL_RANGE", "comparator": NO_FILTER, "expressionType": "SIMPLE"}
+    ]
 
 
 def _axis(column: str, grain: str | None) -> dict:
@@ -373,22 +408,46 @@ def as_the_frontend_builds(params: dict, query: dict) -> dict:
             q.pop(key, None)
         metric = _label(params["metric"])
         q["post_processing"] = [
-            {"operation": "pivot", "options": {"index": [params["x_axis"]], "columns": [], "aggregates": {metric: {"operator": "mean"}}, "drop_missing_columns": True}},
+            {
+                "operation": "pivot",
+                "options": {
+                    "index": [params["x_axis"]],
+                    "columns": [],
+                    "aggregates": {metric: {"operator": "mean"}},
+                    "drop_missing_columns": True,
+                },
+            },
             {"operation": "flatten"},
         ]
     elif viz in ("echarts_timeseries_line", "echarts_timeseries_bar"):
         metrics = [_label(m) for m in q["metrics"]]
-        pipeline = [{"operation": "pivot", "options": {"index": [params["x_axis"]], "columns": list(params.get("groupby") or []),
-                                                       "aggregates": {m: {"operator": "mean"} for m in metrics}, "drop_missing_columns": False}}]
+        pipeline = [
+            {
+                "operation": "pivot",
+                "options": {
+                    "index": [params["x_axis"]],
+                    "columns": list(params.get("groupby") or []),
+                    "aggregates": {m: {"operator": "mean"} for m in metrics},
+                    "drop_missing_columns": False,
+                },
+            }
+        ]
         if params.get("x_axis_sort"):
             pipeline.append({"operation": "sort", "options": {"by": params["x_axis_sort"], "ascending": params["x_axis_sort_asc"]}})
         pipeline.append({"operation": "flatten"})
-        q.update(orderby=[[q["metrics"][0], False]], series_columns=list(params.get("groupby") or []), time_offsets=[], post_processing=pipeline)
+        q.update(
+            orderby=[[q["metrics"][0], False]], series_columns=list(params.get("groupby") or []), time_offsets=[], post_processing=pipeline
+        )
     elif viz == "heatmap_v2":
-        q.update(orderby=[[params["x_axis"], True], [params["groupby"], True]], post_processing=[{"operation": "rank", "options": {"metric": params["metric"]}}])
+        q.update(
+            orderby=[[params["x_axis"], True], [params["groupby"], True]],
+            post_processing=[{"operation": "rank", "options": {"metric": params["metric"]}}],
+        )
     elif viz == "pie":
         metric = params["metric"]
-        q.update(post_processing=[{"operation": "contribution", "options": {"columns": [metric], "rename_columns": [f"{metric}__contribution"]}}])
+        q.update(
+            post_processing=[{"operation": "contribution", "options": {"columns": [metric], "rename_columns": [f"{metric}__contribution"]}}]
+        )
     elif viz == "table":
         q.update(post_processing=[], time_offsets=[])
         if params.get("query_mode") == "raw":
@@ -405,13 +464,35 @@ def _forecast_params(chart: Chart, columns: list[str], declared: dict, filters: 
     the output of its own Prophet analytics); rows' values reach it under those labels."""
     month, actual, forecast, low95, high95, low80, high80 = columns
     name = declared[forecast].label
-    labelled = [(actual, declared[actual].label), (forecast, f"{name}__yhat"), (low95, f"{name}__yhat_lower"), (high95, f"{name}__yhat_upper"),
-                (low80, "80% interval__yhat_lower"), (high80, "80% interval__yhat_upper")]
-    metrics = [{"expressionType": "SQL", "sqlExpression": f"MAX({column})", "label": label, "hasCustomLabel": True} for column, label in labelled]
+    labelled = [
+        (actual, declared[actual].label),
+        (forecast, f"{name}__yhat"),
+        (low95, f"{name}__yhat_lower"),
+        (high95, f"{name}__yhat_upper"),
+        (low80, "80% interval__yhat_lower"),
+        (high80, "80% interval__yhat_upper"),
+    ]
+    metrics = [
+        {"expressionType": "SQL", "sqlExpression": f"MAX({column})", "label": label, "hasCustomLabel": True} for column, label in labelled
+    ]
     fmt = declared[actual].format
-    params = {"viz_type": "echarts_timeseries_line", "x_axis": month, "time_grain_sqla": GRAINS["month"], "metrics": metrics, "groupby": [], "row_limit": limit,
-              "adhoc_filters": filters, "y_axis_format": AXIS_FORMAT[fmt], **_currency(fmt), "show_legend": False, "rich_tooltip": True, "opacity": 0.25,
-              "area": False, "stack": None, "markerEnabled": False}
+    params = {
+        "viz_type": "echarts_timeseries_line",
+        "x_axis": month,
+        "time_grain_sqla": GRAINS["month"],
+        "metrics": metrics,
+        "groupby": [],
+        "row_limit": limit,
+        "adhoc_filters": filters,
+        "y_axis_format": AXIS_FORMAT[fmt],
+        **_currency(fmt),
+        "show_legend": False,
+        "rich_tooltip": True,
+        "opacity": 0.25,
+        "area": False,
+        "stack": None,
+        "markerEnabled": False,
+    }
     query = {**base_query, "columns": [_axis(month, GRAINS["month"])], "metrics": metrics, "orderby": [[metrics[0], False]]}
     query["extras"] = {**query["extras"], "time_grain_sqla": GRAINS["month"]}
     return params, query
@@ -419,8 +500,19 @@ def _forecast_params(chart: Chart, columns: list[str], declared: dict, filters: 
 
 # A time series shows complete periods only: the semantic layer's reporting window, as a
 # custom SQL filter over the flat view's boolean column (plain: Superset refuses subqueries there).
-_COMPLETE_PERIODS = [{"expressionType": "SQL", "sqlExpression": WINDOW_COLUMN, "clause": "WHERE", "subject": None, "operator": None, "comparator": None,
-                      "isExtra": False, "isNew": False, "filterOptionName": "complete_periods"}]
+_COMPLETE_PERIODS = [
+    {
+        "expressionType": "SQL",
+        "sqlExpression": WINDOW_COLUMN,
+        "clause": "WHERE",
+        "subject": None,
+        "operator": None,
+        "comparator": None,
+        "isExtra": False,
+        "isNew": False,
+        "filterOptionName": "complete_periods",
+    }
+]
 
 
 def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[dict, dict]:
@@ -429,11 +521,28 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
     query_filters = [{"col": ds.time_column, "op": "TEMPORAL_RANGE", "val": NO_FILTER}] if ds.time_column else []
     limit = chart.limit or 10_000
     by = [g.dimension for g in chart.by]
-    grain = next((GRAINS[g.grain or catalog.dimensions[g.dimension].default_grain] for g in chart.by if catalog.dimensions[g.dimension].type == "time"), None) if chart.is_semantic else None
+    grain = (
+        next(
+            (
+                GRAINS[g.grain or catalog.dimensions[g.dimension].default_grain]
+                for g in chart.by
+                if catalog.dimensions[g.dimension].type == "time"
+            ),
+            None,
+        )
+        if chart.is_semantic
+        else None
+    )
     metrics = list(chart.metrics)
     fmt = catalog.metrics[metrics[0]].format if metrics else "count"
     where = f"({WINDOW_COLUMN})" if chart.complete_periods else ""
-    base_query = {"filters": query_filters, "extras": {"having": "", "where": where}, "row_limit": limit, "order_desc": True, "post_processing": []}
+    base_query = {
+        "filters": query_filters,
+        "extras": {"having": "", "where": where},
+        "row_limit": limit,
+        "order_desc": True,
+        "post_processing": [],
+    }
     if grain:
         base_query["extras"]["time_grain_sqla"] = grain
 
@@ -442,25 +551,65 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
         order = chart.order_by or columns[0]
         declared = datasets()[chart.dataset].columns
         if chart.viz == "table":
-            params = {"viz_type": "table", "query_mode": "raw", "all_columns": columns, "order_by_cols": [json.dumps([order, chart.sort != "desc"])], "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": limit > 10, "show_cell_bars": limit > 10,  # no search box or bars over a few rows
-                      "column_config": _column_config({c: (declared[c].label, declared[c].format) for c in columns})}
+            params = {
+                "viz_type": "table",
+                "query_mode": "raw",
+                "all_columns": columns,
+                "order_by_cols": [json.dumps([order, chart.sort != "desc"])],
+                "row_limit": limit,
+                "adhoc_filters": filters,
+                "server_pagination": False,
+                "include_search": limit > 10,
+                "show_cell_bars": limit > 10,  # no search box or bars over a few rows
+                "column_config": _column_config({c: (declared[c].label, declared[c].format) for c in columns}),
+            }
             return params, {**base_query, "columns": columns, "metrics": [], "orderby": [[order, chart.sort != "desc"]]}
         if chart.viz == "forecast":
             return _forecast_params(chart, columns, declared, filters, base_query, limit)
         values = [_adhoc_value(c) for c in columns[1:]]
         fmt = declared[columns[1]].format
-        params = {"viz_type": "echarts_timeseries_bar", "x_axis": columns[0], "metrics": values, "groupby": [], "row_limit": limit, "adhoc_filters": filters, "orientation": "vertical", "x_axis_sort_asc": True, "show_legend": True,
-                  "y_axis_format": AXIS_FORMAT[fmt], **_currency(fmt)}
+        params = {
+            "viz_type": "echarts_timeseries_bar",
+            "x_axis": columns[0],
+            "metrics": values,
+            "groupby": [],
+            "row_limit": limit,
+            "adhoc_filters": filters,
+            "orientation": "vertical",
+            "x_axis_sort_asc": True,
+            "show_legend": True,
+            "y_axis_format": AXIS_FORMAT[fmt],
+            **_currency(fmt),
+        }
         return params, {**base_query, "columns": [_axis(columns[0], None)], "metrics": values, "orderby": [[values[0], False]]}
 
     if chart.viz == "kpi" and chart.by:
         # The latest complete month, against the month before, over its trend line.
         x = by[0]
-        params = {"viz_type": "big_number", "metric": metrics[0], "x_axis": x, "time_grain_sqla": grain, "adhoc_filters": filters, "show_trend_line": True, "start_y_axis_at_zero": True,
-                  "compare_lag": 1, "compare_suffix": "vs previous month", "aggregation": "LAST_VALUE", "y_axis_format": D3FORMAT[fmt], **_currency(fmt)}
+        params = {
+            "viz_type": "big_number",
+            "metric": metrics[0],
+            "x_axis": x,
+            "time_grain_sqla": grain,
+            "adhoc_filters": filters,
+            "show_trend_line": True,
+            "start_y_axis_at_zero": True,
+            "compare_lag": 1,
+            "compare_suffix": "vs previous month",
+            "aggregation": "LAST_VALUE",
+            "y_axis_format": D3FORMAT[fmt],
+            **_currency(fmt),
+        }
         return params, {**base_query, "columns": [_axis(x, grain)], "metrics": metrics, "orderby": []}
     if chart.viz == "kpi":
-        params = {"viz_type": "big_number_total", "metric": metrics[0], "adhoc_filters": filters, "y_axis_format": D3FORMAT[fmt], **_currency(fmt), "subheader": ""}
+        params = {
+            "viz_type": "big_number_total",
+            "metric": metrics[0],
+            "adhoc_filters": filters,
+            "y_axis_format": D3FORMAT[fmt],
+            **_currency(fmt),
+            "subheader": "",
+        }
         return params, {**base_query, "columns": [], "metrics": metrics, "orderby": []}
     if chart.viz == "bar" and catalog.dimensions[by[0]].order:
         # Buckets in their own order: Superset's bar chart lists categories alphabetically or by
@@ -468,9 +617,22 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
         # order, sorting by the buckets' place (a metric it does not show).
         dimension = catalog.dimensions[by[0]]
         place = {"expressionType": "SQL", "sqlExpression": f"MIN({order_sql(catalog, dimension)})", "label": "place"}
-        params = {"viz_type": "table", "query_mode": "aggregate", "groupby": by, "metrics": metrics, "timeseries_limit_metric": place, "order_desc": False,
-                  "row_limit": limit, "adhoc_filters": filters, "server_pagination": False, "include_search": False, "show_cell_bars": True,
-                  "column_config": _column_config({dimension.name: (dimension.label, "text"), **{m: (None, catalog.metrics[m].format) for m in metrics}})}
+        params = {
+            "viz_type": "table",
+            "query_mode": "aggregate",
+            "groupby": by,
+            "metrics": metrics,
+            "timeseries_limit_metric": place,
+            "order_desc": False,
+            "row_limit": limit,
+            "adhoc_filters": filters,
+            "server_pagination": False,
+            "include_search": False,
+            "show_cell_bars": True,
+            "column_config": _column_config(
+                {dimension.name: (dimension.label, "text"), **{m: (None, catalog.metrics[m].format) for m in metrics}}
+            ),
+        }
         return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[place, True]], "order_desc": False}
     if chart.viz in ("line", "bar"):
         x = by[0]
@@ -503,10 +665,28 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
             else:
                 params["x_axis_sort_asc"] = not flip
         axis_grain = grain if catalog.dimensions[x].type == "time" else None
-        return params, {**base_query, "columns": [_axis(x, axis_grain), *by[1:]], "metrics": metrics, "orderby": [[metrics[0], chart.sort != "desc"]]}
+        return params, {
+            **base_query,
+            "columns": [_axis(x, axis_grain), *by[1:]],
+            "metrics": metrics,
+            "orderby": [[metrics[0], chart.sort != "desc"]],
+        }
     if chart.viz == "pie":
-        params = {"viz_type": "pie", "groupby": by, "metric": metrics[0], "adhoc_filters": filters, "row_limit": limit, "sort_by_metric": True, "label_type": "percent", "labels_outside": False, "number_format": D3FORMAT[fmt], **_currency(fmt), "show_legend": True,
-                  "legendType": "plain", "legendOrientation": "right"}  # the whole legend, one name a line beside the pie; never cut mid-word
+        params = {
+            "viz_type": "pie",
+            "groupby": by,
+            "metric": metrics[0],
+            "adhoc_filters": filters,
+            "row_limit": limit,
+            "sort_by_metric": True,
+            "label_type": "percent",
+            "labels_outside": False,
+            "number_format": D3FORMAT[fmt],
+            **_currency(fmt),
+            "show_legend": True,
+            "legendType": "plain",
+            "legendOrientation": "right",
+        }  # the whole legend, one name a line beside the pie; never cut mid-word
         return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], False]]}
     if chart.viz == "table":
         params = {
@@ -542,7 +722,12 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
         }
         if grain and catalog.dimensions[x].type == "time":
             params["time_grain_sqla"] = grain
-        return params, {**base_query, "columns": [_axis(x, grain if catalog.dimensions[x].type == "time" else None), y], "metrics": metrics, "orderby": []}
+        return params, {
+            **base_query,
+            "columns": [_axis(x, grain if catalog.dimensions[x].type == "time" else None), y],
+            "metrics": metrics,
+            "orderby": [],
+        }
     raise ValueError(f"chart {chart.key}: no Superset mapping for viz {chart.viz}")
 
 
@@ -561,7 +746,13 @@ def _dashboard_yaml(dashboard: Dashboard, catalog: Catalog, bundle_datasets: dic
     for index, row in enumerate(rows):
         row_id = f"ROW-{index + 1}"
         position["GRID_ID"]["children"].append(row_id)
-        position[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"], "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+        position[row_id] = {
+            "type": "ROW",
+            "id": row_id,
+            "children": [],
+            "parents": ["ROOT_ID", "GRID_ID"],
+            "meta": {"background": "BACKGROUND_TRANSPARENT"},
+        }
         for chart in row:
             chart_id = f"CHART-{chart.key}"
             position[row_id]["children"].append(chart_id)
@@ -570,7 +761,13 @@ def _dashboard_yaml(dashboard: Dashboard, catalog: Catalog, bundle_datasets: dic
                 "id": chart_id,
                 "children": [],
                 "parents": ["ROOT_ID", "GRID_ID", row_id],
-                "meta": {"chartId": 0, "uuid": dashboard.chart_uuid(chart), "width": chart.width, "height": chart.height, "sliceName": chart.title},
+                "meta": {
+                    "chartId": 0,
+                    "uuid": dashboard.chart_uuid(chart),
+                    "width": chart.width,
+                    "height": chart.height,
+                    "sliceName": chart.title,
+                },
             }
     filters = []
     for name in dashboard.filters:

@@ -126,10 +126,12 @@ class Dialect(duckdb_engine.Dialect):
         return "main"
 
     def get_schema_names(self, connection, **kw) -> list[str]:
-        rows = connection.execute(text(
-            "select schema_name from duckdb_schemas() where database_name = current_database() "
-            "and schema_name not in ('information_schema', 'pg_catalog') order by schema_name"
-        ))
+        rows = connection.execute(
+            text(
+                "select schema_name from duckdb_schemas() where database_name = current_database() "
+                "and schema_name not in ('information_schema', 'pg_catalog') order by schema_name"
+            )
+        )
         return [r[0] for r in rows]
 
     @classmethod

@@ -34,8 +34,17 @@ class QueuedEventLogger(DBEventLogger):
         self._pid: int | None = None
         self._engine = None
 
-    def log(self, user_id: int | None, action: str, dashboard_id: int | None, duration_ms: int | None,
-            slice_id: int | None, referrer: str | None, *args: Any, **kwargs: Any) -> None:
+    def log(
+        self,
+        user_id: int | None,
+        action: str,
+        dashboard_id: int | None,
+        duration_ms: int | None,
+        slice_id: int | None,
+        referrer: str | None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
         records = kwargs.get("records", [])
         if not records and kwargs.get("curated_payload"):
             records = [kwargs["curated_payload"]]

@@ -22,14 +22,26 @@ from olist_bi.superset import reports
 from olist_bi.superset.client import SupersetClient
 from olist_bi.superset.server import ADMIN_USER, admin_password
 
-BUSINESS_DATASETS = ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts", "mart_revenue_forecast", "seller_scorecard", "freshness",
-                     "forecast_band", "forecast_accuracy")
+BUSINESS_DATASETS = (
+    "fact_deliveries",
+    "fact_payments",
+    "fact_order_items",
+    "mart_customer_cohorts",
+    "mart_revenue_forecast",
+    "seller_scorecard",
+    "freshness",
+    "forecast_band",
+    "forecast_accuracy",
+)
 # A regional role (any role with a row scope in access.yaml `scopes`) reads the order, payment,
 # item and cohort datasets, narrowed to its value by row-level security, the freshness row (no
 # customer rows in it, so no filter), and the scoped datasets (datasets.yaml `scope`), narrowed
 # to its value's scope. Its connections read its scope's copy of the warehouse besides (scope.py).
-REGIONAL = {"datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"),
-            "unfiltered": ("freshness",), "scoped": ("forecast_band", "forecast_accuracy")}
+REGIONAL = {
+    "datasets": ("fact_deliveries", "fact_payments", "fact_order_items", "mart_customer_cohorts"),
+    "unfiltered": ("freshness",),
+    "scoped": ("forecast_band", "forecast_accuracy"),
+}
 READER = Path(__file__).with_name("reader.yaml")  # what a dashboard reader may do in Superset
 
 
@@ -111,8 +123,9 @@ def provision(settings: Settings, say=print) -> Report:
     reader = ensure_ops_reader(settings)
     ops_uri, ops_password = reader.sqlalchemy_uri(), reader.password
     clickhouse = settings.warehouse_engine == "clickhouse"
-    built = bundle_module.build(warehouse_uri(settings), ops_uri, row_columns(settings),
-                                clickhouse_database=settings.clickhouse_database if clickhouse else None)
+    built = bundle_module.build(
+        warehouse_uri(settings), ops_uri, row_columns(settings), clickhouse_database=settings.clickhouse_database if clickhouse else None
+    )
     passwords = {f"databases/{bundle_module.OPERATIONS}.yaml": ops_password}
     if clickhouse:
         passwords[f"databases/{bundle_module.WAREHOUSE}.yaml"] = clickhouse_uri(settings)[1]
@@ -212,7 +225,9 @@ def _role_permissions(client: SupersetClient, name: str, by_pair: dict[tuple[str
 
 def _permission(by_pair: dict[tuple[str, str], int], permission: str, view: str) -> int:
     if (permission, view) not in by_pair:
-        raise RuntimeError(f"Superset has no permission {permission} on {view} (platform/superset/reader.yaml names it): another Superset version?")
+        raise RuntimeError(
+            f"Superset has no permission {permission} on {view} (platform/superset/reader.yaml names it): another Superset version?"
+        )
     return by_pair[(permission, view)]
 
 
@@ -294,28 +309,55 @@ def _row_level_security(client: SupersetClient, built: bundle_module.Bundle, ids
     tables = lambda names: [ids[built.datasets[n].uuid] for n in names]  # noqa: E731
     scoped = access.scopes()
     for role, (column, value) in scoped.items():
-        _rls_filter(client, f"{role}: {column} = {value}", f"A regional manager sees the customers of {value} only.",
-                    "Regular", tables(REGIONAL["datasets"]), [roles[role]], f"{column} = '{value}'")
+        _rls_filter(
+            client,
+            f"{role}: {column} = {value}",
+            f"A regional manager sees the customers of {value} only.",
+            "Regular",
+            tables(REGIONAL["datasets"]),
+            [roles[role]],
+            f"{column} = '{value}'",
+        )
     for name in REGIONAL["scoped"]:
         column, default = datasets()[name].scope
         # A Base filter applies to everyone but the roles it names: every reader sees the default scope ...
-        _rls_filter(client, f"{name}: {column} = {default}", f"Everyone reads the {default} rows of {name}, but roles with their own scope.",
-                    "Base", tables([name]), [roles[role] for role in scoped], f"{column} = '{default}'")
+        _rls_filter(
+            client,
+            f"{name}: {column} = {default}",
+            f"Everyone reads the {default} rows of {name}, but roles with their own scope.",
+            "Base",
+            tables([name]),
+            [roles[role] for role in scoped],
+            f"{column} = '{default}'",
+        )
         # ... and each regional manager the rows of its own value.
         for role, (_, value) in scoped.items():
-            _rls_filter(client, f"{role}: {name} {column} = {value}", f"A regional manager reads the {value} rows of {name}.",
-                        "Regular", tables([name]), [roles[role]], f"{column} = '{value}'")
+            _rls_filter(
+                client,
+                f"{role}: {name} {column} = {value}",
+                f"A regional manager reads the {value} rows of {name}.",
+                "Regular",
+                tables([name]),
+                [roles[role]],
+                f"{column} = '{value}'",
+            )
 
 
 def _rls_filter(client: SupersetClient, name: str, description: str, kind: str, tables: list[int], roles: list[int], clause: str) -> None:
-    payload = {"name": name, "description": description, "filter_type": kind, "tables": tables, "roles": roles, "clause": clause, "group_key": ""}
+    payload = {
+        "name": name,
+        "description": description,
+        "filter_type": kind,
+        "tables": tables,
+        "roles": roles,
+        "clause": clause,
+        "group_key": "",
+    }
     existing = client.named("/api/v1/rowlevelsecurity/", name)
     if existing:
         client.put(f"/api/v1/rowlevelsecurity/{existing[0]['id']}", payload)
     else:
         client.post("/api/v1/rowlevelsecurity/", payload)
-
-
 
 
 def _demo_users(settings: Settings, client: SupersetClient, roles: dict[str, int], groups: dict[str, int]) -> dict[str, str]:

@@ -72,7 +72,13 @@ def schedules(settings: Settings, spec: Spec, ids: dict[str, int]) -> dict[str, 
     for alert in spec.alerts:
         database = ids[bundle.database_uuid(DATABASES[alert.database])]
         wanted[alert.name] = {
-            **common(alert.name, alert.dashboard, alert.crontab, alert.to, f"Sent when the value is above {alert.above:g}; the {titles[alert.dashboard]} dashboard attached."),
+            **common(
+                alert.name,
+                alert.dashboard,
+                alert.crontab,
+                alert.to,
+                f"Sent when the value is above {alert.above:g}; the {titles[alert.dashboard]} dashboard attached.",
+            ),
             "type": "Alert",
             "report_format": "PNG",
             "database": database,
@@ -114,8 +120,14 @@ def run_now(settings: Settings, schedule_id: int) -> None:
     """Queue one execution of a schedule now, as the beat queues it on its crontab (Superset's
     `reports.execute` task reads the time it was scheduled for from the task's ETA)."""
     eta = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)).isoformat()
-    command = [str(server.venv(settings) / "bin" / "celery"), "--app=superset.tasks.celery_app:app", "call", "reports.execute",
-               f"--args={json.dumps([schedule_id])}", f"--eta={eta}"]
+    command = [
+        str(server.venv(settings) / "bin" / "celery"),
+        "--app=superset.tasks.celery_app:app",
+        "call",
+        "reports.execute",
+        f"--args={json.dumps([schedule_id])}",
+        f"--eta={eta}",
+    ]
     result = subprocess.run(command, env=server.environment(settings), capture_output=True, text=True, timeout=180)
     if result.returncode != 0:
         raise ReportsError(f"could not queue schedule {schedule_id}: {(result.stderr or result.stdout).strip()[-800:]}")
@@ -133,8 +145,10 @@ def run(settings: Settings, client: SupersetClient, name: str, timeout: float = 
         if done:
             return done[0]
         time.sleep(1)
-    raise ReportsError(f"{name!r} did not finish within {timeout:g} s: is Superset's Celery worker running? "
-                       f"See {settings.superset_dir / 'celery-worker.log'}")
+    raise ReportsError(
+        f"{name!r} did not finish within {timeout:g} s: is Superset's Celery worker running? "
+        f"See {settings.superset_dir / 'celery-worker.log'}"
+    )
 
 
 def logs(client: SupersetClient, schedule_id: int) -> list[dict]:

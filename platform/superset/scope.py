@@ -168,7 +168,8 @@ def guard(sql: str, security_manager=None, database=None, **kwargs) -> str:
         raise SupersetSecurityException(
             SupersetError(
                 error_type=SupersetErrorType.QUERY_SECURITY_ACCESS_ERROR,
-                message="This query could read rows outside your datasets or your scope, so it was not run: " + "; ".join(dict.fromkeys(problems)),
+                message="This query could read rows outside your datasets or your scope, so it was not run: "
+                + "; ".join(dict.fromkeys(problems)),
                 level=ErrorLevel.ERROR,
             )
         )

@@ -97,13 +97,21 @@ def smtp_environment(settings: Settings) -> dict[str, str]:
         host, port = mail.server(settings)
     except mail.MailError:
         return {"OLIST_SMTP_HOST": "", **allowed}
-    return {"OLIST_SMTP_HOST": host, "OLIST_SMTP_PORT": str(port), "OLIST_SMTP_SECURITY": settings.smtp_security,
-            "OLIST_SMTP_USER": settings.smtp_user or "", "OLIST_SMTP_PASSWORD": settings.smtp_password or "",
-            "OLIST_MAIL_FROM": settings.mail_from, **allowed}
+    return {
+        "OLIST_SMTP_HOST": host,
+        "OLIST_SMTP_PORT": str(port),
+        "OLIST_SMTP_SECURITY": settings.smtp_security,
+        "OLIST_SMTP_USER": settings.smtp_user or "",
+        "OLIST_SMTP_PASSWORD": settings.smtp_password or "",
+        "OLIST_MAIL_FROM": settings.mail_from,
+        **allowed,
+    }
 
 
-CHROMIUM_MISSING = (f"Debian's Chromium is not installed ({CHROMIUM}): Superset serves its dashboards, but its reports, "
-                    "alerts and thumbnails wait for it: run `make chromium` (apt-get install chromium, as root)")
+CHROMIUM_MISSING = (
+    f"Debian's Chromium is not installed ({CHROMIUM}): Superset serves its dashboards, but its reports, "
+    "alerts and thumbnails wait for it: run `make chromium` (apt-get install chromium, as root)"
+)
 
 
 def browsers(settings: Settings) -> Path | None:
@@ -132,9 +140,7 @@ def admin_password(settings: Settings) -> str:
 
 
 def _superset(settings: Settings, env: dict, *args: str) -> str:
-    result = subprocess.run(
-        [str(venv(settings) / "bin" / "superset"), *args], env=env, capture_output=True, text=True, timeout=600
-    )
+    result = subprocess.run([str(venv(settings) / "bin" / "superset"), *args], env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-8:])
         raise SupersetError(f"`superset {' '.join(args[:2])}` failed:\n{tail}")
@@ -164,8 +170,20 @@ def prepare(settings: Settings, say=print) -> None:
     _superset(settings, env, "db", "upgrade")
     say("superset: creating the admin user ...")
     out = _superset(
-        settings, env, "fab", "create-admin", "--username", ADMIN_USER, "--firstname", "Olist", "--lastname", "Admin",
-        "--email", "admin@olist-bi.local", "--password", password,
+        settings,
+        env,
+        "fab",
+        "create-admin",
+        "--username",
+        ADMIN_USER,
+        "--firstname",
+        "Olist",
+        "--lastname",
+        "Admin",
+        "--email",
+        "admin@olist-bi.local",
+        "--password",
+        password,
     )
     if "already exists" in out:
         _superset(settings, env, "fab", "reset-password", "--username", ADMIN_USER, "--password", password)
@@ -201,12 +219,29 @@ def serve(settings: Settings, say=print) -> str:
     subprocess.Popen(
         [
             str(venv(settings) / "bin" / "gunicorn"),
-            "--workers", str(settings.superset_workers), "--worker-class", "gthread",
-            "--threads", str(settings.superset_threads), "--timeout", "120",
-            "--bind", f"127.0.0.1:{settings.superset_port}", "--pid", str(pid_file(settings)),
-            "--access-logfile", "-", "--config", "python:olist_bi.superset.gunicorn", "superset.app:create_app()",
+            "--workers",
+            str(settings.superset_workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(settings.superset_threads),
+            "--timeout",
+            "120",
+            "--bind",
+            f"127.0.0.1:{settings.superset_port}",
+            "--pid",
+            str(pid_file(settings)),
+            "--access-logfile",
+            "-",
+            "--config",
+            "python:olist_bi.superset.gunicorn",
+            "superset.app:create_app()",
         ],
-        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.time() + START_TIMEOUT
     while not healthy(url):

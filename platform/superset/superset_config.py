@@ -120,8 +120,11 @@ class CeleryConfig:
     task_acks_late = False
     beat_schedule = {
         # Every minute, the reports whose crontab fell in the last minute are queued.
-        "reports.scheduler": {"task": "reports.scheduler", "schedule": crontab(minute="*", hour="*"),
-                              "options": {"expires": int(timedelta(weeks=1).total_seconds())}},
+        "reports.scheduler": {
+            "task": "reports.scheduler",
+            "schedule": crontab(minute="*", hour="*"),
+            "options": {"expires": int(timedelta(weeks=1).total_seconds())},
+        },
         "reports.prune_log": {"task": "reports.prune_log", "schedule": crontab(minute=0, hour=0)},
     }
 

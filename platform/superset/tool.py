@@ -46,7 +46,9 @@ class Superset(BITool):
         datasets' columns are read from it)."""
         reader_uri = "postgresql+psycopg2://olist_ops_reader@operations/olist_ops"  # no password in a file
         clickhouse = self.settings.clickhouse_database if self.settings.warehouse_engine == "clickhouse" else None
-        built = bundle.build(provision.warehouse_uri(self.settings), reader_uri, provision.row_columns(self.settings), clickhouse_database=clickhouse)
+        built = bundle.build(
+            provision.warehouse_uri(self.settings), reader_uri, provision.row_columns(self.settings), clickhouse_database=clickhouse
+        )
         out.mkdir(parents=True, exist_ok=True)
         path = out / "superset-assets.zip"
         path.write_bytes(built.zip_bytes())
@@ -66,10 +68,7 @@ class Superset(BITool):
         for dataset_id in datasets:
             client.put(f"/api/v1/dataset/{dataset_id}", {"extra": marker})
         charts = [
-            (ids[d.chart_uuid(c)], ids[d.uuid()])
-            for d in dashboards()
-            for c in d.charts
-            if d.chart_uuid(c) in ids and d.uuid() in ids
+            (ids[d.chart_uuid(c)], ids[d.uuid()]) for d in dashboards() for c in d.charts if d.chart_uuid(c) in ids and d.uuid() in ids
         ]
 
         def warm(chart: tuple[int, int]) -> bool:
@@ -80,12 +79,17 @@ class Superset(BITool):
         def warm_list(query: dict) -> bool:
             return all(not r.get("error") for r in client.post("/api/v1/chart/data", query)["result"])
 
-        lists = [filter_value_query(f, ids[d.uuid()]) for d in dashboards() if d.uuid() in ids for f in value_filters(client, ids[d.uuid()])]
+        lists = [
+            filter_value_query(f, ids[d.uuid()]) for d in dashboards() if d.uuid() in ids for f in value_filters(client, ids[d.uuid()])
+        ]
         with ThreadPoolExecutor(WARM_THREADS) as pool:
             warmed = list(pool.map(warm, charts))
             listed = list(pool.map(warm_list, lists))
         failed = warmed.count(False) + listed.count(False)
-        message = f"{len(datasets)} warehouse datasets invalidated, {warmed.count(True)} charts and {listed.count(True)} filter value lists warmed"
+        message = (
+            f"{len(datasets)} warehouse datasets invalidated, "
+            f"{warmed.count(True)} charts and {listed.count(True)} filter value lists warmed"
+        )
         return message + (f", {failed} failed to warm" if failed else "")
 
     def review_access(self) -> list[str]:
@@ -119,16 +123,43 @@ def filter_value_query(native_filter: dict, dashboard_id: int) -> dict:
     [target] = native_filter["targets"]
     column, dataset_id = target["column"]["name"], target["datasetId"]
     query = {
-        "filters": [], "extras": {"having": "", "where": ""}, "applied_time_extras": {},
-        "columns": [column], "metrics": [], "orderby": [[column, True]], "annotation_layers": [],
-        "row_limit": FILTER_ROW_LIMIT, "series_limit": 0, "group_others_when_limit_reached": False, "order_desc": True,
-        "url_params": {}, "custom_params": {}, "custom_form_data": {},
+        "filters": [],
+        "extras": {"having": "", "where": ""},
+        "applied_time_extras": {},
+        "columns": [column],
+        "metrics": [],
+        "orderby": [[column, True]],
+        "annotation_layers": [],
+        "row_limit": FILTER_ROW_LIMIT,
+        "series_limit": 0,
+        "group_others_when_limit_reached": False,
+        "order_desc": True,
+        "url_params": {},
+        "custom_params": {},
+        "custom_form_data": {},
     }
     form_data = {
-        **native_filter.get("controlValues", {}), "datasource": f"{dataset_id}__table", "groupby": [column], "adhoc_filters": [],
-        "extra_filters": [], "extra_form_data": {}, "metrics": ["count"], "row_limit": FILTER_ROW_LIMIT, "viz_type": "filter_select",
-        "type": "NATIVE_FILTER", "dashboardId": dashboard_id, "native_filter_id": native_filter["id"], "force": False,
-        "result_format": "json", "result_type": "full",
+        **native_filter.get("controlValues", {}),
+        "datasource": f"{dataset_id}__table",
+        "groupby": [column],
+        "adhoc_filters": [],
+        "extra_filters": [],
+        "extra_form_data": {},
+        "metrics": ["count"],
+        "row_limit": FILTER_ROW_LIMIT,
+        "viz_type": "filter_select",
+        "type": "NATIVE_FILTER",
+        "dashboardId": dashboard_id,
+        "native_filter_id": native_filter["id"],
+        "force": False,
+        "result_format": "json",
+        "result_type": "full",
     }
-    return {"datasource": {"id": dataset_id, "type": "table"}, "force": False, "queries": [query], "form_data": form_data,
-            "result_format": "json", "result_type": "full"}
+    return {
+        "datasource": {"id": dataset_id, "type": "table"},
+        "force": False,
+        "queries": [query],
+        "form_data": form_data,
+        "result_format": "json",
+        "result_type": "full",
+    }

@@ -77,8 +77,11 @@ def test_parameters_are_bound_by_type_not_spliced(ch):
 
 
 def test_tables_are_read_from_the_databases_they_were_built_in():
-    text = to_clickhouse("with c as (select 1 as x) select * from raw.orders join stg_orders using (order_id) join c on true",
-                         {"raw.orders": "olist_staging.raw_orders"}, "olist_build")
+    text = to_clickhouse(
+        "with c as (select 1 as x) select * from raw.orders join stg_orders using (order_id) join c on true",
+        {"raw.orders": "olist_staging.raw_orders"},
+        "olist_build",
+    )
     assert "olist_staging.raw_orders" in text and "olist_build.stg_orders" in text
     assert "olist_build.c" not in text  # a CTE is not a table
 
@@ -90,7 +93,10 @@ def test_clickhouse_errors_name_the_engine_and_the_statement(ch):
 
 def test_parameters_follow_the_text_not_the_parse_tree(ch):
     # a CTE and a LIMIT put placeholders where a walk of the tree would meet them out of order
-    sql = "with a as (select * from (select 1 as x, 's' as y union all select 2, 't') where x >= ?) select x from a where y = ? order by x limit ?"
+    sql = (
+        "with a as (select * from (select 1 as x, 's' as y union all select 2, 't') where x >= ?) "
+        "select x from a where y = ? order by x limit ?"
+    )
     got, want = both(ch, sql, [1, "t", 5])
     assert got == want == [(2,)]
     text, _ = to_clickhouse_query("select '?' as q, ? as v", [3])

@@ -41,10 +41,19 @@ def test_metabase_reads_clickhouse_through_its_driver_and_every_question_runs(st
     assert report.created["card"] == CHARTS
     [warehouse] = [d for d in standin.state.databases.values() if d["engine"] == "clickhouse"]
     db = on_clickhouse.clickhouse_database
-    assert warehouse["details"] == {"host": "ch.example.com", "port": 8443, "user": "olist_reader", "password": "r@d",
-                                    "dbname": f"{db} {db}_semantic", "ssl": True}
-    session = requests.post(f"{standin.url}/api/session/", json={"username": on_clickhouse.metabase_admin_email,
-                                                               "password": admin_password(on_clickhouse)}, timeout=5)
+    assert warehouse["details"] == {
+        "host": "ch.example.com",
+        "port": 8443,
+        "user": "olist_reader",
+        "password": "r@d",
+        "dbname": f"{db} {db}_semantic",
+        "ssl": True,
+    }
+    session = requests.post(
+        f"{standin.url}/api/session/",
+        json={"username": on_clickhouse.metabase_admin_email, "password": admin_password(on_clickhouse)},
+        timeout=5,
+    )
     headers = {"X-Metabase-Session": session.json()["id"]}
     ran = 0
     for card in standin.state.cards.values():

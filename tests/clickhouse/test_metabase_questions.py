@@ -45,7 +45,13 @@ def test_all_filters_at_once_narrow_each_question_on_clickhouse(clickhouse_wareh
             if len(targeting) < 2 or not chart.is_semantic:
                 continue
             values = {k: v for f in targeting for k, v in _values(f).items()}
-            assert_matches(run(settings, card, values), for_chart(reference, chart, targeting), len(chart.by), chart.limit, f"{dashboard.slug}/{chart.key}")
+            assert_matches(
+                run(settings, card, values),
+                for_chart(reference, chart, targeting),
+                len(chart.by),
+                chart.limit,
+                f"{dashboard.slug}/{chart.key}",
+            )
             checked += 1
     assert checked > 5
 

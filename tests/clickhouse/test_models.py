@@ -42,9 +42,13 @@ def duck(warehouse):
 def test_the_run_built_and_published_on_clickhouse(clickhouse_warehouse):
     settings, result = clickhouse_warehouse
     assert "clickhouse" in result.stage_seconds
-    assert clickhouse.connect(settings).scalar(
-        "select count() from system.tables where database = {db:String}", {"db": settings.clickhouse_database}
-    ) == len(clickhouse.served_tables()) == len(TABLES) + 1  # the models and meta_loads
+    assert (
+        clickhouse.connect(settings).scalar(
+            "select count() from system.tables where database = {db:String}", {"db": settings.clickhouse_database}
+        )
+        == len(clickhouse.served_tables())
+        == len(TABLES) + 1
+    )  # the models and meta_loads
 
 
 @pytest.mark.parametrize("model", TABLES, ids=lambda m: m.name)

@@ -74,8 +74,13 @@ def test_rollback_serves_the_generation_before_and_the_duckdb_file_too(settings,
     pipeline.run(settings, increment)
     assert orders(settings) > first
     assert clickhouse.versions(settings) == [f"{settings.clickhouse_database}_previous_1"]
-    env = {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": settings.database_url, "OLIST_WAREHOUSE_ENGINE": "clickhouse",
-           "OLIST_CLICKHOUSE_URL": settings.clickhouse_url, "OLIST_CLICKHOUSE_DATABASE": settings.clickhouse_database}
+    env = {
+        "OLIST_HOME": str(settings.home),
+        "OLIST_DATABASE_URL": settings.database_url,
+        "OLIST_WAREHOUSE_ENGINE": "clickhouse",
+        "OLIST_CLICKHOUSE_URL": settings.clickhouse_url,
+        "OLIST_CLICKHOUSE_DATABASE": settings.clickhouse_database,
+    }
     outcome = CliRunner().invoke(main, ["etl", "rollback"], env=env)
     assert outcome.exit_code == 0, outcome.output
     assert "ClickHouse: serving" in outcome.output
@@ -127,8 +132,13 @@ def test_a_run_killed_between_the_two_publishes_is_undone_on_clickhouse_at_the_n
 
     assert point in faults.CLICKHOUSE_POINTS
     cli = [str(Path(sys.executable).parent / "olist-bi")]
-    env = {**os.environ, "OLIST_HOME": str(tmp_path / "home"), "OLIST_DATABASE_URL": ops_url, "OLIST_WAREHOUSE_ENGINE": "clickhouse",
-           "OLIST_CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}"}
+    env = {
+        **os.environ,
+        "OLIST_HOME": str(tmp_path / "home"),
+        "OLIST_DATABASE_URL": ops_url,
+        "OLIST_WAREHOUSE_ENGINE": "clickhouse",
+        "OLIST_CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
+    }
     env.pop("OLIST_FAULT", None)
 
     def olist(*args, **extra):

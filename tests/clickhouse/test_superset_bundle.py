@@ -21,8 +21,12 @@ METRICS = [(m.model, m.name) for m in load().metrics.values()]
 @pytest.fixture(scope="module")
 def built(clickhouse_warehouse):
     settings, _ = clickhouse_warehouse
-    return bundle.build("clickhousedb://olist_reader:XXXXXXXXXX@clickhouse:8123/olist", "postgresql+psycopg2://r:XXXXXXXXXX@h/db",
-                        {name: ["x"] for name in datasets()}, clickhouse_database=settings.clickhouse_database)
+    return bundle.build(
+        "clickhousedb://olist_reader:XXXXXXXXXX@clickhouse:8123/olist",
+        "postgresql+psycopg2://r:XXXXXXXXXX@h/db",
+        {name: ["x"] for name in datasets()},
+        clickhouse_database=settings.clickhouse_database,
+    )
 
 
 def files(built, prefix):
@@ -40,7 +44,9 @@ def test_the_warehouse_connection_is_clickhouse_without_duckdb_arguments(built):
 @pytest.mark.parametrize("model, metric", METRICS, ids=[m for _, m in METRICS])
 def test_every_saved_metric_answers_on_clickhouse_as_the_raw_files(built, clickhouse_warehouse, reference, model, metric):
     settings, _ = clickhouse_warehouse
-    dataset = next(d for d in files(built, f"datasets/{bundle.WAREHOUSE}/").values() if any(m["metric_name"] == metric for m in d["metrics"]))
+    dataset = next(
+        d for d in files(built, f"datasets/{bundle.WAREHOUSE}/").values() if any(m["metric_name"] == metric for m in d["metrics"])
+    )
     assert dataset["schema"] == f"{settings.clickhouse_database}_semantic"
     expression = next(m["expression"] for m in dataset["metrics"] if m["metric_name"] == metric)
     got = clickhouse.connect(settings).scalar(f"select {expression} from {dataset['schema']}.{dataset['table_name']}")

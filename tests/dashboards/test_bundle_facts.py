@@ -15,7 +15,6 @@ from olist_bi.semantic.catalog import load
 from olist_bi.superset import bundle
 
 
-
 def built() -> bundle.Bundle:
     return bundle.build("duckdb+olist:///w.duckdb", "postgresql+psycopg2://r:XXXXXXXXXX@h/db", {name: ["x"] for name in datasets()})
 
@@ -33,8 +32,14 @@ def test_native_filters_target_the_columns_the_specs_name():
                 continue  # a time filter applies to each chart's own time column
             [target] = native["targets"]
             assert target["column"]["name"] == name, (spec.slug, name)
-            dataset = next(yaml.safe_load(text) for path, text in files.items() if path.startswith("datasets/") and yaml.safe_load(text)["uuid"] == target["datasetUuid"])
-            assert name in {c["column_name"] for c in dataset["columns"]}, f"{spec.slug}: filter {name} on {dataset['table_name']}, which has no such column"
+            dataset = next(
+                yaml.safe_load(text)
+                for path, text in files.items()
+                if path.startswith("datasets/") and yaml.safe_load(text)["uuid"] == target["datasetUuid"]
+            )
+            assert name in {c["column_name"] for c in dataset["columns"]}, (
+                f"{spec.slug}: filter {name} on {dataset['table_name']}, which has no such column"
+            )
             checked += 1
     assert checked == sum(1 for d in dashboards() for f in d.filters if f != "purchase_date")  # every select filter
 
@@ -46,13 +51,24 @@ def test_no_metabase_question_requires_a_filter_value():
             for name, tag in card["template_tags"].items():
                 tags += 1
                 assert tag.get("required") is not True, f"{path.name}/{card['key']}: tag {name} is required"
-                assert "[[" in card["sql"] and "{{" + name + "}}" in card["sql"], f"{path.name}/{card['key']}: tag {name} outside an optional clause"
+                assert "[[" in card["sql"] and "{{" + name + "}}" in card["sql"], (
+                    f"{path.name}/{card['key']}: tag {name} outside an optional clause"
+                )
     assert tags > 0
 
 
 # Money: metrics in reais (unit BRL) and row columns declared as currency in datasets.yaml.
-MONEY = {m.name for m in load().metrics.values() if m.unit == "BRL"} | {c.name for d in datasets().values() for c in d.columns.values() if c.format == "currency"}
-NUMBER_KEY = {"big_number_total": "y_axis_format", "big_number": "y_axis_format", "echarts_timeseries_line": "y_axis_format", "echarts_timeseries_bar": "y_axis_format", "pie": "number_format", "heatmap_v2": "y_axis_format"}
+MONEY = {m.name for m in load().metrics.values() if m.unit == "BRL"} | {
+    c.name for d in datasets().values() for c in d.columns.values() if c.format == "currency"
+}
+NUMBER_KEY = {
+    "big_number_total": "y_axis_format",
+    "big_number": "y_axis_format",
+    "echarts_timeseries_line": "y_axis_format",
+    "echarts_timeseries_bar": "y_axis_format",
+    "pie": "number_format",
+    "heatmap_v2": "y_axis_format",
+}
 
 
 def _metric_names(params: dict) -> list[str]:
@@ -84,7 +100,9 @@ def test_no_superset_chart_is_left_on_a_default_format():
             continue
         assert params.get(NUMBER_KEY[params["viz_type"]]), f"{name}: left on Superset's default number format"
         money = [m for m in _metric_names(params) if m in MONEY]
-        assert (params.get("currency_format") == {"symbol": "BRL", "symbolPosition": "prefix"}) == bool(money), f"{name}: R$ on money, and only on money"
+        assert (params.get("currency_format") == {"symbol": "BRL", "symbolPosition": "prefix"}) == bool(money), (
+            f"{name}: R$ on money, and only on money"
+        )
     metrics = [m for path, text in files.items() if path.startswith("datasets/") for m in yaml.safe_load(text)["metrics"]]
     for metric in metrics:
         assert metric["d3format"], metric["metric_name"]
@@ -116,7 +134,11 @@ def test_buckets_keep_their_own_order_in_both_tools():
     files = built().files
     for dashboard, chart in ordered:
         place = order_sql(catalog, catalog.dimensions[chart.by[0].dimension])
-        (superset,) = [yaml.safe_load(t) for p, t in files.items() if p.startswith("charts/") and yaml.safe_load(t)["uuid"] == dashboard.chart_uuid(chart)]
+        (superset,) = [
+            yaml.safe_load(t)
+            for p, t in files.items()
+            if p.startswith("charts/") and yaml.safe_load(t)["uuid"] == dashboard.chart_uuid(chart)
+        ]
         params = superset["params"]
         assert params["viz_type"] == "table" and params["show_cell_bars"] and params["order_desc"] is False, chart.key
         assert params["timeseries_limit_metric"]["sqlExpression"] == f"MIN({place})", chart.key

@@ -34,7 +34,9 @@ def test_uuids_are_stable_and_distinct():
     assert stable_uuid("chart", "sellers", "gmv2") != stable_uuid("chart", "sellers", "gmv")
 
 
-@pytest.mark.parametrize("dashboard, chart", [x for x in CHARTS if x[1].is_semantic], ids=lambda x: getattr(x, "key", getattr(x, "slug", "")))
+@pytest.mark.parametrize(
+    "dashboard, chart", [x for x in CHARTS if x[1].is_semantic], ids=lambda x: getattr(x, "key", getattr(x, "slug", ""))
+)
 def test_every_semantic_chart_gives_the_raw_files_answer(engine_warehouse, reference, dashboard, chart):
     _, settings, _ = engine_warehouse  # on DuckDB and on ClickHouse
     rows = query.answer(compile_query(chart.query()), settings)
@@ -80,7 +82,10 @@ def test_dataset_charts_run_on_their_databases(warehouse, ops_url):
             with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
                 rows = con.execute(f"select * from {dataset.view} limit 5").fetchall()
                 columns[name] = [r[0] for r in con.description]
-                assert con.execute(f"select count(*) from {dataset.view}").fetchone() == con.execute(f"select count(*) from ({dataset.sql})").fetchone()
+                assert (
+                    con.execute(f"select count(*) from {dataset.view}").fetchone()
+                    == con.execute(f"select count(*) from ({dataset.sql})").fetchone()
+                )
         else:
             with psycopg.connect(ops_url) as conn:
                 cursor = conn.execute(f"select * from {dataset.view} limit 5")
@@ -110,7 +115,9 @@ def test_a_broken_file_raises_naming_it(tmp_path, monkeypatch):
     from olist_bi import dashboards as module
 
     (tmp_path / "datasets.yaml").write_text((module.HERE / "datasets.yaml").read_text())
-    (tmp_path / "bad.yaml").write_text("slug: bad\ntitle: Bad\ndescription: d\ncharts:\n  - {key: a, title: A, viz: kpi, metrics: [nope]}\n")
+    (tmp_path / "bad.yaml").write_text(
+        "slug: bad\ntitle: Bad\ndescription: d\ncharts:\n  - {key: a, title: A, viz: kpi, metrics: [nope]}\n"
+    )
     monkeypatch.setattr(module, "HERE", tmp_path)
     module.dashboards.cache_clear()
     module.datasets.cache_clear()

@@ -94,7 +94,9 @@ def test_cohort_sizes(source, wh):
     expected = Counter(first.values())
     got = {
         m.strftime("%Y-%m"): n
-        for m, n in wh.execute("select cohort_month, sum(cohort_size) from mart_customer_cohorts where months_since_first = 0 group by 1").fetchall()
+        for m, n in wh.execute(
+            "select cohort_month, sum(cohort_size) from mart_customer_cohorts where months_since_first = 0 group by 1"
+        ).fetchall()
     }
     assert got == dict(expected)
     assert one(wh, "select count(*) from dim_customer") == len(first)
@@ -149,7 +151,10 @@ def test_marts_count_delivered_and_canceled_orders_and_freight_per_month_and_sel
         month = r["order_purchase_timestamp"][:7]
         delivered[month] += r["order_status"] == "delivered"
         canceled[month] += r["order_status"] == "canceled"
-    got = {m.strftime("%Y-%m"): (d, c) for m, d, c in wh.execute("select month_start, delivered_orders, canceled_orders from mart_monthly_revenue").fetchall()}
+    got = {
+        m.strftime("%Y-%m"): (d, c)
+        for m, d, c in wh.execute("select month_start, delivered_orders, canceled_orders from mart_monthly_revenue").fetchall()
+    }
     assert got == {m: (delivered[m], canceled[m]) for m in got} and set(got) == set(delivered)
     status = {r["order_id"]: r["order_status"] for r in source["orders"]}
     kept = [r for r in source["items"] if status[r["order_id"]] not in ("canceled", "unavailable")]
@@ -200,7 +205,11 @@ def test_delivery_performance_mart_per_month_and_state(reference, wh):
         on_time = [o for o in mine if o.delivered.date() <= o.estimated]
         assert (delivered, late) == (len(mine), len(is_late)), (month, state)
         assert days == mean((o.delivered - o.purchased).total_seconds() / 86400 for o in mine), (month, state)
-        assert (score, score_late, score_on_time) == (mean(o.score for o in mine), mean(o.score for o in is_late), mean(o.score for o in on_time)), (month, state)
+        assert (score, score_late, score_on_time) == (
+            mean(o.score for o in mine),
+            mean(o.score for o in is_late),
+            mean(o.score for o in on_time),
+        ), (month, state)
 
 
 def test_geography_takes_each_prefix_s_most_frequent_city_and_state(drop, wh):
@@ -230,7 +239,10 @@ def test_geography_takes_each_prefix_s_most_frequent_city_and_state(drop, wh):
         city, state, lat, lng = rows[prefix]
         assert (city, state) == (mode(cities[prefix]), mode(states[prefix])), prefix
         if points[prefix]:
-            assert (lat, lng) == (pytest.approx(statistics.median(p[0] for p in points[prefix])), pytest.approx(statistics.median(p[1] for p in points[prefix]))), prefix
+            assert (lat, lng) == (
+                pytest.approx(statistics.median(p[0] for p in points[prefix])),
+                pytest.approx(statistics.median(p[1] for p in points[prefix])),
+            ), prefix
         else:
             assert lat is None and lng is None, prefix
 
@@ -257,7 +269,9 @@ def test_seller_scorecard_deliveries_per_seller(reference, wh):
     for i in reference.items:
         if i.order.counts:
             orders[i.seller][i.order.id] = i.order
-    rows = wh.execute("select seller_id, orders, delivered_orders, late_orders, avg_delivery_days from mart_seller_scorecard where items > 0").fetchall()
+    rows = wh.execute(
+        "select seller_id, orders, delivered_orders, late_orders, avg_delivery_days from mart_seller_scorecard where items > 0"
+    ).fetchall()
     assert len(rows) == len(orders)
     for seller, n, delivered, late, days in rows:
         mine = list(orders[seller].values())

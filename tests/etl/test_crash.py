@@ -53,7 +53,10 @@ def test_a_run_killed_at_any_point_leaves_a_consistent_platform(point, tmp_path,
     assert not list(settings.warehouse_path.parent.glob("*.building-*"))
     assert readers.stale(settings) == []  # the reader copies come from what is served
     with psycopg.connect(ops_url, row_factory=dict_row) as conn:
-        runs = {r["run_id"]: r for r in conn.execute("select run_id, status, error from pipeline_runs where run_id > %s", (first.run_id,)).fetchall()}
+        runs = {
+            r["run_id"]: r
+            for r in conn.execute("select run_id, status, error from pipeline_runs where run_id > %s", (first.run_id,)).fetchall()
+        }
         loads = {r["run_id"] for r in conn.execute("select distinct run_id from data_loads").fetchall()}
     killed_id = min(runs)
     if point in SERVES_THE_NEW_FILE:
@@ -62,8 +65,11 @@ def test_a_run_killed_at_any_point_leaves_a_consistent_platform(point, tmp_path,
         assert any(f"completed the records of run {killed_id}" in m for m in messages)
         assert again.status == "skipped" and "loaded before" in again.message
         with store.connect(ops_url) as conn:  # the reconciled publish names the killed run's files, not the first run's
-            [files] = [e["details"]["files"] for e in conn.execute("select details from audit_logs where action = 'warehouse.published'").fetchall()
-                       if e["details"].get("reconciled") and e["details"]["run_id"] == killed_id]
+            [files] = [
+                e["details"]["files"]
+                for e in conn.execute("select details from audit_logs where action = 'warehouse.published'").fetchall()
+                if e["details"].get("reconciled") and e["details"]["run_id"] == killed_id
+            ]
         assert files == ["olist_orders_dataset.csv"], files
     else:
         assert runs[killed_id]["status"] == "failed" and "abandoned" in runs[killed_id]["error"]
@@ -72,7 +78,9 @@ def test_a_run_killed_at_any_point_leaves_a_consistent_platform(point, tmp_path,
     # with its loads recorded, and was audited as published.
     served_runs = ledger_runs(settings)
     with store.connect(ops_url) as conn:
-        published = {e["details"]["run_id"] for e in conn.execute("select details from audit_logs where action = 'warehouse.published'").fetchall()}
+        published = {
+            e["details"]["run_id"] for e in conn.execute("select details from audit_logs where action = 'warehouse.published'").fetchall()
+        }
         assert audit.verify(conn).ok
     assert served_runs <= loads and served_runs <= published | {first.run_id}
     for run_id in served_runs - {first.run_id}:

@@ -39,7 +39,7 @@ def test_the_history_is_the_raw_files_complete_months(marts, reference):
         revenue, orders = want_total[(row.month_start.date(),)]
         assert Decimal(str(row.revenue)) == revenue and row.orders == orders, row.month_start
     by_state = answer(reference, ["revenue"], [("customer_state", None)], start=first, end=last)
-    largest = [k[0] for k, _ in sorted(by_state.items(), key=lambda kv: kv[1][0], reverse=True)[:forecast.LARGEST_STATES]]
+    largest = [k[0] for k, _ in sorted(by_state.items(), key=lambda kv: kv[1][0], reverse=True)[: forecast.LARGEST_STATES]]
     assert sorted(set(rows["series"])) == sorted(["All states", *largest])
     sp = history[history["series"] == "SP"].set_index("month_start")["revenue"]
     want_sp = answer(reference, ["revenue"], [("purchase_date", "month")], {"customer_state": {"SP"}}, first, last)
@@ -53,7 +53,11 @@ def test_the_forecasts_are_simple_exponential_smoothing_of_the_history(marts, re
     want = {(s, m, name): (mean, low, high) for s, m, name, mean, low, high in forecast_grid(reference) if mean is not None}
     for row in ahead.itertuples():
         mean, low, high = want[(row.series, row.month_start.date(), "revenue")]
-        assert (Decimal(str(row.revenue_forecast)), Decimal(str(row.revenue_low_95)), Decimal(str(row.revenue_high_95))) == (mean, low, high), row
+        assert (Decimal(str(row.revenue_forecast)), Decimal(str(row.revenue_low_95)), Decimal(str(row.revenue_high_95))) == (
+            mean,
+            low,
+            high,
+        ), row
         assert row.orders_forecast == pytest.approx(want[(row.series, row.month_start.date(), "orders")][0], abs=1e-9)
         assert row.revenue is None or pd.isna(row.revenue)
     last = rows[~rows["is_forecast"]]["month_start"].max()
@@ -64,7 +68,9 @@ def test_the_intervals_nest_and_widen(marts):
     rows, _ = marts
     ahead = rows[rows["is_forecast"]]
     for measure in forecast.MEASURES:
-        low95, low80, mid, high80, high95 = (ahead[f"{measure}_{c}"].astype(float) for c in ("low_95", "low_80", "forecast", "high_80", "high_95"))
+        low95, low80, mid, high80, high95 = (
+            ahead[f"{measure}_{c}"].astype(float) for c in ("low_95", "low_80", "forecast", "high_80", "high_95")
+        )
         assert (low95 <= low80).all() and (low80 <= mid).all() and (mid <= high80).all() and (high80 <= high95).all(), measure
         assert (low95 >= 0).all(), measure
         for _, series in ahead.groupby("series"):
@@ -129,7 +135,9 @@ def test_a_month_without_orders_in_a_state_counts_zero(warehouse, tmp_path):
 
 def test_a_month_without_any_order_is_a_zero_not_a_gap(monkeypatch):
     months = pd.date_range("2017-01-01", periods=15, freq="MS")
-    rows = [{"series": "All states", "month_start": m, "revenue": 1000.0 + 10 * i, "orders": 10 + i} for i, m in enumerate(months) if i != 7]
+    rows = [
+        {"series": "All states", "month_start": m, "revenue": 1000.0 + 10 * i, "orders": 10 + i} for i, m in enumerate(months) if i != 7
+    ]
     monkeypatch.setattr(forecast, "history", lambda con: pd.DataFrame(rows))
     built = forecast.build(None)
     history = built.forecast_rows[~built.forecast_rows["is_forecast"]]

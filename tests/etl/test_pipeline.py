@@ -38,8 +38,15 @@ def test_a_run_publishes_every_table(warehouse):
 def test_every_row_read_is_loaded_or_quarantined(warehouse):
     _, result = warehouse
     assert set(result.rows_read) == {
-        "orders", "order_items", "order_payments", "order_reviews", "customers",
-        "sellers", "products", "geolocation", "category_translation",
+        "orders",
+        "order_items",
+        "order_payments",
+        "order_reviews",
+        "customers",
+        "sellers",
+        "products",
+        "geolocation",
+        "category_translation",
     }
     for table, read in result.rows_read.items():
         assert result.rows_loaded[table] + result.rows_quarantined[table] == read, table
@@ -96,7 +103,9 @@ def test_an_increment_adds_its_orders_and_a_rerun_of_it_changes_nothing(loaded, 
     assert set(result.rows_read) == {"orders", "order_items", "order_payments", "order_reviews", "customers"}
     new_orders = result.rows_loaded["orders"]
     orders, customers, last = query(
-        served, "select (select count(*) from fact_deliveries), (select count(*) from dim_customer), (select max(purchase_date) from fact_deliveries)"
+        served,
+        "select (select count(*) from fact_deliveries), (select count(*) from dim_customer), "
+        "(select max(purchase_date) from fact_deliveries)",
     )[0]
     assert orders == base_orders + new_orders
     assert base_customers < customers < base_customers + new_orders  # some customers return

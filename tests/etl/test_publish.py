@@ -106,9 +106,7 @@ def test_a_reader_in_a_loop_never_fails_during_publishes(settings, small_drop, d
     pipeline.run(settings, small_drop)
     served = settings.warehouse_path
     stop = tmp_path / "stop"
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(served), str(stop), "60"], stdout=subprocess.PIPE, text=True
-    )
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(served), str(stop), "60"], stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(0.5)
         assert pipeline.run(settings, drop).status == "succeeded"  # a real run, published under the reader
@@ -132,7 +130,9 @@ def test_a_killed_run_leaves_the_served_file_and_is_closed_next_time(settings, s
     env = {**os.environ, "OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url}
     process = subprocess.Popen(
         [sys.executable, "-m", "olist_bi.cli", "etl", "run", "--source", str(drop)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 30
     while not list(served.parent.glob("*.building-*")):

@@ -133,7 +133,14 @@ def test_bad_values_are_quarantined_with_rule_reason_and_original(settings, drop
     assert result.rows_quarantined["orders"] == 3
     with psycopg.connect(settings.database_url) as conn:  # the run's report counts the reject rules that caught rows
         failed, summary = conn.execute("select rules_failed, summary from quality_reports where run_id = %s", (result.run_id,)).fetchone()
-    caught = {"orders.status.accepted", "orders.types", "orders.order_id.unique", "order_items.price.valid", "order_items.product.exists", "order_reviews.score.range"}
+    caught = {
+        "orders.status.accepted",
+        "orders.types",
+        "orders.order_id.unique",
+        "order_items.price.valid",
+        "order_items.product.exists",
+        "order_reviews.score.range",
+    }
     assert caught <= set(summary) and failed >= len(caught) and failed == sum(1 for rule in summary if rule in rules)
 
 
@@ -199,7 +206,9 @@ def test_warnings_keep_their_rows(warehouse):
 
 
 @pytest.mark.parametrize("kept", [0, 3], ids=["header-only", "a-few-rows"])
-@pytest.mark.parametrize("name, table", [("olist_geolocation_dataset.csv", "geolocation"), ("product_category_name_translation.csv", "category_translation")])
+@pytest.mark.parametrize(
+    "name, table", [("olist_geolocation_dataset.csv", "geolocation"), ("product_category_name_translation.csv", "category_translation")]
+)
 def test_a_snapshot_that_would_empty_or_halve_its_table_fails_unless_allowed(served, drop_copy, name, table, kept):
     settings, before = served
     path = drop_copy / name

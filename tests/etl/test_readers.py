@@ -62,9 +62,17 @@ def test_the_scoped_copy_holds_the_scope_s_rows_only_counted_from_the_source_fil
     with wh.connect(scoped) as con:
         assert {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in expected} == expected
         # No row of another state in any table that has one, whatever its column is called.
-        for table, column in [("fact_deliveries", "customer_state"), ("fact_order_items", "customer_state"), ("fact_payments", "customer_state"),
-                              ("fact_reviews", "customer_state"), ("dim_customer", "state"), ("mart_customer_cohorts", "customer_state"),
-                              ("mart_delivery_performance", "customer_state"), ("mart_revenue_forecast", "series"), ("mart_forecast_accuracy", "series")]:
+        for table, column in [
+            ("fact_deliveries", "customer_state"),
+            ("fact_order_items", "customer_state"),
+            ("fact_payments", "customer_state"),
+            ("fact_reviews", "customer_state"),
+            ("dim_customer", "state"),
+            ("mart_customer_cohorts", "customer_state"),
+            ("mart_delivery_performance", "customer_state"),
+            ("mart_revenue_forecast", "series"),
+            ("mart_forecast_accuracy", "series"),
+        ]:
             assert {v for (v,) in con.execute(f"select distinct {column} from {table}").fetchall()} <= {"SP"}, table
         # The marts are the scope's own aggregates: SP's orders by month, not Brazil's.
         months = Counter(o["order_purchase_timestamp"][:7] for o in source_rows["orders"] if o["order_id"] in orders)
@@ -95,7 +103,9 @@ def test_no_query_on_the_scoped_copy_reads_another_state_or_an_internal_table(wa
     assert values <= {"SP", "main", "meta", "semantic", "information_schema", "pg_catalog"}, values
 
 
-@pytest.mark.parametrize("sql", ESCAPES + ["select * from raw.customers", "select * from quarantine.rejected_rows", "select * from stg_orders"])
+@pytest.mark.parametrize(
+    "sql", ESCAPES + ["select * from raw.customers", "select * from quarantine.rejected_rows", "select * from stg_orders"]
+)
 def test_the_copies_are_locked_down_like_the_warehouse(warehouse, sql):
     settings, _ = warehouse
     for path in (settings.reader_path, wh.reader_path(settings.warehouse_path, "olist_regional_sp")):

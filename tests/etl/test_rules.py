@@ -64,7 +64,9 @@ CASES = {
     "orders.purchase.in_range": Case("orders", {"order_purchase_timestamp": "2099-01-01 10:00:00"}),
     "orders.approval.after_purchase": Case("orders", {"order_approved_at": "2016-01-01 00:00:00"}, ("order_status", "delivered")),
     "orders.carrier.after_approval": Case("orders", {"order_delivered_carrier_date": "2016-01-01 00:00:00"}, ("order_status", "delivered")),
-    "orders.delivery.after_purchase": Case("orders", {"order_delivered_customer_date": "2016-01-01 00:00:00"}, ("order_status", "delivered")),
+    "orders.delivery.after_purchase": Case(
+        "orders", {"order_delivered_customer_date": "2016-01-01 00:00:00"}, ("order_status", "delivered")
+    ),
     "orders.delivered.has_date": Case("orders", {"order_delivered_customer_date": ""}, ("order_status", "delivered")),
     "order_items.key.unique": Case("order_items"),
     "order_items.order.exists": Case("order_items", {"order_id": UNKNOWN}),
@@ -88,13 +90,17 @@ def rule_of(case_name: str) -> str:
 
 # Values on the edge of a rule that it must let through (a boundary moved by one fails these).
 ACCEPTED = {
-    "products.measures.not_negative": Case("products", {"product_weight_g": "0", "product_length_cm": "0", "product_height_cm": "0", "product_width_cm": "0"}),
+    "products.measures.not_negative": Case(
+        "products", {"product_weight_g": "0", "product_length_cm": "0", "product_height_cm": "0", "product_width_cm": "0"}
+    ),
     "order_payments.value.not_negative": Case("order_payments", {"payment_value": "0.00"}),
     "order_items.price.valid": Case("order_items", {"price": "0.00", "freight_value": "0.00"}),
     "order_reviews.score.range": Case("order_reviews", {"review_score": "5"}),
     "orders.approval.after_purchase": Case("orders", {"order_approved_at": "=order_purchase_timestamp"}, ("order_status", "delivered")),
     "orders.carrier.after_approval": Case("orders", {"order_delivered_carrier_date": "=order_approved_at"}, ("order_status", "delivered")),
-    "orders.delivery.after_purchase": Case("orders", {"order_delivered_customer_date": "=order_purchase_timestamp"}, ("order_status", "delivered")),
+    "orders.delivery.after_purchase": Case(
+        "orders", {"order_delivered_customer_date": "=order_purchase_timestamp"}, ("order_status", "delivered")
+    ),
     "order_payments.installments.positive": Case("order_payments", {"payment_installments": "1"}, ("payment_installments", "3")),
 }
 
@@ -117,7 +123,9 @@ def test_a_value_on_the_edge_of_a_rule_passes_it(rule, baseline, drop_copy, ops_
 
 def test_every_rule_has_a_case():
     covered = {rule_of(c) for c in CASES}
-    assert covered == set(RULES), f"rules without a case: {sorted(set(RULES) - covered)}; cases without a rule: {sorted(covered - set(RULES))}"
+    assert covered == set(RULES), (
+        f"rules without a case: {sorted(set(RULES) - covered)}; cases without a rule: {sorted(covered - set(RULES))}"
+    )
     for name, case in CASES.items():
         assert RULES[rule_of(name)].table == case.table, name
 
@@ -146,7 +154,10 @@ def plant(drop: Path, case: Case) -> int:
 
 def checks(url: str, run_id: int) -> dict[str, int]:
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        return {r["rule"]: r["rows_failing"] for r in conn.execute("select rule, rows_failing from quality_checks where run_id = %s", (run_id,)).fetchall()}
+        return {
+            r["rule"]: r["rows_failing"]
+            for r in conn.execute("select rule, rows_failing from quality_checks where run_id = %s", (run_id,)).fetchall()
+        }
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +174,13 @@ def test_the_rule_catches_its_planted_record_and_no_other_rule_does(name, baseli
     settings = make_settings(tmp_path / "home", ops_url, olist_max_quarantine_share=0.5)
     result = pipeline.run(settings, drop_copy)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        caught = [r for (r,) in con.execute(
-            "select rule from quarantine.rejected_rows where source_file = ? and row_number = ?", [BY_TABLE[case.table].filename, planted]
-        ).fetchall()]
+        caught = [
+            r
+            for (r,) in con.execute(
+                "select rule from quarantine.rejected_rows where source_file = ? and row_number = ?",
+                [BY_TABLE[case.table].filename, planted],
+            ).fetchall()
+        ]
     counted = checks(ops_url, result.run_id)
     if RULES[rule].severity == "reject":
         assert caught == [rule], f"record {planted} of {case.table}: quarantined by {caught}, expected {rule} alone"

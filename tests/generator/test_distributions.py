@@ -199,20 +199,27 @@ def test_review_quirks(raw):
 
 def test_geolocation_quirks(raw):
     prefixes, duplicates = raw.execute(
-        "select count(distinct geolocation_zip_code_prefix), count(*) - (select count(*) from (select distinct * from raw.geolocation)) from raw.geolocation"
+        "select count(distinct geolocation_zip_code_prefix), "
+        "count(*) - (select count(*) from (select distinct * from raw.geolocation)) from raw.geolocation"
     ).fetchone()
     near(prefixes, 19_015, 0.02)
     near(duplicates, 261_831, 0.02)
-    two_states = one(raw, "select count(*) from (select geolocation_zip_code_prefix from raw.geolocation group by 1 having count(distinct geolocation_state) > 1)")
+    two_states = one(
+        raw,
+        "select count(*) from (select geolocation_zip_code_prefix from raw.geolocation "
+        "group by 1 having count(distinct geolocation_state) > 1)",
+    )
     assert 1 <= two_states <= 8
     outside = one(
         raw,
-        "select count(*) from raw.geolocation where geolocation_lat not between -33.75 and 5.27 or geolocation_lng not between -73.99 and -34.79",
+        "select count(*) from raw.geolocation where geolocation_lat not between -33.75 and 5.27 "
+        "or geolocation_lng not between -73.99 and -34.79",
     )
     assert 1 <= outside <= 60
     spellings = one(
         raw,
-        "select count(*) from (select geolocation_zip_code_prefix from raw.geolocation group by 1 having count(distinct geolocation_city) > 1 and bool_or(geolocation_city = 'são paulo'))",
+        "select count(*) from (select geolocation_zip_code_prefix from raw.geolocation group by 1 "
+        "having count(distinct geolocation_city) > 1 and bool_or(geolocation_city = 'são paulo'))",
     )
     assert spellings > 0
 
@@ -230,7 +237,8 @@ def test_references_hold(raw):
     # most customer zips are in the geolocation file, a few are not (as in the real files)
     unknown = one(
         raw,
-        "select count(*) from raw.customers c where not exists (select 1 from raw.geolocation g where g.geolocation_zip_code_prefix = c.customer_zip_code_prefix)",
+        "select count(*) from raw.customers c where not exists "
+        "(select 1 from raw.geolocation g where g.geolocation_zip_code_prefix = c.customer_zip_code_prefix)",
     )
     assert 0 < unknown < 0.005 * one(raw, "select count(*) from raw.customers")
     # ids are unique where the real files' are

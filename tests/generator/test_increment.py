@@ -88,4 +88,11 @@ def test_next_increment_gets_other_ids(base_and_increment, tmp_path):
     generate(tmp_path, scale=0.05, seed=7, start_date=dt.date(2018, 11, 1), months=1)
     load_raw(con, tmp_path, schema="inc2")
     assert one(con, "select count(*) from inc2.orders join inc.orders using (order_id)") == 0
-    assert one(con, "select count(*) from inc2.customers c join inc.customers using (customer_unique_id) where c.customer_unique_id not in (select customer_unique_id from base.customers)") == 0
+    assert (
+        one(
+            con,
+            "select count(*) from inc2.customers c join inc.customers using (customer_unique_id) "
+            "where c.customer_unique_id not in (select customer_unique_id from base.customers)",
+        )
+        == 0
+    )

@@ -33,8 +33,19 @@ import multiprocessing
 import threading
 
 DRIVER_KEYS = (
-    "database_file", "read_only", "port", "engine", "allow_unsigned_extensions", "old_implicit_casting", "motherduck_token",
-    "memory_limit", "azure_transport_option_type", "advanced-options", "additional-options", "attach_mode", "init_sql",
+    "database_file",
+    "read_only",
+    "port",
+    "engine",
+    "allow_unsigned_extensions",
+    "old_implicit_casting",
+    "motherduck_token",
+    "memory_limit",
+    "azure_transport_option_type",
+    "advanced-options",
+    "additional-options",
+    "attach_mode",
+    "init_sql",
 )
 POOL_TYPE = "metabase.driver.connection/connection-pool-type"  # a namespaced keyword, as a string here
 DATABASE_ID = "metabase.driver.connection/database-id"

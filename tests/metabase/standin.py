@@ -179,10 +179,28 @@ class State:
 # The ClickHouse driver's connection properties (metabase-plugin.yaml, with the ssh tunnel's and
 # the advanced options' own keys).
 CLICKHOUSE_PROPERTIES = {
-    "host", "port", "user", "password", "dbname", "scan-all-databases", "ssl", "use-no-proxy", "clickhouse-settings",
-    "max-open-connections", "additional-options", "tunnel-enabled", "tunnel-host", "tunnel-port", "tunnel-user",
-    "tunnel-auth-option", "tunnel-pass", "tunnel-private-key", "tunnel-private-key-passphrase", "advanced-options",
-    "let-user-control-scheduling", "schedules",
+    "host",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "scan-all-databases",
+    "ssl",
+    "use-no-proxy",
+    "clickhouse-settings",
+    "max-open-connections",
+    "additional-options",
+    "tunnel-enabled",
+    "tunnel-host",
+    "tunnel-port",
+    "tunnel-user",
+    "tunnel-auth-option",
+    "tunnel-pass",
+    "tunnel-private-key",
+    "tunnel-private-key-passphrase",
+    "advanced-options",
+    "let-user-control-scheduling",
+    "schedules",
 }
 
 
@@ -291,7 +309,15 @@ class MetabaseStandIn:
 
     def _add_user(self, email: str, first: str | None, last: str | None, superuser: bool) -> dict:
         user_id = self._id()
-        user = {"id": user_id, "email": email, "first_name": first, "last_name": last, "is_superuser": superuser, "is_active": True, "updated_at": _now()}
+        user = {
+            "id": user_id,
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "is_superuser": superuser,
+            "is_active": True,
+            "updated_at": _now(),
+        }
         self.state.users[user_id] = user
         self._join(1, user_id)
         if superuser:
@@ -300,7 +326,9 @@ class MetabaseStandIn:
 
     def _join(self, group_id: int, user_id: int) -> None:
         if not any(m["group_id"] == group_id and m["user_id"] == user_id for m in self.state.memberships):
-            self.state.memberships.append({"membership_id": self._id(), "group_id": group_id, "user_id": user_id, "is_group_manager": False})
+            self.state.memberships.append(
+                {"membership_id": self._id(), "group_id": group_id, "user_id": user_id, "is_group_manager": False}
+            )
 
     def _connection_test(self, engine: str, details: dict, database_id: int) -> None:
         """As Metabase tests a connection before saving it: 400 {"message": ...} on failure."""
@@ -315,11 +343,21 @@ class MetabaseStandIn:
         elif engine == "postgres":
             try:
                 psycopg.connect(
-                    host=details.get("host"), port=details.get("port", 5432), dbname=details.get("dbname"),
-                    user=details.get("user"), password=details.get("password"), connect_timeout=5,
+                    host=details.get("host"),
+                    port=details.get("port", 5432),
+                    dbname=details.get("dbname"),
+                    user=details.get("user"),
+                    password=details.get("password"),
+                    connect_timeout=5,
                 ).close()
             except psycopg.Error as e:
-                raise Reply(400, {"message": f"Connection to {details.get('host')}:{details.get('port')} failed: {str(e).strip()}", "errors": {"dbname": "check your connection settings"}}) from None
+                raise Reply(
+                    400,
+                    {
+                        "message": f"Connection to {details.get('host')}:{details.get('port')} failed: {str(e).strip()}",
+                        "errors": {"dbname": "check your connection settings"},
+                    },
+                ) from None
         else:
             raise Reply(400, {"errors": {"engine": "value must be a valid database engine."}})
 
@@ -346,7 +384,13 @@ class MetabaseStandIn:
     def _card_out(self, card: dict) -> dict:
         # Metabase 0.57+ stores and returns MBQL 5, not the legacy form it was given.
         q = card["dataset_query"]
-        stored = {"lib/type": "mbql/query", "database": q["database"], "stages": [{"lib/type": "mbql.stage/native", "native": q["native"]["query"], "template-tags": q["native"].get("template-tags", {})}]}
+        stored = {
+            "lib/type": "mbql/query",
+            "database": q["database"],
+            "stages": [
+                {"lib/type": "mbql.stage/native", "native": q["native"]["query"], "template-tags": q["native"].get("template-tags", {})}
+            ],
+        }
         return {**card, "dataset_query": stored}
 
     def _dashboard_out(self, d: dict) -> dict:
@@ -361,12 +405,18 @@ class MetabaseStandIn:
             return {"status": "ok"}
         if key == "GET /api/session/properties":
             return {
-                "setup-token": s.setup_token, "has-user-setup": bool(s.users), "version": {"tag": "v0.63.5-standin"}, "site-name": "Metabase",
-                "report-timezone-long": self.timezone, "email-configured?": bool(s.settings.get("email-smtp-host")),
+                "setup-token": s.setup_token,
+                "has-user-setup": bool(s.users),
+                "version": {"tag": "v0.63.5-standin"},
+                "site-name": "Metabase",
+                "report-timezone-long": self.timezone,
+                "email-configured?": bool(s.settings.get("email-smtp-host")),
             }
         if key == "POST /api/setup/":
             if s.users:
-                raise Reply(403, "The /api/setup route can only be used to create the first user, however a user currently exists.", text=True)
+                raise Reply(
+                    403, "The /api/setup route can only be used to create the first user, however a user currently exists.", text=True
+                )
             if body["token"] != s.setup_token:
                 raise Reply(400, {"errors": {"token": "Token does not match the setup token."}, "specific-errors": {}})
             _check_password(body["user"]["password"])
@@ -397,7 +447,11 @@ class MetabaseStandIn:
             return {"data": [self._database_out(d) for d in s.databases.values()], "total": len(s.databases)}
         if key == "POST /api/database/":
             if body.get("cache_ttl") is not None:
-                raise Reply(402, "The cache TTL database setting is only enabled if you have a premium token with the cache granular controls feature.", text=True)
+                raise Reply(
+                    402,
+                    "The cache TTL database setting is only enabled if you have a premium token with the cache granular controls feature.",
+                    text=True,
+                )
             database_id = self._id()
             self._connection_test(body["engine"], body["details"], database_id)
             # Only these keys are saved: a description, for one, is dropped.
@@ -415,7 +469,10 @@ class MetabaseStandIn:
                 have = [p.get("create-queries", "no") for p in s.data_graph["groups"].get(gid, {}).values()]
                 level = min(have, key=CREATE_QUERIES.index) if have else "query-builder-and-native"
                 s.data_graph["groups"].setdefault(gid, {})[str(database_id)] = {"view-data": "unrestricted", "create-queries": level}
-            s.data_graph["groups"].setdefault("2", {})[str(database_id)] = {"view-data": "unrestricted", "create-queries": "query-builder-and-native"}
+            s.data_graph["groups"].setdefault("2", {})[str(database_id)] = {
+                "view-data": "unrestricted",
+                "create-queries": "query-builder-and-native",
+            }
             s.data_graph["revision"] += 1
             return self._database_out(s.databases[database_id])
         if key in ("GET /api/database/{id}", "PUT /api/database/{id}", "POST /api/database/{id}/sync_schema"):
@@ -434,7 +491,14 @@ class MetabaseStandIn:
         # collections
         if key == "GET /api/collection/":
             archived = query.get("archived", ["false"])[0] == "true"
-            root = {"id": "root", "name": "Our analytics", "location": None, "archived": False, "personal_owner_id": None, "entity_id": None}
+            root = {
+                "id": "root",
+                "name": "Our analytics",
+                "location": None,
+                "archived": False,
+                "personal_owner_id": None,
+                "entity_id": None,
+            }
             return [root] + [self._collection_out(c) for c in s.collections.values() if c["archived"] == archived]
         if key == "POST /api/collection/":
             self._check_authority(body)
@@ -444,8 +508,14 @@ class MetabaseStandIn:
             location = "/" if parent is None else s.collections[parent]["location"] + f"{parent}/"
             collection_id = self._id()
             s.collections[collection_id] = {
-                "id": collection_id, "name": body["name"], "description": body.get("description"), "location": location,
-                "entity_id": _nano(), "archived": False, "personal_owner_id": None, "namespace": None,
+                "id": collection_id,
+                "name": body["name"],
+                "description": body.get("description"),
+                "location": location,
+                "entity_id": _nano(),
+                "archived": False,
+                "personal_owner_id": None,
+                "namespace": None,
             }
             # A new collection starts with its parent's permissions, for every group.
             source = "root" if parent is None else str(parent)
@@ -470,16 +540,29 @@ class MetabaseStandIn:
             models = query.get("models", ["card", "dashboard", "collection"])
             data = []
             if "card" in models:
-                data += [{"id": c["id"], "name": c["name"], "model": "card", "entity_id": c["entity_id"]} for c in s.cards.values() if c["collection_id"] == args[0] and not c["archived"]]
+                data += [
+                    {"id": c["id"], "name": c["name"], "model": "card", "entity_id": c["entity_id"]}
+                    for c in s.cards.values()
+                    if c["collection_id"] == args[0] and not c["archived"]
+                ]
             if "dashboard" in models:
-                data += [{"id": d["id"], "name": d["name"], "model": "dashboard", "entity_id": d["entity_id"]} for d in s.dashboards.values() if d["collection_id"] == args[0] and not d["archived"]]
+                data += [
+                    {"id": d["id"], "name": d["name"], "model": "dashboard", "entity_id": d["entity_id"]}
+                    for d in s.dashboards.values()
+                    if d["collection_id"] == args[0] and not d["archived"]
+                ]
             return {"total": len(data), "data": data, "models": models, "limit": None, "offset": None}
         # cards
         if key == "POST /api/card/":
             self._check_card(body)
             card_id = self._id()
             fields = ("name", "description", "display", "type", "collection_id", "visualization_settings", "dataset_query", "parameters")
-            s.cards[card_id] = {"id": card_id, "entity_id": _nano(), "archived": False, **{k: body.get(k) for k in fields}}  # a client's entity_id is ignored
+            s.cards[card_id] = {
+                "id": card_id,
+                "entity_id": _nano(),
+                "archived": False,
+                **{k: body.get(k) for k in fields},
+            }  # a client's entity_id is ignored
             s.cards[card_id]["database_id"] = body["dataset_query"]["database"]
             return self._card_out(s.cards[card_id])
         if key == "PUT /api/card/{id}":
@@ -493,8 +576,14 @@ class MetabaseStandIn:
         if key == "POST /api/dashboard/":
             dashboard_id = self._id()
             s.dashboards[dashboard_id] = {
-                "id": dashboard_id, "entity_id": _nano(), "name": body["name"], "description": body.get("description"),
-                "collection_id": body.get("collection_id"), "parameters": body.get("parameters") or [], "dashcards": [], "archived": False,
+                "id": dashboard_id,
+                "entity_id": _nano(),
+                "name": body["name"],
+                "description": body.get("description"),
+                "collection_id": body.get("collection_id"),
+                "parameters": body.get("parameters") or [],
+                "dashcards": [],
+                "archived": False,
             }
             return self._dashboard_out(s.dashboards[dashboard_id])
         if key in ("GET /api/dashboard/{id}", "PUT /api/dashboard/{id}"):
@@ -531,11 +620,20 @@ class MetabaseStandIn:
             return found
         if key == "POST /api/permissions/membership":
             if body.get("is_group_manager"):
-                raise Reply(402, "The group manager permissions functionality is only enabled if you have a premium token with the advanced-permissions feature.", text=True)
+                raise Reply(
+                    402,
+                    "The group manager permissions functionality is only enabled if you have "
+                    "a premium token with the advanced-permissions feature.",
+                    text=True,
+                )
             if body["group_id"] not in s.groups or body["user_id"] not in s.users:
                 raise Reply(404, "Not found.", text=True)
             self._join(body["group_id"], body["user_id"])
-            return [{**s.users[m["user_id"]], "membership_id": m["membership_id"], "user_id": m["user_id"]} for m in s.memberships if m["group_id"] == body["group_id"]]
+            return [
+                {**s.users[m["user_id"]], "membership_id": m["membership_id"], "user_id": m["user_id"]}
+                for m in s.memberships
+                if m["group_id"] == body["group_id"]
+            ]
         if key == "GET /api/user/":
             status = query.get("status", ["active"])[0]
             wanted = [u for u in s.users.values() if status == "all" or u["is_active"] == (status == "active")]
@@ -578,7 +676,10 @@ class MetabaseStandIn:
             if "collection" in key:
                 groups = {g: {c: v for c, v in perms.items() if v != "none"} for g, perms in graph["groups"].items()}
             else:  # the least a group can have is left out: no queries of its own
-                groups = {g: {d: {k: v for k, v in p.items() if (k, v) != ("create-queries", "no")} for d, p in per.items()} for g, per in graph["groups"].items()}
+                groups = {
+                    g: {d: {k: v for k, v in p.items() if (k, v) != ("create-queries", "no")} for d, p in per.items()}
+                    for g, per in graph["groups"].items()
+                }
             return json.loads(json.dumps({"revision": graph["revision"], "groups": groups}))
         if key in ("PUT /api/permissions/graph", "PUT /api/collection/graph"):
             kind = "data" if "permissions" in key else "collection"
@@ -619,7 +720,21 @@ class MetabaseStandIn:
         if (details is not None and details != database["details"]) or (engine is not None and engine != database["engine"]):
             self._connection_test(engine or database["engine"], details or database["details"], database["id"])
         before = dict(database)
-        updates = {k: body[k] for k in ("name", "engine", "refingerprint", "is_full_sync", "description", "caveats", "points_of_interest", "auto_run_queries", "settings") if body.get(k) is not None}
+        updates = {
+            k: body[k]
+            for k in (
+                "name",
+                "engine",
+                "refingerprint",
+                "is_full_sync",
+                "description",
+                "caveats",
+                "points_of_interest",
+                "auto_run_queries",
+                "settings",
+            )
+            if body.get(k) is not None
+        }
         if details is not None:
             updates["details"] = details
         updates["is_on_demand"] = bool(body.get("is_on_demand"))
@@ -653,7 +768,9 @@ class MetabaseStandIn:
         database_id = body["database"]
         if database_id not in self.state.databases:
             raise Reply(404, "Not found.", text=True)
-        levels = [self.state.data_graph["groups"].get(g, {}).get(str(database_id), {}).get("create-queries", "no") for g in self._groups_of(user)]
+        levels = [
+            self.state.data_graph["groups"].get(g, {}).get(str(database_id), {}).get("create-queries", "no") for g in self._groups_of(user)
+        ]
         if not user["is_superuser"] and max(levels, key=CREATE_QUERIES.index, default="no") != "query-builder-and-native":
             return self._failed(NO_PERMISSION, "missing-required-permissions")
         return self._run(database_id, body["native"]["query"])
@@ -663,7 +780,9 @@ class MetabaseStandIn:
         if card is None or card["archived"]:
             raise Reply(404, "Not found.", text=True)
         where = "root" if card["collection_id"] is None else str(card["collection_id"])
-        readable = any(self.state.collection_graph["groups"].get(g, {}).get(where, "none") in ("read", "write") for g in self._groups_of(user))
+        readable = any(
+            self.state.collection_graph["groups"].get(g, {}).get(where, "none") in ("read", "write") for g in self._groups_of(user)
+        )
         if not (user["is_superuser"] or readable):
             raise Reply(403, "You don't have permissions to do that.", text=True)
         native = card["dataset_query"]["native"]
@@ -677,14 +796,24 @@ class MetabaseStandIn:
             found = self.clickhouse(database["details"], sql)
             if isinstance(found, str):
                 return self._failed(found, "invalid-query")
-            rows = [[v if v is None or isinstance(v, (bool, int, float, str)) else (float(v) if hasattr(v, "as_tuple") else str(v)) for v in r] for r in found]
+            rows = [
+                [v if v is None or isinstance(v, (bool, int, float, str)) else (float(v) if hasattr(v, "as_tuple") else str(v)) for v in r]
+                for r in found
+            ]
             raise Reply(202, {"status": "completed", "row_count": len(rows), "data": {"rows": rows, "cols": []}})
         if database["engine"] != "duckdb":
             return self._failed("the stand-in runs questions on the DuckDB and ClickHouse warehouses only", "invalid-query")
         status, found = self.duckdb.query(database_id, database["details"], sql)
         if status != "ok":
             return self._failed(found, "invalid-query")
-        raise Reply(202, {"status": "completed", "row_count": len(found["rows"]), "data": {"rows": found["rows"], "cols": [{"name": c} for c in found["columns"]]}})
+        raise Reply(
+            202,
+            {
+                "status": "completed",
+                "row_count": len(found["rows"]),
+                "data": {"rows": found["rows"], "cols": [{"name": c} for c in found["columns"]]},
+            },
+        )
 
     def _failed(self, message: str, kind: str):
         # The query endpoints answer 202 with the error in the body (not verified for every case).
@@ -746,7 +875,16 @@ class MetabaseStandIn:
         for pulse in pulses:
             pulse["name"] = dashboard["name"]
             for d in new:
-                pulse["cards"].append({"card_id": d["card_id"], "include_csv": False, "include_xls": False, "format_rows": True, "pivot_results": False, "dashboard_card_id": d["id"]})
+                pulse["cards"].append(
+                    {
+                        "card_id": d["card_id"],
+                        "include_csv": False,
+                        "include_xls": False,
+                        "format_rows": True,
+                        "pivot_results": False,
+                        "dashboard_card_id": d["id"],
+                    }
+                )
 
     # --- dashboard subscriptions (pulse/api/pulse.clj, pulse/models/pulse*.clj) -------------
 
@@ -756,8 +894,11 @@ class MetabaseStandIn:
             archived = query.get("archived", ["false"])[0] == "true"
             dashboard_id = int(query["dashboard_id"][0]) if "dashboard_id" in query else None
             found = [
-                p for p in s.pulses.values()
-                if p["archived"] == archived and not s.dashboards[p["dashboard_id"]]["archived"] and dashboard_id in (None, p["dashboard_id"])
+                p
+                for p in s.pulses.values()
+                if p["archived"] == archived
+                and not s.dashboards[p["dashboard_id"]]["archived"]
+                and dashboard_id in (None, p["dashboard_id"])
             ]
             return [{**self._pulse_out(p), "can_write": True} for p in sorted(found, key=lambda p: p["name"].lower())]
         if key == "POST /api/pulse/":
@@ -766,9 +907,16 @@ class MetabaseStandIn:
                 raise Reply(404, "Not found.", text=True)
             pulse_id = self._id()
             pulse = {
-                "id": pulse_id, "entity_id": _nano(), "name": body["name"], "dashboard_id": dashboard["id"],
-                "collection_id": dashboard["collection_id"], "skip_if_empty": bool(body.get("skip_if_empty")),
-                "parameters": body.get("parameters") or [], "archived": False, "cards": self._pulse_cards(body["cards"]), "channels": [],
+                "id": pulse_id,
+                "entity_id": _nano(),
+                "name": body["name"],
+                "dashboard_id": dashboard["id"],
+                "collection_id": dashboard["collection_id"],
+                "skip_if_empty": bool(body.get("skip_if_empty")),
+                "parameters": body.get("parameters") or [],
+                "archived": False,
+                "cards": self._pulse_cards(body["cards"]),
+                "channels": [],
             }
             pulse["channels"] = [self._pulse_channel(pulse_id, c, None) for c in body["channels"]]
             s.pulses[pulse_id] = pulse
@@ -787,14 +935,22 @@ class MetabaseStandIn:
                 pulse["cards"] = self._pulse_cards(body["cards"])
             if body.get("channels") is not None:
                 existing = {c["id"]: c for c in pulse["channels"]}
-                pulse["channels"] = [self._pulse_channel(pulse["id"], c, existing.get(c.get("id"))) for c in body["channels"]]  # the rest deleted
+                pulse["channels"] = [
+                    self._pulse_channel(pulse["id"], c, existing.get(c.get("id"))) for c in body["channels"]
+                ]  # the rest deleted
         return self._pulse_out(pulse)
 
     def _pulse_cards(self, refs: list[dict]) -> list[dict]:
         for ref in refs:  # check-card-read-permissions
             if ref["id"] not in self.state.cards:
                 raise Reply(404, "Not found.", text=True)
-        keys = {"include_csv": False, "include_xls": False, "format_rows": True, "pivot_results": False, "dashboard_card_id": None}  # card->ref
+        keys = {
+            "include_csv": False,
+            "include_xls": False,
+            "format_rows": True,
+            "pivot_results": False,
+            "dashboard_card_id": None,
+        }  # card->ref
         return [{"card_id": r["id"], **{k: r.get(k, default) for k, default in keys.items()}} for r in refs]
 
     def _pulse_channel(self, pulse_id: int, channel: dict, current: dict | None) -> dict:
@@ -823,13 +979,18 @@ class MetabaseStandIn:
                 raise Reply(403, {"message": f"Wrong email address for User {recipient['id']}."})
             users.append(user["id"])
         return {
-            "id": current["id"] if current else self._id(), "entity_id": current["entity_id"] if current else _nano(), "pulse_id": pulse_id,
-            "channel_type": channel["channel_type"], "channel_id": channel.get("channel_id"), "enabled": channel["enabled"],
+            "id": current["id"] if current else self._id(),
+            "entity_id": current["entity_id"] if current else _nano(),
+            "pulse_id": pulse_id,
+            "channel_type": channel["channel_type"],
+            "channel_id": channel.get("channel_id"),
+            "enabled": channel["enabled"],
             "schedule_type": kind,
             "schedule_hour": hour if kind != "hourly" else None,
             "schedule_day": day if kind in ("weekly", "monthly") else None,
             "schedule_frame": frame if kind == "monthly" else None,
-            "details": {**(channel.get("details") or {}), "emails": emails or None}, "user_ids": users,
+            "details": {**(channel.get("details") or {}), "emails": emails or None},
+            "user_ids": users,
         }
 
     def _set_archived(self, pulse: dict, archived: bool) -> None:
@@ -844,18 +1005,27 @@ class MetabaseStandIn:
         for ref in pulse["cards"]:
             card = self.state.cards.get(ref["card_id"])
             if card and not card["archived"]:
-                cards.append({
-                    "id": card["id"], "name": card["name"], "description": card["description"], "collection_id": card["collection_id"],
-                    "display": card["display"], "dashboard_id": pulse["dashboard_id"], "parameter_mappings": None,
-                    **{k: v for k, v in ref.items() if k != "card_id"},
-                })
+                cards.append(
+                    {
+                        "id": card["id"],
+                        "name": card["name"],
+                        "description": card["description"],
+                        "collection_id": card["collection_id"],
+                        "display": card["display"],
+                        "dashboard_id": pulse["dashboard_id"],
+                        "parameter_mappings": None,
+                        **{k: v for k, v in ref.items() if k != "card_id"},
+                    }
+                )
         channels = []
         for c in pulse["channels"]:
             users = [self.state.users[u] for u in c["user_ids"] if self.state.users[u]["is_active"]]
             recipients = [{"email": e} for e in c["details"].get("emails") or []]
             recipients += [{k: u[k] for k in ("id", "email", "first_name", "last_name")} for u in users]
             details = {k: v for k, v in c["details"].items() if k != "emails"}
-            channels.append({**{k: v for k, v in c.items() if k not in ("user_ids", "details")}, "details": details, "recipients": recipients})
+            channels.append(
+                {**{k: v for k, v in c.items() if k not in ("user_ids", "details")}, "details": details, "recipients": recipients}
+            )
         out = {k: v for k, v in pulse.items() if k not in ("cards", "channels")}
         return {**out, "cards": cards, "channels": channels, "collection_position": None, "disable_links": False}
 
@@ -864,11 +1034,16 @@ class MetabaseStandIn:
     def _put_email(self, body: dict):
         """check-and-update-settings: connect (and log in when a username is set) with the given
         security, else try tls, starttls and ssl; save only what connected."""
-        wanted = {k: body.get(k) for k in ("email-smtp-host", "email-smtp-port", "email-smtp-security", "email-smtp-username", "email-smtp-password")}
+        wanted = {
+            k: body.get(k)
+            for k in ("email-smtp-host", "email-smtp-port", "email-smtp-security", "email-smtp-username", "email-smtp-password")
+        }
         given = wanted["email-smtp-security"] or "none"
         first = None
         for security in [given] + [s for s in ("tls", "starttls", "ssl") if s != given]:
-            error = _smtp_test(wanted["email-smtp-host"], wanted["email-smtp-port"], wanted["email-smtp-username"], wanted["email-smtp-password"], security)
+            error = _smtp_test(
+                wanted["email-smtp-host"], wanted["email-smtp-port"], wanted["email-smtp-username"], wanted["email-smtp-password"], security
+            )
             if error is None:
                 corrections = {} if security == given else {"email-smtp-security": f"security was autocorrected to {security.upper()}"}
                 saved = {**wanted, "email-smtp-security": security}
@@ -876,7 +1051,9 @@ class MetabaseStandIn:
                 return {**saved, "with-corrections": corrections}
             first = first or error
         if first == "creds":  # Metabase words the first attempt's error
-            raise Reply(400, {"errors": {"email-smtp-username": "Wrong username or password", "email-smtp-password": "Wrong username or password"}})
+            raise Reply(
+                400, {"errors": {"email-smtp-username": "Wrong username or password", "email-smtp-password": "Wrong username or password"}}
+            )
         raise Reply(400, {"errors": {"email-smtp-host": "Wrong host or port", "email-smtp-port": "Wrong host or port"}})
 
 

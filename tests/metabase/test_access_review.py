@@ -26,8 +26,13 @@ def settings(warehouse, ops_url, standin, tmp_path):
     with fresh_database(ops_url, "olist_test_review") as url:
         with store.connect(url):
             pass  # migrated
-        yield make_settings(tmp_path / "home", url, olist_warehouse_path=served.warehouse_path, olist_metabase_url=standin.url,
-                            olist_superset_url="http://127.0.0.1:9")
+        yield make_settings(
+            tmp_path / "home",
+            url,
+            olist_warehouse_path=served.warehouse_path,
+            olist_metabase_url=standin.url,
+            olist_superset_url="http://127.0.0.1:9",
+        )
 
 
 def _events(settings, after_id: int) -> list[dict]:
@@ -66,7 +71,10 @@ def test_changes_made_in_metabase_become_audit_events_once(standin, settings):
     assert requests.delete(f"{standin.url}/api/user/{analyst['id']}", headers=admin, timeout=5).json() == {"success": True}
     graph = requests.get(f"{standin.url}/api/permissions/graph", headers=admin, timeout=5).json()
     warehouse = str(report.ids["database:warehouse"])
-    change = {"revision": graph["revision"], "groups": {str(group["Olist Viewers"]): {warehouse: {"create-queries": "query-builder-and-native"}}}}
+    change = {
+        "revision": graph["revision"],
+        "groups": {str(group["Olist Viewers"]): {warehouse: {"create-queries": "query-builder-and-native"}}},
+    }
     assert requests.put(f"{standin.url}/api/permissions/graph", json=change, headers=admin, timeout=5).ok
 
     recorded = Metabase(settings).review_access()
@@ -104,8 +112,12 @@ def test_the_cli_reviews_each_tool_and_fails_when_none_answers(standin, settings
     from olist_bi.cli import main
 
     provision(settings, standin.url, ASSETS)
-    for key, value in {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": settings.database_url,
-                       "OLIST_METABASE_URL": standin.url, "OLIST_SUPERSET_URL": "http://127.0.0.1:9"}.items():
+    for key, value in {
+        "OLIST_HOME": str(settings.home),
+        "OLIST_DATABASE_URL": settings.database_url,
+        "OLIST_METABASE_URL": standin.url,
+        "OLIST_SUPERSET_URL": "http://127.0.0.1:9",
+    }.items():
         monkeypatch.setenv(key, value)
     answer = CliRunner().invoke(main, ["audit", "review"])
     assert answer.exit_code == 0, answer.output

@@ -17,7 +17,6 @@ from tests.metabase.native import MissingValue, bind
 from tests.reference import FILTER_VALUES, assert_matches, for_chart
 
 
-
 @functools.cache
 def generated() -> list[tuple[str, dict]]:
     """Each dashboard's assets, made once (read them, do not change them)."""
@@ -62,7 +61,11 @@ def test_dashboards_are_wired_to_their_cards():
         for dashcard in a["dashboard"]["dashcards"]:
             card = cards[dashcard["card"]]
             assert 0 <= dashcard["col"] and dashcard["col"] + dashcard["size_x"] <= assets.GRID_COLUMNS, (slug, card["key"])
-            area = {(r, c) for r in range(dashcard["row"], dashcard["row"] + dashcard["size_y"]) for c in range(dashcard["col"], dashcard["col"] + dashcard["size_x"])}
+            area = {
+                (r, c)
+                for r in range(dashcard["row"], dashcard["row"] + dashcard["size_y"])
+                for c in range(dashcard["col"], dashcard["col"] + dashcard["size_x"])
+            }
             assert not cells & area, f"{slug}: {card['key']} overlaps another card"
             cells |= area
             for mapping in dashcard["parameter_mappings"]:
@@ -93,7 +96,9 @@ def _values(dimension: str) -> dict[str, str]:
     return {dimension: FILTER_VALUES[dimension]}
 
 
-QUESTIONS = [(d, c, f) for d in dashboards() for c in d.charts if c.is_semantic for f in (None, *(f for f in d.filters if c in filter_targets(d, f)))]
+QUESTIONS = [
+    (d, c, f) for d in dashboards() for c in d.charts if c.is_semantic for f in (None, *(f for f in d.filters if c in filter_targets(d, f)))
+]
 
 
 @pytest.mark.parametrize("dashboard, chart, dimension", QUESTIONS, ids=[f"{d.slug}/{c.key}/{f or 'unfiltered'}" for d, c, f in QUESTIONS])
@@ -103,7 +108,9 @@ def test_every_question_gives_the_raw_files_answer(warehouse, reference, dashboa
     settings, _ = warehouse
     card = next(c for c in dict(generated())[dashboard.slug]["cards"] if c["key"] == chart.key)
     targeting = [f for f in dashboard.filters if chart in filter_targets(dashboard, f)]
-    assert set(card["template_tags"]) == {t for f in targeting for t in _tags(f)}, f"{dashboard.slug}/{chart.key}: tags for other filters than {targeting}"
+    assert set(card["template_tags"]) == {t for f in targeting for t in _tags(f)}, (
+        f"{dashboard.slug}/{chart.key}: tags for other filters than {targeting}"
+    )
     values = _values(dimension) if dimension else {}
     sql, params = bind(card["sql"], card["template_tags"], values)
     with connect(settings.warehouse_path) as con:
@@ -125,7 +132,9 @@ def test_all_filters_at_once_narrow_each_question(warehouse, reference):
             sql, params = bind(card["sql"], card["template_tags"], values)
             with connect(settings.warehouse_path) as con:
                 rows = con.execute(sql, params).fetchall()
-            assert_matches(rows, for_chart(reference, chart, targeting), len(chart.by), chart.limit, f"{dashboard.slug}/{chart.key} {values}")
+            assert_matches(
+                rows, for_chart(reference, chart, targeting), len(chart.by), chart.limit, f"{dashboard.slug}/{chart.key} {values}"
+            )
 
 
 def test_row_questions_run_on_their_databases(warehouse):

@@ -32,7 +32,11 @@ def metabase(warehouse, ops_url, tmp_path_factory):
     server = MetabaseStandIn(initializing=0, sync_polls=0)  # up at once: test_provision tests the waiting
     server.start()
     report = provision(settings, server.url, ASSETS)
-    answer = requests.post(f"{server.url}/api/session/", json={"username": "analyst@olist-bi.local", "password": report.users["analyst@olist-bi.local"]}, timeout=5)
+    answer = requests.post(
+        f"{server.url}/api/session/",
+        json={"username": "analyst@olist-bi.local", "password": report.users["analyst@olist-bi.local"]},
+        timeout=5,
+    )
     yield server, report.ids["database:warehouse"], {"X-Metabase-Session": answer.json()["id"]}
     server.stop()
 
@@ -50,15 +54,24 @@ def test_an_analyst_cannot_escape_the_warehouse_in_metabase(metabase, sql):
         assert native(server, database, analyst, "select count(*) from dim_customer")["status"] == "completed"
     refused = native(server, database, analyst, sql)
     assert refused["status"] == "failed", refused
-    assert any(word in refused["error"] for word in ("disabled", "locked", "read-only", "Cannot change", "does not exist")), refused["error"]
+    assert any(word in refused["error"] for word in ("disabled", "locked", "read-only", "Cannot change", "does not exist")), refused[
+        "error"
+    ]
     after = native(server, database, analyst, "select count(*) from dim_customer")
     assert after["status"] == "completed" and after["data"]["rows"][0][0] > 0
     assert not os.path.exists(ESCAPE_FILE)
     assert server.violations == []
 
 
-@pytest.mark.parametrize("sql", ["select * from raw.customers", "select * from quarantine.rejected_rows", "select * from stg_orders",
-                                 "select count(*) from duckdb_tables() where schema_name in ('raw', 'quarantine')"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from raw.customers",
+        "select * from quarantine.rejected_rows",
+        "select * from stg_orders",
+        "select count(*) from duckdb_tables() where schema_name in ('raw', 'quarantine')",
+    ],
+)
 def test_metabase_reads_the_reader_copy_with_no_raw_quarantine_or_staging(metabase, sql):
     """Metabase's warehouse is the reader copy (etl/readers.py): the tables an analyst could
     read raw customers from are not in it."""

@@ -50,11 +50,13 @@ def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings)
     assert report.created["database"] == 2 and report.created["collection"] == 1 + len(dashboards())
     assert report.created["card"] == CHARTS and report.created["dashboard"] == len(dashboards()) and report.created["group"] == 2
     assert any("waiting for Metabase to sync" in m for m in messages)
-    assert (503 in {status for _, path, status in standin.requests if path == "/api/health"}), "the stand-in was not starting"
+    assert 503 in {status for _, path, status in standin.requests if path == "/api/health"}, "the stand-in was not starting"
 
     s = standin.state
     warehouse = next(d for d in s.databases.values() if d["engine"] == "duckdb")
-    assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(publish.current(settings.reader_path))  # the reader copy's generation file
+    assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(
+        publish.current(settings.reader_path)
+    )  # the reader copy's generation file
     assert next(d for d in s.databases.values() if d["engine"] == "postgres")["details"]["user"] == "olist_ops_reader"
     for spec in dashboards():
         dashboard = next(d for d in s.dashboards.values() if d["name"] == spec.title)
@@ -137,7 +139,11 @@ def test_a_question_no_spec_makes_is_archived(standin, settings, tmp_path):
     path.write_text(yaml.safe_dump(spec))
     report = provision(settings, standin.url, assets)
     assert report.archived["card"] == 1
-    gmv = next(c for c in standin.state.cards.values() if c["name"] == "GMV, latest month" and c["collection_id"] == report.ids["collection:sellers"])
+    gmv = next(
+        c
+        for c in standin.state.cards.values()
+        if c["name"] == "GMV, latest month" and c["collection_id"] == report.ids["collection:sellers"]
+    )
     assert gmv["archived"]
     sellers = standin.state.dashboards[report.ids["dashboard:sellers"]]
     assert gmv["id"] not in {d["card_id"] for d in sellers["dashcards"]}
@@ -172,17 +178,23 @@ def test_a_metabase_that_is_still_starting_is_named(settings):
 
 def test_a_failed_connection_test_names_the_database_and_the_setting(standin, settings, tmp_path):
     broken = make_settings(settings.home, settings.database_url, olist_metabase_warehouse_path=tmp_path / "nowhere.duckdb")
-    with pytest.raises(ProvisionError, match=r"could not connect to Olist warehouse \(duckdb: .*nowhere.duckdb\): IO Error.*OLIST_METABASE_WAREHOUSE_PATH"):
+    with pytest.raises(
+        ProvisionError, match=r"could not connect to Olist warehouse \(duckdb: .*nowhere.duckdb\): IO Error.*OLIST_METABASE_WAREHOUSE_PATH"
+    ):
         provision(broken, standin.url, ASSETS)
     assert standin.state.cards == {}  # nothing after the failed connection
-    wrong_host = make_settings(settings.home, settings.database_url, olist_metabase_postgres_host="127.0.0.2", olist_warehouse_path=settings.warehouse_path)
+    wrong_host = make_settings(
+        settings.home, settings.database_url, olist_metabase_postgres_host="127.0.0.2", olist_warehouse_path=settings.warehouse_path
+    )
     with pytest.raises(ProvisionError, match="(?s)Olist operations.*127.0.0.2.*OLIST_METABASE_POSTGRES_HOST"):
         provision(wrong_host, standin.url, ASSETS)
 
 
 def test_a_wrong_admin_password_is_a_clear_401(standin, settings):
     provision(settings, standin.url, ASSETS)
-    wrong = make_settings(settings.home, settings.database_url, olist_metabase_admin_password="not-the-password", olist_warehouse_path=settings.warehouse_path)
+    wrong = make_settings(
+        settings.home, settings.database_url, olist_metabase_admin_password="not-the-password", olist_warehouse_path=settings.warehouse_path
+    )
     with pytest.raises(MetabaseApiError, match=r"answered 401: password: did not match stored password \(check OLIST_METABASE_ADMIN_EMAIL"):
         provision(wrong, standin.url, ASSETS)
 
@@ -196,12 +208,22 @@ def test_demo_users_log_in_and_sit_in_their_groups(standin, settings):
     groups = {email: {names[m["group_id"]] for m in s.memberships if m["user_id"] == uid} for email, uid in by_email.items()}
     assert groups["viewer@olist-bi.local"] == {"All Users", "Olist Viewers"}
     assert groups["manager@olist-bi.local"] == {"All Users", "Administrators"}
-    answer = requests.post(f"{standin.url}/api/session/", json={"username": "viewer@olist-bi.local", "password": report.users["viewer@olist-bi.local"]}, timeout=5)
+    answer = requests.post(
+        f"{standin.url}/api/session/",
+        json={"username": "viewer@olist-bi.local", "password": report.users["viewer@olist-bi.local"]},
+        timeout=5,
+    )
     assert answer.status_code == 200
 
 
 def test_production_refuses_a_generated_admin_password(standin, settings):
-    production = make_settings(settings.home, settings.database_url, olist_env="production", olist_warehouse_path=settings.warehouse_path, olist_ops_reader_password="x" * 20)
+    production = make_settings(
+        settings.home,
+        settings.database_url,
+        olist_env="production",
+        olist_warehouse_path=settings.warehouse_path,
+        olist_ops_reader_password="x" * 20,
+    )
     with pytest.raises(Exception, match="OLIST_METABASE_ADMIN_PASSWORD is required when OLIST_ENV=production"):
         provision(production, standin.url, ASSETS)
 
@@ -224,7 +246,11 @@ def test_the_stand_in_refuses_what_the_contract_refuses(standin):
 
 
 def test_the_cli_provisions_twice_with_no_duplicates(standin, settings, monkeypatch):
-    for key, value in {"OLIST_HOME": settings.home, "OLIST_DATABASE_URL": settings.database_url, "OLIST_WAREHOUSE_PATH": settings.warehouse_path}.items():
+    for key, value in {
+        "OLIST_HOME": settings.home,
+        "OLIST_DATABASE_URL": settings.database_url,
+        "OLIST_WAREHOUSE_PATH": settings.warehouse_path,
+    }.items():
         monkeypatch.setenv(key, str(value))
     first = CliRunner().invoke(main, ["metabase", "provision", "--url", standin.url])
     assert first.exit_code == 0, first.output
@@ -250,7 +276,13 @@ def test_an_api_key_is_used_instead_of_the_password(standin, settings):
     provision(settings, standin.url, ASSETS)
     admin = next(u for u in standin.state.users.values() if u["is_superuser"])
     standin.state.api_keys["mb_standin_key"] = admin["id"]
-    keyed = make_settings(settings.home, settings.database_url, olist_metabase_api_key="mb_standin_key", olist_metabase_admin_password="unused-and-wrong", olist_warehouse_path=settings.warehouse_path)
+    keyed = make_settings(
+        settings.home,
+        settings.database_url,
+        olist_metabase_api_key="mb_standin_key",
+        olist_metabase_admin_password="unused-and-wrong",
+        olist_warehouse_path=settings.warehouse_path,
+    )
     mark = len(standin.requests)
     report = provision(keyed, standin.url, ASSETS)
     assert sum(report.created.values()) == 0 and standin.violations == []
@@ -273,8 +305,14 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     first = publish.publish(built, reader)
     seen = tmp_path / "mounted"  # the warehouse volume, mounted elsewhere in Metabase's container
     seen.symlink_to(served.parent)
-    mine = make_settings(settings.home, settings.database_url, olist_warehouse_path=served, olist_metabase_url=standin.url,
-                         olist_metabase_warehouse_path=seen / "warehouse.duckdb", olist_superset_port=free_port())  # no Superset there
+    mine = make_settings(
+        settings.home,
+        settings.database_url,
+        olist_warehouse_path=served,
+        olist_metabase_url=standin.url,
+        olist_metabase_warehouse_path=seen / "warehouse.duckdb",
+        olist_superset_port=free_port(),
+    )  # no Superset there
     report = provision(mine, standin.url, ASSETS)
     database = standin.state.databases[report.ids["database:warehouse"]]
     assert database["details"]["database_file"] == f"{seen}/warehouse.reader.duckdb.generations/{first.name}"  # as Metabase sees it
@@ -311,7 +349,9 @@ def test_nothing_provisioning_sends_needs_a_paid_feature(standin, settings, tmp_
     access = yaml.safe_load((assets / "access.yaml").read_text())
     access["groups"]["Olist Viewers"]["databases"]["operations"]["view-data"] = "blocked"  # what this client used to send
     (assets / "access.yaml").write_text(yaml.safe_dump(access))
-    with pytest.raises(MetabaseApiError, match=r"answered 402: The blocked permissions functionality .* \(this needs a paid Metabase feature\)"):
+    with pytest.raises(
+        MetabaseApiError, match=r"answered 402: The blocked permissions functionality .* \(this needs a paid Metabase feature\)"
+    ):
         provision(settings, standin.url, assets)
     assert standin.violations and "402" in standin.violations[0]
 
@@ -319,7 +359,10 @@ def test_nothing_provisioning_sends_needs_a_paid_feature(standin, settings, tmp_
 def test_the_database_description_is_set_though_a_new_database_drops_it(standin, settings):
     report = provision(settings, standin.url, ASSETS)
     descriptions = {d["name"]: d["description"] for d in standin.state.databases.values()}
-    assert descriptions == {"Olist warehouse": "The DuckDB star schema and marts, read-only.", "Olist operations": "Pipeline runs and data quality; admins only."}
+    assert descriptions == {
+        "Olist warehouse": "The DuckDB star schema and marts, read-only.",
+        "Olist operations": "Pipeline runs and data quality; admins only.",
+    }
     assert report.created["database"] == 2
 
 
@@ -340,7 +383,9 @@ def test_a_second_run_leaves_the_permission_graphs_alone(standin, settings):
     ],
 )
 def test_an_admin_password_metabase_would_refuse_is_named(standin, settings, password, message):
-    chosen = make_settings(settings.home, settings.database_url, olist_metabase_admin_password=password, olist_warehouse_path=settings.warehouse_path)
+    chosen = make_settings(
+        settings.home, settings.database_url, olist_metabase_admin_password=password, olist_warehouse_path=settings.warehouse_path
+    )
     with pytest.raises(ProvisionError, match=message):
         provision(chosen, standin.url, ASSETS)
     assert standin.state.users == {}  # Metabase is still waiting for its first admin
@@ -361,7 +406,9 @@ def test_changed_options_on_a_file_metabase_holds_open_name_the_remedy(standin, 
     report = provision(settings, standin.url, ASSETS)
     viewer = _session(standin, "viewer@olist-bi.local", report.users["viewer@olist-bi.local"])
     revenue = report.ids["card:executive-overview/revenue_by_state"]  # the top 10 states
-    assert requests.post(f"{standin.url}/api/card/{revenue}/query", headers=viewer, timeout=30).json()["status"] == "completed"  # the pool is open
+    assert (
+        requests.post(f"{standin.url}/api/card/{revenue}/query", headers=viewer, timeout=30).json()["status"] == "completed"
+    )  # the pool is open
     original = provision_module.lockdown.details
     monkeypatch.setattr(provision_module.lockdown, "details", lambda path: {**original(path), "memory_limit": "512MB"})
     with pytest.raises(ProvisionError, match=r"different configuration.*publish a new one \(`olist-bi etl run`\) or restart Metabase"):

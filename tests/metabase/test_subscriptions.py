@@ -29,7 +29,9 @@ IN_UTC = {"Executive overview, weekly": Schedule("weekly", 11, schedule_day="mon
 def ours(standin: MetabaseStandIn, archived: bool = False) -> dict[str, dict]:
     """The platform's subscriptions, as GET /api/pulse answers them, by report name."""
     found = {}
-    for pulse in requests.get(f"{standin.url}/api/pulse/", params={"archived": str(archived).lower()}, headers=_admin(standin), timeout=10).json():
+    for pulse in requests.get(
+        f"{standin.url}/api/pulse/", params={"archived": str(archived).lower()}, headers=_admin(standin), timeout=10
+    ).json():
         (channel,) = pulse["channels"]
         if channel["details"].get(MARKER):
             assert channel["details"][MARKER] not in found, "two subscriptions for one report"
@@ -80,7 +82,9 @@ def test_each_report_becomes_one_subscription_to_its_dashboard_schedule_and_addr
         assert channel["channel_type"] == "email" and channel["enabled"] and not pulse["archived"]
         assert channel["recipients"] == [{"email": "manager@olist-bi.local"}]  # mail.yaml: managers and admins are [manager]
         # a card for each question on the dashboard (the mail draws the whole dashboard; cards set attachments)
-        assert sorted((c["id"], c["dashboard_card_id"]) for c in pulse["cards"]) == sorted((d["card_id"], d["id"]) for d in dashboard["dashcards"])
+        assert sorted((c["id"], c["dashboard_card_id"]) for c in pulse["cards"]) == sorted(
+            (d["card_id"], d["id"]) for d in dashboard["dashcards"]
+        )
         assert not any(c["include_csv"] or c["include_xls"] for c in pulse["cards"])
 
 
@@ -109,7 +113,9 @@ def test_a_second_run_finds_them_though_metabase_renamed_them_and_changes_nothin
     assert second.created["subscription"] == second.updated["subscription"] == second.archived["subscription"] == 0
     assert len(standin.state.pulses) == 2
     assert ours(standin) == renamed
-    assert {k: v for k, v in second.ids.items() if k.startswith("subscription:")} == {k: v for k, v in first.ids.items() if k.startswith("subscription:")}
+    assert {k: v for k, v in second.ids.items() if k.startswith("subscription:")} == {
+        k: v for k, v in first.ids.items() if k.startswith("subscription:")
+    }
     assert not [r for r in standin.requests[mark:] if r[0] in ("POST", "PUT") and r[1].startswith("/api/pulse")]
 
 
@@ -161,9 +167,18 @@ def test_subscriptions_people_make_in_metabase_are_left_alone(standin, settings)
     dashboard = standin.state.dashboards[report.ids["dashboard:executive-overview"]]
     card = dashboard["dashcards"][0]
     theirs = {
-        "name": "Mine", "dashboard_id": dashboard["id"],
+        "name": "Mine",
+        "dashboard_id": dashboard["id"],
         "cards": [{"id": card["card_id"], "include_csv": True, "include_xls": False, "dashboard_card_id": card["id"]}],
-        "channels": [{"channel_type": "email", "enabled": True, "schedule_type": "daily", "schedule_hour": 6, "recipients": [{"email": "someone@example.com"}]}],
+        "channels": [
+            {
+                "channel_type": "email",
+                "enabled": True,
+                "schedule_type": "daily",
+                "schedule_hour": 6,
+                "recipients": [{"email": "someone@example.com"}],
+            }
+        ],
     }
     made = requests.post(f"{standin.url}/api/pulse/", json=theirs, headers=_admin(standin), timeout=10).json()
     provision(settings, standin.url, ASSETS)
@@ -176,8 +191,14 @@ def test_metabase_mails_through_the_platforms_mail_server(standin, settings, tmp
     from olist_bi import outbox
 
     port = free_port()
-    with_mail = make_settings(settings.home, settings.database_url, olist_warehouse_path=settings.warehouse_path, olist_smtp_host="127.0.0.1",
-                              olist_smtp_port=port, olist_mail_from="reports@olist-bi.local")
+    with_mail = make_settings(
+        settings.home,
+        settings.database_url,
+        olist_warehouse_path=settings.warehouse_path,
+        olist_smtp_host="127.0.0.1",
+        olist_smtp_port=port,
+        olist_mail_from="reports@olist-bi.local",
+    )
     sink = outbox.controller(with_mail, say=lambda m: None)
     sink.start()
     try:
@@ -191,7 +212,9 @@ def test_metabase_mails_through_the_platforms_mail_server(standin, settings, tmp
     assert requests.get(f"{standin.url}/api/session/properties", timeout=5).json()["email-configured?"]
 
     # No mail server answers there now: Metabase refuses it, and provisioning says where and what to set.
-    with pytest.raises(SubscriptionError, match=rf"Metabase could not use the mail server 127.0.0.1:{port} .*Wrong host or port.*OLIST_SMTP_HOST"):
+    with pytest.raises(
+        SubscriptionError, match=rf"Metabase could not use the mail server 127.0.0.1:{port} .*Wrong host or port.*OLIST_SMTP_HOST"
+    ):
         provision(with_mail, standin.url, ASSETS)
 
 

@@ -11,7 +11,8 @@ Operators, each applied at one place of one file:
 
 Every file is restored after each mutant (and on Ctrl-C). A mutant is *caught* when the tests
 fail; a defect that no longer builds, or makes the tests run past `--timeout`, is counted
-apart (`caught by the build`, `caught by a timeout`), since any run would notice it. The candidates are all the places an operator applies; `--limit` takes an
+apart (`caught by the build`, `caught by a timeout`), since any run would notice it.
+The candidates are all the places an operator applies; `--limit` takes an
 evenly spread, seeded sample of them.
 """
 
@@ -80,7 +81,10 @@ class Mutant:
 
 def targets() -> list[tuple[Path, str]]:
     files = [(p, "model") for p in sorted(MODELS.rglob("*.sql"))]
-    files += [(p, "semantic") for p in (SEMANTIC / "metrics.yaml", SEMANTIC / "dimensions.yaml", SEMANTIC / "models.yaml", SEMANTIC / "macros.sql")]
+    files += [
+        (p, "semantic")
+        for p in (SEMANTIC / "metrics.yaml", SEMANTIC / "dimensions.yaml", SEMANTIC / "models.yaml", SEMANTIC / "macros.sql")
+    ]
     files.append((RULES, "rules"))
     return files
 
@@ -115,7 +119,18 @@ def candidates() -> list[tuple[Path, str, Mutant, int, int, str]]:
 
 
 def run_tests(kind: str, limit: float) -> tuple[str, str]:
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not superset and not browser", *SUITES[kind]]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not slow and not superset and not browser",
+        *SUITES[kind],
+    ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         output, _ = process.communicate(timeout=limit)
@@ -127,7 +142,19 @@ def run_tests(kind: str, limit: float) -> tuple[str, str]:
         return "caught by a timeout", ""
     if process.returncode == 0:
         return "survived", ""
-    build = any(word in output for word in ("Parser Error", "Binder Error", "Catalog Error", "syntax error", "ParserException", "BinderException", "YAMLError", "CompileError"))
+    build = any(
+        word in output
+        for word in (
+            "Parser Error",
+            "Binder Error",
+            "Catalog Error",
+            "syntax error",
+            "ParserException",
+            "BinderException",
+            "YAMLError",
+            "CompileError",
+        )
+    )
     return ("caught by the build" if build else "caught"), output[-400:]
 
 
@@ -155,10 +182,16 @@ def main() -> None:
             path.write_text(original, encoding="utf-8")
         mutant.seconds = round(time.monotonic() - began, 1)
         results.append(mutant)
-        print(f"{mutant.outcome:<20} {mutant.file}:{mutant.line}  {mutant.operator}: {mutant.before[:70]!r} -> {mutant.after[:70]!r}", flush=True)
+        print(
+            f"{mutant.outcome:<20} {mutant.file}:{mutant.line}  {mutant.operator}: {mutant.before[:70]!r} -> {mutant.after[:70]!r}",
+            flush=True,
+        )
     caught = sum(m.outcome != "survived" for m in results)
     by_tests = sum(m.outcome == "caught" for m in results)
-    print(f"\ncaught {caught} of {len(results)} ({caught / max(len(results), 1):.0%}); {by_tests} by a test's assertion, {caught - by_tests} by the build or a timeout")
+    print(
+        f"\ncaught {caught} of {len(results)} ({caught / max(len(results), 1):.0%}); "
+        f"{by_tests} by a test's assertion, {caught - by_tests} by the build or a timeout"
+    )
     for kind in SUITES:
         mine = [m for m in results if m.kind == kind]
         if mine:

@@ -14,7 +14,7 @@ from olist_bi.semantic.compiler import CompileError, Filter, GroupBy, Query, com
 HOSTILE = [
     "SP' OR '1'='1",
     "SP'; drop table fact_deliveries; --",
-    "SP\" or 1=1 --",
+    'SP" or 1=1 --',
     "') union all select 1 --",
     "read_csv('/etc/passwd')",
     "{{ 7 * 7 }}",
@@ -50,7 +50,10 @@ def test_grains_are_checked():
 STORED = {  # what the facts store per row, against the rule it stands for
     "purchase_month": "cast(date_trunc('month', purchase_date) as date)",
     "counts_as_revenue": "order_status not in ('canceled', 'unavailable')",
-    "in_reporting_window": "coalesce(purchase_date between (select first_day from mart_reporting_window) and (select last_day from mart_reporting_window), false)",
+    "in_reporting_window": (
+        "coalesce(purchase_date between (select first_day from mart_reporting_window) "
+        "and (select last_day from mart_reporting_window), false)"
+    ),
     "order_status_label": "upper(substr(replace(order_status, '_', ' '), 1, 1)) || substr(replace(order_status, '_', ' '), 2)",
     "delivery_delay": """case when delay_days <= -15 then '15+ days early' when delay_days <= -8 then '8-14 days early'
         when delay_days <= -1 then '1-7 days early' when delay_days = 0 then 'On the day' when delay_days <= 3 then '1-3 days late'
@@ -70,7 +73,9 @@ def test_the_columns_metrics_read_instead_of_rules_hold_the_rules(warehouse):
             for column, rule in STORED.items():
                 wrong = con.execute(f"select count(*) from {fact} where {column} is distinct from {rule}").fetchone()[0]
                 assert wrong == 0, (fact, column)
-            assert con.execute(f"select count(*) filter (where in_reporting_window), count(*) filter (where not in_reporting_window) from {fact}").fetchone() > (0, 0)
+            assert con.execute(
+                f"select count(*) filter (where in_reporting_window), count(*) filter (where not in_reporting_window) from {fact}"
+            ).fetchone() > (0, 0)
         labels = "upper(substr(replace(payment_type, '_', ' '), 1, 1)) || substr(replace(payment_type, '_', ' '), 2)"
         assert con.execute(f"select count(*) from fact_payments where payment_type_label is distinct from {labels}").fetchone()[0] == 0
         wrong = con.execute(
@@ -125,7 +130,9 @@ def test_hostile_values_match_nothing_and_change_nothing(warehouse, value):
 
 def test_a_plain_value_still_matches(warehouse):
     settings, _ = warehouse
-    rows = query.run(compile_query(Query(["orders"], [GroupBy("customer_state")], [Filter("customer_state", ("SP",))])), settings.warehouse_path)
+    rows = query.run(
+        compile_query(Query(["orders"], [GroupBy("customer_state")], [Filter("customer_state", ("SP",))])), settings.warehouse_path
+    )
     assert len(rows) == 1 and rows[0][0] == "SP" and rows[0][1] > 0
 
 

@@ -26,7 +26,11 @@ METRIC = {
 }
 
 
-CASES = [pytest.param(name, grain, id=f"{name}:{grain}" if grain else name) for name, d in load().dimensions.items() for grain in d.grains or (None,)]
+CASES = [
+    pytest.param(name, grain, id=f"{name}:{grain}" if grain else name)
+    for name, d in load().dimensions.items()
+    for grain in d.grains or (None,)
+]
 
 
 @pytest.mark.parametrize("dimension, grain", CASES)

@@ -83,7 +83,10 @@ def expected(raw):
         "aov": float(revenue) / len({p["order_id"] for p in payments}),
         "avg_items_per_order": len(items) / len({i["order_id"] for i in items}),
         "freight_ratio": float(freight) / float(gmv),
-        "avg_delivery_days": sum((ts(o["order_delivered_customer_date"]) - ts(o["order_purchase_timestamp"])).total_seconds() / 86400 for o in delivered) / len(delivered),
+        "avg_delivery_days": sum(
+            (ts(o["order_delivered_customer_date"]) - ts(o["order_purchase_timestamp"])).total_seconds() / 86400 for o in delivered
+        )
+        / len(delivered),
         "late_delivery_rate": len(late) / len(delivered),
         "avg_review_score": sum(scores.values()) / len(scores),
         "detractor_share": sum(1 for s in scores.values() if s <= 2) / len(scores),
@@ -93,7 +96,9 @@ def expected(raw):
     }
 
 
-@pytest.mark.parametrize("metric", [m for m in load().metrics if m not in ("cohort_retention", "cohort_return_rate") and not load().metrics[m].requires])
+@pytest.mark.parametrize(
+    "metric", [m for m in load().metrics if m not in ("cohort_retention", "cohort_return_rate") and not load().metrics[m].requires]
+)
 def test_metric_total_matches_the_raw_files(raw, ask, metric):
     want = expected(raw)[metric]
     got = total(ask, metric)

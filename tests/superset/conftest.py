@@ -40,8 +40,15 @@ def superset(warehouse, ops_url, tmp_path_factory):
     for reader in readers.readers():  # the copies Superset opens (etl/readers.py)
         shutil.copyfile(reader.served(source_settings.warehouse_path), reader.served(home / "warehouse.duckdb"))
     with fresh_database(ops_url, "olist_test_superset") as metadata_url:
-        settings = make_settings(home, ops_url, olist_superset_port=free_port(), olist_superset_database_url=metadata_url,
-                                 olist_smtp_port=free_port(), olist_query_timeout_seconds=10, olist_query_max_result_mb=20)
+        settings = make_settings(
+            home,
+            ops_url,
+            olist_superset_port=free_port(),
+            olist_superset_database_url=metadata_url,
+            olist_smtp_port=free_port(),
+            olist_query_timeout_seconds=10,
+            olist_query_max_result_mb=20,
+        )
         sink = outbox.controller(settings, say=lambda m: None)  # the reports' mail lands in settings.outbox_dir
         sink.start()
         try:

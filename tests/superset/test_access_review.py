@@ -52,8 +52,12 @@ def test_sql_lab_history_is_copied_with_its_user(superset, login):
     Superset(settings).review_access()
     start = last_id(settings)
     analyst = login("analyst")
-    database = next(d["id"] for d in admin.get("/api/v1/database/", q="(page_size:100)")["result"] if d["database_name"] == bundle.WAREHOUSE)
-    analyst.post("/api/v1/sqllab/execute/", {"database_id": database, "sql": "select count(*) from dim_seller -- audit me", "runAsync": False})
+    database = next(
+        d["id"] for d in admin.get("/api/v1/database/", q="(page_size:100)")["result"] if d["database_name"] == bundle.WAREHOUSE
+    )
+    analyst.post(
+        "/api/v1/sqllab/execute/", {"database_id": database, "sql": "select count(*) from dim_seller -- audit me", "runAsync": False}
+    )
     Superset(settings).review_access()
     queries = [e for e in new_events(settings, start) if e["action"] == "sqllab.query"]
     assert len(queries) == 1

@@ -50,7 +50,9 @@ def test_each_role_has_a_description_and_each_dashboard_its_roles(superset):
     for role, description in access.roles().items():
         assert groups[role]["description"] == description
         assert [r["name"] for r in groups[role]["roles"]] == [role]
-    listed = {d["dashboard_title"]: {r["name"] for r in d["roles"]} for d in client.get("/api/v1/dashboard/", q="(page_size:100)")["result"]}
+    listed = {
+        d["dashboard_title"]: {r["name"] for r in d["roles"]} for d in client.get("/api/v1/dashboard/", q="(page_size:100)")["result"]
+    }
     for dashboard in dashboards():
         assert listed[dashboard.title] == set(provision.dashboard_roles(dashboard)), dashboard.title
     # The regional role may not read the seller scorecard: Sellers is not its dashboard.
@@ -81,7 +83,9 @@ def test_a_user_the_admin_adds_to_the_viewer_role_sees_the_viewers_dashboards(su
             page.locator("[data-test=form-modal-save-button]").click()
         assert created.value.status == 201, created.value.text()
         assert errors == []
-    user = next(u for u in admin.list_all("/api/v1/security/users/", ["username", "active", "roles.name"], order="id") if u["username"] == username)
+    user = next(
+        u for u in admin.list_all("/api/v1/security/users/", ["username", "active", "roles.name"], order="id") if u["username"] == username
+    )
     assert user["active"] is True and [r["name"] for r in user["roles"]] == ["olist_viewer"]
 
     def titles(client):

@@ -29,15 +29,20 @@ def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
             assert drawn_levels(shot) > BLANK_LEVELS, f"{dashboard.slug}: the screenshot's dashboard area is blank"
             lists = rendered.cache_keys.pop(None, [])  # the filters' lists of values (no chart)
             seen.update(rendered.cache_keys)
-            warmed = [client.post("/api/v1/chart/data", tool.filter_value_query(f, ids[dashboard.uuid()]))["result"][0]["cache_key"]
-                      for f in tool.value_filters(client, ids[dashboard.uuid()])]
+            warmed = [
+                client.post("/api/v1/chart/data", tool.filter_value_query(f, ids[dashboard.uuid()]))["result"][0]["cache_key"]
+                for f in tool.value_filters(client, ids[dashboard.uuid()])
+            ]
             assert sorted(warmed) == sorted(set(lists)), f"{dashboard.slug}: the warm-up fills other filter lists than the browser reads"
     # The after-publish warm-up runs each chart's saved query context: it warms what the
     # dashboards read only if that context has the cache key of the request the browser sends.
     charts = provision.chart_ids(client)
     assert set(charts.values()) <= set(seen), "a chart sent no chart-data request"
-    differ = [key for key, chart in charts.items()
-              if client.get(f"/api/v1/chart/{chart}/data/", format="json", type="full")["result"][0]["cache_key"] not in seen[chart]]
+    differ = [
+        key
+        for key, chart in charts.items()
+        if client.get(f"/api/v1/chart/{chart}/data/", format="json", type="full")["result"][0]["cache_key"] not in seen[chart]
+    ]
     assert differ == [], f"saved query contexts with another cache key than the dashboard's request: {differ}"
 
 

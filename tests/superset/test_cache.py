@@ -31,8 +31,13 @@ def redis_superset(superset, tmp_path_factory):
     home = tmp_path_factory.mktemp("superset-redis-home")
     shutil.copytree(settings.secrets_dir, home / "secrets")  # the same admin password and key as the session's Superset
     mine = make_settings(
-        home, settings.database_url, olist_superset_port=free_port(), olist_superset_database_url=settings.superset_database_url,
-        olist_redis_url=REDIS, olist_warehouse_path=settings.warehouse_path, olist_smtp_port=settings.smtp_port,
+        home,
+        settings.database_url,
+        olist_superset_port=free_port(),
+        olist_superset_database_url=settings.superset_database_url,
+        olist_redis_url=REDIS,
+        olist_warehouse_path=settings.warehouse_path,
+        olist_smtp_port=settings.smtp_port,
     )
     try:
         server.serve(mine, say=lambda m: None)

@@ -19,9 +19,13 @@ def test_superset_offers_the_clickhouse_connect_driver(superset):
 
 def test_provisioning_names_the_read_only_user_and_refuses_embedded_chdb(superset):
     settings, _, _ = superset
-    on_clickhouse = dataclasses.replace(settings, warehouse_engine="clickhouse", clickhouse_database="olist",
-                                        clickhouse_url="http://olist_etl:etl-secret@clickhouse:8123",
-                                        clickhouse_reader_url="https://olist_reader:p%40ss@ch.example.com")
+    on_clickhouse = dataclasses.replace(
+        settings,
+        warehouse_engine="clickhouse",
+        clickhouse_database="olist",
+        clickhouse_url="http://olist_etl:etl-secret@clickhouse:8123",
+        clickhouse_reader_url="https://olist_reader:p%40ss@ch.example.com",
+    )
     uri, password = provision.clickhouse_uri(on_clickhouse)
     assert uri == "clickhousedb://olist_reader:XXXXXXXXXX@ch.example.com:8443/olist?secure=true" and password == "p@ss"
     assert provision.warehouse_uri(on_clickhouse) == uri

@@ -68,9 +68,13 @@ def test_every_chart_under_each_filter_answers_as_the_raw_files(superset, refere
             for dimension in (None, *(f for f in spec.filters if chart in filter_targets(spec, f))):
                 [result] = client.post("/api/v1/chart/data", _request(client, chart_id, dimension))["result"]
                 want = for_chart(reference, chart, [dimension] if dimension else [])
-                assert_matches(_rows(result, chart), want, len(chart.by), chart.limit, f"{spec.slug}/{chart.key} with {dimension or 'no filter'}")
+                assert_matches(
+                    _rows(result, chart), want, len(chart.by), chart.limit, f"{spec.slug}/{chart.key} with {dimension or 'no filter'}"
+                )
                 checked += 1
-    assert checked == sum(1 + sum(1 for f in d.filters if c in filter_targets(d, f)) for d in dashboards() for c in d.charts if c.is_semantic)
+    assert checked == sum(
+        1 + sum(1 for f in d.filters if c in filter_targets(d, f)) for d in dashboards() for c in d.charts if c.is_semantic
+    )
 
 
 def test_the_seller_scorecard_follows_the_seller_state_filter(superset, reference):

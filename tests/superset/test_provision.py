@@ -18,10 +18,13 @@ from olist_bi.superset.client import SupersetApiError
 from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 from tests.reference import for_chart
 
+
 def test_first_provisioning_created_everything(superset):
     _, _, report = superset
     assert report.counts["dashboards"] == 6 and report.counts["charts"] == sum(len(d.charts) for d in dashboards())
-    assert report.counts["databases"] == 2 and report.counts["datasets"] == len(load().models) + len(datasets())  # a semantic dataset per model, and the row datasets
+    assert report.counts["databases"] == 2 and report.counts["datasets"] == len(load().models) + len(
+        datasets()
+    )  # a semantic dataset per model, and the row datasets
     assert set(report.roles) == {"olist_viewer", "olist_analyst", "olist_admin", "olist_regional_sp"}
     assert set(report.users) == {"viewer", "analyst", "manager", "regional_sp"}
 
@@ -141,19 +144,43 @@ def test_the_forecast_chart_draws_brazil_for_everyone_and_its_state_for_the_regi
     settings, admin, _ = superset
     chart = provision.chart_ids(admin)["executive-overview/revenue_forecast"]
     with warehouse.connect(settings.warehouse_path) as con:  # the process's read-only connection
-        mart = {series: {m.strftime("%Y-%m-%d"): (f, lo, hi) for m, f, lo, hi in con.execute(
-            "select month_start, revenue_forecast, revenue_low_95, revenue_high_95 from mart_revenue_forecast where series = ? and is_forecast", [series]).fetchall()}
-            for series in ("All states", "SP")}
+        mart = {
+            series: {
+                m.strftime("%Y-%m-%d"): (f, lo, hi)
+                for m, f, lo, hi in con.execute(
+                    "select month_start, revenue_forecast, revenue_low_95, revenue_high_95 "
+                    "from mart_revenue_forecast where series = ? and is_forecast",
+                    [series],
+                ).fetchall()
+            }
+            for series in ("All states", "SP")
+        }
     for client, series in ((admin, "All states"), (login("viewer"), "All states"), (login("regional_sp"), "SP")):
         rows = client.get(f"/api/v1/chart/{chart}/data/", format="json", type="full", force="true")["result"][0]["data"]
-        assert {"Revenue", "Forecast__yhat", "Forecast__yhat_lower", "Forecast__yhat_upper", "80% interval__yhat_lower", "80% interval__yhat_upper"} <= set(rows[0])
-        ahead = {dt.datetime.fromtimestamp(r["month_start"] / 1000, dt.UTC).strftime("%Y-%m-%d"): (r["Forecast__yhat"], r["Forecast__yhat_lower"], r["Forecast__yhat_upper"])
-                 for r in rows if r["Forecast__yhat"] is not None}
+        assert {
+            "Revenue",
+            "Forecast__yhat",
+            "Forecast__yhat_lower",
+            "Forecast__yhat_upper",
+            "80% interval__yhat_lower",
+            "80% interval__yhat_upper",
+        } <= set(rows[0])
+        ahead = {
+            dt.datetime.fromtimestamp(r["month_start"] / 1000, dt.UTC).strftime("%Y-%m-%d"): (
+                r["Forecast__yhat"],
+                r["Forecast__yhat_lower"],
+                r["Forecast__yhat_upper"],
+            )
+            for r in rows
+            if r["Forecast__yhat"] is not None
+        }
         assert set(ahead) == set(mart[series]), series
         for month, values in ahead.items():
             assert values == pytest.approx(tuple(float(v) for v in mart[series][month])), (series, month)
     accuracy = provision.chart_ids(admin)["executive-overview/forecast_accuracy"]
-    regional_rows = login("regional_sp").get(f"/api/v1/chart/{accuracy}/data/", format="json", type="full", force="true")["result"][0]["data"]
+    regional_rows = login("regional_sp").get(f"/api/v1/chart/{accuracy}/data/", format="json", type="full", force="true")["result"][0][
+        "data"
+    ]
     admin_rows = admin.get(f"/api/v1/chart/{accuracy}/data/", format="json", type="full", force="true")["result"][0]["data"]
     assert len(regional_rows) == len(admin_rows) == 2 and regional_rows != admin_rows  # revenue and orders, of SP and of Brazil
 
@@ -242,7 +269,10 @@ def test_after_a_publish_cached_charts_answer_from_the_new_warehouse_and_are_war
 
     outcomes = {o.tool: o for o in bi.after_publish(settings, say=lambda m: None)}
     assert outcomes["superset"].status == "done", outcomes
-    assert re.search(r"\d+ charts and [1-9]\d* filter value lists warmed", outcomes["superset"].message) and "failed" not in outcomes["superset"].message
+    assert (
+        re.search(r"\d+ charts and [1-9]\d* filter value lists warmed", outcomes["superset"].message)
+        and "failed" not in outcomes["superset"].message
+    )
     fresh = client.get(path, format="json", type="full")["result"][0]
     assert fresh["is_cached"]  # warmed by the step: the first viewer reads from the cache
     assert values(fresh) == published

@@ -28,7 +28,9 @@ ROLES = ["viewer", "analyst", "regional_sp", "manager"]
 # user's rows (another state) or past its tables (raw, the catalog, a table function).
 METRIC_TRICKS = {
     "union": "count(*) as n from semantic.olist_deliveries group by customer_state union all select customer_state, count(*)",
-    "union in a comment-split": "count(*) /* a */ as n from semantic.olist_deliveries group by customer_state -- \n union all select customer_state, count(*)",
+    "union in a comment-split": (
+        "count(*) /* a */ as n from semantic.olist_deliveries group by customer_state -- \n union all select customer_state, count(*)"
+    ),
     "sub-query of another state": "(select count(*) from semantic.olist_deliveries where customer_state <> 'SP')",
     "sub-query of raw": "(select count(*) from raw.customers)",
     "information_schema": "(select count(*) from information_schema.tables where table_schema in ('raw', 'quarantine'))",
@@ -59,8 +61,14 @@ def sp_orders(source_rows) -> int:
 
 
 def ask(client, dataset: int, metric: str, fmt: str = "json", columns=("customer_state",)):
-    body = {"datasource": {"id": dataset, "type": "table"}, "result_format": fmt, "result_type": "full",
-            "queries": [{"columns": list(columns), "metrics": [{"expressionType": "SQL", "sqlExpression": metric, "label": "n"}], "row_limit": 10000}]}
+    body = {
+        "datasource": {"id": dataset, "type": "table"},
+        "result_format": fmt,
+        "result_type": "full",
+        "queries": [
+            {"columns": list(columns), "metrics": [{"expressionType": "SQL", "sqlExpression": metric, "label": "n"}], "row_limit": 10000}
+        ],
+    }
     response = client.session.post(f"{client.url}/api/v1/chart/data", json=body, timeout=120)
     if response.status_code >= 400:
         return None, response.text
@@ -76,8 +84,14 @@ def xlsx_rows(content: bytes) -> list[dict]:
     ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
     with zipfile.ZipFile(io.BytesIO(content)) as book:
         names = book.namelist()
-        shared = [("".join(t.text or "" for t in si.iter(f"{{{ns['m']}}}t"))) for si in
-                  ElementTree.fromstring(book.read("xl/sharedStrings.xml")).findall("m:si", ns)] if "xl/sharedStrings.xml" in names else []
+        shared = (
+            [
+                ("".join(t.text or "" for t in si.iter(f"{{{ns['m']}}}t")))
+                for si in ElementTree.fromstring(book.read("xl/sharedStrings.xml")).findall("m:si", ns)
+            ]
+            if "xl/sharedStrings.xml" in names
+            else []
+        )
         sheet = ElementTree.fromstring(book.read(sorted(n for n in names if n.startswith("xl/worksheets/sheet"))[0]))
     table = []
     for row in sheet.iter(f"{{{ns['m']}}}row"):
@@ -109,7 +123,13 @@ def test_chart_data_in_every_format_stays_within_reach(superset, login, user, tr
     for fmt in ("json", "csv", "xlsx"):
         rows, refusal = ask(client, dataset, METRIC_TRICKS[trick], fmt)
         if rows is None:
-            refusals = ("so it was not run", "does not exist", "Forbidden", "not allowed", "cannot contain sub-queries")  # the guard's, DuckDB's, Superset's
+            refusals = (
+                "so it was not run",
+                "does not exist",
+                "Forbidden",
+                "not allowed",
+                "cannot contain sub-queries",
+            )  # the guard's, DuckDB's, Superset's
             assert any(why in refusal for why in refusals), (user, trick, fmt, refusal[:300])
             continue
         within_reach(user, rows, sp_orders)
@@ -131,8 +151,11 @@ def test_samples_drill_detail_and_filter_values_stay_within_reach(superset, logi
     _, admin, _ = superset
     client, dataset = login(user), deliveries(admin)
     samples = client.session.post(f"{client.url}/datasource/samples?datasource_id={dataset}&datasource_type=table", json={}, timeout=120)
-    drill = client.session.post(f"{client.url}/datasource/samples?datasource_id={dataset}&datasource_type=table&per_page=100&page=1",
-                                json={"filters": [{"col": "customer_state", "op": "IN", "val": ["RJ", "MG"]}]}, timeout=120)
+    drill = client.session.post(
+        f"{client.url}/datasource/samples?datasource_id={dataset}&datasource_type=table&per_page=100&page=1",
+        json={"filters": [{"col": "customer_state", "op": "IN", "val": ["RJ", "MG"]}]},
+        timeout=120,
+    )
     values = client.session.get(f"{client.url}/api/v1/datasource/table/{dataset}/column/customer_state/values/", timeout=120)
     for answer in (samples, drill):
         if answer.status_code >= 400:
@@ -153,12 +176,18 @@ def test_samples_drill_detail_and_filter_values_stay_within_reach(superset, logi
 def test_sql_lab_reaches_nothing_outside_the_reader_copy(superset, login, user, sql):
     _, admin, _ = superset
     client = login(user)
-    response = client.session.post(f"{client.url}/api/v1/sqllab/execute/", timeout=120,
-                                   json={"database_id": database_id(admin, bundle.WAREHOUSE), "sql": sql, "runAsync": False})
+    response = client.session.post(
+        f"{client.url}/api/v1/sqllab/execute/",
+        timeout=120,
+        json={"database_id": database_id(admin, bundle.WAREHOUSE), "sql": sql, "runAsync": False},
+    )
     if user in ("viewer", "regional_sp"):
         assert response.status_code in (401, 403), (user, response.text[:300])  # no SQL Lab at all
     elif SQL_LAB_TRICKS[sql] == "refused":
-        assert response.status_code >= 400 and any(why in response.text for why in ("does not exist", "disabled")), (user, response.text[:300])
+        assert response.status_code >= 400 and any(why in response.text for why in ("does not exist", "disabled")), (
+            user,
+            response.text[:300],
+        )
     else:
         assert response.status_code == 200, (user, response.text[:300])
         assert [list(row.values()) for row in response.json()["data"]] == [[0]], response.json()["data"]
@@ -168,9 +197,16 @@ def test_sql_lab_reaches_nothing_outside_the_reader_copy(superset, login, user, 
 def test_readers_cannot_schedule_alerts_or_reports(superset, login, user):
     """An alert's SQL would be a way into the warehouse: readers may not create one."""
     _, admin, _ = superset
-    body = {"type": "Alert", "name": f"red team {user}", "crontab": "0 * * * *", "database": database_id(admin, bundle.WAREHOUSE),
-            "sql": "select count(*) from raw.customers", "validator_type": "operator",
-            "validator_config_json": {"op": ">", "threshold": 0}, "recipients": [{"type": "Email", "recipient_config_json": {"target": f"{user}@olist-bi.local"}}]}
+    body = {
+        "type": "Alert",
+        "name": f"red team {user}",
+        "crontab": "0 * * * *",
+        "database": database_id(admin, bundle.WAREHOUSE),
+        "sql": "select count(*) from raw.customers",
+        "validator_type": "operator",
+        "validator_config_json": {"op": ">", "threshold": 0},
+        "recipients": [{"type": "Email", "recipient_config_json": {"target": f"{user}@olist-bi.local"}}],
+    }
     client = login(user)
     response = client.session.post(f"{client.url}/api/v1/report/", json=body, timeout=60)
     assert response.status_code in (401, 403), (user, response.status_code, response.text[:300])

@@ -42,7 +42,9 @@ def test_provisioning_made_one_schedule_per_report_format_and_alert(superset):
     settings, client, _ = superset
     spec = spec_module.load()
     rows = [client.get(f"/api/v1/report/{r['id']}")["result"] for r in client.list_all("/api/v1/report/", ["id"], order="name")]
-    expected = {f"{r.name} ({f})" if len(r.formats) > 1 else r.name: ("Report", r.crontab, f, r.dashboard) for r in spec.reports for f in r.formats}
+    expected = {
+        f"{r.name} ({f})" if len(r.formats) > 1 else r.name: ("Report", r.crontab, f, r.dashboard) for r in spec.reports for f in r.formats
+    }
     expected |= {a.name: ("Alert", a.crontab, "PNG", a.dashboard) for a in spec.alerts}
     titles = {d.slug: d.title for d in dashboards()}
     assert {r["name"]: (r["type"], r["crontab"], r["report_format"], r["dashboard"]["dashboard_title"]) for r in rows} == {
@@ -121,7 +123,8 @@ def late_rate(settings) -> float:
     with served.connect(settings.warehouse_path) as con:
         (last_day,) = con.execute("select last_day from mart_reporting_window").fetchone()
         orders = con.execute(
-            "select cast(delivered_customer_at as date), estimated_delivery_date from fact_deliveries where delivered_customer_at is not null"
+            "select cast(delivered_customer_at as date), estimated_delivery_date from fact_deliveries "
+            "where delivered_customer_at is not null"
         ).fetchall()
     window = [(d, e) for d, e in orders if 0 <= (last_day - d).days < 7]
     return sum(d > e for d, e in window) / len(window)
@@ -173,8 +176,11 @@ def test_a_recipient_outside_the_allowed_domains_is_refused_when_saved_and_when_
     # still refused when it sends: nothing reaches the mail server.
     schedule = reports.find(client, name)["id"]
     with psycopg.connect(settings.superset_database_url, autocommit=True) as conn:
-        conn.execute("update report_recipient set recipient_config_json = %s where report_schedule_id = %s",
-                     (json.dumps(spy["recipient_config_json"]), schedule))
+        conn.execute(
+            "update report_recipient set recipient_config_json = %s where report_schedule_id = %s",
+            (json.dumps(spy["recipient_config_json"]), schedule),
+        )
+
     def reports_sent() -> int:
         return sum(1 for m in mails(settings, name) if "Error occurred" not in m["Subject"])
 

@@ -26,7 +26,8 @@ def problems(sql: str) -> list[str]:
 @pytest.mark.parametrize(
     "sql",
     [
-        "SELECT customer_state AS customer_state, COUNT(*) AS n FROM semantic.olist_deliveries WHERE (customer_state = 'SP') GROUP BY customer_state LIMIT 100",
+        "SELECT customer_state AS customer_state, COUNT(*) AS n FROM semantic.olist_deliveries "
+        "WHERE (customer_state = 'SP') GROUP BY customer_state LIMIT 100",
         "SELECT COUNT(*) AS n FROM semantic.olist_deliveries WHERE (customer_state = 'SP') AND (purchase_date >= '2017-01-01')",
         "SELECT max(loaded_at) FROM semantic.olist_freshness",  # no row filter applies to it
     ],
@@ -39,18 +40,31 @@ def test_what_superset_generates_for_a_scoped_user_passes(sql):
     ("sql", "says"),
     [
         # the red team's payload: a branch of its own before Superset's FROM and WHERE
-        ("SELECT customer_state AS customer_state, COUNT(*) AS n FROM semantic.olist_deliveries GROUP BY customer_state "
-         "UNION ALL SELECT customer_state, COUNT(*) AS n FROM semantic.olist_deliveries WHERE (customer_state = 'SP') GROUP BY customer_state", "combines queries"),
+        (
+            "SELECT customer_state AS customer_state, COUNT(*) AS n FROM semantic.olist_deliveries GROUP BY customer_state "
+            "UNION ALL SELECT customer_state, COUNT(*) AS n FROM semantic.olist_deliveries "
+            "WHERE (customer_state = 'SP') GROUP BY customer_state",
+            "combines queries",
+        ),
         ("SELECT customer_city FROM raw.customers", "raw.customers, which is not one of your datasets"),
         ("SELECT COUNT(*) FROM (SELECT * FROM semantic.olist_deliveries) AS x WHERE (customer_state = 'SP')", "without its row filter"),
-        ("WITH x AS (SELECT * FROM semantic.olist_deliveries) SELECT COUNT(*) FROM x WHERE (customer_state = 'SP')", "without its row filter"),
+        (
+            "WITH x AS (SELECT * FROM semantic.olist_deliveries) SELECT COUNT(*) FROM x WHERE (customer_state = 'SP')",
+            "without its row filter",
+        ),
         ("SELECT COUNT(*) FROM semantic.olist_deliveries WHERE (customer_state = 'SP') OR 1 = 1", "without its row filter"),
         ("SELECT * FROM read_csv('/etc/passwd')", "not a dataset"),
         ("SELECT COUNT(*) FROM olist_deliveries WHERE (customer_state = 'SP')", "not one of your datasets"),  # no schema: main's table
         ("SELECT * FROM semantic.olist_seller_scorecard", "not one of your datasets"),
-        ("SELECT COUNT(*) FROM semantic.olist_deliveries WHERE (customer_state = 'SP') "
-         "AND order_id IN (SELECT order_id FROM semantic.olist_deliveries)", "without its row filter"),
-        ("SELECT 1 FROM semantic.olist_deliveries WHERE (customer_state = 'SP') INTERSECT SELECT 1 FROM semantic.olist_freshness", "combines queries"),
+        (
+            "SELECT COUNT(*) FROM semantic.olist_deliveries WHERE (customer_state = 'SP') "
+            "AND order_id IN (SELECT order_id FROM semantic.olist_deliveries)",
+            "without its row filter",
+        ),
+        (
+            "SELECT 1 FROM semantic.olist_deliveries WHERE (customer_state = 'SP') INTERSECT SELECT 1 FROM semantic.olist_freshness",
+            "combines queries",
+        ),
     ],
 )
 def test_what_could_read_past_the_scope_is_named(sql, says):
@@ -63,8 +77,14 @@ def deliveries(admin) -> int:
 
 
 def chart_data(client, dataset: int, metric_sql: str, columns=("customer_state",)) -> list[dict]:
-    body = {"datasource": {"id": dataset, "type": "table"}, "result_format": "json", "result_type": "full",
-            "queries": [{"columns": list(columns), "metrics": [{"expressionType": "SQL", "sqlExpression": metric_sql, "label": "n"}], "row_limit": 1000}]}
+    body = {
+        "datasource": {"id": dataset, "type": "table"},
+        "result_format": "json",
+        "result_type": "full",
+        "queries": [
+            {"columns": list(columns), "metrics": [{"expressionType": "SQL", "sqlExpression": metric_sql, "label": "n"}], "row_limit": 1000}
+        ],
+    }
     return client.post("/api/v1/chart/data", body)["result"][0]["data"]
 
 
@@ -101,11 +121,17 @@ def test_a_viewer_cannot_read_a_raw_table_through_a_custom_sql_metric(superset, 
     dataset = deliveries(admin)
     assert len({r["customer_state"] for r in chart_data(viewer, dataset, "count(*)")}) > 1  # every state: no scope
     with pytest.raises(SupersetApiError) as refused:
-        chart_data(viewer, dataset, "count(*) as n from semantic.olist_deliveries group by customer_state union all "
-                                    "select customer_city, count(*) from raw.customers group by customer_city union all select customer_state, count(*)")
+        chart_data(
+            viewer,
+            dataset,
+            "count(*) as n from semantic.olist_deliveries group by customer_state union all "
+            "select customer_city, count(*) from raw.customers group by customer_city union all select customer_state, count(*)",
+        )
     assert "raw.customers, which is not one of your datasets" in str(refused.value)
     analyst = login("analyst")  # SQL Lab on the warehouse: nothing to step around
-    assert chart_data(analyst, dataset, "count(*) as n from semantic.olist_deliveries group by customer_state union all select customer_state, count(*)")
+    assert chart_data(
+        analyst, dataset, "count(*) as n from semantic.olist_deliveries group by customer_state union all select customer_state, count(*)"
+    )
 
 
 @pytest.mark.parametrize("user", ["regional_sp", "viewer"])
@@ -135,8 +161,18 @@ def test_the_other_ways_in_keep_the_regional_manager_to_its_state(superset, logi
     regional = login("regional_sp")
     dataset = deliveries(admin)
     for fmt in ("csv", "xlsx"):
-        body = {"datasource": {"id": dataset, "type": "table"}, "result_format": fmt, "result_type": "full",
-                "queries": [{"columns": ["customer_state"], "metrics": [{"expressionType": "SQL", "sqlExpression": ATTACK, "label": "n"}], "row_limit": 1000}]}
+        body = {
+            "datasource": {"id": dataset, "type": "table"},
+            "result_format": fmt,
+            "result_type": "full",
+            "queries": [
+                {
+                    "columns": ["customer_state"],
+                    "metrics": [{"expressionType": "SQL", "sqlExpression": ATTACK, "label": "n"}],
+                    "row_limit": 1000,
+                }
+            ],
+        }
         with pytest.raises(SupersetApiError) as refused:
             regional.post("/api/v1/chart/data", body)
         assert "so it was not run" in str(refused.value), fmt
@@ -145,7 +181,9 @@ def test_the_other_ways_in_keep_the_regional_manager_to_its_state(superset, logi
     # the native filter's list, as the dashboard asks for it (a chart-data query of the column)
     listed = chart_data(regional, dataset, "count(*)", columns=("customer_state",))
     assert {r["customer_state"] for r in listed} == {"SP"}
-    samples = answered_or_refused(lambda: regional.post(f"/datasource/samples?datasource_id={dataset}&datasource_type=table", {})["result"]["data"])
+    samples = answered_or_refused(
+        lambda: regional.post(f"/datasource/samples?datasource_id={dataset}&datasource_type=table", {})["result"]["data"]
+    )
     assert samples is None or (samples and {row["customer_state"] for row in samples} == {"SP"}), samples
 
 
@@ -174,8 +212,14 @@ def test_the_bi_tools_database_is_the_reader_copy(superset):
     """What DuckDB itself says Superset's warehouse connection opened: a generation of the
     reader copy, not the ETL's warehouse with its raw and quarantine."""
     _, admin, _ = superset
-    answer = admin.post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE), "runAsync": False,
-                                                    "sql": "select path from duckdb_databases() where not internal"})
+    answer = admin.post(
+        "/api/v1/sqllab/execute/",
+        {
+            "database_id": database_id(admin, bundle.WAREHOUSE),
+            "runAsync": False,
+            "sql": "select path from duckdb_databases() where not internal",
+        },
+    )
     [path] = [row["path"] for row in answer["data"]]
     assert re.search(r"/warehouse\.reader(\.duckdb|-\d{8}T\d+\.duckdb)$", path), path  # the served copy, or a generation of it
 

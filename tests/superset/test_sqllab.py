@@ -18,9 +18,15 @@ def test_a_smaller_limit_in_the_query_is_kept(superset, login):
     _, admin, _ = superset
     analyst = login("analyst")
     warehouse = database_id(admin, bundle.WAREHOUSE)
-    answer = analyst.post("/api/v1/sqllab/execute/", {"database_id": warehouse, "sql": "SELECT * FROM fact_deliveries LIMIT 5", "runAsync": False, "queryLimit": 1000})
+    answer = analyst.post(
+        "/api/v1/sqllab/execute/",
+        {"database_id": warehouse, "sql": "SELECT * FROM fact_deliveries LIMIT 5", "runAsync": False, "queryLimit": 1000},
+    )
     assert len(answer["data"]) == 5, answer["query"].get("executedSql")
-    larger = analyst.post("/api/v1/sqllab/execute/", {"database_id": warehouse, "sql": "SELECT * FROM fact_deliveries LIMIT 5000", "runAsync": False, "queryLimit": 1000})
+    larger = analyst.post(
+        "/api/v1/sqllab/execute/",
+        {"database_id": warehouse, "sql": "SELECT * FROM fact_deliveries LIMIT 5000", "runAsync": False, "queryLimit": 1000},
+    )
     assert len(larger["data"]) == 1000  # SQL Lab's own limit still holds over a larger one
 
 
@@ -37,16 +43,27 @@ def test_the_schema_list_holds_the_reader_copys_schemas_by_name(superset, login)
         own = {r[0] for r in con.execute("select schema_name from duckdb_schemas() where database_name = current_database()").fetchall()}
     assert set(schemas) == own - {"information_schema", "pg_catalog"} == {"main", "meta", "semantic"}
     tables = {t["value"] for t in analyst.get(f"/api/v1/database/{warehouse}/tables/", q="(force:!t,schema_name:main)")["result"]}
-    assert {"fact_deliveries", "dim_customer", "mart_monthly_revenue"} <= tables and not {t for t in tables if t.startswith(("stg_", "int_"))}
+    assert {"fact_deliveries", "dim_customer", "mart_monthly_revenue"} <= tables and not {
+        t for t in tables if t.startswith(("stg_", "int_"))
+    }
 
 
-@pytest.mark.parametrize("sql", ["select * from raw.customers", "select * from quarantine.rejected_rows", "select * from stg_orders",
-                                 "select * from duckdb_tables() where schema_name = 'raw'"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from raw.customers",
+        "select * from quarantine.rejected_rows",
+        "select * from stg_orders",
+        "select * from duckdb_tables() where schema_name = 'raw'",
+    ],
+)
 def test_sql_lab_reaches_no_raw_quarantine_or_staging_table(superset, login, sql):
     """The red team read raw.customers from SQL Lab; the analyst's warehouse now holds none."""
     _, admin, _ = superset
     try:
-        answer = login("analyst").post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE), "sql": sql, "runAsync": False})
+        answer = login("analyst").post(
+            "/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE), "sql": sql, "runAsync": False}
+        )
     except SupersetApiError as e:
         assert "does not exist" in str(e), str(e)[:300]
     else:
@@ -71,8 +88,14 @@ def test_a_query_past_its_time_limit_is_stopped_and_says_why(superset, login):
     analyst = login("analyst")
     began = time.monotonic()
     with pytest.raises(SupersetApiError) as refused:
-        analyst.post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE),
-                                                  "sql": "select sum(hash(i)) from range(1000000000000) t(i)", "runAsync": False})
+        analyst.post(
+            "/api/v1/sqllab/execute/",
+            {
+                "database_id": database_id(admin, bundle.WAREHOUSE),
+                "sql": "select sum(hash(i)) from range(1000000000000) t(i)",
+                "runAsync": False,
+            },
+        )
     assert time.monotonic() - began < settings.query_timeout_seconds + 5
     assert "time limit of 10 s (OLIST_QUERY_TIMEOUT_SECONDS)" in str(refused.value)
     before = workers_cpu_seconds(settings)
@@ -85,11 +108,19 @@ def test_an_answer_over_the_byte_cap_is_refused_by_name(superset, login):
     _, admin, _ = superset
     analyst = login("analyst")
     with pytest.raises(SupersetApiError) as refused:
-        analyst.post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE),
-                                                  "sql": "select repeat('x', 1000) as t from range(60000)", "runAsync": False})
+        analyst.post(
+            "/api/v1/sqllab/execute/",
+            {
+                "database_id": database_id(admin, bundle.WAREHOUSE),
+                "sql": "select repeat('x', 1000) as t from range(60000)",
+                "runAsync": False,
+            },
+        )
     assert "more than 20 MB" in str(refused.value) and "OLIST_QUERY_MAX_RESULT_MB" in str(refused.value)
-    small = analyst.post("/api/v1/sqllab/execute/", {"database_id": database_id(admin, bundle.WAREHOUSE),
-                                                      "sql": "select repeat('x', 1000) as t from range(1000)", "runAsync": False})
+    small = analyst.post(
+        "/api/v1/sqllab/execute/",
+        {"database_id": database_id(admin, bundle.WAREHOUSE), "sql": "select repeat('x', 1000) as t from range(1000)", "runAsync": False},
+    )
     assert len(small["data"]) == 1000
 
 

@@ -68,13 +68,17 @@ def test_a_permalink_keeps_the_viewers_filter_and_the_scorecard_follows_it(super
     settings, _, report = superset
     sellers = _dashboard("sellers")
     viewer = login("viewer")
-    dashboard_id = next(d["id"] for d in viewer.get("/api/v1/dashboard/", q="(page_size:100)")["result"] if d["dashboard_title"] == sellers.title)
-    mask = {"NATIVE_FILTER-seller_state": {
-        "id": "NATIVE_FILTER-seller_state",
-        "extraFormData": {"filters": [{"col": "seller_state", "op": "IN", "val": ["RJ"]}]},
-        "filterState": {"value": ["RJ"], "label": "RJ"},
-        "ownState": {},
-    }}
+    dashboard_id = next(
+        d["id"] for d in viewer.get("/api/v1/dashboard/", q="(page_size:100)")["result"] if d["dashboard_title"] == sellers.title
+    )
+    mask = {
+        "NATIVE_FILTER-seller_state": {
+            "id": "NATIVE_FILTER-seller_state",
+            "extraFormData": {"filters": [{"col": "seller_state", "op": "IN", "val": ["RJ"]}]},
+            "filterState": {"value": ["RJ"], "label": "RJ"},
+            "ownState": {},
+        }
+    }
     link = viewer.post(f"/api/v1/dashboard/{dashboard_id}/permalink", {"dataMask": mask, "activeTabs": [], "urlParams": []})
     with Browser(settings.superset_base_url, "viewer", report.users["viewer"]) as browser:
         page = browser.page
