@@ -400,25 +400,11 @@ def etl_status(limit: int, fmt: str) -> None:
 def etl_rollback(after_publish: bool, fmt: str) -> None:
     """Serve the previous warehouse file again (the newest of the two kept), atomically.
     Undoes the last publish; run it twice to go back two."""
-    from olist_bi.etl import pipeline, publish, readers
-    from olist_bi.operations import audit, store
+    from olist_bi.etl import pipeline
 
     settings = _settings()
-    with pipeline.exclusive(settings):  # not while a run publishes
-        if settings.warehouse_engine == "clickhouse":
-            from olist_bi.clickhouse import warehouse as clickhouse
-
-            if not clickhouse.versions(settings):
-                raise click.ClickException(f"ClickHouse keeps no previous warehouse of {settings.clickhouse_database} to roll back to")
-            if not publish.versions(settings.warehouse_path):
-                raise click.ClickException(f"no previous warehouse in {publish.generations_dir(settings.warehouse_path)} to roll back to")
-            clickhouse_restored = clickhouse.rollback(settings)
-            click.echo(f"ClickHouse: serving {clickhouse_restored} again as {settings.clickhouse_database}", err=True)
-        restored = publish.rollback(settings.warehouse_path)
-        readers.reconcile(settings, lambda message: click.echo(message, err=True))
-    with store.connect(database_url(settings)) as ops:
-        audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.name}, source="etl")
-    left = len(publish.versions(settings.warehouse_path))
+    done = pipeline.rollback(settings, lambda message: click.echo(message, err=True))
+    restored, left = done.restored, done.older_left
     outcomes = _after_publish(settings) if after_publish else []
 
     def table() -> None:

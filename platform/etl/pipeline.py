@@ -160,6 +160,39 @@ def exclusive(settings: Settings) -> Iterator[None]:
             ops.execute("select pg_advisory_unlock(%s)", (ETL_LOCK,))
 
 
+@dataclass
+class RollbackResult:
+    restored: Path  # the DuckDB generation served again
+    older_left: int  # kept generations left to roll back to
+    clickhouse: str | None = None  # ClickHouse's restored generation, on that engine
+
+
+def rollback(settings: Settings, say: Progress | None = None) -> RollbackResult:
+    """Serve the previous warehouse again on every engine, and the reader copies cut from it;
+    audit it. Undoes the last publish. Raises EtlError when a run holds the locks or an
+    engine keeps nothing to roll back to (then nothing changes)."""
+    say = say or (lambda message: None)
+    served = settings.warehouse_path
+    restored_clickhouse = None
+    with exclusive(settings):  # not while a run publishes
+        on_clickhouse = settings.warehouse_engine == "clickhouse"
+        if on_clickhouse:
+            from olist_bi.clickhouse import warehouse as clickhouse
+
+            if not clickhouse.versions(settings):
+                raise EtlError(f"ClickHouse keeps no previous warehouse of {settings.clickhouse_database} to roll back to")
+        if not publish_step.versions(served):
+            raise EtlError(f"no previous warehouse in {publish_step.generations_dir(served)} to roll back to")
+        if on_clickhouse:
+            restored_clickhouse = str(clickhouse.rollback(settings))
+            say(f"ClickHouse: serving {restored_clickhouse} again as {settings.clickhouse_database}")
+        restored = publish_step.rollback(served)
+        readers.reconcile(settings, say)
+    with store.connect(database_url(settings)) as ops:
+        audit.append(ops, "warehouse.rolled_back", str(served), {"restored": restored.name}, source="etl")
+    return RollbackResult(restored, len(publish_step.versions(served)), restored_clickhouse)
+
+
 @contextlib.contextmanager
 def _folder_lock(served: Path) -> Iterator[bool]:
     """An exclusive lock on `<served>.lock` for the run's length; yields whether it was free.
