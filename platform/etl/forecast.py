@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
-from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
 from olist_bi.semantic.compiler import GroupBy, Query, compile_query
 
@@ -72,6 +71,8 @@ def fit(history: pd.Series, horizon: int = HORIZON, **ets) -> Forecast:
     y = history.astype("float64").asfreq("MS")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the optimizer's convergence chatter on short series
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # slow to import: only when fitting
+
         result = ETSModel(y, error="add", **ets).fit(disp=False)
     prediction = result.get_prediction(start=len(y), end=len(y) + horizon - 1)
     bounds = {}
@@ -103,12 +104,18 @@ def backtest(history: pd.Series, horizon: int = HORIZON, first_origin: int = MIN
     return Accuracy(*(round(100 * float(np.mean(errors[k])), 2) for k in ("model", "seasonal", "naive")), len(errors["model"]))
 
 
+def history_queries() -> list:
+    """The semantic layer's queries the history reads: Brazil's months, then each state's
+    (the ETL orders the forecast's models after the tables these read)."""
+    groupings = ([GroupBy("purchase_date", "month")], [GroupBy("purchase_date", "month"), GroupBy("customer_state")])
+    return [compile_query(Query(list(MEASURES), by, complete_periods=True)) for by in groupings]
+
+
 def history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Revenue and orders by complete month, for Brazil (series ALL_STATES) and by customer
     state: columns series, month_start, revenue, orders. Compiled by the semantic layer."""
     frames = []
-    for by in ([GroupBy("purchase_date", "month")], [GroupBy("purchase_date", "month"), GroupBy("customer_state")]):
-        compiled = compile_query(Query(list(MEASURES), by, complete_periods=True))
+    for compiled in history_queries():
         frame = con.execute(compiled.sql, compiled.params).df()
         frame["series"] = frame["customer_state"] if "customer_state" in frame else ALL_STATES
         frames.append(frame.dropna(subset=["series"]).rename(columns={"purchase_date": "month_start"}))

@@ -1,7 +1,8 @@
 """Transform: build the SQL models (staging, dims, facts, marts) and test their contracts.
 
 Each model is one `.sql` file under `models/<layer>/`, named after the table it builds;
-`models/models.yaml` gives the build order and each model's contract. Staging models are
+`models/models.yaml` gives each model's contract; the build order comes from the models'
+own references (`in_build_order`). Staging models are
 views over `raw` and intermediate models views over them (shared steps the facts read); the
 dims, facts and marts are tables. After the build every model's grain is checked
 unique and not null and, where declared, its row count against its source. Last, the
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
+import sqlglot
 import yaml
+from sqlglot import exp
 
 from olist_bi.dashboards import warehouse_views
 from olist_bi.semantic import flat
@@ -48,6 +51,12 @@ class Model:
 
 @cache
 def models() -> tuple[Model, ...]:
+    """Every model of models.yaml, in build order: after the models its SQL reads (or, for a
+    model built in Python, the semantic layer's queries it runs), in the file's order otherwise."""
+    return in_build_order(declared())
+
+
+def declared() -> tuple[Model, ...]:
     spec = yaml.safe_load((MODELS / "models.yaml").read_text(encoding="utf-8"))
     return tuple(
         Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal"), m.get("python"), m.get("scoped"), m.get("clickhouse", {}))
@@ -57,6 +66,41 @@ def models() -> tuple[Model, ...]:
 
 class ContractViolation(RuntimeError):
     """A model broke its contract; nothing may be published."""
+
+
+def references(model: Model, names: set[str]) -> set[str]:
+    """The models among `names` that `model` reads: the tables of its SQL (and, for a model
+    built in Python, of the semantic layer's queries it runs) that are not its own CTEs."""
+    sqls = [model.sql]
+    if model.python == "forecast":
+        from olist_bi.etl import forecast
+
+        sqls += [compiled.sql for compiled in forecast.history_queries()]
+    found = set()
+    for sql in sqls:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+        found |= {t.name for t in tree.find_all(exp.Table) if t.db in ("", "main") and t.name in names and t.name not in ctes}
+    return found - {model.name}
+
+
+def in_build_order(models: tuple[Model, ...]) -> tuple[Model, ...]:
+    """`models` ordered so that each comes after every model it reads; among those ready, the
+    one declared first. Raises ContractViolation on a cycle."""
+    names = {m.name for m in models}
+    needs = {m.name: references(m, names) for m in models}
+    placed: list[Model] = []
+    done: set[str] = set()
+    waiting = list(models)
+    while waiting:
+        ready = next((m for m in waiting if needs[m.name] <= done), None)
+        if ready is None:
+            stuck = {m.name: sorted(needs[m.name] - done) for m in waiting}
+            raise ContractViolation(f"models.yaml: these models read each other in a cycle, none can be built first: {stuck}")
+        placed.append(ready)
+        done.add(ready.name)
+        waiting.remove(ready)
+    return tuple(placed)
 
 
 @dataclass
