@@ -28,8 +28,15 @@ CopyQueries = Callable[[psycopg.Connection, float], float]
 
 def differences(before: dict, after: dict) -> list[tuple[str, str, dict, str | None]]:
     """(action, target, details, actor) for every change from `before` to `after`."""
-    events = []
     old_users, new_users = before.get("users", {}), after["users"]
+    events = _user_differences(old_users, new_users)
+    old_roles, new_roles = before.get("roles", {}), after["roles"]
+    return events + _role_differences(old_roles, new_roles)
+
+
+def _user_differences(old_users: dict, new_users: dict) -> list[tuple[str, str, dict, str | None]]:
+    """The events of users added, removed, granted or revoked a role, activated or deactivated."""
+    events = []
     for name, user in new_users.items():
         actor = user.get("changed_by")
         when = {"changed_on": user.get("changed_on")}
@@ -45,7 +52,12 @@ def differences(before: dict, after: dict) -> list[tuple[str, str, dict, str | N
             events.append(("access.user.activated" if user["active"] else "access.user.deactivated", name, when, actor))
     for name in sorted(set(old_users) - set(new_users)):
         events.append(("access.user.removed", name, {"roles": old_users[name]["roles"]}, None))
-    old_roles, new_roles = before.get("roles", {}), after["roles"]
+    return events
+
+
+def _role_differences(old_roles: dict, new_roles: dict) -> list[tuple[str, str, dict, str | None]]:
+    """The events of roles created, deleted, or given or denied permissions."""
+    events = []
     for name, permissions in new_roles.items():
         if name not in old_roles:
             events.append(("access.role.created", name, {"permissions": len(permissions)}, None))

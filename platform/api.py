@@ -109,20 +109,7 @@ def query(
         compiled = compile_query(q, catalog)
     except (UnknownName, CompileError, CatalogError) as e:
         raise QueryError(str(e)) from None
-    sql, columns = compiled.sql, compiled.columns
-    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
-    if orders or limit is not None:
-        terms = []
-        for term in orders:
-            name = term.removeprefix("-")
-            if name not in columns:
-                raise QueryError(f"cannot order by {name!r}: the answer's columns are {', '.join(columns)}")
-            terms.append(f'"{name}" {"desc" if term.startswith("-") else "asc"} nulls last')
-        sql = f"select * from (\n{sql}\n) as answer" + (f"\norder by {', '.join(terms)}" if terms else "")
-        if limit is not None:
-            if not isinstance(limit, int) or limit < 0:
-                raise QueryError(f"limit is a whole number of rows, got {limit!r}")
-            sql += f"\nlimit {limit}"
+    sql = _ordered_and_limited(compiled.sql, compiled.columns, order_by, limit)
     settings = Settings.from_env()
     path = Path(warehouse_path) if warehouse_path else settings.warehouse_path
     limits = settings.query_limits  # OLIST_QUERY_TIMEOUT_SECONDS and OLIST_QUERY_MAX_RESULT_MB
@@ -137,6 +124,24 @@ def query(
         if pa.types.is_decimal(field.type):
             frame[field.name] = frame[field.name].astype("float64")
     return frame
+
+
+def _ordered_and_limited(sql: str, columns: list[str], order_by: str | list[str] | None, limit: int | None) -> str:
+    """The compiled query wrapped to order its answer by `order_by` and keep `limit` rows, or as it is when asked neither."""
+    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    if orders or limit is not None:
+        terms = []
+        for term in orders:
+            name = term.removeprefix("-")
+            if name not in columns:
+                raise QueryError(f"cannot order by {name!r}: the answer's columns are {', '.join(columns)}")
+            terms.append(f'"{name}" {"desc" if term.startswith("-") else "asc"} nulls last')
+        sql = f"select * from (\n{sql}\n) as answer" + (f"\norder by {', '.join(terms)}" if terms else "")
+        if limit is not None:
+            if not isinstance(limit, int) or limit < 0:
+                raise QueryError(f"limit is a whole number of rows, got {limit!r}")
+            sql += f"\nlimit {limit}"
+    return sql
 
 
 def _arrow_capped(result, cap: int | None, batch: int = 100_000) -> pa.Table:

@@ -105,6 +105,17 @@ class Raw:
 
 
 def load(folder: Path) -> Raw:
+    orders = _orders(folder)
+    products = _products(folder)
+    items = _items(folder, orders, products)
+    payments = _payments(folder, orders)
+    _score(folder, orders)
+    by_person = _by_person(orders)
+    return Raw(list(orders.values()), items, payments, _cohort_grid(by_person))
+
+
+def _orders(folder: Path) -> dict[str, Order]:
+    """The orders by id, with their customer's person, state and city."""
     customers = {r["customer_id"]: r for r in _read(folder, "olist_customers_dataset.csv")}
     orders = {}
     for r in _read(folder, "olist_orders_dataset.csv"):
@@ -119,6 +130,11 @@ def load(folder: Path) -> Raw:
             _ts(r["order_delivered_customer_date"]),
             _ts(r["order_estimated_delivery_date"]).date(),
         )
+    return orders
+
+
+def _products(folder: Path) -> dict[str, tuple[str, str]]:
+    """Product id -> its category as the dashboards show it, and in English as the marts hold it."""
     english = {
         r["product_category_name"]: r["product_category_name_english"] for r in _read(folder, "product_category_name_translation.csv")
     }
@@ -132,10 +148,14 @@ def load(folder: Path) -> Raw:
         name = name or "unknown"
         return english.get(name, name.replace("_", " "))
 
-    products = {
+    return {
         r["product_id"]: (category(r["product_category_name"]), plain(r["product_category_name"]))
         for r in _read(folder, "olist_products_dataset.csv")
     }
+
+
+def _items(folder: Path, orders: dict[str, Order], products: dict[str, tuple[str, str]]) -> list[Item]:
+    """The order items, each counted on its order."""
     sellers = {r["seller_id"]: r["seller_state"] for r in _read(folder, "olist_sellers_dataset.csv")}
     items = []
     for r in _read(folder, "olist_order_items_dataset.csv"):
@@ -146,11 +166,21 @@ def load(folder: Path) -> Raw:
                 order, Decimal(r["price"]), Decimal(r["freight_value"]), r["seller_id"], sellers[r["seller_id"]], *products[r["product_id"]]
             )
         )
+    return items
+
+
+def _payments(folder: Path, orders: dict[str, Order]) -> list[Payment]:
+    """The payments, each added to what its order was paid."""
     payments = []
     for r in _read(folder, "olist_order_payments_dataset.csv"):
         order = orders[r["order_id"]]
         order.paid = (order.paid or Decimal(0)) + Decimal(r["payment_value"])
         payments.append(Payment(order, Decimal(r["payment_value"]), r["payment_type"]))
+    return payments
+
+
+def _score(folder: Path, orders: dict[str, Order]) -> None:
+    """Give each reviewed order the score of its latest answered review."""
     latest = {}
     for r in _read(folder, "olist_order_reviews_dataset.csv"):
         key = (_ts(r["review_answer_timestamp"]), _ts(r["review_creation_date"]), r["review_id"])
@@ -158,6 +188,10 @@ def load(folder: Path) -> Raw:
             latest[r["order_id"]] = (key, int(r["review_score"]))
     for order_id, (_, score) in latest.items():
         orders[order_id].score = score
+
+
+def _by_person(orders: dict[str, Order]) -> dict[str, list[Order]]:
+    """Each person's orders, their first and repeat flags set."""
     by_person = defaultdict(list)
     for o in orders.values():
         by_person[o.person].append(o)
@@ -165,7 +199,7 @@ def load(folder: Path) -> Raw:
         min(mine, key=lambda o: (o.purchased, o.id)).first = True
         for o in mine:
             o.repeat = len(mine) > 1
-    return Raw(list(orders.values()), items, payments, _cohort_grid(by_person))
+    return by_person
 
 
 def _months(a: dt.date, b: dt.date) -> int:
@@ -263,43 +297,52 @@ def measure(metric: str, rows: list):
     if metric == "revenue":
         return sum((p.value for p in rows if p.order.counts), Decimal(0))
     if metric in ITEM_METRICS:
-        kept = [i for i in rows if i.order.counts]
-        price, freight = sum((i.price for i in kept), Decimal(0)), sum((i.freight for i in kept), Decimal(0))
-        return {
-            "gmv": price,
-            "freight": freight,
-            "items": len(kept),
-            "freight_ratio": _ratio(freight, price),
-            "active_sellers": len({i.seller for i in kept}),
-        }[metric]
-    delivered = [o for o in rows if o.delivered]
-    reviewed = [o.score for o in rows if o.score is not None]
-    paying = [o for o in rows if o.counts and o.paid is not None]
-    with_items = [o for o in rows if o.counts and o.items > 0]
-    people = {o.person for o in rows}
-    if metric == "orders":
-        return len(rows)
-    if metric == "customers":
-        return len(people)
-    if metric == "new_customers":
-        return sum(1 for o in rows if o.first)
-    if metric == "aov":
-        return _ratio(sum((o.paid for o in paying), Decimal(0)), len(paying))
-    if metric == "avg_items_per_order":
-        return _ratio(sum(o.items for o in with_items), len(with_items))
-    if metric == "avg_delivery_days":
-        return _mean((o.delivered - o.purchased).total_seconds() / 86400 for o in delivered)
-    if metric == "late_delivery_rate":
-        return _ratio(sum(1 for o in delivered if o.delivered.date() > o.estimated), len(delivered))
-    if metric == "avg_review_score":
-        return _mean(reviewed)
-    if metric == "detractor_share":
-        return _ratio(sum(1 for s in reviewed if s <= 2), len(reviewed))
-    if metric == "repeat_customer_rate":
-        return _ratio(len({o.person for o in rows if o.repeat}), len(people))
-    if metric == "cancellation_rate":
-        return _ratio(sum(1 for o in rows if o.status == "canceled"), len(rows))
-    raise KeyError(f"the reference does not know metric {metric}")
+        return _item_measure(metric, rows)
+    group = _OrderGroup(rows)
+    if metric not in ORDER_MEASURES:
+        raise KeyError(f"the reference does not know metric {metric}")
+    return ORDER_MEASURES[metric](group)
+
+
+def _item_measure(metric: str, rows: list[Item]):
+    """An item metric over the items of one group (those of orders that count)."""
+    kept = [i for i in rows if i.order.counts]
+    price, freight = sum((i.price for i in kept), Decimal(0)), sum((i.freight for i in kept), Decimal(0))
+    return {
+        "gmv": price,
+        "freight": freight,
+        "items": len(kept),
+        "freight_ratio": _ratio(freight, price),
+        "active_sellers": len({i.seller for i in kept}),
+    }[metric]
+
+
+class _OrderGroup:
+    """The orders of one group, and the ones the order metrics count."""
+
+    def __init__(self, rows: list[Order]):
+        self.rows = rows
+        self.delivered = [o for o in rows if o.delivered]
+        self.reviewed = [o.score for o in rows if o.score is not None]
+        self.paying = [o for o in rows if o.counts and o.paid is not None]
+        self.with_items = [o for o in rows if o.counts and o.items > 0]
+        self.people = {o.person for o in rows}
+
+
+# The order metrics over one group's orders.
+ORDER_MEASURES = {
+    "orders": lambda g: len(g.rows),
+    "customers": lambda g: len(g.people),
+    "new_customers": lambda g: sum(1 for o in g.rows if o.first),
+    "aov": lambda g: _ratio(sum((o.paid for o in g.paying), Decimal(0)), len(g.paying)),
+    "avg_items_per_order": lambda g: _ratio(sum(o.items for o in g.with_items), len(g.with_items)),
+    "avg_delivery_days": lambda g: _mean((o.delivered - o.purchased).total_seconds() / 86400 for o in g.delivered),
+    "late_delivery_rate": lambda g: _ratio(sum(1 for o in g.delivered if o.delivered.date() > o.estimated), len(g.delivered)),
+    "avg_review_score": lambda g: _mean(g.reviewed),
+    "detractor_share": lambda g: _ratio(sum(1 for s in g.reviewed if s <= 2), len(g.reviewed)),
+    "repeat_customer_rate": lambda g: _ratio(len({o.person for o in g.rows if o.repeat}), len(g.people)),
+    "cancellation_rate": lambda g: _ratio(sum(1 for o in g.rows if o.status == "canceled"), len(g.rows)),
+}
 
 
 def _grain_rows(raw: Raw, metric: str) -> list:

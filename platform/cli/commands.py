@@ -1256,6 +1256,53 @@ def scheduler_command() -> None:
     click.echo("scheduler stopped", err=True)
 
 
+def _sample_drop(settings, say) -> Path:
+    """The sample drop `up` loads when given none: generated once into OLIST_HOME's drops."""
+    from olist_bi.generator import generate as run
+
+    source = settings.drops_dir / f"sample-scale{settings.sample_scale:g}-seed42"
+    if not (source / contract.SOURCE_FILES[0].filename).exists():
+        say(f"generating a sample drop at scale {settings.sample_scale:g} into {source}")
+        run(source, settings.sample_scale, 42, progress=_progress)
+    return source
+
+
+def _print_running(
+    settings, url, where, result, superset_url, report, chromium, metabase, metabase_report, notebook_url, mail_sink
+) -> None:
+    """`up`'s closing table: what runs where, and how to log in."""
+    from olist_bi.superset import server
+
+    click.echo("\nRunning now:")
+    click.echo(f"  PostgreSQL   {mask_url(url)} ({where}; BI metadata, run history, quality results, audit trail)")
+    click.echo(f"  warehouse    {settings.warehouse_path} (DuckDB, run {result.run_id})")
+    click.echo(f"  Superset     {superset_url}  {report.counts['dashboards']} dashboards; SQL Lab for analysts")
+    click.echo(
+        f"  reports      {report.counts['reports_and_alerts']} scheduled reports and alerts, run by Superset's Celery worker and beat "
+        "(`olist-bi superset reports`; platform/reports/reports.yaml)"
+    )
+    if not chromium:
+        click.echo(f"               waiting: {server.CHROMIUM_MISSING}")
+    if metabase_report:
+        click.echo(f"  Metabase     {metabase.url}  {metabase_report.summary}")
+    else:
+        click.echo(f"  Metabase     none answers at {metabase.url}; start one (docs/metabase.md), then `olist-bi metabase provision`")
+    click.echo(f"  notebook     {notebook_url}  marimo, for analysts (olist_bi.api)")
+    if mail_sink:
+        click.echo(f"  mail sink    {mail_sink}  the demo's mail, kept in {settings.outbox_dir} (`olist-bi outbox` lists it)")
+    click.echo("  scheduler    not started by `up`: `olist-bi scheduler` rebuilds the warehouse on its schedule and on new drops")
+    click.echo("\nLog in to Superset:")
+    if settings.is_demo:
+        click.echo(f"  {server.ADMIN_USER:<12} {server.admin_password(settings)}")
+    _print_logins(settings, report.users)
+    if metabase_report:
+        _print_logins(settings, metabase_report.users)
+    click.echo(
+        "\nStop it with `make down` (Superset and its Celery worker and beat, the notebook, the mail sink and the embedded PostgreSQL; "
+        "the data stay in OLIST_HOME)."
+    )
+
+
 @main.command()
 @click.option(
     "--source",
@@ -1277,13 +1324,7 @@ def up(source: Path | None, fmt: str) -> None:
     where = "embedded" if settings.uses_embedded_postgres else "external"
     say(f"PostgreSQL ({where}): {mask_url(url)}")
 
-    if source is None:
-        from olist_bi.generator import generate as run
-
-        source = settings.drops_dir / f"sample-scale{settings.sample_scale:g}-seed42"
-        if not (source / contract.SOURCE_FILES[0].filename).exists():
-            say(f"generating a sample drop at scale {settings.sample_scale:g} into {source}")
-            run(source, settings.sample_scale, 42, progress=_progress)
+    source = source or _sample_drop(settings, say)
     from olist_bi.etl import pipeline
 
     say(f"loading {source} into the warehouse")
@@ -1319,34 +1360,7 @@ def up(source: Path | None, fmt: str) -> None:
         logins.update(metabase_report.users)
 
     def table() -> None:
-        click.echo("\nRunning now:")
-        click.echo(f"  PostgreSQL   {mask_url(url)} ({where}; BI metadata, run history, quality results, audit trail)")
-        click.echo(f"  warehouse    {settings.warehouse_path} (DuckDB, run {result.run_id})")
-        click.echo(f"  Superset     {superset_url}  {report.counts['dashboards']} dashboards; SQL Lab for analysts")
-        click.echo(
-            f"  reports      {report.counts['reports_and_alerts']} scheduled reports and alerts, run by Superset's Celery worker and beat "
-            "(`olist-bi superset reports`; platform/reports/reports.yaml)"
-        )
-        if not chromium:
-            click.echo(f"               waiting: {server.CHROMIUM_MISSING}")
-        if metabase_report:
-            click.echo(f"  Metabase     {metabase.url}  {metabase_report.summary}")
-        else:
-            click.echo(f"  Metabase     none answers at {metabase.url}; start one (docs/metabase.md), then `olist-bi metabase provision`")
-        click.echo(f"  notebook     {notebook_url}  marimo, for analysts (olist_bi.api)")
-        if mail_sink:
-            click.echo(f"  mail sink    {mail_sink}  the demo's mail, kept in {settings.outbox_dir} (`olist-bi outbox` lists it)")
-        click.echo("  scheduler    not started by `up`: `olist-bi scheduler` rebuilds the warehouse on its schedule and on new drops")
-        click.echo("\nLog in to Superset:")
-        if settings.is_demo:
-            click.echo(f"  {server.ADMIN_USER:<12} {server.admin_password(settings)}")
-        _print_logins(settings, report.users)
-        if metabase_report:
-            _print_logins(settings, metabase_report.users)
-        click.echo(
-            "\nStop it with `make down` (Superset and its Celery worker and beat, the notebook, the mail sink and the embedded PostgreSQL; "
-            "the data stay in OLIST_HOME)."
-        )
+        _print_running(settings, url, where, result, superset_url, report, chromium, metabase, metabase_report, notebook_url, mail_sink)
 
     services = [
         {"service": "postgresql", "url": mask_url(url), "note": where},

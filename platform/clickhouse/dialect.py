@@ -123,14 +123,28 @@ def _parameter_type(value) -> str:
 @lru_cache(maxsize=1024)
 def _translate(sql: str, tables: tuple[tuple[str, str], ...], database: str | None, parameters: tuple[str, ...] | None = None) -> str:
     renames = dict(tables)
+    tree = _parse(sql)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    _rewrite(tree)
+    _rename_tables(tree, renames, database, ctes)
+    if parameters is not None:
+        _bind_parameters(tree, parameters)
+    return tree.sql(dialect="clickhouse")
+
+
+def _parse(sql: str) -> exp.Expression:
+    """The one statement of `sql`, read as DuckDB SQL."""
     try:
         statements = sqlglot.parse(sql, read="duckdb")
     except sqlglot.errors.ParseError as e:
         raise DialectError(f"cannot read the query as DuckDB SQL: {e}") from e
     if len(statements) != 1 or statements[0] is None:
         raise DialectError("expected one SQL statement")
-    tree = statements[0]
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return statements[0]
+
+
+def _rewrite(tree: exp.Expression) -> None:
+    """Apply the function rules to every node, children before their parents, then each select's rules."""
     for node in reversed(list(tree.walk())):  # children before their parents
         rewritten = _rules(node)
         if rewritten is not node:
@@ -138,6 +152,10 @@ def _translate(sql: str, tables: tuple[tuple[str, str], ...], database: str | No
     for select in tree.find_all(exp.Select):
         _alias_bare_columns(select)
         _series_to_array_join(select)
+
+
+def _rename_tables(tree: exp.Expression, renames: dict[str, str], database: str | None, ctes: set[str]) -> None:
+    """Point each table at its name in `renames`, or else, unqualified and not a CTE, at `database`."""
     for table in list(tree.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier):
             continue
@@ -148,14 +166,16 @@ def _translate(sql: str, tables: tuple[tuple[str, str], ...], database: str | No
             table.set("db", exp.to_identifier(target_db) if target_db else None)
         elif not table.db and database and table.name not in ctes:
             table.set("db", exp.to_identifier(database))
-    if parameters is not None:
-        placeholders = list(tree.find_all(exp.Placeholder))
-        names = sorted(str(n.this) for n in placeholders)
-        if names != sorted(f"p{i}" for i in range(len(parameters))):
-            raise DialectError(f"the query has {len(placeholders)} parameters, {len(parameters)} values were given")
-        for node in placeholders:  # named by their place in the text (_named_parameters)
-            node.replace(exp.Var(this=f"{{{node.this}:{parameters[int(str(node.this)[1:])]}}}"))
-    return tree.sql(dialect="clickhouse")
+
+
+def _bind_parameters(tree: exp.Expression, parameters: tuple[str, ...]) -> None:
+    """Replace the placeholders p0, p1, ... with ClickHouse's typed parameters {pN:Type}."""
+    placeholders = list(tree.find_all(exp.Placeholder))
+    names = sorted(str(n.this) for n in placeholders)
+    if names != sorted(f"p{i}" for i in range(len(parameters))):
+        raise DialectError(f"the query has {len(placeholders)} parameters, {len(parameters)} values were given")
+    for node in placeholders:  # named by their place in the text (_named_parameters)
+        node.replace(exp.Var(this=f"{{{node.this}:{parameters[int(str(node.this)[1:])]}}}"))
 
 
 def _rules(node: exp.Expression) -> exp.Expression:

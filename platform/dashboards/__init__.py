@@ -193,53 +193,96 @@ def chart_source(chart: Chart, catalog: Catalog) -> str:
 
 
 def check(dashboard: Dashboard, catalog: Catalog) -> list[str]:
-    problems = []
+    """The problems of a dashboard spec, in order: repeated chart keys, each chart's, then its filters'."""
+    problems = _repeated_keys(dashboard)
+    for chart in dashboard.charts:
+        problems += _chart_problems(chart, catalog)
+    problems += _filter_problems(dashboard, catalog)
+    return problems
+
+
+def _repeated_keys(dashboard: Dashboard) -> list[str]:
+    """A problem if two of the dashboard's charts share a key."""
     keys = [c.key for c in dashboard.charts]
     if len(set(keys)) != len(keys):
-        problems.append(f"chart keys repeat: {keys}")
-    for chart in dashboard.charts:
-        name = f"chart {chart.key}"
-        if chart.viz not in VIZ:
-            problems.append(f"{name}: viz {chart.viz!r} is not one of {', '.join(sorted(VIZ))}")
-        if not 1 <= chart.width <= GRID_COLUMNS:
-            problems.append(f"{name}: width {chart.width} is not 1 to {GRID_COLUMNS}")
-        if chart.is_semantic:
-            if not chart.metrics:
-                problems.append(f"{name}: names no metric and no dataset")
-            for metric in chart.metrics:
-                if metric not in catalog.metrics:
-                    problems.append(f"{name}: unknown metric {metric}")
-                    continue
-                model = catalog.models[catalog.metrics[metric].model]
-                for group in chart.by:
-                    if group.dimension not in catalog.dimensions:
-                        problems.append(f"{name}: unknown dimension {group.dimension}")
-                    elif not available(catalog, catalog.dimensions[group.dimension], model):
-                        problems.append(f"{name}: metric {metric} cannot be grouped by {group.dimension}")
-            if chart.viz in ("line", "bar", "pie") and not chart.by:
-                problems.append(f"{name}: a {chart.viz} chart needs `by`")
-            trend = _time_groups(chart.by, catalog)
-            if chart.viz == "kpi" and (len(chart.metrics) != 1 or len(chart.by) > 1 or len(trend) != len(chart.by)):
-                problems.append(
-                    f"{name}: a kpi shows one metric, in total or (with one date in `by`) its latest period against the one before"
-                )
-            if chart.orientation not in ("vertical", "horizontal") or (chart.orientation == "horizontal" and chart.viz != "bar"):
-                problems.append(f"{name}: orientation is vertical or horizontal, and only a bar chart has one")
-            if chart.viz == "heatmap" and len(chart.by) != 2:
-                problems.append(f"{name}: a heatmap needs two dimensions in `by`")
-        else:
-            if chart.dataset not in datasets():
-                problems.append(f"{name}: unknown dataset {chart.dataset}; datasets: {', '.join(datasets())}")
-            if not chart.columns:
-                problems.append(f"{name}: a dataset chart lists its columns")
-            elif chart.dataset in datasets():
-                undeclared = [c for c in chart.columns if c not in datasets()[chart.dataset].columns]
-                if undeclared:
-                    problems.append(f"{name}: columns {', '.join(undeclared)} have no header and format in datasets.yaml")
-            if chart.viz == "forecast" and len(chart.columns) != len(FORECAST_ROLES):
-                problems.append(f"{name}: a forecast chart's columns are, in order, {', '.join(FORECAST_ROLES)}")
-        if chart.viz == "forecast" and chart.is_semantic:
-            problems.append(f"{name}: a forecast chart reads a dataset's rows")
+        return [f"chart keys repeat: {keys}"]
+    return []
+
+
+def _chart_problems(chart: Chart, catalog: Catalog) -> list[str]:
+    """A chart's problems: its viz and width, then those of a semantic chart or of a dataset chart."""
+    name = f"chart {chart.key}"
+    problems = _layout_problems(chart, name)
+    if chart.is_semantic:
+        problems += _metric_problems(chart, name, catalog)
+        problems += _semantic_viz_problems(chart, name, catalog)
+    else:
+        problems += _dataset_problems(chart, name)
+    if chart.viz == "forecast" and chart.is_semantic:
+        problems.append(f"{name}: a forecast chart reads a dataset's rows")
+    return problems
+
+
+def _layout_problems(chart: Chart, name: str) -> list[str]:
+    """A chart's viz is a known one and its width fits the grid."""
+    problems = []
+    if chart.viz not in VIZ:
+        problems.append(f"{name}: viz {chart.viz!r} is not one of {', '.join(sorted(VIZ))}")
+    if not 1 <= chart.width <= GRID_COLUMNS:
+        problems.append(f"{name}: width {chart.width} is not 1 to {GRID_COLUMNS}")
+    return problems
+
+
+def _metric_problems(chart: Chart, name: str, catalog: Catalog) -> list[str]:
+    """A semantic chart names at least one metric, each known and each offering every dimension of `by`."""
+    problems = [] if chart.metrics else [f"{name}: names no metric and no dataset"]
+    for metric in chart.metrics:
+        if metric not in catalog.metrics:
+            problems.append(f"{name}: unknown metric {metric}")
+            continue
+        model = catalog.models[catalog.metrics[metric].model]
+        for group in chart.by:
+            if group.dimension not in catalog.dimensions:
+                problems.append(f"{name}: unknown dimension {group.dimension}")
+            elif not available(catalog, catalog.dimensions[group.dimension], model):
+                problems.append(f"{name}: metric {metric} cannot be grouped by {group.dimension}")
+    return problems
+
+
+def _semantic_viz_problems(chart: Chart, name: str, catalog: Catalog) -> list[str]:
+    """A semantic chart has the metrics, groups and orientation its viz needs."""
+    problems = []
+    if chart.viz in ("line", "bar", "pie") and not chart.by:
+        problems.append(f"{name}: a {chart.viz} chart needs `by`")
+    trend = _time_groups(chart.by, catalog)
+    if chart.viz == "kpi" and (len(chart.metrics) != 1 or len(chart.by) > 1 or len(trend) != len(chart.by)):
+        problems.append(f"{name}: a kpi shows one metric, in total or (with one date in `by`) its latest period against the one before")
+    if chart.orientation not in ("vertical", "horizontal") or (chart.orientation == "horizontal" and chart.viz != "bar"):
+        problems.append(f"{name}: orientation is vertical or horizontal, and only a bar chart has one")
+    if chart.viz == "heatmap" and len(chart.by) != 2:
+        problems.append(f"{name}: a heatmap needs two dimensions in `by`")
+    return problems
+
+
+def _dataset_problems(chart: Chart, name: str) -> list[str]:
+    """A dataset chart reads a known dataset and lists its columns, each declared there (a forecast's in their roles' order)."""
+    problems = []
+    if chart.dataset not in datasets():
+        problems.append(f"{name}: unknown dataset {chart.dataset}; datasets: {', '.join(datasets())}")
+    if not chart.columns:
+        problems.append(f"{name}: a dataset chart lists its columns")
+    elif chart.dataset in datasets():
+        undeclared = [c for c in chart.columns if c not in datasets()[chart.dataset].columns]
+        if undeclared:
+            problems.append(f"{name}: columns {', '.join(undeclared)} have no header and format in datasets.yaml")
+    if chart.viz == "forecast" and len(chart.columns) != len(FORECAST_ROLES):
+        problems.append(f"{name}: a forecast chart's columns are, in order, {', '.join(FORECAST_ROLES)}")
+    return problems
+
+
+def _filter_problems(dashboard: Dashboard, catalog: Catalog) -> list[str]:
+    """Each of the dashboard's filters is a known dimension that some chart of it can be filtered by."""
+    problems = []
     for dimension in dashboard.filters:
         if dimension not in catalog.dimensions:
             problems.append(f"filter {dimension}: unknown dimension")

@@ -219,7 +219,7 @@ def _run_locked(
     audit.append(
         ops, "etl.run.started", f"run {log.run_id}", {"trigger": trigger, "drops": [str(d) for d in drops], "full": full}, source="etl"
     )
-    result = RunResult(log.run_id, "running", "")
+    run = _Run(settings, ops, log, RunResult(log.run_id, "running", ""), say)
     built = publish_step.building_path(served, log.run_id)
     copies: dict = {}  # the reader copies cut from it
     try:
@@ -230,79 +230,118 @@ def _run_locked(
             already = set() if full else {(row["source_file"], row["sha256"]) for row in previous_loads}
             if not full and served.exists():
                 _copy_previous(con, served)
-            new = []
-            for drop in drops:
-                with _task(log, "extract", result, say) as detail:
-                    extracted = extract_step.extract(con, drop, log.run_id, already)
-                    fresh = [item for item in extracted if not item.skipped]
-                    detail.update(drop=str(drop), files=len(fresh))
-                faults.point("after_extract")
-                if not fresh:
-                    continue
-                with _task(log, "validate", result, say) as detail:
-                    for table in LOAD_ORDER:
-                        item = next((i for i in fresh if i.source.table == table), None)
-                        if item is not None:
-                            item.results += quality.validate_table(con, log.run_id, table)
-                            # A full rebuild replays drops accepted before: only a new one is judged.
-                            replayed = full and (source is None or Path(source).resolve() != drop)
-                            _guard_size(con, item, allow_shrink or replayed, result)
-                            _merge(con, table)
-                    _account(con, log.run_id, fresh, result)
-                    detail.update(drop=str(drop), rows_read=sum(i.rows_read for i in fresh))
-                new += fresh
+            new = [item for drop in drops for item in run.load(con, drop, already, full, source, allow_shrink)]
             if not new:
                 con.close()
                 built.unlink(missing_ok=True)
-                message = "every file of the drop was loaded before (same SHA-256): nothing to do"
-                if settings.warehouse_engine == "clickhouse":
-                    from olist_bi.clickhouse import warehouse as clickhouse
-
-                    if not clickhouse.serves(settings):
-                        message += "; but ClickHouse serves no warehouse yet: `olist-bi etl run --full` builds it there"
-                log.finish("skipped", error=message)
-                audit.append(ops, "etl.run.skipped", f"run {log.run_id}", {"reason": message}, source="etl")
-                result.status, result.message = "skipped", message
-                say(message)
-                return result
-
-            result.results = [r for item in new for r in item.results]
-            reconciliation = _reconciliation(result)
-            quality.record_checks(ops, log.run_id, result.results + [reconciliation])
-            for failed in result.results + [reconciliation]:
-                if not failed.passed and failed.severity in ("reject", "error"):
-                    details = {"severity": failed.severity, "rows_failing": failed.rows_failing, "examples": failed.example_keys}
-                    audit.append(ops, "quality.rule.failed", failed.rule, {"run_id": log.run_id, **details}, source="etl")
-            quality.record_report(ops, log.run_id, result.results, sum(result.rows_read.values()), sum(result.rows_quarantined.values()))
-            _fail_on_errors(settings, result, reconciliation)
-
-            con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
-            with _task(log, "transform", result, say) as detail:
-                report = transform.build(con, say)
-                result.model_rows = report.rows
-                result.warnings.extend(report.notes)
-                detail["models"] = len(report.rows)
-                if report.notes:
-                    detail["notes"] = report.notes
-                faults.point("during_transform")
-            con.executemany(
-                "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                [[log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined] for i in new],
-            )
-            if settings.warehouse_engine == "clickhouse":  # after meta.loads has this run's files
-                with _task(log, "clickhouse", result, say) as detail:
-                    from olist_bi.clickhouse import warehouse as clickhouse
-
-                    detail["models"] = len(clickhouse.build(settings, con, say))
+                return run.skip()
+            run.gate(new)
+            run.transform(con, new)
             con.execute("checkpoint")
         finally:
             con.close()
-        with _task(log, "readers", result, say) as detail:
+        with _task(log, "readers", run.result, say) as detail:
             copies = readers.cut_all(settings, built, log.run_id, say)
             detail["copies"] = [reader.name for reader in copies]
-
         faults.point("before_rename")
-        with _task(log, "publish", result, say) as detail:
+        generation = run.publish(built, copies)
+        return run.succeed(new, generation)
+    except Exception as e:
+        readers.discard([built, *copies.values()])
+        message = _describe(e)
+        result = run.result
+        rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
+        log.finish("failed", rows=rows, error=message)
+        audit.append(ops, "etl.run.failed", f"run {log.run_id}", {"error": message}, source="etl")
+        raise EtlError(message, log.run_id) from e
+
+
+@dataclass
+class _Run:
+    """The steps of one run, in order, and what they share: its log, its result, its say."""
+
+    settings: Settings
+    ops: psycopg.Connection
+    log: store.RunLog
+    result: RunResult
+    say: Progress
+
+    def load(self, con, drop: Path, already: set, full: bool, source: Path | None, allow_shrink: bool) -> list:
+        """Extract one drop's files and validate and merge the new ones; return them."""
+        log, result = self.log, self.result
+        with _task(log, "extract", result, self.say) as detail:
+            extracted = extract_step.extract(con, drop, log.run_id, already)
+            fresh = [item for item in extracted if not item.skipped]
+            detail.update(drop=str(drop), files=len(fresh))
+        faults.point("after_extract")
+        if not fresh:
+            return []
+        with _task(log, "validate", result, self.say) as detail:
+            for table in LOAD_ORDER:
+                item = next((i for i in fresh if i.source.table == table), None)
+                if item is not None:
+                    item.results += quality.validate_table(con, log.run_id, table)
+                    # A full rebuild replays drops accepted before: only a new one is judged.
+                    replayed = full and (source is None or Path(source).resolve() != drop)
+                    _guard_size(con, item, allow_shrink or replayed, result)
+                    _merge(con, table)
+            _account(con, log.run_id, fresh, result)
+            detail.update(drop=str(drop), rows_read=sum(i.rows_read for i in fresh))
+        return fresh
+
+    def skip(self) -> RunResult:
+        """Every file was loaded before: record the run as skipped."""
+        message = "every file of the drop was loaded before (same SHA-256): nothing to do"
+        if self.settings.warehouse_engine == "clickhouse":
+            from olist_bi.clickhouse import warehouse as clickhouse
+
+            if not clickhouse.serves(self.settings):
+                message += "; but ClickHouse serves no warehouse yet: `olist-bi etl run --full` builds it there"
+        self.log.finish("skipped", error=message)
+        audit.append(self.ops, "etl.run.skipped", f"run {self.log.run_id}", {"reason": message}, source="etl")
+        self.result.status, self.result.message = "skipped", message
+        self.say(message)
+        return self.result
+
+    def gate(self, new: list) -> None:
+        """Record the quality results and stop the run on an error-level failure."""
+        ops, result, run_id = self.ops, self.result, self.log.run_id
+        result.results = [r for item in new for r in item.results]
+        reconciliation = _reconciliation(result)
+        quality.record_checks(ops, run_id, result.results + [reconciliation])
+        for failed in result.results + [reconciliation]:
+            if not failed.passed and failed.severity in ("reject", "error"):
+                details = {"severity": failed.severity, "rows_failing": failed.rows_failing, "examples": failed.example_keys}
+                audit.append(ops, "quality.rule.failed", failed.rule, {"run_id": run_id, **details}, source="etl")
+        quality.record_report(ops, run_id, result.results, sum(result.rows_read.values()), sum(result.rows_quarantined.values()))
+        _fail_on_errors(self.settings, result, reconciliation)
+
+    def transform(self, con, new: list) -> None:
+        """Build the models, the load ledger and, on ClickHouse, its tables."""
+        con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
+        with _task(self.log, "transform", self.result, self.say) as detail:
+            report = transform.build(con, self.say)
+            self.result.model_rows = report.rows
+            self.result.warnings.extend(report.notes)
+            detail["models"] = len(report.rows)
+            if report.notes:
+                detail["notes"] = report.notes
+            faults.point("during_transform")
+        con.executemany(
+            "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            [[self.log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined] for i in new],
+        )
+        if self.settings.warehouse_engine == "clickhouse":  # after meta.loads has this run's files
+            with _task(self.log, "clickhouse", self.result, self.say) as detail:
+                from olist_bi.clickhouse import warehouse as clickhouse
+
+                detail["models"] = len(clickhouse.build(self.settings, con, self.say))
+
+    def publish(self, built: Path, copies: dict) -> Path:
+        """Serve the built warehouse (on every engine) and its copies; any failure takes back
+        what was served."""
+        settings, served = self.settings, self.settings.warehouse_path
+        with _task(self.log, "publish", self.result, self.say) as detail:
             published = []  # what this run serves so far, to take back if a later step fails
             try:
                 if settings.warehouse_engine == "clickhouse":
@@ -321,51 +360,39 @@ def _run_locked(
                     clickhouse.rollback(settings)
                 if "duckdb" in published and publish_step.versions(served):
                     publish_step.rollback(served)
-                    readers.reconcile(settings, say)  # the copies, cut again from what is served
+                    readers.reconcile(settings, self.say)  # the copies, cut again from what is served
                 readers.discard(copies.values())
                 raise
             detail["file"] = str(generation)
+        return generation
+
+    def succeed(self, new: list, generation: Path) -> RunResult:
+        """Record the loads, then the run as succeeded, and audit the publish."""
+        log, result, served = self.log, self.result, self.settings.warehouse_path
         for item in new:
             log.record_load(
-                item.source.filename,
-                str(item.path),
-                item.size_bytes,
-                item.sha256,
-                item.rows_read,
-                item.rows_loaded,
-                item.rows_quarantined,
+                item.source.filename, str(item.path), item.size_bytes, item.sha256, item.rows_read, item.rows_loaded, item.rows_quarantined
             )
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
         faults.point("before_bookkeeping")
         log.finish("succeeded", rows=rows, published=str(generation))
+        files = [i.source.filename for i in new]
         audit.append(
-            ops,
+            self.ops,
             "warehouse.published",
             str(served),
-            {"run_id": log.run_id, "generation": generation.name, "files": [i.source.filename for i in new]},
+            {"run_id": log.run_id, "generation": generation.name, "files": files},
             source="etl",
         )
-        audit.append(
-            ops,
-            "etl.run.succeeded",
-            f"run {log.run_id}",
-            {
-                "rows_loaded": sum(result.rows_loaded.values()),
-                "rows_quarantined": sum(result.rows_quarantined.values()),
-                "warnings": result.warnings,
-            },
-            source="etl",
-        )
+        totals = {
+            "rows_loaded": sum(result.rows_loaded.values()),
+            "rows_quarantined": sum(result.rows_quarantined.values()),
+            "warnings": result.warnings,
+        }
+        audit.append(self.ops, "etl.run.succeeded", f"run {log.run_id}", totals, source="etl")
         result.status, result.published = "succeeded", served
         result.message = f"published {served}"
         return result
-    except Exception as e:
-        readers.discard([built, *copies.values()])
-        message = _describe(e)
-        rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
-        log.finish("failed", rows=rows, error=message)
-        audit.append(ops, "etl.run.failed", f"run {log.run_id}", {"error": message}, source="etl")
-        raise EtlError(message, log.run_id) from e
 
 
 def _describe(error: Exception) -> str:

@@ -96,21 +96,47 @@ def schedule(name: str, crontab: str, timezone: str, metabase_timezone: str) -> 
     if month != "*":
         raise refuse("names months")
     if hour == "*":
-        if (day_of_month, day_of_week) != ("*", "*"):
-            raise refuse("sends hourly on some days only")
-        _check_whole_hours(name, timezone, metabase_timezone)
-        return Schedule("hourly")
+        return _hourly(name, day_of_month, day_of_week, timezone, metabase_timezone, refuse)
     at = _number(hour, 0, 23)
     if at is None:
         raise refuse("sends at several hours or a range of them")
-    day = None
-    if day_of_week != "*":
-        number = _number(day_of_week, 0, 7)
-        day = DAYS[number % 7] if number is not None else (day_of_week if day_of_week in DAYS else None)
-        if day is None or day_of_month != "*":
-            raise refuse("sends on several days of the week, or on days of both the month and the week")
+    day = _weekday(day_of_week, day_of_month, refuse)
     if day_of_month not in ("*", "1", "01", "15"):
         raise refuse("sends on a day of the month other than the 1st or the 15th")
+    return _at_hour(name, at, day, day_of_month, timezone, metabase_timezone, refuse)
+
+
+def _hourly(
+    name: str, day_of_month: str, day_of_week: str, timezone: str, metabase_timezone: str, refuse: Callable[[str], SubscriptionError]
+) -> Schedule:
+    """The hourly schedule, for a crontab sending every hour of every day."""
+    if (day_of_month, day_of_week) != ("*", "*"):
+        raise refuse("sends hourly on some days only")
+    _check_whole_hours(name, timezone, metabase_timezone)
+    return Schedule("hourly")
+
+
+def _weekday(day_of_week: str, day_of_month: str, refuse: Callable[[str], SubscriptionError]) -> str | None:
+    """The one day of the week (mon..sun) a crontab sends on, or None when it names no day of the week."""
+    if day_of_week == "*":
+        return None
+    number = _number(day_of_week, 0, 7)
+    day = DAYS[number % 7] if number is not None else (day_of_week if day_of_week in DAYS else None)
+    if day is None or day_of_month != "*":
+        raise refuse("sends on several days of the week, or on days of both the month and the week")
+    return day
+
+
+def _at_hour(
+    name: str,
+    at: int,
+    day: str | None,
+    day_of_month: str,
+    timezone: str,
+    metabase_timezone: str,
+    refuse: Callable[[str], SubscriptionError],
+) -> Schedule:
+    """The monthly, weekly or daily schedule at hour `at` of `timezone`, moved into Metabase's time zone."""
     at, shift = _in_metabase_time(name, at, timezone, metabase_timezone)
     if day_of_month != "*":
         if shift:
@@ -190,6 +216,23 @@ def provision(
     OLIST_SMTP_* settings. Every report is checked before anything is written."""
     spec = spec or reports.load()
     metabase_timezone = client.properties().get("report-timezone-long") or "UTC"
+    wanted = _wanted(settings, client, spec, metabase_timezone, report, say)
+    ours = _ours(client)
+    archived = [p for p in client.get("/api/pulse/", archived="true") if _marker(p)]
+    report.updated.setdefault("subscription", 0)  # listed in the summary even when nothing changed
+    for name, (when, body) in wanted.items():
+        current = _current(client, report, name, body, ours.pop(name, []), archived)
+        report.ids[f"subscription:{name}"] = _save(client, report, name, body, current, when, metabase_timezone, say)
+    for stale in ours.values():  # ours, and no report names them any more
+        for pulse in stale:
+            _archive(client, pulse, report)
+    mail_server(settings, client, report, say)
+
+
+def _wanted(
+    settings: Settings, client: MetabaseClient, spec: reports.Spec, metabase_timezone: str, report: Report, say: Callable[[str], None]
+) -> dict[str, tuple[Schedule, dict]]:
+    """Each report's schedule and subscription body, by report name; raise SubscriptionError before anything is written."""
     wanted = {}
     for item in spec.reports:
         dashboard_id = report.ids.get(f"dashboard:{item.dashboard}")
@@ -205,36 +248,51 @@ def provision(
                 f"subscription {item.name}: Metabase mails the dashboard drawn in the message "
                 "(its charts as PNG images); it attaches no PDF"
             )
+    return wanted
 
+
+def _ours(client: MetabaseClient) -> dict[str, list[dict]]:
+    """The platform's subscriptions that are not archived, by the report their marker names."""
     ours: dict[str, list[dict]] = {}
     for pulse in client.get("/api/pulse/"):
         if _marker(pulse):
             ours.setdefault(_marker(pulse), []).append(pulse)
-    archived = [p for p in client.get("/api/pulse/", archived="true") if _marker(p)]
-    report.updated.setdefault("subscription", 0)  # listed in the summary even when nothing changed
-    for name, (when, body) in wanted.items():
-        found = ours.pop(name, [])
-        current = next((p for p in found if p["dashboard_id"] == body["dashboard_id"]), None)
-        for other in found:  # a copy, or one on a dashboard since replaced: its dashboard cannot change
-            if other is not current:
-                _archive(client, other, report)
-        if current is None:
-            current = next((p for p in archived if _marker(p) == name and p["dashboard_id"] == body["dashboard_id"]), None)
-        if current is None:
-            pulse_id = client.post("/api/pulse/", body)["id"]
-            report.created["subscription"] += 1
-            say(f"subscription {name}: created, {when} ({metabase_timezone}) to {', '.join(_emails(body))}")
-        else:
-            pulse_id = current["id"]
-            if current.get("archived") or _state(current) != _state(body):
-                client.put(f"/api/pulse/{pulse_id}", _update(body, current))
-                report.updated["subscription"] += 1
-                say(f"subscription {name}: updated, {when} ({metabase_timezone}) to {', '.join(_emails(body))}")
-        report.ids[f"subscription:{name}"] = pulse_id
-    for stale in ours.values():  # ours, and no report names them any more
-        for pulse in stale:
-            _archive(client, pulse, report)
-    mail_server(settings, client, report, say)
+    return ours
+
+
+def _current(client: MetabaseClient, report: Report, name: str, body: dict, found: list[dict], archived: list[dict]) -> dict | None:
+    """Report `name`'s subscription on `body`'s dashboard (archiving the others found), else an archived one, else None."""
+    current = next((p for p in found if p["dashboard_id"] == body["dashboard_id"]), None)
+    for other in found:  # a copy, or one on a dashboard since replaced: its dashboard cannot change
+        if other is not current:
+            _archive(client, other, report)
+    if current is None:
+        current = next((p for p in archived if _marker(p) == name and p["dashboard_id"] == body["dashboard_id"]), None)
+    return current
+
+
+def _save(
+    client: MetabaseClient,
+    report: Report,
+    name: str,
+    body: dict,
+    current: dict | None,
+    when: Schedule,
+    metabase_timezone: str,
+    say: Callable[[str], None],
+) -> int:
+    """Create the subscription, or update `current` when it is archived or differs from `body`; return its id."""
+    if current is None:
+        pulse_id = client.post("/api/pulse/", body)["id"]
+        report.created["subscription"] += 1
+        say(f"subscription {name}: created, {when} ({metabase_timezone}) to {', '.join(_emails(body))}")
+        return pulse_id
+    pulse_id = current["id"]
+    if current.get("archived") or _state(current) != _state(body):
+        client.put(f"/api/pulse/{pulse_id}", _update(body, current))
+        report.updated["subscription"] += 1
+        say(f"subscription {name}: updated, {when} ({metabase_timezone}) to {', '.join(_emails(body))}")
+    return pulse_id
 
 
 def _body(item: reports.Report, dashboard: dict, when: Schedule, addresses: list[str]) -> dict:

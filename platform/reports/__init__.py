@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
@@ -68,42 +69,53 @@ def load(path: Path = SPEC) -> Spec:
     names: set[str] = set()
 
     def common(entry: dict, kind: str) -> tuple[str, str, str]:
-        name = str(entry.get("name", "")).strip()
-        where = f"{path}: {kind} {name or '(no name)'!r}"
-        if not name:
-            raise ReportSpecError(f"{where}: every {kind} needs a name (provisioning finds it by name)")
-        if name in names:
-            raise ReportSpecError(f"{where}: the name is used twice")
-        names.add(name)
-        crontab = str(entry.get("crontab", ""))
-        try:
-            cron.trigger(crontab)
-        except ValueError as e:
-            raise ReportSpecError(f"{where}: crontab {crontab!r} is not a five-field crontab ({e})") from None
-        if entry.get("dashboard") not in slugs:
-            raise ReportSpecError(f"{where}: dashboard {entry.get('dashboard')!r} is not one of {', '.join(sorted(slugs))}")
-        if entry.get("to") not in lists:
-            raise ReportSpecError(f"{where}: to {entry.get('to')!r} is not a recipient list of {mail.RECIPIENTS} ({', '.join(lists)})")
-        return name, crontab, entry["to"]
+        return _common(entry, kind, path, slugs, lists, names)
 
-    reports = []
-    for entry in raw.get("reports", []):
-        name, crontab, to = common(entry, "report")
-        formats = tuple(entry.get("formats", ["PNG"]))
-        if not formats or set(formats) - set(FORMATS):
-            raise ReportSpecError(f"{path}: report {name!r}: formats {list(formats)} must be some of {', '.join(FORMATS)}")
-        reports.append(Report(name, entry["dashboard"], crontab, formats, to))
-    alerts = []
-    for entry in raw.get("alerts", []):
-        name, crontab, to = common(entry, "alert")
-        where = f"{path}: alert {name!r}"
-        if entry.get("database") not in DATABASES:
-            raise ReportSpecError(f"{where}: database {entry.get('database')!r} is not one of {', '.join(sorted(DATABASES))}")
-        if not isinstance(entry.get("above"), (int, float)):
-            raise ReportSpecError(f"{where}: `above` must be a number (the alert fires when the query's value is above it)")
-        sql = render(HERE / str(entry.get("sql")), dict(entry.get("params") or {}), where)
-        alerts.append(Alert(name, entry["dashboard"], entry["database"], sql, float(entry["above"]), crontab, to))
+    reports = [_report(entry, common, path) for entry in raw.get("reports", [])]
+    alerts = [_alert(entry, common, path) for entry in raw.get("alerts", [])]
     return Spec(timezone, tuple(reports), tuple(alerts))
+
+
+def _common(entry: dict, kind: str, path: Path, slugs: set[str], lists: list[str], names: set[str]) -> tuple[str, str, str]:
+    """Check what reports and alerts share (a new name, crontab, dashboard, recipient list); return name, crontab and list."""
+    name = str(entry.get("name", "")).strip()
+    where = f"{path}: {kind} {name or '(no name)'!r}"
+    if not name:
+        raise ReportSpecError(f"{where}: every {kind} needs a name (provisioning finds it by name)")
+    if name in names:
+        raise ReportSpecError(f"{where}: the name is used twice")
+    names.add(name)
+    crontab = str(entry.get("crontab", ""))
+    try:
+        cron.trigger(crontab)
+    except ValueError as e:
+        raise ReportSpecError(f"{where}: crontab {crontab!r} is not a five-field crontab ({e})") from None
+    if entry.get("dashboard") not in slugs:
+        raise ReportSpecError(f"{where}: dashboard {entry.get('dashboard')!r} is not one of {', '.join(sorted(slugs))}")
+    if entry.get("to") not in lists:
+        raise ReportSpecError(f"{where}: to {entry.get('to')!r} is not a recipient list of {mail.RECIPIENTS} ({', '.join(lists)})")
+    return name, crontab, entry["to"]
+
+
+def _report(entry: dict, common: Callable[[dict, str], tuple[str, str, str]], path: Path) -> Report:
+    """One checked entry of `reports`."""
+    name, crontab, to = common(entry, "report")
+    formats = tuple(entry.get("formats", ["PNG"]))
+    if not formats or set(formats) - set(FORMATS):
+        raise ReportSpecError(f"{path}: report {name!r}: formats {list(formats)} must be some of {', '.join(FORMATS)}")
+    return Report(name, entry["dashboard"], crontab, formats, to)
+
+
+def _alert(entry: dict, common: Callable[[dict, str], tuple[str, str, str]], path: Path) -> Alert:
+    """One checked entry of `alerts`, its SQL rendered."""
+    name, crontab, to = common(entry, "alert")
+    where = f"{path}: alert {name!r}"
+    if entry.get("database") not in DATABASES:
+        raise ReportSpecError(f"{where}: database {entry.get('database')!r} is not one of {', '.join(sorted(DATABASES))}")
+    if not isinstance(entry.get("above"), (int, float)):
+        raise ReportSpecError(f"{where}: `above` must be a number (the alert fires when the query's value is above it)")
+    sql = render(HERE / str(entry.get("sql")), dict(entry.get("params") or {}), where)
+    return Alert(name, entry["dashboard"], entry["database"], sql, float(entry["above"]), crontab, to)
 
 
 def render(path: Path, params: dict, where: str) -> str:

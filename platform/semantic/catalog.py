@@ -138,11 +138,24 @@ def load() -> Catalog:
 
 def check(catalog: Catalog) -> None:
     """Every name is a plain identifier, every text is filled in, every reference resolves."""
+    problems = _name_problems(catalog) + _metric_problems(catalog) + _dimension_problems(catalog) + _model_problems(catalog)
+    if problems:
+        raise CatalogError("the semantic catalog is inconsistent:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _name_problems(catalog: Catalog) -> list[str]:
+    """Every metric, dimension and model name is a lower-case identifier."""
     problems = []
     for kind, items in (("metric", catalog.metrics), ("dimension", catalog.dimensions), ("model", catalog.models)):
         for name in items:
             if not NAME.fullmatch(name):
                 problems.append(f"{kind} {name!r}: names are lower-case identifiers")
+    return problems
+
+
+def _metric_problems(catalog: Catalog) -> list[str]:
+    """Every metric is documented, reads a known model, has a known format and requires known dimensions."""
+    problems = []
     for m in catalog.metrics.values():
         for attribute in ("label", "description", "counts", "unit", "sql"):
             if not str(getattr(m, attribute) or "").strip():
@@ -154,6 +167,12 @@ def check(catalog: Catalog) -> None:
         for d in m.requires:
             if d not in catalog.dimensions:
                 problems.append(f"metric {m.name}: requires unknown dimension {d}")
+    return problems
+
+
+def _dimension_problems(catalog: Catalog) -> list[str]:
+    """Every dimension is documented, has a known type, and lists grains (stored ones among them) if and only if it is a time."""
+    problems = []
     for d in catalog.dimensions.values():
         for attribute in ("label", "description", "sql"):
             if not str(getattr(d, attribute) or "").strip():
@@ -165,10 +184,15 @@ def check(catalog: Catalog) -> None:
         for grain in d.stored_grains:
             if grain not in d.grains:
                 problems.append(f"dimension {d.name}: stored grain {grain!r} is not one of its grains")
+    return problems
+
+
+def _model_problems(catalog: Catalog) -> list[str]:
+    """Every model's range dimension is known, and it names a window column unless it is always complete."""
+    problems = []
     for model in catalog.models.values():
         if model.range_dimension not in catalog.dimensions:
             problems.append(f"model {model.name}: unknown range_dimension {model.range_dimension}")
         if model.always_complete == bool(model.window_column):
             problems.append(f"model {model.name}: a model that is not always complete, and only such a model, names its window_column")
-    if problems:
-        raise CatalogError("the semantic catalog is inconsistent:\n" + "\n".join(f"  - {p}" for p in problems))
+    return problems

@@ -163,86 +163,146 @@ def _bind(dimension: Dimension, value: str):
 def compile_query(query: Query, catalog: Catalog | None = None) -> Compiled:
     """Compile a query into one readable DuckDB statement with bound parameters."""
     catalog = catalog or load()
+    metrics = _metrics_asked(query, catalog)
+    by = _groups_asked(query, catalog)
+    where = [(catalog.dimension(f.dimension), f.values) for f in query.where]
+    _check_range(query)
+    _check_requirements(metrics, by, where)
+
+    parts, params = [], []
+    for index, (model_name, model_metrics) in enumerate(_by_model(metrics).items()):
+        body, model_params = _model_query(catalog, catalog.models[model_name], model_metrics, by, where, query)
+        parts.append((f"q{index}", model_metrics, body))
+        params += model_params
+
+    names = [d.name for d, _ in by]
+    columns = names + [m.name for m in metrics]
+    ctes = ",\n".join(f"{alias} as (\n{body}\n)" for alias, _, body in parts)
+    ctes, final = _ordered(catalog, by, ctes, _joined(parts, names, metrics))
+    sql = f"with {ctes}\n" + "\n".join(final)
+    return Compiled(sql, params, columns, metrics)
+
+
+def _metrics_asked(query: Query, catalog: Catalog) -> list[Metric]:
+    """The query's metrics, each once in the order asked for; at least one."""
     if not query.metrics:
         raise CompileError(f"name at least one metric; known metrics: {', '.join(sorted(catalog.metrics))}")
-    metrics = [catalog.metric(name) for name in dict.fromkeys(query.metrics)]
+    return [catalog.metric(name) for name in dict.fromkeys(query.metrics)]
+
+
+def _groups_asked(query: Query, catalog: Catalog) -> list[tuple[Dimension, str | None]]:
+    """The query's groups as (dimension, grain), each dimension once, a time dimension's grain checked or its default."""
     by = [(catalog.dimension(g.dimension), g.grain) for g in query.by]
     by = [(d, _check_grain(d, grain)) for d, grain in by]
     if len({d.name for d, _ in by}) != len(by):
         raise CompileError("each dimension can be grouped by once")
-    where = [(catalog.dimension(f.dimension), f.values) for f in query.where]
+    return by
+
+
+def _check_range(query: Query) -> None:
+    """The range does not start after it ends."""
     if query.start and query.end and query.start > query.end:
         raise CompileError(f"the range starts ({query.start}) after it ends ({query.end})")
-    # A metric's required dimensions: grouped by, or filtered to a single value.
+
+
+def _check_requirements(metrics: list[Metric], by: list[tuple[Dimension, str | None]], where: list[tuple[Dimension, tuple]]) -> None:
+    """A metric's required dimensions: grouped by, or filtered to a single value."""
     settled = {dim.name for dim, _ in by} | {dim.name for dim, values in where if len(values) == 1}
     for metric in metrics:
         missing = [d for d in metric.requires if d not in settled]
         if missing:
             raise CompileError(f"metric {metric.name} needs --by {', '.join(missing)} (or --where with one value of it)")
 
+
+def _by_model(metrics: list[Metric]) -> dict[str, list[Metric]]:
+    """The metrics by the model they read, models in the order of their first metric."""
     by_model: dict[str, list[Metric]] = {}
     for metric in metrics:
         by_model.setdefault(metric.model, []).append(metric)
+    return by_model
 
-    parts, params = [], []
-    for index, (model_name, model_metrics) in enumerate(by_model.items()):
-        model = catalog.models[model_name]
-        first = model_metrics[0].name
-        selects = [f"{dimension_sql(catalog, d, model, grain, first)} as {d.name}" for d, grain in by]
-        selects += [f"{metric_sql(catalog, m)} as {m.name}" for m in model_metrics]
-        conditions = []
-        for dimension, values in where:
-            column = dimension_sql(catalog, dimension, model, None, first)
-            conditions.append(f"{column} in ({', '.join('?' for _ in values)})")
-            params.extend(_bind(dimension, v) for v in values)
-        window = window_condition(model) if query.complete_periods else None
-        if window:
-            conditions.append(window)
-        if query.start or query.end:
-            column = dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first)
-            if query.start:
-                conditions.append(f"{column} >= ?")
-                params.append(query.start)
-            if query.end:
-                conditions.append(f"{column} <= ?")
-                params.append(query.end)
-        # No trailing commas, standard casts: the same SQL runs on DuckDB and PostgreSQL.
-        lines = ["    select", ",\n".join(f"        {s}" for s in selects), f"    from {model.name} as m"]
-        used = " ".join(selects + conditions)
-        lines += [f"    {join}" for alias, join in model.joins.items() if re.search(rf"\b{alias}\.", used)]
-        if conditions:
-            lines.append("    where " + "\n      and ".join(conditions))
-        if by:
-            lines.append("    group by " + ", ".join(str(i + 1) for i in range(len(by))))
-        parts.append((f"q{index}", model_metrics, "\n".join(lines)))
 
-    names = [d.name for d, _ in by]
-    columns = names + [m.name for m in metrics]
-    ctes = ",\n".join(f"{alias} as (\n{body}\n)" for alias, _, body in parts)
+def _model_query(
+    catalog: Catalog,
+    model: Model,
+    model_metrics: list[Metric],
+    by: list[tuple[Dimension, str | None]],
+    where: list[tuple[Dimension, tuple]],
+    query: Query,
+) -> tuple[str, list]:
+    """The aggregate query of the metrics reading one model, and the parameters it binds."""
+    first = model_metrics[0].name
+    selects = [f"{dimension_sql(catalog, d, model, grain, first)} as {d.name}" for d, grain in by]
+    selects += [f"{metric_sql(catalog, m)} as {m.name}" for m in model_metrics]
+    conditions, params = _conditions(catalog, model, first, where, query)
+    # No trailing commas, standard casts: the same SQL runs on DuckDB and PostgreSQL.
+    lines = ["    select", ",\n".join(f"        {s}" for s in selects), f"    from {model.name} as m"]
+    used = " ".join(selects + conditions)
+    lines += [f"    {join}" for alias, join in model.joins.items() if re.search(rf"\b{alias}\.", used)]
+    if conditions:
+        lines.append("    where " + "\n      and ".join(conditions))
+    if by:
+        lines.append("    group by " + ", ".join(str(i + 1) for i in range(len(by))))
+    return "\n".join(lines), params
+
+
+def _conditions(catalog: Catalog, model: Model, first: str, where: list[tuple[Dimension, tuple]], query: Query) -> tuple[list[str], list]:
+    """A model's conditions and their parameters: the filters, the reporting window, then the range."""
+    conditions, params = [], []
+    for dimension, values in where:
+        column = dimension_sql(catalog, dimension, model, None, first)
+        conditions.append(f"{column} in ({', '.join('?' for _ in values)})")
+        params.extend(_bind(dimension, v) for v in values)
+    window = window_condition(model) if query.complete_periods else None
+    if window:
+        conditions.append(window)
+    range_conditions, range_params = _range_conditions(catalog, model, first, query)
+    return conditions + range_conditions, params + range_params
+
+
+def _range_conditions(catalog: Catalog, model: Model, first: str, query: Query) -> tuple[list[str], list]:
+    """The conditions of the query's range on the model's range dimension, and their parameters."""
+    conditions, params = [], []
+    if query.start or query.end:
+        column = dimension_sql(catalog, catalog.dimensions[model.range_dimension], model, None, first)
+        if query.start:
+            conditions.append(f"{column} >= ?")
+            params.append(query.start)
+        if query.end:
+            conditions.append(f"{column} <= ?")
+            params.append(query.end)
+    return conditions, params
+
+
+def _joined(parts: list[tuple[str, list[Metric], str]], names: list[str], metrics: list[Metric]) -> list[str]:
+    """The final select over the per-model queries: the one query, or all of them joined on the groups' columns."""
     if len(parts) == 1:
-        final = ["select *", "from q0"]
-    else:
-        keys = [f"coalesce({', '.join(f'{alias}.{n}' for alias, _, _ in parts)}) as {n}" for n in names]
-        alias_of = {m.name: alias for alias, ms, _ in parts for m in ms}
-        values = [f"{alias_of[m.name]}.{m.name}" for m in metrics]  # in the order asked for
-        final = ["select", ",\n".join(f"    {c}" for c in keys + values), "from q0"]
-        for k, (alias, _, _) in enumerate(parts[1:], start=1):
-            if names:
-                # match on the keys found so far, whichever earlier query had the row
-                on = " and ".join(f"{_found_so_far(n, k)} is not distinct from {alias}.{n}" for n in names)
-                final.append(f"full outer join {alias} on {on}")
-            else:
-                final.append(f"cross join {alias}")
+        return ["select *", "from q0"]
+    keys = [f"coalesce({', '.join(f'{alias}.{n}' for alias, _, _ in parts)}) as {n}" for n in names]
+    alias_of = {m.name: alias for alias, ms, _ in parts for m in ms}
+    values = [f"{alias_of[m.name]}.{m.name}" for m in metrics]  # in the order asked for
+    final = ["select", ",\n".join(f"    {c}" for c in keys + values), "from q0"]
+    for k, (alias, _, _) in enumerate(parts[1:], start=1):
+        if names:
+            # match on the keys found so far, whichever earlier query had the row
+            on = " and ".join(f"{_found_so_far(n, k)} is not distinct from {alias}.{n}" for n in names)
+            final.append(f"full outer join {alias} on {on}")
+        else:
+            final.append(f"cross join {alias}")
+    return final
+
+
+def _ordered(catalog: Catalog, by: list[tuple[Dimension, str | None]], ctes: str, final: list[str]) -> tuple[str, list[str]]:
+    """The CTEs and the final select, ordered by the groups: by their own order if a dimension has one, else by value."""
     ordered = [d for d, _ in by if d.order]
     if ordered:
         # A dimension with its own order (buckets): sort by its place, over the answer's columns.
         ctes += ",\nanswer as (\n" + "\n".join(f"    {line}" for line in final) + "\n)"
         keys = [order_sql(catalog, d) or d.name for d, _ in by]
-        final = ["select *", "from answer", "order by " + ", ".join(keys)]
-    elif names:
-        final.append("order by " + ", ".join(names))
-    sql = f"with {ctes}\n" + "\n".join(final)
-    return Compiled(sql, params, columns, metrics)
+        return ctes, ["select *", "from answer", "order by " + ", ".join(keys)]
+    if by:
+        final.append("order by " + ", ".join(d.name for d, _ in by))
+    return ctes, final
 
 
 def _found_so_far(column: str, k: int) -> str:

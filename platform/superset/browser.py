@@ -8,6 +8,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 CHROMIUM = "/usr/bin/chromium"
 # Chromium as root, headless, with nothing reaching out to the network (closed here).
@@ -116,6 +117,29 @@ class Browser:
         answers: list[bool] = []
         keys: dict[int, list[str]] = {}
         calls: dict[str, int] = {}
+        on_request, on_response = self._listeners(answers, keys, calls)
+        count_cached = record
+        if count_cached:
+            self.page.on("response", on_response)
+            self.page.on("request", on_request)
+        began = time.perf_counter()
+        self.page.goto(url or f"{self.url}/superset/dashboard/{slug}/")
+        charts = self._wait_until_drawn(slug, expected_charts, began + timeout, timeout)
+        seconds = time.perf_counter() - began
+        if count_cached:
+            self.page.remove_listener("response", on_response)
+            self.page.remove_listener("request", on_request)
+        errors = self.page.locator(ERROR)
+        texts = [errors.nth(i).inner_text()[:200] for i in range(errors.count())]
+        if screenshot is not None:
+            self._screenshot(screenshot)
+        cached_share = sum(answers) / len(answers) if answers else None
+        return Rendered(
+            slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None, calls if record else None
+        )
+
+    def _listeners(self, answers: list[bool], keys: dict[int, list[str]], calls: dict[str, int]) -> tuple[Callable, Callable]:
+        """The page's request and response listeners, counting API calls into `calls` and chart-data answers into `answers` and `keys`."""
 
         def on_request(request) -> None:
             path = request.url.removeprefix(self.url).split("?", 1)[0]
@@ -133,38 +157,27 @@ class Browser:
                 except Exception:  # noqa: BLE001 - a non-JSON answer counts as not cached
                     answers.append(False)
 
-        count_cached = record
-        if count_cached:
-            self.page.on("response", on_response)
-            self.page.on("request", on_request)
-        began = time.perf_counter()
-        self.page.goto(url or f"{self.url}/superset/dashboard/{slug}/")
-        deadline = began + timeout
+        return on_request, on_response
+
+    def _wait_until_drawn(self, slug: str, expected_charts: int, deadline: float, timeout: float) -> int:
+        """Poll until the header and `expected_charts` charts are on the page and none is loading; return the charts counted."""
         while True:
             header = self.page.locator(HEADER).count()
             charts = self.page.locator(CHART).count()
             loading = self.page.locator(LOADING).count()
             if header and charts >= expected_charts and loading == 0:
-                break
+                return charts
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"dashboard {slug}: {charts} of {expected_charts} charts, {loading} still loading after {timeout} s")
             self.page.wait_for_timeout(50)
-        seconds = time.perf_counter() - began
-        if count_cached:
-            self.page.remove_listener("response", on_response)
-            self.page.remove_listener("request", on_request)
-        errors = self.page.locator(ERROR)
-        texts = [errors.nth(i).inner_text()[:200] for i in range(errors.count())]
-        if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            for _ in range(SCREENSHOT_ATTEMPTS):
-                self.page.wait_for_timeout(PAINTED_MS)
-                self.page.screenshot(path=str(screenshot), full_page=True)
-                # On a busy machine a full-page capture now and then paints the dashboard's area
-                # blank, its charts in the page all the same: take it again
-                if drawn_levels(screenshot) > BLANK_LEVELS:
-                    break
-        cached_share = sum(answers) / len(answers) if answers else None
-        return Rendered(
-            slug, seconds, charts, len(texts), texts, screenshot, cached_share, keys if record else None, calls if record else None
-        )
+
+    def _screenshot(self, screenshot: Path) -> None:
+        """Save a full-page screenshot, taken again while the dashboard's area comes out blank."""
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(SCREENSHOT_ATTEMPTS):
+            self.page.wait_for_timeout(PAINTED_MS)
+            self.page.screenshot(path=str(screenshot), full_page=True)
+            # On a busy machine a full-page capture now and then paints the dashboard's area
+            # blank, its charts in the page all the same: take it again
+            if drawn_levels(screenshot) > BLANK_LEVELS:
+                break

@@ -12,7 +12,9 @@ import datetime as dt
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import yaml
 
@@ -193,36 +195,54 @@ def on_clickhouse(files: dict[str, str], bundle_datasets: dict[str, BundleDatase
     from olist_bi.clickhouse.dialect import to_clickhouse
     from olist_bi.clickhouse.warehouse import Databases, served_names
 
-    tables = served_names(Databases(database))
-
-    def expression(sql: str) -> str:
-        return to_clickhouse(f"select {sql}").removeprefix("SELECT ")
-
-    def walk(node):
-        if isinstance(node, dict):
-            return {k: expression(v) if k == "sqlExpression" and isinstance(v, str) else walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
+    transpile = partial(to_clickhouse, tables=served_names(Databases(database)), database=database)
     on_warehouse = {ds.uuid for ds in bundle_datasets.values() if ds.database == WAREHOUSE}
     for path, text in list(files.items()):
         data = yaml.safe_load(text)
         if path == f"databases/{WAREHOUSE}.yaml":
             data["extra"]["engine_params"] = {}
         elif path.startswith(f"datasets/{WAREHOUSE}/"):
-            if data["schema"] == SEMANTIC_SCHEMA:
-                data["schema"] = f"{database}_semantic"
-            if data["sql"]:
-                data["sql"] = to_clickhouse(data["sql"], tables, database)
-            for metric in data["metrics"]:
-                metric["expression"] = expression(metric["expression"])
+            _dataset_on_clickhouse(data, database, transpile)
         elif path.startswith("charts/") and data["dataset_uuid"] in on_warehouse:
-            data["params"] = walk(data["params"])
-            data["query_context"] = json.dumps(walk(json.loads(data["query_context"])))
+            _chart_on_clickhouse(data)
         else:
             continue
         files[path] = _yaml(data)
+
+
+def _dataset_on_clickhouse(data: dict, database: str, transpile: Callable[[str], str]) -> None:
+    """A warehouse dataset on ClickHouse: its schema `<database>_semantic`, its SQL and its saved metrics transpiled."""
+    if data["schema"] == SEMANTIC_SCHEMA:
+        data["schema"] = f"{database}_semantic"
+    if data["sql"]:
+        data["sql"] = transpile(data["sql"])
+    for metric in data["metrics"]:
+        metric["expression"] = _clickhouse_expression(metric["expression"])
+
+
+def _chart_on_clickhouse(data: dict) -> None:
+    """A chart on a warehouse dataset on ClickHouse: the SQL expressions of its params and query context transpiled."""
+    data["params"] = _clickhouse_expressions(data["params"])
+    data["query_context"] = json.dumps(_clickhouse_expressions(json.loads(data["query_context"])))
+
+
+def _clickhouse_expression(sql: str) -> str:
+    """A SQL expression in DuckDB's dialect, transpiled to ClickHouse's."""
+    from olist_bi.clickhouse.dialect import to_clickhouse
+
+    return to_clickhouse(f"select {sql}").removeprefix("SELECT ")
+
+
+def _clickhouse_expressions(node):
+    """A chart's params or query context with every `sqlExpression` in it transpiled to ClickHouse's dialect."""
+    if isinstance(node, dict):
+        return {
+            k: _clickhouse_expression(v) if k == "sqlExpression" and isinstance(v, str) else _clickhouse_expressions(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_clickhouse_expressions(v) for v in node]
+    return node
 
 
 def _yaml(data: dict) -> str:
@@ -401,60 +421,90 @@ def as_the_frontend_builds(params: dict, query: dict) -> dict:
         "url_params": {},
     }
     if viz == "big_number_total":
-        for key in ("row_limit", "orderby", "post_processing"):
-            q.pop(key, None)
+        _big_number_total_query(q)
     elif viz == "big_number":
-        for key in ("row_limit", "orderby"):
-            q.pop(key, None)
-        metric = _label(params["metric"])
-        q["post_processing"] = [
-            {
-                "operation": "pivot",
-                "options": {
-                    "index": [params["x_axis"]],
-                    "columns": [],
-                    "aggregates": {metric: {"operator": "mean"}},
-                    "drop_missing_columns": True,
-                },
-            },
-            {"operation": "flatten"},
-        ]
+        _big_number_query(params, q)
     elif viz in ("echarts_timeseries_line", "echarts_timeseries_bar"):
-        metrics = [_label(m) for m in q["metrics"]]
-        pipeline = [
-            {
-                "operation": "pivot",
-                "options": {
-                    "index": [params["x_axis"]],
-                    "columns": list(params.get("groupby") or []),
-                    "aggregates": {m: {"operator": "mean"} for m in metrics},
-                    "drop_missing_columns": False,
-                },
-            }
-        ]
-        if params.get("x_axis_sort"):
-            pipeline.append({"operation": "sort", "options": {"by": params["x_axis_sort"], "ascending": params["x_axis_sort_asc"]}})
-        pipeline.append({"operation": "flatten"})
-        q.update(
-            orderby=[[q["metrics"][0], False]], series_columns=list(params.get("groupby") or []), time_offsets=[], post_processing=pipeline
-        )
+        _timeseries_query(params, q)
     elif viz == "heatmap_v2":
-        q.update(
-            orderby=[[params["x_axis"], True], [params["groupby"], True]],
-            post_processing=[{"operation": "rank", "options": {"metric": params["metric"]}}],
-        )
+        _heatmap_query(params, q)
     elif viz == "pie":
-        metric = params["metric"]
-        q.update(
-            post_processing=[{"operation": "contribution", "options": {"columns": [metric], "rename_columns": [f"{metric}__contribution"]}}]
-        )
+        _pie_query(params, q)
     elif viz == "table":
-        q.update(post_processing=[], time_offsets=[])
-        if params.get("query_mode") == "raw":
-            q.pop("metrics", None)
-        else:
-            q["series_limit_metric"] = params["timeseries_limit_metric"]
+        _table_query(params, q)
     return q
+
+
+def _big_number_total_query(q: dict) -> None:
+    """The big number's buildQuery: no row limit, ordering or post-processing."""
+    for key in ("row_limit", "orderby", "post_processing"):
+        q.pop(key, None)
+
+
+def _big_number_query(params: dict, q: dict) -> None:
+    """The big number with a trend line's buildQuery: no row limit or ordering, the metric pivoted over the x axis."""
+    for key in ("row_limit", "orderby"):
+        q.pop(key, None)
+    metric = _label(params["metric"])
+    q["post_processing"] = [
+        {
+            "operation": "pivot",
+            "options": {
+                "index": [params["x_axis"]],
+                "columns": [],
+                "aggregates": {metric: {"operator": "mean"}},
+                "drop_missing_columns": True,
+            },
+        },
+        {"operation": "flatten"},
+    ]
+
+
+def _timeseries_query(params: dict, q: dict) -> None:
+    """The line and bar charts' buildQuery: the metrics pivoted over the x axis, sorted as the chart asks, then flattened."""
+    metrics = [_label(m) for m in q["metrics"]]
+    pipeline = [
+        {
+            "operation": "pivot",
+            "options": {
+                "index": [params["x_axis"]],
+                "columns": list(params.get("groupby") or []),
+                "aggregates": {m: {"operator": "mean"} for m in metrics},
+                "drop_missing_columns": False,
+            },
+        }
+    ]
+    if params.get("x_axis_sort"):
+        pipeline.append({"operation": "sort", "options": {"by": params["x_axis_sort"], "ascending": params["x_axis_sort_asc"]}})
+    pipeline.append({"operation": "flatten"})
+    q.update(
+        orderby=[[q["metrics"][0], False]], series_columns=list(params.get("groupby") or []), time_offsets=[], post_processing=pipeline
+    )
+
+
+def _heatmap_query(params: dict, q: dict) -> None:
+    """The heatmap's buildQuery: ordered by both axes, the metric ranked."""
+    q.update(
+        orderby=[[params["x_axis"], True], [params["groupby"], True]],
+        post_processing=[{"operation": "rank", "options": {"metric": params["metric"]}}],
+    )
+
+
+def _pie_query(params: dict, q: dict) -> None:
+    """The pie's buildQuery: each slice's contribution to the metric."""
+    metric = params["metric"]
+    q.update(
+        post_processing=[{"operation": "contribution", "options": {"columns": [metric], "rename_columns": [f"{metric}__contribution"]}}]
+    )
+
+
+def _table_query(params: dict, q: dict) -> None:
+    """The table's buildQuery: no post-processing; raw mode drops the metrics, aggregate mode limits series by its sort metric."""
+    q.update(post_processing=[], time_offsets=[])
+    if params.get("query_mode") == "raw":
+        q.pop("metrics", None)
+    else:
+        q["series_limit_metric"] = params["timeseries_limit_metric"]
 
 
 def _forecast_params(chart: Chart, columns: list[str], declared: dict, filters: list, base_query: dict, limit: int) -> tuple[dict, dict]:
@@ -518,23 +568,32 @@ _COMPLETE_PERIODS = [
 def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[dict, dict]:
     """Superset `params` (the chart's form data) and the query of its query_context."""
     filters = _time_filter(ds) + (_COMPLETE_PERIODS if chart.complete_periods else [])
-    query_filters = [{"col": ds.time_column, "op": "TEMPORAL_RANGE", "val": NO_FILTER}] if ds.time_column else []
     limit = chart.limit or 10_000
-    by = [g.dimension for g in chart.by]
-    grain = (
-        next(
-            (
-                GRAINS[g.grain or catalog.dimensions[g.dimension].default_grain]
-                for g in chart.by
-                if catalog.dimensions[g.dimension].type == "time"
-            ),
-            None,
-        )
-        if chart.is_semantic
-        else None
+    grain = _time_grain(chart, catalog)
+    fmt = catalog.metrics[chart.metrics[0]].format if chart.metrics else "count"  # a row chart formats its declared columns
+    base_query = _base_query(chart, ds, limit, grain)
+    if not chart.is_semantic:
+        return _row_chart_params(chart, filters, base_query, limit)
+    return _semantic_chart_params(chart, catalog, filters, base_query, limit, grain, fmt)
+
+
+def _time_grain(chart: Chart, catalog: Catalog) -> str | None:
+    """A semantic chart's Superset time grain: that of its first time dimension in `by` (its default grain unless given), or None."""
+    if not chart.is_semantic:
+        return None
+    return next(
+        (
+            GRAINS[g.grain or catalog.dimensions[g.dimension].default_grain]
+            for g in chart.by
+            if catalog.dimensions[g.dimension].type == "time"
+        ),
+        None,
     )
-    metrics = list(chart.metrics)
-    fmt = catalog.metrics[metrics[0]].format if metrics else "count"
+
+
+def _base_query(chart: Chart, ds: BundleDataset, limit: int, grain: str | None) -> dict:
+    """What every query of the chart's query context has: its filters, complete periods, row limit and time grain."""
+    query_filters = [{"col": ds.time_column, "op": "TEMPORAL_RANGE", "val": NO_FILTER}] if ds.time_column else []
     where = f"({WINDOW_COLUMN})" if chart.complete_periods else ""
     base_query = {
         "filters": query_filters,
@@ -545,190 +604,267 @@ def _chart_params(chart: Chart, ds: BundleDataset, catalog: Catalog) -> tuple[di
     }
     if grain:
         base_query["extras"]["time_grain_sqla"] = grain
+    return base_query
 
-    if not chart.is_semantic:
-        columns = list(chart.columns)
-        order = chart.order_by or columns[0]
-        declared = datasets()[chart.dataset].columns
-        if chart.viz == "table":
-            params = {
-                "viz_type": "table",
-                "query_mode": "raw",
-                "all_columns": columns,
-                "order_by_cols": [json.dumps([order, chart.sort != "desc"])],
-                "row_limit": limit,
-                "adhoc_filters": filters,
-                "server_pagination": False,
-                "include_search": limit > 10,
-                "show_cell_bars": limit > 10,  # no search box or bars over a few rows
-                "column_config": _column_config({c: (declared[c].label, declared[c].format) for c in columns}),
-            }
-            return params, {**base_query, "columns": columns, "metrics": [], "orderby": [[order, chart.sort != "desc"]]}
-        if chart.viz == "forecast":
-            return _forecast_params(chart, columns, declared, filters, base_query, limit)
-        values = [_adhoc_value(c) for c in columns[1:]]
-        fmt = declared[columns[1]].format
-        params = {
-            "viz_type": "echarts_timeseries_bar",
-            "x_axis": columns[0],
-            "metrics": values,
-            "groupby": [],
-            "row_limit": limit,
-            "adhoc_filters": filters,
-            "orientation": "vertical",
-            "x_axis_sort_asc": True,
-            "show_legend": True,
-            "y_axis_format": AXIS_FORMAT[fmt],
-            **_currency(fmt),
-        }
-        return params, {**base_query, "columns": [_axis(columns[0], None)], "metrics": values, "orderby": [[values[0], False]]}
 
-    if chart.viz == "kpi" and chart.by:
-        # The latest complete month, against the month before, over its trend line.
-        x = by[0]
-        params = {
-            "viz_type": "big_number",
-            "metric": metrics[0],
-            "x_axis": x,
-            "time_grain_sqla": grain,
-            "adhoc_filters": filters,
-            "show_trend_line": True,
-            "start_y_axis_at_zero": True,
-            "compare_lag": 1,
-            "compare_suffix": "vs previous month",
-            "aggregation": "LAST_VALUE",
-            "y_axis_format": D3FORMAT[fmt],
-            **_currency(fmt),
-        }
-        return params, {**base_query, "columns": [_axis(x, grain)], "metrics": metrics, "orderby": []}
-    if chart.viz == "kpi":
-        params = {
-            "viz_type": "big_number_total",
-            "metric": metrics[0],
-            "adhoc_filters": filters,
-            "y_axis_format": D3FORMAT[fmt],
-            **_currency(fmt),
-            "subheader": "",
-        }
-        return params, {**base_query, "columns": [], "metrics": metrics, "orderby": []}
-    if chart.viz == "bar" and catalog.dimensions[by[0]].order:
-        # Buckets in their own order: Superset's bar chart lists categories alphabetically or by
-        # a metric it draws, so it would shuffle them; a table with bars in its cells keeps the
-        # order, sorting by the buckets' place (a metric it does not show).
-        dimension = catalog.dimensions[by[0]]
-        place = {"expressionType": "SQL", "sqlExpression": f"MIN({order_sql(catalog, dimension)})", "label": "place"}
-        params = {
-            "viz_type": "table",
-            "query_mode": "aggregate",
-            "groupby": by,
-            "metrics": metrics,
-            "timeseries_limit_metric": place,
-            "order_desc": False,
-            "row_limit": limit,
-            "adhoc_filters": filters,
-            "server_pagination": False,
-            "include_search": False,
-            "show_cell_bars": True,
-            "column_config": _column_config(
-                {dimension.name: (dimension.label, "text"), **{m: (None, catalog.metrics[m].format) for m in metrics}}
-            ),
-        }
-        return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[place, True]], "order_desc": False}
-    if chart.viz in ("line", "bar"):
-        x = by[0]
-        params = {
-            "viz_type": "echarts_timeseries_line" if chart.viz == "line" else "echarts_timeseries_bar",
-            "x_axis": x,
-            "metrics": metrics,
-            "groupby": by[1:],
-            "row_limit": limit,
-            "adhoc_filters": filters,
-            "y_axis_format": AXIS_FORMAT[fmt],
-            **_currency(fmt),
-            "show_legend": len(metrics) > 1,
-            "rich_tooltip": True,
-        }
-        if grain and catalog.dimensions[x].type == "time":
-            params["time_grain_sqla"] = grain
-        if chart.viz == "bar":
-            params["orientation"] = chart.orientation
-            if catalog.dimensions[x].type != "time":
-                params["xAxisLabelInterval"] = "0"  # every bar labelled (Superset's "All"), never one in three
-                if chart.orientation == "vertical" and (chart.limit or 0) > 5 * chart.width:
-                    params["xAxisLabelRotation"] = 90  # more bars than level labels (or slanted ones) fit across
-            # Horizontal bars are drawn from the bottom up: reverse the order so the first (the
-            # largest, or bucket 1) reads at the top.
-            flip = chart.orientation == "horizontal"
-            if chart.sort:
-                params["x_axis_sort"] = metrics[0]
-                params["x_axis_sort_asc"] = (chart.sort != "desc") != flip
-            else:
-                params["x_axis_sort_asc"] = not flip
-        axis_grain = grain if catalog.dimensions[x].type == "time" else None
-        return params, {
-            **base_query,
-            "columns": [_axis(x, axis_grain), *by[1:]],
-            "metrics": metrics,
-            "orderby": [[metrics[0], chart.sort != "desc"]],
-        }
-    if chart.viz == "pie":
-        params = {
-            "viz_type": "pie",
-            "groupby": by,
-            "metric": metrics[0],
-            "adhoc_filters": filters,
-            "row_limit": limit,
-            "sort_by_metric": True,
-            "label_type": "percent",
-            "labels_outside": False,
-            "number_format": D3FORMAT[fmt],
-            **_currency(fmt),
-            "show_legend": True,
-            "legendType": "plain",
-            "legendOrientation": "right",
-        }  # the whole legend, one name a line beside the pie; never cut mid-word
-        return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], False]]}
+def _row_chart_params(chart: Chart, filters: list, base_query: dict, limit: int) -> tuple[dict, dict]:
+    """A row dataset's chart: a table of its rows, a forecast, or bars of its values over its first column."""
+    columns = list(chart.columns)
+    order = chart.order_by or columns[0]
+    declared = datasets()[chart.dataset].columns
     if chart.viz == "table":
-        params = {
-            "viz_type": "table",
-            "query_mode": "aggregate",
-            "groupby": by,
-            "metrics": metrics,
-            "timeseries_limit_metric": metrics[0],
-            "order_desc": chart.sort != "asc",
-            "row_limit": limit,
-            "adhoc_filters": filters,
-            "server_pagination": False,
-            "include_search": True,
-            "column_config": _column_config({m: (None, catalog.metrics[m].format) for m in metrics}),
-        }
-        return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], chart.sort == "asc"]]}
+        return _row_table_params(chart, columns, order, declared, filters, base_query, limit)
+    if chart.viz == "forecast":
+        return _forecast_params(chart, columns, declared, filters, base_query, limit)
+    return _row_bar_params(columns, declared, filters, base_query, limit)
+
+
+def _row_table_params(
+    chart: Chart, columns: list[str], order: str, declared: dict, filters: list, base_query: dict, limit: int
+) -> tuple[dict, dict]:
+    """A table of a row dataset's rows, sorted by `order`, with the declared headers and formats."""
+    params = {
+        "viz_type": "table",
+        "query_mode": "raw",
+        "all_columns": columns,
+        "order_by_cols": [json.dumps([order, chart.sort != "desc"])],
+        "row_limit": limit,
+        "adhoc_filters": filters,
+        "server_pagination": False,
+        "include_search": limit > 10,
+        "show_cell_bars": limit > 10,  # no search box or bars over a few rows
+        "column_config": _column_config({c: (declared[c].label, declared[c].format) for c in columns}),
+    }
+    return params, {**base_query, "columns": columns, "metrics": [], "orderby": [[order, chart.sort != "desc"]]}
+
+
+def _row_bar_params(columns: list[str], declared: dict, filters: list, base_query: dict, limit: int) -> tuple[dict, dict]:
+    """Bars of a row dataset's values (every column after the first) over its first column."""
+    values = [_adhoc_value(c) for c in columns[1:]]
+    fmt = declared[columns[1]].format
+    params = {
+        "viz_type": "echarts_timeseries_bar",
+        "x_axis": columns[0],
+        "metrics": values,
+        "groupby": [],
+        "row_limit": limit,
+        "adhoc_filters": filters,
+        "orientation": "vertical",
+        "x_axis_sort_asc": True,
+        "show_legend": True,
+        "y_axis_format": AXIS_FORMAT[fmt],
+        **_currency(fmt),
+    }
+    return params, {**base_query, "columns": [_axis(columns[0], None)], "metrics": values, "orderby": [[values[0], False]]}
+
+
+def _semantic_chart_params(
+    chart: Chart, catalog: Catalog, filters: list, base_query: dict, limit: int, grain: str | None, fmt: str
+) -> tuple[dict, dict]:
+    """A semantic chart's form data and query, by its viz; a ValueError for a viz Superset has no mapping for."""
+    by = [g.dimension for g in chart.by]
+    if chart.viz == "kpi" and chart.by:
+        return _kpi_trend_params(chart, filters, base_query, grain, fmt)
+    if chart.viz == "kpi":
+        return _kpi_total_params(chart, filters, base_query, fmt)
+    if chart.viz == "bar" and catalog.dimensions[by[0]].order:
+        return _bucket_bar_params(chart, catalog, filters, base_query, limit)
+    if chart.viz in ("line", "bar"):
+        return _series_params(chart, catalog, filters, base_query, limit, grain, fmt)
+    if chart.viz == "pie":
+        return _pie_params(chart, filters, base_query, limit, fmt)
+    if chart.viz == "table":
+        return _table_params(chart, catalog, filters, base_query, limit)
     if chart.viz == "heatmap":
-        x, y = by
-        params = {
-            "viz_type": "heatmap_v2",
-            "x_axis": x,
-            "groupby": y,
-            "metric": metrics[0],
-            "adhoc_filters": filters,
-            "row_limit": limit,
-            "sort_x_axis": "alpha_asc",
-            "sort_y_axis": "alpha_asc",
-            "normalize_across": "heatmap",
-            "y_axis_format": D3FORMAT[fmt],
-            **_currency(fmt),
-            "show_values": False,
-            "show_legend": True,
-        }
-        if grain and catalog.dimensions[x].type == "time":
-            params["time_grain_sqla"] = grain
-        return params, {
-            **base_query,
-            "columns": [_axis(x, grain if catalog.dimensions[x].type == "time" else None), y],
-            "metrics": metrics,
-            "orderby": [],
-        }
+        return _heatmap_params(chart, catalog, filters, base_query, limit, grain, fmt)
     raise ValueError(f"chart {chart.key}: no Superset mapping for viz {chart.viz}")
+
+
+def _kpi_trend_params(chart: Chart, filters: list, base_query: dict, grain: str | None, fmt: str) -> tuple[dict, dict]:
+    """A kpi over a date: the latest complete month, against the month before, over its trend line."""
+    metrics = list(chart.metrics)
+    x = chart.by[0].dimension
+    params = {
+        "viz_type": "big_number",
+        "metric": metrics[0],
+        "x_axis": x,
+        "time_grain_sqla": grain,
+        "adhoc_filters": filters,
+        "show_trend_line": True,
+        "start_y_axis_at_zero": True,
+        "compare_lag": 1,
+        "compare_suffix": "vs previous month",
+        "aggregation": "LAST_VALUE",
+        "y_axis_format": D3FORMAT[fmt],
+        **_currency(fmt),
+    }
+    return params, {**base_query, "columns": [_axis(x, grain)], "metrics": metrics, "orderby": []}
+
+
+def _kpi_total_params(chart: Chart, filters: list, base_query: dict, fmt: str) -> tuple[dict, dict]:
+    """A kpi without a date: the metric's total."""
+    metrics = list(chart.metrics)
+    params = {
+        "viz_type": "big_number_total",
+        "metric": metrics[0],
+        "adhoc_filters": filters,
+        "y_axis_format": D3FORMAT[fmt],
+        **_currency(fmt),
+        "subheader": "",
+    }
+    return params, {**base_query, "columns": [], "metrics": metrics, "orderby": []}
+
+
+def _bucket_bar_params(chart: Chart, catalog: Catalog, filters: list, base_query: dict, limit: int) -> tuple[dict, dict]:
+    """Bars of buckets (a dimension with its own order) in that order: a table with bars in its cells."""
+    # Superset's bar chart lists categories alphabetically or by a metric it draws, so it would
+    # shuffle them; a table with bars in its cells keeps the order, sorting by the buckets' place
+    # (a metric it does not show).
+    by = [g.dimension for g in chart.by]
+    metrics = list(chart.metrics)
+    dimension = catalog.dimensions[by[0]]
+    place = {"expressionType": "SQL", "sqlExpression": f"MIN({order_sql(catalog, dimension)})", "label": "place"}
+    params = {
+        "viz_type": "table",
+        "query_mode": "aggregate",
+        "groupby": by,
+        "metrics": metrics,
+        "timeseries_limit_metric": place,
+        "order_desc": False,
+        "row_limit": limit,
+        "adhoc_filters": filters,
+        "server_pagination": False,
+        "include_search": False,
+        "show_cell_bars": True,
+        "column_config": _column_config(
+            {dimension.name: (dimension.label, "text"), **{m: (None, catalog.metrics[m].format) for m in metrics}}
+        ),
+    }
+    return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[place, True]], "order_desc": False}
+
+
+def _series_params(
+    chart: Chart, catalog: Catalog, filters: list, base_query: dict, limit: int, grain: str | None, fmt: str
+) -> tuple[dict, dict]:
+    """A line or bar chart: the metrics over the first dimension of `by`, a series per value of the others."""
+    by = [g.dimension for g in chart.by]
+    metrics = list(chart.metrics)
+    x = by[0]
+    params = {
+        "viz_type": "echarts_timeseries_line" if chart.viz == "line" else "echarts_timeseries_bar",
+        "x_axis": x,
+        "metrics": metrics,
+        "groupby": by[1:],
+        "row_limit": limit,
+        "adhoc_filters": filters,
+        "y_axis_format": AXIS_FORMAT[fmt],
+        **_currency(fmt),
+        "show_legend": len(metrics) > 1,
+        "rich_tooltip": True,
+    }
+    over_time = catalog.dimensions[x].type == "time"
+    if grain and over_time:
+        params["time_grain_sqla"] = grain
+    if chart.viz == "bar":
+        params.update(_bar_layout(chart, metrics, over_time))
+    axis_grain = grain if over_time else None
+    return params, {
+        **base_query,
+        "columns": [_axis(x, axis_grain), *by[1:]],
+        "metrics": metrics,
+        "orderby": [[metrics[0], chart.sort != "desc"]],
+    }
+
+
+def _bar_layout(chart: Chart, metrics: list[str], over_time: bool) -> dict:
+    """A bar chart's orientation, its category labels (every one, upright if they do not fit) and its bars' order."""
+    layout = {"orientation": chart.orientation}
+    if not over_time:
+        layout["xAxisLabelInterval"] = "0"  # every bar labelled (Superset's "All"), never one in three
+        if chart.orientation == "vertical" and (chart.limit or 0) > 5 * chart.width:
+            layout["xAxisLabelRotation"] = 90  # more bars than level labels (or slanted ones) fit across
+    # Horizontal bars are drawn from the bottom up: reverse the order so the first (the
+    # largest, or bucket 1) reads at the top.
+    flip = chart.orientation == "horizontal"
+    if chart.sort:
+        layout["x_axis_sort"] = metrics[0]
+        layout["x_axis_sort_asc"] = (chart.sort != "desc") != flip
+    else:
+        layout["x_axis_sort_asc"] = not flip
+    return layout
+
+
+def _pie_params(chart: Chart, filters: list, base_query: dict, limit: int, fmt: str) -> tuple[dict, dict]:
+    """A pie of the first metric's shares, with the whole legend beside it."""
+    by = [g.dimension for g in chart.by]
+    metrics = list(chart.metrics)
+    params = {
+        "viz_type": "pie",
+        "groupby": by,
+        "metric": metrics[0],
+        "adhoc_filters": filters,
+        "row_limit": limit,
+        "sort_by_metric": True,
+        "label_type": "percent",
+        "labels_outside": False,
+        "number_format": D3FORMAT[fmt],
+        **_currency(fmt),
+        "show_legend": True,
+        "legendType": "plain",
+        "legendOrientation": "right",
+    }  # the whole legend, one name a line beside the pie; never cut mid-word
+    return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], False]]}
+
+
+def _table_params(chart: Chart, catalog: Catalog, filters: list, base_query: dict, limit: int) -> tuple[dict, dict]:
+    """A table of the metrics by the dimensions of `by`, sorted by the first metric."""
+    by = [g.dimension for g in chart.by]
+    metrics = list(chart.metrics)
+    params = {
+        "viz_type": "table",
+        "query_mode": "aggregate",
+        "groupby": by,
+        "metrics": metrics,
+        "timeseries_limit_metric": metrics[0],
+        "order_desc": chart.sort != "asc",
+        "row_limit": limit,
+        "adhoc_filters": filters,
+        "server_pagination": False,
+        "include_search": True,
+        "column_config": _column_config({m: (None, catalog.metrics[m].format) for m in metrics}),
+    }
+    return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], chart.sort == "asc"]]}
+
+
+def _heatmap_params(
+    chart: Chart, catalog: Catalog, filters: list, base_query: dict, limit: int, grain: str | None, fmt: str
+) -> tuple[dict, dict]:
+    """A heatmap of the first metric over the two dimensions of `by`."""
+    x, y = [g.dimension for g in chart.by]
+    metrics = list(chart.metrics)
+    params = {
+        "viz_type": "heatmap_v2",
+        "x_axis": x,
+        "groupby": y,
+        "metric": metrics[0],
+        "adhoc_filters": filters,
+        "row_limit": limit,
+        "sort_x_axis": "alpha_asc",
+        "sort_y_axis": "alpha_asc",
+        "normalize_across": "heatmap",
+        "y_axis_format": D3FORMAT[fmt],
+        **_currency(fmt),
+        "show_values": False,
+        "show_legend": True,
+    }
+    if grain and catalog.dimensions[x].type == "time":
+        params["time_grain_sqla"] = grain
+    return params, {
+        **base_query,
+        "columns": [_axis(x, grain if catalog.dimensions[x].type == "time" else None), y],
+        "metrics": metrics,
+        "orderby": [],
+    }
 
 
 def _dashboard_yaml(dashboard: Dashboard, catalog: Catalog, bundle_datasets: dict[str, BundleDataset]) -> dict:

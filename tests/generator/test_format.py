@@ -66,25 +66,36 @@ def test_every_field_is_in_the_original_format(small_drop, source):
         for value, kind in zip(row, kinds):
             if value == "":
                 continue
-            quoted = value.startswith('"')
-            inner = value[1:-1].replace('""', '"') if quoted else value
-            if kind in ("id", "text", "zip"):
-                must_quote = inner[:1].isdigit() or any(c in inner for c in ',"\r\n')
-                assert quoted == must_quote, (source.filename, value)
-            else:
-                assert not quoted, (source.filename, value)
-            if kind == "id":
-                assert ID.fullmatch(inner), value
-            elif kind == "zip":
-                assert re.fullmatch(r"\d{5}", inner), value
-            elif kind == "timestamp":
-                assert TIMESTAMP.fullmatch(inner), value
-            elif kind == "money":
-                assert MONEY.fullmatch(inner), value
-            elif kind == "int":
-                assert re.fullmatch(r"\d+", inner), value
-            elif kind == "float":
-                float(inner)
+            inner = assert_quoted_as_the_original(source.filename, value, kind)
+            assert_written_as_the_original(value, inner, kind)
+
+
+def assert_quoted_as_the_original(filename, value, kind):
+    """Check a non-empty field is quoted exactly when the original quotes it; return it unquoted."""
+    quoted = value.startswith('"')
+    inner = value[1:-1].replace('""', '"') if quoted else value
+    if kind in ("id", "text", "zip"):
+        must_quote = inner[:1].isdigit() or any(c in inner for c in ',"\r\n')
+        assert quoted == must_quote, (filename, value)
+    else:
+        assert not quoted, (filename, value)
+    return inner
+
+
+def assert_written_as_the_original(value, inner, kind):
+    """Check a field's unquoted value is written as the original writes its kind."""
+    if kind == "id":
+        assert ID.fullmatch(inner), value
+    elif kind == "zip":
+        assert re.fullmatch(r"\d{5}", inner), value
+    elif kind == "timestamp":
+        assert TIMESTAMP.fullmatch(inner), value
+    elif kind == "money":
+        assert MONEY.fullmatch(inner), value
+    elif kind == "int":
+        assert re.fullmatch(r"\d+", inner), value
+    elif kind == "float":
+        float(inner)
 
 
 def test_estimated_delivery_and_review_creation_dates_are_at_midnight(raw):

@@ -128,48 +128,65 @@ def _json(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def _test(pools: dict, args: list) -> None:
+    """can-connect?: a connection of its own, SELECT 1, closed."""
+    path, props = args
+    connection = _open(path, props)
+    try:
+        connection.execute("select 1").fetchall()
+    finally:
+        _close(path, connection)
+
+
+def _close_pool(pools: dict, args: list) -> None:
+    pool = pools.pop(args[0], {})
+    for connection in pool.get("connections", []):
+        _close(pool["path"], connection)
+
+
+def _pooled(pool: dict, path: str, props: dict[str, str], init_sql: str | None):
+    """The pool's connection whose turn it is (opened while the pool has fewer than two), its
+    `init_sql` run once."""
+    if len(pool["connections"]) < 2:
+        pool["connections"].append(_open(path, props))
+        pool["initialized"].append(False)
+    index = pool["turn"] % len(pool["connections"])
+    pool["turn"] += 1
+    connection = pool["connections"][index]
+    if init_sql and not pool["initialized"][index]:
+        try:
+            connection.execute(init_sql)
+        except Exception as e:  # noqa: BLE001 - the driver's own rule decides
+            if not already_done(str(e)):
+                raise
+        pool["initialized"][index] = True
+    return connection
+
+
+def _query(pools: dict, args: list) -> dict:
+    key, path, props, init_sql, sql = args
+    pool = pools.setdefault(key, {"path": path, "connections": [], "initialized": [], "turn": 0})
+    connection = _pooled(pool, path, props, init_sql)
+    cursor = connection.cursor()
+    result = cursor.execute(sql)
+    columns = [d[0] for d in result.description] if result.description else []
+    rows = [[_json(v) for v in r] for r in result.fetchall()] if result.description else []
+    cursor.close()
+    return {"columns": columns, "rows": rows}
+
+
+COMMANDS = {"test": _test, "close": _close_pool, "query": _query}  # command -> what it does, answered ("ok", its result)
+
+
 def _serve(pipe) -> None:
     pools: dict[int, dict] = {}
     while True:
         command, *args = pipe.recv()
+        if command == "stop":
+            return
         try:
-            if command == "stop":
-                return
-            if command == "test":  # can-connect?: a connection of its own, SELECT 1, closed
-                path, props = args
-                connection = _open(path, props)
-                try:
-                    connection.execute("select 1").fetchall()
-                finally:
-                    _close(path, connection)
-                pipe.send(("ok", None))
-            elif command == "close":
-                pool = pools.pop(args[0], {})
-                for connection in pool.get("connections", []):
-                    _close(pool["path"], connection)
-                pipe.send(("ok", None))
-            elif command == "query":
-                key, path, props, init_sql, sql = args
-                pool = pools.setdefault(key, {"path": path, "connections": [], "initialized": [], "turn": 0})
-                if len(pool["connections"]) < 2:
-                    pool["connections"].append(_open(path, props))
-                    pool["initialized"].append(False)
-                index = pool["turn"] % len(pool["connections"])
-                pool["turn"] += 1
-                connection = pool["connections"][index]
-                if init_sql and not pool["initialized"][index]:
-                    try:
-                        connection.execute(init_sql)
-                    except Exception as e:  # noqa: BLE001 - the driver's own rule decides
-                        if not already_done(str(e)):
-                            raise
-                    pool["initialized"][index] = True
-                cursor = connection.cursor()
-                result = cursor.execute(sql)
-                columns = [d[0] for d in result.description] if result.description else []
-                rows = [[_json(v) for v in r] for r in result.fetchall()] if result.description else []
-                cursor.close()
-                pipe.send(("ok", {"columns": columns, "rows": rows}))
+            if command in COMMANDS:
+                pipe.send(("ok", COMMANDS[command](pools, args)))
             else:
                 pipe.send(("error", f"unknown command {command}"))
         except Exception as e:  # noqa: BLE001 - every DuckDB error goes back as Metabase shows it

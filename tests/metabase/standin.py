@@ -204,6 +204,21 @@ CLICKHOUSE_PROPERTIES = {
 }
 
 
+PUBLIC_ROUTES: dict = {}  # "METHOD /path/template" -> handler(standin, body): the routes that need no session
+ADMIN_ROUTES: dict = {}  # "METHOD /path/template" -> handler(standin, args, query, body): an administrator's routes
+
+
+def _handles(table: dict, *keys: str):
+    """Registers the decorated method in `table` as the handler of these routes."""
+
+    def register(method):
+        for key in keys:
+            table[key] = method
+        return method
+
+    return register
+
+
 class MetabaseStandIn:
     """Start with `start()`, stop with `stop()`; `url` is where it listens."""
 
@@ -397,37 +412,13 @@ class MetabaseStandIn:
         return {**d, "dashcards": [dict(c) for c in d["dashcards"]], "tabs": []}
 
     # --- routes ---------------------------------------------------------------------------
+    # The routes that need no session are in PUBLIC_ROUTES, an administrator's in ADMIN_ROUTES:
+    # "METHOD /path/template" -> handler, registered with @_handles.
 
     def route(self, method: str, template: str, args: list[str], query: dict, body, user: dict | None):
-        s = self.state
         key = f"{method} {template}"
-        if key == "GET /api/health":
-            return {"status": "ok"}
-        if key == "GET /api/session/properties":
-            return {
-                "setup-token": s.setup_token,
-                "has-user-setup": bool(s.users),
-                "version": {"tag": "v0.63.5-standin"},
-                "site-name": "Metabase",
-                "report-timezone-long": self.timezone,
-                "email-configured?": bool(s.settings.get("email-smtp-host")),
-            }
-        if key == "POST /api/setup/":
-            if s.users:
-                raise Reply(
-                    403, "The /api/setup route can only be used to create the first user, however a user currently exists.", text=True
-                )
-            if body["token"] != s.setup_token:
-                raise Reply(400, {"errors": {"token": "Token does not match the setup token."}, "specific-errors": {}})
-            _check_password(body["user"]["password"])
-            admin = self._add_user(body["user"]["email"], body["user"].get("first_name"), body["user"].get("last_name"), True)
-            s.passwords[admin["id"]] = body["user"]["password"]
-            return self._session(admin["id"])
-        if key == "POST /api/session/":
-            match = next((u for u in s.users.values() if u["email"] == body["username"]), None)
-            if match is None or s.passwords.get(match["id"]) != body["password"]:
-                raise Reply(401, {"errors": {"password": "did not match stored password"}})
-            return self._session(match["id"])
+        if key in PUBLIC_ROUTES:
+            return PUBLIC_ROUTES[key](self, body)
         if user is None:
             raise Reply(401, "Unauthenticated", text=True)
         if key == "GET /api/user/current":
@@ -441,273 +432,406 @@ class MetabaseStandIn:
         return self._admin_route(key, [int(a) if a.isdigit() else a for a in args], query, body)
 
     def _admin_route(self, key: str, args: list[int], query: dict, body):
-        s = self.state
-        # databases
-        if key == "GET /api/database/":
-            return {"data": [self._database_out(d) for d in s.databases.values()], "total": len(s.databases)}
-        if key == "POST /api/database/":
-            if body.get("cache_ttl") is not None:
-                raise Reply(
-                    402,
-                    "The cache TTL database setting is only enabled if you have a premium token with the cache granular controls feature.",
-                    text=True,
-                )
-            database_id = self._id()
-            self._connection_test(body["engine"], body["details"], database_id)
-            # Only these keys are saved: a description, for one, is dropped.
-            kept = {k: body[k] for k in ("name", "engine", "details", "cache_ttl", "provider_name") if k in body}
-            kept.update(is_full_sync=body.get("is_full_sync", True), is_on_demand=bool(body.get("is_on_demand")), description=None)
-            if body.get("auto_run_queries") is not None:
-                kept["auto_run_queries"] = body["auto_run_queries"]
-            s.databases[database_id] = {"id": database_id, **kept, "initial_sync_status": "incomplete"}
-            s.sync_polls[database_id] = self.sync_polls_needed
-            # Every group gets view data, and the least create-queries it has on any other
-            # database, or native queries when it has none (set-default-database-permissions!).
-            for gid in map(str, s.groups):
-                if gid == "2":
-                    continue
-                have = [p.get("create-queries", "no") for p in s.data_graph["groups"].get(gid, {}).values()]
-                level = min(have, key=CREATE_QUERIES.index) if have else "query-builder-and-native"
-                s.data_graph["groups"].setdefault(gid, {})[str(database_id)] = {"view-data": "unrestricted", "create-queries": level}
-            s.data_graph["groups"].setdefault("2", {})[str(database_id)] = {
-                "view-data": "unrestricted",
-                "create-queries": "query-builder-and-native",
-            }
-            s.data_graph["revision"] += 1
-            return self._database_out(s.databases[database_id])
-        if key in ("GET /api/database/{id}", "PUT /api/database/{id}", "POST /api/database/{id}/sync_schema"):
-            database = s.databases.get(args[0])
-            if database is None:
-                raise Reply(404, "Not found.", text=True)
-            if key.startswith("PUT"):
-                self._update_database(database, body)
-            elif key.startswith("POST"):
-                return {"status": "ok"}
-            elif database["initial_sync_status"] != "complete":
-                s.sync_polls[args[0]] -= 1
-                if s.sync_polls[args[0]] <= 0:
-                    database["initial_sync_status"] = "complete"
-            return self._database_out(database)
-        # collections
-        if key == "GET /api/collection/":
-            archived = query.get("archived", ["false"])[0] == "true"
-            root = {
-                "id": "root",
-                "name": "Our analytics",
-                "location": None,
-                "archived": False,
-                "personal_owner_id": None,
-                "entity_id": None,
-            }
-            return [root] + [self._collection_out(c) for c in s.collections.values() if c["archived"] == archived]
-        if key == "POST /api/collection/":
-            self._check_authority(body)
-            parent = body.get("parent_id")
-            if parent is not None and parent not in s.collections:
-                raise Reply(404, "Not found.", text=True)
-            location = "/" if parent is None else s.collections[parent]["location"] + f"{parent}/"
-            collection_id = self._id()
-            s.collections[collection_id] = {
-                "id": collection_id,
-                "name": body["name"],
-                "description": body.get("description"),
-                "location": location,
-                "entity_id": _nano(),
-                "archived": False,
-                "personal_owner_id": None,
-                "namespace": None,
-            }
-            # A new collection starts with its parent's permissions, for every group.
-            source = "root" if parent is None else str(parent)
-            for perms in s.collection_graph["groups"].values():
-                if source in perms:
-                    perms[str(collection_id)] = perms[source]
-            s.collection_graph["revision"] += 1
-            return self._collection_out(s.collections[collection_id])
-        if key == "PUT /api/collection/{id}":
-            collection = s.collections.get(args[0])
-            if collection is None:
-                raise Reply(404, "Not found.", text=True)
-            self._check_authority(body)
-            if "parent_id" in body:
-                parent = body["parent_id"]
-                collection["location"] = "/" if parent is None else s.collections[parent]["location"] + f"{parent}/"
-            collection.update({k: v for k, v in body.items() if k in ("name", "description", "archived")})
-            return self._collection_out(collection)
-        if key == "GET /api/collection/{id}/items":
-            if args[0] not in s.collections:
-                raise Reply(404, "Not found.", text=True)
-            models = query.get("models", ["card", "dashboard", "collection"])
-            data = []
-            if "card" in models:
-                data += [
-                    {"id": c["id"], "name": c["name"], "model": "card", "entity_id": c["entity_id"]}
-                    for c in s.cards.values()
-                    if c["collection_id"] == args[0] and not c["archived"]
-                ]
-            if "dashboard" in models:
-                data += [
-                    {"id": d["id"], "name": d["name"], "model": "dashboard", "entity_id": d["entity_id"]}
-                    for d in s.dashboards.values()
-                    if d["collection_id"] == args[0] and not d["archived"]
-                ]
-            return {"total": len(data), "data": data, "models": models, "limit": None, "offset": None}
-        # cards
-        if key == "POST /api/card/":
-            self._check_card(body)
-            card_id = self._id()
-            fields = ("name", "description", "display", "type", "collection_id", "visualization_settings", "dataset_query", "parameters")
-            s.cards[card_id] = {
-                "id": card_id,
-                "entity_id": _nano(),
-                "archived": False,
-                **{k: body.get(k) for k in fields},
-            }  # a client's entity_id is ignored
-            s.cards[card_id]["database_id"] = body["dataset_query"]["database"]
-            return self._card_out(s.cards[card_id])
-        if key == "PUT /api/card/{id}":
-            card = s.cards.get(args[0])
-            if card is None:
-                raise Reply(404, "Not found.", text=True)
-            self._check_card({**card, **body})
-            card.update({k: v for k, v in body.items() if k != "entity_id"})
-            return self._card_out(card)
-        # dashboards
-        if key == "POST /api/dashboard/":
-            dashboard_id = self._id()
-            s.dashboards[dashboard_id] = {
-                "id": dashboard_id,
-                "entity_id": _nano(),
-                "name": body["name"],
-                "description": body.get("description"),
-                "collection_id": body.get("collection_id"),
-                "parameters": body.get("parameters") or [],
-                "dashcards": [],
-                "archived": False,
-            }
-            return self._dashboard_out(s.dashboards[dashboard_id])
-        if key in ("GET /api/dashboard/{id}", "PUT /api/dashboard/{id}"):
-            dashboard = s.dashboards.get(args[0])
-            if dashboard is None:
-                raise Reply(404, "Not found.", text=True)
-            if key.startswith("PUT"):
-                self._update_dashboard(dashboard, body)
-                self._dashboard_saved(dashboard, body)
-            return self._dashboard_out(dashboard)
-        # dashboard subscriptions, mail
+        """An administrator's request: ADMIN_ROUTES, else the dashboard subscriptions' routes
+        (_pulse_route), else a 404."""
+        if key in ADMIN_ROUTES:
+            return ADMIN_ROUTES[key](self, args, query, body)
         if key.startswith(("GET /api/pulse", "POST /api/pulse", "PUT /api/pulse")):
             return self._pulse_route(key, args, query, body)
-        if key == "PUT /api/email/":
-            return self._put_email(body)
-        if key == "PUT /api/setting/{key}":
-            s.settings[args[0]] = body["value"]
-            return None
-        # groups, users
-        if key == "GET /api/permissions/group":
-            return [{**g, "member_count": sum(1 for m in s.memberships if m["group_id"] == g["id"])} for g in s.groups.values()]
-        if key == "POST /api/permissions/group":
-            if body.get("is_tenant_group"):
-                raise Reply(402, PAID.format("Tenants"), text=True)
-            if any(g["name"] == body["name"] for g in s.groups.values()):
-                raise Reply(400, {"errors": {"name": "A group with that name already exists."}})
-            group_id = self._id()
-            s.groups[group_id] = {"id": group_id, "name": body["name"]}
-            return s.groups[group_id]
-        if key == "GET /api/permissions/membership":
-            found: dict[str, list] = {}
-            for m in s.memberships:
-                found.setdefault(str(m["user_id"]), []).append(dict(m))
-            return found
-        if key == "POST /api/permissions/membership":
-            if body.get("is_group_manager"):
-                raise Reply(
-                    402,
-                    "The group manager permissions functionality is only enabled if you have "
-                    "a premium token with the advanced-permissions feature.",
-                    text=True,
-                )
-            if body["group_id"] not in s.groups or body["user_id"] not in s.users:
-                raise Reply(404, "Not found.", text=True)
-            self._join(body["group_id"], body["user_id"])
-            return [
-                {**s.users[m["user_id"]], "membership_id": m["membership_id"], "user_id": m["user_id"]}
-                for m in s.memberships
-                if m["group_id"] == body["group_id"]
-            ]
-        if key == "GET /api/user/":
-            status = query.get("status", ["active"])[0]
-            wanted = [u for u in s.users.values() if status == "all" or u["is_active"] == (status == "active")]
-            data = [{**u, "group_ids": sorted(m["group_id"] for m in s.memberships if m["user_id"] == u["id"])} for u in wanted]
-            return {"data": data, "total": len(data), "limit": None, "offset": None}
-        if key == "PUT /api/user/{id}":
-            user = s.users.get(args[0])
-            if user is None or not user["is_active"]:
-                raise Reply(404, "Not found.", text=True)
-            user.update({k: body[k] for k in ("email", "first_name", "last_name", "is_superuser") if body.get(k) is not None})
-            if body.get("user_group_memberships") is not None:  # set-permissions-groups!: exactly these groups
-                wanted = {m["id"] for m in body["user_group_memberships"]} | {1}
-                s.memberships = [m for m in s.memberships if m["user_id"] != user["id"] or m["group_id"] in wanted]
-                for group_id in sorted(wanted):
-                    self._join(group_id, user["id"])
-            user["updated_at"] = _now()
-            memberships = [{"id": m["group_id"], "is_group_manager": False} for m in s.memberships if m["user_id"] == user["id"]]
-            return {**user, "user_group_memberships": memberships}
-        if key == "DELETE /api/user/{id}":
-            if args[0] not in s.users:
-                raise Reply(404, "Not found.", text=True)
-            s.users[args[0]].update(is_active=False, updated_at=_now())
-            return {"success": True}
-        if key == "POST /api/user/":
-            if any(u["email"] == body["email"] for u in s.users.values()):
-                raise Reply(400, {"errors": {"email": "Email address already in use."}})
-            user = self._add_user(body["email"], body.get("first_name"), body.get("last_name"), False)
-            for membership in body.get("user_group_memberships") or []:
-                self._join(membership["id"], user["id"])
-            return user
-        if key == "PUT /api/user/{id}/password":
-            if args[0] not in s.users:
-                raise Reply(404, "Not found.", text=True)
-            _check_password(body["password"])
-            s.passwords[args[0]] = body["password"]
-            return None
-        # permission graphs
-        if key in ("GET /api/permissions/graph", "GET /api/collection/graph"):
-            graph = s.data_graph if "permissions" in key else s.collection_graph
-            if "collection" in key:
-                groups = {g: {c: v for c, v in perms.items() if v != "none"} for g, perms in graph["groups"].items()}
-            else:  # the least a group can have is left out: no queries of its own
-                groups = {
-                    g: {d: {k: v for k, v in p.items() if (k, v) != ("create-queries", "no")} for d, p in per.items()}
-                    for g, per in graph["groups"].items()
-                }
-            return json.loads(json.dumps({"revision": graph["revision"], "groups": groups}))
-        if key in ("PUT /api/permissions/graph", "PUT /api/collection/graph"):
-            kind = "data" if "permissions" in key else "collection"
-            graph = s.data_graph if kind == "data" else s.collection_graph
-            if self.stale_next.get(kind):  # another admin saved a change just before us
-                self.stale_next[kind] -= 1
-                graph["revision"] += 1
-            if query.get("force", ["false"])[0] != "true" and body.get("revision") != graph["revision"]:
-                raise Reply(409, STALE, text=True)
-            if kind == "data":
-                self._check_open_source_graph(body)
-            for gid, per in body["groups"].items():
-                if int(gid) not in s.groups:
-                    raise Reply(400, f"Cannot parse permissions graph because it is invalid: no group {gid}", text=True)
-                for target, value in (per or {}).items():
-                    if kind == "data":
-                        if int(target) not in s.databases:
-                            raise Reply(400, f"Cannot parse permissions graph because it is invalid: no database {target}", text=True)
-                        graph["groups"].setdefault(gid, {})[target] = {**graph["groups"].get(gid, {}).get(target, {}), **value}
-                    else:
-                        if target != "root" and int(target) not in s.collections:
-                            raise Reply(400, f"Cannot parse permissions graph because it is invalid: no collection {target}", text=True)
-                        graph["groups"].setdefault(gid, {})[target] = value
-            graph["revision"] += 1
-            if query.get("skip-graph", ["false"])[0] == "true":
-                return {"revision": graph["revision"]}
-            return {"revision": graph["revision"], "groups": body["groups"]}
         raise Reply(404, "Not found.", text=True)
+
+    def _found(self, table: dict, key):
+        """table[key], or Metabase's plain-text 404."""
+        if key not in table:
+            raise Reply(404, "Not found.", text=True)
+        return table[key]
+
+    # --- session and setup (no session needed) ----------------------------------------------
+
+    @_handles(PUBLIC_ROUTES, "GET /api/health")
+    def _health(self, body):
+        return {"status": "ok"}
+
+    @_handles(PUBLIC_ROUTES, "GET /api/session/properties")
+    def _session_properties(self, body):
+        s = self.state
+        return {
+            "setup-token": s.setup_token,
+            "has-user-setup": bool(s.users),
+            "version": {"tag": "v0.63.5-standin"},
+            "site-name": "Metabase",
+            "report-timezone-long": self.timezone,
+            "email-configured?": bool(s.settings.get("email-smtp-host")),
+        }
+
+    @_handles(PUBLIC_ROUTES, "POST /api/setup/")
+    def _setup(self, body):
+        s = self.state
+        if s.users:
+            raise Reply(403, "The /api/setup route can only be used to create the first user, however a user currently exists.", text=True)
+        if body["token"] != s.setup_token:
+            raise Reply(400, {"errors": {"token": "Token does not match the setup token."}, "specific-errors": {}})
+        _check_password(body["user"]["password"])
+        admin = self._add_user(body["user"]["email"], body["user"].get("first_name"), body["user"].get("last_name"), True)
+        s.passwords[admin["id"]] = body["user"]["password"]
+        return self._session(admin["id"])
+
+    @_handles(PUBLIC_ROUTES, "POST /api/session/")
+    def _login(self, body):
+        s = self.state
+        match = next((u for u in s.users.values() if u["email"] == body["username"]), None)
+        if match is None or s.passwords.get(match["id"]) != body["password"]:
+            raise Reply(401, {"errors": {"password": "did not match stored password"}})
+        return self._session(match["id"])
+
+    # --- databases --------------------------------------------------------------------------
+
+    @_handles(ADMIN_ROUTES, "GET /api/database/")
+    def _list_databases(self, args, query, body):
+        return {"data": [self._database_out(d) for d in self.state.databases.values()], "total": len(self.state.databases)}
+
+    @_handles(ADMIN_ROUTES, "POST /api/database/")
+    def _create_database(self, args, query, body):
+        s = self.state
+        if body.get("cache_ttl") is not None:
+            raise Reply(
+                402,
+                "The cache TTL database setting is only enabled if you have a premium token with the cache granular controls feature.",
+                text=True,
+            )
+        database_id = self._id()
+        self._connection_test(body["engine"], body["details"], database_id)
+        # Only these keys are saved: a description, for one, is dropped.
+        kept = {k: body[k] for k in ("name", "engine", "details", "cache_ttl", "provider_name") if k in body}
+        kept.update(is_full_sync=body.get("is_full_sync", True), is_on_demand=bool(body.get("is_on_demand")), description=None)
+        if body.get("auto_run_queries") is not None:
+            kept["auto_run_queries"] = body["auto_run_queries"]
+        s.databases[database_id] = {"id": database_id, **kept, "initial_sync_status": "incomplete"}
+        s.sync_polls[database_id] = self.sync_polls_needed
+        self._grant_new_database(database_id)
+        return self._database_out(s.databases[database_id])
+
+    def _grant_new_database(self, database_id: int) -> None:
+        # Every group gets view data, and the least create-queries it has on any other
+        # database, or native queries when it has none (set-default-database-permissions!).
+        s = self.state
+        for gid in map(str, s.groups):
+            if gid == "2":
+                continue
+            have = [p.get("create-queries", "no") for p in s.data_graph["groups"].get(gid, {}).values()]
+            level = min(have, key=CREATE_QUERIES.index) if have else "query-builder-and-native"
+            s.data_graph["groups"].setdefault(gid, {})[str(database_id)] = {"view-data": "unrestricted", "create-queries": level}
+        s.data_graph["groups"].setdefault("2", {})[str(database_id)] = {
+            "view-data": "unrestricted",
+            "create-queries": "query-builder-and-native",
+        }
+        s.data_graph["revision"] += 1
+
+    @_handles(ADMIN_ROUTES, "GET /api/database/{id}")
+    def _get_database(self, args, query, body):
+        database = self._found(self.state.databases, args[0])
+        if database["initial_sync_status"] != "complete":
+            self.state.sync_polls[args[0]] -= 1
+            if self.state.sync_polls[args[0]] <= 0:
+                database["initial_sync_status"] = "complete"
+        return self._database_out(database)
+
+    @_handles(ADMIN_ROUTES, "PUT /api/database/{id}")
+    def _put_database(self, args, query, body):
+        database = self._found(self.state.databases, args[0])
+        self._update_database(database, body)
+        return self._database_out(database)
+
+    @_handles(ADMIN_ROUTES, "POST /api/database/{id}/sync_schema")
+    def _sync_schema(self, args, query, body):
+        self._found(self.state.databases, args[0])
+        return {"status": "ok"}
+
+    # --- collections ------------------------------------------------------------------------
+
+    @_handles(ADMIN_ROUTES, "GET /api/collection/")
+    def _list_collections(self, args, query, body):
+        archived = query.get("archived", ["false"])[0] == "true"
+        root = {
+            "id": "root",
+            "name": "Our analytics",
+            "location": None,
+            "archived": False,
+            "personal_owner_id": None,
+            "entity_id": None,
+        }
+        return [root] + [self._collection_out(c) for c in self.state.collections.values() if c["archived"] == archived]
+
+    def _location(self, parent: int | None) -> str:
+        return "/" if parent is None else self.state.collections[parent]["location"] + f"{parent}/"
+
+    @_handles(ADMIN_ROUTES, "POST /api/collection/")
+    def _create_collection(self, args, query, body):
+        s = self.state
+        self._check_authority(body)
+        parent = body.get("parent_id")
+        if parent is not None and parent not in s.collections:
+            raise Reply(404, "Not found.", text=True)
+        location = self._location(parent)
+        collection_id = self._id()
+        s.collections[collection_id] = {
+            "id": collection_id,
+            "name": body["name"],
+            "description": body.get("description"),
+            "location": location,
+            "entity_id": _nano(),
+            "archived": False,
+            "personal_owner_id": None,
+            "namespace": None,
+        }
+        # A new collection starts with its parent's permissions, for every group.
+        source = "root" if parent is None else str(parent)
+        for perms in s.collection_graph["groups"].values():
+            if source in perms:
+                perms[str(collection_id)] = perms[source]
+        s.collection_graph["revision"] += 1
+        return self._collection_out(s.collections[collection_id])
+
+    @_handles(ADMIN_ROUTES, "PUT /api/collection/{id}")
+    def _put_collection(self, args, query, body):
+        collection = self._found(self.state.collections, args[0])
+        self._check_authority(body)
+        if "parent_id" in body:
+            collection["location"] = self._location(body["parent_id"])
+        collection.update({k: v for k, v in body.items() if k in ("name", "description", "archived")})
+        return self._collection_out(collection)
+
+    @_handles(ADMIN_ROUTES, "GET /api/collection/{id}/items")
+    def _collection_items(self, args, query, body):
+        s = self.state
+        self._found(s.collections, args[0])
+        models = query.get("models", ["card", "dashboard", "collection"])
+        data = []
+        if "card" in models:
+            data += [
+                {"id": c["id"], "name": c["name"], "model": "card", "entity_id": c["entity_id"]}
+                for c in s.cards.values()
+                if c["collection_id"] == args[0] and not c["archived"]
+            ]
+        if "dashboard" in models:
+            data += [
+                {"id": d["id"], "name": d["name"], "model": "dashboard", "entity_id": d["entity_id"]}
+                for d in s.dashboards.values()
+                if d["collection_id"] == args[0] and not d["archived"]
+            ]
+        return {"total": len(data), "data": data, "models": models, "limit": None, "offset": None}
+
+    # --- cards ------------------------------------------------------------------------------
+
+    @_handles(ADMIN_ROUTES, "POST /api/card/")
+    def _create_card(self, args, query, body):
+        s = self.state
+        self._check_card(body)
+        card_id = self._id()
+        fields = ("name", "description", "display", "type", "collection_id", "visualization_settings", "dataset_query", "parameters")
+        s.cards[card_id] = {
+            "id": card_id,
+            "entity_id": _nano(),
+            "archived": False,
+            **{k: body.get(k) for k in fields},
+        }  # a client's entity_id is ignored
+        s.cards[card_id]["database_id"] = body["dataset_query"]["database"]
+        return self._card_out(s.cards[card_id])
+
+    @_handles(ADMIN_ROUTES, "PUT /api/card/{id}")
+    def _put_card(self, args, query, body):
+        card = self._found(self.state.cards, args[0])
+        self._check_card({**card, **body})
+        card.update({k: v for k, v in body.items() if k != "entity_id"})
+        return self._card_out(card)
+
+    # --- dashboards -------------------------------------------------------------------------
+
+    @_handles(ADMIN_ROUTES, "POST /api/dashboard/")
+    def _create_dashboard(self, args, query, body):
+        s = self.state
+        dashboard_id = self._id()
+        s.dashboards[dashboard_id] = {
+            "id": dashboard_id,
+            "entity_id": _nano(),
+            "name": body["name"],
+            "description": body.get("description"),
+            "collection_id": body.get("collection_id"),
+            "parameters": body.get("parameters") or [],
+            "dashcards": [],
+            "archived": False,
+        }
+        return self._dashboard_out(s.dashboards[dashboard_id])
+
+    @_handles(ADMIN_ROUTES, "GET /api/dashboard/{id}")
+    def _get_dashboard(self, args, query, body):
+        return self._dashboard_out(self._found(self.state.dashboards, args[0]))
+
+    @_handles(ADMIN_ROUTES, "PUT /api/dashboard/{id}")
+    def _put_dashboard(self, args, query, body):
+        dashboard = self._found(self.state.dashboards, args[0])
+        self._update_dashboard(dashboard, body)
+        self._dashboard_saved(dashboard, body)
+        return self._dashboard_out(dashboard)
+
+    # --- mail, settings (dashboard subscriptions: _pulse_route) ------------------------------
+
+    @_handles(ADMIN_ROUTES, "PUT /api/email/")
+    def _email(self, args, query, body):
+        return self._put_email(body)
+
+    @_handles(ADMIN_ROUTES, "PUT /api/setting/{key}")
+    def _put_setting(self, args, query, body):
+        self.state.settings[args[0]] = body["value"]
+
+    # --- groups, users ----------------------------------------------------------------------
+
+    @_handles(ADMIN_ROUTES, "GET /api/permissions/group")
+    def _list_groups(self, args, query, body):
+        s = self.state
+        return [{**g, "member_count": sum(1 for m in s.memberships if m["group_id"] == g["id"])} for g in s.groups.values()]
+
+    @_handles(ADMIN_ROUTES, "POST /api/permissions/group")
+    def _create_group(self, args, query, body):
+        s = self.state
+        if body.get("is_tenant_group"):
+            raise Reply(402, PAID.format("Tenants"), text=True)
+        if any(g["name"] == body["name"] for g in s.groups.values()):
+            raise Reply(400, {"errors": {"name": "A group with that name already exists."}})
+        group_id = self._id()
+        s.groups[group_id] = {"id": group_id, "name": body["name"]}
+        return s.groups[group_id]
+
+    @_handles(ADMIN_ROUTES, "GET /api/permissions/membership")
+    def _list_memberships(self, args, query, body):
+        found: dict[str, list] = {}
+        for m in self.state.memberships:
+            found.setdefault(str(m["user_id"]), []).append(dict(m))
+        return found
+
+    @_handles(ADMIN_ROUTES, "POST /api/permissions/membership")
+    def _create_membership(self, args, query, body):
+        s = self.state
+        if body.get("is_group_manager"):
+            raise Reply(
+                402,
+                "The group manager permissions functionality is only enabled if you have "
+                "a premium token with the advanced-permissions feature.",
+                text=True,
+            )
+        if body["group_id"] not in s.groups or body["user_id"] not in s.users:
+            raise Reply(404, "Not found.", text=True)
+        self._join(body["group_id"], body["user_id"])
+        return [
+            {**s.users[m["user_id"]], "membership_id": m["membership_id"], "user_id": m["user_id"]}
+            for m in s.memberships
+            if m["group_id"] == body["group_id"]
+        ]
+
+    @_handles(ADMIN_ROUTES, "GET /api/user/")
+    def _list_users(self, args, query, body):
+        s = self.state
+        status = query.get("status", ["active"])[0]
+        wanted = [u for u in s.users.values() if status == "all" or u["is_active"] == (status == "active")]
+        data = [{**u, "group_ids": sorted(m["group_id"] for m in s.memberships if m["user_id"] == u["id"])} for u in wanted]
+        return {"data": data, "total": len(data), "limit": None, "offset": None}
+
+    @_handles(ADMIN_ROUTES, "PUT /api/user/{id}")
+    def _put_user(self, args, query, body):
+        s = self.state
+        user = s.users.get(args[0])
+        if user is None or not user["is_active"]:
+            raise Reply(404, "Not found.", text=True)
+        user.update({k: body[k] for k in ("email", "first_name", "last_name", "is_superuser") if body.get(k) is not None})
+        if body.get("user_group_memberships") is not None:  # set-permissions-groups!: exactly these groups
+            wanted = {m["id"] for m in body["user_group_memberships"]} | {1}
+            s.memberships = [m for m in s.memberships if m["user_id"] != user["id"] or m["group_id"] in wanted]
+            for group_id in sorted(wanted):
+                self._join(group_id, user["id"])
+        user["updated_at"] = _now()
+        memberships = [{"id": m["group_id"], "is_group_manager": False} for m in s.memberships if m["user_id"] == user["id"]]
+        return {**user, "user_group_memberships": memberships}
+
+    @_handles(ADMIN_ROUTES, "DELETE /api/user/{id}")
+    def _deactivate_user(self, args, query, body):
+        self._found(self.state.users, args[0]).update(is_active=False, updated_at=_now())
+        return {"success": True}
+
+    @_handles(ADMIN_ROUTES, "POST /api/user/")
+    def _create_user(self, args, query, body):
+        if any(u["email"] == body["email"] for u in self.state.users.values()):
+            raise Reply(400, {"errors": {"email": "Email address already in use."}})
+        user = self._add_user(body["email"], body.get("first_name"), body.get("last_name"), False)
+        for membership in body.get("user_group_memberships") or []:
+            self._join(membership["id"], user["id"])
+        return user
+
+    @_handles(ADMIN_ROUTES, "PUT /api/user/{id}/password")
+    def _put_password(self, args, query, body):
+        self._found(self.state.users, args[0])
+        _check_password(body["password"])
+        self.state.passwords[args[0]] = body["password"]
+
+    # --- permission graphs ------------------------------------------------------------------
+
+    @_handles(ADMIN_ROUTES, "GET /api/permissions/graph")
+    def _get_data_graph(self, args, query, body):
+        graph = self.state.data_graph
+        # The least a group can have is left out: no queries of its own.
+        groups = {
+            g: {d: {k: v for k, v in p.items() if (k, v) != ("create-queries", "no")} for d, p in per.items()}
+            for g, per in graph["groups"].items()
+        }
+        return json.loads(json.dumps({"revision": graph["revision"], "groups": groups}))
+
+    @_handles(ADMIN_ROUTES, "GET /api/collection/graph")
+    def _get_collection_graph(self, args, query, body):
+        graph = self.state.collection_graph
+        groups = {g: {c: v for c, v in perms.items() if v != "none"} for g, perms in graph["groups"].items()}
+        return json.loads(json.dumps({"revision": graph["revision"], "groups": groups}))
+
+    @_handles(ADMIN_ROUTES, "PUT /api/permissions/graph")
+    def _put_data_graph(self, args, query, body):
+        return self._put_graph("data", query, body)
+
+    @_handles(ADMIN_ROUTES, "PUT /api/collection/graph")
+    def _put_collection_graph(self, args, query, body):
+        return self._put_graph("collection", query, body)
+
+    def _put_graph(self, kind: str, query: dict, body: dict) -> dict:
+        """A new revision of the data ("data") or collection ("collection") permission graph."""
+        s = self.state
+        graph = s.data_graph if kind == "data" else s.collection_graph
+        if self.stale_next.get(kind):  # another admin saved a change just before us
+            self.stale_next[kind] -= 1
+            graph["revision"] += 1
+        if query.get("force", ["false"])[0] != "true" and body.get("revision") != graph["revision"]:
+            raise Reply(409, STALE, text=True)
+        if kind == "data":
+            self._check_open_source_graph(body)
+        for gid, per in body["groups"].items():
+            if int(gid) not in s.groups:
+                raise Reply(400, f"Cannot parse permissions graph because it is invalid: no group {gid}", text=True)
+            for target, value in (per or {}).items():
+                self._check_graph_target(kind, target)
+                if kind == "data":
+                    graph["groups"].setdefault(gid, {})[target] = {**graph["groups"].get(gid, {}).get(target, {}), **value}
+                else:
+                    graph["groups"].setdefault(gid, {})[target] = value
+        graph["revision"] += 1
+        if query.get("skip-graph", ["false"])[0] == "true":
+            return {"revision": graph["revision"]}
+        return {"revision": graph["revision"], "groups": body["groups"]}
+
+    def _check_graph_target(self, kind: str, target: str) -> None:
+        """A 400 when a graph names a database (data graph) or collection that does not exist."""
+        if kind == "data":
+            if int(target) not in self.state.databases:
+                raise Reply(400, f"Cannot parse permissions graph because it is invalid: no database {target}", text=True)
+        elif target != "root" and int(target) not in self.state.collections:
+            raise Reply(400, f"Cannot parse permissions graph because it is invalid: no collection {target}", text=True)
+
+    # --- database updates and open-source checks ---------------------------------------------
 
     def _update_database(self, database: dict, body: dict) -> None:
         """PUT /api/database/:id: details merged over the stored ones and tested when they (or
@@ -842,22 +966,25 @@ class MetabaseStandIn:
             raise Reply(400, {"errors": {"dashcards": "value must be a sequence of maps with unique :id"}})
         parameters = {p["id"] for p in dashboard["parameters"]}
         existing = {d["id"] for d in dashboard["dashcards"]}
-        kept = []
-        for d in body["dashcards"]:
-            if d["id"] > 0 and d["id"] not in existing:
-                raise Reply(404, "Not found.", text=True)
-            card = self.state.cards.get(d.get("card_id"))
-            if card is None:
-                raise Reply(400, {"message": f"Card {d.get('card_id')} does not exist."})
-            tags = card["dataset_query"]["native"].get("template-tags", {})
-            for mapping in d.get("parameter_mappings") or []:
-                if mapping["parameter_id"] not in parameters:
-                    raise Reply(400, {"message": f"Dashboard has no parameter {mapping['parameter_id']}"})
-                target = mapping["target"]
-                if target[0] == "variable" and target[1][1] not in tags:
-                    raise Reply(400, {"message": f"Card {card['id']} has no template tag {target[1][1]}"})
-            kept.append({**d, "id": d["id"] if d["id"] > 0 else self._id(), "dashboard_id": dashboard["id"]})
+        kept = [self._dashcard(dashboard, d, existing, parameters) for d in body["dashcards"]]
         dashboard["dashcards"] = kept  # the list is the whole set: dashcards left out are deleted
+
+    def _dashcard(self, dashboard: dict, d: dict, existing: set[int], parameters: set[str]) -> dict:
+        """A dashcard of a PUT checked (its id, card and parameter mappings) and as saved: a new
+        one (id 0 or less) gets an id of the server's."""
+        if d["id"] > 0 and d["id"] not in existing:
+            raise Reply(404, "Not found.", text=True)
+        card = self.state.cards.get(d.get("card_id"))
+        if card is None:
+            raise Reply(400, {"message": f"Card {d.get('card_id')} does not exist."})
+        tags = card["dataset_query"]["native"].get("template-tags", {})
+        for mapping in d.get("parameter_mappings") or []:
+            if mapping["parameter_id"] not in parameters:
+                raise Reply(400, {"message": f"Dashboard has no parameter {mapping['parameter_id']}"})
+            target = mapping["target"]
+            if target[0] == "variable" and target[1][1] not in tags:
+                raise Reply(400, {"message": f"Card {card['id']} has no template tag {target[1][1]}"})
+        return {**d, "id": d["id"] if d["id"] > 0 else self._id(), "dashboard_id": dashboard["id"]}
 
     def _dashboard_saved(self, dashboard: dict, body: dict) -> None:
         """What a saved dashboard does to its subscriptions: one whose parameters the dashboard
@@ -889,56 +1016,61 @@ class MetabaseStandIn:
     # --- dashboard subscriptions (pulse/api/pulse.clj, pulse/models/pulse*.clj) -------------
 
     def _pulse_route(self, key: str, args: list, query: dict, body):
-        s = self.state
         if key == "GET /api/pulse/":
-            archived = query.get("archived", ["false"])[0] == "true"
-            dashboard_id = int(query["dashboard_id"][0]) if "dashboard_id" in query else None
-            found = [
-                p
-                for p in s.pulses.values()
-                if p["archived"] == archived
-                and not s.dashboards[p["dashboard_id"]]["archived"]
-                and dashboard_id in (None, p["dashboard_id"])
-            ]
-            return [{**self._pulse_out(p), "can_write": True} for p in sorted(found, key=lambda p: p["name"].lower())]
+            return self._list_pulses(query)
         if key == "POST /api/pulse/":
-            dashboard = s.dashboards.get(body.get("dashboard_id"))
-            if dashboard is None:  # the stand-in keeps dashboard subscriptions only, not legacy pulses
-                raise Reply(404, "Not found.", text=True)
-            pulse_id = self._id()
-            pulse = {
-                "id": pulse_id,
-                "entity_id": _nano(),
-                "name": body["name"],
-                "dashboard_id": dashboard["id"],
-                "collection_id": dashboard["collection_id"],
-                "skip_if_empty": bool(body.get("skip_if_empty")),
-                "parameters": body.get("parameters") or [],
-                "archived": False,
-                "cards": self._pulse_cards(body["cards"]),
-                "channels": [],
-            }
-            pulse["channels"] = [self._pulse_channel(pulse_id, c, None) for c in body["channels"]]
-            s.pulses[pulse_id] = pulse
-            return self._pulse_out(pulse)
-        pulse = s.pulses.get(args[0])
-        if pulse is None:
-            raise Reply(404, "Not found.", text=True)
+            return self._create_pulse(body)
+        pulse = self._found(self.state.pulses, args[0])
         if key == "PUT /api/pulse/{id}":
-            body = {"skip_if_empty": False, "archived": False, **body}  # the schema's defaults: left out is false
-            for k in ("name", "parameters", "skip_if_empty"):
-                if body.get(k) is not None:
-                    pulse[k] = body[k]
-            if bool(body["archived"]) != pulse["archived"]:
-                self._set_archived(pulse, bool(body["archived"]))
-            if body.get("cards") is not None:
-                pulse["cards"] = self._pulse_cards(body["cards"])
-            if body.get("channels") is not None:
-                existing = {c["id"]: c for c in pulse["channels"]}
-                pulse["channels"] = [
-                    self._pulse_channel(pulse["id"], c, existing.get(c.get("id"))) for c in body["channels"]
-                ]  # the rest deleted
+            self._update_pulse(pulse, body)
         return self._pulse_out(pulse)
+
+    def _list_pulses(self, query: dict) -> list[dict]:
+        s = self.state
+        archived = query.get("archived", ["false"])[0] == "true"
+        dashboard_id = int(query["dashboard_id"][0]) if "dashboard_id" in query else None
+        found = [
+            p
+            for p in s.pulses.values()
+            if p["archived"] == archived and not s.dashboards[p["dashboard_id"]]["archived"] and dashboard_id in (None, p["dashboard_id"])
+        ]
+        return [{**self._pulse_out(p), "can_write": True} for p in sorted(found, key=lambda p: p["name"].lower())]
+
+    def _create_pulse(self, body: dict) -> dict:
+        dashboard = self.state.dashboards.get(body.get("dashboard_id"))
+        if dashboard is None:  # the stand-in keeps dashboard subscriptions only, not legacy pulses
+            raise Reply(404, "Not found.", text=True)
+        pulse_id = self._id()
+        pulse = {
+            "id": pulse_id,
+            "entity_id": _nano(),
+            "name": body["name"],
+            "dashboard_id": dashboard["id"],
+            "collection_id": dashboard["collection_id"],
+            "skip_if_empty": bool(body.get("skip_if_empty")),
+            "parameters": body.get("parameters") or [],
+            "archived": False,
+            "cards": self._pulse_cards(body["cards"]),
+            "channels": [],
+        }
+        pulse["channels"] = [self._pulse_channel(pulse_id, c, None) for c in body["channels"]]
+        self.state.pulses[pulse_id] = pulse
+        return self._pulse_out(pulse)
+
+    def _update_pulse(self, pulse: dict, body: dict) -> None:
+        body = {"skip_if_empty": False, "archived": False, **body}  # the schema's defaults: left out is false
+        for k in ("name", "parameters", "skip_if_empty"):
+            if body.get(k) is not None:
+                pulse[k] = body[k]
+        if bool(body["archived"]) != pulse["archived"]:
+            self._set_archived(pulse, bool(body["archived"]))
+        if body.get("cards") is not None:
+            pulse["cards"] = self._pulse_cards(body["cards"])
+        if body.get("channels") is not None:
+            existing = {c["id"]: c for c in pulse["channels"]}
+            pulse["channels"] = [
+                self._pulse_channel(pulse["id"], c, existing.get(c.get("id"))) for c in body["channels"]
+            ]  # the rest deleted
 
     def _pulse_cards(self, refs: list[dict]) -> list[dict]:
         for ref in refs:  # check-card-read-permissions
