@@ -244,6 +244,17 @@ def postgres_status(fmt: str) -> None:
         sys.exit(1)
 
 
+# etl run and etl rollback: whether the BI tools follow what is served now, or later.
+AFTER_PUBLISH = click.option(
+    "--no-after-publish",
+    "after_publish",
+    is_flag=True,
+    flag_value=False,
+    default=True,
+    help="Do not run the BI tools' after-publish step (cache warm-up, connection switch); `olist-bi bi after-publish` runs it later.",
+)
+
+
 @main.group()
 def etl() -> None:
     """The warehouse pipeline: load drops into the DuckDB star schema and marts."""
@@ -264,14 +275,7 @@ def etl() -> None:
     is_flag=True,
     help="Let a geolocation or category-translation file replace its table with under half its rows (or none).",
 )
-@click.option(
-    "--no-after-publish",
-    "after_publish",
-    is_flag=True,
-    flag_value=False,
-    default=True,
-    help="Do not run the BI tools' after-publish step (cache warm-up, connection switch); `olist-bi bi after-publish` runs it later.",
-)
+@AFTER_PUBLISH
 @output.option
 def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: bool, fmt: str) -> None:
     """Load a drop: extract, validate (bad rows to quarantine), transform (a line per model),
@@ -388,14 +392,7 @@ def etl_status(limit: int, fmt: str) -> None:
 
 
 @etl.command(name="rollback")
-@click.option(
-    "--no-after-publish",
-    "after_publish",
-    is_flag=True,
-    flag_value=False,
-    default=True,
-    help="Do not run the BI tools' after-publish step; `olist-bi bi after-publish` runs it later.",
-)
+@AFTER_PUBLISH
 @output.option
 def etl_rollback(after_publish: bool, fmt: str) -> None:
     """Serve the previous warehouse file again (the newest of the two kept), atomically.
