@@ -96,7 +96,7 @@ def _select(con: duckdb.DuckDBPyConnection, model: transform.Model, scope: tuple
     if scope is None or model.scoped == "whole":
         return whole
     if model.scoped == "rebuild":
-        return model.sql  # over this copy's tables, built before it in models.yaml's order
+        return model.sql  # over this copy's tables, built before it (transform.models() is in build order)
     dimension, value = scope
     column = model.scoped.get(dimension) if isinstance(model.scoped, dict) else dimension
     columns = {
@@ -114,11 +114,14 @@ def _select(con: duckdb.DuckDBPyConnection, model: transform.Model, scope: tuple
     return f"{whole} where {column} = '{value.replace(chr(39), chr(39) * 2)}'"
 
 
-def cut_all(settings: Settings, built: Path, run_id: int | str, say=lambda message: None) -> dict[Reader, Path]:
-    """Every reader copy of `built`, each written beside its served path (`publish.building_path`)."""
+def cut_all(
+    settings: Settings, built: Path, run_id: int | str, say=lambda message: None, which: list[Reader] | None = None
+) -> dict[Reader, Path]:
+    """Every reader copy of `built` (or those of `which`), each written beside its served path
+    (`publish.building_path`); none is left behind if one fails."""
     done: dict[Reader, Path] = {}
     try:
-        for reader in readers():
+        for reader in readers() if which is None else which:
             began = time.perf_counter()
             target = publish.building_path(reader.served(settings.warehouse_path), run_id)
             rows = cut(settings, built, reader, target)
@@ -166,15 +169,7 @@ def reconcile(settings: Settings, say=lambda message: None) -> list[Path]:
         f"cutting the {', '.join(r.name for r in behind)} cop{'ies' if len(behind) > 1 else 'y'} "
         "from the served warehouse (missing, or cut from another)"
     )
-    copies = {}
-    try:
-        for reader in behind:
-            copies[reader] = publish.building_path(reader.served(settings.warehouse_path), "reconcile")
-            cut(settings, publish.current(settings.warehouse_path), reader, copies[reader])
-    except BaseException:
-        discard(copies.values())
-        raise
-    return publish_all(settings, copies)
+    return publish_all(settings, cut_all(settings, publish.current(settings.warehouse_path), "reconcile", which=behind))
 
 
 def _ledger(served: Path) -> list[tuple]:
