@@ -112,7 +112,7 @@ def scopes_of(user) -> list[str]:
 def connection(url, params: dict, username: str | None, security_manager, source=None):
     """DB_CONNECTION_MUTATOR: a scoped user's warehouse connections open the scope's copy
     (the reader copy's sibling, `<served stem>.<role>.duckdb`); everyone else's are unchanged."""
-    if url.drivername != "duckdb+olist" or not username:
+    if url.drivername != "duckdb+olist":
         return url, params
     from flask import g
 
