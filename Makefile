@@ -9,7 +9,7 @@ CHROMIUM ?= chromium
 
 SUPERSET_VENV := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
-SUPERSET_PINS := platform/superset/requirements
+SUPERSET_PINS := platform/bi/superset/requirements
 
 .PHONY: up test test-fast bench mutate down doctor clean chromium compose
 
@@ -56,12 +56,12 @@ test-fast: $(STAMP)
 bench: $(STAMP) $(SUPERSET_STAMP) chromium
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,clickhouse,chdb,bench]'
 	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check pyinstrument==5.1.3  # bench/profile_superset.py
-	$(BIN)/olist-bi bench report --engines duckdb,postgres,clickhouse
-	$(BIN)/python bench/generator.py
-	$(BIN)/python bench/etl.py
-	$(BIN)/python bench/semantic.py
-	$(BIN)/python bench/dashboards.py
-	$(BIN)/python bench/forecast.py
+	$(BIN)/python -m bench.queries report --engines duckdb,postgres,clickhouse
+	$(BIN)/python -m bench.generator
+	$(BIN)/python -m bench.etl
+	$(BIN)/python -m bench.semantic
+	$(BIN)/python -m bench.dashboards
+	$(BIN)/python -m bench.forecast
 
 ## mutate: plant defects and count how many the tests catch (docs/testing.md); takes about two hours
 MUTANTS ?= 25

@@ -17,7 +17,7 @@ For each scale (a seed-42 drop, loaded by the ETL, served by a Superset of its o
   dashboards only and whose pages ask Superset for less (no drill-by information, no database
   lists); each with its own floor.
 
-    .venv/bin/python bench/dashboards.py [--scales 1,10] [--repeat 20] [--renders 5] [--users admin,viewer] [--json] [--no-screenshots]
+    .venv/bin/python -m bench.dashboards [--scales 1,10] [--repeat 20] [--renders 5] [--users admin,viewer] [--json] [--no-screenshots]
 
 Screenshots of each dashboard (1600x1200) go to docs/screenshots/ from the first scale.
 Uses OLIST_DATABASE_URL or the embedded PostgreSQL; OLIST_REDIS_URL, when set, is the
@@ -37,15 +37,16 @@ from pathlib import Path
 
 import psycopg
 
-from olist_bi import access, bi, warehouse
-from olist_bi.benchmark import percentile, seed42_drop, timed
+from olist_bi import access, bi
+from olist_bi.engines.duckdb import warehouse
+from bench.queries import percentile, seed42_drop, timed
 from olist_bi.dashboards import dashboards
 from olist_bi.etl import pipeline, publish
 from olist_bi.operations.postgres import database_url, ensure_database, with_database
 from olist_bi.settings import Settings
-from olist_bi.superset import provision, server
-from olist_bi.superset.browser import Browser
-from olist_bi.superset.client import SupersetClient
+from olist_bi.bi.superset import provision, server
+from olist_bi.bi.superset.browser import Browser
+from olist_bi.bi.superset.client import SupersetClient
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR_SLUG = "olist-bench-floor"
@@ -316,7 +317,7 @@ def main() -> None:
     if args.markdown:
         import sys
 
-        args.markdown.write_text(render_markdown(results, "python bench/dashboards.py " + " ".join(sys.argv[1:])), encoding="utf-8")
+        args.markdown.write_text(render_markdown(results, "python -m bench.dashboards " + " ".join(sys.argv[1:])), encoding="utf-8")
     if args.json:
         print(json.dumps(results, indent=2))
     else:

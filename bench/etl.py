@@ -9,7 +9,7 @@ the warehouse and its KEEP earlier generations, plus the copies, which keep none
 child process so that its peak resident memory is its own. Drops are generated once into
 --data (default bench/data) and reused.
 
-    .venv/bin/python bench/etl.py [--scales 0.1 1 10] [--data DIR] [--json]
+    .venv/bin/python -m bench.etl [--scales 0.1 1 10] [--data DIR] [--json]
 
 Uses OLIST_DATABASE_URL, or the embedded PostgreSQL, for the run history.
 """
@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from olist_bi.benchmark import seed42_drop
+from bench.queries import seed42_drop
 from olist_bi.etl import publish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ CHILD_ETL = """
 import json, sys, time
 from pathlib import Path
 
-from olist_bi.benchmark import seed42_drop
+from bench.queries import seed42_drop
 from olist_bi.etl import pipeline, publish, readers
 from olist_bi.settings import Settings
 settings = Settings.from_env()

@@ -7,7 +7,7 @@ exponential smoothing ETS(A,N,N), beside ETS models with a trend (additive, damp
 was chosen over, and the seasonal naive (same month a year before) and naive (last month)
 baselines. The history is the semantic layer's revenue and orders of the complete months.
 
-    .venv/bin/python bench/forecast.py [--scale 1] [--warehouse PATH]
+    .venv/bin/python -m bench.forecast [--scale 1] [--warehouse PATH]
 
 Without --warehouse, builds the warehouse from the generated drop bench/data/scale<S>-seed42
 (generated if missing) under a temporary OLIST_HOME; uses OLIST_DATABASE_URL or the embedded
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from olist_bi.benchmark import seed42_drop
+from bench.queries import seed42_drop
 from olist_bi.etl import forecast, pipeline
 from olist_bi.settings import Settings
 

@@ -4,7 +4,7 @@ Targets (issue: foundation): scale 1 in at most 30 s, scale 10 in at most 5 minu
 memory at most 2 GB at scale 10, on a 2-core machine. Each scale runs in a child process so
 that its peak resident memory is its own.
 
-    .venv/bin/python bench/generator.py [--scales 1 10] [--out DIR] [--json]
+    .venv/bin/python -m bench.generator [--scales 1 10] [--out DIR] [--json]
 """
 
 from __future__ import annotations

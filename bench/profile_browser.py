@@ -3,7 +3,7 @@ JavaScript profiler (the DevTools protocol), from navigation until every chart i
 
 Run it against a running, provisioned Superset (`olist-bi up`), after one warm-up view:
 
-    .venv/bin/python bench/profile_browser.py --dashboard executive-overview [--user admin --password PW] [--top 25] [--timeline]
+    .venv/bin/python -m bench.profile_browser --dashboard executive-overview [--user admin --password PW] [--top 25] [--timeline]
 
 Prints the view's time, how much of it the main thread was busy or idle, and where the busy
 time went, by script file and by function. With --timeline, a second view, without the
@@ -20,8 +20,8 @@ import time
 
 from olist_bi.dashboards import dashboards
 from olist_bi.settings import Settings
-from olist_bi.superset import server
-from olist_bi.superset.browser import CHART, HEADER, LOADING, Browser
+from olist_bi.bi.superset import server
+from olist_bi.bi.superset.browser import CHART, HEADER, LOADING, Browser
 
 SAMPLING_MICROSECONDS = 500
 

@@ -4,7 +4,7 @@ Run it with the platform's Python; it starts itself again in Superset's environm
 environment `olist-bi superset serve` gives Superset (same OLIST_* settings), against the
 metadata database of the platform provisioned there (`olist-bi up`, or any provisioned one):
 
-    .venv/bin/python bench/profile_superset.py --chart 20 [--repeat 20] [--cached] [--flat] [--html out.html]
+    .venv/bin/python -m bench.profile_superset --chart 20 [--repeat 20] [--cached] [--flat] [--html out.html]
 
 Prints per-request times and pyinstrument's report of all requests together (the call tree,
 or with --flat where the time goes). Needs pyinstrument in Superset's environment (`make bench`
@@ -26,7 +26,7 @@ def _in_superset() -> None:
     import sys
 
     from olist_bi.settings import Settings
-    from olist_bi.superset import server
+    from olist_bi.bi.superset import server
 
     settings = Settings.from_env()
     python = server.venv(settings) / "bin" / "python"

@@ -6,7 +6,7 @@ locked-down connection to the served warehouse, the compiled statement, the rows
 Queries: each metric in total, by month, by customer state, and by its model's own dimension
 (product category, payment type, months since first order). Warm: one unmeasured run first.
 
-    .venv/bin/python bench/semantic.py [--scale 1] [--repeat 30] [--json]
+    .venv/bin/python -m bench.semantic [--scale 1] [--repeat 30] [--json]
 
 Builds the warehouse from the generated drop bench/data/scale<S>-seed42 (generated if
 missing) under a temporary OLIST_HOME; uses OLIST_DATABASE_URL or the embedded PostgreSQL.
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from olist_bi.benchmark import percentile, seed42_drop
+from bench.queries import percentile, seed42_drop
 from olist_bi.etl import pipeline
 from olist_bi.semantic import query
 from olist_bi.semantic.catalog import load

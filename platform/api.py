@@ -6,7 +6,7 @@
 
 Every answer is compiled by the same semantic layer as `olist-bi semantic query` and the BI
 tools' charts, and runs read-only on the served warehouse through the same locked-down
-connection provider (`olist_bi.warehouse`). A wrong metric, dimension, grain or filter value
+connection provider (`olist_bi.engines.duckdb.warehouse`). A wrong metric, dimension, grain or filter value
 raises `QueryError`, whose message names the choices.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from olist_bi import warehouse
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.semantic.catalog import CatalogError, UnknownName, load
 from olist_bi.semantic.compiler import CompileError, Filter, Query, available, compile_query, parse_by
 from olist_bi.settings import Settings
@@ -112,7 +112,7 @@ def query(
     sql = _ordered_and_limited(compiled.sql, compiled.columns, order_by, limit)
     settings = Settings.from_env()
     path = Path(warehouse_path) if warehouse_path else settings.warehouse_path
-    limits = settings.query_limits  # OLIST_QUERY_TIMEOUT_SECONDS and OLIST_QUERY_MAX_RESULT_MB
+    limits = warehouse.limits(settings)  # OLIST_QUERY_TIMEOUT_SECONDS and OLIST_QUERY_MAX_RESULT_MB
     with warehouse.connect(path, query_limits=limits) as con:
         if filters:
             _check_values(con, filters, catalog)

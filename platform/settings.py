@@ -239,7 +239,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "OLIST_NOTEBOOK_PORT",
         "2718",
-        "Port on 127.0.0.1 where `olist-bi notebook` serves the analysts' marimo notebook (platform/notebooks/explore.py).",
+        "Port on 127.0.0.1 where `olist-bi notebook` serves the analysts' marimo notebook (platform/notebook/explore.py).",
     ),
     Variable(
         "OLIST_NOTEBOOK_PASSWORD",
@@ -427,13 +427,6 @@ class Settings:
         )
 
     @property
-    def reader_path(self) -> Path:
-        """The reader copy of the warehouse, what the BI tools and the notebook open (etl/readers.py)."""
-        from olist_bi.warehouse import READER, reader_path
-
-        return reader_path(self.warehouse_path, READER)
-
-    @property
     def uses_embedded_postgres(self) -> bool:
         return self.database_url is None
 
@@ -468,13 +461,6 @@ class Settings:
     @property
     def is_demo(self) -> bool:
         return self.env == "demo"
-
-    @property
-    def query_limits(self):
-        """What one reader's query may take (olist_bi.warehouse.Limits)."""
-        from olist_bi.warehouse import Limits
-
-        return Limits(self.query_timeout_seconds, int(self.query_max_result_mb * 1_000_000))
 
     def describe(self) -> dict[str, str]:
         """The resolved configuration for display, secrets masked."""
@@ -593,7 +579,7 @@ def _parse_memory(value: str) -> str:
 
 
 def _parse_cron(value: str) -> str:
-    from olist_bi import cron
+    from olist_bi.runtime import cron
 
     try:
         cron.trigger(value, timezone="UTC")

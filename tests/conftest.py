@@ -225,7 +225,7 @@ class ClickHouseReader:
         self.settings = settings
 
     def execute(self, sql, params=()):
-        from olist_bi.clickhouse import warehouse as clickhouse
+        from olist_bi.engines.clickhouse import warehouse as clickhouse
 
         return _Rows(clickhouse.query(self.settings, sql, list(params)))
 

@@ -314,7 +314,7 @@ def test_the_application_role_appends_only_through_the_function(trail_url):
 
 
 def test_the_scheduler_job_writes_a_checkpoint_verify_then_holds_against(trail_url, tmp_path, monkeypatch):
-    from olist_bi import scheduler
+    from olist_bi.app import scheduler
 
     events(trail_url, 2)
     monkeypatch.setenv("OLIST_DATABASE_URL", trail_url)

@@ -7,8 +7,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from olist_bi import benchmark
-from olist_bi.cli import main
+from bench import queries as benchmark
+from bench.queries import main
 from olist_bi.etl.transform import models
 from tests.conftest import fresh_database
 
@@ -58,7 +58,7 @@ def test_row_comparison_can_fail():
 def test_bench_queries_json(tmp_path, ops_url):
     result = CliRunner().invoke(
         main,
-        ["bench", "queries", "--scale", "0.01", "--repeat", "2", "--format", "json"],
+        ["queries", "--scale", "0.01", "--repeat", "2", "--format", "json"],
         env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url},
     )
     assert result.exit_code == 0, result.output
@@ -97,7 +97,7 @@ def test_percentile_is_by_nearest_rank():
 
 
 def test_every_dashboard_query_returns_the_same_rows_on_clickhouse(warehouse, clickhouse_warehouse, bench_pg):
-    from olist_bi.clickhouse import warehouse as clickhouse
+    from olist_bi.engines.clickhouse import warehouse as clickhouse
 
     settings, _ = warehouse
     ch_settings, _ = clickhouse_warehouse
@@ -119,11 +119,11 @@ def test_bench_queries_with_clickhouse(tmp_path, ops_url, clickhouse_url):
     env = {"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url, "OLIST_CLICKHOUSE_URL": clickhouse_url}
     result = CliRunner().invoke(
         main,
-        ["bench", "queries", "--scale", "0.01", "--repeat", "1", "--format", "json", "--engines", "duckdb,postgres,clickhouse"],
+        ["queries", "--scale", "0.01", "--repeat", "1", "--format", "json", "--engines", "duckdb,postgres,clickhouse"],
         env=env,
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["clickhouse_rows_equal"] is True and report["clickhouse_geomean_speedup"] > 0
-    refused = CliRunner().invoke(main, ["bench", "queries", "--engines", "clickhouse"], env=env)
+    refused = CliRunner().invoke(main, ["queries", "--engines", "clickhouse"], env=env)
     assert refused.exit_code == 2 and "duckdb,postgres,clickhouse" in refused.output

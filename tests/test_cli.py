@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -52,8 +54,10 @@ def test_check_and_etl_run_agree_on_a_truncated_and_a_swallowed_file(drop_copy, 
     translation.write_text("\n".join(rows), encoding="utf-8")
     refused = run("check", str(drop_copy))
     assert refused.exit_code == 1 and "`etl run` would fail" in refused.output and "product_category_name_translation.csv" in refused.output
-    with pytest.raises(pipeline.EtlError, match="OLIST_MAX_QUARANTINE_SHARE"):
+    (gate,) = json.loads(run("check", str(drop_copy), "--format", "json").stdout)["etl_run_would_fail"]
+    with pytest.raises(pipeline.EtlError, match="OLIST_MAX_QUARANTINE_SHARE") as failed:
         pipeline.run(make_settings(tmp_path / "home2", ops_url), drop_copy)
+    assert gate in str(failed.value)  # one gate, word for word: the run's own
 
 
 def test_doctor_exits_nonzero_with_remedy(tmp_path):
@@ -68,7 +72,7 @@ def test_up_builds_the_warehouse_and_serves_provisioned_superset(tmp_path, ops_u
     """The README's main command, end to end (on the test database, its own Superset)."""
     import socket
 
-    from olist_bi.superset import server
+    from olist_bi.bi.superset import server
     from tests.conftest import fresh_database, make_settings
 
     with socket.socket() as s:
@@ -96,7 +100,7 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         assert (tmp_path / "home" / "drops" / "sample-scale0.01-seed42" / "olist_orders_dataset.csv").exists()
         assert (tmp_path / "home" / "warehouse.duckdb").exists()
         assert f"Superset     http://127.0.0.1:{port}  6 dashboards" in result.output
-        assert f"Metabase     none answers at {env['OLIST_METABASE_URL']}" in result.output
+        assert f"Metabase     {env['OLIST_METABASE_URL']}  not answering" in result.output
         token = (tmp_path / "home" / "secrets" / "olist_notebook_password").read_text()
         assert f"notebook     http://127.0.0.1:{env['OLIST_NOTEBOOK_PORT']}/?access_token={token}" in result.output
         assert f"mail sink    smtp://127.0.0.1:{env['OLIST_SMTP_PORT']}" in result.output

@@ -1,4 +1,4 @@
-"""How the command line prints, for people and for scripts (platform/cli/output.py): every
+"""How the command line prints, for people and for scripts (platform/runtime/output.py): every
 command that prints results takes --format table|json|csv, JSON on standard output alone,
 NO_COLOR honoured, an error in one line (its details behind --verbose), and `etl run`
 progress as one line per model and without the BI tools' step on --no-after-publish."""

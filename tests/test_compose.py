@@ -98,12 +98,12 @@ def test_every_image_is_pinned(config):
 def test_the_superset_image_uses_the_drivers_of_the_tested_environment():
     tested = dict(
         line.split("#")[0].strip().split("==")
-        for line in (ROOT / "platform" / "superset" / "requirements" / "superset.txt").read_text().splitlines()
+        for line in (ROOT / "platform" / "bi" / "superset" / "requirements" / "superset.txt").read_text().splitlines()
         if "==" in line
     )
     tested |= dict(
         line.strip().split("==")
-        for line in (ROOT / "platform" / "superset" / "requirements" / "superset-constraints.txt").read_text().splitlines()
+        for line in (ROOT / "platform" / "bi" / "superset" / "requirements" / "superset-constraints.txt").read_text().splitlines()
         if "==" in line
     )
     image = dict(
@@ -250,8 +250,8 @@ def test_the_clickhouse_profile_runs_a_pinned_server_with_the_bundles_users(conf
 def test_the_clickhouse_users_match_the_databases_the_etl_uses_and_lock_readers_down():
     import xml.etree.ElementTree as ET
 
-    from olist_bi.clickhouse.dialect import SETTINGS
-    from olist_bi.clickhouse.warehouse import KEEP, Databases
+    from olist_bi.engines.clickhouse.dialect import SETTINGS
+    from olist_bi.engines.clickhouse.warehouse import KEEP, Databases
 
     root = ET.parse(ROOT / "docker" / "clickhouse" / "users.xml").getroot()
     users = root.find("users")

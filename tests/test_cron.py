@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from olist_bi import cron
+from olist_bi.runtime import cron
 
 MONDAY = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)  # a Monday, 00:00
 

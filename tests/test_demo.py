@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from olist_bi import demo
-from olist_bi.metabase import passwords as metabase_passwords
+from olist_bi.bi.metabase import passwords as metabase_passwords
 from olist_bi.operations.postgres import PostgresError, database_url
 from olist_bi.settings import Settings, SettingsError
 
@@ -67,7 +67,7 @@ def test_superset_config_refuses_to_start_without_its_secrets(env, message):
         python = Path(sys.executable)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OLIST_")}
     result = subprocess.run(
-        [str(python), "-c", f"import runpy; runpy.run_path({str(ROOT / 'platform' / 'superset' / 'superset_config.py')!r})"],
+        [str(python), "-c", f"import runpy; runpy.run_path({str(ROOT / 'platform' / 'bi' / 'superset' / 'superset_config.py')!r})"],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -90,7 +90,7 @@ def test_superset_config_reads_everything_from_the_environment():
         "PATH": os.environ["PATH"],
     }
     code = (
-        f"import json, runpy; c = runpy.run_path({str(ROOT / 'platform' / 'superset' / 'superset_config.py')!r}); "
+        f"import json, runpy; c = runpy.run_path({str(ROOT / 'platform' / 'bi' / 'superset' / 'superset_config.py')!r}); "
         "print(c['SQLALCHEMY_DATABASE_URI'], c['CACHE_CONFIG']['CACHE_TYPE'], c['SQL_MAX_ROW'], c['WTF_CSRF_ENABLED']); "
         "c['BROKER'] = [c['CELERY_CONFIG'].broker_url, c['CELERY_CONFIG'].result_backend]; "
         "print(json.dumps({k: c[k] for k in ('FEATURE_FLAGS', 'PREVENT_UNSAFE_DB_CONNECTIONS', "

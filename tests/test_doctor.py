@@ -1,4 +1,4 @@
-from olist_bi.doctor import run_checks
+from olist_bi.app.doctor import run_checks
 from tests.conftest import server_url
 
 
@@ -104,7 +104,7 @@ def test_a_machine_without_chromium_is_a_warning_not_a_failure(tmp_path, monkeyp
     """Without Debian's Chromium the dashboards serve; doctor warns, `up` says what waits, and
     Superset starts without a Playwright browsers folder instead of refusing to start."""
     from olist_bi.settings import Settings
-    from olist_bi.superset import server
+    from olist_bi.bi.superset import server
 
     monkeypatch.setattr(server, "CHROMIUM", tmp_path / "no-chromium")
     _, checks = run_checks({"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": server_url()})
@@ -119,7 +119,7 @@ def test_production_fails_a_superuser_login_and_one_that_needs_no_password(tmp_p
     demo reports it, production refuses it."""
     import psycopg
 
-    from olist_bi.doctor import without_password
+    from olist_bi.app.doctor import without_password
 
     try:
         psycopg.connect(without_password(server_url()), connect_timeout=5).close()

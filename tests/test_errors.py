@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from olist_bi.errors import cut
+from olist_bi.cli.errors import cut
 from olist_bi.etl import pipeline
 from tests.conftest import make_settings
 
@@ -118,7 +118,7 @@ def test_runs_on_one_warehouse_folder_with_different_databases_do_not_overlap(tm
 def test_a_broken_dashboard_spec_is_one_line_naming_the_file(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from olist_bi import dashboards as module
+    from olist_bi.dashboards import specs as module
     from olist_bi.cli import main
 
     (tmp_path / "datasets.yaml").write_text((module.HERE / "datasets.yaml").read_text())

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from olist_bi.cli import main
 from olist_bi.operations.postgres import ensure_ops_reader
-from olist_bi.scheduler import Scheduler
+from olist_bi.app.scheduler import Scheduler
 from tests.conftest import fresh_database, make_settings, server_url
 
 ADMIN = server_url()

@@ -9,9 +9,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from olist_bi import mail, outbox
+from olist_bi.notify import mail
+from olist_bi.notify import outbox
 from olist_bi.cli import main
-from olist_bi.scheduler import FAILED, READY, load_inbox
+from olist_bi.app.scheduler import FAILED, READY, load_inbox
 from tests.conftest import make_settings
 from tests.test_postgres import free_port
 

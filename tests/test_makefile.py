@@ -22,7 +22,7 @@ def bare_tree(tmp_path) -> Path:
     shutil.copy(ROOT / "Makefile", tmp_path)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copy(ROOT / "setup.py", tmp_path)
-    shutil.copytree(ROOT / "platform" / "superset" / "requirements", tmp_path / "platform" / "superset" / "requirements")
+    shutil.copytree(ROOT / "platform" / "bi" / "superset" / "requirements", tmp_path / "platform" / "bi" / "superset" / "requirements")
     return tmp_path
 
 
@@ -46,7 +46,7 @@ def position(lines: list[str], needle: str) -> int:
 def test_make_up_on_a_bare_tree_installs_both_environments_and_chromium_before_it_starts(bare_tree):
     lines = planned(bare_tree, "up")
     platform = position(lines, "-m venv .venv")
-    superset = position(lines, "-r platform/superset/requirements/superset.txt")
+    superset = position(lines, "-r platform/bi/superset/requirements/superset.txt")
     chromium = position(lines, "apt-get install -y -qq chromium")
     up = position(lines, ".venv/bin/olist-bi up")
     assert platform < superset < chromium < up
@@ -55,7 +55,12 @@ def test_make_up_on_a_bare_tree_installs_both_environments_and_chromium_before_i
 def test_make_test_on_a_bare_tree_installs_what_the_tests_need_before_it_runs_them(bare_tree):
     lines = planned(bare_tree, "test")
     tests = position(lines, ".venv/bin/pytest")
-    for needed in ("-m venv .venv", "-r platform/superset/requirements/superset.txt", "apt-get install -y -qq chromium", "docker-compose"):
+    for needed in (
+        "-m venv .venv",
+        "-r platform/bi/superset/requirements/superset.txt",
+        "apt-get install -y -qq chromium",
+        "docker-compose",
+    ):
         assert position(lines, needed) < tests
 
 

@@ -1,4 +1,4 @@
-"""The analysts' marimo notebook (platform/notebooks/explore.py): run headless, its figures are the
+"""The analysts' marimo notebook (platform/notebook/explore.py): run headless, its figures are the
 Python API's; served by `olist-bi notebook`, it takes a token and draws its charts in Chromium."""
 
 import importlib.util
@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from olist_bi import api
-from olist_bi import notebook as server
+from olist_bi.notebook import server
 from olist_bi.settings import SettingsError
 from tests.conftest import make_settings
 from tests.test_postgres import free_port
@@ -111,7 +111,7 @@ def test_production_refuses_to_serve_without_a_password(tmp_path, ops_url):
 def test_the_served_notebook_takes_a_token_and_draws_its_charts(warehouse, tmp_path, ops_url):
     from playwright.sync_api import sync_playwright
 
-    from olist_bi.superset.browser import CHROMIUM, CHROMIUM_ARGS
+    from olist_bi.bi.superset.browser import CHROMIUM, CHROMIUM_ARGS
 
     settings = make_settings(tmp_path, ops_url, olist_warehouse_path=warehouse[0].warehouse_path, olist_notebook_port=free_port())
     login = server.serve(settings)

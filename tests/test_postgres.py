@@ -21,7 +21,7 @@ def server(tmp_path):
 
 
 def refused_without_password(url: str) -> bool:
-    from olist_bi.doctor import without_password
+    from olist_bi.app.doctor import without_password
 
     try:
         psycopg.connect(without_password(url), connect_timeout=5).close()
@@ -60,7 +60,7 @@ def test_a_data_folder_made_with_trust_is_converted_when_it_starts(server):
 def test_the_demo_runs_as_roles_that_are_not_superusers(tmp_path):
     """Like production (docker/postgres/init.sh): the platform as olist_runtime (olist_app),
     Superset's metadata as superset; only the superuser migrates; doctor says so."""
-    from olist_bi.doctor import run_checks
+    from olist_bi.app.doctor import run_checks
     from olist_bi.operations import audit, store
     from olist_bi.operations.postgres import migration_url, superset_metadata_url
 

@@ -1,8 +1,8 @@
-"""The platform's background services' helpers (platform/process.py)."""
+"""The platform's background services' helpers (platform/runtime/process.py)."""
 
 import stat
 
-from olist_bi import process
+from olist_bi.runtime import process
 
 
 def test_a_private_log_is_owner_only_even_when_it_was_made_before_with_another_mode(tmp_path):

@@ -1,4 +1,4 @@
-"""Every reader's query stops at its limits (platform/warehouse.py): interrupted from outside
+"""Every reader's query stops at its limits (platform/engines/duckdb/warehouse.py): interrupted from outside
 at its deadline, its core freed; an answer over the byte cap refused; nothing spilled where a
 query could write. Superset's side: tests/superset/test_sqllab.py."""
 
@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from olist_bi import api
-from olist_bi import warehouse as wh
+from olist_bi.engines.duckdb import warehouse as wh
 from olist_bi.etl import publish
 
 ENDLESS = "select sum(hash(i)) from range(1000000000000) t(i)"  # hours of work on one core
@@ -115,7 +115,7 @@ def test_clickhouse_readers_stop_at_the_same_limits(clickhouse_warehouse):
     byte cap held on the answer (chdb does not always apply max_result_bytes)."""
     import dataclasses
 
-    from olist_bi.clickhouse import warehouse as clickhouse
+    from olist_bi.engines.clickhouse import warehouse as clickhouse
     from olist_bi.semantic.compiler import Query, compile_query, parse_by
 
     settings, _ = clickhouse_warehouse

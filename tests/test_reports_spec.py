@@ -1,4 +1,4 @@
-"""platform/reports/: the spec file's checks, and the alerts' SQL on real databases (the
+"""platform/notify/: the spec file's checks, and the alerts' SQL on real databases (the
 late-delivery rate against the semantic layer's metric, the pipeline alert against runs
 written into a fresh operations store)."""
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from olist_bi import reports
-from olist_bi import warehouse as served
+from olist_bi.notify import reports
+from olist_bi.engines.duckdb import warehouse as served
 from olist_bi.operations import store
 from olist_bi.semantic.compiler import Query, compile_query
 from tests.conftest import fresh_database

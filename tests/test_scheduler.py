@@ -13,7 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from olist_bi.etl import pipeline
-from olist_bi.scheduler import FAILED, LOADED, READY, ready_drops, sqlalchemy_url
+from olist_bi.app.scheduler import FAILED, LOADED, READY, ready_drops, sqlalchemy_url
 from tests.conftest import make_settings
 
 

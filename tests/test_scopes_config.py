@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from olist_bi import access, warehouse
+from olist_bi.access import spec as access
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.dashboards import dashboards
 from olist_bi.etl import readers
-from olist_bi.superset import provision
+from olist_bi.bi.superset import provision
 
 
 @pytest.fixture

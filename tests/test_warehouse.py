@@ -12,7 +12,7 @@ import time
 import duckdb
 import pytest
 
-from olist_bi import warehouse
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.etl import pipeline, publish
 from tests.conftest import make_settings
 from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
@@ -94,7 +94,7 @@ def test_a_missing_warehouse_is_a_clear_error(tmp_path, provider):
 READERS = textwrap.dedent(
     """
     import json, sys, threading, time
-    from olist_bi import warehouse
+    from olist_bi.engines.duckdb import warehouse
     warehouse.SWEEP_SECONDS = 0.5
     served, stop = sys.argv[1], sys.argv[2]
     seen, errors = [], []

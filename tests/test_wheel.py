@@ -47,7 +47,8 @@ def run(venv: Path, cwd: Path, *args: str, **env: str) -> subprocess.CompletedPr
 
 def test_the_wheel_carries_every_file_the_code_reads(installed, tmp_path):
     probe = (
-        "import json, olist_bi.notebook as n, olist_bi.superset.server as s, olist_bi.metabase.assets as a, olist_bi.etl.transform as t;"
+        "import json, olist_bi.notebook.server as n, olist_bi.bi.superset.server as s;"
+        "import olist_bi.bi.metabase.assets as a, olist_bi.etl.transform as t;"
         "print(json.dumps([str(n.NOTEBOOK), str(s.CONFIG), str(s.CONSTRAINTS), str(a.ASSETS_DIR / 'access.yaml'), str(t.MODELS)]))"
     )
     out = subprocess.run([str(installed / "bin" / "python"), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)

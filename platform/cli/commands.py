@@ -12,10 +12,11 @@ from pathlib import Path
 
 import click
 
-from olist_bi import contract, doctor
-from olist_bi.cli import output
-from olist_bi.cli.output import emit
-from olist_bi.errors import Boundary, Busy
+from olist_bi import bi, contract
+from olist_bi.app import doctor
+from olist_bi.runtime import output
+from olist_bi.runtime.output import emit
+from olist_bi.cli.errors import Boundary, Busy
 from olist_bi.operations.postgres import EmbeddedPostgres, PostgresError, database_url, embedded, migration_url
 from olist_bi.settings import Settings, mask_url
 
@@ -97,46 +98,19 @@ def check(folder: Path, fmt: str) -> None:
     and how many zip prefixes lost their leading zeros and were restored. The quality rules
     over the values (references, ranges, duplicates) run only in `etl run`.
     """
-    import duckdb
+    from olist_bi.etl.check import check as check_drop
 
-    from olist_bi.etl import extract, quality
-
-    settings = _settings()
-    with duckdb.connect() as con:
-        con.execute(quality.QUARANTINE_DDL)
-        read = extract.extract(con, folder, 0, set())
-    over, files = [], []
-    for item in read:
-        failing = sum(r.rows_failing for r in item.results)
-        notes = [f"{item.zips_fixed:,} zip prefixes padded to five digits"] if item.zips_fixed else []
-        if failing:
-            where = "; ".join(
-                f"{r.rule}: {r.rows_failing:,} (e.g. {', '.join(r.example_keys[:2])})" for r in item.results if r.rows_failing
-            )
-            notes.append(f"{failing:,} record{'s' if failing != 1 else ''} `etl run` would quarantine: {where}")
-            if item.rows_read and failing / item.rows_read > settings.max_quarantine_share:
-                over.append(
-                    f"{item.source.filename}: {failing:,} of {item.rows_read:,} records unreadable or mistyped, "
-                    f"over OLIST_MAX_QUARANTINE_SHARE ({settings.max_quarantine_share:.1%})"
-                )
-        files.append(
-            {
-                "file": item.source.filename,
-                "rows": item.rows_read,
-                "quarantined": failing,
-                "zips_padded": item.zips_fixed,
-                "notes": "; ".join(notes),
-            }
-        )
+    found = check_drop(folder, _settings().max_quarantine_share)
+    files = [dataclasses.asdict(f) for f in found.files]
 
     def table() -> None:
         click.echo(f"{folder}: all nine files match the contract")
         for f in files:
             click.echo(f"  {f['file']:<42} {f['rows']:>12,} rows" + (f"  ({f['notes']})" if f["notes"] else ""))
 
-    emit(fmt, files, table, {"folder": str(folder), "contract": "ok", "etl_run_would_fail": over, "files": files})
-    if over:
-        raise click.ClickException("`etl run` would fail on this drop: " + "; ".join(over))
+    emit(fmt, files, table, {"folder": str(folder), "contract": "ok", "etl_run_would_fail": found.would_fail, "files": files})
+    if found.would_fail:
+        raise click.ClickException("`etl run` would fail on this drop: " + "; ".join(found.would_fail))
 
 
 @main.command()
@@ -218,12 +192,7 @@ def postgres_start(fmt: str) -> None:
 @output.option
 def postgres_stop(fmt: str) -> None:
     """Stop the embedded PostgreSQL cleanly."""
-    _stopped(fmt, _embedded().stop())
-
-
-def _stopped(fmt: str, was_running: bool) -> None:
-    """What a `stop` command prints: whether there was something to stop."""
-    emit(fmt, [{"stopped": was_running}], lambda: click.echo("stopped" if was_running else "not running"), {"stopped": was_running})
+    output.stopped(fmt, _embedded().stop())
 
 
 @postgres.command(name="status")
@@ -337,7 +306,7 @@ def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: 
 def etl_status(limit: int, fmt: str) -> None:
     """Show recent runs: trigger, status, duration, rows, quality summary, and the error of
     failed runs."""
-    from olist_bi import warehouse
+    from olist_bi.engines.duckdb import warehouse
     from olist_bi.operations import store
 
     settings = _settings()
@@ -652,13 +621,7 @@ def semantic_docs(out: Path, fmt: str) -> None:
 
     settings = _settings()
     out.write_text(docs.render_catalog(settings.warehouse_path), encoding="utf-8")
-    _wrote(fmt, [out])
-
-
-def _wrote(fmt: str, paths) -> None:
-    """What a command that writes files prints: their paths."""
-    written = [str(p) for p in paths]
-    emit(fmt, [{"wrote": p} for p in written], lambda: [click.echo(f"wrote {p}") for p in written], {"wrote": written})
+    output.wrote(fmt, [out])
 
 
 @main.group(name="bi")
@@ -686,120 +649,12 @@ def bi_after_publish(fmt: str) -> None:
     `etl run` and `etl rollback` do): Superset drops its cached chart data and warms the
     dashboards; Metabase is pointed at the current generation. Use it after a tool was down
     during a publish."""
-    from olist_bi import warehouse
+    from olist_bi.engines.duckdb import warehouse
 
     settings = _settings()
     warehouse.current(settings.warehouse_path)
     outcomes = _outcome_rows(_after_publish(settings))
     emit(fmt, outcomes, lambda: [click.echo(f"{o['tool']}: {o['status']}: {o['message']}", err=o["status"] != "done") for o in outcomes])
-
-
-@main.group()
-def superset() -> None:
-    """Superset: serve it, and provision connections, datasets, dashboards, roles and RLS."""
-
-
-@superset.command(name="serve")
-@output.option
-def superset_serve(fmt: str) -> None:
-    """Prepare Superset's metadata database and start Superset detached on
-    127.0.0.1:OLIST_SUPERSET_PORT (8088); `olist-bi superset stop` stops it."""
-    from olist_bi.superset import server
-
-    settings = _settings()
-    url = server.serve(settings, say=lambda m: click.echo(m, err=True))
-    _serving(fmt, "Superset", url)
-
-
-def _serving(fmt: str, what: str, url: str) -> None:
-    """What a `serve` command prints: where it serves."""
-    emit(fmt, [{"url": url}], lambda: click.echo(f"{what} is up at {url}"), {"url": url})
-
-
-@superset.command(name="stop")
-@output.option
-def superset_stop(fmt: str) -> None:
-    """Stop the Superset that `olist-bi superset serve` started."""
-    from olist_bi.superset import server
-
-    _stopped(fmt, server.stop(_settings()))
-
-
-@superset.command(name="provision")
-@output.option
-def superset_provision(fmt: str) -> None:
-    """Provision the Superset at OLIST_SUPERSET_URL over its REST API: the warehouse and
-    operations connections, the datasets and saved metrics of the semantic layer, the
-    dashboards of platform/dashboards/, the roles olist_viewer, olist_analyst, olist_admin and
-    the regional RLS role (and, in the local demo, one user per role). Idempotent."""
-    from olist_bi.superset import provision
-
-    settings = _settings()
-    report = provision.provision(settings, say=lambda m: click.echo(m, err=True))
-
-    def table() -> None:
-        counts = ", ".join(f"{v} {k}" for k, v in report.counts.items())
-        click.echo(f"provisioned {settings.superset_base_url}: {counts}")
-        click.echo("changed: " + ("; ".join(report.changes) if report.changes else "nothing (already up to date)"))
-        _print_logins(settings, report.users)
-
-    emit(
-        fmt,
-        [{"asset": k, "count": v} for k, v in report.counts.items()],
-        table,
-        {"url": settings.superset_base_url, "counts": report.counts, "changes": report.changes, "demo_users": sorted(report.users)},
-    )
-
-
-@superset.group(name="reports", invoke_without_command=True)
-@output.option
-@click.pass_context
-def superset_reports(ctx: click.Context, fmt: str) -> None:
-    """The scheduled reports and alerts in Superset (platform/reports/reports.yaml): name,
-    type, crontab, recipients, last state and, for alerts, the last value."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from olist_bi.superset.tool import Superset
-
-    client = Superset(_settings()).client()
-    columns = ["id", "name", "type", "crontab_humanized", "timezone", "last_state", "last_eval_dttm", "active"]
-    rows = [{c: r.get(c) for c in columns} for r in client.list_all("/api/v1/report/", columns, order="name")]
-
-    def table() -> None:
-        if not rows:
-            click.echo("no report or alert in Superset: run `olist-bi superset provision`")
-        for r in rows:
-            last = f"{r['last_state']} at {r['last_eval_dttm'][:19]} UTC" if r["last_eval_dttm"] else "never run"
-            click.echo(
-                f"{r['name']}  [{r['type']}{'' if r['active'] else ', inactive'}]\n"
-                f"  {r['crontab_humanized']} ({r['timezone']}); last: {last}"
-            )
-
-    emit(fmt, rows, table)
-
-
-@superset_reports.command(name="run")
-@click.argument("name")
-@click.option("--timeout", type=click.IntRange(10, 3600), default=300, show_default=True, help="Seconds to wait for the outcome.")
-@output.option
-def superset_reports_run(name: str, timeout: int, fmt: str) -> None:
-    """Run the report or alert NAME now (as its schedule would), wait, and print the outcome.
-    A report mails its dashboard; an alert mails only when its value is above its threshold."""
-    from olist_bi.superset import reports
-    from olist_bi.superset.tool import Superset
-
-    settings = _settings()
-    entry = reports.run(settings, Superset(settings).client(), name, timeout)
-    value = "" if entry["value"] is None else f" (value {entry['value']:g})"
-    outcome = {"name": name, "state": entry["state"], "value": entry["value"], "error_message": entry["error_message"]}
-    emit(
-        fmt,
-        [outcome],
-        lambda: click.echo(f"{name}: {entry['state']}{value}" + (f": {entry['error_message']}" if entry["error_message"] else "")),
-        outcome,
-    )
-    if entry["state"] == "Error":
-        raise SystemExit(1)
 
 
 @main.group(invoke_without_command=True)
@@ -808,28 +663,28 @@ def superset_reports_run(name: str, timeout: int, fmt: str) -> None:
 @output.option
 @click.pass_context
 def notebook(ctx: click.Context, foreground: bool, host: str, fmt: str) -> None:
-    """Serve the analysts' marimo notebook (platform/notebooks/explore.py: metrics by a dimension and
+    """Serve the analysts' marimo notebook (platform/notebook/explore.py: metrics by a dimension and
     filters as a chart and a table, and a cohort explorer) as a read-only app on
     127.0.0.1:OLIST_NOTEBOOK_PORT (2718), detached; prints the address with its access token.
     `olist-bi notebook stop` stops it."""
     if ctx.invoked_subcommand is not None:
         return
-    from olist_bi import notebook as server
+    from olist_bi.notebook import server
 
     settings = _settings()
     if foreground:
         ctx.exit(server.run_foreground(settings, host))
     url = server.serve(settings, say=lambda m: click.echo(m, err=True))
-    _serving(fmt, "The notebook", url)
+    output.serving(fmt, "The notebook", url)
 
 
 @notebook.command(name="stop")
 @output.option
 def notebook_stop(fmt: str) -> None:
     """Stop the notebook that `olist-bi notebook` started."""
-    from olist_bi import notebook as server
+    from olist_bi.notebook import server
 
-    _stopped(fmt, server.stop(_settings()))
+    output.stopped(fmt, server.stop(_settings()))
 
 
 @main.group(invoke_without_command=True)
@@ -840,7 +695,7 @@ def outbox(ctx: click.Context, fmt: str) -> None:
     (oldest first: when, to, subject, attachments, file). `olist-bi outbox serve` runs the sink."""
     if ctx.invoked_subcommand is not None:
         return
-    from olist_bi import outbox as sink
+    from olist_bi.notify import outbox as sink
 
     settings = _settings()
     kept = sink.messages(settings)
@@ -871,7 +726,7 @@ def outbox(ctx: click.Context, fmt: str) -> None:
 def outbox_serve(foreground: bool, fmt: str) -> None:
     """Run the demo's mail sink on 127.0.0.1:OLIST_SMTP_PORT (8025), detached: an SMTP server
     that sends nothing on and keeps each message as an .eml file in $OLIST_HOME/outbox/."""
-    from olist_bi import outbox as sink
+    from olist_bi.notify import outbox as sink
 
     settings = _settings()
     if not foreground:
@@ -900,76 +755,9 @@ def outbox_serve(foreground: bool, fmt: str) -> None:
 @output.option
 def outbox_stop(fmt: str) -> None:
     """Stop the mail sink that `olist-bi outbox serve` (or `up`) started."""
-    from olist_bi import outbox as sink
+    from olist_bi.notify import outbox as sink
 
-    _stopped(fmt, sink.stop(_settings()))
-
-
-def _print_logins(settings, users: dict[str, str]) -> None:
-    if not users:
-        return
-    click.echo("demo logins (local demo only; passwords kept in " + str(settings.secrets_dir) + "):")
-    for username, password in users.items():
-        click.echo(f"  {username:<12} {password}")
-
-
-@main.group()
-def metabase() -> None:
-    """Metabase: build its assets from the dashboard specs, and provision a Metabase over REST."""
-
-
-from olist_bi.metabase.assets import ASSETS_DIR as DEFAULT_METABASE_ASSETS  # noqa: E402
-
-
-@metabase.command(name="build")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_METABASE_ASSETS,
-    show_default=True,
-    help="Folder to write the assets into.",
-)
-@output.option
-def metabase_build(out: Path, fmt: str) -> None:
-    """Write Metabase's assets (one file per dashboard, and access.yaml) from the dashboard
-    specs and the semantic layer. Run it after changing either; a test fails when they are stale."""
-    from olist_bi.metabase import assets
-
-    _wrote(fmt, assets.write(out))
-
-
-@metabase.command(name="provision")
-@click.option("--url", default=None, help="The Metabase to provision. Default: OLIST_METABASE_URL.")
-@click.option(
-    "--assets",
-    "assets_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=DEFAULT_METABASE_ASSETS,
-    show_default=True,
-    help="The asset files.",
-)
-@click.option("--wait", type=click.IntRange(0, 3600), default=600, show_default=True, help="Seconds to wait for a starting Metabase (503).")
-@output.option
-def metabase_provision(url: str | None, assets_dir: Path, wait: int, fmt: str) -> None:
-    """Provision a Metabase over its REST API: first-run setup (or sign in), the warehouse
-    (DuckDB, read-only) and operations connections, then collections, questions, dashboards,
-    the groups Olist Viewers and Olist Analysts, and their data and collection permissions
-    (and, in the local demo, the demo users). Idempotent: a second run creates nothing."""
-    from olist_bi.metabase import provision
-
-    settings = _settings()
-    url = (url or settings.metabase_url).rstrip("/")
-    report = provision.provision(settings, url, assets_dir, say=lambda m: click.echo(m, err=True), wait=wait)
-    kinds = sorted(set(report.created) | set(report.updated) | set(report.archived))
-    rows = [{"asset": k, "created": report.created[k], "updated": report.updated[k], "archived": report.archived[k]} for k in kinds]
-
-    def table() -> None:
-        if report.setup:
-            click.echo(f"set up Metabase: admin {settings.metabase_admin_email} (password: OLIST_METABASE_ADMIN_PASSWORD)")
-        click.echo(f"provisioned {url}: {report.summary()}")
-        _print_logins(settings, report.users)
-
-    emit(fmt, rows, table, {"url": url, "set_up": bool(report.setup), "assets": rows, "demo_users": sorted(report.users)})
+    output.stopped(fmt, sink.stop(_settings()))
 
 
 @main.group(name="audit")
@@ -1132,110 +920,6 @@ def audit_review(fmt: str) -> None:
         raise SystemExit(1)
 
 
-@main.group(name="bench")
-def bench_group() -> None:
-    """Benchmarks: the DuckDB warehouse against a PostgreSQL-only warehouse (BENCHMARKS.md)."""
-
-
-@bench_group.command(name="queries")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Scale of the generated drop (seed 42).")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
-@click.option(
-    "--engines",
-    default="duckdb,postgres",
-    show_default=True,
-    callback=lambda ctx, param, value: _engines(value),
-    help="duckdb,postgres, or duckdb,postgres,clickhouse to time embedded ClickHouse beside them.",
-)
-@output.option
-def bench_queries(scale: float, repeat: int, engines: tuple[str, ...], fmt: str) -> None:
-    """Run every dashboard chart query of the semantic layer on DuckDB and on the same star
-    schema and marts loaded into PostgreSQL (indexes, ANALYZE); report p50 and p95 per query,
-    the speed-up and its geometric mean, and check both engines return the same rows. The
-    drop, warehouse and PostgreSQL copy are built under $OLIST_HOME/bench/ once per scale."""
-    from olist_bi import benchmark
-
-    settings = _settings()
-    report = benchmark.queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True), engines)
-
-    def table() -> None:
-        click.echo(
-            f"scale {scale:g}: {len(report['queries'])} queries, geometric mean speed-up {report['geomean_speedup']}x "
-            f"(as the BI tools connect; {report['geomean_file_open_speedup']}x opening the file per query), "
-            f"connection p50 {report['connection_cost']['provider']['p50_ms']} ms "
-            f"(file open {report['connection_cost']['file_open']['p50_ms']} ms), "
-            f"DuckDB worst p95 {report['duckdb_worst_p95_ms']} ms, all rows equal: {report['all_rows_equal']}"
-        )
-        if "clickhouse" in engines:
-            click.echo(
-                f"ClickHouse (embedded): geometric mean speed-up {report['clickhouse_geomean_speedup']}x over PostgreSQL, "
-                f"{report['duckdb_vs_clickhouse_geomean']}x DuckDB's p50, worst p95 {report['clickhouse_worst_p95_ms']} ms, "
-                f"same rows as DuckDB: {report['clickhouse_rows_equal']}"
-            )
-
-    emit(fmt, report["queries"], table, report)
-
-
-def _engines(value: str) -> tuple[str, ...]:
-    engines = tuple(e.strip() for e in value.split(",") if e.strip())
-    if set(engines) not in ({"duckdb", "postgres"}, {"duckdb", "postgres", "clickhouse"}):
-        raise click.BadParameter("give duckdb,postgres or duckdb,postgres,clickhouse (DuckDB and PostgreSQL are always compared)")
-    return engines
-
-
-@bench_group.command(name="report")
-@click.option("--scales", default="0.1,1,10", show_default=True, help="Comma-separated scales to run.")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("BENCHMARKS.md"),
-    show_default=True,
-    help="The report to write; the plot goes beside it.",
-)
-@click.option(
-    "--engines",
-    default="duckdb,postgres",
-    show_default=True,
-    callback=lambda ctx, param, value: _engines(value),
-    help="duckdb,postgres, or duckdb,postgres,clickhouse to add embedded ClickHouse.",
-)
-@output.option
-def bench_report(scales: str, repeat: int, out: Path, engines: tuple[str, ...], fmt: str) -> None:
-    """Run `bench queries` at each scale and write BENCHMARKS.md: machine facts, the command,
-    a table per scale and a PNG plot of latency by scale for both engines."""
-    from olist_bi import benchmark
-
-    settings = _settings()
-    reports = []
-    for scale in [float(s) for s in scales.split(",")]:
-        click.echo(f"scale {scale:g} ...", err=True)
-        reports.append(benchmark.queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True), engines))
-    plot = out.with_name("benchmarks-latency.png")
-    benchmark.plot(reports, plot)
-    out.write_text(
-        benchmark.render_report(
-            reports,
-            plot.name,
-            f"olist-bi bench report --scales {scales} --repeat {repeat}"
-            + (f" --engines {','.join(engines)}" if "clickhouse" in engines else ""),
-        ),
-        encoding="utf-8",
-    )
-    rows = [
-        {"scale": r["scale"], "geomean_speedup": r["geomean_speedup"], "duckdb_worst_p95_ms": r["duckdb_worst_p95_ms"]} for r in reports
-    ]
-
-    def table() -> None:
-        for r in rows:
-            click.echo(
-                f"scale {r['scale']:g}: geometric mean speed-up {r['geomean_speedup']}x, DuckDB worst p95 {r['duckdb_worst_p95_ms']} ms"
-            )
-        click.echo(f"wrote {out} and {plot}")
-
-    emit(fmt, rows, table, {"scales": rows, "wrote": [str(out), str(plot)]})
-
-
 @main.command(name="scheduler")
 def scheduler_command() -> None:
     """Run the scheduler in the foreground: the ETL on OLIST_ETL_SCHEDULE (default nightly)
@@ -1243,7 +927,7 @@ def scheduler_command() -> None:
     Jobs are stored in PostgreSQL; SIGTERM or Ctrl-C stops it after the running job."""
     import logging
 
-    from olist_bi.scheduler import Scheduler
+    from olist_bi.app.scheduler import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
@@ -1251,53 +935,6 @@ def scheduler_command() -> None:
     click.echo(f"scheduler: ETL at '{settings.etl_schedule}' (UTC) and on new drops in {settings.inbox}", err=True)
     scheduler.run_until_stopped()
     click.echo("scheduler stopped", err=True)
-
-
-def _sample_drop(settings, say) -> Path:
-    """The sample drop `up` loads when given none: generated once into OLIST_HOME's drops."""
-    from olist_bi.generator import generate as run
-
-    source = settings.drops_dir / f"sample-scale{settings.sample_scale:g}-seed42"
-    if not (source / contract.SOURCE_FILES[0].filename).exists():
-        say(f"generating a sample drop at scale {settings.sample_scale:g} into {source}")
-        run(source, settings.sample_scale, 42, progress=_progress)
-    return source
-
-
-def _print_running(
-    settings, url, where, result, superset_url, report, chromium, metabase, metabase_report, notebook_url, mail_sink
-) -> None:
-    """`up`'s closing table: what runs where, and how to log in."""
-    from olist_bi.superset import server
-
-    click.echo("\nRunning now:")
-    click.echo(f"  PostgreSQL   {mask_url(url)} ({where}; BI metadata, run history, quality results, audit trail)")
-    click.echo(f"  warehouse    {settings.warehouse_path} (DuckDB, run {result.run_id})")
-    click.echo(f"  Superset     {superset_url}  {report.counts['dashboards']} dashboards; SQL Lab for analysts")
-    click.echo(
-        f"  reports      {report.counts['reports_and_alerts']} scheduled reports and alerts, run by Superset's Celery worker and beat "
-        "(`olist-bi superset reports`; platform/reports/reports.yaml)"
-    )
-    if not chromium:
-        click.echo(f"               waiting: {server.CHROMIUM_MISSING}")
-    if metabase_report:
-        click.echo(f"  Metabase     {metabase.url}  {metabase_report.summary}")
-    else:
-        click.echo(f"  Metabase     none answers at {metabase.url}; start one (docs/metabase.md), then `olist-bi metabase provision`")
-    click.echo(f"  notebook     {notebook_url}  marimo, for analysts (olist_bi.api)")
-    if mail_sink:
-        click.echo(f"  mail sink    {mail_sink}  the demo's mail, kept in {settings.outbox_dir} (`olist-bi outbox` lists it)")
-    click.echo("  scheduler    not started by `up`: `olist-bi scheduler` rebuilds the warehouse on its schedule and on new drops")
-    click.echo("\nLog in to Superset:")
-    if settings.is_demo:
-        click.echo(f"  {server.ADMIN_USER:<12} {server.admin_password(settings)}")
-    _print_logins(settings, report.users)
-    if metabase_report:
-        _print_logins(settings, metabase_report.users)
-    click.echo(
-        "\nStop it with `make down` (Superset and its Celery worker and beat, the notebook, the mail sink and the embedded PostgreSQL; "
-        "the data stay in OLIST_HOME)."
-    )
 
 
 @main.command()
@@ -1313,59 +950,33 @@ def up(source: Path | None, fmt: str) -> None:
     checked drop loaded into the warehouse, Superset serving the provisioned dashboards, and
     a Metabase provisioned if one answers at OLIST_METABASE_URL. This is what `make up` runs;
     it ends with what runs where and how to log in (progress goes to standard error)."""
-    say = output.say
-    settings = _settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    say(f"OLIST_HOME: {settings.home}")
-    url = database_url(settings)
-    where = "embedded" if settings.uses_embedded_postgres else "external"
-    say(f"PostgreSQL ({where}): {mask_url(url)}")
-
-    source = source or _sample_drop(settings, say)
+    from olist_bi.app.up import up as bring_up
     from olist_bi.etl import pipeline
 
-    say(f"loading {source} into the warehouse")
+    settings = _settings()
     try:
-        result = pipeline.run(settings, source, progress=lambda m: say(f"  {m}"))
+        running = bring_up(settings, source, output.say, progress=_progress)
     except pipeline.EtlError as e:
         raise click.ClickException(f"run {e.run_id} failed: {e}") from None
-    say(f"warehouse: {settings.warehouse_path} (run {result.run_id} {result.status})")
-
-    from olist_bi import bi
-    from olist_bi import notebook as notebook_server
-    from olist_bi.superset import server
-
-    superset_url = server.serve(settings, say=say)
-    notebook_url = notebook_server.serve(settings, say=say)
-    mail_sink = None
-    if settings.is_demo and not settings.smtp_host:
-        from olist_bi import outbox as sink
-
-        mail_sink = sink.serve(settings, say=say)
-    report = bi.tool("superset", settings).provision(say=say)
-    metabase = bi.tool("metabase", settings)
-    metabase_report = metabase.provision(say=say) if metabase.reachable() else None
-    from olist_bi.operations import checkpoint, store
-
-    with store.connect(url) as ops:  # `up` ends, as every ETL run does, with a signed checkpoint of the audit trail
-        signed, _ = checkpoint.write(settings, ops)
-    say(f"audit checkpoint: {signed.rows} rows up to id {signed.last_id}, signed")
-    chromium = server.CHROMIUM.exists()
-    logins = {server.ADMIN_USER: server.admin_password(settings)} if settings.is_demo else {}
-    logins.update(report.users)
-    if metabase_report:
-        logins.update(metabase_report.users)
+    services = [dataclasses.asdict(s) for s in running.services]
+    logins = {user: password for users in running.logins.values() for user, password in users.items()}
 
     def table() -> None:
-        _print_running(settings, url, where, result, superset_url, report, chromium, metabase, metabase_report, notebook_url, mail_sink)
+        click.echo("\nRunning now:")
+        for s in running.services:
+            click.echo(f"  {s.service:<12} {s.url}  {s.note}")
+        click.echo("  scheduler    not started by `up`: `olist-bi scheduler` rebuilds the warehouse on its schedule and on new drops")
+        for label, users in running.logins.items():
+            click.echo(f"\nLog in to {label} (local demo only; passwords kept in {settings.secrets_dir}):")
+            for user, password in users.items():
+                click.echo(f"  {user:<12} {password}")
+        click.echo(
+            "\nStop it with `make down` (Superset and its Celery worker and beat, the notebook, the mail sink and the embedded "
+            "PostgreSQL; the data stay in OLIST_HOME)."
+        )
 
-    services = [
-        {"service": "postgresql", "url": mask_url(url), "note": where},
-        {"service": "warehouse", "url": str(settings.warehouse_path), "note": f"run {result.run_id}"},
-        {"service": "superset", "url": superset_url, "note": f"{report.counts['dashboards']} dashboards"},
-        {"service": "reports", "url": superset_url, "note": "ready" if chromium else server.CHROMIUM_MISSING},
-        {"service": "metabase", "url": metabase.url, "note": metabase_report.summary if metabase_report else "not answering"},
-        {"service": "notebook", "url": notebook_url, "note": "marimo"},
-        *([{"service": "mail sink", "url": mail_sink, "note": str(settings.outbox_dir)}] if mail_sink else []),
-    ]
-    emit(fmt, services, table, {"services": services, "run_id": result.run_id, "demo_logins": logins})
+    emit(fmt, services, table, {"services": services, "run_id": running.run_id, "demo_logins": logins})
+
+
+for _group in bi.command_groups():  # each BI tool's own group (bi/<tool>/commands.py)
+    main.add_command(_group)

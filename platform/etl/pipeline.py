@@ -28,7 +28,9 @@ from typing import Callable, Iterator
 import duckdb
 import psycopg
 
-from olist_bi import contract, faults, warehouse
+from olist_bi import contract
+from olist_bi.runtime import faults
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
 from olist_bi.etl import publish as publish_step
@@ -111,9 +113,9 @@ def run(
                 say(f"closed run {run_id}, left running by a process that died")
             readers.reconcile(settings, say)
             if settings.warehouse_engine == "clickhouse":
-                from olist_bi.clickhouse import warehouse as clickhouse
+                from olist_bi.engines.clickhouse import warehouse as clickhouse
 
-                for message in clickhouse.reconcile(settings, _served_runs(served)):
+                for message in clickhouse.reconcile(settings, transform.clickhouse_plan(), _served_runs(served)):
                     say(message)
                     audit.append(
                         ops,
@@ -177,14 +179,14 @@ def rollback(settings: Settings, say: Progress | None = None) -> RollbackResult:
     with exclusive(settings):  # not while a run publishes
         on_clickhouse = settings.warehouse_engine == "clickhouse"
         if on_clickhouse:
-            from olist_bi.clickhouse import warehouse as clickhouse
+            from olist_bi.engines.clickhouse import warehouse as clickhouse
 
             if not clickhouse.versions(settings):
                 raise EtlError(f"ClickHouse keeps no previous warehouse of {settings.clickhouse_database} to roll back to")
         if not publish_step.versions(served):
             raise EtlError(f"no previous warehouse in {publish_step.generations_dir(served)} to roll back to")
         if on_clickhouse:
-            restored_clickhouse = str(clickhouse.rollback(settings))
+            restored_clickhouse = str(clickhouse.rollback(settings, transform.clickhouse_plan()))
             say(f"ClickHouse: serving {restored_clickhouse} again as {settings.clickhouse_database}")
         restored = publish_step.rollback(served)
         readers.reconcile(settings, say)
@@ -266,6 +268,9 @@ class _Run:
     result: RunResult
     say: Progress
 
+    def _model_built(self, name: str, rows: int, seconds: float) -> None:
+        self.say(transform.model_line(name, rows, seconds))
+
     def load(self, con, drop: Path, already: set, full: bool, source: Path | None, allow_shrink: bool) -> list:
         """Extract one drop's files and validate and merge the new ones; return them."""
         log, result = self.log, self.result
@@ -293,9 +298,9 @@ class _Run:
         """Every file was loaded before: record the run as skipped."""
         message = "every file of the drop was loaded before (same SHA-256): nothing to do"
         if self.settings.warehouse_engine == "clickhouse":
-            from olist_bi.clickhouse import warehouse as clickhouse
+            from olist_bi.engines.clickhouse import warehouse as clickhouse
 
-            if not clickhouse.serves(self.settings):
+            if not clickhouse.serves(self.settings, transform.clickhouse_plan()):
                 message += "; but ClickHouse serves no warehouse yet: `olist-bi etl run --full` builds it there"
         self.log.finish("skipped", error=message)
         audit.append(self.ops, "etl.run.skipped", f"run {self.log.run_id}", {"reason": message}, source="etl")
@@ -333,9 +338,13 @@ class _Run:
         )
         if self.settings.warehouse_engine == "clickhouse":  # after meta.loads has this run's files
             with _task(self.log, "clickhouse", self.result, self.say) as detail:
-                from olist_bi.clickhouse import warehouse as clickhouse
+                from olist_bi.engines.clickhouse import warehouse as clickhouse
 
-                detail["models"] = len(clickhouse.build(self.settings, con, self.say))
+                try:
+                    built = clickhouse.build(self.settings, transform.clickhouse_plan(), con, self._model_built)
+                except clickhouse.BuildFailed as e:
+                    raise transform.ContractViolation(str(e)) from e
+                detail["models"] = len(built)
 
     def publish(self, built: Path, copies: dict) -> Path:
         """Serve the built warehouse (on every engine) and its copies; any failure takes back
@@ -345,9 +354,9 @@ class _Run:
             published = []  # what this run serves so far, to take back if a later step fails
             try:
                 if settings.warehouse_engine == "clickhouse":
-                    from olist_bi.clickhouse import warehouse as clickhouse
+                    from olist_bi.engines.clickhouse import warehouse as clickhouse
 
-                    clickhouse.publish(settings)
+                    clickhouse.publish(settings, transform.clickhouse_plan())
                     published.append("clickhouse")
                     detail["clickhouse"] = settings.clickhouse_database
                     faults.point("between_engines")
@@ -357,7 +366,7 @@ class _Run:
                 readers.publish_all(settings, copies)
             except Exception:  # the run fails: nothing it built may stay served
                 if "clickhouse" in published and clickhouse.versions(settings):
-                    clickhouse.rollback(settings)
+                    clickhouse.rollback(settings, transform.clickhouse_plan())
                 if "duckdb" in published and publish_step.versions(served):
                     publish_step.rollback(served)
                     readers.reconcile(settings, self.say)  # the copies, cut again from what is served
@@ -604,15 +613,11 @@ def _fail_on_errors(settings: Settings, result: RunResult, reconciliation: quali
             problems.append(
                 f"{BY_TABLE[r.table].filename}: rule {r.rule} failed for {r.rows_failing:,} rows (e.g. {', '.join(r.example_keys)})"
             )
-    limit = settings.max_quarantine_share
     for table, read in result.rows_read.items():
-        quarantined = result.rows_quarantined[table]
-        if read and quarantined / read > limit:
-            rejects = [r for r in result.results if r.table == table and r.severity == "reject" and not r.passed]
-            why = "; ".join(f"{r.rule}: {r.rows_failing:,} (e.g. {', '.join(r.example_keys)})" for r in rejects)
-            problems.append(
-                f"{BY_TABLE[table].filename}: {quarantined:,} of {read:,} rows quarantined "
-                f"({quarantined / read:.1%}), over the limit of {limit:.1%} (OLIST_MAX_QUARANTINE_SHARE): {why}"
-            )
+        rejects = [r for r in result.results if r.table == table and r.severity == "reject" and not r.passed]
+        over = quality.quarantine_gate(
+            BY_TABLE[table].filename, read, result.rows_quarantined[table], rejects, settings.max_quarantine_share
+        )
+        problems += [over] if over else []
     if problems:
         raise EtlError("the run failed its quality gates, nothing was published:\n" + "\n".join(f"  - {p}" for p in problems))

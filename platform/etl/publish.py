@@ -7,7 +7,7 @@ atomic on POSIX: a reader resolving the path gets the old generation or the new 
 
 One file per publish is what keeps readers fresh: DuckDB returns the already-open database
 when a process opens a path it holds, so a file renamed over a path in use would never be
-seen. Readers (`olist_bi.warehouse`) open each generation by its own name; a query in flight
+seen. Readers (`olist_bi.engines.duckdb.warehouse`) open each generation by its own name; a query in flight
 finishes on its generation, the next one reads the new file.
 
 The generations before the current one, the newest `KEEP` of them, stay for
@@ -22,7 +22,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from olist_bi.warehouse import current
+from olist_bi.engines.duckdb.warehouse import current
 
 KEEP = 2
 

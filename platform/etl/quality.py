@@ -132,6 +132,19 @@ RECONCILIATION = Rule(
 )
 
 
+def quarantine_gate(filename: str, read: int, quarantined: int, failed: list[RuleResult], limit: float) -> str | None:
+    """The gate on one file's quarantine, the same for `etl run` and `olist-bi check`: the
+    problem when more than `limit` (OLIST_MAX_QUARANTINE_SHARE) of its `read` rows were
+    quarantined, naming the rules that rejected them; else None."""
+    if not read or quarantined / read <= limit:
+        return None
+    why = "; ".join(f"{r.rule}: {r.rows_failing:,} (e.g. {', '.join(r.example_keys)})" for r in failed if r.rows_failing)
+    return (
+        f"{filename}: {quarantined:,} of {read:,} rows quarantined ({quarantined / read:.1%}), "
+        f"over the limit of {limit:.1%} (OLIST_MAX_QUARANTINE_SHARE): {why}"
+    )
+
+
 def key_expression(table: str) -> str:
     return rules_spec()["keys"][table]
 

@@ -3,7 +3,7 @@
 The file the ETL builds holds everything the next run needs: raw history, quarantined rows,
 the staging views over them, the load ledger. None of that is for a dashboard reader or an
 analyst in SQL Lab, and a row-level filter written into SQL text is only as strong as the
-parser that checks it (superset/scope.py). So every run also cuts, from the built file:
+parser that checks it (bi/superset/scope.py). So every run also cuts, from the built file:
 
 - the **reader copy** (`<served stem>.reader.duckdb`): the model tables (dims, facts, marts),
   the load ledger the freshness view reads, and the semantic and dashboard views, rebuilt
@@ -29,7 +29,8 @@ from pathlib import Path
 
 import duckdb
 
-from olist_bi import access, warehouse
+from olist_bi import access
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.etl import publish, transform
 from olist_bi.settings import Settings
 

@@ -151,6 +151,31 @@ def create_views(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return rows
 
 
+@cache
+def clickhouse_plan():
+    """What the ClickHouse engine builds (engines/clickhouse/warehouse.py's Plan): the models
+    in build order, the views the BI tools read, and the contracts to check."""
+    from olist_bi.engines.clickhouse import warehouse as clickhouse
+
+    built = tuple(
+        clickhouse.PlannedModel(
+            m.name,
+            m.path.name,
+            m.sql,
+            m.layer in VIEW_LAYERS,
+            tuple(m.clickhouse.get("order_by") or m.grain),
+            m.clickhouse.get("partition_by"),
+            bool(m.python),
+        )
+        for m in models()
+    )
+    semantic = tuple(
+        clickhouse.View(f"{flat.SCHEMA}.{r.view}", r.sql, name) for name in flat.load().models for r in [flat.flat_model(name)]
+    )
+    rows = tuple(clickhouse.View(view, sql) for view, sql in warehouse_views().items())
+    return clickhouse.BuildPlan(built, semantic + rows, check_contracts)
+
+
 def model_line(name: str, rows: int, seconds: float) -> str:
     """The progress line of one model built (the same on every engine)."""
     return f"  {name:<36} {rows:>12,} rows {seconds:>7.2f} s"

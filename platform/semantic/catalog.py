@@ -33,7 +33,7 @@ class UnknownName(KeyError):
 
 
 @dataclass(frozen=True)
-class Model:
+class SemanticModel:
     name: str
     description: str
     entities: dict[str, str]
@@ -82,7 +82,7 @@ class Metric:
 
 @dataclass(frozen=True)
 class Catalog:
-    models: dict[str, Model]
+    models: dict[str, SemanticModel]
     dimensions: dict[str, Dimension]
     metrics: dict[str, Metric]
     macros: str = field(repr=False, default="")
@@ -106,7 +106,7 @@ def _read(name: str) -> dict:
 def load() -> Catalog:
     """Read and check the definitions; raise `CatalogError` naming what is wrong."""
     models = {
-        name: Model(
+        name: SemanticModel(
             name,
             spec["description"],
             dict(spec["entities"]),

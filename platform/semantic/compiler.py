@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from olist_bi.semantic.catalog import Catalog, Dimension, Metric, Model, load
+from olist_bi.semantic.catalog import Catalog, Dimension, Metric, SemanticModel, load
 
 ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
 
@@ -47,7 +47,7 @@ class Query:
     complete_periods: bool = False  # only the warehouse's reporting window, on the range dimension
 
 
-def window_condition(model: Model) -> str | None:
+def window_condition(model: SemanticModel) -> str | None:
     """The condition complete periods add for a model: its rows in the reporting window of
     complete months (int_reporting_window), what time series show by default so that the sparse
     first and last months of the data are not drawn as collapses. The ETL stores it per row
@@ -92,7 +92,7 @@ def _compiled(source: str):
     return ENVIRONMENT.from_string(source)
 
 
-def dimension_sql(catalog: Catalog, dimension: Dimension, model: Model, grain: str | None = None, for_metric: str = "") -> str:
+def dimension_sql(catalog: Catalog, dimension: Dimension, model: SemanticModel, grain: str | None = None, for_metric: str = "") -> str:
     """The SQL of a dimension on a model, truncated to `grain` for time dimensions (or the
     column that stores it at that grain)."""
     template = dimension.stored_grains.get(grain, dimension.sql) if grain is not None else dimension.sql
@@ -108,7 +108,7 @@ def dimension_sql(catalog: Catalog, dimension: Dimension, model: Model, grain: s
     return sql
 
 
-def available(catalog: Catalog, dimension: Dimension, model: Model) -> bool:
+def available(catalog: Catalog, dimension: Dimension, model: SemanticModel) -> bool:
     """Whether a model offers what the dimension's template needs."""
     try:
         render(catalog, dimension.sql, dict(model.entities), dimension.name)
@@ -224,7 +224,7 @@ def _by_model(metrics: list[Metric]) -> dict[str, list[Metric]]:
 
 def _model_query(
     catalog: Catalog,
-    model: Model,
+    model: SemanticModel,
     model_metrics: list[Metric],
     by: list[tuple[Dimension, str | None]],
     where: list[tuple[Dimension, tuple]],
@@ -246,7 +246,9 @@ def _model_query(
     return "\n".join(lines), params
 
 
-def _conditions(catalog: Catalog, model: Model, first: str, where: list[tuple[Dimension, tuple]], query: Query) -> tuple[list[str], list]:
+def _conditions(
+    catalog: Catalog, model: SemanticModel, first: str, where: list[tuple[Dimension, tuple]], query: Query
+) -> tuple[list[str], list]:
     """A model's conditions and their parameters: the filters, the reporting window, then the range."""
     conditions, params = [], []
     for dimension, values in where:
@@ -260,7 +262,7 @@ def _conditions(catalog: Catalog, model: Model, first: str, where: list[tuple[Di
     return conditions + range_conditions, params + range_params
 
 
-def _range_conditions(catalog: Catalog, model: Model, first: str, query: Query) -> tuple[list[str], list]:
+def _range_conditions(catalog: Catalog, model: SemanticModel, first: str, query: Query) -> tuple[list[str], list]:
     """The conditions of the query's range on the model's range dimension, and their parameters."""
     conditions, params = [], []
     if query.start or query.end:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from olist_bi.semantic.catalog import Catalog, Metric, Model, load
+from olist_bi.semantic.catalog import Catalog, Metric, SemanticModel, load
 from olist_bi.semantic.compiler import available, dimension_sql, metric_sql, window_condition
 
 
@@ -29,7 +29,7 @@ WINDOW_COLUMN = "in_reporting_window"
 
 @dataclass(frozen=True)
 class FlatModel:
-    model: Model
+    model: SemanticModel
     sql: str
     dimensions: tuple[str, ...]
     time_dimensions: tuple[str, ...]
@@ -47,7 +47,7 @@ class FlatModel:
         return "olist_" + self.model.name.removeprefix("fact_").removeprefix("mart_")
 
 
-def _aliases(model: Model) -> set[str]:
+def _aliases(model: SemanticModel) -> set[str]:
     return {"m", *model.entities.values(), *model.joins}
 
 
@@ -56,7 +56,7 @@ def _references(sql: str, aliases: set[str]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pattern.findall(sql)))
 
 
-def flatten_expression(sql: str, model: Model) -> str:
+def flatten_expression(sql: str, model: SemanticModel) -> str:
     pattern = re.compile(r"\b(" + "|".join(sorted(_aliases(model))) + r")\.([a-z_][a-z0-9_]*)\b")
     return pattern.sub(r"\1__\2", sql)
 

@@ -1,9 +1,9 @@
 """Run compiled metric queries against the served warehouse, and show their results.
 
-Queries go through the process's warehouse connection provider (`olist_bi.warehouse`): the
+Queries go through the process's warehouse connection provider (`olist_bi.engines.duckdb.warehouse`): the
 same read-only, locked-down DuckDB, opened once per published generation, that the BI tools
 read. With OLIST_WAREHOUSE_ENGINE=clickhouse, `answer` runs them on ClickHouse instead
-(`olist_bi.clickhouse.warehouse.query`).
+(`olist_bi.engines.clickhouse.warehouse.query`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from olist_bi import warehouse
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.semantic.catalog import Metric
 from olist_bi.semantic.compiler import Compiled
-from olist_bi.warehouse import WarehouseMissing, connect
+from olist_bi.engines.duckdb.warehouse import WarehouseMissing, connect
 
 __all__ = ["WarehouseMissing", "answer", "connect", "run", "render", "format_value"]
 
@@ -34,10 +34,10 @@ def run(compiled: Compiled, path: Path, limits: warehouse.Limits | None = None) 
 def answer(compiled: Compiled, settings) -> list[tuple]:
     """The rows of a compiled query on the served warehouse of the engine `settings` name."""
     if settings.warehouse_engine == "clickhouse":
-        from olist_bi.clickhouse import warehouse as clickhouse
+        from olist_bi.engines.clickhouse import warehouse as clickhouse
 
         return clickhouse.query(settings, compiled.sql, compiled.params)
-    return run(compiled, settings.warehouse_path, settings.query_limits)
+    return run(compiled, settings.warehouse_path, warehouse.limits(settings))
 
 
 def _plain(value):

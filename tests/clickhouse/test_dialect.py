@@ -6,8 +6,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from olist_bi.clickhouse.connection import ClickHouse, ClickHouseError, Target
-from olist_bi.clickhouse.dialect import DialectError, to_clickhouse, to_clickhouse_query
+from olist_bi.engines.clickhouse.connection import ClickHouse, ClickHouseError, Target
+from olist_bi.engines.clickhouse.dialect import DialectError, to_clickhouse, to_clickhouse_query
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import requests
 
-from olist_bi.clickhouse import warehouse as clickhouse
+from olist_bi.engines.clickhouse import warehouse as clickhouse
 from olist_bi.dashboards import dashboards
-from olist_bi.metabase.provision import ProvisionError, admin_password, clickhouse_details, provision
+from olist_bi.bi.metabase.provision import ProvisionError, admin_password, clickhouse_details, provision
 from tests.metabase.standin import MetabaseStandIn
 from tests.metabase.test_provision import ASSETS, CHARTS
 

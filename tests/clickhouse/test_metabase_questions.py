@@ -5,8 +5,8 @@ of its dashboard's filters, and all filters at once."""
 
 import pytest
 
-from olist_bi.clickhouse import warehouse as clickhouse
-from olist_bi.clickhouse.dialect import DialectError, _parameter_type, to_clickhouse_native
+from olist_bi.engines.clickhouse import warehouse as clickhouse
+from olist_bi.engines.clickhouse.dialect import DialectError, _parameter_type, to_clickhouse_native
 from olist_bi.dashboards import dashboards, filter_targets
 from tests.metabase.native import bind
 from tests.metabase.test_assets import QUESTIONS, _values, generated

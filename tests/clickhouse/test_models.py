@@ -7,7 +7,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from olist_bi.clickhouse import warehouse as clickhouse
+from olist_bi.engines.clickhouse import warehouse as clickhouse
 from olist_bi.etl import transform
 
 TABLES = [m for m in transform.models() if m.layer not in transform.VIEW_LAYERS]
@@ -46,7 +46,7 @@ def test_the_run_built_and_published_on_clickhouse(clickhouse_warehouse):
         clickhouse.connect(settings).scalar(
             "select count() from system.tables where database = {db:String}", {"db": settings.clickhouse_database}
         )
-        == len(clickhouse.served_tables())
+        == len(transform.clickhouse_plan().tables)
         == len(TABLES) + 1
     )  # the models and meta_loads
 

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from olist_bi.clickhouse import warehouse as clickhouse
-from olist_bi.etl import pipeline
+from olist_bi.engines.clickhouse import warehouse as clickhouse
+from olist_bi.etl import pipeline, transform
 from olist_bi.generator import generate
 from tests.conftest import clickhouse_settings
 
@@ -113,7 +113,7 @@ def test_switching_an_existing_warehouse_to_clickhouse_says_how_to_build_it_ther
     assert result.status == "skipped"
     assert "ClickHouse serves no warehouse yet: `olist-bi etl run --full`" in result.message
     pipeline.run(settings, small_drop, full=True)
-    assert clickhouse.serves(settings) and orders(settings) > 0
+    assert clickhouse.serves(settings, transform.clickhouse_plan()) and orders(settings) > 0
 
 
 @pytest.mark.parametrize("point", ["clickhouse_exchanged", "between_engines"])
@@ -128,7 +128,7 @@ def test_a_run_killed_between_the_two_publishes_is_undone_on_clickhouse_at_the_n
     import sys
     from pathlib import Path
 
-    from olist_bi import faults
+    from olist_bi.runtime import faults
 
     assert point in faults.CLICKHOUSE_POINTS
     cli = [str(Path(sys.executable).parent / "olist-bi")]

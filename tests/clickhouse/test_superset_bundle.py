@@ -9,10 +9,10 @@ import duckdb
 import pytest
 import yaml
 
-from olist_bi.clickhouse import warehouse as clickhouse
+from olist_bi.engines.clickhouse import warehouse as clickhouse
 from olist_bi.dashboards import datasets
 from olist_bi.semantic.catalog import load
-from olist_bi.superset import bundle
+from olist_bi.bi.superset import bundle
 from tests.reference import answer
 
 METRICS = [(m.model, m.name) for m in load().metrics.values()]
@@ -73,7 +73,7 @@ def test_every_row_dataset_on_the_warehouse_gives_duckdbs_rows(built, clickhouse
 
 
 def _close(got, want) -> bool:
-    from olist_bi.benchmark import same_rows
+    from bench.queries import same_rows
 
     return same_rows([tuple(r) for r in got], [tuple(r) for r in want])
 

@@ -10,9 +10,9 @@ import re
 import yaml
 
 from olist_bi.dashboards import dashboards, datasets
-from olist_bi.metabase.assets import ASSETS_DIR
+from olist_bi.bi.metabase.assets import ASSETS_DIR
 from olist_bi.semantic.catalog import load
-from olist_bi.superset import bundle
+from olist_bi.bi.superset import bundle
 
 
 def built() -> bundle.Bundle:
@@ -125,7 +125,7 @@ def test_buckets_keep_their_own_order_in_both_tools():
     """A chart grouped by a dimension with its own order (delivery_delay's buckets) lists them in
     that order: Superset's bar chart would sort the names alphabetically, so it is a table with
     cell bars sorted by the buckets' place; Metabase's question orders by the place."""
-    from olist_bi.metabase import assets
+    from olist_bi.bi.metabase import assets
     from olist_bi.semantic.compiler import order_sql
 
     catalog = load()

@@ -112,7 +112,7 @@ def test_spec_mistakes_are_named():
 
 
 def test_a_broken_file_raises_naming_it(tmp_path, monkeypatch):
-    from olist_bi import dashboards as module
+    from olist_bi.dashboards import specs as module
 
     (tmp_path / "datasets.yaml").write_text((module.HERE / "datasets.yaml").read_text())
     (tmp_path / "bad.yaml").write_text(

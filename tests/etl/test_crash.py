@@ -1,4 +1,4 @@
-"""Crash consistency: a run killed for real (SIGKILL, at each named point of platform/faults.py)
+"""Crash consistency: a run killed for real (SIGKILL, at each named point of platform/runtime/faults.py)
 leaves the served warehouse old or new and whole, and the next start brings the run history,
 the loads and the audit trail in line with what is served; the next run succeeds."""
 
@@ -13,7 +13,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from olist_bi import faults, warehouse
+from olist_bi.runtime import faults
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.etl import pipeline, publish, readers
 from olist_bi.operations import audit, store
 from tests.conftest import make_settings

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from olist_bi import access
-from olist_bi import warehouse as wh
+from olist_bi.access import spec as access
+from olist_bi.engines.duckdb import warehouse as wh
 from olist_bi.etl import pipeline, publish, readers, transform
 from tests.conftest import make_settings
 from tests.escapes import ESCAPES
@@ -37,12 +37,12 @@ def sp_orders(source_rows) -> set[str]:
 
 def test_the_reader_copy_holds_the_models_and_their_views_and_nothing_internal(warehouse):
     settings, _ = warehouse
-    found = relations(settings.reader_path)
+    found = relations(wh.reader_path(settings.warehouse_path))
     assert {f"main.{t}" for t in TABLES} | {"meta.loads"} <= found
     assert {r for r in relations(settings.warehouse_path) if r.startswith("semantic.")} <= found
     internal = {r for r in found if r.split(".")[0] in ("raw", "quarantine") or r.split(".")[1].startswith(("stg_", "int_"))}
     assert not internal
-    with wh.connect(settings.warehouse_path) as whole, wh.connect(settings.reader_path) as copy:
+    with wh.connect(settings.warehouse_path) as whole, wh.connect(wh.reader_path(settings.warehouse_path)) as copy:
         for table in TABLES:  # every model whole, row for row
             query = f"select count(*), sum(hash(columns(*))) from {table}"
             assert copy.execute(query).fetchall() == whole.execute(query).fetchall(), table
@@ -108,7 +108,7 @@ def test_no_query_on_the_scoped_copy_reads_another_state_or_an_internal_table(wa
 )
 def test_the_copies_are_locked_down_like_the_warehouse(warehouse, sql):
     settings, _ = warehouse
-    for path in (settings.reader_path, wh.reader_path(settings.warehouse_path, "olist_regional_sp")):
+    for path in (wh.reader_path(settings.warehouse_path), wh.reader_path(settings.warehouse_path, "olist_regional_sp")):
         with wh.connect(path) as con, pytest.raises(duckdb.Error):
             con.execute(sql).fetchall()
 
@@ -159,7 +159,7 @@ def test_a_copy_that_fails_to_publish_takes_the_warehouse_back_with_it(tmp_path,
 def test_a_rollback_cuts_the_copies_again_from_the_warehouse_it_restores(tmp_path, small_drop, drop_copy, ops_url):
     settings = make_settings(tmp_path / "home", ops_url)
     pipeline.run(settings, small_drop)
-    with wh.connect(settings.reader_path) as con:
+    with wh.connect(wh.reader_path(settings.warehouse_path)) as con:
         first = con.execute("select count(*) filter (where order_status = 'shipped') from fact_deliveries").fetchone()[0]
     orders = drop_copy / "olist_orders_dataset.csv"
     orders.write_text(orders.read_text(encoding="utf-8").replace(",delivered,", ",shipped,", 3), encoding="utf-8")
@@ -169,7 +169,7 @@ def test_a_rollback_cuts_the_copies_again_from_the_warehouse_it_restores(tmp_pat
     assert done.returncode == 0, done.stderr
     assert "cutting the reader, olist_regional_sp copies from the served warehouse" in done.stderr
     assert readers.stale(settings) == []
-    with wh.connect(settings.reader_path) as con:
+    with wh.connect(wh.reader_path(settings.warehouse_path)) as con:
         assert con.execute("select count(*) filter (where order_status = 'shipped') from fact_deliveries").fetchone()[0] == first
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from olist_bi import warehouse
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.etl import pipeline, publish
 from tests.conftest import fresh_database, make_settings
 

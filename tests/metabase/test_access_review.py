@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from olist_bi.metabase.assets import ASSETS_DIR
+from olist_bi.bi.metabase.assets import ASSETS_DIR
 from olist_bi import bi
-from olist_bi.metabase.tool import Metabase
-from olist_bi.metabase.provision import admin_password, provision
+from olist_bi.bi.metabase.tool import Metabase
+from olist_bi.bi.metabase.provision import admin_password, provision
 from olist_bi.operations import audit, store
 from tests.conftest import fresh_database, make_settings
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from olist_bi.dashboards import dashboards, filter_targets
-from olist_bi.metabase import assets
+from olist_bi.bi.metabase import assets
 from olist_bi.semantic.catalog import load
 from olist_bi.semantic.query import connect
 from tests.metabase.native import MissingValue, bind
@@ -27,10 +27,10 @@ def generated() -> list[tuple[str, dict]]:
 def test_the_committed_assets_are_up_to_date():
     for name, text in assets.generate().items():
         path = assets.ASSETS_DIR / name
-        assert path.exists(), f"platform/metabase/built/{name} is missing: run `olist-bi metabase build`"
-        assert path.read_text(encoding="utf-8") == text, f"platform/metabase/built/{name} is stale: run `olist-bi metabase build`"
+        assert path.exists(), f"platform/bi/metabase/built/{name} is missing: run `olist-bi metabase build`"
+        assert path.read_text(encoding="utf-8") == text, f"platform/bi/metabase/built/{name} is stale: run `olist-bi metabase build`"
     committed = {p.relative_to(assets.ASSETS_DIR).as_posix() for p in (assets.ASSETS_DIR).rglob("*.yaml")}
-    assert committed == set(assets.generate()), "platform/metabase/built/ holds files no spec makes"
+    assert committed == set(assets.generate()), "platform/bi/metabase/built/ holds files no spec makes"
 
 
 def test_read_gives_what_was_written(tmp_path):

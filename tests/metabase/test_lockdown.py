@@ -14,9 +14,9 @@ import duckdb
 import pytest
 import requests
 
-from olist_bi.metabase.assets import ASSETS_DIR
-from olist_bi.metabase import lockdown
-from olist_bi.metabase.provision import provision
+from olist_bi.bi.metabase.assets import ASSETS_DIR
+from olist_bi.bi.metabase import lockdown
+from olist_bi.bi.metabase.provision import provision
 from tests.conftest import make_settings
 from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 from tests.metabase import driver

@@ -14,13 +14,14 @@ import requests
 import yaml
 from click.testing import CliRunner
 
-from olist_bi.metabase.assets import ASSETS_DIR
+from olist_bi.bi.metabase.assets import ASSETS_DIR
 from olist_bi.cli import main
 from olist_bi.dashboards import dashboards
+from olist_bi.engines.duckdb.warehouse import reader_path
 from olist_bi.etl import publish
-from olist_bi.metabase import provision as provision_module
-from olist_bi.metabase.client import MetabaseApiError, MetabaseStarting
-from olist_bi.metabase.provision import ProvisionError, provision
+from olist_bi.bi.metabase import provision as provision_module
+from olist_bi.bi.metabase.client import MetabaseApiError, MetabaseStarting
+from olist_bi.bi.metabase.provision import ProvisionError, provision
 from tests.conftest import make_settings
 from tests.metabase.standin import MetabaseStandIn
 from tests.test_postgres import free_port
@@ -55,7 +56,7 @@ def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings)
     s = standin.state
     warehouse = next(d for d in s.databases.values() if d["engine"] == "duckdb")
     assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(
-        publish.current(settings.reader_path)
+        publish.current(reader_path(settings.warehouse_path))
     )  # the reader copy's generation file
     assert next(d for d in s.databases.values() if d["engine"] == "postgres")["details"]["user"] == "olist_ops_reader"
     for spec in dashboards():
@@ -293,7 +294,8 @@ def test_an_api_key_is_used_instead_of_the_password(standin, settings):
 
 
 def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_its_pool(standin, settings, tmp_path):
-    from olist_bi import bi, warehouse
+    from olist_bi import bi
+    from olist_bi.engines.duckdb import warehouse
     from olist_bi.etl import publish
 
     served = tmp_path / "served" / "warehouse.duckdb"
@@ -301,7 +303,7 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     shutil.copyfile(publish.current(settings.warehouse_path), served)
     reader = warehouse.reader_path(served, warehouse.READER)  # what Metabase opens: the reader copy
     built = publish.building_path(reader, 1)
-    shutil.copyfile(publish.current(settings.reader_path), built)
+    shutil.copyfile(publish.current(reader_path(settings.warehouse_path)), built)
     first = publish.publish(built, reader)
     seen = tmp_path / "mounted"  # the warehouse volume, mounted elsewhere in Metabase's container
     seen.symlink_to(served.parent)

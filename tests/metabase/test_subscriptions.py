@@ -1,4 +1,4 @@
-"""The reports of platform/reports/reports.yaml as Metabase dashboard subscriptions, provisioned
+"""The reports of platform/notify/reports.yaml as Metabase dashboard subscriptions, provisioned
 against the stand-in (tests/metabase/standin.py), which checks every request against the
 contract and keeps subscriptions as Metabase's pulses do, renaming them whenever their
 dashboard is saved. And the crontab to Metabase schedule conversion on its own."""
@@ -11,10 +11,10 @@ import pytest
 import requests
 import yaml
 
-from olist_bi.metabase.assets import ASSETS_DIR
-from olist_bi import reports
-from olist_bi.metabase.provision import provision
-from olist_bi.metabase.subscriptions import MARKER, Schedule, SubscriptionError, schedule
+from olist_bi.bi.metabase.assets import ASSETS_DIR
+from olist_bi.notify import reports
+from olist_bi.bi.metabase.provision import provision
+from olist_bi.bi.metabase.subscriptions import MARKER, Schedule, SubscriptionError, schedule
 from tests.conftest import make_settings
 from tests.metabase.standin import MetabaseStandIn
 from tests.test_postgres import free_port
@@ -188,7 +188,7 @@ def test_subscriptions_people_make_in_metabase_are_left_alone(standin, settings)
 
 
 def test_metabase_mails_through_the_platforms_mail_server(standin, settings, tmp_path):
-    from olist_bi import outbox
+    from olist_bi.notify import outbox
 
     port = free_port()
     with_mail = make_settings(

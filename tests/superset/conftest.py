@@ -8,12 +8,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from olist_bi import outbox
+from olist_bi.notify import outbox
 from olist_bi.etl import readers
 from olist_bi.operations.postgres import with_database
-from olist_bi.superset import provision, server
+from olist_bi.bi.superset import provision, server
 
-from olist_bi.superset.client import SupersetClient
+from olist_bi.bi.superset.client import SupersetClient
 from tests.conftest import fresh_database, make_settings
 
 

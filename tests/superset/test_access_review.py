@@ -1,9 +1,9 @@
 """The access review records role changes made in Superset and SQL Lab history."""
 
-from olist_bi.superset.tool import Superset
+from olist_bi.bi.superset.tool import Superset
 from olist_bi.operations import audit
 from olist_bi.operations import store
-from olist_bi.superset import bundle
+from olist_bi.bi.superset import bundle
 
 
 def user(client, username):

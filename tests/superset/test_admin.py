@@ -9,10 +9,10 @@ import pytest
 
 from olist_bi import access
 from olist_bi.dashboards import dashboards
-from olist_bi.superset import provision
-from olist_bi.superset.browser import Browser
-from olist_bi.superset.client import SupersetClient
-from olist_bi.superset.server import ADMIN_USER, admin_password
+from olist_bi.bi.superset import provision
+from olist_bi.bi.superset.browser import Browser
+from olist_bi.bi.superset.client import SupersetClient
+from olist_bi.bi.superset.server import ADMIN_USER, admin_password
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from olist_bi.dashboards import dashboards
-from olist_bi.superset import provision, tool
-from olist_bi.superset.browser import BLANK_LEVELS, PAINTED_MS, Browser, drawn_levels
-from olist_bi.superset.server import ADMIN_USER, admin_password
+from olist_bi.bi.superset import provision, tool
+from olist_bi.bi.superset.browser import BLANK_LEVELS, PAINTED_MS, Browser, drawn_levels
+from olist_bi.bi.superset.server import ADMIN_USER, admin_password
 from tests.reference import reporting_window
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
 
 def test_charts_are_drawn_whole_as_soon_as_they_are_on_the_page(superset):
     """No chart grows into its shape after the dashboard is drawn (ECharts' one-second
-    animation is off, platform/superset/app.py): the pixels of every chart's canvas a moment
+    animation is off, platform/bi/superset/app.py): the pixels of every chart's canvas a moment
     after the view is drawn are those of a second later."""
     settings, _, _ = superset
     dashboard = next(d for d in dashboards() if d.slug == "executive-overview")

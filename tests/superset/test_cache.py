@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from olist_bi.superset import provision, reports, server
-from olist_bi.superset.client import SupersetClient
-from olist_bi.superset.tool import Superset
-from olist_bi import warehouse
+from olist_bi.bi.superset import provision, reports, server
+from olist_bi.bi.superset.client import SupersetClient
+from olist_bi.bi.superset.tool import Superset
+from olist_bi.engines.duckdb import warehouse
 from tests.conftest import make_settings
 from tests.superset.conftest import free_port
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from olist_bi.superset import provision
+from olist_bi.bi.superset import provision
 
 
 def test_superset_offers_the_clickhouse_connect_driver(superset):

@@ -20,7 +20,7 @@ from flask import Flask, g
 from flask_babel import Babel
 from sqlalchemy.engine.url import make_url
 from olist_bi import access
-from olist_bi.superset.scope import connection
+from olist_bi.bi.superset.scope import connection
 
 base = access.model()
 model = {**base, "scopes": {**base["scopes"], "olist_regional_rj": {"customer_state": "RJ"}}}

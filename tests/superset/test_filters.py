@@ -11,7 +11,7 @@ import json
 
 from olist_bi.dashboards import dashboards, filter_targets
 from olist_bi.semantic.catalog import load
-from olist_bi.superset import provision
+from olist_bi.bi.superset import provision
 from tests.reference import FILTER_VALUES, assert_matches, for_chart
 
 

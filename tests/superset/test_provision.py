@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from olist_bi import warehouse
+from olist_bi.engines.duckdb import warehouse
 from olist_bi.dashboards import dashboards, datasets
 from olist_bi.etl import pipeline
-from olist_bi.superset import bundle, provision, tool
+from olist_bi.bi.superset import bundle, provision, tool
 from olist_bi.semantic.catalog import load
-from olist_bi.superset.client import SupersetApiError
+from olist_bi.bi.superset.client import SupersetApiError
 from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 from tests.reference import for_chart
 
@@ -50,8 +50,8 @@ def test_every_chart_answers_with_rows(superset):
 
 def test_each_web_worker_froze_the_loaded_app_out_of_garbage_collection(superset):
     """A full collection walks every object a worker holds: with Superset loaded, about 200 ms
-    on whichever request runs then, unless the loaded app is frozen (platform/superset/gunicorn.py)."""
-    from olist_bi.superset import server
+    on whichever request runs then, unless the loaded app is frozen (platform/bi/superset/gunicorn.py)."""
+    from olist_bi.bi.superset import server
 
     settings, _, _ = superset
     frozen = [int(n) for n in re.findall(r"olist-bi: (\d+) objects of the loaded app frozen", server.log_file(settings).read_text())]

@@ -18,8 +18,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from olist_bi import warehouse as wh
-from olist_bi.superset import bundle
+from olist_bi.engines.duckdb import warehouse as wh
+from olist_bi.bi.superset import bundle
 from tests.superset.test_provision import database_id
 from tests.superset.test_scope import deliveries
 
@@ -60,7 +60,7 @@ def sp_orders(superset) -> int:
     served warehouse holds (its ledger, meta.loads: the session's drop, and any increment an
     earlier test published), a later drop's row replacing an earlier one's."""
     settings = superset[0]
-    with wh.connect(settings.reader_path) as con:
+    with wh.connect(wh.reader_path(settings.warehouse_path)) as con:
         files = con.execute("select source_file, path from meta.loads order by run_id, source_file").fetchall()
     states, customers = {}, {}
     for name, path in files:

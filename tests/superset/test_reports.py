@@ -13,12 +13,12 @@ import psycopg
 import pytest
 from PIL import Image
 
-from olist_bi import reports as spec_module
-from olist_bi import warehouse as served
+from olist_bi.notify import reports as spec_module
+from olist_bi.engines.duckdb import warehouse as served
 from olist_bi.dashboards import dashboards
-from olist_bi.superset import reports
-from olist_bi.superset.client import SupersetApiError
-from olist_bi.superset.provision import ids_by_uuid
+from olist_bi.bi.superset import reports
+from olist_bi.bi.superset.client import SupersetApiError
+from olist_bi.bi.superset.provision import ids_by_uuid
 
 
 def mails(settings, subject_part: str) -> list[email.message.EmailMessage]:

@@ -1,4 +1,4 @@
-"""Row-level security that holds below the chart-data API's text (platform/superset/scope.py).
+"""Row-level security that holds below the chart-data API's text (platform/bi/superset/scope.py).
 
 The red team of 2026-12-06, as the regional manager (customers of SP only): a custom SQL
 metric that appends UNION ALL read every state's orders, and any table (raw.customers),
@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from olist_bi.superset import bundle, provision, scope
-from olist_bi.superset.client import SupersetApiError
+from olist_bi.bi.superset import bundle, provision, scope
+from olist_bi.bi.superset.client import SupersetApiError
 from tests.superset.test_provision import database_id
 
 SP = "customer_state = 'SP'"

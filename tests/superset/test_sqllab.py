@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from olist_bi import warehouse as duckdb_warehouse_module
-from olist_bi.superset import bundle, server
-from olist_bi.superset.client import SupersetApiError
+from olist_bi.engines.duckdb import warehouse as duckdb_warehouse_module
+from olist_bi.bi.superset import bundle, server
+from olist_bi.bi.superset.client import SupersetApiError
 from tests.superset.test_provision import database_id
 
 
@@ -39,7 +39,7 @@ def test_the_schema_list_holds_the_reader_copys_schemas_by_name(superset, login)
     analyst = login("analyst")
     warehouse = database_id(admin, bundle.WAREHOUSE)
     schemas = analyst.get(f"/api/v1/database/{warehouse}/schemas/", q="(force:!t)")["result"]
-    with duckdb_warehouse_module.connect(settings.reader_path) as con:
+    with duckdb_warehouse_module.connect(duckdb_warehouse_module.reader_path(settings.warehouse_path)) as con:
         own = {r[0] for r in con.execute("select schema_name from duckdb_schemas() where database_name = current_database()").fetchall()}
     assert set(schemas) == own - {"information_schema", "pg_catalog"} == {"main", "meta", "semantic"}
     tables = {t["value"] for t in analyst.get(f"/api/v1/database/{warehouse}/tables/", q="(force:!t,schema_name:main)")["result"]}

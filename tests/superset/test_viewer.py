@@ -8,8 +8,8 @@ from contextlib import contextmanager
 import pytest
 
 from olist_bi.dashboards import dashboards
-from olist_bi.superset import provision
-from olist_bi.superset.browser import Browser
+from olist_bi.bi.superset import provision
+from olist_bi.bi.superset.browser import Browser
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +55,7 @@ def test_chart_titles_are_not_links_to_the_editor_and_refusals_are_pages(superse
             assert "This page is not available to you" in page.locator("h1").inner_text()
             assert page.locator("a[href='/dashboard/list/']").count() == 1
     # API clients keep Superset's JSON error.
-    from olist_bi.superset.client import SupersetClient
+    from olist_bi.bi.superset.client import SupersetClient
 
     viewer = SupersetClient(settings.superset_base_url, "viewer", report.users["viewer"])
     answer = viewer.session.get(f"{settings.superset_base_url}/api/v1/sqllab/results/", params={"key": "x"})

@@ -62,7 +62,7 @@ revoke all on audit_logs from public;
 grant select, insert on audit_logs to olist_app;
 grant usage on sequence audit_logs_id_seq to olist_app;
 
--- The access model the platform provisions (platform/access.yaml) and what the BI tools hold.
+-- The access model the platform provisions (platform/access/access.yaml) and what the BI tools hold.
 create table roles (
     name        text primary key,
     description text not null,

@@ -1,0 +1,400 @@
+"""The warehouse on ClickHouse: build from the ETL's raw tables, publish atomically, roll back,
+answer the semantic layer's queries.
+
+The ETL stays one pipeline. Extract, the source contract, the quality rules and their
+quarantine, the merge of a drop into `raw` and the row accounting run in DuckDB as on the
+DuckDB engine, and the DuckDB file is still built and published (it keeps `raw` and the
+quarantine for the next incremental run and for rollback). With the ClickHouse engine the run
+then, before anything is published:
+
+1. loads the build's `raw.*` tables into `<db>_staging` through Arrow;
+2. builds every model from its own `.sql` (DuckDB SQL transpiled by `dialect`): staging and
+   intermediate models as views in `<db>_staging`, dims, facts and marts as MergeTree tables
+   in `<db>_build` (ordering keys and partitions from models.yaml); the forecast models
+   select the rows the DuckDB build fitted;
+3. checks every model's contract there and the semantic layer's flat views, so a broken
+   build fails the run with the served tables untouched.
+
+What to build comes in as a `BuildPlan` (the pipeline makes it from etl/transform.py's models, the
+semantic layer's views and the dashboards' row datasets): this module imports neither the ETL
+nor the semantic layer.
+
+Publish exchanges each table of `<db>_build` with the served one in `<db>` (`EXCHANGE
+TABLES`: atomic per table; ClickHouse has no multi-table transaction, so the tables swap one
+after another within one statement), then keeps the replaced generation as
+`<db>_previous_1` (and the one before as `<db>_previous_2`) for rollback, which exchanges
+them back. The semantic layer's flat relations are views in `<db>_semantic` over `<db>`:
+they read the new tables from the moment each is exchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Callable
+
+import duckdb
+
+from olist_bi.contract import BY_TABLE
+from olist_bi.engines.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
+from olist_bi.engines.clickhouse.dialect import to_clickhouse, to_clickhouse_query
+from olist_bi.engines.duckdb import warehouse as served_warehouse
+from olist_bi.runtime import faults
+from olist_bi.settings import Settings
+
+KEEP = 2
+RAW_ENGINE = "ENGINE = MergeTree ORDER BY tuple()"
+
+
+class NothingToRollBack(RuntimeError):
+    """ClickHouse keeps no previous warehouse."""
+
+
+class BuildFailed(RuntimeError):
+    """A model, a contract or a view failed on ClickHouse; nothing was published."""
+
+
+@dataclass(frozen=True)
+class PlannedModel:
+    """One model as ClickHouse builds it."""
+
+    name: str
+    file: str  # its .sql, for messages
+    sql: str  # DuckDB SQL: transpiled here
+    view: bool  # staging and intermediate models are views, the others MergeTree tables
+    order_by: tuple[str, ...] = ()
+    partition_by: str | None = None
+    python: bool = False  # its rows were fitted in the DuckDB build (etl/forecast.py)
+
+
+@dataclass(frozen=True)
+class View:
+    """A view the BI tools read, named as DuckDB SQL names it (`semantic.<view>`, `dashboards.<view>`)."""
+
+    name: str
+    sql: str
+    rows_of: str | None = None  # the model whose rows it must have (a join that fans out would multiply them)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a build makes, in build order, and how its contracts are checked: `check(scalar,
+    qualified)` raises when a model breaks its contract."""
+
+    models: tuple[PlannedModel, ...]
+    views: tuple[View, ...]
+    check: Callable[[Callable[[str], object], Callable[[str], str]], None]
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables a served warehouse holds: the table models and the ledger of loads."""
+        return [m.name for m in self.models if not m.view] + [LOADS]
+
+
+@dataclass(frozen=True)
+class Databases:
+    """The databases one served warehouse uses (all named after it)."""
+
+    served: str
+
+    @property
+    def build(self) -> str:
+        return f"{self.served}_build"
+
+    @property
+    def staging(self) -> str:
+        return f"{self.served}_staging"
+
+    @property
+    def semantic(self) -> str:
+        return f"{self.served}_semantic"
+
+    def previous(self, n: int) -> str:
+        return f"{self.served}_previous_{n}"
+
+
+def databases(settings: Settings) -> Databases:
+    return Databases(settings.clickhouse_database)
+
+
+@cache
+def _connect(url: str) -> ClickHouse:
+    return ClickHouse(Target(url))
+
+
+def connect(settings: Settings) -> ClickHouse:
+    """The process's ClickHouse for these settings (one per URL)."""
+    return _connect(settings.clickhouse_url)
+
+
+def reader_endpoint(settings: Settings, tool: str, error: type[Exception] = ClickHouseError) -> Endpoint:
+    """The server a BI tool connects to, as the read-only user: OLIST_CLICKHOUSE_READER_URL
+    (else OLIST_CLICKHOUSE_URL). Embedded chdb serves no BI tool: `error`, naming `tool`."""
+    end = Target(settings.clickhouse_reader_url or settings.clickhouse_url).endpoint
+    if end is None:
+        raise error(
+            f"{tool} cannot read embedded ClickHouse (chdb serves one process and no network): set OLIST_CLICKHOUSE_READER_URL "
+            "to a ClickHouse server with the read-only user (docs/clickhouse.md)"
+        )
+    return end
+
+
+# Besides the models, the served database holds the ETL's record of the files it loaded
+# (DuckDB's meta.loads), which the freshness dataset reads: published with the models.
+LOADS = "meta_loads"
+
+
+# -- build ---------------------------------------------------------------------------------
+
+
+Progress = Callable[[str, int, float], None]  # model, rows, seconds
+
+
+def build(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, progress: Progress = lambda *_: None) -> dict[str, int]:
+    """Build every model of `plan` in ClickHouse from the DuckDB build `source` (its `raw`
+    tables, and the forecast rows it fitted); check the contracts and the views; return each
+    model's row count; `progress` hears each model built. Raises `BuildFailed`; the served
+    tables are not touched."""
+    ch, db = connect(settings), databases(settings)
+    try:
+        for name in (db.build, db.staging):
+            ch.command(f"drop database if exists {name} sync")
+            ch.command(f"create database {name}")
+        _load_raw(ch, db, plan, source)
+        rows = {}
+        for model in plan.models:
+            began = time.perf_counter()
+            rows[model.name] = _build_model(ch, db, plan, model, source)
+            progress(model.name, rows[model.name], time.perf_counter() - began)
+        loads = source.execute("select * from meta.loads").fetch_arrow_table()
+        ch.create_from_arrow(f"{db.build}.{LOADS}", loads, RAW_ENGINE)
+        tables = _tables(db, plan)
+        plan.check(lambda sql: ch.scalar(sql), lambda name: tables[name])
+        _check_views(ch, db, plan)
+        return rows
+    except ClickHouseError as e:
+        raise BuildFailed(f"the ClickHouse build failed: {e}") from e
+
+
+@cache
+def _tables(db: Databases, plan: BuildPlan) -> dict[str, str]:
+    """Where each table a model's SQL names is built in ClickHouse: raw.x in the staging
+    database as raw_x, view models there too, table models in the build database."""
+    tables = {f"raw.{t}": f"{db.staging}.raw_{t}" for t in BY_TABLE}  # the source contract's tables
+    for model in plan.models:
+        tables[model.name] = f"{db.staging if model.view else db.build}.{model.name}"
+    tables["python_rows"] = f"{db.staging}.python_rows"
+    tables["meta.loads"] = f"{db.build}.{LOADS}"
+    return tables
+
+
+def _load_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection) -> None:
+    tables = [r[0] for r in source.execute("select table_name from duckdb_tables() where schema_name = 'raw' order by 1").fetchall()]
+    for table in tables:
+        data = source.execute(f"select * from raw.{table}").fetch_arrow_table()
+        ch.create_from_arrow(_tables(db, plan)[f"raw.{table}"], data, RAW_ENGINE)
+
+
+def _check_views(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
+    """Every view over the build, before anything is published: each must compile, and each
+    semantic view must have its model's rows (a join that fans out would multiply every metric)."""
+    tables = _tables(db, plan)
+    for view in plan.views:
+        staged = f"{db.staging}.{view.name.replace('.', '_')}"
+        ch.command(f"create view {staged} as {to_clickhouse(view.sql, tables)}")
+        ours = ch.scalar(f"select count() from {staged}")
+        if view.rows_of is not None and ours != (theirs := ch.scalar(f"select count() from {tables[view.rows_of]}")):
+            raise BuildFailed(f"the semantic view of {view.rows_of} has {ours} rows on ClickHouse, its model {theirs}: a join fans out")
+
+
+def _engine(model: PlannedModel) -> str:
+    clause = f"ENGINE = MergeTree ORDER BY ({', '.join(model.order_by)})" if model.order_by else "ENGINE = MergeTree ORDER BY tuple()"
+    if model.partition_by:
+        clause += f" PARTITION BY {model.partition_by}"
+    return clause + " SETTINGS allow_nullable_key = 1"
+
+
+def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, source: duckdb.DuckDBPyConnection) -> int:
+    if model.python:
+        # the rows etl/forecast.py fitted in the DuckDB build, as the model's python_rows
+        data = source.execute(f"select * from {model.name}").fetch_arrow_table()
+        ch.create_from_arrow(f"{db.staging}.python_rows", data, RAW_ENGINE)
+    sql = to_clickhouse(model.sql, _tables(db, plan))
+    target = _tables(db, plan)[model.name]
+    try:
+        if model.view:
+            ch.command(f"create view {target} as {sql}")
+        else:
+            ch.command(f"create table {target} {_engine(model)} as {sql}")
+    except ClickHouseError as e:
+        raise BuildFailed(f"model {model.name} ({model.file}) failed to build on ClickHouse: {e}") from e
+    finally:
+        if model.python:
+            ch.command(f"drop table if exists {db.staging}.python_rows sync")
+    return int(ch.scalar(f"select count() from {target}"))
+
+
+# -- publish and roll back ------------------------------------------------------------------
+
+
+def publish(settings: Settings, plan: BuildPlan) -> None:
+    """Serve the build: exchange each table with the served one, keep the replaced ones for
+    rollback, (re)create the semantic views, drop the staging database."""
+    ch, db = connect(settings), databases(settings)
+    ch.command(f"create database if not exists {db.served}")
+    _exchange(ch, plan, db.build, db.served)
+    faults.point("clickhouse_exchanged")
+    # <db>_build now holds the generation just replaced: it becomes previous_1
+    ch.command(f"drop database if exists {db.previous(KEEP)} sync")
+    for n in range(KEEP - 1, 0, -1):
+        if _exists(ch, db.previous(n)):
+            ch.command(f"rename database {db.previous(n)} to {db.previous(n + 1)}")
+    ch.command(f"rename database {db.build} to {db.previous(1)}")
+    _drop_empty_previous(ch, db, plan)
+    create_views(ch, db, plan)
+    ch.command(f"drop database if exists {db.staging} sync")
+
+
+def _exchange(ch: ClickHouse, plan: BuildPlan, one: str, other: str) -> None:
+    """Exchange every served table of two databases, in one statement. ClickHouse swaps the
+    pairs one after another and stops at the first that fails, keeping the swaps before it, so
+    every table is made to exist on both sides first (empty where a generation lacks a model)."""
+    for name in plan.tables:
+        ch.command(f"create table if not exists {other}.{name} as {one}.{name}")
+        ch.command(f"create table if not exists {one}.{name} as {other}.{name}")
+    ch.command("exchange tables " + ", ".join(f"{one}.{t} and {other}.{t}" for t in plan.tables))
+
+
+def _drop_empty_previous(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
+    """A first publish exchanged with the empty tables it created: that is no generation."""
+    first = db.previous(1)
+    if all(ch.scalar(f"select count() from {first}.{t}") == 0 for t in plan.tables):
+        _drop_kept(ch, db, first)
+
+
+def _drop_kept(ch: ClickHouse, db: Databases, name: str) -> None:
+    """Drop a kept generation (the newest there is); the older ones move up one."""
+    ch.command(f"drop database {name} sync")
+    for n in range(2, KEEP + 1):
+        if _exists(ch, db.previous(n)):
+            ch.command(f"rename database {db.previous(n)} to {db.previous(n - 1)}")
+
+
+def serves(settings: Settings, plan: BuildPlan) -> bool:
+    """Whether ClickHouse serves a warehouse (every table model of it) now."""
+    ch, db = connect(settings), databases(settings)
+    return set(plan.tables) <= _table_names(ch, db.served)
+
+
+def versions(settings: Settings) -> list[str]:
+    """The kept generations before the served one, newest first (database names)."""
+    ch, db = connect(settings), databases(settings)
+    return [db.previous(n) for n in range(1, KEEP + 1) if _exists(ch, db.previous(n))]
+
+
+def rollback(settings: Settings, plan: BuildPlan) -> str:
+    """Serve the newest kept generation again; the one served until now is dropped (a
+    rollback undoes the last publish). Returns the database it came from."""
+    ch, db = connect(settings), databases(settings)
+    kept = versions(settings)
+    if not kept:
+        raise NothingToRollBack(f"ClickHouse keeps no previous warehouse ({db.previous(1)} does not exist)")
+    _exchange(ch, plan, kept[0], db.served)
+    _drop_kept(ch, db, kept[0])
+    return kept[0]
+
+
+def reconcile(settings: Settings, plan: BuildPlan, duckdb_runs: set[int]) -> list[str]:
+    """Bring ClickHouse back in line with the served DuckDB file at the start of a run. A run
+    publishes ClickHouse first, then the DuckDB file; a run killed between the two leaves
+    ClickHouse serving files the DuckDB file (and the run history) do not hold. That
+    generation is undone, as the run failed: swapped back with `<db>_build` when the publish
+    died before keeping the replaced generation there as previous_1, else rolled back. With no
+    served DuckDB file (a first run, or a damaged one being rebuilt) there is nothing to be in
+    line with, and nothing is done. Returns what was done."""
+    if not duckdb_runs or not serves(settings, plan):
+        return []
+    ch, db = connect(settings), databases(settings)
+    ahead = _runs(ch, db.served) - duckdb_runs
+    if not ahead:
+        return []
+    runs = ", ".join(str(r) for r in sorted(ahead))
+    replaced = _runs(ch, db.build)
+    if replaced and not replaced - duckdb_runs:
+        _exchange(ch, plan, db.build, db.served)  # <db>_build held the generation the publish replaced
+        ch.command(f"drop database {db.build} sync")
+        return [
+            f"ClickHouse served run {runs}, which did not finish publishing (its process died): "
+            "swapped back with the generation it replaced"
+        ]
+    if not versions(settings):
+        return [f"ClickHouse serves run {runs}, which did not finish publishing, and keeps nothing before it: the next run replaces it"]
+    restored = rollback(settings, plan)
+    return [f"ClickHouse served run {runs}, which did not finish publishing (its process died): rolled back to {restored}"]
+
+
+def _runs(ch: ClickHouse, database: str) -> set[int]:
+    """The runs whose files a generation holds (its meta_loads)."""
+    if LOADS not in _table_names(ch, database):  # also when the database does not exist
+        return set()
+    return {r for (r,) in ch.rows(f"select distinct run_id from {database}.{LOADS}")}
+
+
+def _table_names(ch: ClickHouse, database: str) -> set[str]:
+    return {r[0] for r in ch.rows("select name from system.tables where database = {db:String}", {"db": database})}
+
+
+def _exists(ch: ClickHouse, database: str) -> bool:
+    return bool(ch.scalar("select count() from system.databases where name = {name:String}", {"name": database}))
+
+
+# -- the semantic layer ------------------------------------------------------------------------
+
+
+def create_views(ch: ClickHouse, db: Databases, plan: BuildPlan) -> dict[str, int]:
+    """`<db>_semantic.<view>` for every view of the plan (the semantic layer's, then the
+    dashboards' row datasets), over the served tables."""
+    ch.command(f"create database if not exists {db.semantic}")
+    rows, names = {}, served_names(db)
+    for view in plan.views:
+        served = f"{db.semantic}.{view.name.split('.', 1)[1]}"
+        ch.command(f"create or replace view {served} as {to_clickhouse(view.sql, names, db.served)}")
+        rows[served] = int(ch.scalar(f"select count() from {served}"))
+    return rows
+
+
+def query(settings: Settings, sql: str, params: list | tuple = ()) -> list[tuple]:
+    """Rows of a DuckDB query (a compiled metric query, `?` parameters) run on the served
+    ClickHouse warehouse, within the readers' limits: ClickHouse stops it at
+    OLIST_QUERY_TIMEOUT_SECONDS (max_execution_time) and refuses an answer over
+    OLIST_QUERY_MAX_RESULT_MB (max_result_bytes)."""
+    db = databases(settings)
+    text, named = to_clickhouse_query(sql, list(params), served_names(db), db.served)
+    limits = served_warehouse.limits(settings)
+    text += (
+        f"\nsettings max_execution_time = {max(1, round(limits.timeout_seconds))}, timeout_overflow_mode = 'throw', "
+        f"max_result_bytes = {limits.max_result_bytes}, result_overflow_mode = 'throw'"
+    )
+    try:
+        table = connect(settings).arrow(text, named)
+    except ClickHouseError as e:
+        if "TIMEOUT_EXCEEDED" in str(e):
+            raise served_warehouse.timed_out(limits.timeout_seconds) from e
+        if "TOO_MANY_ROWS_OR_BYTES" in str(e):
+            raise served_warehouse.too_large(limits.max_result_bytes + 1, limits.max_result_bytes) from e
+        raise
+    served_warehouse.check_size(table.nbytes, limits.max_result_bytes)  # chdb does not always apply max_result_bytes
+    columns = [c.to_pylist() for c in table.columns]
+    return list(zip(*columns)) if columns else []
+
+
+# The schema in which DuckDB names the views the BI tools read (the semantic layer's and the
+# dashboards' row datasets: semantic/flat.py's SCHEMA); on ClickHouse they live in <db>_semantic.
+VIEWS = "semantic"
+
+
+def served_names(db: Databases) -> dict[str, str]:
+    """Tables as DuckDB SQL names them outside the models: every view semantic.<view> -> the
+    view in <db>_semantic, meta.loads -> <db>.meta_loads."""
+    return {f"{VIEWS}.*": f"{db.semantic}.*", "meta.loads": f"{db.served}.{LOADS}"}

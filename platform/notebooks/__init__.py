@@ -1,1 +1,0 @@
-"""The analysts' marimo notebooks, shipped with the package (`olist-bi notebook` serves explore.py)."""
