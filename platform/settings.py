@@ -1,430 +1,530 @@
-"""The platform's configuration: every setting comes from one environment variable.
+"""The platform's configuration: every setting is one environment variable, declared once here.
 
-`VARIABLES` is the single list of what can be set; `docs/configuration.md` documents each
-one and a test fails when a variable is missing there. `Settings.from_env()` resolves them.
+A `Setting` names its variable, its kind (how the text is read and checked), its default, what
+it means, whether it is a secret, and which of the processes the platform starts read it.
+Everything else derives from `SETTINGS`: parsing and validation (`Settings.from_env`; the field
+is the variable's name without `OLIST_`, lower-cased), `olist-bi doctor`'s listing
+(`Settings.describe`), the table of docs/configuration.md (`markdown_table`, printed by `python -m olist_bi.settings`;
+a test holds the page to it), and the environment of each process the platform starts
+(`Settings.environment`: a process gets only the settings declared for it). Adding a setting is
+one entry in `SETTINGS`.
+
+This module imports nothing of the package at import time: Superset's own environment reads it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
-
-@dataclass(frozen=True)
-class Variable:
-    name: str
-    default: str | None
-    help: str
-    secret: bool = False
-
-
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        "OLIST_ENV",
-        "demo",
-        "demo (the local demo: embedded PostgreSQL, generated secrets, demo users) or production "
-        "(every secret and the database URL must be given; insecure defaults refuse to run).",
-    ),
-    Variable(
-        "OLIST_HOME",
-        "./.olist",
-        "Data folder: generated drops, the served warehouse, the embedded PostgreSQL, logs.",
-    ),
-    Variable(
-        "OLIST_DATABASE_URL",
-        None,
-        "PostgreSQL URL for operations and audit (postgresql://user:pass@host:5432/db). "
-        "Unset: an embedded PostgreSQL is started under $OLIST_HOME/postgres.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_WAREHOUSE_PATH",
-        None,
-        "The served DuckDB warehouse file. Default: $OLIST_HOME/warehouse.duckdb.",
-    ),
-    Variable(
-        "OLIST_WAREHOUSE_ENGINE",
-        "duckdb",
-        "duckdb (the served warehouse is the DuckDB file) or clickhouse (the ETL also builds the models "
-        "in ClickHouse and publishes them there; the semantic layer reads ClickHouse). docs/clickhouse.md.",
-    ),
-    Variable(
-        "OLIST_CLICKHOUSE_URL",
-        None,
-        "Where ClickHouse is, with OLIST_WAREHOUSE_ENGINE=clickhouse: http(s)://user:password@host:8123 for a "
-        "server or cluster, or chdb:///folder for embedded ClickHouse (one process at a time). "
-        "Default: chdb://$OLIST_HOME/clickhouse.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_CLICKHOUSE_READER_URL",
-        None,
-        "The ClickHouse server as the BI tools connect to it, with the read-only user: "
-        "http(s)://olist_reader:password@host:8123. Unset: OLIST_CLICKHOUSE_URL, in the local demo only (production refuses).",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_CLICKHOUSE_DATABASE",
-        "olist",
-        "The ClickHouse database that serves the warehouse; the ETL also uses <name>_build, <name>_staging, "
-        "<name>_previous_1 and _2 (rollback) and <name>_semantic.",
-    ),
-    Variable(
-        "OLIST_EMBEDDED_PG_PORT",
-        "5433",
-        "TCP port on 127.0.0.1 for the embedded PostgreSQL (only when OLIST_DATABASE_URL is unset).",
-    ),
-    Variable(
-        "OLIST_DUCKDB_MEMORY_LIMIT",
-        "3GB",
-        "Memory limit of the ETL's DuckDB (it spills to $OLIST_HOME/tmp beyond it).",
-    ),
-    Variable(
-        "OLIST_DUCKDB_THREADS",
-        "2",
-        "Threads of the ETL's DuckDB.",
-    ),
-    Variable(
-        "OLIST_MAIL_ALLOWED_DOMAINS",
-        "olist-bi.local",
-        "Where mail may go: comma-separated domains (example.com) or single addresses (someone@example.org). "
-        "The platform's mail and Superset's reports and alerts refuse any other recipient.",
-    ),
-    Variable(
-        "OLIST_QUERY_TIMEOUT_SECONDS",
-        "60",
-        "Time limit of a reader's query (Superset's SQL Lab, charts and alerts, the Python API, the notebook, "
-        "`semantic query`; ClickHouse's max_execution_time): interrupted from outside the query at its deadline.",
-    ),
-    Variable(
-        "OLIST_QUERY_MAX_RESULT_MB",
-        "100",
-        "Size cap of a reader's answer, in megabytes (estimated as it is fetched): a larger one is refused with a message naming the cap.",
-    ),
-    Variable(
-        "OLIST_MAX_QUARANTINE_SHARE",
-        "0.05",
-        "A run fails, publishing nothing, when a file has more than this share of its rows quarantined.",
-    ),
-    Variable(
-        "OLIST_ETL_SCHEDULE",
-        "0 2 * * *",
-        "Cron expression (minute hour day month weekday) of the scheduled ETL run; default nightly at 02:00.",
-    ),
-    Variable(
-        "OLIST_INBOX",
-        None,
-        "Folder the scheduler watches for new drops (one sub-folder per drop). Default: $OLIST_HOME/inbox.",
-    ),
-    Variable(
-        "OLIST_INBOX_POLL_SECONDS",
-        "60",
-        "How often the scheduler looks for new drops in the inbox.",
-    ),
-    Variable(
-        "OLIST_SUPERSET_PORT",
-        "8088",
-        "Port on 127.0.0.1 where `olist-bi superset serve` runs Superset.",
-    ),
-    Variable(
-        "OLIST_SUPERSET_WORKERS",
-        "2",
-        "Gunicorn worker processes of the Superset `olist-bi superset serve` runs (one per core: a request holds the GIL).",
-    ),
-    Variable(
-        "OLIST_SUPERSET_THREADS",
-        "4",
-        "Threads per Superset worker (a dashboard sends its chart requests together; a thread waiting on a database frees the GIL).",
-    ),
-    Variable(
-        "OLIST_SUPERSET_VENV",
-        None,
-        "Superset's virtual environment (made by `make up`). Default: .venv-superset in the project folder.",
-    ),
-    Variable(
-        "OLIST_SUPERSET_URL",
-        None,
-        "The Superset to provision. Default: http://127.0.0.1:$OLIST_SUPERSET_PORT.",
-    ),
-    Variable(
-        "OLIST_SUPERSET_DATABASE_URL",
-        None,
-        "PostgreSQL URL of Superset's metadata database. Default: database `superset` on the operations server.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_SUPERSET_SECRET_KEY",
-        None,
-        "Superset's session-signing key (32+ random characters). Demo: generated into $OLIST_HOME/secrets.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_SUPERSET_ADMIN_PASSWORD",
-        None,
-        "Password of Superset's `admin` user, used to provision. Demo: generated into $OLIST_HOME/secrets.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_MIGRATION_DATABASE_URL",
-        None,
-        "The operations store as its owner, for `olist-bi migrate` (migrations, roles). Default: OLIST_DATABASE_URL. "
-        "In production OLIST_DATABASE_URL is then a least-privilege login, a member of olist_app.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_OPS_READER_PASSWORD",
-        None,
-        "Password of the read-only PostgreSQL role `olist_ops_reader` that Superset uses for the operations "
-        "store. Demo: generated into $OLIST_HOME/secrets.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_METABASE_URL",
-        "http://127.0.0.1:3000",
-        "The Metabase that `olist-bi metabase provision` provisions (its --url overrides this).",
-    ),
-    Variable(
-        "OLIST_METABASE_ADMIN_EMAIL",
-        "admin@olist-bi.local",
-        "Login of the Metabase admin that provisioning creates on first run and signs in as afterwards.",
-    ),
-    Variable(
-        "OLIST_METABASE_ADMIN_PASSWORD",
-        None,
-        "Password of that Metabase admin. Demo: generated into $OLIST_HOME/secrets.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_METABASE_API_KEY",
-        None,
-        "A Metabase API key (Admin > Settings > API keys) to provision with instead of the admin's password; "
-        "needs Metabase to be set up already.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_METABASE_WAREHOUSE_PATH",
-        None,
-        "The warehouse file as Metabase's server sees it (in docker-compose: /warehouse/warehouse.duckdb). Default: OLIST_WAREHOUSE_PATH.",
-    ),
-    Variable(
-        "OLIST_METABASE_POSTGRES_HOST",
-        None,
-        "The operations store's host as Metabase's server sees it (in docker-compose: postgres). Default: the host of OLIST_DATABASE_URL.",
-    ),
-    Variable(
-        "OLIST_REDIS_URL",
-        None,
-        "Redis for Superset's caches (redis://host:6379/0). Unset: caches in memory and in the metadata database.",
-    ),
-    Variable(
-        "OLIST_ACCESS_REVIEW_MINUTES",
-        "15",
-        "How often the scheduler's access review snapshots Superset's users and roles and copies SQL Lab history into the audit trail.",
-    ),
-    Variable(
-        "OLIST_AUDIT_KEY",
-        None,
-        "The key that signs the audit trail's checkpoints (32+ random characters; keep it out of the database and "
-        "never change it, or older checkpoints no longer verify). Demo: generated into $OLIST_HOME/secrets.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_AUDIT_CHECKPOINT_MINUTES",
-        "15",
-        "How often the scheduler writes a signed checkpoint of the audit trail ($OLIST_HOME/audit/checkpoints).",
-    ),
-    Variable(
-        "OLIST_NOTEBOOK_PORT",
-        "2718",
-        "Port on 127.0.0.1 where `olist-bi notebook` serves the analysts' marimo notebook (platform/notebook/explore.py).",
-    ),
-    Variable(
-        "OLIST_NOTEBOOK_PASSWORD",
-        None,
-        "The notebook's access token (marimo's token password; open it at /?access_token=...). Demo: generated into $OLIST_HOME/secrets.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_SMTP_HOST",
-        None,
-        "The mail server the platform sends through (alerts to admins, reports). Demo default: the local mail sink on 127.0.0.1 "
-        "(`olist-bi outbox`), which keeps each message as a file; in production unset means no mail, and each mail not sent is logged.",
-    ),
-    Variable(
-        "OLIST_SMTP_PORT",
-        "8025",
-        "The mail server's port (587 for STARTTLS, 465 for TLS; 8025 is the demo's mail sink).",
-    ),
-    Variable(
-        "OLIST_SMTP_SECURITY",
-        "none",
-        "none, starttls or tls (SMTPS). Production refuses none for a server other than localhost.",
-    ),
-    Variable(
-        "OLIST_SMTP_USER",
-        None,
-        "The mail server's login, if it takes one.",
-    ),
-    Variable(
-        "OLIST_SMTP_PASSWORD",
-        None,
-        "The mail server's password.",
-        secret=True,
-    ),
-    Variable(
-        "OLIST_MAIL_FROM",
-        "olist-bi@localhost",
-        "The sender address of the platform's mail.",
-    ),
-    Variable(
-        "OLIST_SAMPLE_SCALE",
-        "1",
-        "Scale factor of the sample drop that `olist-bi up` generates when no drop is given.",
-    ),
-)
-
-_BY_NAME = {v.name: v for v in VARIABLES}
+HOME = "$OLIST_HOME"  # a default may name the data folder
 EXAMPLE_VALUE = re.compile(r"change-me")  # the placeholders of .env.example
 
 
+class SettingsError(ValueError):
+    """A setting has a value the platform cannot use; the message names the variable."""
+
+
+# -- kinds: how a variable's text becomes a value ------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Settings:
-    home: Path
-    database_url: str | None
-    warehouse_path: Path
-    warehouse_engine: str
-    clickhouse_url: str
-    clickhouse_database: str
-    clickhouse_reader_url: str | None
-    embedded_pg_port: int
-    sample_scale: float
-    duckdb_memory_limit: str
-    duckdb_threads: int
-    max_quarantine_share: float
-    etl_schedule: str
-    inbox: Path
-    inbox_poll_seconds: int
-    env: str = "demo"
-    superset_port: int = 8088
-    superset_workers: int = 2
-    superset_threads: int = 4
-    superset_url: str | None = None
-    superset_venv: Path | None = None
-    superset_database_url: str | None = None
-    superset_secret_key: str | None = None
-    superset_admin_password: str | None = None
-    ops_reader_password: str | None = None
-    migration_database_url: str | None = None
-    redis_url: str | None = None
-    access_review_minutes: int = 15
-    audit_key: str | None = None
-    audit_checkpoint_minutes: int = 15
-    metabase_url: str = "http://127.0.0.1:3000"
-    metabase_admin_email: str = "admin@olist-bi.local"
-    metabase_admin_password: str | None = None
-    metabase_api_key: str | None = None
-    metabase_warehouse_path: str | None = None
-    metabase_postgres_host: str | None = None
-    notebook_port: int = 2718
-    notebook_password: str | None = None
-    smtp_host: str | None = None
-    smtp_port: int = 8025
-    smtp_security: str = "none"
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    mail_from: str = "olist-bi@localhost"
-    mail_allowed_domains: tuple[str, ...] = ("olist-bi.local",)
-    query_timeout_seconds: float = 60.0
-    query_max_result_mb: float = 100.0
+class Kind:
+    """How a variable's text becomes a value (`parse(name, text)`, raising `SettingsError` that
+    names the variable) and how the value is written back as text (`text`)."""
+
+    parse: Callable[[str, str], Any]
+    text: Callable[[Any], str] = str
+
+
+def _int(low: int, high: int) -> Kind:
+    def parse(name: str, value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise SettingsError(f"{name} must be between {low} and {high}, got {number}")
+        return number
+
+    return Kind(parse)
+
+
+def _number(low: float, high: float, above: bool = False) -> Kind:
+    def parse(name: str, value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {value!r}") from None
+        if not (low < number if above else low <= number) or number > high:
+            raise SettingsError(f"{name} must be {'above' if above else 'at least'} {low:g} and at most {high:g}, got {number:g}")
+        return number
+
+    return Kind(parse, lambda number: f"{number:g}")
+
+
+def _choice(*choices: str) -> Kind:
+    def parse(name: str, value: str) -> str:
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return Kind(parse)
+
+
+def _pattern(pattern: str, wanted: str, flags: int = 0) -> Kind:
+    def parse(name: str, value: str) -> str:
+        if not re.fullmatch(pattern, value, flags):
+            raise SettingsError(f"{name} must be {wanted}, got {value!r}")
+        return value
+
+    return Kind(parse)
+
+
+def _postgres_url(name: str, value: str) -> str:
+    """A PostgreSQL URL (postgresql://...) or key=value connection string, as psycopg takes."""
+    if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(f"{name} must be a PostgreSQL URL (postgresql://user:password@host:5432/database), got {mask_url(value)}")
+    return value
+
+
+def _clickhouse_url(name: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise SettingsError(f"{name} {url!r}: an embedded ClickHouse is chdb:///absolute/folder")
+    elif parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} {mask_url(url)!r}: use http(s)://user:password@host:8123 for a server, or chdb:///folder")
+    return url
+
+
+def _cron(name: str, value: str) -> str:
+    from olist_bi.runtime import cron  # APScheduler, which Superset's environment does not have
+
+    try:
+        cron.trigger(value, timezone="UTC")
+    except ValueError as e:
+        raise SettingsError(f"{name} must be a cron expression (minute hour day month weekday), got {value!r}: {e}") from None
+    return value
+
+
+def parse_allowed_recipients(value: str, name: str = "OLIST_MAIL_ALLOWED_DOMAINS") -> tuple[str, ...]:
+    """OLIST_MAIL_ALLOWED_DOMAINS as its entries (Superset's processes parse it with this too)."""
+    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
+    wrong = [e for e in entries if not re.fullmatch(r"([^@\s]+@)?[a-z0-9-]+(\.[a-z0-9-]+)*", e)]
+    if not entries or wrong:
+        raise SettingsError(f"{name} must list domains (example.com) or addresses (a@example.com), got {value!r}")
+    return entries
+
+
+TEXT = Kind(lambda name, value: value)
+URL = Kind(lambda name, value: value.rstrip("/"))
+PORT = _int(1024, 65535)
+MINUTES = _int(1, 10_080)
+FOLDER = Kind(lambda name, value: Path(value).expanduser().resolve())
+SERVED_FILE = Kind(lambda name, value: Path(os.path.abspath(Path(value).expanduser())))  # not resolve(): a link to its generation
+POSTGRES_URL = Kind(_postgres_url)
+CLICKHOUSE_URL = Kind(_clickhouse_url)
+CRON = Kind(_cron)
+MEMORY = _pattern(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", "a size such as 3GB or 512MB", re.IGNORECASE)
+IDENTIFIER = _pattern(r"[a-z_][a-z0-9_]{0,40}", "lower-case letters, digits and underscores, starting with a letter")
+RECIPIENTS = Kind(lambda name, value: parse_allowed_recipients(value, name), ",".join)
+
+
+# -- the settings ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the environment variable
+    kind: Kind
+    default: str | None  # the text used when it is unset or empty ($OLIST_HOME stands for the data folder)
+    help: str  # what it means, as docs/configuration.md prints it
+    unset: str = "unset"  # with no default: what unset means (docs and doctor)
+    secret: bool = False  # masked wherever it is printed; a placeholder of .env.example is refused in production
+    shortest: int = 0  # a secret production requires, at least this long (`olist-bi doctor` checks it)
+    processes: tuple[str, ...] = ()  # the processes the platform starts that read it (`Settings.environment`)
+
+    @property
+    def field(self) -> str:
+        return self.name.removeprefix("OLIST_").lower()
+
+
+SUPERSET, NOTEBOOK, OUTBOX = "superset", "notebook", "outbox"
+MAIL = (SUPERSET,)  # Superset's reports and alerts send mail as the platform does
+READERS = (SUPERSET, NOTEBOOK)  # the processes that query the warehouse for users
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "OLIST_HOME",
+        FOLDER,
+        "./.olist",
+        "The data folder: generated drops (`drops/`), the served warehouse, the embedded PostgreSQL (`postgres/`, log in "
+        "`postgres.log`). Relative paths are taken from the current folder.",
+        processes=(SUPERSET, NOTEBOOK, OUTBOX),
+    ),
+    Setting(
+        "OLIST_ENV",
+        _choice("demo", "production"),
+        "demo",
+        "`demo`: the local demo, with the embedded PostgreSQL, generated secrets (kept in `$OLIST_HOME/secrets`, mode 0600) "
+        "and one demo user per Superset role. `production`: nothing insecure is defaulted: `OLIST_DATABASE_URL` and every "
+        "secret below must be given, or the command stops naming the missing variable; no demo users are created.",
+        processes=(NOTEBOOK,),
+    ),
+    Setting(
+        "OLIST_DATABASE_URL",
+        POSTGRES_URL,
+        None,
+        "The PostgreSQL for operations and audit, as `postgresql://user:password@host:5432/database`. Unset: the platform "
+        "starts an embedded PostgreSQL (below). This is a secret: it is masked wherever it is printed.",
+        unset="embedded PostgreSQL in $OLIST_HOME/postgres",
+        secret=True,
+    ),
+    Setting(
+        "OLIST_WAREHOUSE_PATH",
+        SERVED_FILE,
+        f"{HOME}/warehouse.duckdb",
+        "The served DuckDB warehouse file.",
+        processes=(NOTEBOOK,),
+    ),
+    Setting(
+        "OLIST_WAREHOUSE_ENGINE",
+        _choice("duckdb", "clickhouse"),
+        "duckdb",
+        "`duckdb`, or `clickhouse`: the ETL also builds every model in ClickHouse and publishes it there, and the semantic "
+        "layer answers from ClickHouse ([clickhouse.md](clickhouse.md)).",
+        processes=(NOTEBOOK,),
+    ),
+    Setting(
+        "OLIST_CLICKHOUSE_URL",
+        CLICKHOUSE_URL,
+        f"chdb://{HOME}/clickhouse",
+        "With the ClickHouse engine: `http(s)://user:password@host:8123` for a ClickHouse server or cluster, or "
+        "`chdb:///folder` for embedded ClickHouse (chdb: one process at a time, for tests and trying it). Secret (it may "
+        "hold a password).",
+        secret=True,
+    ),
+    Setting(
+        "OLIST_CLICKHOUSE_READER_URL",
+        CLICKHOUSE_URL,
+        None,
+        "The ClickHouse server as Superset and Metabase connect to it, with the read-only user "
+        "(`http(s)://olist_reader:password@host:8123`); provisioning puts it in Superset's warehouse connection (the "
+        "password given at import, never in a file). Embedded chdb cannot serve Superset. Secret.",
+        unset="`OLIST_CLICKHOUSE_URL` (local demo only: production refuses to start without it)",
+        secret=True,
+    ),
+    Setting(
+        "OLIST_CLICKHOUSE_DATABASE",
+        IDENTIFIER,
+        "olist",
+        "The ClickHouse database that serves the warehouse. A run also uses `<name>_staging` and `<name>_build`, keeps the "
+        "two generations before the served one as `<name>_previous_1` and `_2`, and the semantic layer's views are in "
+        "`<name>_semantic`.",
+        processes=(NOTEBOOK,),
+    ),
+    Setting(
+        "OLIST_EMBEDDED_PG_PORT",
+        PORT,
+        "5433",
+        "The TCP port on 127.0.0.1 of the embedded PostgreSQL; only used when `OLIST_DATABASE_URL` is unset. 5433, not "
+        "5432, so that it never collides with a PostgreSQL already installed on the machine.",
+    ),
+    Setting(
+        "OLIST_DUCKDB_MEMORY_LIMIT",
+        MEMORY,
+        "3GB",
+        "Memory limit of the ETL's DuckDB; beyond it DuckDB spills to `$OLIST_HOME/tmp`. Scale 10 peaks below 2 GB with the default.",
+    ),
+    Setting("OLIST_DUCKDB_THREADS", _int(1, 256), "2", "Threads of the ETL's DuckDB."),
+    Setting(
+        "OLIST_MAIL_ALLOWED_DOMAINS",
+        RECIPIENTS,
+        "olist-bi.local",
+        "Where mail may go: comma-separated domains (`example.com`, not its subdomains) or single addresses "
+        "(`someone@partner.example`). The platform's own mail and Superset's reports and alerts (To, Cc and Bcc, checked "
+        "when a report is saved and again when it sends) refuse any other recipient, naming it. Set it to your company's "
+        "domain.",
+        processes=MAIL,
+    ),
+    Setting(
+        "OLIST_QUERY_TIMEOUT_SECONDS",
+        _number(0, 86_400, above=True),
+        "60",
+        "Time limit of every reader's query on the warehouse: Superset's SQL Lab, charts, alerts and reports, the Python "
+        "API, the notebook, `olist-bi semantic query` (and ClickHouse's `max_execution_time` there). A timer outside the "
+        "query interrupts it at the deadline (DuckDB's `interrupt()`: its threads stop at once) and the user reads which "
+        "limit stopped it.",
+        processes=READERS,
+    ),
+    Setting(
+        "OLIST_QUERY_MAX_RESULT_MB",
+        _number(0, 1_000_000, above=True),
+        "100",
+        "Size cap of one answer, in megabytes, estimated batch by batch as it is fetched: a larger answer is refused before "
+        "it is all in memory, with a message naming the cap. Rows are capped too (`OLIST_SUPERSET_SQL_MAX_ROW` in SQL Lab).",
+        processes=READERS,
+    ),
+    Setting(
+        "OLIST_MAX_QUARANTINE_SHARE",
+        _number(0, 1),
+        "0.05",
+        "A run fails, publishing nothing, when any file has more than this share of its rows quarantined (0 to 1).",
+    ),
+    Setting(
+        "OLIST_ETL_SCHEDULE",
+        CRON,
+        "0 2 * * *",
+        "Cron expression (minute hour day month weekday, UTC) of the scheduler's ETL run: nightly at 02:00 by default. "
+        "Read as cron reads it: weekday 0 or 7 is Sunday, names and ranges in every field (`mon-fri`, `jan-mar`), and with "
+        "both day fields restricted either matches (`0 2 1 * 1`: the 1st and every Monday).",
+    ),
+    Setting(
+        "OLIST_INBOX",
+        FOLDER,
+        f"{HOME}/inbox",
+        "The folder the scheduler watches for new drops (see [operations.md](operations.md)).",
+    ),
+    Setting("OLIST_INBOX_POLL_SECONDS", _int(1, 86_400), "60", "How often the scheduler looks into the inbox."),
+    Setting(
+        "OLIST_SUPERSET_PORT",
+        PORT,
+        "8088",
+        "Port on 127.0.0.1 where `olist-bi superset serve` (and `make up`) runs Superset.",
+    ),
+    Setting(
+        "OLIST_SUPERSET_VENV",
+        FOLDER,
+        None,
+        "Superset's own virtual environment, installed by `make up` from `platform/bi/superset/requirements/`.",
+        unset="`.venv-superset` in the project",
+    ),
+    Setting(
+        "OLIST_SUPERSET_WORKERS",
+        _int(1, 64),
+        "2",
+        "Gunicorn worker processes of the Superset that `olist-bi superset serve` runs: one per core, since a request holds "
+        "the GIL ([serving.md](serving.md)).",
+    ),
+    Setting(
+        "OLIST_SUPERSET_THREADS",
+        _int(1, 64),
+        "4",
+        "Threads per Superset worker: a dashboard sends its chart requests together, and a thread waiting on PostgreSQL or "
+        "DuckDB frees the GIL.",
+    ),
+    Setting(
+        "OLIST_SUPERSET_URL",
+        URL,
+        None,
+        "The Superset that `olist-bi superset provision` talks to (any host: the platform uses only its REST API).",
+        unset="`http://127.0.0.1:$OLIST_SUPERSET_PORT`",
+    ),
+    Setting(
+        "OLIST_SUPERSET_DATABASE_URL",
+        POSTGRES_URL,
+        None,
+        "Superset's metadata database (PostgreSQL). Secret.",
+        unset="database `superset` on the operations server",
+        secret=True,
+        processes=(SUPERSET,),
+    ),
+    Setting(
+        "OLIST_SUPERSET_SECRET_KEY",
+        TEXT,
+        None,
+        "Superset's session-signing key, 32+ random characters (`openssl rand -base64 42`). Required in production. Secret.",
+        unset="demo: generated",
+        secret=True,
+        shortest=32,
+        processes=(SUPERSET,),
+    ),
+    Setting(
+        "OLIST_SUPERSET_ADMIN_PASSWORD",
+        TEXT,
+        None,
+        "Password of Superset's `admin` user, which provisioning logs in as. Required in production. Secret.",
+        unset="demo: generated",
+        secret=True,
+        shortest=12,
+    ),
+    Setting(
+        "OLIST_OPS_READER_PASSWORD",
+        TEXT,
+        None,
+        "Password of `olist_ops_reader`, the read-only PostgreSQL role Superset and Metabase read the operations store "
+        "with. Required in production. Secret.",
+        unset="demo: generated",
+        secret=True,
+        shortest=12,
+    ),
+    Setting(
+        "OLIST_METABASE_URL",
+        URL,
+        "http://127.0.0.1:3000",
+        "The Metabase that `olist-bi metabase provision` talks to (its `--url` overrides this; only its REST API is used).",
+    ),
+    Setting(
+        "OLIST_METABASE_ADMIN_EMAIL",
+        TEXT,
+        "admin@olist-bi.local",
+        "The Metabase admin that provisioning creates on a new Metabase (with the setup token) and signs in as afterwards.",
+    ),
+    Setting(
+        "OLIST_METABASE_ADMIN_PASSWORD",
+        TEXT,
+        None,
+        "That admin's password. Required in production; Metabase refuses one shorter than 6 characters, without a digit, "
+        "or common (checked before setup; generated ones always qualify). Secret.",
+        unset="demo: generated",
+        secret=True,
+        shortest=12,
+    ),
+    Setting(
+        "OLIST_METABASE_API_KEY",
+        TEXT,
+        None,
+        "A Metabase API key (Admin settings > Authentication > API keys, in the Administrators group) to provision with "
+        "instead of the admin's password, once Metabase is set up. Secret.",
+        secret=True,
+    ),
+    Setting(
+        "OLIST_METABASE_WAREHOUSE_PATH",
+        TEXT,
+        None,
+        "The warehouse file as Metabase's server sees it, when that differs from the platform's view (another container, "
+        "another host). docker-compose mounts it at the same path everywhere, so it needs none.",
+        unset="`OLIST_WAREHOUSE_PATH`",
+    ),
+    Setting(
+        "OLIST_METABASE_POSTGRES_HOST",
+        TEXT,
+        None,
+        "The operations store's host as Metabase's server sees it (e.g. `host.docker.internal` for a Metabase in Docker "
+        "beside the local demo).",
+        unset="the host of `OLIST_DATABASE_URL`",
+    ),
+    Setting(
+        "OLIST_NOTEBOOK_PORT",
+        PORT,
+        "2718",
+        "Port on 127.0.0.1 where `olist-bi notebook` (and `olist-bi up`) serves the marimo notebook, platform/notebook/explore.py.",
+    ),
+    Setting(
+        "OLIST_NOTEBOOK_PASSWORD",
+        TEXT,
+        None,
+        "The notebook's access token (marimo's token password): open `http://host:port/?access_token=...`, or type it on "
+        "marimo's login page. It reaches marimo on its standard input, never its command line. Required in production. "
+        "Secret.",
+        unset="demo: generated",
+        secret=True,
+    ),
+    Setting(
+        "OLIST_SMTP_HOST",
+        TEXT,
+        None,
+        "The mail server the platform sends through (alerts to admins about failed runs). In the demo, unset, mail goes to "
+        "the demo's mail sink (`olist-bi outbox`); in production, unset means no mail, and each mail not sent is logged "
+        "([reports.md](reports.md)).",
+        unset="demo: the mail sink on 127.0.0.1",
+    ),
+    Setting(
+        "OLIST_SMTP_PORT",
+        _int(1, 65535),
+        "8025",
+        "The mail server's port: 587 for STARTTLS, 465 for TLS; 8025 is where the demo's mail sink listens.",
+        processes=(OUTBOX,),
+    ),
+    Setting(
+        "OLIST_SMTP_SECURITY",
+        _choice("none", "starttls", "tls"),
+        "none",
+        "`none`, `starttls` or `tls` (SMTPS). Production refuses `none` for a server other than localhost: mail would cross "
+        "the network in the clear.",
+    ),
+    Setting("OLIST_SMTP_USER", TEXT, None, "The mail server's login, when it takes one."),
+    Setting("OLIST_SMTP_PASSWORD", TEXT, None, "The mail server's password. Secret.", secret=True),
+    Setting("OLIST_MAIL_FROM", TEXT, "olist-bi@localhost", "The sender address of the platform's mail.", processes=MAIL),
+    Setting(
+        "OLIST_REDIS_URL",
+        TEXT,
+        None,
+        "Redis for Superset's caches (`redis://127.0.0.1:6379/0`); unset, caches stay in memory and in the metadata database.",
+        secret=True,
+        processes=(SUPERSET,),
+    ),
+    Setting(
+        "OLIST_MIGRATION_DATABASE_URL",
+        POSTGRES_URL,
+        None,
+        "The operations store as its owner, used by `olist-bi migrate` only (migrations, roles). In production "
+        "`OLIST_DATABASE_URL` is then a least-privilege login, a member of `olist_app` "
+        "([operations.md](operations.md#roles)). Secret: masked wherever it is printed.",
+        unset="`OLIST_DATABASE_URL`",
+        secret=True,
+    ),
+    Setting(
+        "OLIST_AUDIT_KEY",
+        TEXT,
+        None,
+        "The key that signs the audit trail's checkpoints (32+ random characters). Keep it out of the database and never "
+        "change it: older checkpoints would no longer verify. Required in production. Secret.",
+        unset="demo: generated",
+        secret=True,
+        shortest=32,
+    ),
+    Setting(
+        "OLIST_AUDIT_CHECKPOINT_MINUTES",
+        MINUTES,
+        "15",
+        "How often the scheduler writes a signed checkpoint of the audit trail into `$OLIST_HOME/audit/checkpoints/`.",
+    ),
+    Setting(
+        "OLIST_ACCESS_REVIEW_MINUTES",
+        MINUTES,
+        "15",
+        "How often the scheduler's access review snapshots each BI tool's users, roles or groups and permissions (and copies "
+        "Superset's SQL Lab history) into the audit trail.",
+    ),
+    Setting(
+        "OLIST_SAMPLE_SCALE",
+        _number(0, 100, above=True),
+        "1",
+        "The scale factor of the sample drop `olist-bi up` generates when it is given no drop (1 is the real data set's "
+        "size; 0.01 is a quick demo).",
+    ),
+)
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+# -- the resolved settings ---------------------------------------------------------------------
+
+
+class _Derived:
+    """What follows from the settings: the folders under OLIST_HOME, the demo switch, the
+    listing doctor prints and the environment of a process the platform starts."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        """Resolve every variable; raise `SettingsError` naming the variable that is wrong."""
+    def from_env(cls, env: Mapping[str, str] | None = None):
+        """Resolve every setting; raise `SettingsError` naming the variable that is wrong."""
         env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            if value is None or value.strip() == "":
-                return _BY_NAME[name].default
-            return value.strip()
-
-        if get("OLIST_ENV") == "production":
-            for variable in VARIABLES:
-                value = get(variable.name) or ""
-                if variable.secret and EXAMPLE_VALUE.search(value):
-                    raise SettingsError(
-                        f"{variable.name} still holds the example value of .env.example: set a real secret (openssl rand -base64 42)"
-                    )
-            if get("OLIST_WAREHOUSE_ENGINE") == "clickhouse" and not (env.get("OLIST_CLICKHOUSE_URL") or "").strip():
-                raise SettingsError(
-                    "OLIST_WAREHOUSE_ENGINE=clickhouse in production needs OLIST_CLICKHOUSE_URL (a ClickHouse server): embedded "
-                    "chdb serves one process at a time, so the scheduler, the notebook and the BI tools could not share it"
-                )
-            if get("OLIST_WAREHOUSE_ENGINE") == "clickhouse" and not (env.get("OLIST_CLICKHOUSE_READER_URL") or "").strip():
-                raise SettingsError(
-                    "OLIST_WAREHOUSE_ENGINE=clickhouse in production needs OLIST_CLICKHOUSE_READER_URL (the read-only olist_reader): "
-                    "without it Superset and Metabase would connect as the ETL's user"
-                )
-        home = Path(get("OLIST_HOME")).expanduser().resolve()
-        warehouse = get("OLIST_WAREHOUSE_PATH")
-        return cls(
-            home=home,
-            database_url=_postgres_url("OLIST_DATABASE_URL", get("OLIST_DATABASE_URL")),
-            warehouse_path=Path(os.path.abspath(Path(warehouse).expanduser()))  # not resolve(): the served path is a link to its generation
-            if warehouse
-            else home / "warehouse.duckdb",
-            warehouse_engine=_parse_choice("OLIST_WAREHOUSE_ENGINE", get("OLIST_WAREHOUSE_ENGINE"), ("duckdb", "clickhouse")),
-            clickhouse_url=_clickhouse_url(get("OLIST_CLICKHOUSE_URL"), home),
-            clickhouse_database=_parse_identifier("OLIST_CLICKHOUSE_DATABASE", get("OLIST_CLICKHOUSE_DATABASE")),
-            clickhouse_reader_url=_clickhouse_url(get("OLIST_CLICKHOUSE_READER_URL"), home) if get("OLIST_CLICKHOUSE_READER_URL") else None,
-            embedded_pg_port=_parse_int("OLIST_EMBEDDED_PG_PORT", get("OLIST_EMBEDDED_PG_PORT"), 1024, 65535),
-            sample_scale=_parse_float("OLIST_SAMPLE_SCALE", get("OLIST_SAMPLE_SCALE"), 0, 100, low_inclusive=False),
-            duckdb_memory_limit=_parse_memory(get("OLIST_DUCKDB_MEMORY_LIMIT")),
-            duckdb_threads=_parse_int("OLIST_DUCKDB_THREADS", get("OLIST_DUCKDB_THREADS"), 1, 256),
-            max_quarantine_share=_parse_float("OLIST_MAX_QUARANTINE_SHARE", get("OLIST_MAX_QUARANTINE_SHARE"), 0, 1),
-            etl_schedule=_parse_cron(get("OLIST_ETL_SCHEDULE")),
-            inbox=Path(get("OLIST_INBOX")).expanduser().resolve() if get("OLIST_INBOX") else home / "inbox",
-            inbox_poll_seconds=_parse_int("OLIST_INBOX_POLL_SECONDS", get("OLIST_INBOX_POLL_SECONDS"), 1, 86_400),
-            env=_parse_choice("OLIST_ENV", get("OLIST_ENV"), ("demo", "production")),
-            superset_port=_parse_int("OLIST_SUPERSET_PORT", get("OLIST_SUPERSET_PORT"), 1024, 65535),
-            superset_url=get("OLIST_SUPERSET_URL"),
-            superset_workers=_parse_int("OLIST_SUPERSET_WORKERS", get("OLIST_SUPERSET_WORKERS"), 1, 64),
-            superset_threads=_parse_int("OLIST_SUPERSET_THREADS", get("OLIST_SUPERSET_THREADS"), 1, 64),
-            superset_venv=Path(get("OLIST_SUPERSET_VENV")).expanduser().resolve() if get("OLIST_SUPERSET_VENV") else None,
-            superset_database_url=get("OLIST_SUPERSET_DATABASE_URL"),
-            superset_secret_key=get("OLIST_SUPERSET_SECRET_KEY"),
-            superset_admin_password=get("OLIST_SUPERSET_ADMIN_PASSWORD"),
-            ops_reader_password=get("OLIST_OPS_READER_PASSWORD"),
-            migration_database_url=_postgres_url("OLIST_MIGRATION_DATABASE_URL", get("OLIST_MIGRATION_DATABASE_URL")),
-            redis_url=get("OLIST_REDIS_URL"),
-            access_review_minutes=_parse_int("OLIST_ACCESS_REVIEW_MINUTES", get("OLIST_ACCESS_REVIEW_MINUTES"), 1, 10_080),
-            audit_key=get("OLIST_AUDIT_KEY"),
-            audit_checkpoint_minutes=_parse_int("OLIST_AUDIT_CHECKPOINT_MINUTES", get("OLIST_AUDIT_CHECKPOINT_MINUTES"), 1, 10_080),
-            metabase_url=get("OLIST_METABASE_URL").rstrip("/"),
-            metabase_admin_email=get("OLIST_METABASE_ADMIN_EMAIL"),
-            metabase_admin_password=get("OLIST_METABASE_ADMIN_PASSWORD"),
-            metabase_api_key=get("OLIST_METABASE_API_KEY"),
-            metabase_warehouse_path=get("OLIST_METABASE_WAREHOUSE_PATH"),
-            metabase_postgres_host=get("OLIST_METABASE_POSTGRES_HOST"),
-            notebook_port=_parse_int("OLIST_NOTEBOOK_PORT", get("OLIST_NOTEBOOK_PORT"), 1024, 65535),
-            notebook_password=get("OLIST_NOTEBOOK_PASSWORD"),
-            smtp_host=get("OLIST_SMTP_HOST"),
-            smtp_port=_parse_int("OLIST_SMTP_PORT", get("OLIST_SMTP_PORT"), 1, 65535),
-            smtp_security=_parse_choice("OLIST_SMTP_SECURITY", get("OLIST_SMTP_SECURITY"), ("none", "starttls", "tls")),
-            smtp_user=get("OLIST_SMTP_USER"),
-            smtp_password=get("OLIST_SMTP_PASSWORD"),
-            mail_from=get("OLIST_MAIL_FROM"),
-            mail_allowed_domains=parse_allowed_recipients(get("OLIST_MAIL_ALLOWED_DOMAINS")),
-            query_timeout_seconds=_parse_float(
-                "OLIST_QUERY_TIMEOUT_SECONDS", get("OLIST_QUERY_TIMEOUT_SECONDS"), 0, 86_400, low_inclusive=False
-            ),
-            query_max_result_mb=_parse_float(
-                "OLIST_QUERY_MAX_RESULT_MB", get("OLIST_QUERY_MAX_RESULT_MB"), 0, 1_000_000, low_inclusive=False
-            ),
-        )
+        given = {s.name: value.strip() for s in SETTINGS if (value := env.get(s.name)) is not None and value.strip()}
+        if given.get("OLIST_ENV", BY_NAME["OLIST_ENV"].default) == "production":
+            _refuse_in_production(given)
+        home = FOLDER.parse("OLIST_HOME", given.get("OLIST_HOME", BY_NAME["OLIST_HOME"].default))
+        values = {}
+        for s in SETTINGS:
+            text = given.get(s.name, s.default)
+            values[s.field] = None if text is None else s.kind.parse(s.name, text.replace(HOME, str(home)))
+        return cls(**values)
 
     @property
     def uses_embedded_postgres(self) -> bool:
@@ -462,69 +562,71 @@ class Settings:
     def is_demo(self) -> bool:
         return self.env == "demo"
 
+    def text(self, setting: Setting) -> str | None:
+        """A setting's resolved value as its variable would hold it (None when unset)."""
+        value = getattr(self, setting.field)
+        return None if value is None else setting.kind.text(value)
+
     def describe(self) -> dict[str, str]:
         """The resolved configuration for display, secrets masked."""
-        return {
-            "OLIST_HOME": str(self.home),
-            "OLIST_DATABASE_URL": mask_url(self.database_url)
-            if self.database_url
-            else f"(unset: embedded PostgreSQL in {self.embedded_pg_dir})",
-            "OLIST_MIGRATION_DATABASE_URL": mask_url(self.migration_database_url)
-            if self.migration_database_url
-            else "(unset: OLIST_DATABASE_URL)",
-            "OLIST_WAREHOUSE_PATH": str(self.warehouse_path),
-            "OLIST_WAREHOUSE_ENGINE": self.warehouse_engine,
-            "OLIST_CLICKHOUSE_URL": mask_url(self.clickhouse_url),
-            "OLIST_CLICKHOUSE_DATABASE": self.clickhouse_database,
-            "OLIST_CLICKHOUSE_READER_URL": mask_url(self.clickhouse_reader_url)
-            if self.clickhouse_reader_url
-            else "(unset: OLIST_CLICKHOUSE_URL)",
-            "OLIST_EMBEDDED_PG_PORT": str(self.embedded_pg_port),
-            "OLIST_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
-            "OLIST_DUCKDB_THREADS": str(self.duckdb_threads),
-            "OLIST_MAIL_ALLOWED_DOMAINS": ",".join(self.mail_allowed_domains),
-            "OLIST_QUERY_TIMEOUT_SECONDS": f"{self.query_timeout_seconds:g}",
-            "OLIST_QUERY_MAX_RESULT_MB": f"{self.query_max_result_mb:g}",
-            "OLIST_MAX_QUARANTINE_SHARE": f"{self.max_quarantine_share:g}",
-            "OLIST_ETL_SCHEDULE": self.etl_schedule,
-            "OLIST_INBOX": str(self.inbox),
-            "OLIST_INBOX_POLL_SECONDS": str(self.inbox_poll_seconds),
-            "OLIST_SAMPLE_SCALE": f"{self.sample_scale:g}",
-            "OLIST_ENV": self.env,
-            "OLIST_SUPERSET_PORT": str(self.superset_port),
-            "OLIST_SUPERSET_URL": self.superset_base_url,
-            "OLIST_SUPERSET_WORKERS": str(self.superset_workers),
-            "OLIST_SUPERSET_THREADS": str(self.superset_threads),
-            "OLIST_SUPERSET_VENV": str(self.superset_venv) if self.superset_venv else "(unset: .venv-superset in the project folder)",
-            "OLIST_SUPERSET_DATABASE_URL": mask_url(self.superset_database_url)
-            if self.superset_database_url
-            else "(unset: database `superset` on the operations server)",
-            "OLIST_SUPERSET_SECRET_KEY": "****" if self.superset_secret_key else "(unset)",
-            "OLIST_SUPERSET_ADMIN_PASSWORD": "****" if self.superset_admin_password else "(unset)",
-            "OLIST_OPS_READER_PASSWORD": "****" if self.ops_reader_password else "(unset)",
-            "OLIST_REDIS_URL": mask_url(self.redis_url) if self.redis_url else "(unset)",
-            "OLIST_ACCESS_REVIEW_MINUTES": str(self.access_review_minutes),
-            "OLIST_AUDIT_KEY": "****" if self.audit_key else "(unset)",
-            "OLIST_AUDIT_CHECKPOINT_MINUTES": str(self.audit_checkpoint_minutes),
-            "OLIST_METABASE_URL": self.metabase_url,
-            "OLIST_METABASE_ADMIN_EMAIL": self.metabase_admin_email,
-            "OLIST_METABASE_ADMIN_PASSWORD": "****" if self.metabase_admin_password else "(unset)",
-            "OLIST_METABASE_API_KEY": "****" if self.metabase_api_key else "(unset)",
-            "OLIST_METABASE_WAREHOUSE_PATH": self.metabase_warehouse_path or "(unset: OLIST_WAREHOUSE_PATH)",
-            "OLIST_METABASE_POSTGRES_HOST": self.metabase_postgres_host or "(unset: the host of OLIST_DATABASE_URL)",
-            "OLIST_NOTEBOOK_PORT": str(self.notebook_port),
-            "OLIST_NOTEBOOK_PASSWORD": "****" if self.notebook_password else "(unset)",
-            "OLIST_SMTP_HOST": self.smtp_host or ("(unset: the demo's mail sink on 127.0.0.1)" if self.is_demo else "(unset: no mail)"),
-            "OLIST_SMTP_PORT": str(self.smtp_port),
-            "OLIST_SMTP_SECURITY": self.smtp_security,
-            "OLIST_SMTP_USER": self.smtp_user or "(unset)",
-            "OLIST_SMTP_PASSWORD": "****" if self.smtp_password else "(unset)",
-            "OLIST_MAIL_FROM": self.mail_from,
-        }
+        shown = {}
+        for s in SETTINGS:
+            value = self.text(s)
+            if value is None:
+                shown[s.name] = f"(unset: {s.unset.replace(HOME, str(self.home)).replace('`', '')})" if s.unset != "unset" else "(unset)"
+            elif s.secret:
+                shown[s.name] = mask_url(value) if "://" in value else "****"
+            else:
+                shown[s.name] = value
+        return shown
+
+    def environment(self, process: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of a process the platform starts (`superset`, `notebook`, `outbox`):
+        the machine's (`base`, os.environ by default) without the platform's settings, then the
+        settings declared for that process. A process never holds another part's secrets (the
+        audit key, the operations store's owner, the BI tools' admin passwords); variables of
+        the tool's own (OLIST_SUPERSET_SQL_MAX_ROW, ...) pass through."""
+        base = os.environ if base is None else base
+        env = {k: v for k, v in base.items() if k not in BY_NAME}
+        for s in SETTINGS:
+            if process in s.processes and (value := self.text(s)) is not None:
+                env[s.name] = value
+        return env
 
 
-class SettingsError(ValueError):
-    """A setting has a value the platform cannot use; the message names the variable."""
+Settings = dataclasses.make_dataclass(
+    "Settings",
+    [(s.field, Any) for s in SETTINGS],
+    bases=(_Derived,),
+    frozen=True,
+)
+Settings.__module__ = __name__
+Settings.__doc__ = "Every setting of SETTINGS, resolved (`Settings.from_env()`), as a field named after its variable."
+
+
+def _refuse_in_production(given: dict[str, str]) -> None:
+    for s in SETTINGS:
+        if s.secret and EXAMPLE_VALUE.search(given.get(s.name, "")):
+            raise SettingsError(f"{s.name} still holds the example value of .env.example: set a real secret (openssl rand -base64 42)")
+    if given.get("OLIST_WAREHOUSE_ENGINE") == "clickhouse" and "OLIST_CLICKHOUSE_URL" not in given:
+        raise SettingsError(
+            "OLIST_WAREHOUSE_ENGINE=clickhouse in production needs OLIST_CLICKHOUSE_URL (a ClickHouse server): embedded "
+            "chdb serves one process at a time, so the scheduler, the notebook and the BI tools could not share it"
+        )
+    if given.get("OLIST_WAREHOUSE_ENGINE") == "clickhouse" and "OLIST_CLICKHOUSE_READER_URL" not in given:
+        raise SettingsError(
+            "OLIST_WAREHOUSE_ENGINE=clickhouse in production needs OLIST_CLICKHOUSE_READER_URL (the read-only olist_reader): "
+            "without it Superset and Metabase would connect as the ETL's user"
+        )
+
+
+def markdown_table() -> str:
+    """The table of docs/configuration.md: every setting, its default and what it means."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default is not None else s.unset
+        rows.append(f"| `{s.name}` | {default} | {s.help} |")
+    return "\n".join(rows) + "\n"
 
 
 def mask_url(url: str) -> str:
@@ -535,81 +637,5 @@ def mask_url(url: str) -> str:
     return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1****", url, flags=re.I)
 
 
-def _postgres_url(name: str, value: str | None) -> str | None:
-    """A PostgreSQL URL (postgresql://...) or key=value connection string, as psycopg takes."""
-    if value and "://" in value and not value.startswith(("postgresql://", "postgres://")):
-        raise SettingsError(f"{name} must be a PostgreSQL URL (postgresql://user:password@host:5432/database), got {mask_url(value)}")
-    return value
-
-
-def _parse_int(name: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
-    if not low <= number <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}, got {number}")
-    return number
-
-
-def parse_allowed_recipients(value: str) -> tuple[str, ...]:
-    """OLIST_MAIL_ALLOWED_DOMAINS as its entries (Superset's processes parse it with this too)."""
-    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
-    wrong = [e for e in entries if not re.fullmatch(r"([^@\s]+@)?[a-z0-9-]+(\.[a-z0-9-]+)*", e)]
-    if not entries or wrong:
-        raise SettingsError(f"OLIST_MAIL_ALLOWED_DOMAINS must list domains (example.com) or addresses (a@example.com), got {value!r}")
-    return entries
-
-
-def _parse_float(name: str, value: str, low: float, high: float, low_inclusive: bool = True) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {value!r}") from None
-    if not (low <= number if low_inclusive else low < number) or number > high:
-        bound = "at least" if low_inclusive else "above"
-        raise SettingsError(f"{name} must be {bound} {low:g} and at most {high:g}, got {number:g}")
-    return number
-
-
-def _parse_memory(value: str) -> str:
-    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.IGNORECASE):
-        raise SettingsError(f"OLIST_DUCKDB_MEMORY_LIMIT must be a size such as 3GB or 512MB, got {value!r}")
-    return value
-
-
-def _parse_cron(value: str) -> str:
-    from olist_bi.runtime import cron
-
-    try:
-        cron.trigger(value, timezone="UTC")
-    except ValueError as e:
-        raise SettingsError(f"OLIST_ETL_SCHEDULE must be a cron expression (minute hour day month weekday), got {value!r}: {e}") from None
-    return value
-
-
-def _clickhouse_url(value: str | None, home: Path) -> str:
-    from urllib.parse import urlsplit
-
-    url = value or f"chdb://{home / 'clickhouse'}"
-    parts = urlsplit(url)
-    if parts.scheme == "chdb":
-        if parts.netloc or not parts.path.startswith("/"):
-            raise SettingsError(f"OLIST_CLICKHOUSE_URL {url!r}: an embedded ClickHouse is chdb:///absolute/folder")
-    elif parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(
-            f"OLIST_CLICKHOUSE_URL {mask_url(url)!r}: use http(s)://user:password@host:8123 for a server, or chdb:///folder"
-        )
-    return url
-
-
-def _parse_identifier(name: str, value: str) -> str:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", value):
-        raise SettingsError(f"{name}={value!r}: lower-case letters, digits and underscores, starting with a letter")
-    return value
-
-
-def _parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+if __name__ == "__main__":  # python -m olist_bi.settings: the table of docs/configuration.md
+    print(markdown_table(), end="")

@@ -291,3 +291,15 @@ def test_the_notebook_faces_the_hosts_loopback_only_and_every_reader_gets_the_li
         assert env["OLIST_QUERY_TIMEOUT_SECONDS"] == "60" and env["OLIST_QUERY_MAX_RESULT_MB"] == "100", name
     for name in ("superset", "superset-worker", "scheduler"):
         assert services[name]["environment"]["OLIST_MAIL_ALLOWED_DOMAINS"] == "example.com", name
+
+
+def test_the_notebook_container_holds_no_secret_of_another_part(config):
+    """The notebook reads the warehouse as a reader; the audit key, the operations store's
+    login and the BI tools' admin passwords stay with the services that use them."""
+    from olist_bi.settings import BY_NAME
+
+    env = config["services"]["notebook"]["environment"]
+    its_own = {"OLIST_NOTEBOOK_PASSWORD", "OLIST_CLICKHOUSE_URL", "OLIST_CLICKHOUSE_READER_URL"}  # the URLs: the read-only user's
+    theirs = {name for name, s in BY_NAME.items() if s.secret} - its_own
+    assert theirs & set(env) == set()
+    assert "OLIST_NOTEBOOK_PASSWORD" in env and env["OLIST_CLICKHOUSE_URL"] == env["OLIST_CLICKHOUSE_READER_URL"]

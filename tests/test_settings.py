@@ -1,6 +1,6 @@
 import pytest
 
-from olist_bi.settings import VARIABLES, Settings, SettingsError, mask_url
+from olist_bi.settings import SETTINGS, Settings, SettingsError, mask_url
 
 
 def test_defaults(tmp_path, monkeypatch):
@@ -29,7 +29,7 @@ def test_values_from_the_environment(tmp_path):
     assert settings.embedded_pg_port == 6000
     assert settings.sample_scale == 0.1
     assert "s3cret" not in str(settings.describe())
-    assert set(settings.describe()) == {v.name for v in VARIABLES}
+    assert set(settings.describe()) == {v.name for v in SETTINGS}
 
 
 def test_blank_values_mean_default():
@@ -89,3 +89,47 @@ def test_the_clickhouse_engine_defaults_to_embedded_chdb_in_the_home_and_refuses
         "OLIST_CLICKHOUSE_READER_URL": "https://r:q@ch.example.com:8443",
     }
     assert Settings.from_env(ready).clickhouse_reader_url.startswith("https://r:")
+
+
+SECRETS_OF_OTHER_PARTS = {
+    "OLIST_AUDIT_KEY": "a-signing-key-that-only-the-platform-holds",
+    "OLIST_DATABASE_URL": "postgresql://owner:owner-password@db:5432/olist",
+    "OLIST_METABASE_ADMIN_PASSWORD": "metabase-admin-password-1",
+    "OLIST_SUPERSET_ADMIN_PASSWORD": "superset-admin-password-1",
+}
+
+
+def test_a_process_gets_only_the_settings_declared_for_it(tmp_path):
+    machine = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "OLIST_SUPERSET_SQL_MAX_ROW": "5000", **SECRETS_OF_OTHER_PARTS}
+    settings = Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_QUERY_TIMEOUT_SECONDS": "30", **machine})
+    for process in ("superset", "notebook", "outbox"):
+        env = settings.environment(process, base=machine)
+        assert env["PATH"] == "/usr/bin" and env["OLIST_SUPERSET_SQL_MAX_ROW"] == "5000"  # not the platform's: passed through
+        assert set(SECRETS_OF_OTHER_PARTS) & set(env) == set(), process
+        assert env["OLIST_HOME"] == str(tmp_path)
+    assert settings.environment("superset", base=machine)["OLIST_QUERY_TIMEOUT_SECONDS"] == "30"
+    assert "OLIST_QUERY_TIMEOUT_SECONDS" not in settings.environment("outbox", base=machine)
+    declared = {s.name for s in SETTINGS if "superset" in s.processes}
+    assert {k for k in settings.environment("superset", base={}) if k.startswith("OLIST_")} <= declared
+
+
+def test_superset_and_the_notebook_start_without_other_parts_secrets(tmp_path, monkeypatch):
+    from olist_bi.bi.superset import server
+    from olist_bi.notebook import server as notebook
+
+    for name, value in SECRETS_OF_OTHER_PARTS.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env(
+        {
+            "OLIST_HOME": str(tmp_path),
+            "OLIST_SUPERSET_DATABASE_URL": "postgresql://superset:pw@127.0.0.1:5432/superset",
+            "OLIST_REDIS_URL": "redis://127.0.0.1:6379/0",
+            **SECRETS_OF_OTHER_PARTS,
+        }
+    )
+    superset = server.environment(settings)  # what every Superset process (web, worker, beat) is started with
+    assert set(SECRETS_OF_OTHER_PARTS) & set(superset) == set()
+    assert superset["OLIST_SUPERSET_DATABASE_URL"].startswith("postgresql://superset:") and superset["OLIST_REDIS_URL"]
+    marimo = notebook.environment(settings)
+    assert set(SECRETS_OF_OTHER_PARTS) & set(marimo) == set()
+    assert marimo["OLIST_WAREHOUSE_PATH"].endswith("warehouse.reader.duckdb")

@@ -12,17 +12,11 @@ import duckdb
 import psycopg
 
 from olist_bi.operations.postgres import PostgresError, bin_dir, database_url, embedded, superset_metadata_url
-from olist_bi.settings import Settings, SettingsError, mask_url
+from olist_bi.settings import SETTINGS, Settings, SettingsError, mask_url
 
 MIN_FREE_GB = 2.0
 # Production's secrets and the shortest each may be: keys sign and encrypt, passwords log in.
-REQUIRED_SECRETS = {
-    "OLIST_SUPERSET_SECRET_KEY": 32,
-    "OLIST_AUDIT_KEY": 32,
-    "OLIST_SUPERSET_ADMIN_PASSWORD": 12,
-    "OLIST_OPS_READER_PASSWORD": 12,
-    "OLIST_METABASE_ADMIN_PASSWORD": 12,
-}
+REQUIRED_SECRETS = {s.name: s.shortest for s in SETTINGS if s.shortest}  # production: name -> shortest length
 EXAMPLES = ("change-me", "changeme", "password", "secret", "example", "admin")
 
 

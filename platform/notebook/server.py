@@ -12,7 +12,6 @@ command line, where other users of the machine could read it.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -71,14 +70,13 @@ def command(settings: Settings, host: str) -> list[str]:
 
 
 def environment(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "OLIST_HOME": str(settings.home),
-            "OLIST_WAREHOUSE_PATH": str(warehouse.reader_path(settings.warehouse_path)),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )  # the reader copy
+    """The notebook's process: the settings declared for it, the reader copy as its warehouse,
+    and ClickHouse as the read-only user (no other part's secrets, no ETL credentials)."""
+    env = settings.environment("notebook")
+    env["OLIST_WAREHOUSE_PATH"] = str(warehouse.reader_path(settings.warehouse_path))
+    if settings.warehouse_engine == "clickhouse":
+        env["OLIST_CLICKHOUSE_URL"] = settings.clickhouse_reader_url or settings.clickhouse_url  # production requires the reader
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 

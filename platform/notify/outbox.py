@@ -70,7 +70,7 @@ def serve(settings: Settings, say=print) -> str:
     if not healthy(settings):
         say(f"outbox: starting the demo's mail sink on {where} (messages in {settings.outbox_dir}) ...")
         command = [sys.executable, "-m", "olist_bi.cli", "outbox", "serve", "--foreground"]
-        env = {**os.environ, "OLIST_HOME": str(settings.home), "OLIST_SMTP_PORT": str(settings.smtp_port), "PYTHONUNBUFFERED": "1"}
+        env = {**settings.environment("outbox"), "PYTHONUNBUFFERED": "1"}
         process.start("the mail sink", command, env, pid_file(settings), log_file(settings), lambda: healthy(settings), timeout=30)
     return where
 

@@ -109,9 +109,9 @@ def charts_draw_without_animation(app: Flask) -> None:
 
 
 def _allowed_recipients() -> tuple[str, ...]:
-    from olist_bi.settings import VARIABLES, parse_allowed_recipients
+    from olist_bi.settings import BY_NAME, parse_allowed_recipients
 
-    default = next(v.default for v in VARIABLES if v.name == "OLIST_MAIL_ALLOWED_DOMAINS")
+    default = BY_NAME["OLIST_MAIL_ALLOWED_DOMAINS"].default
     return parse_allowed_recipients(os.environ.get("OLIST_MAIL_ALLOWED_DOMAINS") or default)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import time
 from importlib.resources import files
@@ -58,18 +57,13 @@ def metadata_url(settings: Settings) -> str:
 def environment(settings: Settings) -> dict[str, str]:
     """The environment Superset's processes run with (superset_config.py reads it)."""
     env = {
-        **os.environ,
+        **settings.environment("superset"),  # the settings declared for Superset's processes, no other part's secrets
         "SUPERSET_CONFIG_PATH": str(CONFIG),
         "OLIST_SUPERSET_SECRET_KEY": demo.secret(settings, "OLIST_SUPERSET_SECRET_KEY", settings.superset_secret_key, 48),
         "OLIST_SUPERSET_DATABASE_URL": metadata_url(settings),
         "PYTHONUNBUFFERED": "1",
-        # The readers' query limits, which the warehouse dialect enforces (and SQL Lab's timeout follows)
-        "OLIST_QUERY_TIMEOUT_SECONDS": f"{settings.query_timeout_seconds:g}",
-        "OLIST_QUERY_MAX_RESULT_MB": f"{settings.query_max_result_mb:g}",
     }
-    if settings.redis_url:
-        env["OLIST_REDIS_URL"] = settings.redis_url
-    else:
+    if not settings.redis_url:
         env["OLIST_SUPERSET_CACHE_DIR"] = str(settings.superset_dir / "cache")
         env["OLIST_SUPERSET_BROKER_URL"] = broker_url(settings)
     env["OLIST_SUPERSET_WEBDRIVER_URL"] = f"http://127.0.0.1:{settings.superset_port}/"
