@@ -11,6 +11,9 @@ SUPERSET_VENV := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
 SUPERSET_PINS := platform/bi/superset/requirements
 
+DBT_VENV := .venv-dbt
+DBT_STAMP := $(DBT_VENV)/.installed
+
 .PHONY: up test test-fast bench mutate down doctor clean chromium compose
 
 $(STAMP): pyproject.toml setup.py
@@ -28,6 +31,16 @@ $(SUPERSET_STAMP): $(SUPERSET_PINS)/superset.txt $(SUPERSET_PINS)/superset-const
 	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(SUPERSET_STAMP)
 
+# dbt in its own environment (docs/dbt.md), from the exact pins of pyproject's `dbt` extra and
+# without dependency resolution: dbt-core needs dbt-core-experimental-parser, whose sdist
+# downloads a binary when it is built, which nothing here may do (only `--use-v2-parser` runs it).
+$(DBT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(DBT_VENV)/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dbt']))" > $(DBT_VENV)/pins.txt
+	$(DBT_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(DBT_VENV)/pins.txt
+	touch $(DBT_STAMP)
+
 ## chromium: Debian's headless browser, for Superset's reports and thumbnails, the browser tests and screenshots
 chromium:
 	@command -v $(CHROMIUM) >/dev/null || { echo "installing Debian's chromium (apt-get, about 300 MB) ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -43,13 +56,13 @@ up: $(STAMP) $(SUPERSET_STAMP)
 	$(BIN)/olist-bi up
 
 ## test: install, then run the whole test suite
-test: $(STAMP) $(SUPERSET_STAMP) chromium compose
+test: $(STAMP) $(SUPERSET_STAMP) $(DBT_STAMP) chromium compose
 	$(BIN)/ruff check platform tests bench
 	$(BIN)/ruff format --check platform tests bench
 	$(BIN)/pytest
 
-## test-fast: the suite without the slow groups and without Superset, a browser or docker-compose (only .venv needed)
-test-fast: $(STAMP)
+## test-fast: the suite without the slow groups and without Superset, a browser or docker-compose (.venv and .venv-dbt)
+test-fast: $(STAMP) $(DBT_STAMP)
 	$(BIN)/pytest -m "not slow and not superset and not browser and not compose"
 
 ## bench: the benchmarks of bench/ (see docs/benchmarks.md and BENCHMARKS.md)
@@ -89,4 +102,4 @@ doctor: $(STAMP)
 	$(BIN)/olist-bi doctor
 
 clean:
-	rm -rf $(VENV) $(SUPERSET_VENV) .pytest_cache
+	rm -rf $(VENV) $(SUPERSET_VENV) $(DBT_VENV) .pytest_cache

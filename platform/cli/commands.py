@@ -17,7 +17,7 @@ from olist_bi.runtime import output
 from olist_bi.runtime.output import emit
 from olist_bi.cli.errors import Boundary
 from olist_bi.operations.postgres import migration_url
-from olist_bi.cli import audit, etl, notebook, outbox, postgres, semantic
+from olist_bi.cli import audit, dbt, etl, notebook, outbox, postgres, semantic
 from olist_bi.cli import bi as bi_commands
 from olist_bi.cli.base import load_settings, progress
 
@@ -212,7 +212,16 @@ def up(source: Path | None, fmt: str) -> None:
     emit(fmt, services, table, {"services": services, "run_id": running.run_id, "demo_logins": logins})
 
 
-for _group in (postgres.postgres, etl.etl, semantic.semantic, bi_commands.bi_group, notebook.notebook, outbox.outbox, audit.audit_group):
+for _group in (
+    postgres.postgres,
+    etl.etl,
+    semantic.semantic,
+    dbt.dbt,
+    bi_commands.bi_group,
+    notebook.notebook,
+    outbox.outbox,
+    audit.audit_group,
+):
     main.add_command(_group)
 for _group in bi.command_groups():  # each BI tool's own group (bi/<tool>/commands.py)
     main.add_command(_group)

@@ -79,6 +79,7 @@ def cut(settings: Settings, built: Path, reader: Reader, target: Path) -> dict[s
         con.execute(f"create schema meta; create table {LEDGER} as select * from built.{LEDGER}")
         con.execute("detach built")
         rows.update(transform.create_views(con))
+        transform.comment_models(con)  # the descriptions, where the BI tools' SQL clients read them
         con.execute("checkpoint")
         return rows
     except BaseException as e:

@@ -5,9 +5,11 @@ Each model is one `.sql` file under `models/<layer>/`, named after the table it 
 own references (`in_build_order`). Staging models are
 views over `raw` and intermediate models views over them (shared steps the facts read); the
 dims, facts and marts are tables. After the build every model's grain is checked
-unique and not null and, where declared, its row count against its source. Last, the
-semantic layer's flat relations become views in schema `semantic` (semantic/flat.py), the
-tables Superset's datasets read.
+unique and not null, where declared, its row count against its source, and its columns'
+tests (dbt's unique, not_null, relationships and accepted_values, declared per column in
+models.yaml); each model's and column's description is then stored in the warehouse (COMMENT
+ON). Last, the semantic layer's flat relations become views in schema `semantic`
+(semantic/flat.py), the tables Superset's datasets read.
 """
 
 from __future__ import annotations
@@ -28,6 +30,54 @@ from olist_bi.semantic import flat
 
 MODELS = Path(__file__).parent / "models"
 VIEW_LAYERS = ("staging", "intermediate")
+TEST_KINDS = ("not_null", "unique", "relationships", "accepted_values")  # dbt's generic tests
+SEVERITIES = ("error", "warn")  # dbt's: warn counts the failing rows and reports them, the run goes on
+
+
+@dataclass(frozen=True)
+class ColumnTest:
+    """One of dbt's generic tests on a column, as models.yaml declares it."""
+
+    kind: str
+    to: str | None = None  # relationships: the parent model ...
+    field: str | None = None  # ... and its column
+    values: tuple[str | int, ...] = ()  # accepted_values
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        if self.kind == "relationships":
+            return f"relationships to {self.to}.{self.field}"
+        if self.kind == "accepted_values":
+            return f"accepted_values ({len(self.values)} values)"
+        return self.kind
+
+    def failing_sql(self, name: str, column: str, table: Callable[[str], str] = str) -> str:
+        """A `select count(*)` of what fails on table `name`'s `column`: rows, or for unique the
+        values held by more than one row. Nulls pass every test but not_null, as in dbt. Plain
+        SQL, which DuckDB and ClickHouse (with join_use_nulls) both run."""
+        if self.kind == "not_null":
+            return f"select count(*) from {name} where {column} is null"
+        if self.kind == "unique":
+            return f"select count(*) from (select {column} from {name} where {column} is not null group by {column} having count(*) > 1)"
+        if self.kind == "accepted_values":
+            return f"select count(*) from {name} where {column} not in ({', '.join(map(sql_literal, self.values))})"
+        return (
+            f"select count(*) from {name} as c left join {table(self.to)} as p on c.{column} = p.{self.field} "
+            f"where c.{column} is not null and p.{self.field} is null"
+        )
+
+    def message(self, model: str, column: str, failing: int) -> str:
+        what = "row" if failing == 1 else "rows"
+        if self.kind == "unique":
+            what = ("value" if failing == 1 else "values") + " held by more than one row"
+        return f"{model}.{column}: test {self} fails on {failing} {what}"
+
+
+@dataclass(frozen=True)
+class ModelColumn:
+    name: str
+    description: str
+    tests: tuple[ColumnTest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +89,8 @@ class Model:
     python: str | None = None  # the etl module whose rows the model's .sql selects (as python_rows)
     scoped: str | dict | None = None  # how a scoped reader copy holds it (etl/readers.py): whole, rebuild, {scope column: its column}
     clickhouse: dict = field(default_factory=dict, hash=False, compare=False)  # order_by, partition_by on ClickHouse
+    description: str = ""  # one line: what a row is (COMMENT ON, the dbt export)
+    columns: tuple[ModelColumn, ...] = ()  # every column it builds, with its description and tests
 
     @property
     def path(self) -> Path:
@@ -57,11 +109,67 @@ def models() -> tuple[Model, ...]:
 
 
 def declared() -> tuple[Model, ...]:
+    """The models of models.yaml in the file's order; raises `ContractViolation` on a column
+    test that is not one of dbt's four, or that names a model or severity that does not exist."""
     spec = yaml.safe_load((MODELS / "models.yaml").read_text(encoding="utf-8"))
-    return tuple(
-        Model(m["name"], m["layer"], tuple(m["grain"]), m.get("rows_equal"), m.get("python"), m.get("scoped"), m.get("clickhouse", {}))
+    found = tuple(
+        Model(
+            m["name"],
+            m["layer"],
+            tuple(m["grain"]),
+            m.get("rows_equal"),
+            m.get("python"),
+            m.get("scoped"),
+            m.get("clickhouse", {}),
+            m.get("description", ""),
+            tuple(_column(m["name"], c) for c in m.get("columns", ())),
+        )
         for m in spec["models"]
     )
+    names = {m.name for m in found}
+    for model in found:
+        for column in model.columns:
+            for test in column.tests:
+                if test.to is not None and test.to not in names:
+                    raise ContractViolation(f"models.yaml: {model.name}.{column.name}: {test} names no model of models.yaml")
+    return found
+
+
+def _column(model: str, spec: dict) -> ModelColumn:
+    return ModelColumn(spec["name"], spec.get("description", ""), tuple(_test(f"{model}.{spec['name']}", t) for t in spec.get("tests", ())))
+
+
+def _test(where: str, spec: str | dict) -> ColumnTest:
+    """`not_null`, `unique`, `{relationships: {to, field}}` or `{accepted_values: {values}}`,
+    each with an optional `config: {severity: warn}` (dbt's forms)."""
+    kind, arguments = (spec, {}) if isinstance(spec, str) else next(iter(spec.items()))
+    arguments = dict(arguments or {})
+    severity = (arguments.pop("config", None) or {}).get("severity", "error")
+    if kind not in TEST_KINDS or severity not in SEVERITIES:
+        raise ContractViolation(
+            f"models.yaml: {where}: {spec!r} is not one of dbt's tests ({', '.join(TEST_KINDS)}) with a severity of {SEVERITIES}"
+        )
+    try:
+        test = ColumnTest(kind, arguments.pop("to", None), arguments.pop("field", None), tuple(arguments.pop("values", ())), severity)
+    except TypeError as e:
+        raise ContractViolation(f"models.yaml: {where}: {spec!r}: {e}") from None
+    wanted = {"relationships": test.to and test.field, "accepted_values": test.values}.get(kind, True)
+    if arguments or not wanted:
+        raise ContractViolation(f"models.yaml: {where}: {kind} takes {_ARGUMENTS[kind]}, got {spec!r}")
+    unquotable = [v for v in test.values if isinstance(v, bool) or not isinstance(v, (str, int))]
+    if unquotable:
+        raise ContractViolation(f"models.yaml: {where}: accepted values are text or integers, not {unquotable[0]!r}")
+    return test
+
+
+_ARGUMENTS = {"not_null": "nothing", "unique": "nothing", "relationships": "`to` and `field`", "accepted_values": "`values`"}
+
+
+def sql_literal(value: str | int) -> str:
+    """A value of an accepted_values list as SQL: text quoted, integers as they are."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ContractViolation(f"models.yaml: accepted values are text or integers, not {value!r}")
+    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
 
 
 class ContractViolation(RuntimeError):
@@ -130,9 +238,33 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
                 con.unregister("python_rows")
         report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
         say(model_line(model.name, report.rows[model.name], time.perf_counter() - began))
-    test_contracts(con)
+    report.notes.extend(test_contracts(con))
+    comment_models(con)
     report.rows.update(create_views(con))
     return report
+
+
+def comment_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Store each model's description and its columns' in the warehouse (COMMENT ON), where
+    duckdb_tables(), duckdb_views() and duckdb_columns() and the SQL clients that read them
+    find them, in the warehouse and in each reader copy. Only models and declared columns that
+    were built; tests/etl/test_model_tests.py keeps the declared and the built columns equal.
+    (ClickHouse's tables carry none: docs/dbt.md.)"""
+    for model in models():
+        kind = "view" if model.layer in VIEW_LAYERS else "table"
+        built = {
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() where schema_name = 'main' and table_name = ?", [model.name]
+            ).fetchall()
+        }
+        if not built:  # a reader copy holds no staging or intermediate view (etl/readers.py)
+            continue
+        if model.description:
+            con.execute(f"comment on {kind} {model.name} is {sql_literal(model.description)}")
+        for column in model.columns:
+            if column.name in built and column.description:
+                con.execute(f"comment on column {model.name}.{column.name} is {sql_literal(column.description)}")
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -193,29 +325,44 @@ def _python_rows(con: duckdb.DuckDBPyConnection, module: str, report: BuildRepor
     return {"mart_revenue_forecast": built.forecast_rows, "mart_forecast_accuracy": built.accuracy_rows}
 
 
-def test_contracts(con: duckdb.DuckDBPyConnection) -> None:
-    check_contracts(lambda sql: con.execute(sql).fetchone()[0])
+def test_contracts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return check_contracts(lambda sql: con.execute(sql).fetchone()[0])
 
 
-def check_contracts(count: Callable[[str], int], table: Callable[[str], str] = str) -> None:
-    """Raise `ContractViolation` unless every model's grain is unique and not null and its row
-    count equals its source's. `count` answers a `select count(*)` query; `table` gives the
-    name a query should use for a model or source (the engine's qualified name)."""
-    problems = []
+def check_contracts(count: Callable[[str], int], table: Callable[[str], str] = str) -> list[str]:
+    """Raise `ContractViolation` unless every model's grain is unique and not null, its row
+    count equals its source's and every column test of models.yaml passes; return the
+    warnings, the failing tests of severity warn (the run reports them as notes). `count`
+    answers a `select count(*)` query; `table` gives the name a query should use for a model
+    or source (the engine's qualified name)."""
+    problems, warnings = [], []
     for model in models():
-        name = table(model.name)
-        if model.grain:
-            keys = ", ".join(model.grain)
-            duplicates = count(f"select count(*) from (select {keys} from {name} group by {keys} having count(*) > 1)")
-            if duplicates:
-                problems.append(f"{model.name}: {duplicates} duplicated grain keys ({keys})")
-            nulls = " or ".join(f"{k} is null" for k in model.grain)
-            null_rows = count(f"select count(*) from {name} where {nulls}")
-            if null_rows:
-                problems.append(f"{model.name}: {null_rows} rows with a null grain key ({keys})")
-        if model.rows_equal:
-            ours, theirs = count(f"select count(*) from {name}"), count(f"select count(*) from {table(model.rows_equal)}")
-            if ours != theirs:
-                problems.append(f"{model.name}: {ours} rows, but {model.rows_equal} has {theirs}")
+        problems += _grain_problems(model, count, table)
+        for column in model.columns:
+            for test in column.tests:
+                failing = count(test.failing_sql(table(model.name), column.name, table))
+                if failing:
+                    (warnings if test.severity == "warn" else problems).append(test.message(model.name, column.name, failing))
     if problems:
         raise ContractViolation("model contracts failed:\n" + "\n".join(f"  - {p}" for p in problems))
+    return [f"model test warning (severity warn, the run goes on): {w}" for w in warnings]
+
+
+def _grain_problems(model: Model, count: Callable[[str], int], table: Callable[[str], str]) -> list[str]:
+    """The grain unique and not null, and the row count equal to the source's."""
+    problems = []
+    name = table(model.name)
+    if model.grain:
+        keys = ", ".join(model.grain)
+        duplicates = count(f"select count(*) from (select {keys} from {name} group by {keys} having count(*) > 1)")
+        if duplicates:
+            problems.append(f"{model.name}: {duplicates} duplicated grain keys ({keys})")
+        nulls = " or ".join(f"{k} is null" for k in model.grain)
+        null_rows = count(f"select count(*) from {name} where {nulls}")
+        if null_rows:
+            problems.append(f"{model.name}: {null_rows} rows with a null grain key ({keys})")
+    if model.rows_equal:
+        ours, theirs = count(f"select count(*) from {name}"), count(f"select count(*) from {table(model.rows_equal)}")
+        if ours != theirs:
+            problems.append(f"{model.name}: {ours} rows, but {model.rows_equal} has {theirs}")
+    return problems

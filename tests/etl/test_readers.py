@@ -48,6 +48,26 @@ def test_the_reader_copy_holds_the_models_and_their_views_and_nothing_internal(w
             assert copy.execute(query).fetchall() == whole.execute(query).fetchall(), table
 
 
+def test_every_copy_carries_the_models_descriptions(warehouse):
+    """What an analyst's SQL client lists in the reader copy (and a scoped user's in theirs)
+    says what each table and column is, as models.yaml declares it."""
+    settings, _ = warehouse
+    for path in (wh.reader_path(settings.warehouse_path), wh.reader_path(settings.warehouse_path, "olist_regional_sp")):
+        with wh.connect(path) as con:
+            tables = dict(con.execute("select table_name, comment from duckdb_tables() where schema_name = 'main'").fetchall())
+            columns = dict(
+                ((t, c), comment)
+                for t, c, comment in con.execute(
+                    "select table_name, column_name, comment from duckdb_columns() where schema_name = 'main'"
+                ).fetchall()
+            )
+        for model in transform.models():
+            if model.layer in transform.VIEW_LAYERS:
+                continue
+            assert tables[model.name] == model.description, (path.name, model.name)
+            assert all(columns[(model.name, c.name)] == c.description for c in model.columns), (path.name, model.name)
+
+
 def test_the_scoped_copy_holds_the_scope_s_rows_only_counted_from_the_source_files(warehouse, source_rows):
     settings, _ = warehouse
     orders = sp_orders(source_rows)
