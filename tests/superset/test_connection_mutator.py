@@ -19,7 +19,7 @@ from types import SimpleNamespace as NS
 from flask import Flask, g
 from flask_babel import Babel
 from sqlalchemy.engine.url import make_url
-from olist_bi import access
+from olist_bi.access import spec as access
 from olist_bi.bi.superset.scope import connection
 
 base = access.model()
