@@ -41,7 +41,8 @@ from olist_bi import access, bi
 from olist_bi.engines.duckdb import warehouse
 from bench.queries import percentile, seed42_drop, timed
 from olist_bi.dashboards import dashboards
-from olist_bi.etl import pipeline, publish
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import pipeline
 from olist_bi.operations.postgres import database_url, ensure_database, with_database
 from olist_bi.settings import Settings
 from olist_bi.bi.superset import provision, server

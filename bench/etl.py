@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from bench.queries import seed42_drop
-from olist_bi.etl import publish
+from olist_bi.engines.duckdb import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,8 @@ import json, sys, time
 from pathlib import Path
 
 from bench.queries import seed42_drop
-from olist_bi.etl import pipeline, publish, readers
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import pipeline, readers
 from olist_bi.settings import Settings
 settings = Settings.from_env()
 began = time.perf_counter()

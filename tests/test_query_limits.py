@@ -13,7 +13,7 @@ import pytest
 
 from olist_bi import api
 from olist_bi.engines.duckdb import warehouse as wh
-from olist_bi.etl import publish
+from olist_bi.engines.duckdb import publish
 
 ENDLESS = "select sum(hash(i)) from range(1000000000000) t(i)"  # hours of work on one core
 

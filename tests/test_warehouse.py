@@ -13,7 +13,8 @@ import duckdb
 import pytest
 
 from olist_bi.engines.duckdb import warehouse
-from olist_bi.etl import pipeline, publish
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import pipeline
 from tests.conftest import make_settings
 from tests.escapes import ESCAPE_FILE, ESCAPES, LOCKED
 

@@ -12,6 +12,7 @@ import duckdb
 import psycopg
 
 from olist_bi.operations.postgres import PostgresError, bin_dir, database_url, embedded, superset_metadata_url
+from olist_bi.engines.base import engine
 from olist_bi.settings import SETTINGS, Settings, SettingsError, mask_url
 
 MIN_FREE_GB = 2.0
@@ -43,53 +44,11 @@ def run_checks(env: Mapping[str, str] | None = None) -> tuple[dict[str, str], li
     checks.append(Check("duckdb", True, f"DuckDB {duckdb.__version__}"))
     checks.append(_check_disk(settings))
     checks.append(_check_chromium())
-    if settings.warehouse_engine == "clickhouse":
-        checks.append(_check_clickhouse(settings))
+    if (needs := engine(settings).health()) is not None:  # what the engine needs beyond DuckDB
+        checks.append(Check(engine(settings).name, *needs))
     if not settings.is_demo:
         checks.append(_check_secrets(settings, env if env is not None else os.environ))
     return settings.describe(), checks
-
-
-def _check_clickhouse(settings: Settings) -> Check:
-    """OLIST_WAREHOUSE_ENGINE=clickhouse: the libraries, and the server answering (each URL the
-    platform uses), or embedded chdb installed (its folder is not opened: chdb allows one
-    process per folder, and an ETL run may hold it)."""
-    from urllib.parse import urlsplit
-
-    try:
-        import sqlglot  # noqa: F401
-    except ImportError:
-        return Check("clickhouse", False, "sqlglot is not installed", "pip install 'olist-bi[clickhouse]'")
-    if urlsplit(settings.clickhouse_url).scheme == "chdb":
-        try:
-            import chdb
-        except ImportError:
-            return Check(
-                "clickhouse",
-                False,
-                "embedded ClickHouse needs chdb, which is not installed",
-                "pip install 'olist-bi[chdb]', or set OLIST_CLICKHOUSE_URL to a server",
-            )
-        return Check(
-            "clickhouse", True, f"embedded chdb {chdb.__version__} in {urlsplit(settings.clickhouse_url).path} (one process at a time)"
-        )
-    from olist_bi.engines.clickhouse.connection import ClickHouse, Target
-
-    found = []
-    for name, url in (("OLIST_CLICKHOUSE_URL", settings.clickhouse_url), ("OLIST_CLICKHOUSE_READER_URL", settings.clickhouse_reader_url)):
-        if not url:
-            continue
-        try:
-            found.append(f"{name}: ClickHouse {ClickHouse(Target(url)).scalar('select version()')}")
-        except Exception as e:  # noqa: BLE001 - the check reports, never raises
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return Check(
-                "clickhouse",
-                False,
-                f"cannot connect with {name} ({mask_url(url)}): {mask_url(first)}",
-                f"start ClickHouse or fix {name} (docs/clickhouse.md)",
-            )
-    return Check("clickhouse", True, "; ".join(found))
 
 
 def _check_chromium() -> Check:

@@ -46,7 +46,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from olist_bi.contract import ContractError
     from olist_bi.dashboards import SpecError
     from olist_bi.etl.pipeline import EtlError
-    from olist_bi.etl.publish import PublishError
+    from olist_bi.engines.duckdb.publish import PublishError
     from olist_bi.bi.metabase.client import MetabaseApiError
     from olist_bi.operations.checkpoint import CheckpointInvalid
     from olist_bi.operations.postgres import PostgresError

@@ -33,7 +33,8 @@ from olist_bi.runtime import faults
 from olist_bi.engines.duckdb import warehouse
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
-from olist_bi.etl import publish as publish_step
+from olist_bi.engines.base import BuildFailed, NothingToRollBack, engine
+from olist_bi.engines.duckdb import publish as publish_step
 from olist_bi.etl import quality, readers, transform
 from olist_bi.operations import audit, store
 from olist_bi.operations.postgres import database_url
@@ -112,18 +113,12 @@ def run(
             for run_id in store.close_abandoned_runs(ops):
                 say(f"closed run {run_id}, left running by a process that died")
             readers.reconcile(settings, say)
-            if settings.warehouse_engine == "clickhouse":
-                from olist_bi.engines.clickhouse import warehouse as clickhouse
-
-                for message in clickhouse.reconcile(settings, transform.clickhouse_plan(), _served_runs(served)):
-                    say(message)
-                    audit.append(
-                        ops,
-                        "warehouse.rolled_back",
-                        settings.clickhouse_database,
-                        {"engine": "clickhouse", "reason": message},
-                        source="etl",
-                    )
+            serving = engine(settings, transform.clickhouse_plan())
+            for message in serving.reconcile():
+                say(message)
+                audit.append(
+                    ops, "warehouse.rolled_back", settings.clickhouse_database, {"engine": serving.name, "reason": message}, source="etl"
+                )
             publish_step.remove_abandoned_builds(served)
             readers.remove_abandoned_builds(settings)
             quality.sync_rules(ops)
@@ -166,7 +161,7 @@ def exclusive(settings: Settings) -> Iterator[None]:
 class RollbackResult:
     restored: Path  # the DuckDB generation served again
     older_left: int  # kept generations left to roll back to
-    clickhouse: str | None = None  # ClickHouse's restored generation, on that engine
+    note: str | None = None  # what else the engine serves again (ClickHouse: its database)
 
 
 def rollback(settings: Settings, say: Progress | None = None) -> RollbackResult:
@@ -174,25 +169,17 @@ def rollback(settings: Settings, say: Progress | None = None) -> RollbackResult:
     audit it. Undoes the last publish. Raises EtlError when a run holds the locks or an
     engine keeps nothing to roll back to (then nothing changes)."""
     say = say or (lambda message: None)
-    served = settings.warehouse_path
-    restored_clickhouse = None
     with exclusive(settings):  # not while a run publishes
-        on_clickhouse = settings.warehouse_engine == "clickhouse"
-        if on_clickhouse:
-            from olist_bi.engines.clickhouse import warehouse as clickhouse
-
-            if not clickhouse.versions(settings):
-                raise EtlError(f"ClickHouse keeps no previous warehouse of {settings.clickhouse_database} to roll back to")
-        if not publish_step.versions(served):
-            raise EtlError(f"no previous warehouse in {publish_step.generations_dir(served)} to roll back to")
-        if on_clickhouse:
-            restored_clickhouse = str(clickhouse.rollback(settings, transform.clickhouse_plan()))
-            say(f"ClickHouse: serving {restored_clickhouse} again as {settings.clickhouse_database}")
-        restored = publish_step.rollback(served)
+        try:
+            restored = engine(settings, transform.clickhouse_plan()).rollback()
+        except NothingToRollBack as e:
+            raise EtlError(str(e)) from None
+        if restored.note:
+            say(restored.note)
         readers.reconcile(settings, say)
     with store.connect(database_url(settings)) as ops:
-        audit.append(ops, "warehouse.rolled_back", str(served), {"restored": restored.name}, source="etl")
-    return RollbackResult(restored, len(publish_step.versions(served)), restored_clickhouse)
+        audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.generation.name}, source="etl")
+    return RollbackResult(restored.generation, restored.kept, restored.note)
 
 
 @contextlib.contextmanager
@@ -297,11 +284,8 @@ class _Run:
     def skip(self) -> RunResult:
         """Every file was loaded before: record the run as skipped."""
         message = "every file of the drop was loaded before (same SHA-256): nothing to do"
-        if self.settings.warehouse_engine == "clickhouse":
-            from olist_bi.engines.clickhouse import warehouse as clickhouse
-
-            if not clickhouse.serves(self.settings, transform.clickhouse_plan()):
-                message += "; but ClickHouse serves no warehouse yet: `olist-bi etl run --full` builds it there"
+        if missing := engine(self.settings, transform.clickhouse_plan()).not_serving():
+            message += f"; but {missing}"
         self.log.finish("skipped", error=message)
         audit.append(self.ops, "etl.run.skipped", f"run {self.log.run_id}", {"reason": message}, source="etl")
         self.result.status, self.result.message = "skipped", message
@@ -336,43 +320,31 @@ class _Run:
             "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [[self.log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined] for i in new],
         )
-        if self.settings.warehouse_engine == "clickhouse":  # after meta.loads has this run's files
-            with _task(self.log, "clickhouse", self.result, self.say) as detail:
-                from olist_bi.engines.clickhouse import warehouse as clickhouse
-
+        serving = engine(self.settings, transform.clickhouse_plan())
+        if serving.name != "duckdb":  # after meta.loads has this run's files: the engine builds what it serves
+            with _task(self.log, serving.name, self.result, self.say) as detail:
                 try:
-                    built = clickhouse.build(self.settings, transform.clickhouse_plan(), con, self._model_built)
-                except clickhouse.BuildFailed as e:
+                    detail["models"] = len(serving.build(con, self._model_built))
+                except BuildFailed as e:
                     raise transform.ContractViolation(str(e)) from e
-                detail["models"] = len(built)
 
     def publish(self, built: Path, copies: dict) -> Path:
         """Serve the built warehouse (on every engine) and its copies; any failure takes back
         what was served."""
-        settings, served = self.settings, self.settings.warehouse_path
+        serving = engine(self.settings, transform.clickhouse_plan())
         with _task(self.log, "publish", self.result, self.say) as detail:
-            published = []  # what this run serves so far, to take back if a later step fails
+            generation = serving.publish(built)  # all or nothing
             try:
-                if settings.warehouse_engine == "clickhouse":
-                    from olist_bi.engines.clickhouse import warehouse as clickhouse
-
-                    clickhouse.publish(settings, transform.clickhouse_plan())
-                    published.append("clickhouse")
-                    detail["clickhouse"] = settings.clickhouse_database
-                    faults.point("between_engines")
-                generation = publish_step.publish(built, served)
-                published.append("duckdb")
                 faults.point("after_rename")
-                readers.publish_all(settings, copies)
+                readers.publish_all(self.settings, copies)
             except Exception:  # the run fails: nothing it built may stay served
-                if "clickhouse" in published and clickhouse.versions(settings):
-                    clickhouse.rollback(settings, transform.clickhouse_plan())
-                if "duckdb" in published and publish_step.versions(served):
-                    publish_step.rollback(served)
-                    readers.reconcile(settings, self.say)  # the copies, cut again from what is served
+                serving.take_back()
+                readers.reconcile(self.settings, self.say)  # the copies, cut again from what is served
                 readers.discard(copies.values())
                 raise
             detail["file"] = str(generation)
+            if serving.name != "duckdb":
+                detail[serving.name] = self.settings.clickhouse_database
         return generation
 
     def succeed(self, new: list, generation: Path) -> RunResult:
@@ -429,15 +401,6 @@ class _task:
         self.log.task_finished(self.task_id, error=_describe(error) if error else None, detail=self.detail)
         if error is None:
             self.say(f"{self.name} done in {seconds:.1f} s")
-
-
-def _served_runs(served: Path) -> set[int]:
-    """The runs whose files the served DuckDB warehouse holds (its meta.loads)."""
-    try:
-        with warehouse.connect(served) as con:
-            return {r for (r,) in con.execute("select distinct run_id from meta.loads").fetchall()}
-    except warehouse.WarehouseMissing:
-        return set()
 
 
 def _complete_published_runs(ops: psycopg.Connection, served: Path) -> list[int]:

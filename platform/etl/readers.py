@@ -14,7 +14,7 @@ parser that checks it (bi/superset/scope.py). So every run also cuts, from the b
   every query run on it (Superset's DB_CONNECTION_MUTATOR): no SQL, however it is built, can
   return a row the file does not hold.
 
-Each copy is published like the warehouse itself (etl/publish.py: one generation per publish,
+Each copy is published like the warehouse itself (engines/duckdb/publish.py: one generation per publish,
 the served path a link swapped in one rename), after the warehouse. A copy whose ledger of
 loads is not the served warehouse's (after a rollback, or a run that died between the two
 publishes) is cut again from the served warehouse (`reconcile`, at the start of every run and
@@ -31,7 +31,8 @@ import duckdb
 
 from olist_bi import access
 from olist_bi.engines.duckdb import warehouse
-from olist_bi.etl import publish, transform
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import transform
 from olist_bi.settings import Settings
 
 READER = warehouse.READER

@@ -19,7 +19,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from olist_bi import demo
-from olist_bi.engines.duckdb import warehouse
+from olist_bi.engines.base import engine
 from olist_bi.runtime import process
 from olist_bi.settings import Settings
 
@@ -72,12 +72,7 @@ def command(settings: Settings, host: str) -> list[str]:
 def environment(settings: Settings) -> dict[str, str]:
     """The notebook's process: the settings declared for it, the reader copy as its warehouse,
     and ClickHouse as the read-only user (no other part's secrets, no ETL credentials)."""
-    env = settings.environment("notebook")
-    env["OLIST_WAREHOUSE_PATH"] = str(warehouse.reader_path(settings.warehouse_path))
-    if settings.warehouse_engine == "clickhouse":
-        env["OLIST_CLICKHOUSE_URL"] = settings.clickhouse_reader_url or settings.clickhouse_url  # production requires the reader
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return {**settings.environment("notebook"), **engine(settings).reader_environment(), "PYTHONUNBUFFERED": "1"}
 
 
 def healthy(settings: Settings) -> bool:

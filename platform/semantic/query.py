@@ -33,11 +33,9 @@ def run(compiled: Compiled, path: Path, limits: warehouse.Limits | None = None) 
 
 def answer(compiled: Compiled, settings) -> list[tuple]:
     """The rows of a compiled query on the served warehouse of the engine `settings` name."""
-    if settings.warehouse_engine == "clickhouse":
-        from olist_bi.engines.clickhouse import warehouse as clickhouse
+    from olist_bi.engines.base import engine
 
-        return clickhouse.query(settings, compiled.sql, compiled.params)
-    return run(compiled, settings.warehouse_path, warehouse.limits(settings))
+    return engine(settings).query(compiled.sql, compiled.params)
 
 
 def _plain(value):

@@ -15,7 +15,8 @@ from psycopg.rows import dict_row
 
 from olist_bi.runtime import faults
 from olist_bi.engines.duckdb import warehouse
-from olist_bi.etl import pipeline, publish, readers
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import pipeline, readers
 from olist_bi.operations import audit, store
 from tests.conftest import make_settings
 

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from olist_bi.etl import pipeline, publish
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import pipeline
 
 
 def digest(path):

@@ -15,7 +15,8 @@ import pytest
 
 from olist_bi.access import spec as access
 from olist_bi.engines.duckdb import warehouse as wh
-from olist_bi.etl import pipeline, publish, readers, transform
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import pipeline, readers, transform
 from tests.conftest import make_settings
 from tests.escapes import ESCAPES
 

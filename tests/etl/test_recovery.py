@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from olist_bi.engines.duckdb import warehouse
-from olist_bi.etl import pipeline, publish
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import pipeline
 from tests.conftest import fresh_database, make_settings
 
 CLI = [str(Path(sys.executable).parent / "olist-bi")]

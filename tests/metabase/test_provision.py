@@ -18,7 +18,7 @@ from olist_bi.bi.metabase.assets import ASSETS_DIR
 from olist_bi.cli import main
 from olist_bi.dashboards import dashboards
 from olist_bi.engines.duckdb.warehouse import reader_path
-from olist_bi.etl import publish
+from olist_bi.engines.duckdb import publish
 from olist_bi.bi.metabase import provision as provision_module
 from olist_bi.bi.metabase.client import MetabaseApiError, MetabaseStarting
 from olist_bi.bi.metabase.provision import ProvisionError, provision
@@ -296,7 +296,7 @@ def test_an_api_key_is_used_instead_of_the_password(standin, settings):
 def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_its_pool(standin, settings, tmp_path):
     from olist_bi import bi
     from olist_bi.engines.duckdb import warehouse
-    from olist_bi.etl import publish
+    from olist_bi.engines.duckdb import publish
 
     served = tmp_path / "served" / "warehouse.duckdb"
     served.parent.mkdir()

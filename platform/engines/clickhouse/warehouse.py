@@ -37,6 +37,7 @@ from typing import Callable
 import duckdb
 
 from olist_bi.contract import BY_TABLE
+from olist_bi.engines.base import BuildFailed, NothingToRollBack, Progress
 from olist_bi.engines.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
 from olist_bi.engines.clickhouse.dialect import to_clickhouse, to_clickhouse_query
 from olist_bi.engines.duckdb import warehouse as served_warehouse
@@ -45,14 +46,6 @@ from olist_bi.settings import Settings
 
 KEEP = 2
 RAW_ENGINE = "ENGINE = MergeTree ORDER BY tuple()"
-
-
-class NothingToRollBack(RuntimeError):
-    """ClickHouse keeps no previous warehouse."""
-
-
-class BuildFailed(RuntimeError):
-    """A model, a contract or a view failed on ClickHouse; nothing was published."""
 
 
 @dataclass(frozen=True)
@@ -146,9 +139,6 @@ LOADS = "meta_loads"
 
 
 # -- build ---------------------------------------------------------------------------------
-
-
-Progress = Callable[[str, int, float], None]  # model, rows, seconds
 
 
 def build(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, progress: Progress = lambda *_: None) -> dict[str, int]:

@@ -4,7 +4,7 @@ Every process that serves queries (Superset's workers through our SQLAlchemy dia
 semantic CLI, the Python API, the benchmark) reads the warehouse through `lease()`:
 
 - The served path is a symbolic link naming the current generation, one file per publish
-  (`etl/publish.py`). A lease resolves the link, so each new query reads the newest
+  (`engines/duckdb/publish.py`). A lease resolves the link, so each new query reads the newest
   generation; a query in flight finishes on the generation it started on.
 - Each generation is opened once per process, read-only and locked down (no file or URL
   access, no extension loading, configuration locked, bounded memory and threads), and a

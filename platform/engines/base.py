@@ -1,0 +1,113 @@
+"""The warehouse-engine seam: what the pipeline, the semantic layer and the readers ask of the
+engine that serves the warehouse, and the one place that picks it (`engine`, from
+OLIST_WAREHOUSE_ENGINE).
+
+The pipeline extracts, validates and builds the models in DuckDB, then hands the build to the
+engine: `build` makes what the engine serves beyond that DuckDB file (nothing on DuckDB; every
+model again on ClickHouse, from the plan it is given), `publish` serves it all or nothing, and
+`take_back`, `rollback`, `versions` and `reconcile` keep what is served consistent through a
+failed run, a rollback and a run killed half-way. `query` answers the semantic layer's
+compiled SQL from what is served. The engines import neither the pipeline nor the semantic
+layer: what to build comes in as a `BuildPlan`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from olist_bi.settings import Settings
+
+# OLIST_WAREHOUSE_ENGINE -> the engine's class, imported only when chosen (ClickHouse's client is an extra).
+ENGINES = {
+    "duckdb": "olist_bi.engines.duckdb.engine:DuckDBEngine",
+    "clickhouse": "olist_bi.engines.clickhouse.engine:ClickHouseEngine",
+}
+
+Progress = Callable[[str, int, float], None]  # model, rows, seconds
+
+
+class NothingToRollBack(RuntimeError):
+    """The engine keeps no earlier generation to serve again."""
+
+
+@dataclass
+class Restored:
+    generation: Path  # the DuckDB file served again
+    kept: int  # generations still kept behind it
+    note: str | None = None  # what else the engine serves again (ClickHouse: the database it came from)
+
+
+class Engine(ABC):
+    """The engine that serves the warehouse. `plan` (a BuildPlan) is what a run builds; readers
+    that only query pass none."""
+
+    name: str
+
+    def __init__(self, settings: Settings, plan=None):
+        self.settings = settings
+        self.plan = plan
+
+    @abstractmethod
+    def serves(self) -> bool:
+        """Whether a warehouse is served now."""
+
+    @abstractmethod
+    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress) -> dict[str, int] | None:
+        """After the DuckDB build `source`: build what this engine serves beyond it; its rows per
+        model, or None when there is nothing more. Raises `BuildFailed`; nothing is served."""
+
+    @abstractmethod
+    def publish(self, built: Path) -> Path:
+        """Serve the build (the finished DuckDB file `built`, and whatever `build` made), all or
+        nothing; return the DuckDB generation now served."""
+
+    @abstractmethod
+    def take_back(self) -> None:
+        """Undo this run's publish, after a later step of the run failed."""
+
+    @abstractmethod
+    def versions(self) -> list:
+        """The generations kept before the served one, newest first."""
+
+    @abstractmethod
+    def rollback(self) -> Restored:
+        """Serve the newest kept generation again (undo the last publish). Raises NothingToRollBack."""
+
+    @abstractmethod
+    def reconcile(self) -> list[str]:
+        """At a run's start: undo what a run killed half-way through its publish left served;
+        return what was done."""
+
+    @abstractmethod
+    def query(self, sql: str, params: list | tuple = ()) -> list[tuple]:
+        """The rows of a compiled (DuckDB) query on what is served, within the readers' limits."""
+
+    @abstractmethod
+    def reader_environment(self) -> dict[str, str]:
+        """The settings a reader process (the notebook) needs to read what is served, as the
+        reader: never the ETL's own credentials."""
+
+    def health(self) -> tuple[bool, str, str] | None:
+        """What `olist-bi doctor` checks of the engine beyond DuckDB: (ok, what was found, the
+        remedy), or None when it needs nothing more."""
+        return None
+
+    def not_serving(self) -> str | None:
+        """Why a run that loads nothing new still leaves nothing served, if it does."""
+        return None
+
+
+class BuildFailed(RuntimeError):
+    """A model, a contract or a view failed in the engine; nothing was published."""
+
+
+def engine(settings: Settings, plan=None) -> Engine:
+    """The engine OLIST_WAREHOUSE_ENGINE names: the only place that reads it."""
+    module, _, name = ENGINES[settings.warehouse_engine].partition(":")
+    return getattr(importlib.import_module(module), name)(settings, plan)
