@@ -522,16 +522,20 @@ def main() -> None:
     """The query benchmark: the DuckDB warehouse against a PostgreSQL-only warehouse (BENCHMARKS.md)."""
 
 
-@main.command(name="queries")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Scale of the generated drop (seed 42).")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
-@click.option(
+# Both commands: which engines to time (DuckDB and PostgreSQL always; embedded ClickHouse on request).
+ENGINES = click.option(
     "--engines",
     default="duckdb,postgres",
     show_default=True,
     callback=lambda ctx, param, value: _engines(value),
     help="duckdb,postgres, or duckdb,postgres,clickhouse to time embedded ClickHouse beside them.",
 )
+
+
+@main.command(name="queries")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Scale of the generated drop (seed 42).")
+@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
+@ENGINES
 @output.option
 def bench_queries(scale: float, repeat: int, engines: tuple[str, ...], fmt: str) -> None:
     """Run every dashboard chart query of the semantic layer on DuckDB and on the same star
@@ -576,13 +580,7 @@ def _engines(value: str) -> tuple[str, ...]:
     show_default=True,
     help="The report to write; the plot goes beside it.",
 )
-@click.option(
-    "--engines",
-    default="duckdb,postgres",
-    show_default=True,
-    callback=lambda ctx, param, value: _engines(value),
-    help="duckdb,postgres, or duckdb,postgres,clickhouse to add embedded ClickHouse.",
-)
+@ENGINES
 @output.option
 def bench_report(scales: str, repeat: int, out: Path, engines: tuple[str, ...], fmt: str) -> None:
     """Run `queries` at each scale and write BENCHMARKS.md: machine facts, the command,
