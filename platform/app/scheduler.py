@@ -12,7 +12,7 @@ Jobs, kept in PostgreSQL (the operations store) so schedules survive restarts:
 
 After a run that published, each reachable BI tool's after-publish step runs (olist_bi.bi);
 after a run that failed, the admins get a mail naming the run and its failing rules
-(operations/alerts.py).
+(notify/alerts.py).
 
 A drop is a sub-folder of the inbox holding the nine files and a file named `READY` (written
 last, so a half-copied drop is never read). After its run the scheduler writes `LOADED`
