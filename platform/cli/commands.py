@@ -16,7 +16,6 @@ from olist_bi.app import doctor
 from olist_bi.runtime import output
 from olist_bi.runtime.output import emit
 from olist_bi.cli.errors import Boundary
-from olist_bi.operations.postgres import migration_url
 from olist_bi.cli import audit, dbt, etl, notebook, outbox, postgres, semantic
 from olist_bi.cli import bi as bi_commands
 from olist_bi.cli.base import load_settings, progress
@@ -108,16 +107,9 @@ def migrate(fmt: str) -> None:
     """Apply the operations store's migrations and make its read-only role, as the store's
     owner (OLIST_MIGRATION_DATABASE_URL, default OLIST_DATABASE_URL). Every other command can
     then run as a least-privilege login, a member of olist_app (docs/operations.md)."""
-    import psycopg
+    from olist_bi.operations import postgres
 
-    from olist_bi.operations import store
-    from olist_bi.operations.postgres import ensure_ops_reader
-
-    settings = load_settings()
-    url = migration_url(settings)
-    with psycopg.connect(url, autocommit=True) as conn:
-        applied = store.migrate(conn)
-    reader = ensure_ops_reader(settings, url)
+    applied, reader = postgres.migrate(load_settings())
 
     def table() -> None:
         click.echo(f"applied {', '.join(applied)}" if applied else "no migration pending")

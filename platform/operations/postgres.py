@@ -394,6 +394,19 @@ class ReaderLogin:
         return f"postgresql+psycopg2://{self.user}:XXXXXXXXXX@{self.host}:{self.port}/{self.dbname}"
 
 
+def migrate(settings: Settings) -> tuple[list[str], ReaderLogin]:
+    """`olist-bi migrate`: as the store's owner (migration_url), apply the pending migrations
+    and make the read-only role; return the migrations applied and that role."""
+    import psycopg
+
+    from olist_bi.operations import store
+
+    url = migration_url(settings)
+    with psycopg.connect(url, autocommit=True) as conn:
+        applied = store.migrate(conn)
+    return applied, ensure_ops_reader(settings, url)
+
+
 def ensure_ops_reader(settings: Settings, url: str | None = None) -> ReaderLogin:
     """The read-only PostgreSQL role the BI tools use for the operations store (SELECT on the
     run-history and quality tables, nothing else), created or its password reset.
