@@ -305,8 +305,8 @@ def clickhouse_copy(bench_settings, clickhouse_url: str, database: str, say=prin
     )
     say(f"building the warehouse on ClickHouse ({database}) ...")
     with duckdb.connect(str(bench_settings.warehouse_path), read_only=True) as con:
-        clickhouse.build(settings, transform.clickhouse_plan(), con)
-    clickhouse.publish(settings, transform.clickhouse_plan())
+        clickhouse.build(settings, transform.build_plan(), con)
+    clickhouse.publish(settings, transform.build_plan())
     return lambda sql, params: clickhouse.query(settings, sql, params)
 
 

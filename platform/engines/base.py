@@ -32,6 +32,38 @@ ENGINES = {
 Progress = Callable[[str, int, float], None]  # model, rows, seconds
 
 
+@dataclass(frozen=True)
+class PlannedModel:
+    """One model as an engine builds it."""
+
+    name: str
+    file: str  # its .sql, for messages
+    sql: str  # DuckDB SQL (an engine of another dialect transpiles it)
+    view: bool  # staging and intermediate models are views, the others tables
+    order_by: tuple[str, ...] = ()  # ClickHouse's ordering key (the grain unless models.yaml says otherwise)
+    partition_by: str | None = None  # ClickHouse's partitions
+    python: bool = False  # its rows were fitted in the DuckDB build (etl/forecast.py)
+
+
+@dataclass(frozen=True)
+class View:
+    """A view the BI tools read, named as DuckDB SQL names it (`semantic.<view>`, `dashboards.<view>`)."""
+
+    name: str
+    sql: str
+    rows_of: str | None = None  # the model whose rows it must have (a join that fans out would multiply them)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a build makes, in build order, and how its contracts are checked: `check(scalar,
+    qualified)` raises when a model breaks its contract."""
+
+    models: tuple[PlannedModel, ...]
+    views: tuple[View, ...]
+    check: Callable[[Callable[[str], object], Callable[[str], str]], None]
+
+
 class NothingToRollBack(RuntimeError):
     """The engine keeps no earlier generation to serve again."""
 
@@ -44,12 +76,12 @@ class Restored:
 
 
 class Engine(ABC):
-    """The engine that serves the warehouse. `plan` (a BuildPlan) is what a run builds; readers
-    that only query pass none."""
+    """The engine that serves the warehouse. `plan` is what a run builds; readers that only
+    query pass none."""
 
     name: str
 
-    def __init__(self, settings: Settings, plan=None):
+    def __init__(self, settings: Settings, plan: BuildPlan | None = None):
         self.settings = settings
         self.plan = plan
 
@@ -107,7 +139,7 @@ class BuildFailed(RuntimeError):
     """A model, a contract or a view failed in the engine; nothing was published."""
 
 
-def engine(settings: Settings, plan=None) -> Engine:
+def engine(settings: Settings, plan: BuildPlan | None = None) -> Engine:
     """The engine OLIST_WAREHOUSE_ENGINE names: the only place that reads it."""
     module, _, name = ENGINES[settings.warehouse_engine].partition(":")
     return getattr(importlib.import_module(module), name)(settings, plan)

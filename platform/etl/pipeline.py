@@ -33,7 +33,7 @@ from olist_bi.runtime import faults
 from olist_bi.engines.duckdb import warehouse
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
-from olist_bi.engines.base import BuildFailed, NothingToRollBack, engine
+from olist_bi.engines.base import BuildFailed, Engine, NothingToRollBack, engine
 from olist_bi.engines.duckdb import publish as publish_step
 from olist_bi.etl import quality, readers, transform
 from olist_bi.operations import audit, store
@@ -113,7 +113,7 @@ def run(
             for run_id in store.close_abandoned_runs(ops):
                 say(f"closed run {run_id}, left running by a process that died")
             readers.reconcile(settings, say)
-            serving = engine(settings, transform.clickhouse_plan())
+            serving = _serving(settings)
             for message in serving.reconcile():
                 say(message)
                 audit.append(
@@ -171,7 +171,7 @@ def rollback(settings: Settings, say: Progress | None = None) -> RollbackResult:
     say = say or (lambda message: None)
     with exclusive(settings):  # not while a run publishes
         try:
-            restored = engine(settings, transform.clickhouse_plan()).rollback()
+            restored = _serving(settings).rollback()
         except NothingToRollBack as e:
             raise EtlError(str(e)) from None
         if restored.note:
@@ -245,6 +245,11 @@ def _run_locked(
         raise EtlError(message, log.run_id) from e
 
 
+def _serving(settings: Settings) -> Engine:
+    """The engine that serves the warehouse, with what a run builds."""
+    return engine(settings, transform.build_plan())
+
+
 @dataclass
 class _Run:
     """The steps of one run, in order, and what they share: its log, its result, its say."""
@@ -284,7 +289,7 @@ class _Run:
     def skip(self) -> RunResult:
         """Every file was loaded before: record the run as skipped."""
         message = "every file of the drop was loaded before (same SHA-256): nothing to do"
-        if missing := engine(self.settings, transform.clickhouse_plan()).not_serving():
+        if missing := _serving(self.settings).not_serving():
             message += f"; but {missing}"
         self.log.finish("skipped", error=message)
         audit.append(self.ops, "etl.run.skipped", f"run {self.log.run_id}", {"reason": message}, source="etl")
@@ -320,7 +325,7 @@ class _Run:
             "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [[self.log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined] for i in new],
         )
-        serving = engine(self.settings, transform.clickhouse_plan())
+        serving = _serving(self.settings)
         if serving.name != "duckdb":  # after meta.loads has this run's files: the engine builds what it serves
             with _task(self.log, serving.name, self.result, self.say) as detail:
                 try:
@@ -331,7 +336,7 @@ class _Run:
     def publish(self, built: Path, copies: dict) -> Path:
         """Serve the built warehouse (on every engine) and its copies; any failure takes back
         what was served."""
-        serving = engine(self.settings, transform.clickhouse_plan())
+        serving = _serving(self.settings)
         with _task(self.log, "publish", self.result, self.say) as detail:
             generation = serving.publish(built)  # all or nothing
             try:
@@ -546,10 +551,7 @@ def _account(con: duckdb.DuckDBPyConnection, run_id: int, fresh: list, result: R
     for item in fresh:
         table = item.source.table
         item.rows_loaded = con.execute(f"select count(*) from incoming.{table}").fetchone()[0]
-        quarantined_so_far = con.execute(
-            "select count(*) from quarantine.rejected_rows where run_id = ? and source_file = ?",
-            [run_id, item.source.filename],
-        ).fetchone()[0]
+        quarantined_so_far = quality.quarantined(con, run_id, item.source.filename)
         item.rows_quarantined = quarantined_so_far - result.rows_quarantined.get(table, 0)
         result.rows_read[table] = result.rows_read.get(table, 0) + item.rows_read
         result.rows_loaded[table] = result.rows_loaded.get(table, 0) + item.rows_loaded

@@ -26,6 +26,7 @@ import yaml
 from sqlglot import exp
 
 from olist_bi.dashboards import warehouse_views
+from olist_bi.engines.base import BuildPlan, PlannedModel, View
 from olist_bi.semantic import flat
 
 MODELS = Path(__file__).parent / "models"
@@ -284,13 +285,11 @@ def create_views(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 @cache
-def clickhouse_plan():
-    """What the ClickHouse engine builds (engines/clickhouse/warehouse.py's Plan): the models
-    in build order, the views the BI tools read, and the contracts to check."""
-    from olist_bi.engines.clickhouse import warehouse as clickhouse
-
+def build_plan() -> BuildPlan:
+    """What a run hands the engine to build (engines/base.py): the models in build order, the
+    views the BI tools read, and the contracts to check."""
     built = tuple(
-        clickhouse.PlannedModel(
+        PlannedModel(
             m.name,
             m.path.name,
             m.sql,
@@ -301,11 +300,10 @@ def clickhouse_plan():
         )
         for m in models()
     )
-    semantic = tuple(
-        clickhouse.View(f"{flat.SCHEMA}.{r.view}", r.sql, name) for name in flat.load().models for r in [flat.flat_model(name)]
-    )
-    rows = tuple(clickhouse.View(view, sql) for view, sql in warehouse_views().items())
-    return clickhouse.BuildPlan(built, semantic + rows, check_contracts)
+    relations = {name: flat.flat_model(name) for name in flat.load().models}
+    semantic = tuple(View(f"{flat.SCHEMA}.{r.view}", r.sql, name) for name, r in relations.items())
+    rows = tuple(View(view, sql) for view, sql in warehouse_views().items())
+    return BuildPlan(built, semantic + rows, check_contracts)
 
 
 def model_line(name: str, rows: int, seconds: float) -> str:

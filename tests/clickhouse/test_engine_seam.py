@@ -61,7 +61,7 @@ def settings(tmp_path, ops_url, clickhouse_url):
 
 def test_a_failed_duckdb_publish_takes_clickhouse_back(settings, small_drop, drop_copy, monkeypatch):
     pipeline.run(settings, small_drop)
-    engine = base.engine(settings, transform.clickhouse_plan())
+    engine = base.engine(settings, transform.build_plan())
     shipped = "select count(*) from fact_deliveries where order_status = 'shipped'"
     before, kept = engine.query(shipped), engine.versions()
     (drop_copy / "olist_orders_dataset.csv").write_text(

@@ -113,7 +113,7 @@ def test_switching_an_existing_warehouse_to_clickhouse_says_how_to_build_it_ther
     assert result.status == "skipped"
     assert "ClickHouse serves no warehouse yet: `olist-bi etl run --full`" in result.message
     pipeline.run(settings, small_drop, full=True)
-    assert clickhouse.serves(settings, transform.clickhouse_plan()) and orders(settings) > 0
+    assert clickhouse.serves(settings, transform.build_plan()) and orders(settings) > 0
 
 
 @pytest.mark.parametrize("point", ["clickhouse_exchanged", "between_engines"])

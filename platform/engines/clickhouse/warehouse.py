@@ -32,12 +32,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Callable
 
 import duckdb
 
 from olist_bi.contract import BY_TABLE
-from olist_bi.engines.base import BuildFailed, NothingToRollBack, Progress
+from olist_bi.engines.base import BuildFailed, BuildPlan, NothingToRollBack, PlannedModel, Progress
 from olist_bi.engines.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
 from olist_bi.engines.clickhouse.dialect import to_clickhouse, to_clickhouse_query
 from olist_bi.engines.duckdb import warehouse as served_warehouse
@@ -46,43 +45,6 @@ from olist_bi.settings import Settings
 
 KEEP = 2
 RAW_ENGINE = "ENGINE = MergeTree ORDER BY tuple()"
-
-
-@dataclass(frozen=True)
-class PlannedModel:
-    """One model as ClickHouse builds it."""
-
-    name: str
-    file: str  # its .sql, for messages
-    sql: str  # DuckDB SQL: transpiled here
-    view: bool  # staging and intermediate models are views, the others MergeTree tables
-    order_by: tuple[str, ...] = ()
-    partition_by: str | None = None
-    python: bool = False  # its rows were fitted in the DuckDB build (etl/forecast.py)
-
-
-@dataclass(frozen=True)
-class View:
-    """A view the BI tools read, named as DuckDB SQL names it (`semantic.<view>`, `dashboards.<view>`)."""
-
-    name: str
-    sql: str
-    rows_of: str | None = None  # the model whose rows it must have (a join that fans out would multiply them)
-
-
-@dataclass(frozen=True)
-class BuildPlan:
-    """What a build makes, in build order, and how its contracts are checked: `check(scalar,
-    qualified)` raises when a model breaks its contract."""
-
-    models: tuple[PlannedModel, ...]
-    views: tuple[View, ...]
-    check: Callable[[Callable[[str], object], Callable[[str], str]], None]
-
-    @property
-    def tables(self) -> list[str]:
-        """The tables a served warehouse holds: the table models and the ledger of loads."""
-        return [m.name for m in self.models if not m.view] + [LOADS]
 
 
 @dataclass(frozen=True)
@@ -136,6 +98,11 @@ def reader_endpoint(settings: Settings, tool: str, error: type[Exception] = Clic
 # Besides the models, the served database holds the ETL's record of the files it loaded
 # (DuckDB's meta.loads), which the freshness dataset reads: published with the models.
 LOADS = "meta_loads"
+
+
+def served_tables(plan: BuildPlan) -> list[str]:
+    """The tables a served warehouse holds: the table models and the ledger of loads."""
+    return [m.name for m in plan.models if not m.view] + [LOADS]
 
 
 # -- build ---------------------------------------------------------------------------------
@@ -250,16 +217,16 @@ def _exchange(ch: ClickHouse, plan: BuildPlan, one: str, other: str) -> None:
     """Exchange every served table of two databases, in one statement. ClickHouse swaps the
     pairs one after another and stops at the first that fails, keeping the swaps before it, so
     every table is made to exist on both sides first (empty where a generation lacks a model)."""
-    for name in plan.tables:
+    for name in served_tables(plan):
         ch.command(f"create table if not exists {other}.{name} as {one}.{name}")
         ch.command(f"create table if not exists {one}.{name} as {other}.{name}")
-    ch.command("exchange tables " + ", ".join(f"{one}.{t} and {other}.{t}" for t in plan.tables))
+    ch.command("exchange tables " + ", ".join(f"{one}.{t} and {other}.{t}" for t in served_tables(plan)))
 
 
 def _drop_empty_previous(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
     """A first publish exchanged with the empty tables it created: that is no generation."""
     first = db.previous(1)
-    if all(ch.scalar(f"select count() from {first}.{t}") == 0 for t in plan.tables):
+    if all(ch.scalar(f"select count() from {first}.{t}") == 0 for t in served_tables(plan)):
         _drop_kept(ch, db, first)
 
 
@@ -274,7 +241,7 @@ def _drop_kept(ch: ClickHouse, db: Databases, name: str) -> None:
 def serves(settings: Settings, plan: BuildPlan) -> bool:
     """Whether ClickHouse serves a warehouse (every table model of it) now."""
     ch, db = connect(settings), databases(settings)
-    return set(plan.tables) <= _table_names(ch, db.served)
+    return set(served_tables(plan)) <= _table_names(ch, db.served)
 
 
 def versions(settings: Settings) -> list[str]:
