@@ -50,19 +50,20 @@ def up(settings: Settings, source: Path | None, say: Callable[[str], None], prog
         Service("PostgreSQL", mask_url(url), f"{where}; BI metadata, run history, quality results, audit trail"),
         Service("warehouse", str(settings.warehouse_path), f"DuckDB, run {result.run_id}"),
     ]
-    for tool in bi.tools(settings):
+    tools = bi.tools(settings)
+    for tool in tools:
         tool.start(say)
     running.services.append(Service("notebook", notebook.serve(settings, say=say), "marimo, for analysts (olist_bi.api)"))
     if settings.is_demo and not settings.smtp_host:
         kept = f"the demo's mail, kept in {settings.outbox_dir} (`olist-bi outbox` lists it)"
         running.services.append(Service("mail sink", outbox.serve(settings, say=say), kept))
-    tools = []  # what each BI tool serves, after the warehouse in the closing table
-    for tool in bi.tools(settings):
+    served = []  # what each BI tool serves, after the warehouse in the closing table
+    for tool in tools:
         provisioned = tool.provision(say=say) if tool.reachable() else None
-        tools += tool.services(provisioned)
+        served += tool.services(provisioned)
         if provisioned and provisioned.users:
             running.logins[tool.label] = provisioned.users
-    running.services[2:2] = tools
+    running.services[2:2] = served
     with store.connect(url) as ops:
         signed, _ = checkpoint.write(settings, ops)
     say(f"audit checkpoint: {signed.rows} rows up to id {signed.last_id}, signed")

@@ -35,9 +35,7 @@ def check(folder: Path, max_quarantine_share: float) -> DropCheck:
     with duckdb.connect() as con:
         con.execute(quality.QUARANTINE_DDL)
         for item in extract.extract(con, folder, 0, set()):
-            quarantined = con.execute(
-                "select count(*) from quarantine.rejected_rows where source_file = ?", [item.source.filename]
-            ).fetchone()[0]
+            quarantined = quality.quarantined(con, 0, item.source.filename)
             failed = [r for r in item.results if r.rows_failing]
             over = quality.quarantine_gate(item.source.filename, item.rows_read, quarantined, failed, max_quarantine_share)
             found.would_fail += [over] if over else []

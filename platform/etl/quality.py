@@ -132,6 +132,13 @@ RECONCILIATION = Rule(
 )
 
 
+def quarantined(con: duckdb.DuckDBPyConnection, run_id: int, source_file: str) -> int:
+    """The distinct records of one source file that run `run_id` has put in the quarantine."""
+    return con.execute(
+        "select count(*) from quarantine.rejected_rows where run_id = ? and source_file = ?", [run_id, source_file]
+    ).fetchone()[0]
+
+
 def quarantine_gate(filename: str, read: int, quarantined: int, failed: list[RuleResult], limit: float) -> str | None:
     """The gate on one file's quarantine, the same for `etl run` and `olist-bi check`: the
     problem when more than `limit` (OLIST_MAX_QUARANTINE_SHARE) of its `read` rows were
