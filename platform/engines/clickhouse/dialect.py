@@ -15,7 +15,10 @@ chdb against DuckDB's answer by tests/clickhouse):
 - `n * interval '1 month'` becomes `interval n month` (ClickHouse multiplies no intervals);
 - `median` becomes `quantileExactInclusive(0.5)` (ClickHouse's `median` is approximate);
 - a cast to an integer or a boolean of a value that may not fit stays a cast (`try_cast` becomes
-  `accurateCastOrNull`).
+  `accurateCastOrNull`);
+- a cast to an integer of hexadecimal text, `cast('0x' || h as bigint)` (the models' stable
+  keys: the first 15 hex digits of an md5), reads the digits as bytes: ClickHouse parses no
+  `0x` text, and its `MD5` gives the same digits once in lower-case hex, which sqlglot writes.
 
 Two session settings make ClickHouse's semantics DuckDB's where the text cannot:
 `join_use_nulls=1` (an outer join's missing side is NULL, not 0 or '') and
@@ -197,9 +200,23 @@ def _rules(node: exp.Expression) -> exp.Expression:
         for one, other in ((node.left, node.right), (node.right, node.left)):
             if isinstance(one, exp.Interval) and one.this.name == "1" and one.args.get("unit") is not None:
                 return exp.Interval(this=other, unit=one.args["unit"])
+    if isinstance(node, exp.Cast) and (digits := _hex_digits(node)) is not None:
+        padded = exp.Anonymous(this="leftPad", expressions=[digits, exp.Literal.number(16), exp.Literal.string("0")])
+        number = sqlglot.parse_one("toInt64(reinterpretAsUInt64(reverse(unhex(x))))", read="clickhouse")
+        number.find(exp.Column).replace(padded)
+        return number
     if isinstance(node, exp.TryCast):
         return exp.Anonymous(this="accurateCastOrNull", expressions=[node.this, exp.Literal.string(node.to.sql(dialect="clickhouse"))])
     return node
+
+
+def _hex_digits(cast: exp.Cast) -> exp.Expression | None:
+    """The hex digits `h` of `cast('0x' || h as <integer>)`, or None for any other cast."""
+    text = cast.this.unnest() if isinstance(cast.this, exp.Paren) else cast.this
+    if not (cast.to.is_type(*exp.DataType.INTEGER_TYPES) and isinstance(text, exp.DPipe)):
+        return None
+    prefix = text.this
+    return text.expression if isinstance(prefix, exp.Literal) and prefix.is_string and prefix.name.lower() == "0x" else None
 
 
 def _alias_bare_columns(select: exp.Select) -> None:

@@ -1,6 +1,7 @@
 -- dim_customer: one row per person (customer_unique_id), with the address of their latest
--- order and their order history; customer_key, an integer surrogate key (stable within a
--- build), makes distinct counts of customers cheap. Grain: customer_unique_id.
+-- order and their order history; customer_key, a stable integer key (the first 15 hex digits
+-- of the md5 of customer_unique_id, as stg_orders.order_key), makes distinct counts of
+-- customers cheap. Grain: customer_unique_id.
 with customers as (
     select customer_id, customer_unique_id, zip_code_prefix, city, state from stg_customers
 ),
@@ -22,7 +23,7 @@ ranked as (
     from joined
 )
 select
-    row_number() over (order by customer_unique_id) as customer_key,
+    cast(('0x' || left(md5(customer_unique_id), 15)) as bigint) as customer_key,
     customer_unique_id,
     zip_code_prefix,
     city,

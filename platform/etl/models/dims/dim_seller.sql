@@ -1,9 +1,9 @@
--- dim_seller: one row per seller; seller_key, an integer surrogate key (stable within a
--- build: sellers in id order), which distinct counts of sellers read (an integer is counted
--- faster than a 32-character id). Grain: seller_id.
+-- dim_seller: one row per seller; seller_key, a stable integer key (the first 15 hex digits of
+-- the md5 of seller_id, as stg_orders.order_key), which distinct counts of sellers read (an
+-- integer is counted faster than a 32-character id). Grain: seller_id.
 select
     seller_id,
-    row_number() over (order by seller_id) as seller_key,
+    cast(('0x' || left(md5(seller_id), 15)) as bigint) as seller_key,
     zip_code_prefix,
     city,
     state,

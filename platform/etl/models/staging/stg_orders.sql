@@ -1,9 +1,10 @@
--- stg_orders: one row per order, renamed and typed; dates derived; order_key, an integer
--- surrogate key numbered in order_id order (stable within a build, not across builds).
+-- stg_orders: one row per order, renamed and typed; dates derived; order_key, a stable
+-- integer key: the first 15 hex digits of the md5 of order_id, the same in every build and on
+-- every engine, so that an increment keeps the keys of the rows it does not rebuild.
 -- Grain: order_id.
 select
     order_id,
-    row_number() over (order by order_id) as order_key,
+    cast(('0x' || left(md5(order_id), 15)) as bigint) as order_key,
     customer_id,
     order_status,
     order_purchase_timestamp as purchased_at,
