@@ -1,9 +1,11 @@
 """One ETL run: extract, validate, merge, transform, publish, recorded in the operations store.
 
-The run builds a new DuckDB file beside the served warehouse. It starts from the served
-file's `raw` tables (everything loaded so far), merges the drop's accepted rows into them,
-rebuilds every model from `raw`, tests the contracts and only then swaps the file in. Any
-failure leaves the served file untouched and the run marked failed with its reason.
+The run builds a new DuckDB file beside the served warehouse. An incremental run starts from a
+copy of the served file (its `raw` tables hold everything loaded so far, its models the last
+build), merges the drop's accepted rows into `raw` in place and rebuilds what the drop touches
+(etl/increment.py); a full run (`--full`, or nothing served yet) starts from an empty file,
+replays every drop and builds every model. Either tests the contracts and only then swaps the
+file in. Any failure leaves the served file untouched and the run marked failed with its reason.
 
 Which tables are appended and which rebuilt:
 - `raw.*`: orders, items, payments, reviews, customers, sellers and products are upserted by
@@ -13,13 +15,15 @@ Which tables are appended and which rebuilt:
   the operator allows it (`allow_shrink`, `etl run --allow-shrink`): a truncated export must
   not wipe a dimension silently. An empty file of an appended table is a warning.
 - `quarantine.rejected_rows`: appended, one row per rejected source row, per run.
-- staging views, dimensions, facts and marts: rebuilt from `raw` on every run.
+- facts: the rows of the orders a drop touches, rebuilt in place; everything else rebuilt
+  whole from `raw` on every run (etl/increment.py says when an increment rebuilds it all).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +39,7 @@ from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
 from olist_bi.engines.base import BuildFailed, Engine, NothingToRollBack, engine
 from olist_bi.engines.duckdb import publish as publish_step
-from olist_bi.etl import quality, readers, transform
+from olist_bi.etl import increment, quality, readers, transform
 from olist_bi.operations import audit, store
 from olist_bi.operations.postgres import database_url
 from olist_bi.settings import Settings
@@ -81,6 +85,7 @@ class RunResult:
     shrunk: list[str] = field(default_factory=list)  # snapshots that would shrink their table, not allowed
     stage_seconds: dict[str, float] = field(default_factory=dict)
     model_rows: dict[str, int] = field(default_factory=dict)
+    touched_orders: int | None = None  # an increment's: the orders whose fact rows it rebuilt (None: every model rebuilt)
 
 
 def run(
@@ -214,18 +219,17 @@ def _run_locked(
     try:
         if not drops:
             raise EtlError("no drop to load: give --source DIR (a folder with the nine Olist files)")
-        con = _open_build(settings, built)
+        incremental = not full and served.exists()
+        con = _open_build(settings, built, publish_step.current(served) if incremental else None)
         try:
             already = set() if full else {(row["source_file"], row["sha256"]) for row in previous_loads}
-            if not full and served.exists():
-                _copy_previous(con, served)
-            new = [item for drop in drops for item in run.load(con, drop, already, full, source, allow_shrink)]
+            new = [item for drop in drops for item in run.load(con, drop, already, full, source, allow_shrink, incremental)]
             if not new:
                 con.close()
                 built.unlink(missing_ok=True)
                 return run.skip()
             run.gate(new)
-            run.transform(con, new)
+            run.transform(con, new, incremental)
             con.execute("checkpoint")
         finally:
             con.close()
@@ -263,8 +267,9 @@ class _Run:
     def _model_built(self, name: str, rows: int, seconds: float) -> None:
         self.say(transform.model_line(name, rows, seconds))
 
-    def load(self, con, drop: Path, already: set, full: bool, source: Path | None, allow_shrink: bool) -> list:
-        """Extract one drop's files and validate and merge the new ones; return them."""
+    def load(self, con, drop: Path, already: set, full: bool, source: Path | None, allow_shrink: bool, incremental: bool) -> list:
+        """Extract one drop's files and validate and merge the new ones; return them. An
+        incremental run notes what each file brings before it is merged (etl/increment.py)."""
         log, result = self.log, self.result
         with _task(log, "extract", result, self.say) as detail:
             extracted = extract_step.extract(con, drop, log.run_id, already)
@@ -281,6 +286,8 @@ class _Run:
                     # A full rebuild replays drops accepted before: only a new one is judged.
                     replayed = full and (source is None or Path(source).resolve() != drop)
                     _guard_size(con, item, allow_shrink or replayed, result)
+                    if incremental:
+                        increment.note(con, table)
                     _merge(con, table)
             _account(con, log.run_id, fresh, result)
             detail.update(drop=str(drop), rows_read=sum(i.rows_read for i in fresh))
@@ -310,11 +317,14 @@ class _Run:
         quality.record_report(ops, run_id, result.results, sum(result.rows_read.values()), sum(result.rows_quarantined.values()))
         _fail_on_errors(self.settings, result, reconciliation)
 
-    def transform(self, con, new: list) -> None:
-        """Build the models, the load ledger and, on ClickHouse, its tables."""
-        con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
+    def transform(self, con, new: list, incremental: bool) -> None:
+        """Build the models (an increment: those the drop touches), the load ledger and, on
+        ClickHouse, its tables."""
         with _task(self.log, "transform", self.result, self.say) as detail:
-            report = transform.build(con, self.say)
+            touched = self._scope(con, detail) if incremental else None
+            con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
+            report = transform.build(con, self.say, touched)
+            increment.store_fingerprint(con)
             self.result.model_rows = report.rows
             self.result.warnings.extend(report.notes)
             detail["models"] = len(report.rows)
@@ -332,6 +342,21 @@ class _Run:
                     detail["models"] = len(serving.build(con, self._model_built))
                 except BuildFailed as e:
                     raise transform.ContractViolation(str(e)) from e
+
+    def _scope(self, con, detail: dict) -> str | None:
+        """The table of touched orders an increment rebuilds, or None to rebuild every model."""
+        reason = increment.rebuild_reason(con)
+        if reason is None:
+            touched, orders = increment.touch(con)
+            detail.update(touched_orders=touched, orders=orders)
+            if touched <= increment.MOST * orders:
+                self.result.touched_orders = touched
+                self.say(f"increment: the rows of {touched:,} of {orders:,} orders, and every model not per order")
+                return increment.TOUCHED
+            reason = f"the drop touches {touched:,} of {orders:,} orders"
+        detail["rebuilt"] = reason
+        self.say(f"rebuilding every model: {reason}")
+        return None
 
     def publish(self, built: Path, copies: dict) -> Path:
         """Serve the built warehouse (on every engine) and its copies; any failure takes back
@@ -474,8 +499,12 @@ def _drops_to_load(previous_loads: list[dict], source: Path | None, full: bool) 
     return drops
 
 
-def _open_build(settings: Settings, built: Path) -> duckdb.DuckDBPyConnection:
+def _open_build(settings: Settings, built: Path, start_from: Path | None) -> duckdb.DuckDBPyConnection:
+    """The file the run builds: a copy of `start_from` (the served generation, which no one
+    writes), or an empty warehouse."""
     built.unlink(missing_ok=True)
+    if start_from is not None:
+        shutil.copyfile(start_from, built)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(built))
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
@@ -494,19 +523,6 @@ def _open_build(settings: Settings, built: Path) -> duckdb.DuckDBPyConnection:
                rows_read bigint, rows_loaded bigint, rows_quarantined bigint, loaded_at timestamp)"""
     )
     return con
-
-
-def _copy_previous(con: duckdb.DuckDBPyConnection, served: Path) -> None:
-    """Start from what the served warehouse holds: its raw tables and quarantine."""
-    literal = str(publish_step.current(served)).replace("'", "''")  # ATTACH takes no bound parameters
-    con.execute(f"attach '{literal}' as served (read_only)")
-    try:
-        for table in LOAD_ORDER:
-            con.execute(f"insert into raw.{table} select * from served.raw.{table}")
-        con.execute("insert into quarantine.rejected_rows select * from served.quarantine.rejected_rows")
-        con.execute("insert into meta.loads select * from served.meta.loads")
-    finally:
-        con.execute("detach served")
 
 
 def _unique_columns(table: str) -> tuple[str, ...]:

@@ -218,11 +218,16 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)  # what the run should say (a model left empty, and why)
 
 
-def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda message: None) -> BuildReport:
+def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda message: None, touched: str | None = None) -> BuildReport:
     """Build every model in order, then test every contract; raise `ContractViolation`.
-    `say` hears one line per model built: its name, rows and seconds."""
+    `say` hears one line per model built: its name, rows and seconds. With `touched`, the name
+    of a table of order ids (etl/increment.py), the per-order models rebuild only those
+    orders' rows in the tables already there (`per_order`); the others are built whole."""
     report = BuildReport()
     python_rows: dict[str, object] = {}
+    if touched:
+        for table in _ORDER_TABLES:
+            con.execute(f"create or replace temp view scoped_raw_{table} as {_of_touched(f'raw.{table}', touched)}")
     for model in models():
         began = time.perf_counter()
         kind = "view" if model.layer in VIEW_LAYERS else "table"
@@ -231,7 +236,10 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
                 if model.name not in python_rows:
                     python_rows.update(_python_rows(con, model.python, report))
                 con.register("python_rows", python_rows[model.name])
-            con.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
+            if touched and per_order(model):
+                _build_touched(con, model, touched)
+            else:
+                con.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
         except (duckdb.Error, ValueError) as e:
             raise ContractViolation(f"model {model.name} ({model.path.name}) failed to build: {e}") from e
         finally:
@@ -243,6 +251,55 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
     comment_models(con)
     report.rows.update(create_views(con))
     return report
+
+
+_ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # the raw tables with an order_id
+
+
+def per_order(model: Model) -> bool:
+    """Whether an increment rebuilds `model` per touched order: its grain holds `order_id`."""
+    return "order_id" in model.grain
+
+
+def _of_touched(relation: str, touched: str) -> str:
+    return f"select * from {relation} where order_id in (select order_id from {touched})"
+
+
+def _build_touched(con: duckdb.DuckDBPyConnection, model: Model, touched: str) -> None:
+    """Rebuild the touched orders' rows of a per-order model. Its SQL reads `scoped_<name>` for
+    every per-order model and raw table it reads: the same relations, holding only the touched
+    orders. A view stays whole (the dims read it) beside its scoped twin."""
+    scoped = scoped_sql(model)
+    if model.layer in VIEW_LAYERS:
+        con.execute(f"create or replace view {model.name} as\n{model.sql}")
+        con.execute(f"create or replace temp view scoped_{model.name} as\n{scoped}")
+        return
+    con.execute(f"delete from {model.name} where order_id in (select order_id from {touched})")
+    con.execute(f"insert into {model.name} by name\n{scoped}")
+    con.execute(f"create or replace temp view scoped_{model.name} as {_of_touched(model.name, touched)}")
+
+
+@cache
+def scoped_sql(model: Model) -> str:
+    """`model`'s SQL reading `scoped_<name>` in place of each per-order model and raw table with
+    an order_id (under its own name as alias, so that its columns resolve as before)."""
+    tree = sqlglot.parse_one(model.sql, read="duckdb")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    order_models = {m.name for m in models() if per_order(m)}
+    for table in list(tree.find_all(exp.Table)):
+        if table.name in ctes and not table.db:
+            continue
+        if table.db == "raw" and table.name in _ORDER_TABLES:
+            target = f"scoped_raw_{table.name}"
+        elif table.db in ("", "main") and table.name in order_models:
+            target = f"scoped_{table.name}"
+        else:
+            continue
+        if not table.alias:
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name)))
+        table.set("this", exp.to_identifier(target))
+        table.set("db", None)
+    return tree.sql(dialect="duckdb", pretty=True)
 
 
 def comment_models(con: duckdb.DuckDBPyConnection) -> None:

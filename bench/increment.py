@@ -1,0 +1,118 @@
+"""Benchmark: what a one-month increment costs against a full build of the same warehouse.
+
+At each scale: the seed-42 drop (bench/data, generated the first time) and its one-month
+increment of new orders (from 2018-11-01, generated beside it), each run of the ETL in a child
+process so that its peak resident memory is its own:
+
+1. a full build of the base drop, in a fresh OLIST_HOME;
+2. the increment, on what that build served (an incremental run: etl/increment.py);
+
+Target (issue 32): the increment's wall time at most a fifth of the full build's. The ETL's
+own progress lines stream to stderr while it runs; the table goes to stdout.
+
+    .venv/bin/python -m bench.increment [--scales 1 10] [--data DIR] [--json]
+
+Uses OLIST_DATABASE_URL, or the embedded PostgreSQL, for the run history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.queries import seed42_drop
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 0.2  # an increment costs at most this share of a full build
+
+CHILD = """
+import json, sys, time
+from pathlib import Path
+
+from olist_bi.etl import pipeline
+from olist_bi.settings import Settings
+began = time.perf_counter()
+result = pipeline.run(Settings.from_env(), Path(sys.argv[1]), progress=lambda m: print(m, file=sys.stderr, flush=True))
+print(json.dumps({"seconds": time.perf_counter() - began, "stages": result.stage_seconds, "status": result.status,
+                  "rows": sum(result.rows_read.values()), "touched_orders": result.touched_orders,
+                  "orders": result.model_rows.get("fact_deliveries")}))
+"""
+
+
+def increment_drop(folder: Path, scale: float, say=print) -> Path:
+    """The one-month increment (from 2018-11-01) of the seed-42 drop of `scale`, generated once."""
+    from olist_bi.generator import generate
+
+    if not (folder / "olist_orders_dataset.csv").exists():
+        say(f"generating the scale-{scale:g} increment ...")
+        generate(folder, scale, 42, start_date=dt.date(2018, 11, 1), months=1)
+    return folder
+
+
+def run(drop: Path, env: dict) -> tuple[dict, float]:
+    """One ETL run in a child process: its result, and its peak resident memory in GB."""
+    process = subprocess.Popen([sys.executable, "-c", CHILD, str(drop)], stdout=subprocess.PIPE, env=env, text=True)
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the ETL run over {drop} failed")
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024 / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
+    results = []
+    for scale in args.scales:
+        base = seed42_drop(args.data / f"scale{scale:g}-seed42", scale, say=say)
+        added = increment_drop(args.data / f"scale{scale:g}-seed42-2018-11", scale, say=say)
+        work = Path(tempfile.mkdtemp(prefix="olist-bench-increment-"))
+        try:
+            env = {**os.environ, "OLIST_HOME": str(work / "home")}
+            say(f"scale {scale:g}: full build ...")
+            full, full_peak = run(base, env)
+            say(f"scale {scale:g}: one-month increment ...")
+            step, step_peak = run(added, env)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        result = {
+            "scale": scale,
+            "full_seconds": round(full["seconds"], 2),
+            "full_peak_gb": round(full_peak, 2),
+            "full_stages": full["stages"],
+            "increment_seconds": round(step["seconds"], 2),
+            "increment_peak_gb": round(step_peak, 2),
+            "increment_stages": step["stages"],
+            "touched_orders": step["touched_orders"],
+            "orders": step["orders"],
+            "ratio": round(step["seconds"] / full["seconds"], 3),
+            "within_target": step["seconds"] <= TARGET * full["seconds"],
+        }
+        results.append(result)
+        if not args.json:
+            stages = ", ".join(f"{k} {v:.1f} s" for k, v in step["stages"].items())
+            print(
+                f"scale {scale:>5g}: full build {result['full_seconds']:.1f} s (peak {full_peak:.2f} GB); "
+                f"increment {result['increment_seconds']:.1f} s (peak {step_peak:.2f} GB; {stages}), "
+                f"{step['touched_orders'] or 0:,} of {step['orders'] or 0:,} orders rebuilt; "
+                f"ratio {result['ratio']:.3f} (target at most {TARGET}: {'met' if result['within_target'] else 'NOT met'})",
+                flush=True,
+            )
+    if args.json:
+        print(json.dumps({"cores": os.cpu_count(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""What a drop touches, and so what an incremental run rebuilds.
+
+An incremental run starts from a copy of the served warehouse file, merges the drop into its
+`raw` tables in place and rebuilds only what the drop changes (etl/transform.py):
+
+- the models whose grain holds `order_id` (the order-level staging and intermediate views,
+  and the four facts) for the **touched orders** only: their rows are deleted and built again
+  from SQL that reads only those orders;
+- every other model (the dims, the marts, the forecast) whole: they are small, or aggregate
+  over all history.
+
+The touched orders are those whose result can differ from the served build's:
+
+- orders the drop brings, new or changed, and orders whose items, payments or reviews it brings;
+- orders of the customers, sellers and products it brings (their address, state, key or
+  category is carried on the facts);
+- every order of a person (`customer_unique_id`) with a touched order, before the drop and after:
+  the first-order and repeat flags compare a person's orders with each other;
+- the orders of the days that enter or leave the reporting window (`int_reporting_window`), whose
+  `in_reporting_window` flips.
+
+The run rebuilds every model from `raw` instead (`rebuild_reason`) when the drop brings a new
+category translation (a snapshot carried on every item), when the served build was made by
+other models (a fingerprint of models.yaml and every model's SQL, stored in `meta.build`), or
+when more than half of all orders are touched (a whole build is then as cheap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+
+from olist_bi.etl import transform
+
+TOUCHED = "_touched_orders"  # a temp table of the run's connection: the touched orders' ids
+NOTED = "_drop_keys"  # a temp table: (kind, key) of what the drop brings, noted before each merge
+ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # raw tables with an order_id
+FULL_SNAPSHOTS = ("category_translation",)  # a new one changes every item's category label
+MOST = 0.5  # touching more than this share of the orders rebuilds everything
+
+
+def fingerprint() -> str:
+    """A digest of the models: models.yaml and every model's SQL."""
+    digest = hashlib.sha256((transform.MODELS / "models.yaml").read_bytes())
+    for model in transform.models():
+        digest.update(model.name.encode() + b"\0" + model.sql.encode())
+    return digest.hexdigest()
+
+
+def stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the models that built the warehouse on `con`, if it recorded one."""
+    try:
+        row = con.execute("select fingerprint from meta.build").fetchone()
+    except duckdb.CatalogException:
+        return None
+    return row[0] if row else None
+
+
+def store_fingerprint(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists meta; create or replace table meta.build (fingerprint varchar)")
+    con.execute("insert into meta.build values (?)", [fingerprint()])
+
+
+def note(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Before `incoming.<table>` is merged into `raw.<table>`: note the keys it brings, and the
+    people whose orders it may change as `raw` holds them now."""
+    con.execute(f"create temp table if not exists {NOTED} (kind varchar, key varchar)")
+    if table in ORDER_TABLES:
+        con.execute(f"insert into {NOTED} select distinct 'order', order_id from incoming.{table}")
+    if table == "orders":  # an order re-sent with another customer leaves its old person
+        con.execute(
+            f"""insert into {NOTED} select distinct 'person', c.customer_unique_id
+                from raw.orders as o join raw.customers as c on c.customer_id = o.customer_id
+                where o.order_id in (select order_id from incoming.orders)"""
+        )
+    elif table == "customers":
+        con.execute(f"insert into {NOTED} select distinct 'customer', customer_id from incoming.customers")
+        con.execute(
+            f"""insert into {NOTED} select distinct 'person', customer_unique_id from raw.customers
+                where customer_id in (select customer_id from incoming.customers)"""
+        )
+    elif table in ("sellers", "products"):
+        key = table.removesuffix("s") + "_id"
+        con.execute(f"insert into {NOTED} select distinct '{key}', {key} from incoming.{table}")
+    elif table in FULL_SNAPSHOTS:
+        con.execute(f"insert into {NOTED} values ('snapshot', '{table}')")
+
+
+def rebuild_reason(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Why this run must rebuild every model rather than the touched orders, or None."""
+    stored = stored_fingerprint(con)
+    if stored is None:
+        return "the served warehouse records no fingerprint of the models that built it"
+    if stored != fingerprint():
+        return "the models changed since the served warehouse was built (models.yaml or a model's SQL)"
+    snapshots = [r[0] for r in con.execute(f"select key from {NOTED} where kind = 'snapshot'").fetchall()] if _noted(con) else []
+    if snapshots:
+        return f"the drop brings a new {snapshots[0]} (a snapshot every item carries)"
+    return None
+
+
+def touch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """After the merge, with the served build's tables still in place: fill `_touched_orders`;
+    return (touched orders, all orders)."""
+    noted = NOTED if _noted(con) else "(select null::varchar as kind, null::varchar as key where false)"
+    con.execute(
+        f"""create or replace temp table {TOUCHED} as
+        with brought as (
+            select key as order_id from {noted} where kind = 'order'
+            union select o.order_id from raw.orders as o
+                where o.customer_id in (select key from {noted} where kind = 'customer')
+            union select i.order_id from raw.order_items as i
+                where i.seller_id in (select key from {noted} where kind = 'seller_id')
+                   or i.product_id in (select key from {noted} where kind = 'product_id')
+        ),
+        people as (
+            select key as customer_unique_id from {noted} where kind = 'person'
+            union select c.customer_unique_id from raw.orders as o join raw.customers as c on c.customer_id = o.customer_id
+                where o.order_id in (select order_id from brought)
+        ),
+        window_change as (
+            select o.first_day as old_first, o.last_day as old_last, n.first_day as new_first, n.last_day as new_last
+            from (select max(first_day) as first_day, max(last_day) as last_day from mart_reporting_window) as o,
+                 (select max(first_day) as first_day, max(last_day) as last_day from int_reporting_window) as n
+        )
+        select order_id from brought
+        union select o.order_id from raw.orders as o join raw.customers as c on c.customer_id = o.customer_id
+            where c.customer_unique_id in (select customer_unique_id from people)
+        union select o.order_id from raw.orders as o, window_change as w
+            where coalesce(cast(o.order_purchase_timestamp as date) between w.old_first and w.old_last, false)
+               <> coalesce(cast(o.order_purchase_timestamp as date) between w.new_first and w.new_last, false)"""
+    )
+    touched = con.execute(f"select count(*) from {TOUCHED}").fetchone()[0]
+    return touched, con.execute("select count(*) from raw.orders").fetchone()[0]
+
+
+def _noted(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("select count(*) from duckdb_tables() where temporary and table_name = ?", [NOTED]).fetchone()[0])

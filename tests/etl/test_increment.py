@@ -1,0 +1,182 @@
+"""An increment rebuilds only what a drop touches, and gives the same rows as a full rebuild:
+every table and view, after drops that add orders, change them (a status, a delivery date, a
+customer, a seller's state, a product's category, an item's price) and cancel them."""
+
+import csv
+import datetime as dt
+import shutil
+from collections import Counter
+
+import duckdb
+import pytest
+
+from olist_bi.contract import BY_TABLE
+from olist_bi.engines.duckdb import publish
+from olist_bi.etl import increment, pipeline
+from olist_bi.generator import generate
+from tests.conftest import make_settings
+
+MOVED = "0123456789abcdef0123456789abcdef"  # the new customer id of an order moved to another person
+# the runs' own records: run ids, load times (the freshness view reads them), the fingerprint
+BOOKKEEPING = {("meta", "loads"), ("meta", "build"), ("quarantine", "rejected_rows"), ("semantic", "olist_freshness")}
+SCHEMAS = ("main", "semantic", "dashboards", "meta", "quarantine", "raw")
+
+
+def _read(folder, table):
+    with open(folder / BY_TABLE[table].filename, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _write(folder, table, rows):
+    with open(folder / BY_TABLE[table].filename, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(BY_TABLE[table].header))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _later(stamp: str, days: int) -> str:
+    return (dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S") + dt.timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def change_drop(base, target):
+    """A drop that re-sends rows of the base drop changed: 15 orders canceled, 10 delivered five
+    days later, one moved to another person's new customer id; 5 customers' cities, 3 sellers'
+    states, 5 products' categories, 3 items' prices; 5 new reviews of old orders. The snapshots
+    are the base drop's files (loaded before: skipped)."""
+    target.mkdir()
+    orders = sorted(_read(base, "orders"), key=lambda r: r["order_id"])
+    delivered = [o for o in orders if o["order_status"] == "delivered" and o["order_delivered_customer_date"]]
+    canceled = [{**o, "order_status": "canceled"} for o in delivered[:15]]
+    late = [{**o, "order_delivered_customer_date": _later(o["order_delivered_customer_date"], 5)} for o in delivered[15:25]]
+    customers = sorted(_read(base, "customers"), key=lambda r: r["customer_id"])
+    by_id = {c["customer_id"]: c for c in customers}
+    person = by_id[delivered[30]["customer_id"]]  # gains an order: becomes a repeat customer
+    moved = {**delivered[26], "customer_id": MOVED}
+    new_customer = {**person, "customer_id": moved["customer_id"]}
+    cities = [{**c, "customer_city": c["customer_city"] + " velha"} for c in customers[40:45]]
+    _write(target, "orders", canceled + late + [moved])
+    _write(target, "customers", cities + [new_customer])
+    sellers = sorted(_read(base, "sellers"), key=lambda r: r["seller_id"])
+    _write(target, "sellers", [{**s, "seller_state": "AC"} for s in sellers[:3]])
+    products = sorted(_read(base, "products"), key=lambda r: r["product_id"])
+    _write(target, "products", [{**p, "product_category_name": "perfumaria"} for p in products[:5]])
+    items = sorted(_read(base, "order_items"), key=lambda r: (r["order_id"], r["order_item_id"]))
+    _write(target, "order_items", [{**i, "price": f"{float(i['price']) + 10:.2f}"} for i in items[100:103]])
+    _write(target, "order_payments", [])
+    reviews = _read(base, "order_reviews")[:5]
+    fresh = [{**r, "review_id": f"{i:032x}", "review_score": "1", "review_creation_date": "2018-12-01 00:00:00"} for i, r in enumerate(reviews)]
+    _write(target, "order_reviews", fresh)
+    for table in ("geolocation", "category_translation"):
+        shutil.copy(base / BY_TABLE[table].filename, target / BY_TABLE[table].filename)
+    return target
+
+
+def relations(con):
+    return con.execute(
+        """select schema_name, table_name from duckdb_tables() where schema_name in ?
+           union all select schema_name, view_name from duckdb_views() where schema_name in ? and not internal
+           order by all""",
+        [list(SCHEMAS), list(SCHEMAS)],
+    ).fetchall()
+
+
+def contents(path) -> dict:
+    """{relation: Counter of its rows} of every table and view of the warehouse file `path`,
+    doubles to 9 decimals (sums in another order differ in their last bits); the run's own
+    bookkeeping (run ids, load times) left out."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        out = {}
+        for schema, name in relations(con):
+            if (schema, name) in BOOKKEEPING:
+                continue
+            columns = con.execute(
+                "select column_name, data_type from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
+                [schema, name],
+            ).fetchall()
+            select = ", ".join(f"round({c}, 9)" if kind in ("DOUBLE", "FLOAT") else c for c, kind in columns)
+            out[f"{schema}.{name}"] = Counter(con.execute(f"select {select} from {schema}.{name}").fetchall())
+        return out
+
+
+def differences(increment_file, full_file) -> dict:
+    """{relation: (rows only in the increment's, rows only in the full build's)} where they differ."""
+    ours, theirs = contents(increment_file), contents(full_file)
+    assert ours.keys() == theirs.keys()
+    out = {}
+    for name in ours:
+        only = (sum((ours[name] - theirs[name]).values()), sum((theirs[name] - ours[name]).values()))
+        if any(only):
+            out[name] = only
+    return out
+
+
+@pytest.fixture(scope="module")
+def drops(tmp_path_factory):
+    root = tmp_path_factory.mktemp("increment-drops")
+    base, added = root / "base", root / "added"
+    generate(base, scale=0.05, seed=11)
+    generate(added, scale=0.05, seed=11, start_date=dt.date(2018, 11, 1), months=1)
+    return base, added, change_drop(base, root / "changed")
+
+
+@pytest.fixture(scope="module")
+def chain(drops, ops_url, tmp_path_factory):
+    """The three drops loaded one run each (the last two incremental), then a full rebuild of
+    the same drops: (settings, the increments' file, the full build's file, the run results)."""
+    base, added, changed = drops
+    settings = make_settings(tmp_path_factory.mktemp("increment-home"), ops_url)
+    results = [pipeline.run(settings, drop) for drop in (base, added, changed)]
+    kept = tmp_path_factory.mktemp("kept") / "increments.duckdb"
+    shutil.copyfile(publish.current(settings.warehouse_path), kept)
+    full = pipeline.run(settings, None, full=True)
+    return settings, kept, publish.current(settings.warehouse_path), results + [full]
+
+
+def test_an_increment_rebuilds_only_the_orders_its_drop_touches(chain):
+    *_, results = chain
+    first, added, changed, full = results
+    assert first.touched_orders is None and full.touched_orders is None  # nothing served yet; --full
+    orders = full.model_rows["fact_deliveries"]
+    assert 0 < added.touched_orders < orders / 3, (added.touched_orders, orders)
+    assert 0 < changed.touched_orders < orders / 10, (changed.touched_orders, orders)
+
+
+def test_an_increment_and_a_full_rebuild_hold_the_same_rows_in_every_table_and_view(chain):
+    _, increments, full, _ = chain
+    assert differences(increments, full) == {}
+
+
+def test_the_comparison_sees_a_changed_row(chain, tmp_path):
+    _, increments, full, _ = chain
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(increments, broken)
+    with duckdb.connect(str(broken)) as con:
+        con.execute("update fact_deliveries set is_first_order = not is_first_order where order_id = (select min(order_id) from fact_deliveries)")
+    found = differences(broken, full)
+    assert found.pop("main.fact_deliveries") == (1, 1)
+    assert all(name.startswith("semantic.") for name in found), found  # the views over it
+
+
+def test_the_changes_reached_the_facts(chain, drops):
+    _, increments, _, _ = chain
+    with duckdb.connect(str(increments), read_only=True) as con:
+        assert con.execute("select count(*) from fact_deliveries where customer_key is null").fetchone()[0] == 0
+        repeat = con.execute(
+            """select is_repeat_customer from fact_deliveries
+               where order_id in (select order_id from raw.orders where customer_id = ?)""",
+            [MOVED],
+        ).fetchall()
+        assert repeat == [(True,)]  # moved to a person who had one order: now two
+        assert con.execute("select count(*) from fact_order_items where seller_state = 'AC'").fetchone()[0] > 0
+        assert con.execute("select count(*) from fact_reviews where review_score = 1 and review_created_date = '2018-12-01'").fetchone()[0] == 5
+
+
+def test_changed_models_rebuild_everything(ops_url, tmp_path, drops, monkeypatch):
+    base, added, _ = drops
+    settings = make_settings(tmp_path / "home", ops_url)
+    pipeline.run(settings, base)
+    monkeypatch.setattr(increment, "fingerprint", lambda: "other models")
+    said = []
+    result = pipeline.run(settings, added, progress=said.append)
+    assert result.touched_orders is None
+    assert "rebuilding every model: the models changed since the served warehouse was built (models.yaml or a model's SQL)" in said
