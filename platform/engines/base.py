@@ -7,8 +7,9 @@ engine: `build` makes what the engine serves beyond that DuckDB file (nothing on
 model again on ClickHouse, from the plan it is given), `publish` serves it all or nothing, and
 `take_back`, `rollback`, `versions` and `reconcile` keep what is served consistent through a
 failed run, a rollback and a run killed half-way. `query` answers the semantic layer's
-compiled SQL from what is served. The engines import neither the pipeline nor the semantic
-layer: what to build comes in as a `BuildPlan`.
+compiled SQL from what is served; `bi_reader`, `publishes_in_place` and `native_sql` are what
+the BI tools need to read it. The engines import neither the pipeline, the semantic layer nor
+the BI tools: what to build comes in as a `BuildPlan`.
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ class Restored:
     note: str | None = None  # what else the engine serves again (ClickHouse: the database it came from)
 
 
+@dataclass(frozen=True)
+class ServerReader:
+    """A warehouse server as a BI tool reads it: as the read-only user."""
+
+    sqlalchemy_uri: str  # its password masked (XXXXXXXXXX), given apart
+    password: str
+    database: str  # the database the tool's datasets name
+    metabase_engine: str  # Metabase's driver for the server
+    metabase_details: dict  # and its connection properties
+
+
 class Engine(ABC):
     """The engine that serves the warehouse. `plan` is what a run builds; readers that only
     query pass none."""
@@ -133,6 +145,22 @@ class Engine(ABC):
     def not_serving(self) -> str | None:
         """Why a run that loads nothing new still leaves nothing served, if it does."""
         return None
+
+    def bi_reader(self, tool: str, error: type[Exception] = RuntimeError) -> ServerReader | None:
+        """The server the BI tool `tool` reads the warehouse from, or None when it reads the
+        DuckDB reader copy. Raises `error`, naming `tool`, when the engine serves no BI tool."""
+        return None
+
+    def publishes_in_place(self) -> str | None:
+        """How a publish reaches the connections a BI tool holds without pointing them anywhere,
+        if it does; None: each publish is a new DuckDB generation to point them at."""
+        return None
+
+    def native_sql(self, sql: str) -> str:
+        """A BI tool's native question (DuckDB SQL with Metabase's `{{tag}}` variables and
+        `[[and ...]]` clauses) in the engine's dialect, on what it serves, its variables and
+        clauses kept."""
+        return sql
 
 
 class BuildFailed(RuntimeError):

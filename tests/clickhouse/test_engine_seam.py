@@ -17,14 +17,6 @@ from olist_bi.etl import pipeline, transform
 from tests.conftest import clickhouse_settings, make_settings
 
 PACKAGE = Path(__file__).resolve().parents[2] / "platform"
-# What still asks which engine runs outside the seam: the BI tools' connection to the warehouse
-# (docs/clickhouse.md, "The engine seam"). The list may only shrink.
-NOT_YET_THROUGH_THE_SEAM = {
-    "bi/superset/provision.py": 2,
-    "bi/superset/tool.py": 1,
-    "bi/metabase/provision.py": 3,
-    "bi/metabase/tool.py": 1,
-}
 
 
 def test_only_the_seam_reads_which_engine_runs():
@@ -36,7 +28,7 @@ def test_only_the_seam_reads_which_engine_runs():
         reads = sum(isinstance(n, ast.Attribute) and n.attr == "warehouse_engine" for n in ast.walk(ast.parse(path.read_text())))
         if reads:
             found[where] = reads
-    assert found == NOT_YET_THROUGH_THE_SEAM
+    assert found == {}
 
 
 def test_the_setting_picks_the_engine(tmp_path, ops_url):
@@ -51,6 +43,31 @@ def test_a_fresh_duckdb_engine_has_nothing_to_roll_back_and_serves_nothing(tmp_p
     with pytest.raises(base.NothingToRollBack, match="no previous warehouse"):
         engine.rollback()
     assert engine.reader_environment()["OLIST_WAREHOUSE_PATH"].endswith("warehouse.reader.duckdb")
+
+
+def test_on_duckdb_the_bi_tools_read_the_reader_copy_and_are_pointed_at_each_publish(tmp_path, ops_url):
+    engine = base.engine(make_settings(tmp_path, ops_url))
+    assert engine.bi_reader("Superset") is None and engine.publishes_in_place() is None
+    assert engine.native_sql("select 1 where 1 = 1 [[and x = {{x}}]]") == "select 1 where 1 = 1 [[and x = {{x}}]]"
+
+
+def test_the_bi_tools_read_clickhouse_as_the_read_only_user_and_never_embedded_chdb(tmp_path, ops_url):
+    server, reader_url = "http://olist_etl:etl-secret@clickhouse:8123", "https://olist_reader:p%40ss@ch.example.com"
+    settings = clickhouse_settings(tmp_path, ops_url, server, "olist", olist_clickhouse_reader_url=reader_url)
+    reader = base.engine(settings).bi_reader("Superset")
+    assert reader.sqlalchemy_uri == "clickhousedb://olist_reader:XXXXXXXXXX@ch.example.com:8443/olist?secure=true"
+    assert (reader.password, reader.database, reader.metabase_engine) == ("p@ss", "olist", "clickhouse")
+    assert reader.metabase_details == {
+        "host": "ch.example.com",
+        "port": 8443,
+        "user": "olist_reader",
+        "password": "p@ss",
+        "dbname": "olist olist_semantic",
+        "ssl": True,
+    }
+    embedded = clickhouse_settings(tmp_path, ops_url, f"chdb://{tmp_path / 'ch'}", "olist")
+    with pytest.raises(LookupError, match="Superset cannot read embedded ClickHouse"):
+        base.engine(embedded).bi_reader("Superset", LookupError)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import requests
 
 from olist_bi.engines.clickhouse import warehouse as clickhouse
 from olist_bi.dashboards import dashboards
-from olist_bi.bi.metabase.provision import ProvisionError, admin_password, clickhouse_details, provision
+from olist_bi.bi.metabase.provision import ProvisionError, admin_password, provision
 from tests.metabase.standin import MetabaseStandIn
 from tests.metabase.test_provision import ASSETS, CHARTS
 
@@ -67,9 +67,9 @@ def test_metabase_reads_clickhouse_through_its_driver_and_every_question_runs(st
     assert ran >= len(dashboards()) * 4
 
 
-def test_embedded_chdb_cannot_serve_metabase(on_clickhouse):
+def test_embedded_chdb_cannot_serve_metabase(standin, on_clickhouse):
     with pytest.raises(ProvisionError, match="Metabase cannot read embedded ClickHouse"):
-        clickhouse_details(dataclasses.replace(on_clickhouse, clickhouse_reader_url=None, clickhouse_url="chdb:///tmp/x"))
+        provision(dataclasses.replace(on_clickhouse, clickhouse_reader_url=None, clickhouse_url="chdb:///tmp/x"), standin.url, ASSETS)
 
 
 def test_a_wrong_database_name_fails_the_connection_test(standin, on_clickhouse):

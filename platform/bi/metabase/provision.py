@@ -26,6 +26,7 @@ from typing import Callable
 
 from olist_bi import access
 from olist_bi import demo
+from olist_bi.engines.base import engine
 from olist_bi.engines.duckdb import warehouse
 from olist_bi.bi.metabase import lockdown, passwords, subscriptions
 from olist_bi.bi.metabase.assets import Assets, read
@@ -164,43 +165,14 @@ def warehouse_file(settings: Settings) -> str:
 
 
 def for_engine(settings: Settings, assets: Assets) -> Assets:
-    """The assets as the warehouse engine needs them: on ClickHouse, every warehouse question's
-    SQL transpiled with its template tags kept (clickhouse.dialect.to_clickhouse_native)."""
-    if settings.warehouse_engine != "clickhouse":
-        return assets
-    from olist_bi.engines.clickhouse import warehouse as clickhouse
-    from olist_bi.engines.clickhouse.dialect import to_clickhouse_native
-
-    db = clickhouse.databases(settings)
-    names = clickhouse.served_names(db)
+    """The assets as the warehouse engine reads them: every warehouse question's SQL in its
+    dialect, its template tags kept (`Engine.native_sql`)."""
+    served = engine(settings)
     dashboards = [
-        {
-            **item,
-            "cards": [
-                {**c, "sql": to_clickhouse_native(c["sql"], names, db.served)} if c["database"] == "warehouse" else c for c in item["cards"]
-            ],
-        }
+        {**item, "cards": [{**c, "sql": served.native_sql(c["sql"])} if c["database"] == "warehouse" else c for c in item["cards"]]}
         for item in assets.dashboards
     ]
     return Assets(assets.access, dashboards)
-
-
-def clickhouse_details(settings: Settings) -> dict:
-    """The warehouse connection for Metabase's ClickHouse driver (built into Metabase since
-    0.54; its connection properties: modules/drivers/clickhouse/resources/metabase-plugin.yaml),
-    as the read-only user of OLIST_CLICKHOUSE_READER_URL (else OLIST_CLICKHOUSE_URL)."""
-    from olist_bi.engines.clickhouse.warehouse import reader_endpoint
-
-    end = reader_endpoint(settings, "Metabase", ProvisionError)
-    db = settings.clickhouse_database
-    return {
-        "host": end.host,
-        "port": end.port,
-        "user": end.user,
-        "password": end.password,
-        "dbname": f"{db} {db}_semantic",  # the driver's list of databases to sync, space-separated
-        "ssl": end.secure,
-    }
 
 
 def point_warehouse(settings: Settings, client: MetabaseClient, assets: Assets) -> str:
@@ -214,11 +186,12 @@ def point_warehouse(settings: Settings, client: MetabaseClient, assets: Assets) 
 
 
 def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
-    warehouse = warehouse_file(settings)
     reader = ensure_ops_reader(settings)
+    server = engine(settings).bi_reader("Metabase", ProvisionError)
     details = {
-        # DuckDB driver (motherduckdb/metabase_duckdb_driver): read-only and locked down, as every BI reader.
-        "warehouse": clickhouse_details(settings) if settings.warehouse_engine == "clickhouse" else lockdown.details(warehouse),
+        # The engine's server through Metabase's driver for it, as the read-only user; else the reader copy through
+        # the DuckDB driver (motherduckdb/metabase_duckdb_driver): read-only and locked down, as every BI reader.
+        "warehouse": server.metabase_details if server else lockdown.details(warehouse_file(settings)),
         "operations": {
             "host": settings.metabase_postgres_host or reader.host,
             "port": reader.port,
@@ -232,7 +205,7 @@ def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
     for key, spec in assets.access["databases"].items():
         specs[key] = {
             "name": spec["name"],
-            "engine": "clickhouse" if key == "warehouse" and settings.warehouse_engine == "clickhouse" else spec["engine"],
+            "engine": server.metabase_engine if key == "warehouse" and server else spec["engine"],
             "description": spec["description"],
             "details": details[key],
             "is_full_sync": True,

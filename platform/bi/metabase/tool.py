@@ -13,6 +13,7 @@ from pathlib import Path
 from olist_bi.bi import BITool, Provisioned
 from olist_bi.bi.metabase import access_review, assets, provision
 from olist_bi.bi.metabase.client import MetabaseClient
+from olist_bi.engines.base import engine
 
 
 class Metabase(BITool):
@@ -42,8 +43,9 @@ class Metabase(BITool):
 
     def after_publish(self, generation: Path, say=print) -> str:
         client = self.client()
-        if self.settings.warehouse_engine == "clickhouse":  # the tables were exchanged in place; the pool reads them
-            return "nothing to repoint: ClickHouse swapped the tables in place"
+        in_place = engine(self.settings).publishes_in_place()
+        if in_place:  # the pool reads the new tables
+            return f"nothing to repoint: {in_place}"
         path = provision.point_warehouse(self.settings, client, assets.read(self.assets_dir))
         return f"warehouse connection pointed at {path}"
 

@@ -13,6 +13,7 @@ import psycopg
 import yaml
 
 from olist_bi import access
+from olist_bi.engines.base import engine
 from olist_bi.engines.duckdb import warehouse
 from olist_bi.dashboards import chart_source, dashboards, datasets, filter_targets, warehouse_views
 from olist_bi.operations.postgres import database_url, ensure_ops_reader
@@ -58,28 +59,16 @@ class SupersetProvisioning:
         return f"{counts}; changed: " + ("; ".join(self.changes) if self.changes else "nothing (already up to date)")
 
 
-def warehouse_uri(settings: Settings) -> str:
-    """The reader copy's served path through our dialect (superset/dialect.py): one open
-    database per published generation in each Superset worker, never a file open per query;
-    a user with a row scope is sent to the scope's copy (scope.connection). With the
-    ClickHouse engine, the server through clickhouse-connect, its password masked (given at
-    import: `warehouse_password`)."""
-    if settings.warehouse_engine == "clickhouse":
-        return clickhouse_uri(settings)[0]
-    return f"duckdb+olist:///{warehouse.reader_path(settings.warehouse_path)}"
-
-
-def clickhouse_uri(settings: Settings) -> tuple[str, str]:
-    """(Superset's URI for the ClickHouse warehouse, with the password masked; the password),
-    from OLIST_CLICKHOUSE_READER_URL (else OLIST_CLICKHOUSE_URL)."""
-    from urllib.parse import quote
-
-    from olist_bi.engines.clickhouse.warehouse import reader_endpoint
-
-    end = reader_endpoint(settings, "Superset", RuntimeError)
-    secure = "?secure=true" if end.secure else ""
-    uri = f"clickhousedb://{quote(end.user, safe='')}:XXXXXXXXXX@{end.host}:{end.port}/{settings.clickhouse_database}{secure}"
-    return uri, end.password
+def build_bundle(settings: Settings, ops_uri: str) -> tuple[bundle_module.Bundle, str | None]:
+    """The asset bundle, and the password of the warehouse server it connects to (given at
+    import), or None. The warehouse connection is the server the engine serves it from, as the
+    read-only user; else the reader copy's served path through our dialect (superset/dialect.py):
+    one open database per published generation in each Superset worker, never a file open per
+    query; a user with a row scope is sent to the scope's copy (scope.connection)."""
+    server = engine(settings).bi_reader("Superset")
+    uri = server.sqlalchemy_uri if server else f"duckdb+olist:///{warehouse.reader_path(settings.warehouse_path)}"
+    built = bundle_module.build(uri, ops_uri, row_columns(settings), clickhouse_database=server.database if server else None)
+    return built, server.password if server else None
 
 
 def row_columns(settings: Settings) -> dict[str, list[str]]:
@@ -127,13 +116,10 @@ def provision(settings: Settings, say=print) -> SupersetProvisioning:
     say("superset: importing the asset bundle (connections, datasets, charts, dashboards) ...")
     reader = ensure_ops_reader(settings)
     ops_uri, ops_password = reader.sqlalchemy_uri(), reader.password
-    clickhouse = settings.warehouse_engine == "clickhouse"
-    built = bundle_module.build(
-        warehouse_uri(settings), ops_uri, row_columns(settings), clickhouse_database=settings.clickhouse_database if clickhouse else None
-    )
+    built, warehouse_password = build_bundle(settings, ops_uri)
     passwords = {f"databases/{bundle_module.OPERATIONS}.yaml": ops_password}
-    if clickhouse:
-        passwords[f"databases/{bundle_module.WAREHOUSE}.yaml"] = clickhouse_uri(settings)[1]
+    if warehouse_password is not None:
+        passwords[f"databases/{bundle_module.WAREHOUSE}.yaml"] = warehouse_password
     client.post(
         "/api/v1/assets/import/",
         files={"bundle": ("olist_bi_assets.zip", built.zip_bytes(), "application/zip")},

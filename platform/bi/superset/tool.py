@@ -20,7 +20,7 @@ from pathlib import Path
 
 from olist_bi.bi import BITool, Provisioned, Service
 from olist_bi.dashboards import dashboards
-from olist_bi.bi.superset import bundle, provision, server
+from olist_bi.bi.superset import provision, server
 from olist_bi.bi.superset.client import SupersetClient
 
 WARM_THREADS = 4
@@ -45,10 +45,7 @@ class Superset(BITool):
         """The asset bundle provisioning imports, as a ZIP (the warehouse must exist: the row
         datasets' columns are read from it)."""
         reader_uri = "postgresql+psycopg2://olist_ops_reader@operations/olist_ops"  # no password in a file
-        clickhouse = self.settings.clickhouse_database if self.settings.warehouse_engine == "clickhouse" else None
-        built = bundle.build(
-            provision.warehouse_uri(self.settings), reader_uri, provision.row_columns(self.settings), clickhouse_database=clickhouse
-        )
+        built, _ = provision.build_bundle(self.settings, reader_uri)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "superset-assets.zip"
         path.write_bytes(built.zip_bytes())

@@ -7,11 +7,13 @@ ClickHouse publishes first; a run killed between the two publishes is undone at 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 
-from olist_bi.engines.base import Engine, NothingToRollBack, Progress, Restored
+from olist_bi.engines.base import Engine, NothingToRollBack, Progress, Restored, ServerReader
 from olist_bi.engines.clickhouse import warehouse
+from olist_bi.engines.clickhouse.dialect import to_clickhouse_native
 from olist_bi.engines.duckdb import warehouse as duckdb_warehouse
 from olist_bi.engines.duckdb.engine import DuckDBEngine
 from olist_bi.runtime import faults
@@ -77,6 +79,36 @@ class ClickHouseEngine(Engine):
 
     def health(self) -> tuple[bool, str, str]:
         return health(self.settings)
+
+    def bi_reader(self, tool: str, error: type[Exception] = RuntimeError) -> ServerReader:
+        """The server of OLIST_CLICKHOUSE_READER_URL (else OLIST_CLICKHOUSE_URL), as its user;
+        embedded chdb serves no BI tool."""
+        end = warehouse.reader_endpoint(self.settings, tool, error)
+        db = self.settings.clickhouse_database
+        secure = "?secure=true" if end.secure else ""
+        return ServerReader(
+            sqlalchemy_uri=f"clickhousedb://{quote(end.user, safe='')}:XXXXXXXXXX@{end.host}:{end.port}/{db}{secure}",  # clickhouse-connect
+            password=end.password,
+            database=db,
+            # Metabase's ClickHouse driver, in its core since 0.54; its connection properties:
+            # modules/drivers/clickhouse/resources/metabase-plugin.yaml
+            metabase_engine="clickhouse",
+            metabase_details={
+                "host": end.host,
+                "port": end.port,
+                "user": end.user,
+                "password": end.password,
+                "dbname": f"{db} {db}_semantic",  # the driver's list of databases to sync, space-separated
+                "ssl": end.secure,
+            },
+        )
+
+    def publishes_in_place(self) -> str:
+        return "ClickHouse swapped the tables in place"
+
+    def native_sql(self, sql: str) -> str:
+        db = warehouse.databases(self.settings)
+        return to_clickhouse_native(sql, warehouse.served_names(db), db.served)
 
 
 def _served_runs(served: Path) -> set[int]:
