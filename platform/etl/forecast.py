@@ -16,10 +16,15 @@ overview shows: a forecast that does not beat the seasonal naive baseline says s
 
 With fewer than 12 complete months there is nothing to learn a year from: both marts are
 built empty and the run says why.
+
+A backtest's fit depends only on the months before its origin, and an increment adds a month:
+the forecasts of the origins an earlier run fitted are read back from the warehouse
+(`meta.forecast_fits`, keyed by their input) instead of fitted again (`Fits`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from dataclasses import dataclass
@@ -82,16 +87,53 @@ def fit(history: pd.Series, horizon: int = HORIZON, **ets) -> Forecast:
     return Forecast(MODEL if not ets else str(ets), prediction.predicted_mean.to_numpy(), bounds)
 
 
-def backtest(history: pd.Series, horizon: int = HORIZON, first_origin: int = MIN_HISTORY, **ets) -> Accuracy | None:
+class Fits:
+    """Forecasts already fitted, by their input (the history's months and values, the months
+    ahead, the model), read from and written back to FITS: what `backtest` fitted before."""
+
+    TABLE = "meta.forecast_fits"
+
+    def __init__(self, known: dict[str, list[float]] | None = None):
+        self.known = known or {}
+        self.used: dict[str, list[float]] = {}
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection) -> Fits:
+        try:
+            return cls(dict(con.execute(f"select key, mean from {cls.TABLE}").fetchall()))
+        except duckdb.CatalogException:  # a warehouse built before this table
+            return cls()
+
+    def save(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Keep this run's fits only: the next run's origins are these and one more."""
+        con.execute(f"create schema if not exists meta; create or replace table {self.TABLE} (key varchar, mean double[])")
+        if self.used:
+            con.executemany(f"insert into {self.TABLE} values (?, ?)", list(self.used.items()))
+
+    def mean(self, history: pd.Series, horizon: int, **ets) -> np.ndarray:
+        values = history.astype("float64").asfreq("MS")
+        key = hashlib.sha256(
+            repr((MODEL, sorted(ets.items()), horizon, [str(d.date()) for d in values.index])).encode() + values.to_numpy().tobytes()
+        ).hexdigest()
+        if key not in self.known:
+            self.known[key] = [float(v) for v in fit(history, horizon, **ets).mean]
+        self.used[key] = self.known[key]
+        return np.asarray(self.used[key])
+
+
+def backtest(
+    history: pd.Series, horizon: int = HORIZON, first_origin: int = MIN_HISTORY, fits: Fits | None = None, **ets
+) -> Accuracy | None:
     """Rolling origin: fit on the first n months for every n from `first_origin`, forecast up to
     `horizon` months ahead, and score every forecast that has an actual, beside the seasonal
-    naive and the naive baselines (`ets`: another model, as `fit`). None when no origin leaves
-    a month to score."""
+    naive and the naive baselines (`ets`: another model, as `fit`; `fits`: those fitted
+    before). None when no origin leaves a month to score."""
     y = history.astype("float64").to_numpy()
+    fits = fits or Fits()
     errors = {"model": [], "seasonal": [], "naive": []}
     for n in range(first_origin, len(y)):
         ahead = min(horizon, len(y) - n)
-        forecast = fit(history.iloc[:n], ahead, **ets).mean
+        forecast = fits.mean(history.iloc[:n], horizon, **ets)[:ahead]  # the same fit at every origin a later month adds
         for h in range(ahead):
             actual = y[n + h]
             if actual == 0:
@@ -150,9 +192,10 @@ ACCURACY_COLUMNS = [
 ]
 
 
-def build(con: duckdb.DuckDBPyConnection) -> Built:
+def build(con: duckdb.DuckDBPyConnection, fits: Fits | None = None) -> Built:
     """The rows of mart_revenue_forecast and mart_forecast_accuracy (empty, with the reason,
-    when the window holds fewer than MIN_HISTORY complete months)."""
+    when the window holds fewer than MIN_HISTORY complete months); `fits`, the backtest's
+    forecasts fitted before, gains this run's."""
     found = history(con)
     overall = found[found["series"] == ALL_STATES]
     # every month of the window, a month without orders included (as 0: a model needs no gaps)
@@ -174,7 +217,7 @@ def build(con: duckdb.DuckDBPyConnection) -> Built:
         .head(LARGEST_STATES)
         .index.tolist()
     )
-    forecast_rows, accuracy_rows = [], []
+    forecast_rows, accuracy_rows, fits = [], [], fits or Fits()
     for series in [ALL_STATES, *states]:
         rows = found[found["series"] == series].set_index("month_start")[list(MEASURES)].sort_index()
         rows = rows.reindex(index, fill_value=0)  # a month without orders is a 0, not a gap
@@ -184,7 +227,7 @@ def build(con: duckdb.DuckDBPyConnection) -> Built:
         )
         for measure in MEASURES:
             y = rows[measure].astype("float64")
-            result, accuracy = fit(y), backtest(y)
+            result, accuracy = fit(y), backtest(y, fits=fits)
             table[measure] = list(rows[measure]) + [None] * HORIZON
             table[f"{measure}_forecast"] = [None] * len(rows) + list(result.mean)
             for level, (low, high) in result.bounds.items():

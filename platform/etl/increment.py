@@ -34,6 +34,7 @@ import duckdb
 from olist_bi.etl import transform
 
 TOUCHED = "_touched_orders"  # a temp table of the run's connection: the touched orders' ids
+RECORDED = "meta.touched_orders"  # in the file an increment built: the orders whose rows it rebuilt
 NOTED = "_drop_keys"  # a temp table: (kind, key) of what the drop brings, noted before each merge
 ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # raw tables with an order_id
 FULL_SNAPSHOTS = ("category_translation",)  # a new one changes every item's category label
@@ -57,9 +58,14 @@ def stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def store_fingerprint(con: duckdb.DuckDBPyConnection) -> None:
+def record(con: duckdb.DuckDBPyConnection, scope: transform.Scope | None) -> None:
+    """After the build: store the models' fingerprint, and the orders an increment rebuilt
+    (`meta.touched_orders`, which the reader copies change in theirs; none after a full build)."""
     con.execute("create schema if not exists meta; create or replace table meta.build (fingerprint varchar)")
     con.execute("insert into meta.build values (?)", [fingerprint()])
+    con.execute(f"drop table if exists {RECORDED}")
+    if scope is not None:
+        con.execute(f"create table {RECORDED} as select order_id from {scope.touched}")
 
 
 def note(con: duckdb.DuckDBPyConnection, table: str) -> None:

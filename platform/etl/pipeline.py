@@ -234,7 +234,7 @@ def _run_locked(
         finally:
             con.close()
         with _task(log, "readers", run.result, say) as detail:
-            copies = readers.cut_all(settings, built, log.run_id, say)
+            copies = readers.cut_all(settings, built, log.run_id, say, scope=run.scope)
             detail["copies"] = [reader.name for reader in copies]
         faults.point("before_rename")
         generation = run.publish(built, copies)
@@ -263,6 +263,7 @@ class _Run:
     log: store.RunLog
     result: RunResult
     say: Progress
+    scope: transform.Scope | None = None  # what an increment rebuilt (None: every model)
 
     def _model_built(self, name: str, rows: int, seconds: float) -> None:
         self.say(transform.model_line(name, rows, seconds))
@@ -321,10 +322,11 @@ class _Run:
         """Build the models (an increment: those the drop touches), the load ledger and, on
         ClickHouse, its tables."""
         with _task(self.log, "transform", self.result, self.say) as detail:
-            touched = self._scope(con, detail) if incremental else None
+            scope = self._scope(con, new, detail) if incremental else None
             con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
-            report = transform.build(con, self.say, touched)
-            increment.store_fingerprint(con)
+            report = transform.build(con, self.say, scope)
+            increment.record(con, scope)
+            self.scope = scope
             self.result.model_rows = report.rows
             self.result.warnings.extend(report.notes)
             detail["models"] = len(report.rows)
@@ -343,8 +345,8 @@ class _Run:
                 except BuildFailed as e:
                     raise transform.ContractViolation(str(e)) from e
 
-    def _scope(self, con, detail: dict) -> str | None:
-        """The table of touched orders an increment rebuilds, or None to rebuild every model."""
+    def _scope(self, con, new: list, detail: dict) -> transform.Scope | None:
+        """What an increment rebuilds, or None to rebuild every model."""
         reason = increment.rebuild_reason(con)
         if reason is None:
             touched, orders = increment.touch(con)
@@ -352,7 +354,7 @@ class _Run:
             if touched <= increment.MOST * orders:
                 self.result.touched_orders = touched
                 self.say(f"increment: the rows of {touched:,} of {orders:,} orders, and every model not per order")
-                return increment.TOUCHED
+                return transform.Scope(increment.TOUCHED, frozenset(item.source.table for item in new))
             reason = f"the drop touches {touched:,} of {orders:,} orders"
         detail["rebuilt"] = reason
         self.say(f"rebuilding every model: {reason}")

@@ -14,6 +14,11 @@ parser that checks it (bi/superset/scope.py). So every run also cuts, from the b
   every query run on it (Superset's DB_CONNECTION_MUTATOR): no SQL, however it is built, can
   return a row the file does not hold.
 
+After an increment, each copy starts from a copy of its served file and changes what the
+warehouse's increment changed (the touched orders' rows of the per-order tables, in
+`meta.touched_orders`, and the models whose sources the drop changed), as the warehouse
+itself does (etl/increment.py); after a full build it is cut whole.
+
 Each copy is published like the warehouse itself (engines/duckdb/publish.py: one generation per publish,
 the served path a link swapped in one rename), after the warehouse. A copy whose ledger of
 loads is not the served warehouse's (after a rollback, or a run that died between the two
@@ -23,6 +28,7 @@ after every rollback), so the copies always come from what is served.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +38,7 @@ import duckdb
 from olist_bi import access
 from olist_bi.engines.duckdb import warehouse
 from olist_bi.engines.duckdb import publish
-from olist_bi.etl import transform
+from olist_bi.etl import increment, transform
 from olist_bi.settings import Settings
 
 READER = warehouse.READER
@@ -60,10 +66,16 @@ def readers() -> list[Reader]:
     return [Reader(READER), *(Reader(role, scope) for role, scope in sorted(access.scopes().items()))]
 
 
-def cut(settings: Settings, built: Path, reader: Reader, target: Path) -> dict[str, int]:
+def cut(settings: Settings, built: Path, reader: Reader, target: Path, scope: transform.Scope | None = None) -> dict[str, int]:
     """Write `reader`'s copy of the finished warehouse file `built` to `target`; return the rows
-    of each table and view in it. Raises `transform.ContractViolation`."""
+    of each table and view in it. With the `scope` of the increment that built it, start from
+    the served copy and change only what the increment changed. Raises `transform.ContractViolation`."""
     target.unlink(missing_ok=True)
+    served = reader.served(settings.warehouse_path)
+    if scope is not None and not served.exists():
+        scope = None  # nothing to start from
+    if scope is not None:
+        shutil.copyfile(publish.current(served), target)
     con = duckdb.connect(str(target))
     try:
         con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
@@ -75,9 +87,17 @@ def cut(settings: Settings, built: Path, reader: Reader, target: Path) -> dict[s
         for model in transform.models():
             if model.layer in transform.VIEW_LAYERS:
                 continue
-            con.execute(f"create table main.{model.name} as {_select(con, model, reader.scope)}")
+            select = _select(con, model, reader.scope)
+            if scope is None:
+                con.execute(f"create table main.{model.name} as {select}")
+            elif transform.per_order(model):
+                touched = f"order_id in (select order_id from built.{increment.RECORDED})"
+                con.execute(f"delete from main.{model.name} where {touched}")
+                con.execute(f"insert into main.{model.name} by name select * from ({select}) where {touched}")
+            elif transform.sources(model.name) & scope.changed:
+                con.execute(f"create or replace table main.{model.name} as {select}")
             rows[model.name] = con.execute(f"select count(*) from main.{model.name}").fetchone()[0]
-        con.execute(f"create schema meta; create table {LEDGER} as select * from built.{LEDGER}")
+        con.execute(f"create schema if not exists meta; create or replace table {LEDGER} as select * from built.{LEDGER}")
         con.execute("detach built")
         rows.update(transform.create_views(con))
         transform.comment_models(con)  # the descriptions, where the BI tools' SQL clients read them
@@ -118,16 +138,22 @@ def _select(con: duckdb.DuckDBPyConnection, model: transform.Model, scope: tuple
 
 
 def cut_all(
-    settings: Settings, built: Path, run_id: int | str, say=lambda message: None, which: list[Reader] | None = None
+    settings: Settings,
+    built: Path,
+    run_id: int | str,
+    say=lambda message: None,
+    which: list[Reader] | None = None,
+    scope: transform.Scope | None = None,
 ) -> dict[Reader, Path]:
     """Every reader copy of `built` (or those of `which`), each written beside its served path
-    (`publish.building_path`); none is left behind if one fails."""
+    (`publish.building_path`); none is left behind if one fails. `scope`: the increment that
+    built it (`cut`)."""
     done: dict[Reader, Path] = {}
     try:
         for reader in readers() if which is None else which:
             began = time.perf_counter()
             target = publish.building_path(reader.served(settings.warehouse_path), run_id)
-            rows = cut(settings, built, reader, target)
+            rows = cut(settings, built, reader, target, scope)
             done[reader] = target
             facts = sum(n for name, n in rows.items() if name.startswith("fact_"))
             say(transform.model_line(f"{reader.name} copy", facts, time.perf_counter() - began).replace(" rows", " fact rows"))

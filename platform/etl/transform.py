@@ -218,17 +218,29 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)  # what the run should say (a model left empty, and why)
 
 
-def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda message: None, touched: str | None = None) -> BuildReport:
+@dataclass(frozen=True)
+class Scope:
+    """What an increment rebuilds (etl/increment.py), in the tables of the build it started from."""
+
+    touched: str  # a table of the touched orders' ids: the per-order models rebuild their rows
+    changed: frozenset[str]  # the raw tables the drop changed: a model reading none of them keeps its rows
+
+
+def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda message: None, scope: Scope | None = None) -> BuildReport:
     """Build every model in order, then test every contract; raise `ContractViolation`.
-    `say` hears one line per model built: its name, rows and seconds. With `touched`, the name
-    of a table of order ids (etl/increment.py), the per-order models rebuild only those
-    orders' rows in the tables already there (`per_order`); the others are built whole."""
+    `say` hears one line per model built: its name, rows and seconds. With a `scope`, the
+    per-order models rebuild only the touched orders' rows (`per_order`), the others are built
+    whole, but for those that read no raw table the drop changed (`sources`), which keep theirs."""
     report = BuildReport()
     python_rows: dict[str, object] = {}
-    if touched:
-        for table in _ORDER_TABLES:
-            con.execute(f"create or replace temp view scoped_raw_{table} as {_of_touched(f'raw.{table}', touched)}")
+    if scope:
+        scoped_views(con, scope)
     for model in models():
+        if scope and (model.layer in VIEW_LAYERS or not (per_order(model) or sources(model.name) & scope.changed)):
+            if model.layer not in VIEW_LAYERS:
+                report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
+            say(f"  {model.name:<36} kept: " + ("a view, unchanged" if model.layer in VIEW_LAYERS else "its sources are unchanged"))
+            continue
         began = time.perf_counter()
         kind = "view" if model.layer in VIEW_LAYERS else "table"
         try:
@@ -236,8 +248,9 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
                 if model.name not in python_rows:
                     python_rows.update(_python_rows(con, model.python, report))
                 con.register("python_rows", python_rows[model.name])
-            if touched and per_order(model):
-                _build_touched(con, model, touched)
+            if scope and per_order(model):
+                con.execute(f"delete from {model.name} where order_id in (select order_id from {scope.touched})")
+                con.execute(f"insert into {model.name} by name\n{scoped_sql(model)}")
             else:
                 con.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
         except (duckdb.Error, ValueError) as e:
@@ -247,7 +260,7 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
                 con.unregister("python_rows")
         report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
         say(model_line(model.name, report.rows[model.name], time.perf_counter() - began))
-    report.notes.extend(test_contracts(con))
+    report.notes.extend(test_contracts(con, scope))
     comment_models(con)
     report.rows.update(create_views(con))
     return report
@@ -265,18 +278,28 @@ def _of_touched(relation: str, touched: str) -> str:
     return f"select * from {relation} where order_id in (select order_id from {touched})"
 
 
-def _build_touched(con: duckdb.DuckDBPyConnection, model: Model, touched: str) -> None:
-    """Rebuild the touched orders' rows of a per-order model. Its SQL reads `scoped_<name>` for
-    every per-order model and raw table it reads: the same relations, holding only the touched
-    orders. A view stays whole (the dims read it) beside its scoped twin."""
-    scoped = scoped_sql(model)
-    if model.layer in VIEW_LAYERS:
-        con.execute(f"create or replace view {model.name} as\n{model.sql}")
-        con.execute(f"create or replace temp view scoped_{model.name} as\n{scoped}")
-        return
-    con.execute(f"delete from {model.name} where order_id in (select order_id from {touched})")
-    con.execute(f"insert into {model.name} by name\n{scoped}")
-    con.execute(f"create or replace temp view scoped_{model.name} as {_of_touched(model.name, touched)}")
+def scoped_views(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+    """`scoped_<name>`, a temp view of the touched orders' rows, for each raw table with an
+    order_id and each per-order model, which an increment rebuilds from and tests: a view's is
+    its SQL over the scoped relations (`scoped_sql`), a table's its touched rows. The views stay
+    whole beside them (the dims read them)."""
+    for table in _ORDER_TABLES:
+        con.execute(f"create or replace temp view scoped_raw_{table} as {_of_touched(f'raw.{table}', scope.touched)}")
+    for model in models():
+        if per_order(model):
+            sql = scoped_sql(model) if model.layer in VIEW_LAYERS else _of_touched(model.name, scope.touched)
+            con.execute(f"create or replace temp view scoped_{model.name} as\n{sql}")
+
+
+@cache
+def sources(name: str) -> frozenset[str]:
+    """The raw tables model `name` reads, itself or through the models it reads."""
+    by_name = {m.name: m for m in models()}
+    model = by_name[name]
+    read = {t.name for t in sqlglot.parse_one(model.sql, read="duckdb").find_all(exp.Table) if t.db == "raw"}
+    for other in references(model, set(by_name)):
+        read |= sources(other)
+    return frozenset(read)
 
 
 @cache
@@ -374,28 +397,45 @@ def _python_rows(con: duckdb.DuckDBPyConnection, module: str, report: BuildRepor
         raise ValueError(f"unknown python builder {module!r}")
     from olist_bi.etl import forecast
 
-    built = forecast.build(con)
+    fits = forecast.Fits.load(con)  # the backtest's fits of the build this one started from
+    built = forecast.build(con, fits)
+    fits.save(con)
     if built.note:
         report.notes.append(built.note)
     return {"mart_revenue_forecast": built.forecast_rows, "mart_forecast_accuracy": built.accuracy_rows}
 
 
-def test_contracts(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return check_contracts(lambda sql: con.execute(sql).fetchone()[0])
+def test_contracts(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> list[str]:
+    return check_contracts(lambda sql: con.execute(sql).fetchone()[0], scope=scope)
 
 
-def check_contracts(count: Callable[[str], int], table: Callable[[str], str] = str) -> list[str]:
+def check_contracts(count: Callable[[str], int], table: Callable[[str], str] = str, scope: Scope | None = None) -> list[str]:
     """Raise `ContractViolation` unless every model's grain is unique and not null, its row
     count equals its source's and every column test of models.yaml passes; return the
     warnings, the failing tests of severity warn (the run reports them as notes). `count`
     answers a `select count(*)` query; `table` gives the name a query should use for a model
-    or source (the engine's qualified name)."""
+    or source (the engine's qualified name).
+
+    After an increment (`scope`) the tests read what it rebuilt: a per-order model's touched
+    rows (every row of a grain that holds order_id is among them), every row of a model built
+    whole, and of a model it kept only the relationships to a model it rebuilt. Tests of
+    severity warn read every row, so that their counts are the same as a full build's, and
+    so do the `unique` tests of the models they check (a touched row may repeat another's value)."""
     problems, warnings = [], []
     for model in models():
-        problems += _grain_problems(model, count, table)
+        checked = _checked(model.name, table, scope)
+        if checked is not None:
+            scoped = checked != table(model.name)  # the touched orders' rows, counted against their source's
+            source = model.rows_equal and ((_checked(model.rows_equal, table, scope) if scoped else None) or table(model.rows_equal))
+            problems += _grain_problems(model, checked, source, count)
         for column in model.columns:
             for test in column.tests:
-                failing = count(test.failing_sql(table(model.name), column.name, table))
+                rows = table(model.name) if test.severity == "warn" or (test.kind == "unique" and checked) else checked
+                if rows is None and test.to is not None and _checked(test.to, table, scope) is not None:
+                    rows = table(model.name)  # a kept model's rows against a parent rebuilt
+                if rows is None:
+                    continue
+                failing = count(test.failing_sql(rows, column.name, table))
                 if failing:
                     (warnings if test.severity == "warn" else problems).append(test.message(model.name, column.name, failing))
     if problems:
@@ -403,10 +443,22 @@ def check_contracts(count: Callable[[str], int], table: Callable[[str], str] = s
     return [f"model test warning (severity warn, the run goes on): {w}" for w in warnings]
 
 
-def _grain_problems(model: Model, count: Callable[[str], int], table: Callable[[str], str]) -> list[str]:
-    """The grain unique and not null, and the row count equal to the source's."""
+def _checked(name: str, table: Callable[[str], str], scope: Scope | None) -> str | None:
+    """The relation whose rows the tests of model or raw table `name` read after the increment
+    `scope`: all of it, the touched orders' (`scoped_<name>`), or none when it kept its rows."""
+    if scope is None:
+        return table(name)
+    if name.startswith("raw."):
+        return f"scoped_raw_{name[4:]}" if name[4:] in _ORDER_TABLES else table(name)
+    if per_order(next(m for m in models() if m.name == name)):
+        return f"scoped_{name}"
+    return table(name) if sources(name) & scope.changed else None
+
+
+def _grain_problems(model: Model, name: str, source: str | None, count: Callable[[str], int]) -> list[str]:
+    """The grain of `name` (the rows of `model` to check) unique and not null, and its row count
+    equal to that of `source` (the rows of models.yaml's `rows_equal` to count)."""
     problems = []
-    name = table(model.name)
     if model.grain:
         keys = ", ".join(model.grain)
         duplicates = count(f"select count(*) from (select {keys} from {name} group by {keys} having count(*) > 1)")
@@ -417,7 +469,7 @@ def _grain_problems(model: Model, count: Callable[[str], int], table: Callable[[
         if null_rows:
             problems.append(f"{model.name}: {null_rows} rows with a null grain key ({keys})")
     if model.rows_equal:
-        ours, theirs = count(f"select count(*) from {name}"), count(f"select count(*) from {table(model.rows_equal)}")
+        ours, theirs = count(f"select count(*) from {name}"), count(f"select count(*) from {source}")
         if ours != theirs:
             problems.append(f"{model.name}: {ours} rows, but {model.rows_equal} has {theirs}")
     return problems

@@ -8,17 +8,25 @@ import shutil
 from collections import Counter
 
 import duckdb
+import pandas as pd
 import pytest
 
 from olist_bi.contract import BY_TABLE
 from olist_bi.engines.duckdb import publish
-from olist_bi.etl import increment, pipeline
+from olist_bi.etl import forecast, increment, pipeline, readers, transform
 from olist_bi.generator import generate
 from tests.conftest import make_settings
 
 MOVED = "0123456789abcdef0123456789abcdef"  # the new customer id of an order moved to another person
 # the runs' own records: run ids, load times (the freshness view reads them), the fingerprint
-BOOKKEEPING = {("meta", "loads"), ("meta", "build"), ("quarantine", "rejected_rows"), ("semantic", "olist_freshness")}
+BOOKKEEPING = {
+    ("meta", "loads"),
+    ("meta", "build"),
+    ("meta", "forecast_fits"),
+    ("meta", "touched_orders"),
+    ("quarantine", "rejected_rows"),
+    ("semantic", "olist_freshness"),
+}
 SCHEMAS = ("main", "semantic", "dashboards", "meta", "quarantine", "raw")
 
 
@@ -64,7 +72,9 @@ def change_drop(base, target):
     _write(target, "order_items", [{**i, "price": f"{float(i['price']) + 10:.2f}"} for i in items[100:103]])
     _write(target, "order_payments", [])
     reviews = _read(base, "order_reviews")[:5]
-    fresh = [{**r, "review_id": f"{i:032x}", "review_score": "1", "review_creation_date": "2018-12-01 00:00:00"} for i, r in enumerate(reviews)]
+    fresh = [
+        {**r, "review_id": f"{i:032x}", "review_score": "1", "review_creation_date": "2018-12-01 00:00:00"} for i, r in enumerate(reviews)
+    ]
     _write(target, "order_reviews", fresh)
     for table in ("geolocation", "category_translation"):
         shutil.copy(base / BY_TABLE[table].filename, target / BY_TABLE[table].filename)
@@ -126,10 +136,12 @@ def chain(drops, ops_url, tmp_path_factory):
     base, added, changed = drops
     settings = make_settings(tmp_path_factory.mktemp("increment-home"), ops_url)
     results = [pipeline.run(settings, drop) for drop in (base, added, changed)]
-    kept = tmp_path_factory.mktemp("kept") / "increments.duckdb"
-    shutil.copyfile(publish.current(settings.warehouse_path), kept)
+    kept = tmp_path_factory.mktemp("kept")
+    shutil.copyfile(publish.current(settings.warehouse_path), kept / "increments.duckdb")
+    for reader in readers.readers():
+        shutil.copyfile(publish.current(reader.served(settings.warehouse_path)), kept / f"{reader.name}.duckdb")
     full = pipeline.run(settings, None, full=True)
-    return settings, kept, publish.current(settings.warehouse_path), results + [full]
+    return settings, kept / "increments.duckdb", publish.current(settings.warehouse_path), results + [full]
 
 
 def test_an_increment_rebuilds_only_the_orders_its_drop_touches(chain):
@@ -146,12 +158,32 @@ def test_an_increment_and_a_full_rebuild_hold_the_same_rows_in_every_table_and_v
     assert differences(increments, full) == {}
 
 
+@pytest.mark.parametrize("reader", readers.readers(), ids=lambda r: r.name)
+def test_each_reader_copy_an_increment_changed_equals_the_one_cut_whole(chain, reader):
+    settings, increments, _, _ = chain
+    assert differences(increments.with_name(f"{reader.name}.duckdb"), publish.current(reader.served(settings.warehouse_path))) == {}
+
+
+def test_a_backtest_reads_the_fits_of_earlier_origins(monkeypatch):
+    months = pd.date_range("2017-01-01", periods=20, freq="MS")
+    y = pd.Series([100.0 + 5 * i + 30 * (m.month == 11) for i, m in enumerate(months)], index=months)
+    fits = forecast.Fits()
+    forecast.backtest(y.iloc[:-1], fits=fits)  # the run before: one month less
+    fresh = forecast.backtest(y)
+    fitted, real = [], forecast.fit
+    monkeypatch.setattr(forecast, "fit", lambda *a, **k: fitted.append(len(a[0])) or real(*a, **k))
+    assert forecast.backtest(y, fits=forecast.Fits(dict(fits.used))) == fresh
+    assert fitted == [19]  # the one new origin, on the 19 months before the last
+
+
 def test_the_comparison_sees_a_changed_row(chain, tmp_path):
     _, increments, full, _ = chain
     broken = tmp_path / "broken.duckdb"
     shutil.copyfile(increments, broken)
     with duckdb.connect(str(broken)) as con:
-        con.execute("update fact_deliveries set is_first_order = not is_first_order where order_id = (select min(order_id) from fact_deliveries)")
+        con.execute(
+            "update fact_deliveries set is_first_order = not is_first_order where order_id = (select min(order_id) from fact_deliveries)"
+        )
     found = differences(broken, full)
     assert found.pop("main.fact_deliveries") == (1, 1)
     assert all(name.startswith("semantic.") for name in found), found  # the views over it
@@ -168,7 +200,10 @@ def test_the_changes_reached_the_facts(chain, drops):
         ).fetchall()
         assert repeat == [(True,)]  # moved to a person who had one order: now two
         assert con.execute("select count(*) from fact_order_items where seller_state = 'AC'").fetchone()[0] > 0
-        assert con.execute("select count(*) from fact_reviews where review_score = 1 and review_created_date = '2018-12-01'").fetchone()[0] == 5
+        assert (
+            con.execute("select count(*) from fact_reviews where review_score = 1 and review_created_date = '2018-12-01'").fetchone()[0]
+            == 5
+        )
 
 
 def test_changed_models_rebuild_everything(ops_url, tmp_path, drops, monkeypatch):
@@ -180,3 +215,29 @@ def test_changed_models_rebuild_everything(ops_url, tmp_path, drops, monkeypatch
     result = pipeline.run(settings, added, progress=said.append)
     assert result.touched_orders is None
     assert "rebuilding every model: the models changed since the served warehouse was built (models.yaml or a model's SQL)" in said
+
+
+def _scoped(path, touched: int):
+    """A connection to a copy of `path` set up as an increment's build over its first
+    `touched` orders (by id), after it changed the orders table."""
+    con = duckdb.connect(str(path))
+    con.execute(f"create temp table _touched_orders as select order_id from raw.orders order by order_id limit {touched}")
+    scope = transform.Scope("_touched_orders", frozenset({"orders"}))
+    transform.scoped_views(con, scope)
+    return con, scope
+
+
+def test_an_increment_tests_the_rows_it_rebuilt(chain, tmp_path):
+    _, increments, _, _ = chain
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(increments, broken)
+    con, scope = _scoped(broken, 50)
+    assert transform.test_contracts(con, scope) is not None  # it passes as built
+    con.execute("update fact_payments set payment_type = 'pix' where order_id = (select min(order_id) from _touched_orders)")
+    with pytest.raises(transform.ContractViolation, match="fact_payments.payment_type: test accepted_values"):
+        transform.test_contracts(con, scope)
+    con.execute("update fact_payments set payment_type = 'voucher' where payment_type = 'pix'")
+    con.execute("insert into fact_deliveries select * from fact_deliveries where order_id = (select max(order_id) from _touched_orders)")
+    with pytest.raises(transform.ContractViolation, match="fact_deliveries: 1 duplicated grain keys"):
+        transform.test_contracts(con, scope)
+    con.close()

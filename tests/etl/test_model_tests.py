@@ -86,7 +86,9 @@ def test_the_grain_check_keeps_its_messages(broken):
 
 
 def test_a_warning_test_never_fails_the_run(broken):
-    broken.execute("update dim_seller set zip_code_prefix = '00000' where seller_id in (select seller_id from dim_seller order by seller_id limit 3)")
+    broken.execute(
+        "update dim_seller set zip_code_prefix = '00000' where seller_id in (select seller_id from dim_seller order by seller_id limit 3)"
+    )
     notes = transform.test_contracts(broken)
     assert any("dim_seller.zip_code_prefix: test relationships to dim_geography.zip_code_prefix fails on 3 rows" in n for n in notes), notes
 
