@@ -85,6 +85,8 @@ def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: 
             for line in warnings:
                 click.echo(f"  warning: {line}")
             click.echo(f"  stages: {', '.join(f'{k} {v:.1f} s' for k, v in result.stage_seconds.items())}")
+            if result.touched_orders is not None:
+                click.echo(f"  increment: the fact rows of {result.touched_orders:,} orders rebuilt")
 
     emit(
         fmt,
@@ -97,6 +99,7 @@ def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: 
             "files": files,
             "warnings": warnings,
             "stage_seconds": {k: round(v, 2) for k, v in result.stage_seconds.items()},
+            "touched_orders": result.touched_orders,
             "after_publish": outcome_rows(outcomes),
         },
     )

@@ -220,7 +220,12 @@ def _run_locked(
         if not drops:
             raise EtlError("no drop to load: give --source DIR (a folder with the nine Olist files)")
         incremental = not full and served.exists()
-        con = _open_build(settings, built, publish_step.current(served) if incremental else None)
+        if incremental:
+            with _task(log, "copy", run.result, say) as detail:  # the served file, which the increment changes
+                con = _open_build(settings, built, publish_step.current(served))
+                detail["bytes"] = built.stat().st_size
+        else:
+            con = _open_build(settings, built, None)
         try:
             already = set() if full else {(row["source_file"], row["sha256"]) for row in previous_loads}
             new = [item for drop in drops for item in run.load(con, drop, already, full, source, allow_shrink, incremental)]

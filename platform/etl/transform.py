@@ -234,25 +234,18 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
     report = BuildReport()
     python_rows: dict[str, object] = {}
     if scope:
-        scoped_views(con, scope)
+        _scope_raw(con, scope)
     for model in models():
-        if scope and (model.layer in VIEW_LAYERS or not (per_order(model) or sources(model.name) & scope.changed)):
-            if model.layer not in VIEW_LAYERS:
-                report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
-            say(f"  {model.name:<36} kept: " + ("a view, unchanged" if model.layer in VIEW_LAYERS else "its sources are unchanged"))
-            continue
         began = time.perf_counter()
+        if scope and _built_in_scope(con, model, scope, report, say):
+            continue
         kind = "view" if model.layer in VIEW_LAYERS else "table"
         try:
             if model.python:
                 if model.name not in python_rows:
                     python_rows.update(_python_rows(con, model.python, report))
                 con.register("python_rows", python_rows[model.name])
-            if scope and per_order(model):
-                con.execute(f"delete from {model.name} where order_id in (select order_id from {scope.touched})")
-                con.execute(f"insert into {model.name} by name\n{scoped_sql(model)}")
-            else:
-                con.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
+            con.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
         except (duckdb.Error, ValueError) as e:
             raise ContractViolation(f"model {model.name} ({model.path.name}) failed to build: {e}") from e
         finally:
@@ -278,17 +271,55 @@ def _of_touched(relation: str, touched: str) -> str:
     return f"select * from {relation} where order_id in (select order_id from {touched})"
 
 
-def scoped_views(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
-    """`scoped_<name>`, a temp view of the touched orders' rows, for each raw table with an
-    order_id and each per-order model, which an increment rebuilds from and tests: a view's is
-    its SQL over the scoped relations (`scoped_sql`), a table's its touched rows. The views stay
-    whole beside them (the dims read them)."""
+def _built_in_scope(con: duckdb.DuckDBPyConnection, model: Model, scope: Scope, report: BuildReport, say: Callable[[str], None]) -> bool:
+    """In an increment: rebuild a per-order model's touched rows, or keep a view or a model whose
+    sources the drop left alone; False for a model to build whole."""
+    began = time.perf_counter()
+    if per_order(model):
+        try:
+            _scope_model(con, model, scope, rebuild=True)
+        except duckdb.Error as e:
+            raise ContractViolation(f"model {model.name} ({model.path.name}) failed to build: {e}") from e
+        touched = con.execute(f"select count(*) from scoped_{model.name}").fetchone()[0]
+        if model.layer not in VIEW_LAYERS:
+            report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
+        say(model_line(model.name, touched, time.perf_counter() - began).replace(" rows", " rows of the touched orders"))
+        return True
+    if model.layer in VIEW_LAYERS or not sources(model.name) & scope.changed:
+        if model.layer not in VIEW_LAYERS:
+            report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
+        say(f"  {model.name:<36} kept: " + ("a view, unchanged" if model.layer in VIEW_LAYERS else "its sources are unchanged"))
+        return True
+    return False
+
+
+def _scope_raw(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+    """`scoped_raw_<table>`: the touched orders' rows of each raw table with an order_id, a temp table."""
     for table in _ORDER_TABLES:
-        con.execute(f"create or replace temp view scoped_raw_{table} as {_of_touched(f'raw.{table}', scope.touched)}")
+        con.execute(f"create or replace temp table scoped_raw_{table} as {_of_touched(f'raw.{table}', scope.touched)}")
+
+
+def _scope_model(con: duckdb.DuckDBPyConnection, model: Model, scope: Scope, rebuild: bool) -> None:
+    """`scoped_<name>`: the touched orders' rows of a per-order model, a temp table, which the
+    later models' scoped SQL and the tests read. `rebuild`: from its SQL over the scoped relations
+    (`scoped_sql`), and a table's touched rows replaced by them; else a table's rows as they are.
+    The views stay whole beside them (the dims read them)."""
+    if model.layer in VIEW_LAYERS or rebuild:
+        con.execute(f"create or replace temp table scoped_{model.name} as\n{scoped_sql(model)}")
+    else:
+        con.execute(f"create or replace temp table scoped_{model.name} as {_of_touched(model.name, scope.touched)}")
+    if model.layer not in VIEW_LAYERS and rebuild:
+        con.execute(f"delete from {model.name} where order_id in (select order_id from {scope.touched})")
+        con.execute(f"insert into {model.name} by name select * from scoped_{model.name}")
+
+
+def scope_tables(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+    """The temp tables of the touched orders' rows an increment builds (`_scope_model`), made
+    from a file as it is (its tables not rebuilt): what its tests read."""
+    _scope_raw(con, scope)
     for model in models():
         if per_order(model):
-            sql = scoped_sql(model) if model.layer in VIEW_LAYERS else _of_touched(model.name, scope.touched)
-            con.execute(f"create or replace temp view scoped_{model.name} as\n{sql}")
+            _scope_model(con, model, scope, rebuild=False)
 
 
 @cache
@@ -331,21 +362,32 @@ def comment_models(con: duckdb.DuckDBPyConnection) -> None:
     find them, in the warehouse and in each reader copy. Only models and declared columns that
     were built; tests/etl/test_model_tests.py keeps the declared and the built columns equal.
     (ClickHouse's tables carry none: docs/dbt.md.)"""
-    for model in models():
-        kind = "view" if model.layer in VIEW_LAYERS else "table"
-        built = {
-            r[0]
-            for r in con.execute(
-                "select column_name from duckdb_columns() where schema_name = 'main' and table_name = ?", [model.name]
-            ).fetchall()
-        }
-        if not built:  # a reader copy holds no staging or intermediate view (etl/readers.py)
-            continue
-        if model.description:
-            con.execute(f"comment on {kind} {model.name} is {sql_literal(model.description)}")
-        for column in model.columns:
-            if column.name in built and column.description:
-                con.execute(f"comment on column {model.name}.{column.name} is {sql_literal(column.description)}")
+    con.execute("begin")  # one commit, not one per statement: four times faster
+    try:
+        for model in models():
+            _comment(con, model)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _comment(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    """Store `model`'s description and its built columns' (none: a model the file does not hold)."""
+    kind = "view" if model.layer in VIEW_LAYERS else "table"
+    built = {
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'main' and table_name = ?", [model.name]
+        ).fetchall()
+    }
+    if not built:  # a reader copy holds no staging or intermediate view (etl/readers.py)
+        return
+    if model.description:
+        con.execute(f"comment on {kind} {model.name} is {sql_literal(model.description)}")
+    for column in model.columns:
+        if column.name in built and column.description:
+            con.execute(f"comment on column {model.name}.{column.name} is {sql_literal(column.description)}")
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -149,6 +149,9 @@ def build_zips(ref: Reference, scale: float, rng: np.random.Generator) -> Zips:
     prefixes, states, known_parts, unknown_parts = [], [], [], []
     for i, ranges in enumerate(ref.zip_ranges):
         pool = np.concatenate([np.arange(lo, hi + 1) for lo, hi in ranges])
+        # a small state's range holds fewer prefixes than a large scale asks of it (scale 100): all of them
+        per_state[i] = min(per_state[i], len(pool))
+        extra[i] = min(extra[i], len(pool) - per_state[i])
         chosen = rng.choice(pool, size=per_state[i] + extra[i], replace=False)
         known_parts.append((i, np.sort(chosen[: per_state[i]])))
         unknown_parts.append((i, np.sort(chosen[per_state[i] :])))

@@ -200,6 +200,10 @@ def _rules(node: exp.Expression) -> exp.Expression:
         for one, other in ((node.left, node.right), (node.right, node.left)):
             if isinstance(one, exp.Interval) and one.this.name == "1" and one.args.get("unit") is not None:
                 return exp.Interval(this=other, unit=one.args["unit"])
+    return _cast_rules(node)
+
+
+def _cast_rules(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Cast) and (digits := _hex_digits(node)) is not None:
         padded = exp.Anonymous(this="leftPad", expressions=[digits, exp.Literal.number(16), exp.Literal.string("0")])
         number = sqlglot.parse_one("toInt64(reinterpretAsUInt64(reverse(unhex(x))))", read="clickhouse")
