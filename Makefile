@@ -72,6 +72,7 @@ bench: $(STAMP) $(SUPERSET_STAMP) chromium
 	$(BIN)/python -m bench.queries report --engines duckdb,postgres,clickhouse
 	$(BIN)/python -m bench.generator
 	$(BIN)/python -m bench.etl
+	$(BIN)/python -m bench.increment
 	$(BIN)/python -m bench.semantic
 	$(BIN)/python -m bench.dashboards
 	$(BIN)/python -m bench.forecast

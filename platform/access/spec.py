@@ -16,7 +16,7 @@ PATH = Path(__file__).parent / "access.yaml"
 
 @cache
 def model() -> dict:
-    return yaml.safe_load(PATH.read_text(encoding="utf-8"))
+    return yaml.load(PATH.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
 
 
 def roles() -> dict[str, str]:

@@ -86,7 +86,7 @@ class RuleResult:
 
 @cache
 def rules_spec() -> dict:
-    return yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    return yaml.load(RULES_FILE.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
 
 
 def rules() -> tuple[Rule, ...]:

@@ -99,7 +99,7 @@ class Catalog:
 
 
 def _read(name: str) -> dict:
-    return yaml.safe_load((HERE / name).read_text(encoding="utf-8"))
+    return yaml.load((HERE / name).read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
 
 
 @cache

@@ -3,6 +3,7 @@ every table and view, after drops that add orders, change them (a status, a deli
 customer, a seller's state, a product's category, an item's price) and cancel them."""
 
 import csv
+import json
 import datetime as dt
 import shutil
 from collections import Counter
@@ -259,3 +260,15 @@ def test_an_increment_tests_the_rows_it_rebuilt(chain, tmp_path, plant, message)
                 transform.test_contracts(con, scope)
     finally:
         con.close()
+
+
+def test_the_increment_benchmark_runs_a_full_build_and_an_increment(tmp_path, ops_url, monkeypatch, capsys):
+    from bench import increment as bench
+
+    monkeypatch.setenv("OLIST_DATABASE_URL", ops_url)
+    monkeypatch.setattr("sys.argv", ["bench.increment", "--scales", "0.02", "--data", str(tmp_path), "--json"])
+    bench.main()
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert result["full_stages"].keys() >= {"extract", "transform", "readers"} and "copy" not in result["full_stages"]
+    assert "copy" in result["increment_stages"] and 0 < result["touched_orders"] < result["orders"]
+    assert result["ratio"] == round(result["increment_seconds"] / result["full_seconds"], 3) and result["full_peak_gb"] > 0
