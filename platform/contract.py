@@ -13,6 +13,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
@@ -163,20 +164,22 @@ class FileCheck:
     problems: list[str] = field(default_factory=list)
 
 
-def check_folder(folder: Path | str) -> list[FileCheck]:
-    """Check every file of a drop folder; raise `ContractError` listing all problems found."""
+def check_folder(folder: Path | str, loaded: Callable[[Path], bool] = lambda path: False) -> list[FileCheck]:
+    """Check every file of a drop folder; raise `ContractError` listing all problems found. A
+    file `loaded` says was loaded before, byte for byte, is not read through again."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ContractError([f"{folder}: not a folder"])
-    checks = [check_file(folder / source.filename, source) for source in SOURCE_FILES]
+    checks = [check_file(folder / source.filename, source, loaded) for source in SOURCE_FILES]
     problems = [p for c in checks for p in c.problems]
     if problems:
         raise ContractError(problems)
     return checks
 
 
-def check_file(path: Path, source: SourceFile) -> FileCheck:
-    """Check one file's presence, encoding and header; problems go into the returned check."""
+def check_file(path: Path, source: SourceFile, loaded: Callable[[Path], bool] = lambda path: False) -> FileCheck:
+    """Check one file's presence, encoding (unless `loaded` says it was loaded before) and
+    header; problems go into the returned check."""
     check = FileCheck(source, path, path.stat().st_size if path.exists() else 0)
     name = source.filename
     if not path.exists():
@@ -185,7 +188,7 @@ def check_file(path: Path, source: SourceFile) -> FileCheck:
     if check.size_bytes == 0:
         check.problems.append(f"{name}: the file is empty (expected the header line {_fmt(source.header)})")
         return check
-    bad = _first_invalid_utf8(path)
+    bad = None if loaded(path) else _first_invalid_utf8(path)
     if bad is not None:
         line, offset = bad
         check.problems.append(f"{name}: not valid UTF-8 at line {line} (byte offset {offset}); re-export the file as UTF-8")

@@ -272,3 +272,13 @@ def test_the_increment_benchmark_runs_a_full_build_and_an_increment(tmp_path, op
     assert result["full_stages"].keys() >= {"extract", "transform", "readers"} and "copy" not in result["full_stages"]
     assert "copy" in result["increment_stages"] and 0 < result["touched_orders"] < result["orders"]
     assert result["ratio"] == round(result["increment_seconds"] / result["full_seconds"], 3) and result["full_peak_gb"] > 0
+
+
+def test_a_file_loaded_before_is_not_read_through_again(drops, monkeypatch):
+    from olist_bi import contract
+
+    base, _, _ = drops
+    read, real = [], contract._first_invalid_utf8
+    monkeypatch.setattr(contract, "_first_invalid_utf8", lambda path: read.append(path.name) or real(path))
+    checks = contract.check_folder(base, loaded=lambda path: path.name == BY_TABLE["geolocation"].filename)
+    assert len(checks) == 9 and len(read) == 8 and BY_TABLE["geolocation"].filename not in read
