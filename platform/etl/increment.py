@@ -19,6 +19,9 @@ The touched orders are those whose result can differ from the served build's:
 - the orders of the days that enter or leave the reporting window (`int_reporting_window`), whose
   `in_reporting_window` flips.
 
+The model per person (`dim_customer`) rebuilds the rows of the touched people: those of the
+touched orders and of the customers the drop brings, before it and after.
+
 The run rebuilds every model from `raw` instead (`rebuild_reason`) when the drop brings a new
 category translation (a snapshot carried on every item), when the served build was made by
 other models (a fingerprint of models.yaml and every model's SQL, stored in `meta.build`), or
@@ -34,6 +37,7 @@ import duckdb
 from olist_bi.etl import transform
 
 TOUCHED = "_touched_orders"  # a temp table of the run's connection: the touched orders' ids
+PEOPLE = "_touched_people"  # and the touched people's customer_unique_id (dim_customer's rows)
 RECORDED = "meta.touched_orders"  # in the file an increment built: the orders whose rows it rebuilt
 NOTED = "_drop_keys"  # a temp table: (kind, key) of what the drop brings, noted before each merge
 ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # raw tables with an order_id
@@ -107,8 +111,9 @@ def rebuild_reason(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def touch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """After the merge, with the served build's tables still in place: fill `_touched_orders`;
-    return (touched orders, all orders)."""
+    """After the merge, with the served build's tables still in place: fill `_touched_orders`,
+    and `_touched_people` with the people of those orders and of the customers the drop brings,
+    before it and after; return (touched orders, all orders)."""
     noted = NOTED if _noted(con) else "(select null::varchar as kind, null::varchar as key where false)"
     con.execute(
         f"""create or replace temp table {TOUCHED} as
@@ -136,6 +141,13 @@ def touch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         union select o.order_id from raw.orders as o, window_change as w
             where coalesce(cast(o.order_purchase_timestamp as date) between w.old_first and w.old_last, false)
                <> coalesce(cast(o.order_purchase_timestamp as date) between w.new_first and w.new_last, false)"""
+    )
+    con.execute(
+        f"""create or replace temp table {PEOPLE} as
+        select key as customer_unique_id from {noted} where kind = 'person'
+        union select customer_unique_id from raw.customers where customer_id in (select key from {noted} where kind = 'customer')
+        union select c.customer_unique_id from raw.orders as o join raw.customers as c on c.customer_id = o.customer_id
+            where o.order_id in (select order_id from {TOUCHED})"""
     )
     touched = con.execute(f"select count(*) from {TOUCHED}").fetchone()[0]
     return touched, con.execute("select count(*) from raw.orders").fetchone()[0]

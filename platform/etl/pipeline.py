@@ -359,7 +359,7 @@ class _Run:
             if touched <= increment.MOST * orders:
                 self.result.touched_orders = touched
                 self.say(f"increment: the rows of {touched:,} of {orders:,} orders, and every model not per order")
-                return transform.Scope(increment.TOUCHED, frozenset(item.source.table for item in new))
+                return transform.Scope(increment.TOUCHED, frozenset(item.source.table for item in new), increment.PEOPLE)
             reason = f"the drop touches {touched:,} of {orders:,} orders"
         detail["rebuilt"] = reason
         self.say(f"rebuilding every model: {reason}")

@@ -224,6 +224,7 @@ class Scope:
 
     touched: str  # a table of the touched orders' ids: the per-order models rebuild their rows
     changed: frozenset[str]  # the raw tables the drop changed: a model reading none of them keeps its rows
+    people: str | None = None  # a table of the touched people's customer_unique_id: the per-person models rebuild theirs
 
 
 def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda message: None, scope: Scope | None = None) -> BuildReport:
@@ -267,6 +268,18 @@ def per_order(model: Model) -> bool:
     return "order_id" in model.grain
 
 
+def per_person(model: Model) -> bool:
+    """Whether an increment rebuilds `model` per touched person: its grain is the person."""
+    return model.grain == ("customer_unique_id",)
+
+
+# What a per-person model reads in an increment, in place of staging: the touched people's rows.
+_PEOPLE_SQL = {
+    "stg_customers": "select * from stg_customers where customer_unique_id in (select customer_unique_id from {people})",
+    "stg_orders": "select * from stg_orders where customer_id in (select customer_id from scoped_stg_customers_of_people)",
+}
+
+
 def _of_touched(relation: str, touched: str) -> str:
     return f"select * from {relation} where order_id in (select order_id from {touched})"
 
@@ -284,6 +297,16 @@ def _built_in_scope(con: duckdb.DuckDBPyConnection, model: Model, scope: Scope, 
         if model.layer not in VIEW_LAYERS:
             report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
         say(model_line(model.name, touched, time.perf_counter() - began).replace(" rows", " rows of the touched orders"))
+        return True
+    if per_person(model) and scope.people and sources(model.name) & scope.changed:
+        for name, sql in _PEOPLE_SQL.items():
+            con.execute(f"create or replace temp table scoped_{name}_of_people as {sql.format(people=scope.people)}")
+        con.execute(f"create or replace temp table scoped_{model.name} as\n{scoped_sql(model.name)}")
+        con.execute(f"delete from {model.name} where customer_unique_id in (select customer_unique_id from {scope.people})")
+        con.execute(f"insert into {model.name} by name select * from scoped_{model.name}")
+        report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
+        touched = con.execute(f"select count(*) from scoped_{model.name}").fetchone()[0]
+        say(model_line(model.name, touched, time.perf_counter() - began).replace(" rows", " rows of the touched people"))
         return True
     if model.layer in VIEW_LAYERS or not sources(model.name) & scope.changed:
         if model.layer not in VIEW_LAYERS:
@@ -305,7 +328,7 @@ def _scope_model(con: duckdb.DuckDBPyConnection, model: Model, scope: Scope, reb
     (`scoped_sql`), and a table's touched rows replaced by them; else a table's rows as they are.
     The views stay whole beside them (the dims read them)."""
     if model.layer in VIEW_LAYERS or rebuild:
-        con.execute(f"create or replace temp table scoped_{model.name} as\n{scoped_sql(model)}")
+        con.execute(f"create or replace temp table scoped_{model.name} as\n{scoped_sql(model.name)}")
     else:
         con.execute(f"create or replace temp table scoped_{model.name} as {_of_touched(model.name, scope.touched)}")
     if model.layer not in VIEW_LAYERS and rebuild:
@@ -334,16 +357,22 @@ def sources(name: str) -> frozenset[str]:
 
 
 @cache
-def scoped_sql(model: Model) -> str:
-    """`model`'s SQL reading `scoped_<name>` in place of each per-order model and raw table with
-    an order_id (under its own name as alias, so that its columns resolve as before)."""
+def scoped_sql(name: str) -> str:
+    """Model `name`'s SQL reading `scoped_<name>` in place of each per-order model and raw table with
+    an order_id; a per-person model's, `scoped_<name>_of_people` in place of the staging it
+    reads (`_PEOPLE_SQL`). Each under its own name as alias, so that its columns resolve as before."""
+    model = next(m for m in models() if m.name == name)
     tree = sqlglot.parse_one(model.sql, read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     order_models = {m.name for m in models() if per_order(m)}
     for table in list(tree.find_all(exp.Table)):
         if table.name in ctes and not table.db:
             continue
-        if table.db == "raw" and table.name in _ORDER_TABLES:
+        if per_person(model) and table.db in ("", "main") and table.name in _PEOPLE_SQL:
+            target = f"scoped_{table.name}_of_people"
+        elif per_person(model):
+            continue
+        elif table.db == "raw" and table.name in _ORDER_TABLES:
             target = f"scoped_raw_{table.name}"
         elif table.db in ("", "main") and table.name in order_models:
             target = f"scoped_{table.name}"
@@ -492,9 +521,12 @@ def _checked(name: str, table: Callable[[str], str], scope: Scope | None) -> str
         return table(name)
     if name.startswith("raw."):
         return f"scoped_raw_{name[4:]}" if name[4:] in _ORDER_TABLES else table(name)
-    if per_order(next(m for m in models() if m.name == name)):
+    model = next(m for m in models() if m.name == name)
+    if per_order(model):
         return f"scoped_{name}"
-    return table(name) if sources(name) & scope.changed else None
+    if not sources(name) & scope.changed:
+        return None
+    return f"scoped_{name}" if per_person(model) and scope.people else table(name)
 
 
 def _grain_problems(model: Model, name: str, source: str | None, count: Callable[[str], int]) -> list[str]:
