@@ -252,7 +252,24 @@ class Provider:
 
     def lease(self, served: Path | str, limits: dict | None = None, query_limits: Limits | None = None) -> Lease:
         key = os.path.abspath(served)
-        path = current(served)
+        while True:
+            path = current(served)
+            try:
+                generation = self._generation(key, served, path, limits)
+                break
+            except (WarehouseDamaged, FileNotFoundError):
+                # A publish swapped the link and removed the generation this query had resolved
+                # (a copy keeps no earlier one) before it was opened: open the new one.
+                if Path(os.path.realpath(served)) == path:
+                    raise
+        try:
+            return Lease(self, key, generation, query_limits)
+        except BaseException:
+            self._release(key, generation)
+            raise
+
+    def _generation(self, key: str, served: Path | str, path: Path, limits: dict | None) -> _Generation:
+        """The open generation `path` of `served`, opened now if it is not yet, with one more lease."""
         inode = path.stat().st_ino
         with self._lock:
             self._after_fork()
@@ -268,11 +285,7 @@ class Provider:
             generation.leases += 1
             self._close_idle(key, now=path)
             self._start_sweeper()
-        try:
-            return Lease(self, key, generation, query_limits)
-        except BaseException:
-            self._release(key, generation)
-            raise
+        return generation
 
     def _release(self, key: str, generation: _Generation) -> None:
         with self._lock:
