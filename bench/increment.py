@@ -1,8 +1,9 @@
 """Benchmark: what a one-month increment costs against a full build of the same warehouse.
 
-At each scale: the seed-42 drop (bench/data, generated the first time) and its one-month
-increment of new orders (from 2018-11-01, generated beside it), each run of the ETL in a child
-process so that its peak resident memory is its own:
+At each scale and on each engine (DuckDB; ClickHouse embedded, chdb, in the run's own folder):
+the seed-42 drop (bench/data, generated the first time) and its one-month increment of new
+orders (from 2018-11-01, generated beside it), each run of the ETL in a child process so that
+its peak resident memory is its own:
 
 1. a full build of the base drop, in a fresh OLIST_HOME;
 2. the increment, on what that build served (an incremental run: etl/increment.py);
@@ -10,7 +11,7 @@ process so that its peak resident memory is its own:
 Target (issue 32): the increment's wall time at most a fifth of the full build's. The ETL's
 own progress lines stream to stderr while it runs; the table goes to stdout.
 
-    .venv/bin/python -m bench.increment [--scales 1 10] [--data DIR] [--json]
+    .venv/bin/python -m bench.increment [--scales 1 10] [--engines duckdb clickhouse] [--data DIR] [--json]
 
 Uses OLIST_DATABASE_URL, or the embedded PostgreSQL, for the run history.
 """
@@ -31,6 +32,7 @@ from bench.queries import seed42_drop
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.2  # an increment costs at most this share of a full build
+ENGINES = ("duckdb", "clickhouse")
 
 CHILD = """
 import json, sys, time
@@ -66,9 +68,62 @@ def run(drop: Path, env: dict) -> tuple[dict, float]:
     return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024 / 1024
 
 
+def measure(scale: float, engine: str, base: Path, added: Path, say) -> dict:
+    """A full build of `base` and the increment `added` on it, on `engine`, in a fresh home."""
+    work = Path(tempfile.mkdtemp(prefix="olist-bench-increment-"))
+    try:
+        env = {**os.environ, "OLIST_HOME": str(work / "home"), "OLIST_WAREHOUSE_ENGINE": engine}
+        if engine == "clickhouse":
+            env["OLIST_CLICKHOUSE_URL"] = f"chdb://{work / 'clickhouse'}"
+        say(f"scale {scale:g} on {engine}: full build ...")
+        full, full_peak = run(base, env)
+        say(f"scale {scale:g} on {engine}: one-month increment ...")
+        step, step_peak = run(added, env)
+    finally:
+        _stop_embedded_postgres(env)
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "scale": scale,
+        "engine": engine,
+        "full_seconds": round(full["seconds"], 2),
+        "full_peak_gb": round(full_peak, 2),
+        "full_stages": full["stages"],
+        "increment_seconds": round(step["seconds"], 2),
+        "increment_peak_gb": round(step_peak, 2),
+        "increment_stages": step["stages"],
+        "touched_orders": step["touched_orders"],
+        "orders": step["orders"],
+        "ratio": round(step["seconds"] / full["seconds"], 3),
+        "within_target": step["seconds"] <= TARGET * full["seconds"],
+    }
+
+
+def _stop_embedded_postgres(env: dict) -> None:
+    """Without OLIST_DATABASE_URL the runs started the home's embedded PostgreSQL: stopped before
+    the home is removed, so that the next home's can take its port."""
+    from olist_bi.operations import postgres
+    from olist_bi.settings import Settings
+
+    settings = Settings.from_env(env)
+    if not settings.database_url:
+        postgres.embedded(settings).stop()
+
+
+def line(result: dict) -> str:
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in result["increment_stages"].items())
+    return (
+        f"scale {result['scale']:>5g} on {result['engine']}: full build {result['full_seconds']:.1f} s "
+        f"(peak {result['full_peak_gb']:.2f} GB); increment {result['increment_seconds']:.1f} s "
+        f"(peak {result['increment_peak_gb']:.2f} GB; {stages}), "
+        f"{result['touched_orders'] or 0:,} of {result['orders'] or 0:,} orders rebuilt; "
+        f"ratio {result['ratio']:.3f} (target at most {TARGET}: {'met' if result['within_target'] else 'NOT met'})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -78,38 +133,11 @@ def main() -> None:
     for scale in args.scales:
         base = seed42_drop(args.data / f"scale{scale:g}-seed42", scale, say=say)
         added = increment_drop(args.data / f"scale{scale:g}-seed42-2018-11", scale, say=say)
-        work = Path(tempfile.mkdtemp(prefix="olist-bench-increment-"))
-        try:
-            env = {**os.environ, "OLIST_HOME": str(work / "home")}
-            say(f"scale {scale:g}: full build ...")
-            full, full_peak = run(base, env)
-            say(f"scale {scale:g}: one-month increment ...")
-            step, step_peak = run(added, env)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        result = {
-            "scale": scale,
-            "full_seconds": round(full["seconds"], 2),
-            "full_peak_gb": round(full_peak, 2),
-            "full_stages": full["stages"],
-            "increment_seconds": round(step["seconds"], 2),
-            "increment_peak_gb": round(step_peak, 2),
-            "increment_stages": step["stages"],
-            "touched_orders": step["touched_orders"],
-            "orders": step["orders"],
-            "ratio": round(step["seconds"] / full["seconds"], 3),
-            "within_target": step["seconds"] <= TARGET * full["seconds"],
-        }
-        results.append(result)
-        if not args.json:
-            stages = ", ".join(f"{k} {v:.1f} s" for k, v in step["stages"].items())
-            print(
-                f"scale {scale:>5g}: full build {result['full_seconds']:.1f} s (peak {full_peak:.2f} GB); "
-                f"increment {result['increment_seconds']:.1f} s (peak {step_peak:.2f} GB; {stages}), "
-                f"{step['touched_orders'] or 0:,} of {step['orders'] or 0:,} orders rebuilt; "
-                f"ratio {result['ratio']:.3f} (target at most {TARGET}: {'met' if result['within_target'] else 'NOT met'})",
-                flush=True,
-            )
+        for engine in args.engines:
+            result = measure(scale, engine, base, added, say)
+            results.append(result)
+            if not args.json:
+                print(line(result), flush=True)
     if args.json:
         print(json.dumps({"cores": os.cpu_count(), "results": results}, indent=2))
 

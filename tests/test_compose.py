@@ -257,7 +257,8 @@ def test_the_clickhouse_users_match_the_databases_the_etl_uses_and_lock_readers_
     users = root.find("users")
     assert users.find("default").get("remove") == "remove"  # no passwordless default user
     db = Databases("olist")
-    expected = {db.served, db.build, db.staging, db.semantic, *(db.previous(n) for n in range(1, KEEP + 1))}
+    generations = {db.served, db.build, *(db.previous(n) for n in range(1, KEEP + 1))}
+    expected = generations | {Databases.raw(g) for g in generations} | {db.staging, db.semantic}
     etl = [q.text for q in users.find("olist_etl/grants")]
     assert {g.removeprefix("GRANT ALL ON ").removesuffix(".*") for g in etl} == expected
     reader = [q.text for q in users.find("olist_reader/grants")]

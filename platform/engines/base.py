@@ -44,6 +44,22 @@ class PlannedModel:
     order_by: tuple[str, ...] = ()  # ClickHouse's ordering key (the grain unless models.yaml says otherwise)
     partition_by: str | None = None  # ClickHouse's partitions
     python: bool = False  # its rows were fitted in the DuckDB build (etl/forecast.py)
+    sources: frozenset[str] = frozenset()  # the raw tables it reads, itself or through the models it reads
+    scoped_sql: str | None = None  # a per-order model (grain holds order_id): its SQL over the touched orders' rows
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What an incremental run rebuilds (etl/increment.py), as the DuckDB build holds it: an
+    engine that keeps its own copy of `raw` replaces the rows of the keys the drop brought,
+    rebuilds the per-order models' rows of the touched orders and keeps every model whose
+    sources the drop left alone."""
+
+    touched: str  # a table of the build: the touched orders' order_id
+    changed: frozenset[str]  # the raw tables the drop changed
+    # (raw table, its key column, a query of the build for the keys whose rows the drop replaced);
+    # a changed table not listed is replaced whole (a snapshot)
+    replaced: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,11 +74,13 @@ class View:
 @dataclass(frozen=True)
 class BuildPlan:
     """What a build makes, in build order, and how its contracts are checked: `check(scalar,
-    qualified)` raises when a model breaks its contract."""
+    qualified, increment=None)` raises when a model breaks its contract (after an increment,
+    in the rows it rebuilt: `qualified` then also names `scoped_<model>` and `scoped_raw_<table>`,
+    the touched orders' rows)."""
 
     models: tuple[PlannedModel, ...]
     views: tuple[View, ...]
-    check: Callable[[Callable[[str], object], Callable[[str], str]], None]
+    check: Callable[..., object]
 
 
 class NothingToRollBack(RuntimeError):
@@ -102,9 +120,10 @@ class Engine(ABC):
         """Whether a warehouse is served now."""
 
     @abstractmethod
-    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress) -> dict[str, int] | None:
+    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> dict[str, int] | None:
         """After the DuckDB build `source`: build what this engine serves beyond it; its rows per
-        model, or None when there is nothing more. Raises `BuildFailed`; nothing is served."""
+        model, or None when there is nothing more. `increment`: what the run's drop changed,
+        None after a full build. Raises `BuildFailed`; nothing is served."""
 
     @abstractmethod
     def publish(self, built: Path) -> Path:

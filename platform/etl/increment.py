@@ -43,6 +43,14 @@ NOTED = "_drop_keys"  # a temp table: (kind, key) of what the drop brings, noted
 ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # raw tables with an order_id
 FULL_SNAPSHOTS = ("category_translation",)  # a new one changes every item's category label
 MOST = 0.5  # touching more than this share of the orders rebuilds everything
+# The raw tables merged by key (etl/pipeline.py's _merge), by the column every unique key of theirs
+# holds and the kind of key `note` records for it: the rows of those keys are what a drop replaced.
+KEYED = {
+    **{table: ("order_id", "order") for table in ORDER_TABLES},
+    "customers": ("customer_id", "customer"),
+    "sellers": ("seller_id", "seller_id"),
+    "products": ("product_id", "product_id"),
+}
 
 
 def fingerprint() -> str:
@@ -70,6 +78,15 @@ def record(con: duckdb.DuckDBPyConnection, scope: transform.Scope | None) -> Non
     con.execute(f"drop table if exists {RECORDED}")
     if scope is not None:
         con.execute(f"create table {RECORDED} as select order_id from {scope.touched}")
+
+
+def replaced(changed: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
+    """For an engine that keeps its own `raw` (engines/base.py's Increment): each changed table
+    merged by key, its key column and a query of the keys the drop brought. Every row `raw`
+    gained or lost in the merge has one of those keys (each table's unique key holds that
+    column), so replacing those keys' rows with the build's gives the build's table. The
+    snapshots (replaced whole) are not listed."""
+    return tuple((t, KEYED[t][0], f"select distinct key from {NOTED} where kind = '{KEYED[t][1]}'") for t in sorted(changed) if t in KEYED)
 
 
 def note(con: duckdb.DuckDBPyConnection, table: str) -> None:

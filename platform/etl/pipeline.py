@@ -37,7 +37,7 @@ from olist_bi.runtime import faults
 from olist_bi.engines.duckdb import warehouse
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
-from olist_bi.engines.base import BuildFailed, Engine, NothingToRollBack, engine
+from olist_bi.engines.base import BuildFailed, Engine, Increment, NothingToRollBack, engine
 from olist_bi.engines.duckdb import publish as publish_step
 from olist_bi.etl import increment, quality, readers, transform
 from olist_bi.operations import audit, store
@@ -346,9 +346,15 @@ class _Run:
         if serving.name != "duckdb":  # after meta.loads has this run's files: the engine builds what it serves
             with _task(self.log, serving.name, self.result, self.say) as detail:
                 try:
-                    detail["models"] = len(serving.build(con, self._model_built))
+                    detail["models"] = len(serving.build(con, self._model_built, self._increment()))
                 except BuildFailed as e:
                     raise transform.ContractViolation(str(e)) from e
+
+    def _increment(self) -> Increment | None:
+        """What the engine's build may take from this run's increment (None: a full build)."""
+        if self.scope is None:
+            return None
+        return Increment(self.scope.touched, self.scope.changed, increment.replaced(self.scope.changed))
 
     def _scope(self, con, new: list, detail: dict) -> transform.Scope | None:
         """What an increment rebuilds, or None to rebuild every model."""

@@ -26,7 +26,7 @@ import yaml
 from sqlglot import exp
 
 from olist_bi.dashboards import warehouse_views
-from olist_bi.engines.base import BuildPlan, PlannedModel, View
+from olist_bi.engines.base import BuildPlan, Increment, PlannedModel, View
 from olist_bi.semantic import flat
 
 MODELS = Path(__file__).parent / "models"
@@ -448,13 +448,21 @@ def build_plan() -> BuildPlan:
             tuple(m.clickhouse.get("order_by") or m.grain),
             m.clickhouse.get("partition_by"),
             bool(m.python),
+            sources(m.name),
+            scoped_sql(m.name) if per_order(m) else None,
         )
         for m in models()
     )
     relations = {name: flat.flat_model(name) for name in flat.load().models}
     semantic = tuple(View(f"{flat.SCHEMA}.{r.view}", r.sql, name) for name, r in relations.items())
     rows = tuple(View(view, sql) for view, sql in warehouse_views().items())
-    return BuildPlan(built, semantic + rows, check_contracts)
+    return BuildPlan(built, semantic + rows, _check_built)
+
+
+def _check_built(count: Callable[[str], int], table: Callable[[str], str], increment: Increment | None = None) -> list[str]:
+    """An engine's check of what it built: every contract, or after an `increment` the rows it
+    rebuilt (`check_contracts`; its per-person models are built whole)."""
+    return check_contracts(count, table, increment and Scope(increment.touched, increment.changed))
 
 
 def model_line(name: str, rows: int, seconds: float) -> str:
@@ -520,13 +528,13 @@ def _checked(name: str, table: Callable[[str], str], scope: Scope | None) -> str
     if scope is None:
         return table(name)
     if name.startswith("raw."):
-        return f"scoped_raw_{name[4:]}" if name[4:] in _ORDER_TABLES else table(name)
+        return table(f"scoped_raw_{name[4:]}" if name[4:] in _ORDER_TABLES else name)
     model = next(m for m in models() if m.name == name)
     if per_order(model):
-        return f"scoped_{name}"
+        return table(f"scoped_{name}")
     if not sources(name) & scope.changed:
         return None
-    return f"scoped_{name}" if per_person(model) and scope.people else table(name)
+    return table(f"scoped_{name}" if per_person(model) and scope.people else name)
 
 
 def _grain_problems(model: Model, name: str, source: str | None, count: Callable[[str], int]) -> list[str]:

@@ -268,10 +268,14 @@ def test_the_increment_benchmark_runs_a_full_build_and_an_increment(tmp_path, op
     monkeypatch.setenv("OLIST_DATABASE_URL", ops_url)
     monkeypatch.setattr("sys.argv", ["bench.increment", "--scales", "0.02", "--data", str(tmp_path), "--json"])
     bench.main()
-    (result,) = json.loads(capsys.readouterr().out)["results"]
-    assert result["full_stages"].keys() >= {"extract", "transform", "readers"} and "copy" not in result["full_stages"]
-    assert "copy" in result["increment_stages"] and 0 < result["touched_orders"] < result["orders"]
-    assert result["ratio"] == pytest.approx(result["increment_seconds"] / result["full_seconds"], abs=0.002) and result["full_peak_gb"] > 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [r["engine"] for r in results] == ["duckdb", "clickhouse"]
+    for result in results:
+        assert result["full_stages"].keys() >= {"extract", "transform", "readers"} and "copy" not in result["full_stages"]
+        assert "copy" in result["increment_stages"] and 0 < result["touched_orders"] < result["orders"]
+        assert result["ratio"] == pytest.approx(result["increment_seconds"] / result["full_seconds"], abs=0.002)
+        assert result["full_peak_gb"] > 0
+    assert "clickhouse" in results[1]["increment_stages"] and "clickhouse" not in results[0]["increment_stages"]
 
 
 def test_a_file_loaded_before_is_not_read_through_again(drops, monkeypatch):

@@ -120,6 +120,22 @@ class ClickHouse:
         with self._lock:
             self._client.insert_arrow(table, data, settings=SETTINGS)
 
+    def load(self, table: str, batches: pa.RecordBatchReader, engine: str) -> None:
+        """Create `table` with `engine` holding the rows of `batches`, sent one batch at a time."""
+        self.create_from_arrow(table, pa.Table.from_batches([], schema=batches.schema), engine)
+        self.insert(table, batches)
+
+    def insert(self, table: str, batches: pa.RecordBatchReader) -> None:
+        """Append the rows of `batches` to `table` (columns in its order), one batch at a time:
+        no more than a batch in this process's memory."""
+        for batch in batches:
+            data = _utc_timestamps(pa.Table.from_batches([batch]))
+            if self._session is not None:
+                self.command(f"insert into {table} select * from Python(data)")  # chdb reads `data` from this frame
+            else:
+                with self._lock:
+                    self._client.insert_arrow(table, data, settings=SETTINGS)
+
     def _resynchronise(self) -> None:
         """After a failed query (a timeout, say), embedded chdb answered the next Arrow query
         with a stale empty message ("Unexpected empty message in IPC file format", seen on

@@ -1,6 +1,8 @@
-"""ClickHouse as the engine (OLIST_WAREHOUSE_ENGINE=clickhouse): every model is built again in
-ClickHouse from the DuckDB build, and served there (warehouse.py). The DuckDB file is still
-built and published beside it: it keeps raw history and the quarantine for the next run.
+"""ClickHouse as the engine (OLIST_WAREHOUSE_ENGINE=clickhouse): the models are built again in
+ClickHouse from the DuckDB build (after an increment, only what its drop touches, from the raw
+history ClickHouse keeps beside each generation) and served there (warehouse.py). The DuckDB
+file is still built and published beside it: it keeps raw history and the quarantine for the
+next run.
 ClickHouse publishes first; a run killed between the two publishes is undone at the next start
 (`reconcile`)."""
 
@@ -11,7 +13,7 @@ from urllib.parse import quote
 
 import duckdb
 
-from olist_bi.engines.base import Engine, NothingToRollBack, Progress, Restored, ServerReader
+from olist_bi.engines.base import Engine, Increment, NothingToRollBack, Progress, Restored, ServerReader
 from olist_bi.engines.clickhouse import warehouse
 from olist_bi.engines.clickhouse.dialect import to_clickhouse_native
 from olist_bi.engines.duckdb import warehouse as duckdb_warehouse
@@ -35,8 +37,8 @@ class ClickHouseEngine(Engine):
             return None
         return "ClickHouse serves no warehouse yet: `olist-bi etl run --full` builds it there"
 
-    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress) -> dict[str, int]:
-        return warehouse.build(self.settings, self.plan, source, progress)
+    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> dict[str, int]:
+        return warehouse.build(self.settings, self.plan, source, progress, increment)
 
     def publish(self, built: Path) -> Path:
         warehouse.publish(self.settings, self.plan)

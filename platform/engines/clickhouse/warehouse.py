@@ -7,11 +7,16 @@ DuckDB engine, and the DuckDB file is still built and published (it keeps `raw` 
 quarantine for the next incremental run and for rollback). With the ClickHouse engine the run
 then, before anything is published:
 
-1. loads the build's `raw.*` tables into `<db>_staging` through Arrow;
+1. puts the raw history in `<db>_build_raw`: after a full build, every `raw.*` table of the
+   build sent in batches; after an increment, the served generation's raw tables cloned
+   (`CREATE TABLE ... CLONE AS`: hard links to its parts, no copy) with the rows of the keys
+   the drop brought replaced by the build's (engines/base.py's `Increment`);
 2. builds every model from its own `.sql` (DuckDB SQL transpiled by `dialect`): staging and
    intermediate models as views in `<db>_staging`, dims, facts and marts as MergeTree tables
    in `<db>_build` (ordering keys and partitions from models.yaml); the forecast models
-   select the rows the DuckDB build fitted;
+   select the rows the DuckDB build fitted. After an increment a per-order table is the
+   served one cloned, its touched orders' rows deleted (lightweight DELETE) and built again
+   from its scoped SQL, and a table whose sources the drop left alone is cloned as it is;
 3. checks every model's contract there and the semantic layer's flat views, so a broken
    build fails the run with the served tables untouched.
 
@@ -19,12 +24,14 @@ What to build comes in as a `BuildPlan` (the pipeline makes it from etl/transfor
 semantic layer's views and the dashboards' row datasets): this module imports neither the ETL
 nor the semantic layer.
 
-Publish exchanges each table of `<db>_build` with the served one in `<db>` (`EXCHANGE
-TABLES`: atomic per table; ClickHouse has no multi-table transaction, so the tables swap one
-after another within one statement), then keeps the replaced generation as
-`<db>_previous_1` (and the one before as `<db>_previous_2`) for rollback, which exchanges
-them back. The semantic layer's flat relations are views in `<db>_semantic` over `<db>`:
-they read the new tables from the moment each is exchanged.
+Publish exchanges each table of `<db>_build` with the served one in `<db>`, and each raw
+table of `<db>_build_raw` with `<db>_raw`'s (`EXCHANGE TABLES`: atomic per table; ClickHouse
+has no multi-table transaction, so the tables swap one after another within one statement),
+then keeps the replaced generation as `<db>_previous_1` (and the one before as
+`<db>_previous_2`), each with its raw history beside it, for rollback, which exchanges them
+back. Readers are granted `<db>` and `<db>_semantic`, never the raw history. The semantic
+layer's flat relations are views in `<db>_semantic` over `<db>`: they read the new tables
+from the moment each is exchanged.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from functools import cache
 import duckdb
 
 from olist_bi.contract import BY_TABLE
-from olist_bi.engines.base import BuildFailed, BuildPlan, NothingToRollBack, PlannedModel, Progress
+from olist_bi.engines.base import BuildFailed, BuildPlan, Increment, NothingToRollBack, PlannedModel, Progress
 from olist_bi.engines.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
 from olist_bi.engines.clickhouse.dialect import to_clickhouse, to_clickhouse_query
 from olist_bi.engines.duckdb import warehouse as served_warehouse
@@ -67,6 +74,12 @@ class Databases:
 
     def previous(self, n: int) -> str:
         return f"{self.served}_previous_{n}"
+
+    @staticmethod
+    def raw(generation: str) -> str:
+        """The database beside a generation's (served, build or previous) holding the raw
+        history it was built from: not granted to readers, exchanged and kept with it."""
+        return f"{generation}_raw"
 
 
 def databases(settings: Settings) -> Databases:
@@ -108,49 +121,152 @@ def served_tables(plan: BuildPlan) -> list[str]:
 # -- build ---------------------------------------------------------------------------------
 
 
-def build(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, progress: Progress = lambda *_: None) -> dict[str, int]:
+def build(
+    settings: Settings,
+    plan: BuildPlan,
+    source: duckdb.DuckDBPyConnection,
+    progress: Progress = lambda *_: None,
+    increment: Increment | None = None,
+) -> dict[str, int]:
     """Build every model of `plan` in ClickHouse from the DuckDB build `source` (its `raw`
     tables, and the forecast rows it fitted); check the contracts and the views; return each
     model's row count; `progress` hears each model built. Raises `BuildFailed`; the served
-    tables are not touched."""
+    tables are not touched.
+
+    After an increment, when the served generation keeps its raw history (`_extends`), the
+    build starts from it instead: its raw tables are cloned (hard links, no copy), the rows of
+    the keys the drop brought replaced with the build's; each per-order table is cloned, its
+    touched orders' rows deleted and built again from its scoped SQL; a table whose sources
+    the drop left alone is cloned as it is; the others are built whole."""
     ch, db = connect(settings), databases(settings)
     try:
-        for name in (db.build, db.staging):
+        for name in (db.build, db.raw(db.build), db.staging):
             ch.command(f"drop database if exists {name} sync")
             ch.command(f"create database {name}")
-        _load_raw(ch, db, plan, source)
+        if increment is not None and _extends(ch, db, plan, source):
+            _extend_raw(ch, db, plan, source, increment)
+            _scope_raw(ch, db, plan, source, increment)
+        else:
+            increment = None
+            _load_raw(ch, db, plan, source)
         rows = {}
         for model in plan.models:
             began = time.perf_counter()
-            rows[model.name] = _build_model(ch, db, plan, model, source)
+            rows[model.name] = (increment and _build_in_increment(ch, db, plan, model, increment)) or _build_model(
+                ch, db, plan, model, source
+            )
             progress(model.name, rows[model.name], time.perf_counter() - began)
         loads = source.execute("select * from meta.loads").fetch_arrow_table()
-        ch.create_from_arrow(f"{db.build}.{LOADS}", loads, RAW_ENGINE)
+        for database in (db.build, db.raw(db.build)):  # the raw history's runs, and the served generation's
+            ch.create_from_arrow(f"{database}.{LOADS}", loads, RAW_ENGINE)
         tables = _tables(db, plan)
-        plan.check(lambda sql: ch.scalar(sql), lambda name: tables[name])
+        plan.check(lambda sql: ch.scalar(sql), lambda name: tables[name], increment)
         _check_views(ch, db, plan)
         return rows
     except ClickHouseError as e:
         raise BuildFailed(f"the ClickHouse build failed: {e}") from e
 
 
-@cache
-def _tables(db: Databases, plan: BuildPlan) -> dict[str, str]:
-    """Where each table a model's SQL names is built in ClickHouse: raw.x in the staging
-    database as raw_x, view models there too, table models in the build database."""
-    tables = {f"raw.{t}": f"{db.staging}.raw_{t}" for t in BY_TABLE}  # the source contract's tables
-    for model in plan.models:
-        tables[model.name] = f"{db.staging if model.view else db.build}.{model.name}"
-    tables["python_rows"] = f"{db.staging}.python_rows"
-    tables["meta.loads"] = f"{db.build}.{LOADS}"
-    return tables
+BATCH_ROWS = 500_000  # rows per batch a raw table is sent in: never a whole table in one process's memory
+
+
+def _extends(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the served generation can be extended: it holds every table and raw table, and
+    its raw history is of the runs the build started from (a generation published before raw
+    history was kept, or swapped back with one, holds none)."""
+    served_raw = db.raw(db.served)
+    if not (set(served_tables(plan)) <= _table_names(ch, db.served) and set(BY_TABLE) <= _table_names(ch, served_raw)):
+        return False
+    runs, built = _runs(ch, served_raw), {r for (r,) in source.execute("select run_id from meta.loads").fetchall()}
+    return bool(runs) and runs == _runs(ch, db.served) == built - {max(built)}  # the build: the served runs and this one
 
 
 def _load_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection) -> None:
-    tables = [r[0] for r in source.execute("select table_name from duckdb_tables() where schema_name = 'raw' order by 1").fetchall()]
-    for table in tables:
-        data = source.execute(f"select * from raw.{table}").fetch_arrow_table()
-        ch.create_from_arrow(_tables(db, plan)[f"raw.{table}"], data, RAW_ENGINE)
+    """Every raw table of the build `source`, whole, in batches."""
+    for table in BY_TABLE:
+        ch.load(_tables(db, plan)[f"raw.{table}"], source.execute(f"select * from raw.{table}").fetch_record_batch(BATCH_ROWS), RAW_ENGINE)
+
+
+def _extend_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> None:
+    """The served raw history, cloned, with the drop's changes: the rows of each key the drop
+    brought replaced with the build's rows of that key, a snapshot replaced whole."""
+    keyed = {table: (key, keys) for table, key, keys in increment.replaced}
+    for table in BY_TABLE:
+        target = _tables(db, plan)[f"raw.{table}"]
+        if table in increment.changed and table not in keyed:
+            ch.load(target, source.execute(f"select * from raw.{table}").fetch_record_batch(BATCH_ROWS), RAW_ENGINE)
+            continue
+        ch.command(f"create table {target} clone as {db.raw(db.served)}.{table}")
+        if table not in keyed:
+            continue
+        key, keys = keyed[table]
+        ch.create_from_arrow(f"{db.staging}.keys_{table}", source.execute(keys).fetch_arrow_table(), RAW_ENGINE)
+        ch.command(f"delete from {target} where {key} in (select key from {db.staging}.keys_{table})")
+        ch.insert(target, source.execute(f"select * from raw.{table} where {key} in ({keys})").fetch_record_batch(BATCH_ROWS))
+
+
+def _order_tables() -> list[str]:
+    """The raw tables with an order_id: their touched orders' rows are `scoped_raw_<table>`."""
+    return [t for t, s in BY_TABLE.items() if "order_id" in s.header]
+
+
+def _scope_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> None:
+    """The touched orders (`touched_orders`) and their rows of each raw table with an order_id."""
+    touched = source.execute(f"select order_id from {increment.touched}").fetch_arrow_table()
+    ch.create_from_arrow(f"{db.staging}.touched_orders", touched, RAW_ENGINE)
+    for table in _order_tables():
+        ch.command(
+            f"create table {db.staging}.scoped_raw_{table} {RAW_ENGINE} as select * from {_tables(db, plan)[f'raw.{table}']} "
+            f"where order_id in (select order_id from {db.staging}.touched_orders)"
+        )
+
+
+def _build_in_increment(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, increment: Increment) -> int | None:
+    """A model's rows after an increment, the served table's reused: a per-order model's
+    touched rows built (`scoped_<name>`, which the later per-order models read) and, for a
+    table, put in place of the served ones; a table whose sources the drop left alone cloned.
+    None for a model to build whole (a view is one: it costs nothing)."""
+    tables = _tables(db, plan)
+    target = tables[model.name]
+    if model.scoped_sql is not None:
+        scoped = tables[f"scoped_{model.name}"]
+        try:
+            ch.command(f"create table {scoped} {RAW_ENGINE} as {to_clickhouse(model.scoped_sql, tables)}")
+        except ClickHouseError as e:
+            raise BuildFailed(f"model {model.name} ({model.file}) failed to build on ClickHouse: {e}") from e
+        if model.view:
+            return None
+        ch.command(f"create table {target} as {db.served}.{model.name}")
+        columns = ", ".join(f"`{c}`" for c in _columns(ch, target))
+        touched = f"(select order_id from {db.staging}.touched_orders)"
+        ch.command(f"insert into {target} ({columns}) select {columns} from {db.served}.{model.name} where order_id not in {touched}")
+        ch.command(f"insert into {target} ({columns}) select {columns} from {scoped}")
+        return int(ch.scalar(f"select count() from {target}"))
+    if model.view or model.sources & increment.changed:
+        return None
+    ch.command(f"create table {target} clone as {db.served}.{model.name}")
+    return int(ch.scalar(f"select count() from {target}"))
+
+
+def _columns(ch: ClickHouse, table: str) -> list[str]:
+    database, _, name = table.partition(".")
+    sql = "select name from system.columns where database = {db:String} and table = {t:String} order by position"
+    return [r[0] for r in ch.rows(sql, {"db": database, "t": name})]
+
+
+@cache
+def _tables(db: Databases, plan: BuildPlan) -> dict[str, str]:
+    """Where each table a model's SQL names is built in ClickHouse: raw.x in the build's raw
+    database, view models and an increment's scoped tables in the staging database, table
+    models in the build database."""
+    tables = {f"raw.{t}": f"{db.raw(db.build)}.{t}" for t in BY_TABLE}  # the source contract's tables
+    tables |= {f"scoped_raw_{t}": f"{db.staging}.scoped_raw_{t}" for t in _order_tables()}
+    for model in plan.models:
+        tables[model.name] = f"{db.staging if model.view else db.build}.{model.name}"
+        tables[f"scoped_{model.name}"] = f"{db.staging}.scoped_{model.name}"
+    tables["python_rows"] = f"{db.staging}.python_rows"
+    tables["meta.loads"] = f"{db.build}.{LOADS}"
+    return tables
 
 
 def _check_views(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
@@ -196,31 +312,56 @@ def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedM
 
 
 def publish(settings: Settings, plan: BuildPlan) -> None:
-    """Serve the build: exchange each table with the served one, keep the replaced ones for
-    rollback, (re)create the semantic views, drop the staging database."""
+    """Serve the build: exchange each table (and raw table) with the served one, keep the
+    replaced ones for rollback, (re)create the semantic views, drop the staging database."""
     ch, db = connect(settings), databases(settings)
-    ch.command(f"create database if not exists {db.served}")
+    for name in (db.served, db.raw(db.served)):
+        ch.command(f"create database if not exists {name}")
     _exchange(ch, plan, db.build, db.served)
     faults.point("clickhouse_exchanged")
     # <db>_build now holds the generation just replaced: it becomes previous_1
-    ch.command(f"drop database if exists {db.previous(KEEP)} sync")
+    _drop_generation(ch, db.previous(KEEP))
     for n in range(KEEP - 1, 0, -1):
         if _exists(ch, db.previous(n)):
-            ch.command(f"rename database {db.previous(n)} to {db.previous(n + 1)}")
-    ch.command(f"rename database {db.build} to {db.previous(1)}")
+            _rename_generation(ch, db.previous(n), db.previous(n + 1))
+    _rename_generation(ch, db.build, db.previous(1))
     _drop_empty_previous(ch, db, plan)
     create_views(ch, db, plan)
     ch.command(f"drop database if exists {db.staging} sync")
 
 
+def _pairs(plan: BuildPlan, one: str, other: str) -> list[tuple[str, str]]:
+    """The tables two generations exchange: the served tables, and the raw history beside them."""
+    names = [(one, other, t) for t in served_tables(plan)] + [(Databases.raw(one), Databases.raw(other), t) for t in [*BY_TABLE, LOADS]]
+    return [(f"{a}.{t}", f"{b}.{t}") for a, b, t in names]
+
+
 def _exchange(ch: ClickHouse, plan: BuildPlan, one: str, other: str) -> None:
-    """Exchange every served table of two databases, in one statement. ClickHouse swaps the
-    pairs one after another and stops at the first that fails, keeping the swaps before it, so
-    every table is made to exist on both sides first (empty where a generation lacks a model)."""
-    for name in served_tables(plan):
-        ch.command(f"create table if not exists {other}.{name} as {one}.{name}")
-        ch.command(f"create table if not exists {one}.{name} as {other}.{name}")
-    ch.command("exchange tables " + ", ".join(f"{one}.{t} and {other}.{t}" for t in served_tables(plan)))
+    """Exchange every served table and raw table of two generations, in one statement.
+    ClickHouse swaps the pairs one after another and stops at the first that fails, keeping the
+    swaps before it, so every table is made to exist on both sides first (empty where a
+    generation lacks one)."""
+    for name in (Databases.raw(one), Databases.raw(other)):
+        ch.command(f"create database if not exists {name}")
+    pairs = _pairs(plan, one, other)
+    for a, b in pairs:
+        ch.command(f"create table if not exists {b} as {a}")
+        ch.command(f"create table if not exists {a} as {b}")
+    ch.command("exchange tables " + ", ".join(f"{a} and {b}" for a, b in pairs))
+
+
+def _drop_generation(ch: ClickHouse, name: str) -> None:
+    for database in (name, Databases.raw(name)):
+        ch.command(f"drop database if exists {database} sync")
+
+
+def _rename_generation(ch: ClickHouse, name: str, to: str) -> None:
+    """Rename a generation and its raw history (a stale raw history under the new name, left
+    by a run killed between the two renames, is not its own: dropped)."""
+    ch.command(f"rename database {name} to {to}")
+    ch.command(f"drop database if exists {Databases.raw(to)} sync")
+    if _exists(ch, Databases.raw(name)):
+        ch.command(f"rename database {Databases.raw(name)} to {Databases.raw(to)}")
 
 
 def _drop_empty_previous(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
@@ -232,10 +373,10 @@ def _drop_empty_previous(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None
 
 def _drop_kept(ch: ClickHouse, db: Databases, name: str) -> None:
     """Drop a kept generation (the newest there is); the older ones move up one."""
-    ch.command(f"drop database {name} sync")
+    _drop_generation(ch, name)
     for n in range(2, KEEP + 1):
         if _exists(ch, db.previous(n)):
-            ch.command(f"rename database {db.previous(n)} to {db.previous(n - 1)}")
+            _rename_generation(ch, db.previous(n), db.previous(n - 1))
 
 
 def serves(settings: Settings, plan: BuildPlan) -> bool:
@@ -280,7 +421,7 @@ def reconcile(settings: Settings, plan: BuildPlan, duckdb_runs: set[int]) -> lis
     replaced = _runs(ch, db.build)
     if replaced and not replaced - duckdb_runs:
         _exchange(ch, plan, db.build, db.served)  # <db>_build held the generation the publish replaced
-        ch.command(f"drop database {db.build} sync")
+        _drop_generation(ch, db.build)
         return [
             f"ClickHouse served run {runs}, which did not finish publishing (its process died): "
             "swapped back with the generation it replaced"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from olist_bi.engines.base import Engine, NothingToRollBack, Progress, Restored
+from olist_bi.engines.base import Engine, Increment, NothingToRollBack, Progress, Restored
 from olist_bi.engines.duckdb import publish, warehouse
 
 
@@ -22,7 +22,7 @@ class DuckDBEngine(Engine):
     def serves(self) -> bool:
         return self.served.exists()
 
-    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress) -> None:
+    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> None:
         return None  # the DuckDB build is the warehouse
 
     def publish(self, built: Path) -> Path:

@@ -1,0 +1,106 @@
+"""On ClickHouse too an increment rebuilds only what a drop touches and gives the same rows as a
+full rebuild: every served table and the raw history, after drops that add, change and cancel
+orders (tests/etl/test_increment.py's drops). The increments start from the served
+generation's raw history and tables (cloned), not from a load of all of `raw`."""
+
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from olist_bi.contract import BY_TABLE
+from olist_bi.engines.clickhouse import warehouse as clickhouse
+from olist_bi.etl import pipeline, transform
+from olist_bi.generator import generate
+from tests.conftest import clickhouse_settings
+from tests.etl.test_increment import change_drop
+
+DATABASE = "olist_increment"
+
+
+def contents(settings, database: str) -> dict[str, Counter]:
+    """{table: Counter of its rows} of every served table of `database` and of its raw history,
+    floats to 9 decimals (sums in another order differ in their last bits)."""
+    ch, out = clickhouse.connect(settings), {}
+    plan = transform.build_plan()
+    tables = [f"{database}.{t}" for t in clickhouse.served_tables(plan) if t != clickhouse.LOADS]  # not the runs' own records
+    tables += [f"{clickhouse.Databases.raw(database)}.{t}" for t in BY_TABLE]
+    for table in tables:
+        rows = ch.rows(f"select * from {table}")
+        out[table] = Counter(tuple(_rounded(v) for v in row) for row in rows)
+    return out
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, Decimal):
+        return Decimal(value).normalize()
+    return value
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, ops_url, clickhouse_url):
+    """Three drops on ClickHouse, one run each (the last two incremental), the served tables
+    after them; then a full rebuild's. (settings, the increments' rows, the full build's rows,
+    the runs' results, the tables the increments took from raw history.)"""
+    root = tmp_path_factory.mktemp("ch-increment")
+    base, added = root / "base", root / "added"
+    generate(base, scale=0.05, seed=11)
+    generate(added, scale=0.05, seed=11, start_date=dt.date(2018, 11, 1), months=1)
+    changed = change_drop(base, root / "changed")
+    settings = clickhouse_settings(root / "home", ops_url, clickhouse_url, DATABASE)
+    extended = []
+    real = clickhouse._extend_raw
+
+    def extend_raw(ch, db, plan, source, increment):
+        extended.append(increment.changed)
+        return real(ch, db, plan, source, increment)
+
+    clickhouse._extend_raw = extend_raw
+    try:
+        results = [pipeline.run(settings, drop) for drop in (base, added, changed)]
+    finally:
+        clickhouse._extend_raw = real
+    increments = contents(settings, DATABASE)
+    full = pipeline.run(settings, None, full=True)
+    return settings, increments, contents(settings, DATABASE), results + [full], extended
+
+
+def test_the_increments_extend_the_served_raw_history(chain):
+    *_, results, extended = chain
+    assert all(r.status == "succeeded" for r in results), [r.message for r in results]
+    assert len(extended) == 2  # the two incremental runs; the first and the full one load raw whole
+    assert "orders" in extended[0] and "sellers" in extended[1]
+
+
+def test_an_increment_and_a_full_rebuild_hold_the_same_rows_on_clickhouse(chain):
+    _, increments, full, _, _ = chain
+    assert increments.keys() == full.keys()
+    differ = {t: (sum((increments[t] - full[t]).values()), sum((full[t] - increments[t]).values())) for t in full}
+    assert {t: d for t, d in differ.items() if any(d)} == {}
+
+
+def test_the_comparison_sees_a_changed_row(chain):
+    settings, increments, _, _, _ = chain
+    ch = clickhouse.connect(settings)
+    table = f"{DATABASE}.fact_deliveries"
+    flip = f"alter table {table} update is_first_order = not is_first_order where order_id = (select min(order_id) from {table})"
+    ch.command(f"{flip} settings mutations_sync = 2")
+    try:
+        changed = contents(settings, DATABASE)[table]
+    finally:
+        ch.command(f"{flip} settings mutations_sync = 2")
+    assert sum((changed - increments[table]).values()) == 1 and sum((increments[table] - changed).values()) == 1
+
+
+def test_the_raw_history_is_kept_with_its_generation_out_of_the_readers_database(chain):
+    settings, *_ = chain
+    ch = clickhouse.connect(settings)
+    served = {t for (t,) in ch.rows("select name from system.tables where database = {db:String}", {"db": DATABASE})}
+    assert not served & set(BY_TABLE)  # the readers' database holds the models, not raw
+    raw = clickhouse.Databases.raw(DATABASE)
+    assert ch.scalar(f"select count() from {raw}.orders") == ch.scalar(f"select count() from {DATABASE}.fact_deliveries")
+    kept = clickhouse.Databases.raw(clickhouse.databases(settings).previous(1))
+    assert ch.scalar(f"select count() from {kept}.orders") > 0  # the generation before keeps its own
