@@ -123,8 +123,9 @@ def ops_url():
 
 
 @contextlib.contextmanager
-def fresh_database(server_url: str, prefix: str):
-    """A new database on the server of `server_url`, dropped afterwards; yields its URL."""
+def fresh_database(server_url: str, prefix: str, template: str | None = None):
+    """A new database on the server of `server_url`, dropped afterwards; yields its URL. With
+    `template` (a database's name), a copy of that database (CREATE DATABASE ... TEMPLATE)."""
     import uuid
 
     import psycopg
@@ -132,7 +133,11 @@ def fresh_database(server_url: str, prefix: str):
     admin = server_url.rpartition("/")[0] + "/postgres"
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"create database {name}")
+        if template:  # PostgreSQL copies a database no session is connected to
+            conn.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (template,))
+            conn.execute(f"create database {name} template {template}")
+        else:
+            conn.execute(f"create database {name}")
     try:
         yield server_url.rpartition("/")[0] + f"/{name}"
     finally:
@@ -156,6 +161,80 @@ def warehouse(drop, ops_url, tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("warehouse-home"), ops_url)
     result = pipeline.run(settings, drop)
     return settings, result
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(small_drop, ops_url, tmp_path_factory):
+    """The small drop loaded once on a fresh OLIST_HOME: (settings, run result). Read it, do not
+    change it: a test that needs a served warehouse before the run it tests takes a private
+    copy of this home (`copy_home`) instead of loading the small drop again."""
+    from olist_bi.etl import pipeline
+
+    settings = make_settings(tmp_path_factory.mktemp("small-warehouse-home"), ops_url)
+    result = pipeline.run(settings, small_drop)
+    assert result.status == "succeeded", result.message
+    return settings, result
+
+
+def copy_home(source, home: Path) -> Path:
+    """A private copy of the OLIST_HOME of `source` (settings) at `home`: the served generation
+    and its links, the reader copies, the secrets and the audit checkpoints, byte for byte, so
+    that the warehouse there is what the runs on `source` left (the links are relative: they
+    keep pointing inside the copy). The operations database is the shared one, as it is for
+    every test home."""
+    shutil.copytree(source.home, home, symlinks=True, dirs_exist_ok=True)
+    return home
+
+
+_FITS: dict = {}  # forecast.fit's answers of this session, by their input (reuse_forecast_fits)
+
+
+def _fit_key(history, args, kwargs):
+    import pandas as pd
+
+    if not isinstance(history, pd.Series):
+        return None
+    try:
+        values = history.astype("float64").to_numpy()
+    except (TypeError, ValueError):
+        return None
+    index = tuple(str(i) for i in history.index)
+    return (
+        repr(args),
+        repr(sorted(kwargs.items())),
+        history.name,
+        str(history.dtype),
+        getattr(history.index, "freqstr", None),
+        index,
+        values.tobytes(),
+    )
+
+
+@pytest.fixture
+def reuse_forecast_fits(monkeypatch):
+    """For modules whose tests run the whole pipeline but check something else than the
+    forecast (the quality rules, the bad-file corpus, publishing, the reader copies; each opts
+    in with `pytestmark`): `forecast.fit` (statsmodels' ETS fit, about three quarters of a
+    small drop's run) runs for real once per distinct input in the session, and a later call
+    with the same series, months and arguments gets a copy of that answer. The fit is a pure
+    function of those, so every mart is what a fresh fit builds; the platform keeps the same
+    cache itself across runs (forecast.Fits). The forecast's own tests (tests/etl/test_forecast.py,
+    test_increment.py, test_pipeline.py) do not use this: there every fit runs."""
+    import copy
+
+    from olist_bi.etl import forecast
+
+    real = forecast.fit
+
+    def fit(history, *args, **kwargs):
+        key = _fit_key(history, args, kwargs)
+        if key is None:
+            return real(history, *args, **kwargs)
+        if key not in _FITS:
+            _FITS[key] = real(history, *args, **kwargs)
+        return copy.deepcopy(_FITS[key])
+
+    monkeypatch.setattr(forecast, "fit", fit)
 
 
 def ts(value: str):

@@ -12,6 +12,10 @@ from bench.queries import main
 from olist_bi.etl.transform import models
 from tests.conftest import fresh_database
 
+# What these check is the engine comparison, not the revenue forecast: the ETL runs of the
+# benchmark's drops reuse its fits by input (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("reuse_forecast_fits")
+
 
 @pytest.fixture
 def bench_pg(ops_url):

@@ -15,6 +15,10 @@ from tests.conftest import clickhouse_settings
 
 ORDERS = "select count(*) from fact_deliveries"
 
+# What these check is the publish on ClickHouse, not the revenue forecast: the runs in this
+# process reuse its fits by input (tests/conftest.py); those in processes of their own fit.
+pytestmark = pytest.mark.usefixtures("reuse_forecast_fits")
+
 
 @pytest.fixture(scope="module")
 def increment(tmp_path_factory):

@@ -18,7 +18,7 @@ from olist_bi.engines.duckdb import warehouse
 from olist_bi.engines.duckdb import publish
 from olist_bi.etl import pipeline, readers
 from olist_bi.operations import audit, store
-from tests.conftest import make_settings
+from tests.conftest import copy_home, make_settings
 
 CLI = [str(Path(sys.executable).parent / "olist-bi")]
 SERVES_THE_NEW_FILE = {"after_rename", "before_bookkeeping"}
@@ -35,10 +35,14 @@ def ledger_runs(settings) -> set[int]:
 
 
 @pytest.mark.parametrize("point", faults.POINTS)
-def test_a_run_killed_at_any_point_leaves_a_consistent_platform(point, tmp_path, small_drop, drop_copy, ops_url):
-    settings = make_settings(tmp_path / "home", ops_url)
-    first = pipeline.run(settings, small_drop)
+def test_a_run_killed_at_any_point_leaves_a_consistent_platform(point, tmp_path, small_warehouse, drop_copy, ops_url):
+    # A served warehouse first: a private copy of the session's load of the small drop, as
+    # `pipeline.run(settings, small_drop)` on a fresh home leaves it; `first` is that run.
+    source, first = small_warehouse
+    settings = make_settings(copy_home(source, tmp_path / "home"), ops_url)
     before = publish.current(settings.warehouse_path)
+    with psycopg.connect(ops_url) as conn:  # the runs of this test are the ones after it
+        [(last_run,)] = conn.execute("select max(run_id) from pipeline_runs").fetchall()
     orders = drop_copy / "olist_orders_dataset.csv"
     orders.write_text(orders.read_text(encoding="utf-8").replace(",delivered,", ",shipped,", 5), encoding="utf-8")
 
@@ -57,7 +61,7 @@ def test_a_run_killed_at_any_point_leaves_a_consistent_platform(point, tmp_path,
     with psycopg.connect(ops_url, row_factory=dict_row) as conn:
         runs = {
             r["run_id"]: r
-            for r in conn.execute("select run_id, status, error from pipeline_runs where run_id > %s", (first.run_id,)).fetchall()
+            for r in conn.execute("select run_id, status, error from pipeline_runs where run_id > %s", (last_run,)).fetchall()
         }
         loads = {r["run_id"] for r in conn.execute("select distinct run_id from data_loads").fetchall()}
     killed_id = min(runs)

@@ -16,6 +16,11 @@ from psycopg.rows import dict_row
 
 from olist_bi.engines.duckdb import publish
 from olist_bi.etl import pipeline
+from tests.conftest import copy_home
+
+# What these check is publishing under readers, not the revenue forecast: the runs in this
+# process reuse its fits by input (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("reuse_forecast_fits")
 
 
 def digest(path):
@@ -103,8 +108,8 @@ READER = textwrap.dedent(
 )
 
 
-def test_a_reader_in_a_loop_never_fails_during_publishes(settings, small_drop, drop, tmp_path):
-    pipeline.run(settings, small_drop)
+def test_a_reader_in_a_loop_never_fails_during_publishes(settings, small_warehouse, drop, tmp_path):
+    copy_home(small_warehouse[0], settings.home)  # served: the small drop, as a first run leaves it
     served = settings.warehouse_path
     stop = tmp_path / "stop"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(served), str(stop), "60"], stdout=subprocess.PIPE, text=True)
@@ -124,8 +129,8 @@ def test_a_reader_in_a_loop_never_fails_during_publishes(settings, small_drop, d
     assert int(last[3]) == 0, out
 
 
-def test_a_killed_run_leaves_the_served_file_and_is_closed_next_time(settings, small_drop, drop, ops_url):
-    pipeline.run(settings, small_drop)
+def test_a_killed_run_leaves_the_served_file_and_is_closed_next_time(settings, small_warehouse, drop, ops_url):
+    copy_home(small_warehouse[0], settings.home)  # served: the small drop, as a first run leaves it
     served = settings.warehouse_path
     before = digest(served)
     env = {**os.environ, "OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url}

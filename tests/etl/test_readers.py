@@ -17,11 +17,15 @@ from olist_bi.access import spec as access
 from olist_bi.engines.duckdb import warehouse as wh
 from olist_bi.engines.duckdb import publish
 from olist_bi.etl import pipeline, readers, transform
-from tests.conftest import make_settings
+from tests.conftest import copy_home, make_settings
 from tests.escapes import ESCAPES
 
 CLI = [str(Path(sys.executable).parent / "olist-bi")]
 TABLES = [m.name for m in transform.models() if m.layer not in transform.VIEW_LAYERS]
+
+# What these check is the copies, not the revenue forecast: the runs in this process reuse its
+# fits by input (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("reuse_forecast_fits")
 
 
 def relations(path: Path) -> set[str]:
@@ -144,9 +148,14 @@ def test_a_second_regional_role_works_by_configuration_alone(tmp_path, small_dro
     assert [s for s, _ in states] == ["RJ"] and states[0][1] > 0
 
 
-def test_a_table_the_scope_cannot_cut_stops_the_run_and_nothing_changes(tmp_path, small_drop, drop_copy, ops_url, monkeypatch):
-    settings = make_settings(tmp_path / "home", ops_url)
-    pipeline.run(settings, small_drop)
+def served_small_drop(small_warehouse, home: Path, ops_url: str):
+    """Settings on a private copy of the session's load of the small drop: what
+    `pipeline.run(settings, small_drop)` on a fresh home leaves, without running it again."""
+    return make_settings(copy_home(small_warehouse[0], home), ops_url)
+
+
+def test_a_table_the_scope_cannot_cut_stops_the_run_and_nothing_changes(tmp_path, small_warehouse, drop_copy, ops_url, monkeypatch):
+    settings = served_small_drop(small_warehouse, tmp_path / "home", ops_url)
     served = {p: publish.current(p) for p in (settings.warehouse_path, *(r.served(settings.warehouse_path) for r in readers.readers()))}
     undeclared = [m if m.name != "dim_date" else transform.Model(m.name, m.layer, m.grain, m.rows_equal) for m in transform.models()]
     monkeypatch.setattr(transform, "models", lambda: tuple(undeclared))
@@ -158,9 +167,8 @@ def test_a_table_the_scope_cannot_cut_stops_the_run_and_nothing_changes(tmp_path
     assert not list(settings.warehouse_path.parent.glob("*.building-*"))
 
 
-def test_a_copy_that_fails_to_publish_takes_the_warehouse_back_with_it(tmp_path, small_drop, drop_copy, ops_url, monkeypatch):
-    settings = make_settings(tmp_path / "home", ops_url)
-    pipeline.run(settings, small_drop)
+def test_a_copy_that_fails_to_publish_takes_the_warehouse_back_with_it(tmp_path, small_warehouse, drop_copy, ops_url, monkeypatch):
+    settings = served_small_drop(small_warehouse, tmp_path / "home", ops_url)
     before = publish.current(settings.warehouse_path)
     real = readers.publish_all
 
@@ -177,9 +185,8 @@ def test_a_copy_that_fails_to_publish_takes_the_warehouse_back_with_it(tmp_path,
     assert readers.stale(settings) == []  # the copies were cut again from what is served
 
 
-def test_a_rollback_cuts_the_copies_again_from_the_warehouse_it_restores(tmp_path, small_drop, drop_copy, ops_url):
-    settings = make_settings(tmp_path / "home", ops_url)
-    pipeline.run(settings, small_drop)
+def test_a_rollback_cuts_the_copies_again_from_the_warehouse_it_restores(tmp_path, small_warehouse, drop_copy, ops_url):
+    settings = served_small_drop(small_warehouse, tmp_path / "home", ops_url)
     with wh.connect(wh.reader_path(settings.warehouse_path)) as con:
         first = con.execute("select count(*) filter (where order_status = 'shipped') from fact_deliveries").fetchone()[0]
     orders = drop_copy / "olist_orders_dataset.csv"
@@ -194,10 +201,9 @@ def test_a_rollback_cuts_the_copies_again_from_the_warehouse_it_restores(tmp_pat
         assert con.execute("select count(*) filter (where order_status = 'shipped') from fact_deliveries").fetchone()[0] == first
 
 
-def test_etl_copies_cuts_a_missing_copy_and_then_has_nothing_to_do(tmp_path, small_drop, ops_url):
+def test_etl_copies_cuts_a_missing_copy_and_then_has_nothing_to_do(tmp_path, small_warehouse, ops_url):
     """After a restore from a backup (the warehouse alone) or a new scoped role in access.yaml."""
-    settings = make_settings(tmp_path / "home", ops_url)
-    pipeline.run(settings, small_drop)
+    settings = served_small_drop(small_warehouse, tmp_path / "home", ops_url)
     scoped = wh.reader_path(settings.warehouse_path, "olist_regional_sp")
     scoped.unlink()
     env = {"OLIST_HOME": str(settings.home), "OLIST_DATABASE_URL": ops_url, "PATH": str(Path(sys.executable).parent)}

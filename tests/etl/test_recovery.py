@@ -5,6 +5,7 @@ the kept drops; `etl rollback` still serves the previous file. Run as real proce
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from olist_bi.engines.duckdb import warehouse
 from olist_bi.engines.duckdb import publish
 from olist_bi.etl import pipeline
-from tests.conftest import fresh_database, make_settings
+from tests.conftest import copy_home, fresh_database, make_settings
 
 CLI = [str(Path(sys.executable).parent / "olist-bi")]
 
@@ -34,17 +35,29 @@ def remove(path: Path) -> None:
     path.unlink()
 
 
-@pytest.fixture
-def served_twice(tmp_path, small_drop, drop_copy, ops_url):
+@pytest.fixture(scope="module")
+def twice(tmp_path_factory, small_drop, ops_url):
     """Two publishes (two drops), so there is a previous generation to roll back to; a database
-    of its own, as one warehouse's operations store is (its loads are this warehouse's)."""
+    of its own, as one warehouse's operations store is (its loads are this warehouse's). Made
+    once for the module: each test damages a copy of it (`served_twice`)."""
+    folder = tmp_path_factory.mktemp("recovery")
+    second = folder / "drop"
+    shutil.copytree(small_drop, second)
+    orders = second / "olist_orders_dataset.csv"
+    orders.write_text(orders.read_text(encoding="utf-8").replace(",delivered,", ",shipped,", 3), encoding="utf-8")  # another checksum
     with fresh_database(ops_url, "olist_test_recovery") as url:
-        settings = make_settings(tmp_path / "home", url)
+        settings = make_settings(folder / "home", url)
         pipeline.run(settings, small_drop)
-        orders = drop_copy / "olist_orders_dataset.csv"
-        orders.write_text(orders.read_text(encoding="utf-8").replace(",delivered,", ",shipped,", 3), encoding="utf-8")  # another checksum
-        pipeline.run(settings, drop_copy)
+        pipeline.run(settings, second)
         yield settings
+
+
+@pytest.fixture
+def served_twice(twice, tmp_path, ops_url):
+    """A private copy of `twice`: its OLIST_HOME (generations, reader copies, secrets) and its
+    operations database (CREATE DATABASE ... TEMPLATE), as the two runs left them."""
+    with fresh_database(ops_url, "olist_test_recovery", template=twice.database_url.rpartition("/")[2]) as url:
+        yield make_settings(copy_home(twice, tmp_path / "home"), url)
 
 
 @pytest.mark.parametrize("damage", [corrupt, remove], ids=["corrupt-file", "missing-file"])
