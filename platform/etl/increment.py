@@ -39,6 +39,8 @@ from olist_bi.etl import transform
 TOUCHED = "_touched_orders"  # a temp table of the run's connection: the touched orders' ids
 PEOPLE = "_touched_people"  # and the touched people's customer_unique_id (dim_customer's rows)
 RECORDED = "meta.touched_orders"  # in the file an increment built: the orders whose rows it rebuilt
+RECORDED_PEOPLE = "meta.touched_people"  # and the people whose dim_customer rows it rebuilt
+ROWS = "touched"  # and a schema of the rows it built for each per-order table, named after it
 NOTED = "_drop_keys"  # a temp table: (kind, key) of what the drop brings, noted before each merge
 ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # raw tables with an order_id
 FULL_SNAPSHOTS = ("category_translation",)  # a new one changes every item's category label
@@ -71,13 +73,22 @@ def stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def record(con: duckdb.DuckDBPyConnection, scope: transform.Scope | None) -> None:
-    """After the build: store the models' fingerprint, and the orders an increment rebuilt
-    (`meta.touched_orders`, which the reader copies change in theirs; none after a full build)."""
+    """After the build: store the models' fingerprint, and what an increment rebuilt, which the
+    reader copies change in theirs (etl/readers.py): the touched orders (`meta.touched_orders`),
+    the touched people (`meta.touched_people`) and the rows it built for each table it rebuilt
+    per order or per person (`touched.<table>`, a few per cent of the table, which a copy reads
+    instead of scanning the whole table for them). None of it after a full build."""
     con.execute("create schema if not exists meta; create or replace table meta.build (fingerprint varchar)")
     con.execute("insert into meta.build values (?)", [fingerprint()])
-    con.execute(f"drop table if exists {RECORDED}")
-    if scope is not None:
-        con.execute(f"create table {RECORDED} as select order_id from {scope.touched}")
+    con.execute(f"drop table if exists {RECORDED}; drop table if exists {RECORDED_PEOPLE}; drop schema if exists {ROWS} cascade")
+    if scope is None:
+        return
+    con.execute(f"create table {RECORDED} as select order_id from {scope.touched}")
+    con.execute(f"create table {RECORDED_PEOPLE} as select customer_unique_id from {scope.people}")
+    con.execute(f"create schema {ROWS}")
+    for model in transform.models():
+        if model.layer not in transform.VIEW_LAYERS and transform.rebuilt_in_scope(model, scope):
+            con.execute(f"create table {ROWS}.{model.name} as select * from scoped_{model.name}")
 
 
 def replaced(changed: frozenset[str]) -> tuple[tuple[str, str, str], ...]:

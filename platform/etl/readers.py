@@ -15,9 +15,10 @@ parser that checks it (bi/superset/scope.py). So every run also cuts, from the b
   return a row the file does not hold.
 
 After an increment, each copy starts from a copy of its served file and changes what the
-warehouse's increment changed (the touched orders' rows of the per-order tables, in
-`meta.touched_orders`, and the models whose sources the drop changed), as the warehouse
-itself does (etl/increment.py); after a full build it is cut whole.
+warehouse's increment changed, as the warehouse itself does (etl/increment.py): the touched
+orders' rows of the per-order tables (`meta.touched_orders`, replaced by the rows the increment
+built, `touched.<table>`), the touched people's rows of `dim_customer` (`meta.touched_people`)
+and the models the drop changed; after a full build it is cut whole.
 
 Each copy is published like the warehouse itself (engines/duckdb/publish.py: one generation per publish,
 the served path a link swapped in one rename), after the warehouse. A copy whose ledger of
@@ -90,10 +91,10 @@ def cut(settings: Settings, built: Path, reader: Reader, target: Path, scope: tr
             select = _select(con, model, reader.scope)
             if scope is None:
                 con.execute(f"create table main.{model.name} as {select}")
-            elif transform.per_order(model):
-                touched = f"order_id in (select order_id from built.{increment.RECORDED})"
-                con.execute(f"delete from main.{model.name} where {touched}")
-                con.execute(f"insert into main.{model.name} by name select * from ({select}) where {touched}")
+            elif transform.rebuilt_in_scope(model, scope):  # the rows the increment built, in place of those it replaced
+                key, recorded = _replaced(model)
+                con.execute(f"delete from main.{model.name} where {key} in (select {key} from built.{recorded})")
+                con.execute(f"insert into main.{model.name} by name {_select(con, model, reader.scope, increment.ROWS)}")
             elif transform.sources(model.name) & scope.changed:
                 con.execute(f"create or replace table main.{model.name} as {select}")
             rows[model.name] = con.execute(f"select count(*) from main.{model.name}").fetchone()[0]
@@ -113,9 +114,17 @@ def cut(settings: Settings, built: Path, reader: Reader, target: Path, scope: tr
         con.close()
 
 
-def _select(con: duckdb.DuckDBPyConnection, model: transform.Model, scope: tuple[str, str] | None) -> str:
-    """The query that fills `model`'s table in a copy with `scope` (None: the whole table)."""
-    whole = f"select * from built.main.{model.name}"
+def _replaced(model: transform.Model) -> tuple[str, str]:
+    """The key of the rows an increment rebuilt in `model`, and the built file's table of them."""
+    if transform.per_order(model):
+        return "order_id", increment.RECORDED
+    return "customer_unique_id", increment.RECORDED_PEOPLE
+
+
+def _select(con: duckdb.DuckDBPyConnection, model: transform.Model, scope: tuple[str, str] | None, schema: str = "main") -> str:
+    """The query that fills `model`'s table in a copy with `scope` (None: the whole table), from
+    its table in `schema` of the built file."""
+    whole = f"select * from built.{schema}.{model.name}"
     if scope is None or model.scoped == "whole":
         return whole
     if model.scoped == "rebuild":

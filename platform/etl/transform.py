@@ -273,6 +273,13 @@ def per_person(model: Model) -> bool:
     return model.grain == ("customer_unique_id",)
 
 
+def rebuilt_in_scope(model: Model, scope: Scope) -> bool:
+    """Whether the increment `scope` rebuilds some of `model`'s rows, not all of them or none:
+    a per-order model's touched orders', a per-person model's touched people's (when its
+    sources changed). Those rows are `scoped_<name>`."""
+    return per_order(model) or bool(per_person(model) and scope.people and sources(model.name) & scope.changed)
+
+
 # What a per-person model reads in an increment, in place of staging: the touched people's rows.
 _PEOPLE_SQL = {
     "stg_customers": "select * from stg_customers where customer_unique_id in (select customer_unique_id from {people})",
@@ -298,7 +305,7 @@ def _built_in_scope(con: duckdb.DuckDBPyConnection, model: Model, scope: Scope, 
             report.rows[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
         say(model_line(model.name, touched, time.perf_counter() - began).replace(" rows", " rows of the touched orders"))
         return True
-    if per_person(model) and scope.people and sources(model.name) & scope.changed:
+    if rebuilt_in_scope(model, scope):  # per person
         for name, sql in _PEOPLE_SQL.items():
             con.execute(f"create or replace temp table scoped_{name}_of_people as {sql.format(people=scope.people)}")
         con.execute(f"create or replace temp table scoped_{model.name} as\n{scoped_sql(model.name)}")

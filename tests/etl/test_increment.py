@@ -25,6 +25,7 @@ BOOKKEEPING = {
     ("meta", "build"),
     ("meta", "forecast_fits"),
     ("meta", "touched_orders"),
+    ("meta", "touched_people"),
     ("quarantine", "rejected_rows"),
     ("semantic", "olist_freshness"),
 }
