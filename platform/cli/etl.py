@@ -213,3 +213,22 @@ def etl_copies(fmt: str) -> None:
         click.echo("\n".join(f"serving {path.name}" for path in served) or "every copy was cut from the served warehouse: nothing to do")
 
     emit(fmt, rows, table, {"cut": [row["copy"] for row in rows]})
+
+
+@etl.command(name="cluster-ddl")
+@click.option("--database", default="olist", show_default=True, help="The database the cluster serves.")
+@click.option("--cluster", default="olist", show_default=True, help="The cluster's name in its remote_servers.")
+def etl_cluster_ddl(database: str, cluster: str) -> None:
+    """Print the DDL of the warehouse on a replicated, sharded ClickHouse cluster (docs/scaling.md),
+    its column types read from the warehouse ClickHouse serves (OLIST_CLICKHOUSE_URL)."""
+    from olist_bi.engines.clickhouse import cluster as on_cluster
+    from olist_bi.engines.clickhouse import warehouse
+    from olist_bi.etl import transform
+
+    settings = load_settings()
+    plan = transform.build_plan()
+    try:
+        found = on_cluster.columns(warehouse.connect(settings), settings.clickhouse_database, plan)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(on_cluster.script(on_cluster.ddl(plan, found, database, cluster)), nl=False)
