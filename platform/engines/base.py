@@ -111,9 +111,17 @@ class Engine(ABC):
 
     name: str
 
-    def __init__(self, settings: Settings, plan: BuildPlan | None = None):
+    def __init__(self, settings: Settings, plan: BuildPlan | Callable[[], BuildPlan] | None = None):
         self.settings = settings
-        self.plan = plan
+        self._plan = plan
+
+    @property
+    def plan(self) -> BuildPlan | None:
+        """What a run builds; given as a function, made the first time an engine asks (the DuckDB
+        engine never does: its build is the pipeline's)."""
+        if callable(self._plan):
+            self._plan = self._plan()
+        return self._plan
 
     @abstractmethod
     def serves(self) -> bool:
@@ -186,7 +194,7 @@ class BuildFailed(RuntimeError):
     """A model, a contract or a view failed in the engine; nothing was published."""
 
 
-def engine(settings: Settings, plan: BuildPlan | None = None) -> Engine:
+def engine(settings: Settings, plan: BuildPlan | Callable[[], BuildPlan] | None = None) -> Engine:
     """The engine OLIST_WAREHOUSE_ENGINE names: the only place that reads it."""
     module, _, name = ENGINES[settings.warehouse_engine].partition(":")
     return getattr(importlib.import_module(module), name)(settings, plan)

@@ -256,7 +256,7 @@ def _run_locked(
 
 def _serving(settings: Settings) -> Engine:
     """The engine that serves the warehouse, with what a run builds."""
-    return engine(settings, transform.build_plan())
+    return engine(settings, transform.build_plan)  # made only if the engine needs it
 
 
 @dataclass
