@@ -246,7 +246,7 @@ def _run_locked(
         return run.succeed(new, generation)
     except Exception as e:
         readers.discard([built, *copies.values()])
-        message = _describe(e)
+        message = _describe(e) + _memory_hint(e, settings)
         result = run.result
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
         log.finish("failed", rows=rows, error=message)
@@ -417,6 +417,16 @@ class _Run:
         result.status, result.published = "succeeded", served
         result.message = f"published {served}"
         return result
+
+
+def _memory_hint(error: Exception, settings: Settings) -> str:
+    """For a run DuckDB stopped at its memory limit: the setting that sets it, and its value."""
+    if "Out of Memory Error" not in str(error):
+        return ""
+    return (
+        f"\nThe ETL's DuckDB may use OLIST_DUCKDB_MEMORY_LIMIT={settings.duckdb_memory_limit} (beyond it, it spills to "
+        f"{settings.tmp_dir} where it can): raise it, or lower OLIST_DUCKDB_THREADS (docs/scaling.md)"
+    )
 
 
 def _describe(error: Exception) -> str:

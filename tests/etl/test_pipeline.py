@@ -12,6 +12,7 @@ from olist_bi.engines.duckdb import publish
 from olist_bi.etl import pipeline
 from olist_bi.etl.transform import models
 from olist_bi.generator import generate
+from tests.conftest import make_settings
 
 TABLES = [m.name for m in models() if m.layer != "staging"]
 
@@ -148,6 +149,14 @@ def test_rollback_serves_the_previous_file_and_the_drop_loads_again(loaded, tmp_
 def test_no_drop_is_a_clear_error(settings):
     with pytest.raises(pipeline.EtlError, match="no drop to load"):
         pipeline.run(settings, None)
+
+
+def test_running_out_of_memory_names_the_setting_to_raise(tmp_path, small_drop, ops_url):
+    settings = make_settings(tmp_path / "home", ops_url, olist_duckdb_memory_limit="2MB")
+    with pytest.raises(pipeline.EtlError, match="Out of Memory") as failed:
+        pipeline.run(settings, small_drop)
+    assert "OLIST_DUCKDB_MEMORY_LIMIT=2MB" in str(failed.value) and "docs/scaling.md" in str(failed.value)
+    assert not settings.warehouse_path.exists()  # nothing published
 
 
 def test_a_held_lock_skips_the_run(settings, small_drop, ops_url):
