@@ -285,6 +285,17 @@ def clickhouse_settings(home: Path, ops_url: str, clickhouse_url: str, database:
     )
 
 
+def clickhouse_env(settings) -> dict[str, str]:
+    """The environment of a command (the CLI) on the ClickHouse warehouse of `settings`."""
+    return {
+        "OLIST_HOME": str(settings.home),
+        "OLIST_DATABASE_URL": settings.database_url,
+        "OLIST_WAREHOUSE_ENGINE": "clickhouse",
+        "OLIST_CLICKHOUSE_URL": settings.clickhouse_url,
+        "OLIST_CLICKHOUSE_DATABASE": settings.clickhouse_database,
+    }
+
+
 @pytest.fixture(scope="session")
 def clickhouse_warehouse(drop, ops_url, clickhouse_url, tmp_path_factory):
     """The scale-0.2 drop loaded once with OLIST_WAREHOUSE_ENGINE=clickhouse: (settings, run

@@ -13,6 +13,7 @@ import yaml
 from olist_bi.engines.clickhouse import cluster
 from olist_bi.engines.clickhouse import warehouse as clickhouse
 from olist_bi.etl import transform
+from tests.conftest import clickhouse_env
 from tests.test_compose import compose
 
 ROOT = Path(__file__).parents[2]
@@ -95,13 +96,7 @@ def test_the_command_prints_the_ddl_or_says_to_build_first(clickhouse_warehouse,
     from olist_bi.cli.commands import main
 
     settings, _ = clickhouse_warehouse
-    env = {
-        "OLIST_HOME": str(settings.home),
-        "OLIST_DATABASE_URL": settings.database_url,
-        "OLIST_WAREHOUSE_ENGINE": "clickhouse",
-        "OLIST_CLICKHOUSE_URL": settings.clickhouse_url,
-        "OLIST_CLICKHOUSE_DATABASE": settings.clickhouse_database,
-    }
+    env = clickhouse_env(settings)
     printed = CliRunner().invoke(main, ["etl", "cluster-ddl"], env=env)
     assert printed.exit_code == 0, printed.output
     assert printed.output == cluster.script(statements)

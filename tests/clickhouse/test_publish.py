@@ -11,7 +11,7 @@ import pytest
 from olist_bi.engines.clickhouse import warehouse as clickhouse
 from olist_bi.etl import pipeline, transform
 from olist_bi.generator import generate
-from tests.conftest import clickhouse_settings
+from tests.conftest import clickhouse_env, clickhouse_settings
 
 ORDERS = "select count(*) from fact_deliveries"
 
@@ -78,13 +78,7 @@ def test_rollback_serves_the_generation_before_and_the_duckdb_file_too(settings,
     pipeline.run(settings, increment)
     assert orders(settings) > first
     assert clickhouse.versions(settings) == [f"{settings.clickhouse_database}_previous_1"]
-    env = {
-        "OLIST_HOME": str(settings.home),
-        "OLIST_DATABASE_URL": settings.database_url,
-        "OLIST_WAREHOUSE_ENGINE": "clickhouse",
-        "OLIST_CLICKHOUSE_URL": settings.clickhouse_url,
-        "OLIST_CLICKHOUSE_DATABASE": settings.clickhouse_database,
-    }
+    env = clickhouse_env(settings)
     outcome = CliRunner().invoke(main, ["etl", "rollback"], env=env)
     assert outcome.exit_code == 0, outcome.output
     assert "ClickHouse: serving" in outcome.output
