@@ -11,7 +11,8 @@ its peak resident memory is its own:
 Target (issue 32): the increment's wall time at most a fifth of the full build's. The ETL's
 own progress lines stream to stderr while it runs; the table goes to stdout.
 
-    .venv/bin/python -m bench.increment [--scales 1 10] [--engines duckdb clickhouse] [--data DIR] [--json]
+    .venv/bin/python -m bench.increment [--scales 1 10] [--engines duckdb clickhouse] [--data DIR] [--json] [--plot PNG]
+    .venv/bin/python -m bench.increment --from RESULTS.json ... --plot PNG   # draw saved runs (--json's output)
 
 Uses OLIST_DATABASE_URL, or the embedded PostgreSQL, for the run history.
 """
@@ -120,13 +121,60 @@ def line(result: dict) -> str:
     )
 
 
+def plot(results: list[dict], path: Path) -> None:
+    """A PNG: full build and increment wall time (left) and peak memory (right) against scale,
+    one line per engine, each point a measured run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (times, memory) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
+    for engine, color in (("duckdb", "#1f77b4"), ("clickhouse", "#2ca02c")):
+        runs = sorted((r for r in results if r["engine"] == engine), key=lambda r: r["scale"])
+        if not runs:
+            continue
+        scales = [r["scale"] for r in runs]
+        name = "DuckDB" if engine == "duckdb" else "ClickHouse (chdb)"
+        times.plot(scales, [r["full_seconds"] for r in runs], marker="o", color=color, label=f"{name}: full build")
+        increments = [r["increment_seconds"] for r in runs]
+        times.plot(scales, increments, marker="o", linestyle="--", color=color, label=f"{name}: one-month increment")
+        memory.plot(scales, [r["full_peak_gb"] for r in runs], marker="o", color=color, label=f"{name}: full build")
+        memory.plot(scales, [r["increment_peak_gb"] for r in runs], marker="o", linestyle="--", color=color, label=f"{name}: increment")
+    ticks = sorted({r["scale"] for r in results})
+    for ax, label in ((times, "wall time (s, log)"), (memory, "peak resident memory (GB)")):
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xlabel("scale factor (1 = the real data set's size)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    times.set_yscale("log")
+    memory.set_ylim(bottom=0)
+    memory.axhline(8, color="#d62728", linewidth=0.8, linestyle=":", label="8 GB (issue 32's target at scale 100)")
+    memory.legend(fontsize=7, loc="lower right")
+    fig.suptitle("ETL runs against scale (2 cores): a full build and its one-month increment")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--plot", type=Path, help="draw wall time and peak memory against scale to this PNG")
+    parser.add_argument("--from", dest="saved", type=Path, nargs="+", help="results of earlier runs (--json's output): no run, only --plot")
     args = parser.parse_args()
+    if args.saved:
+        results = [r for path in args.saved for r in json.loads(path.read_text(encoding="utf-8"))["results"]]
+        if args.plot:
+            plot(results, args.plot)
+        for result in results:
+            print(line(result))
+        return
 
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
     results = []
@@ -140,6 +188,8 @@ def main() -> None:
                 print(line(result), flush=True)
     if args.json:
         print(json.dumps({"cores": os.cpu_count(), "results": results}, indent=2))
+    if args.plot:
+        plot(results, args.plot)
 
 
 if __name__ == "__main__":
