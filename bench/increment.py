@@ -80,6 +80,7 @@ def measure(scale: float, engine: str, base: Path, added: Path, say) -> dict:
         full, full_peak = run(base, env)
         say(f"scale {scale:g} on {engine}: one-month increment ...")
         step, step_peak = run(added, env)
+        disk = disk_use(work)
     finally:
         _stop_embedded_postgres(env)
         shutil.rmtree(work, ignore_errors=True)
@@ -96,7 +97,26 @@ def measure(scale: float, engine: str, base: Path, added: Path, say) -> dict:
         "orders": step["orders"],
         "ratio": round(step["seconds"] / full["seconds"], 3),
         "within_target": step["seconds"] <= TARGET * full["seconds"],
+        "disk_gb": disk,
     }
+
+
+def disk_use(work: Path) -> dict[str, float]:
+    """What the home holds after the increment, in GB: the served warehouse file (models, raw
+    history, quarantine), every generation kept of it, the reader copy and each scoped copy
+    (their served files), and embedded ClickHouse's folder (its generations and their raw history)."""
+
+    def gb(paths) -> float:
+        return round(sum(p.stat().st_size for p in paths if p.is_file()) / 1e9, 3)
+
+    home = work / "home"
+    out = {"warehouse": gb([(home / "warehouse.duckdb").resolve()])}
+    out["warehouse_generations"] = gb((home / "warehouse.duckdb.generations").glob("*"))
+    for link in sorted(home.glob("warehouse.*.duckdb")):
+        out[link.name.removeprefix("warehouse.").removesuffix(".duckdb") + "_copy"] = gb([link.resolve()])
+    if (work / "clickhouse").exists():
+        out["clickhouse"] = gb((work / "clickhouse").rglob("*"))
+    return out
 
 
 def _stop_embedded_postgres(env: dict) -> None:
@@ -117,7 +137,8 @@ def line(result: dict) -> str:
         f"(peak {result['full_peak_gb']:.2f} GB); increment {result['increment_seconds']:.1f} s "
         f"(peak {result['increment_peak_gb']:.2f} GB; {stages}), "
         f"{result['touched_orders'] or 0:,} of {result['orders'] or 0:,} orders rebuilt; "
-        f"ratio {result['ratio']:.3f} (target at most {TARGET}: {'met' if result['within_target'] else 'NOT met'})"
+        f"ratio {result['ratio']:.3f} (target at most {TARGET}: {'met' if result['within_target'] else 'NOT met'}); "
+        f"disk after it: {', '.join(f'{k} {v:.2f} GB' for k, v in result.get('disk_gb', {}).items())}"
     )
 
 

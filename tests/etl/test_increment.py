@@ -277,6 +277,9 @@ def test_the_increment_benchmark_runs_a_full_build_and_an_increment(tmp_path, op
         assert result["ratio"] == pytest.approx(result["increment_seconds"] / result["full_seconds"], abs=0.002)
         assert result["full_peak_gb"] > 0
     assert "clickhouse" in results[1]["increment_stages"] and "clickhouse" not in results[0]["increment_stages"]
+    duck, house = (r["disk_gb"] for r in results)
+    assert duck.keys() == {"warehouse", "warehouse_generations", "reader_copy", "olist_regional_sp_copy"} and "clickhouse" in house
+    assert duck["warehouse_generations"] >= duck["warehouse"] > duck["reader_copy"] > 0 and house["clickhouse"] > 0
 
 
 def test_a_file_loaded_before_is_not_read_through_again(drops, monkeypatch):
