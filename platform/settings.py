@@ -225,8 +225,8 @@ SETTINGS: tuple[Setting, ...] = (
         IDENTIFIER,
         "olist",
         "The ClickHouse database that serves the warehouse. A run also uses `<name>_staging` and `<name>_build`, keeps the "
-        "two generations before the served one as `<name>_previous_1` and `_2`, and the semantic layer's views are in "
-        "`<name>_semantic`.",
+        "two generations before the served one as `<name>_previous_1` and `_2`, each generation's raw history beside it "
+        "(`<name>_raw`, `<name>_build_raw`, ...), and the semantic layer's views are in `<name>_semantic`.",
         processes=(NOTEBOOK,),
     ),
     Setting(
