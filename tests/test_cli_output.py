@@ -16,8 +16,9 @@ from click.testing import CliRunner
 from olist_bi.cli import main
 
 # Commands that print no result of their own: they run in the foreground until stopped and
-# log (the scheduler), or write a file in a format of their own (audit export: JSON lines or CSV).
-NO_RESULT = {"scheduler", "audit export"}
+# log (the scheduler), or write a file in a format of their own (audit export: JSON lines or
+# CSV; etl cluster-ddl: SQL).
+NO_RESULT = {"scheduler", "audit export", "etl cluster-ddl"}
 
 
 def commands(group: click.Group = main, prefix: str = ""):

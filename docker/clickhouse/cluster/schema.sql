@@ -338,7 +338,7 @@ CREATE TABLE IF NOT EXISTS olist.fact_deliveries_local ON CLUSTER olist
     `freight_value` Decimal(18, 2),
     `payment_value` Nullable(Decimal(18, 2)),
     `review_score` Nullable(Int32),
-    `is_first_order` UInt8,
+    `is_first_order` Nullable(UInt8),
     `is_repeat_customer` UInt8
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/olist/fact_deliveries', '{replica}')
