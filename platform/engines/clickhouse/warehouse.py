@@ -152,9 +152,8 @@ def build(
         rows = {}
         for model in plan.models:
             began = time.perf_counter()
-            rows[model.name] = (increment and _build_in_increment(ch, db, plan, model, increment)) or _build_model(
-                ch, db, plan, model, source
-            )
+            kept = _build_in_increment(ch, db, plan, model, increment) if increment else None
+            rows[model.name] = kept if kept is not None else _build_model(ch, db, plan, model, source)  # 0 rows is kept too
             progress(model.name, rows[model.name], time.perf_counter() - began)
         loads = source.execute("select * from meta.loads").fetch_arrow_table()
         for database in (db.build, db.raw(db.build)):  # the raw history's runs, and the served generation's
