@@ -46,20 +46,23 @@ class PlannedModel:
     python: bool = False  # its rows were fitted in the DuckDB build (etl/forecast.py)
     sources: frozenset[str] = frozenset()  # the raw tables it reads, itself or through the models it reads
     scoped_sql: str | None = None  # a per-order model (grain holds order_id): its SQL over the touched orders' rows
+    reads: frozenset[str] = frozenset()  # the models its SQL reads
 
 
 @dataclass(frozen=True)
 class Increment:
-    """What an incremental run rebuilds (etl/increment.py), as the DuckDB build holds it: an
-    engine that keeps its own copy of `raw` replaces the rows of the keys the drop brought,
-    rebuilds the per-order models' rows of the touched orders and keeps every model whose
-    sources the drop left alone."""
+    """What an incremental run's drop changed (etl/increment.py), for an engine that keeps its
+    own raw history: it merges the drop's accepted rows, which it took with `hand_over`, into
+    its copy of `raw` (replacing the rows of the same unique key, or a snapshot whole), finds
+    the touched orders there, rebuilds the per-order models' rows of those orders and keeps
+    every model whose sources the drop left alone."""
 
-    touched: str  # a table of the build: the touched orders' order_id
-    changed: frozenset[str]  # the raw tables the drop changed
-    # (raw table, its key column, a query of the build for the keys whose rows the drop replaced);
-    # a changed table not listed is replaced whole (a snapshot)
-    replaced: tuple[tuple[str, str, str], ...] = ()
+    changed: frozenset[str]  # the raw tables the drop changed (each handed over)
+    keys: tuple[tuple[str, tuple[str, ...]], ...]  # each changed table merged by key, and its unique key; the others are snapshots
+    noted: str  # a query of the build: (kind, key) of what the drop brings, as etl/increment.py notes it
+    # DuckDB SQL of the touched orders' ids over `raw` (merged), the served `mart_reporting_window`,
+    # the new `int_reporting_window` and `drop_keys` (the rows of `noted`)
+    touched_sql: str
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,12 @@ class Engine(ABC):
         """After the DuckDB build `source`: build what this engine serves beyond it; its rows per
         model, or None when there is nothing more. `increment`: what the run's drop changed,
         None after a full build. Raises `BuildFailed`; nothing is served."""
+
+    def hand_over(self, source: duckdb.DuckDBPyConnection, table: str) -> None:
+        """In an incremental run, right after the drop's accepted rows of `table`
+        (`incoming.<table>` of the build `source`) are merged into the build's `raw`: take them,
+        if the engine keeps its own raw history (`build` merges them there)."""
+        return None
 
     @abstractmethod
     def publish(self, built: Path) -> Path:

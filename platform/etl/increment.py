@@ -45,14 +45,6 @@ NOTED = "_drop_keys"  # a temp table: (kind, key) of what the drop brings, noted
 ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # raw tables with an order_id
 FULL_SNAPSHOTS = ("category_translation",)  # a new one changes every item's category label
 MOST = 0.5  # touching more than this share of the orders rebuilds everything
-# The raw tables merged by key (etl/pipeline.py's _merge), by the column every unique key of theirs
-# holds and the kind of key `note` records for it: the rows of those keys are what a drop replaced.
-KEYED = {
-    **{table: ("order_id", "order") for table in ORDER_TABLES},
-    "customers": ("customer_id", "customer"),
-    "sellers": ("seller_id", "seller_id"),
-    "products": ("product_id", "product_id"),
-}
 
 
 def fingerprint() -> str:
@@ -89,15 +81,6 @@ def record(con: duckdb.DuckDBPyConnection, scope: transform.Scope | None) -> Non
     for model in transform.models():
         if model.layer not in transform.VIEW_LAYERS and transform.rebuilt_in_scope(model, scope):
             con.execute(f"create table {ROWS}.{model.name} as select * from scoped_{model.name}")
-
-
-def replaced(changed: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
-    """For an engine that keeps its own `raw` (engines/base.py's Increment): each changed table
-    merged by key, its key column and a query of the keys the drop brought. Every row `raw`
-    gained or lost in the merge has one of those keys (each table's unique key holds that
-    column), so replacing those keys' rows with the build's gives the build's table. The
-    snapshots (replaced whole) are not listed."""
-    return tuple((t, KEYED[t][0], f"select distinct key from {NOTED} where kind = '{KEYED[t][1]}'") for t in sorted(changed) if t in KEYED)
 
 
 def note(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -138,14 +121,11 @@ def rebuild_reason(con: duckdb.DuckDBPyConnection) -> str | None:
     return None
 
 
-def touch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """After the merge, with the served build's tables still in place: fill `_touched_orders`,
-    and `_touched_people` with the people of those orders and of the customers the drop brings,
-    before it and after; return (touched orders, all orders)."""
-    noted = NOTED if _noted(con) else "(select null::varchar as kind, null::varchar as key where false)"
-    con.execute(
-        f"""create or replace temp table {TOUCHED} as
-        with brought as (
+def touched_sql(noted: str = NOTED) -> str:
+    """The touched orders' ids, as a DuckDB select over `raw` after the merge, the served
+    build's `mart_reporting_window`, the new `int_reporting_window` and `noted` (the keys
+    `note` recorded): an engine that keeps its own raw history runs it there."""
+    return f"""with brought as (
             select key as order_id from {noted} where kind = 'order'
             union select o.order_id from raw.orders as o
                 where o.customer_id in (select key from {noted} where kind = 'customer')
@@ -169,7 +149,14 @@ def touch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         union select o.order_id from raw.orders as o, window_change as w
             where coalesce(cast(o.order_purchase_timestamp as date) between w.old_first and w.old_last, false)
                <> coalesce(cast(o.order_purchase_timestamp as date) between w.new_first and w.new_last, false)"""
-    )
+
+
+def touch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """After the merge, with the served build's tables still in place: fill `_touched_orders`,
+    and `_touched_people` with the people of those orders and of the customers the drop brings,
+    before it and after; return (touched orders, all orders)."""
+    noted = NOTED if _noted(con) else "(select null::varchar as kind, null::varchar as key where false)"
+    con.execute(f"create or replace temp table {TOUCHED} as {touched_sql(noted)}")
     con.execute(
         f"""create or replace temp table {PEOPLE} as
         select key as customer_unique_id from {noted} where kind = 'person'
@@ -179,6 +166,12 @@ def touch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     )
     touched = con.execute(f"select count(*) from {TOUCHED}").fetchone()[0]
     return touched, con.execute("select count(*) from raw.orders").fetchone()[0]
+
+
+def noted_keys(con: duckdb.DuckDBPyConnection) -> str:
+    """A query of the keys `note` recorded, (kind, key), for an engine to copy: none when the
+    drop noted nothing."""
+    return f"select kind, key from {NOTED}" if _noted(con) else "select null::varchar as kind, null::varchar as key where false"
 
 
 def _noted(con: duckdb.DuckDBPyConnection) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -270,6 +271,10 @@ class _Run:
     say: Progress
     scope: transform.Scope | None = None  # what an increment rebuilt (None: every model)
 
+    @functools.cached_property
+    def serving(self) -> Engine:
+        return _serving(self.settings)
+
     def _model_built(self, name: str, rows: int, seconds: float) -> None:
         self.say(transform.model_line(name, rows, seconds))
 
@@ -295,6 +300,8 @@ class _Run:
                     if incremental:
                         increment.note(con, table)
                     _merge(con, table)
+                    if incremental:
+                        self.serving.hand_over(con, table)
             _account(con, log.run_id, fresh, result)
             detail.update(drop=str(drop), rows_read=sum(i.rows_read for i in fresh))
         return fresh
@@ -302,7 +309,7 @@ class _Run:
     def skip(self) -> RunResult:
         """Every file was loaded before: record the run as skipped."""
         message = "every file of the drop was loaded before (same SHA-256): nothing to do"
-        if missing := _serving(self.settings).not_serving():
+        if missing := self.serving.not_serving():
             message += f"; but {missing}"
         self.log.finish("skipped", error=message)
         audit.append(self.ops, "etl.run.skipped", f"run {self.log.run_id}", {"reason": message}, source="etl")
@@ -342,19 +349,21 @@ class _Run:
             "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [[self.log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined] for i in new],
         )
-        serving = _serving(self.settings)
+        serving = self.serving
         if serving.name != "duckdb":  # after meta.loads has this run's files: the engine builds what it serves
             with _task(self.log, serving.name, self.result, self.say) as detail:
                 try:
-                    detail["models"] = len(serving.build(con, self._model_built, self._increment()))
+                    detail["models"] = len(serving.build(con, self._model_built, self._increment(con)))
                 except BuildFailed as e:
                     raise transform.ContractViolation(str(e)) from e
 
-    def _increment(self) -> Increment | None:
+    def _increment(self, con) -> Increment | None:
         """What the engine's build may take from this run's increment (None: a full build)."""
         if self.scope is None:
             return None
-        return Increment(self.scope.touched, self.scope.changed, increment.replaced(self.scope.changed))
+        changed = self.scope.changed
+        keys = tuple((t, _unique_columns(t)) for t in sorted(changed) if t not in SNAPSHOT_TABLES)
+        return Increment(changed, keys, increment.noted_keys(con), increment.touched_sql("drop_keys"))
 
     def _scope(self, con, new: list, detail: dict) -> transform.Scope | None:
         """What an increment rebuilds, or None to rebuild every model."""
@@ -374,7 +383,7 @@ class _Run:
     def publish(self, built: Path, copies: dict) -> Path:
         """Serve the built warehouse (on every engine) and its copies; any failure takes back
         what was served."""
-        serving = _serving(self.settings)
+        serving = self.serving
         with _task(self.log, "publish", self.result, self.say) as detail:
             generation = serving.publish(built)  # all or nothing
             try:

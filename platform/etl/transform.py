@@ -446,6 +446,7 @@ def create_views(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def build_plan() -> BuildPlan:
     """What a run hands the engine to build (engines/base.py): the models in build order, the
     views the BI tools read, and the contracts to check."""
+    names = {m.name for m in models()}
     built = tuple(
         PlannedModel(
             m.name,
@@ -457,6 +458,7 @@ def build_plan() -> BuildPlan:
             bool(m.python),
             sources(m.name),
             scoped_sql(m.name) if per_order(m) else None,
+            frozenset(references(m, names)),
         )
         for m in models()
     )
@@ -469,7 +471,7 @@ def build_plan() -> BuildPlan:
 def _check_built(count: Callable[[str], int], table: Callable[[str], str], increment: Increment | None = None) -> list[str]:
     """An engine's check of what it built: every contract, or after an `increment` the rows it
     rebuilt (`check_contracts`; its per-person models are built whole)."""
-    return check_contracts(count, table, increment and Scope(increment.touched, increment.changed))
+    return check_contracts(count, table, increment and Scope("touched_orders", increment.changed))
 
 
 def model_line(name: str, rows: int, seconds: float) -> str:

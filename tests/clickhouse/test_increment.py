@@ -51,28 +51,40 @@ def chain(tmp_path_factory, ops_url, clickhouse_url):
     generate(added, scale=0.05, seed=11, start_date=dt.date(2018, 11, 1), months=1)
     changed = change_drop(base, root / "changed")
     settings = clickhouse_settings(root / "home", ops_url, clickhouse_url, DATABASE)
-    extended = []
-    real = clickhouse._extend_raw
+    extended, touched = [], []
+    real_extend, real_scope = clickhouse._extend_raw, clickhouse._scope_raw
 
-    def extend_raw(ch, db, plan, source, increment):
+    def extend_raw(ch, db, plan, increment, folder):
         extended.append(increment.changed)
-        return real(ch, db, plan, source, increment)
+        return real_extend(ch, db, plan, increment, folder)
 
-    clickhouse._extend_raw = extend_raw
+    def scope_raw(ch, db, plan):
+        touched.append(ch.scalar(f"select count() from {db.staging}.touched_orders"))
+        return real_scope(ch, db, plan)
+
+    clickhouse._extend_raw, clickhouse._scope_raw = extend_raw, scope_raw
     try:
         results = [pipeline.run(settings, drop) for drop in (base, added, changed)]
     finally:
-        clickhouse._extend_raw = real
+        clickhouse._extend_raw, clickhouse._scope_raw = real_extend, real_scope
     increments = contents(settings, DATABASE)
     full = pipeline.run(settings, None, full=True)
-    return settings, increments, contents(settings, DATABASE), results + [full], extended
+    return settings, increments, contents(settings, DATABASE), results + [full], (extended, touched)
 
 
 def test_the_increments_extend_the_served_raw_history(chain):
-    *_, results, extended = chain
+    *_, results, (extended, _) = chain
     assert all(r.status == "succeeded" for r in results), [r.message for r in results]
     assert len(extended) == 2  # the two incremental runs; the first and the full one load raw whole
     assert "orders" in extended[0] and "sellers" in extended[1]
+
+
+def test_clickhouse_finds_the_touched_orders_in_its_own_history(chain):
+    """From the keys the drop brought and its own raw history, ClickHouse touches the orders
+    the DuckDB build touched: no more, no fewer."""
+    *_, results, (_, touched) = chain
+    assert touched == [r.touched_orders for r in results[1:3]]
+    assert all(t > 0 for t in touched)
 
 
 def test_an_increment_and_a_full_rebuild_hold_the_same_rows_on_clickhouse(chain):

@@ -136,6 +136,21 @@ class ClickHouse:
                 with self._lock:
                     self._client.insert_arrow(table, data, settings=SETTINGS)
 
+    def insert_file(self, table: str, path: Path, columns: list[str]) -> None:
+        """Append the rows of the Parquet file `path` (those `columns`) to `table`, streamed:
+        embedded chdb reads the file with its own `file()` table function, a server is sent it
+        as the body of an INSERT, never loaded whole into this process."""
+        names = ", ".join(f"`{c}`" for c in columns)
+        if self._session is not None:
+            self.command(f"insert into {table} ({names}) select {names} from file({{path:String}}, Parquet)", {"path": str(path)})
+            return
+        with self._lock, open(path, "rb") as body:
+            try:
+                self._client.raw_insert(table, column_names=columns, insert_block=body, settings=SETTINGS, fmt="Parquet")
+            except Exception as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ClickHouseError(f"{self.target.describe()}: {first}\n  in: insert into {table} of {path}") from e
+
     def _resynchronise(self) -> None:
         """After a failed query (a timeout, say), embedded chdb answered the next Arrow query
         with a stale empty message ("Unexpected empty message in IPC file format", seen on

@@ -69,6 +69,13 @@ def to_clickhouse_query(sql: str, params: list, tables: Mapping[str, str] | None
     return text, {f"p{i}": v for i, v in enumerate(params)}
 
 
+def tables_read(sql: str) -> set[str]:
+    """The tables (not CTEs) `sql` reads, as it names them."""
+    tree = _parse(sql)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {".".join(p for p in (t.db, t.name) if p) for t in tree.find_all(exp.Table) if t.name not in ctes}
+
+
 def _named_parameters(sql: str) -> str:
     """Each `?` (a token, not a `?` in a string) named `$p<N>` by its place in the text, so that
     a value is bound to its own placeholder wherever the parse tree puts it."""

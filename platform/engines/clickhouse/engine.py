@@ -40,6 +40,9 @@ class ClickHouseEngine(Engine):
     def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> dict[str, int]:
         return warehouse.build(self.settings, self.plan, source, progress, increment)
 
+    def hand_over(self, source: duckdb.DuckDBPyConnection, table: str) -> None:
+        warehouse.hand_over(self.settings, source, table)
+
     def publish(self, built: Path) -> Path:
         warehouse.publish(self.settings, self.plan)
         faults.point("between_engines")

@@ -9,8 +9,9 @@ then, before anything is published:
 
 1. puts the raw history in `<db>_build_raw`: after a full build, every `raw.*` table of the
    build sent in batches; after an increment, the served generation's raw tables cloned
-   (`CREATE TABLE ... CLONE AS`: hard links to its parts, no copy) with the rows of the keys
-   the drop brought replaced by the build's (engines/base.py's `Increment`);
+   (`CREATE TABLE ... CLONE AS`: hard links to its parts, no copy) with the drop's accepted
+   rows merged in, read by ClickHouse from the Parquet files the run handed over
+   (`hand_over`; engines/base.py's `Increment`), and the touched orders found there;
 2. builds every model from its own `.sql` (DuckDB SQL transpiled by `dialect`): staging and
    intermediate models as views in `<db>_staging`, dims, facts and marts as MergeTree tables
    in `<db>_build` (ordering keys and partitions from models.yaml); the forecast models
@@ -36,16 +37,18 @@ from the moment each is exchanged.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import duckdb
 
 from olist_bi.contract import BY_TABLE
 from olist_bi.engines.base import BuildFailed, BuildPlan, Increment, NothingToRollBack, PlannedModel, Progress
 from olist_bi.engines.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
-from olist_bi.engines.clickhouse.dialect import to_clickhouse, to_clickhouse_query
+from olist_bi.engines.clickhouse.dialect import tables_read, to_clickhouse, to_clickhouse_query
 from olist_bi.engines.duckdb import warehouse as served_warehouse
 from olist_bi.runtime import faults
 from olist_bi.settings import Settings
@@ -134,18 +137,20 @@ def build(
     tables are not touched.
 
     After an increment, when the served generation keeps its raw history (`_extends`), the
-    build starts from it instead: its raw tables are cloned (hard links, no copy), the rows of
-    the keys the drop brought replaced with the build's; each per-order table is cloned, its
-    touched orders' rows deleted and built again from its scoped SQL; a table whose sources
-    the drop left alone is cloned as it is; the others are built whole."""
+    build starts from it instead: its raw tables are cloned (hard links, no copy) and the
+    drop's accepted rows merged in (`_extend_raw`); the touched orders are found there
+    (`_touch`); each per-order table is the served one's untouched rows and its touched
+    orders' rows built again from its scoped SQL; a table whose sources the drop left alone
+    is cloned as it is; the others are built whole."""
     ch, db = connect(settings), databases(settings)
     try:
         for name in (db.build, db.raw(db.build), db.staging):
             ch.command(f"drop database if exists {name} sync")
             ch.command(f"create database {name}")
         if increment is not None and _extends(ch, db, plan, source):
-            _extend_raw(ch, db, plan, source, increment)
-            _scope_raw(ch, db, plan, source, increment)
+            _extend_raw(ch, db, plan, increment, handover_folder(settings))
+            _touch(ch, db, plan, source, increment)
+            _scope_raw(ch, db, plan)
         else:
             increment = None
             _load_raw(ch, db, plan, source)
@@ -164,6 +169,8 @@ def build(
         return rows
     except ClickHouseError as e:
         raise BuildFailed(f"the ClickHouse build failed: {e}") from e
+    finally:
+        shutil.rmtree(handover_folder(settings), ignore_errors=True)
 
 
 BATCH_ROWS = 500_000  # rows per batch a raw table is sent in: never a whole table in one process's memory
@@ -186,22 +193,65 @@ def _load_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.Duc
         ch.load(_tables(db, plan)[f"raw.{table}"], source.execute(f"select * from raw.{table}").fetch_record_batch(BATCH_ROWS), RAW_ENGINE)
 
 
-def _extend_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> None:
-    """The served raw history, cloned, with the drop's changes: the rows of each key the drop
-    brought replaced with the build's rows of that key, a snapshot replaced whole."""
-    keyed = {table: (key, keys) for table, key, keys in increment.replaced}
+def handover_folder(settings: Settings) -> Path:
+    """Where an incremental run hands its drop's accepted rows over (`hand_over`), one Parquet
+    file per raw table, until the build has read them."""
+    return settings.tmp_dir / "clickhouse-handover"
+
+
+def hand_over(settings: Settings, source: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The drop's accepted rows of `table` (`incoming.<table>` of the build `source`, just
+    merged into its `raw`) written as Parquet for ClickHouse to read (`_extend_raw`)."""
+    folder = handover_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = ", ".join(BY_TABLE[table].header)
+    source.execute(f"copy (select {columns} from incoming.{table} order by _row) to '{folder / table}.parquet' (format parquet)")
+
+
+def _extend_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, increment: Increment, folder: Path) -> None:
+    """The served raw history, cloned (hard links to its parts), with the drop's accepted rows
+    merged as the DuckDB build merges them (etl/pipeline.py's `_merge`): of a table merged by
+    key, the rows of the same unique key replaced; a snapshot replaced whole. The rows come
+    from the files `hand_over` wrote, which ClickHouse reads itself."""
+    keyed = dict(increment.keys)
     for table in BY_TABLE:
         target = _tables(db, plan)[f"raw.{table}"]
-        if table in increment.changed and table not in keyed:
-            ch.load(target, source.execute(f"select * from raw.{table}").fetch_record_batch(BATCH_ROWS), RAW_ENGINE)
-            continue
         ch.command(f"create table {target} clone as {db.raw(db.served)}.{table}")
-        if table not in keyed:
+        if table not in increment.changed:
             continue
-        key, keys = keyed[table]
-        ch.create_from_arrow(f"{db.staging}.keys_{table}", source.execute(keys).fetch_arrow_table(), RAW_ENGINE)
-        ch.command(f"delete from {target} where {key} in (select key from {db.staging}.keys_{table})")
-        ch.insert(target, source.execute(f"select * from raw.{table} where {key} in ({keys})").fetch_record_batch(BATCH_ROWS))
+        staged, columns = f"{db.staging}.incoming_{table}", list(BY_TABLE[table].header)
+        ch.command(f"create table {staged} as {target} {RAW_ENGINE}")
+        ch.insert_file(staged, folder / f"{table}.parquet", columns)
+        if table in keyed:
+            key = ", ".join(keyed[table])
+            ch.command(f"delete from {target} where ({key}) in (select {key} from {staged})")
+        else:
+            ch.command(f"truncate table {target}")
+        names = ", ".join(f"`{c}`" for c in columns)
+        ch.command(f"insert into {target} ({names}) select {names} from {staged}")
+
+
+def _touch(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> None:
+    """The touched orders (`touched_orders`), found in ClickHouse's raw history as the DuckDB
+    build finds them (`increment.touched_sql`), from the keys the drop brought, the served
+    reporting window and the new one (its view, and the views it reads, made first)."""
+    ch.create_from_arrow(f"{db.staging}.drop_keys", source.execute(increment.noted).fetch_arrow_table(), RAW_ENGINE)
+    for model in _views_read_by(plan, tables_read(increment.touched_sql)):
+        _build_model(ch, db, plan, model, source)
+    tables = _tables(db, plan) | {"drop_keys": f"{db.staging}.drop_keys", "mart_reporting_window": f"{db.served}.mart_reporting_window"}
+    ch.command(f"create table {db.staging}.touched_orders {RAW_ENGINE} as {to_clickhouse(increment.touched_sql, tables)}")
+
+
+def _views_read_by(plan: BuildPlan, names: set[str]) -> list[PlannedModel]:
+    """The views among `names` and every view they read, in build order."""
+    by_name = {m.name: m for m in plan.models}
+    wanted, todo = set(), [n for n in names if n in by_name]
+    while todo:
+        model = by_name[todo.pop()]
+        if model.view and model.name not in wanted:
+            wanted.add(model.name)
+            todo += model.reads
+    return [m for m in plan.models if m.name in wanted]
 
 
 def _order_tables() -> list[str]:
@@ -209,10 +259,8 @@ def _order_tables() -> list[str]:
     return [t for t, s in BY_TABLE.items() if "order_id" in s.header]
 
 
-def _scope_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> None:
-    """The touched orders (`touched_orders`) and their rows of each raw table with an order_id."""
-    touched = source.execute(f"select order_id from {increment.touched}").fetch_arrow_table()
-    ch.create_from_arrow(f"{db.staging}.touched_orders", touched, RAW_ENGINE)
+def _scope_raw(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
+    """The touched orders' rows of each raw table with an order_id."""
     for table in _order_tables():
         ch.command(
             f"create table {db.staging}.scoped_raw_{table} {RAW_ENGINE} as select * from {_tables(db, plan)[f'raw.{table}']} "
@@ -296,7 +344,7 @@ def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedM
     target = _tables(db, plan)[model.name]
     try:
         if model.view:
-            ch.command(f"create view {target} as {sql}")
+            ch.command(f"create or replace view {target} as {sql}")
         else:
             ch.command(f"create table {target} {_engine(model)} as {sql}")
     except ClickHouseError as e:
@@ -410,6 +458,7 @@ def reconcile(settings: Settings, plan: BuildPlan, duckdb_runs: set[int]) -> lis
     died before keeping the replaced generation there as previous_1, else rolled back. With no
     served DuckDB file (a first run, or a damaged one being rebuilt) there is nothing to be in
     line with, and nothing is done. Returns what was done."""
+    shutil.rmtree(handover_folder(settings), ignore_errors=True)  # a killed run's
     if not duckdb_runs or not serves(settings, plan):
         return []
     ch, db = connect(settings), databases(settings)
