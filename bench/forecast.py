@@ -45,7 +45,7 @@ def main() -> None:
         pipeline.run(settings, drop)
         path = settings.warehouse_path
     with duckdb.connect(str(path), read_only=True) as con:
-        history = forecast.history(con)
+        history = forecast.history(forecast.on(con))
         accuracy = con.execute(
             "select series, measure, history_months, forecasts from mart_forecast_accuracy "
             "order by series = 'All states' desc, series, measure"

@@ -43,7 +43,7 @@ class PlannedModel:
     view: bool  # staging and intermediate models are views, the others tables
     order_by: tuple[str, ...] = ()  # ClickHouse's ordering key (the grain unless models.yaml says otherwise)
     partition_by: str | None = None  # ClickHouse's partitions
-    python: bool = False  # its rows were fitted in the DuckDB build (etl/forecast.py)
+    python: str | None = None  # the etl module whose rows it selects (`python_rows`), fitted in Python: BuildPlan.python
     sources: frozenset[str] = frozenset()  # the raw tables it reads, itself or through the models it reads
     scoped_sql: str | None = None  # a per-order model (grain holds order_id): its SQL over the touched orders' rows
     reads: frozenset[str] = frozenset()  # the models its SQL reads
@@ -84,6 +84,9 @@ class BuildPlan:
     models: tuple[PlannedModel, ...]
     views: tuple[View, ...]
     check: Callable[..., object]
+    # python(module, query): the rows an etl module fits for its models, by model name, and its
+    # notes, from the build `query(duckdb_sql, params) -> DataFrame` answers
+    python: Callable[..., tuple[dict, list[str]]] | None = None
 
 
 class NothingToRollBack(RuntimeError):

@@ -28,6 +28,7 @@ import hashlib
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import duckdb
 import numpy as np
@@ -153,12 +154,21 @@ def history_queries() -> list:
     return [compile_query(Query(list(MEASURES), by, complete_periods=True)) for by in groupings]
 
 
-def history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+Ask = Callable[[str, list], pd.DataFrame]  # a DuckDB query with `?` parameters, answered by a build
+
+
+def on(con: duckdb.DuckDBPyConnection) -> Ask:
+    """Queries answered by the DuckDB connection `con`."""
+    return lambda sql, params: con.execute(sql, params).df()
+
+
+def history(query: Ask) -> pd.DataFrame:
     """Revenue and orders by complete month, for Brazil (series ALL_STATES) and by customer
-    state: columns series, month_start, revenue, orders. Compiled by the semantic layer."""
+    state: columns series, month_start, revenue, orders. Compiled by the semantic layer, asked
+    of `query` (a DuckDB build: `on(con)`; ClickHouse's transpiles them)."""
     frames = []
     for compiled in history_queries():
-        frame = con.execute(compiled.sql, compiled.params).df()
+        frame = query(compiled.sql, list(compiled.params))
         frame["series"] = frame["customer_state"] if "customer_state" in frame else ALL_STATES
         frames.append(frame.dropna(subset=["series"]).rename(columns={"purchase_date": "month_start"}))
     found = pd.concat(frames, ignore_index=True)[["series", "month_start", *MEASURES]]
@@ -192,11 +202,11 @@ ACCURACY_COLUMNS = [
 ]
 
 
-def build(con: duckdb.DuckDBPyConnection, fits: Fits | None = None) -> Built:
+def build(query: Ask, fits: Fits | None = None) -> Built:
     """The rows of mart_revenue_forecast and mart_forecast_accuracy (empty, with the reason,
-    when the window holds fewer than MIN_HISTORY complete months); `fits`, the backtest's
-    forecasts fitted before, gains this run's."""
-    found = history(con)
+    when the window holds fewer than MIN_HISTORY complete months), from the build `query`
+    answers; `fits`, the backtest's forecasts fitted before, gains this run's."""
+    found = history(query)
     overall = found[found["series"] == ALL_STATES]
     # every month of the window, a month without orders included (as 0: a model needs no gaps)
     index = pd.date_range(overall["month_start"].min(), overall["month_start"].max(), freq="MS") if len(overall) else pd.DatetimeIndex([])

@@ -455,7 +455,7 @@ def build_plan() -> BuildPlan:
             m.layer in VIEW_LAYERS,
             tuple(m.clickhouse.get("order_by") or m.grain),
             m.clickhouse.get("partition_by"),
-            bool(m.python),
+            m.python or None,
             sources(m.name),
             scoped_sql(m.name) if per_order(m) else None,
             frozenset(references(m, names)),
@@ -465,7 +465,7 @@ def build_plan() -> BuildPlan:
     relations = {name: flat.flat_model(name) for name in flat.load().models}
     semantic = tuple(View(f"{flat.SCHEMA}.{r.view}", r.sql, name) for name, r in relations.items())
     rows = tuple(View(view, sql) for view, sql in warehouse_views().items())
-    return BuildPlan(built, semantic + rows, _check_built)
+    return BuildPlan(built, semantic + rows, _check_built, python_rows)
 
 
 def _check_built(count: Callable[[str], int], table: Callable[[str], str], increment: Increment | None = None) -> list[str]:
@@ -480,17 +480,27 @@ def model_line(name: str, rows: int, seconds: float) -> str:
 
 
 def _python_rows(con: duckdb.DuckDBPyConnection, module: str, report: BuildReport) -> dict[str, object]:
-    """The rows an etl module computes for its models, by model name."""
+    """The rows an etl module computes for its models, by model name, from the build on `con`
+    (the backtest's fits of the build it started from reused, this run's kept)."""
+    from olist_bi.etl import forecast
+
+    fits = forecast.Fits.load(con)
+    rows, notes = python_rows(module, forecast.on(con), fits)
+    fits.save(con)
+    report.notes.extend(notes)
+    return rows
+
+
+def python_rows(module: str, query, fits=None) -> tuple[dict[str, object], list[str]]:
+    """The rows the etl module `module` computes for its models, by model name, and its notes,
+    from the build `query` answers (etl/forecast.py's `Ask`)."""
     if module != "forecast":
         raise ValueError(f"unknown python builder {module!r}")
     from olist_bi.etl import forecast
 
-    fits = forecast.Fits.load(con)  # the backtest's fits of the build this one started from
-    built = forecast.build(con, fits)
-    fits.save(con)
-    if built.note:
-        report.notes.append(built.note)
-    return {"mart_revenue_forecast": built.forecast_rows, "mart_forecast_accuracy": built.accuracy_rows}
+    built = forecast.build(query, fits)
+    rows = {"mart_revenue_forecast": built.forecast_rows, "mart_forecast_accuracy": built.accuracy_rows}
+    return rows, [built.note] if built.note else []
 
 
 def test_contracts(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> list[str]:

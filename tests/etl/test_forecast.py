@@ -126,7 +126,7 @@ def test_a_month_without_orders_in_a_state_counts_zero(warehouse, tmp_path):
         month = con.execute("select min(first_day) + interval 4 month from mart_reporting_window").fetchone()[0]
         for table in ("fact_payments", "fact_deliveries"):
             con.execute(f"delete from {table} where customer_state = 'SP' and date_trunc('month', purchase_date) = ?", [month])
-        built = forecast.build(con)
+        built = forecast.build(forecast.on(con))
     rows = built.forecast_rows
     gap = rows[(rows["series"] == "SP") & (rows["month_start"] == pd.Timestamp(month))]
     assert list(gap[["revenue", "orders"]].iloc[0]) == [0, 0]
@@ -138,7 +138,7 @@ def test_a_month_without_any_order_is_a_zero_not_a_gap(monkeypatch):
     rows = [
         {"series": "All states", "month_start": m, "revenue": 1000.0 + 10 * i, "orders": 10 + i} for i, m in enumerate(months) if i != 7
     ]
-    monkeypatch.setattr(forecast, "history", lambda con: pd.DataFrame(rows))
+    monkeypatch.setattr(forecast, "history", lambda query: pd.DataFrame(rows))
     built = forecast.build(None)
     history = built.forecast_rows[~built.forecast_rows["is_forecast"]]
     assert len(history) == 15 and list(history[history["month_start"] == months[7]][["revenue", "orders"]].iloc[0]) == [0, 0]

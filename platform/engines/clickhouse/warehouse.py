@@ -44,6 +44,7 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from olist_bi.contract import BY_TABLE
 from olist_bi.engines.base import BuildFailed, BuildPlan, Increment, NothingToRollBack, PlannedModel, Progress
@@ -154,11 +155,11 @@ def build(
         else:
             increment = None
             _load_raw(ch, db, plan, source)
-        rows = {}
+        rows, fitted = {}, {}
         for model in plan.models:
             began = time.perf_counter()
             kept = _build_in_increment(ch, db, plan, model, increment) if increment else None
-            rows[model.name] = kept if kept is not None else _build_model(ch, db, plan, model, source)  # 0 rows is kept too
+            rows[model.name] = kept if kept is not None else _build_model(ch, db, plan, model, fitted)  # 0 rows is kept too
             progress(model.name, rows[model.name], time.perf_counter() - began)
         loads = source.execute("select * from meta.loads").fetch_arrow_table()
         for database in (db.build, db.raw(db.build)):  # the raw history's runs, and the served generation's
@@ -237,7 +238,7 @@ def _touch(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDB
     reporting window and the new one (its view, and the views it reads, made first)."""
     ch.create_from_arrow(f"{db.staging}.drop_keys", source.execute(increment.noted).fetch_arrow_table(), RAW_ENGINE)
     for model in _views_read_by(plan, tables_read(increment.touched_sql)):
-        _build_model(ch, db, plan, model, source)
+        _build_model(ch, db, plan, model, {})
     tables = _tables(db, plan) | {"drop_keys": f"{db.staging}.drop_keys", "mart_reporting_window": f"{db.served}.mart_reporting_window"}
     ch.command(f"create table {db.staging}.touched_orders {RAW_ENGINE} as {to_clickhouse(increment.touched_sql, tables)}")
 
@@ -335,11 +336,10 @@ def _engine(model: PlannedModel) -> str:
     return clause + " SETTINGS allow_nullable_key = 1"
 
 
-def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, source: duckdb.DuckDBPyConnection) -> int:
+def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, fitted: dict[str, object]) -> int:
+    """Build one model whole; `fitted`: the rows fitted in Python so far, by model (`_fitted`)."""
     if model.python:
-        # the rows etl/forecast.py fitted in the DuckDB build, as the model's python_rows
-        data = source.execute(f"select * from {model.name}").fetch_arrow_table()
-        ch.create_from_arrow(f"{db.staging}.python_rows", data, RAW_ENGINE)
+        ch.create_from_arrow(f"{db.staging}.python_rows", _fitted(ch, db, plan, model, fitted), RAW_ENGINE)
     sql = to_clickhouse(model.sql, _tables(db, plan))
     target = _tables(db, plan)[model.name]
     try:
@@ -353,6 +353,28 @@ def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedM
         if model.python:
             ch.command(f"drop table if exists {db.staging}.python_rows sync")
     return int(ch.scalar(f"select count() from {target}"))
+
+
+def _fitted(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, fitted: dict[str, object]) -> pa.Table:
+    """The rows a model built in Python selects (its `python_rows`): fitted by its etl module
+    (`plan.python`) from this build's tables in ClickHouse, the module's queries transpiled,
+    then typed by the model's own SQL in DuckDB (an empty frame has no types). The module's
+    notes (no forecast, and why) are the DuckDB build's to report."""
+    if model.name not in fitted:
+        tables = _tables(db, plan)
+
+        def query(sql: str, params: list):
+            answer = ch.arrow(*to_clickhouse_query(sql, params, tables))
+            frame = answer.to_pandas()
+            for field in answer.schema:  # decimals as floats, as DuckDB hands a frame over: the nearest float
+                if pa.types.is_decimal(field.type):  # (Python's; pyarrow's cast misses it by one bit in eight)
+                    frame[field.name] = frame[field.name].astype("float64")
+            return frame
+
+        fitted.update(plan.python(model.python, query)[0])
+    with duckdb.connect() as con:
+        con.register("python_rows", fitted[model.name])
+        return con.execute(model.sql).fetch_arrow_table()
 
 
 # -- publish and roll back ------------------------------------------------------------------
