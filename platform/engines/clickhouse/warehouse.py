@@ -15,7 +15,7 @@ then, before anything is published:
 2. builds every model from its own `.sql` (DuckDB SQL transpiled by `dialect`): staging and
    intermediate models as views in `<db>_staging`, dims, facts and marts as MergeTree tables
    in `<db>_build` (ordering keys and partitions from models.yaml); the forecast models
-   select the rows the DuckDB build fitted. After an increment a per-order table is the
+   fitted in Python from this build's facts (`_fitted`). After an increment a per-order table is the
    served one cloned, its touched orders' rows deleted (lightweight DELETE) and built again
    from its scoped SQL, and a table whose sources the drop left alone is cloned as it is;
 3. checks every model's contract there and the semantic layer's flat views, so a broken
@@ -133,7 +133,7 @@ def build(
     increment: Increment | None = None,
 ) -> dict[str, int]:
     """Build every model of `plan` in ClickHouse from the DuckDB build `source` (its `raw`
-    tables, and the forecast rows it fitted); check the contracts and the views; return each
+    tables, on a full build); check the contracts and the views; return each
     model's row count; `progress` hears each model built. Raises `BuildFailed`; the served
     tables are not touched.
 
