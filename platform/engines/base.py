@@ -52,13 +52,11 @@ class PlannedModel:
 @dataclass(frozen=True)
 class Increment:
     """What an incremental run's drop changed (etl/increment.py), for an engine that keeps its
-    own raw history: it merges the drop's accepted rows, which it took with `hand_over`, into
-    its copy of `raw` (replacing the rows of the same unique key, or a snapshot whole), finds
-    the touched orders there, rebuilds the per-order models' rows of those orders and keeps
-    every model whose sources the drop left alone."""
+    own raw history (and merged the drop's accepted rows into it as they came: `hand_over`):
+    it finds the touched orders there, rebuilds the per-order models' rows of those orders
+    and keeps every model whose sources the drop left alone."""
 
-    changed: frozenset[str]  # the raw tables the drop changed (each handed over)
-    keys: tuple[tuple[str, tuple[str, ...]], ...]  # each changed table merged by key, and its unique key; the others are snapshots
+    changed: frozenset[str]  # the raw tables the drop changed
     noted: str  # a query of the build: (kind, key) of what the drop brings, as etl/increment.py notes it
     # DuckDB SQL of the touched orders' ids over `raw` (merged), the served `mart_reporting_window`,
     # the new `int_reporting_window` and `drop_keys` (the rows of `noted`)
@@ -139,10 +137,17 @@ class Engine(ABC):
         model, or None when there is nothing more. `increment`: what the run's drop changed,
         None after a full build. Raises `BuildFailed`; nothing is served."""
 
-    def hand_over(self, source: duckdb.DuckDBPyConnection, table: str) -> None:
-        """In an incremental run, right after the drop's accepted rows of `table`
-        (`incoming.<table>` of the build `source`) are merged into the build's `raw`: take them,
-        if the engine keeps its own raw history (`build` merges them there)."""
+    def start(self, source: duckdb.DuckDBPyConnection, incremental: bool) -> None:
+        """At the start of a run, the DuckDB build `source` opened (a copy of the served file
+        for an `incremental` run, else empty): make ready whatever raw history the engine keeps
+        of its own."""
+        return None
+
+    def hand_over(self, source: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...] | None) -> None:
+        """Right after a drop's accepted rows of `table` (`incoming.<table>` of the build
+        `source`) are merged into the build's `raw` (the rows of the same unique `key` replaced,
+        or a snapshot, `key` None, replaced whole): merge them likewise into the engine's own
+        raw history, if it keeps one."""
         return None
 
     @abstractmethod

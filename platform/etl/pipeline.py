@@ -228,6 +228,7 @@ def _run_locked(
         else:
             con = _open_build(settings, built, None)
         try:
+            run.serving.start(con, incremental)
             already = set() if full else {(row["source_file"], row["sha256"]) for row in previous_loads}
             new = [item for drop in drops for item in run.load(con, drop, already, full, source, allow_shrink, incremental)]
             if not new:
@@ -300,8 +301,7 @@ class _Run:
                     if incremental:
                         increment.note(con, table)
                     _merge(con, table)
-                    if incremental:
-                        self.serving.hand_over(con, table)
+                    self.serving.hand_over(con, table, None if table in SNAPSHOT_TABLES else _unique_columns(table))
             _account(con, log.run_id, fresh, result)
             detail.update(drop=str(drop), rows_read=sum(i.rows_read for i in fresh))
         return fresh
@@ -361,9 +361,7 @@ class _Run:
         """What the engine's build may take from this run's increment (None: a full build)."""
         if self.scope is None:
             return None
-        changed = self.scope.changed
-        keys = tuple((t, _unique_columns(t)) for t in sorted(changed) if t not in SNAPSHOT_TABLES)
-        return Increment(changed, keys, increment.noted_keys(con), increment.touched_sql("drop_keys"))
+        return Increment(self.scope.changed, increment.noted_keys(con), increment.touched_sql("drop_keys"))
 
     def _scope(self, con, new: list, detail: dict) -> transform.Scope | None:
         """What an increment rebuilds, or None to rebuild every model."""

@@ -44,47 +44,63 @@ def _rounded(value):
 def chain(tmp_path_factory, ops_url, clickhouse_url):
     """Three drops on ClickHouse, one run each (the last two incremental), the served tables
     after them; then a full rebuild's. (settings, the increments' rows, the full build's rows,
-    the runs' results, the tables the increments took from raw history.)"""
+    the runs' results, what the runs asked of ClickHouse's raw history.)"""
     root = tmp_path_factory.mktemp("ch-increment")
     base, added = root / "base", root / "added"
     generate(base, scale=0.05, seed=11)
     generate(added, scale=0.05, seed=11, start_date=dt.date(2018, 11, 1), months=1)
     changed = change_drop(base, root / "changed")
     settings = clickhouse_settings(root / "home", ops_url, clickhouse_url, DATABASE)
-    extended, touched = [], []
-    real_extend, real_scope = clickhouse._extend_raw, clickhouse._scope_raw
+    calls = {"start": [], "merged": [], "loaded whole": [], "touched": []}
+    real = {name: getattr(clickhouse, name) for name in ("start", "merge_drop", "_load_raw", "_scope_raw")}
 
-    def extend_raw(ch, db, plan, increment, folder):
-        extended.append(increment.changed)
-        return real_extend(ch, db, plan, increment, folder)
+    def start(settings, plan, source, incremental):
+        calls["start"].append(real["start"](settings, plan, source, incremental))
+        calls["merged"].append(set())
+        return calls["start"][-1]
+
+    def merge_drop(settings, plan, source, table, key):
+        calls["merged"][-1].add(table)
+        return real["merge_drop"](settings, plan, source, table, key)
+
+    def load_raw(*args):
+        calls["loaded whole"].append(len(calls["start"]))
+        return real["_load_raw"](*args)
 
     def scope_raw(ch, db, plan):
-        touched.append(ch.scalar(f"select count() from {db.staging}.touched_orders"))
-        return real_scope(ch, db, plan)
+        calls["touched"].append(ch.scalar(f"select count() from {db.staging}.touched_orders"))
+        return real["_scope_raw"](ch, db, plan)
 
-    clickhouse._extend_raw, clickhouse._scope_raw = extend_raw, scope_raw
+    spies = {"start": start, "merge_drop": merge_drop, "_load_raw": load_raw, "_scope_raw": scope_raw}
+    for name, spy in spies.items():
+        setattr(clickhouse, name, spy)
     try:
         results = [pipeline.run(settings, drop) for drop in (base, added, changed)]
+        increments = contents(settings, DATABASE)
+        full = pipeline.run(settings, None, full=True)
     finally:
-        clickhouse._extend_raw, clickhouse._scope_raw = real_extend, real_scope
-    increments = contents(settings, DATABASE)
-    full = pipeline.run(settings, None, full=True)
-    return settings, increments, contents(settings, DATABASE), results + [full], (extended, touched)
+        for name, function in real.items():
+            setattr(clickhouse, name, function)
+    return settings, increments, contents(settings, DATABASE), results + [full], calls
 
 
-def test_the_increments_extend_the_served_raw_history(chain):
-    *_, results, (extended, _) = chain
+def test_clickhouse_keeps_its_raw_history_from_the_drops_themselves(chain):
+    """Raw history is never loaded from the DuckDB build: a full run merges each drop into
+    empty tables, an increment into the served generation's, as each drop is validated."""
+    *_, results, calls = chain
     assert all(r.status == "succeeded" for r in results), [r.message for r in results]
-    assert len(extended) == 2  # the two incremental runs; the first and the full one load raw whole
-    assert "orders" in extended[0] and "sellers" in extended[1]
+    assert calls["start"] == ["replayed", "extended", "extended", "replayed"]
+    assert calls["loaded whole"] == []
+    assert calls["merged"][0] == calls["merged"][3] == set(BY_TABLE)  # every file of the first drop, replayed by the full run
+    assert "orders" in calls["merged"][1] and "sellers" in calls["merged"][2]
 
 
 def test_clickhouse_finds_the_touched_orders_in_its_own_history(chain):
     """From the keys the drop brought and its own raw history, ClickHouse touches the orders
     the DuckDB build touched: no more, no fewer."""
-    *_, results, (_, touched) = chain
-    assert touched == [r.touched_orders for r in results[1:3]]
-    assert all(t > 0 for t in touched)
+    *_, results, calls = chain
+    assert calls["touched"] == [r.touched_orders for r in results[1:3]]
+    assert all(t > 0 for t in calls["touched"])
 
 
 def test_an_increment_and_a_full_rebuild_hold_the_same_rows_on_clickhouse(chain):

@@ -274,7 +274,8 @@ def test_the_increment_benchmark_runs_a_full_build_and_an_increment(tmp_path, op
     for result in results:
         assert result["full_stages"].keys() >= {"extract", "transform", "readers"} and "copy" not in result["full_stages"]
         assert "copy" in result["increment_stages"] and 0 < result["touched_orders"] < result["orders"]
-        assert result["ratio"] == pytest.approx(result["increment_seconds"] / result["full_seconds"], abs=0.002)
+        # the seconds are rounded to 0.01 s and the ratio before them: at this scale a run takes seconds
+        assert result["ratio"] == pytest.approx(result["increment_seconds"] / result["full_seconds"], rel=0.01)
         assert result["full_peak_gb"] > 0
     assert "clickhouse" in results[1]["increment_stages"] and "clickhouse" not in results[0]["increment_stages"]
     duck, house = (r["disk_gb"] for r in results)

@@ -28,6 +28,7 @@ class ClickHouseEngine(Engine):
     def __init__(self, settings, plan=None):
         super().__init__(settings, plan)
         self.file = DuckDBEngine(settings, plan)  # the DuckDB file: raw history, quarantine
+        self._raw: str | None = None  # where this run's raw history stands in ClickHouse (warehouse.start)
 
     def serves(self) -> bool:
         return warehouse.serves(self.settings, self.plan)
@@ -38,10 +39,14 @@ class ClickHouseEngine(Engine):
         return "ClickHouse serves no warehouse yet: `olist-bi etl run --full` builds it there"
 
     def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> dict[str, int]:
-        return warehouse.build(self.settings, self.plan, source, progress, increment)
+        return warehouse.build(self.settings, self.plan, source, progress, increment, self._raw)
 
-    def hand_over(self, source: duckdb.DuckDBPyConnection, table: str) -> None:
-        warehouse.hand_over(self.settings, source, table)
+    def start(self, source: duckdb.DuckDBPyConnection, incremental: bool) -> None:
+        self._raw = warehouse.start(self.settings, self.plan, source, incremental)
+
+    def hand_over(self, source: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...] | None) -> None:
+        if self._raw is not None:  # else the build loads the DuckDB build's raw tables whole
+            warehouse.merge_drop(self.settings, self.plan, source, table, key)
 
     def publish(self, built: Path) -> Path:
         warehouse.publish(self.settings, self.plan)

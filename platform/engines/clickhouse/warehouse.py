@@ -3,21 +3,22 @@ answer the semantic layer's queries.
 
 The ETL stays one pipeline. Extract, the source contract, the quality rules and their
 quarantine, the merge of a drop into `raw` and the row accounting run in DuckDB as on the
-DuckDB engine, and the DuckDB file is still built and published (it keeps `raw` and the
-quarantine for the next incremental run and for rollback). With the ClickHouse engine the run
-then, before anything is published:
+DuckDB engine, and the DuckDB file is still built and published (it keeps the quarantine, and
+`raw` for the next incremental run's quality rules and the increment's scope). With the
+ClickHouse engine the run also:
 
-1. puts the raw history in `<db>_build_raw`: after a full build, every `raw.*` table of the
-   build sent in batches; after an increment, the served generation's raw tables cloned
-   (`CREATE TABLE ... CLONE AS`: hard links to its parts, no copy) with the drop's accepted
-   rows merged in, read by ClickHouse from the Parquet files the run handed over
-   (`hand_over`; engines/base.py's `Increment`), and the touched orders found there;
+1. keeps the raw history in `<db>_build_raw`: at the run's start (`start`) the served
+   generation's raw tables cloned (`CREATE TABLE ... CLONE AS`: hard links to its parts, no
+   copy), or empty tables for a full run; then each drop's accepted rows, as soon as the
+   quality rules have passed them, merged in (`merge_drop`): written as Parquet and read by
+   ClickHouse itself, the rows of the same unique key replaced, a snapshot replaced whole;
+   after an increment the touched orders are found there (`_touch`);
 2. builds every model from its own `.sql` (DuckDB SQL transpiled by `dialect`): staging and
    intermediate models as views in `<db>_staging`, dims, facts and marts as MergeTree tables
    in `<db>_build` (ordering keys and partitions from models.yaml); the forecast models
-   fitted in Python from this build's facts (`_fitted`). After an increment a per-order table is the
-   served one cloned, its touched orders' rows deleted (lightweight DELETE) and built again
-   from its scoped SQL, and a table whose sources the drop left alone is cloned as it is;
+   fitted in Python from this build's facts (`_fitted`). After an increment a per-order table
+   is the served one's untouched rows and its touched orders' rows built again from its
+   scoped SQL, and a table whose sources the drop left alone is cloned as it is;
 3. checks every model's contract there and the semantic layer's flat views, so a broken
    build fails the run with the served tables untouched.
 
@@ -131,30 +132,29 @@ def build(
     source: duckdb.DuckDBPyConnection,
     progress: Progress = lambda *_: None,
     increment: Increment | None = None,
+    raw: str | None = None,
 ) -> dict[str, int]:
-    """Build every model of `plan` in ClickHouse from the DuckDB build `source` (its `raw`
-    tables, on a full build); check the contracts and the views; return each
-    model's row count; `progress` hears each model built. Raises `BuildFailed`; the served
-    tables are not touched.
+    """Build every model of `plan` in ClickHouse; check the contracts and the views; return
+    each model's row count; `progress` hears each model built. Raises `BuildFailed`; the
+    served tables are not touched.
 
-    After an increment, when the served generation keeps its raw history (`_extends`), the
-    build starts from it instead: its raw tables are cloned (hard links, no copy) and the
-    drop's accepted rows merged in (`_extend_raw`); the touched orders are found there
-    (`_touch`); each per-order table is the served one's untouched rows and its touched
-    orders' rows built again from its scoped SQL; a table whose sources the drop left alone
-    is cloned as it is; the others are built whole."""
+    `raw` says where the raw history stands (`start`): "extended" (the served generation's
+    cloned, each of the run's drops merged in as it was validated: `merge_drop`), "replayed"
+    (every drop of a full run merged into empty tables), or None (not started: every raw table
+    of the DuckDB build `source` loaded whole). After an increment on extended raw history,
+    the touched orders are found there (`_touch`); each per-order table is the served one's
+    untouched rows and its touched orders' rows built again from its scoped SQL; a table whose
+    sources the drop left alone is cloned as it is; the others are built whole."""
     ch, db = connect(settings), databases(settings)
     try:
-        for name in (db.build, db.raw(db.build), db.staging):
-            ch.command(f"drop database if exists {name} sync")
-            ch.command(f"create database {name}")
-        if increment is not None and _extends(ch, db, plan, source):
-            _extend_raw(ch, db, plan, increment, handover_folder(settings))
+        if raw is None:
+            _create_build(ch, db)
+            _load_raw(ch, db, plan, source)
+        if raw == "extended" and increment is not None:
             _touch(ch, db, plan, source, increment)
             _scope_raw(ch, db, plan)
         else:
             increment = None
-            _load_raw(ch, db, plan, source)
         rows, fitted = {}, {}
         for model in plan.models:
             began = time.perf_counter()
@@ -174,18 +174,48 @@ def build(
         shutil.rmtree(handover_folder(settings), ignore_errors=True)
 
 
+def _create_build(ch: ClickHouse, db: Databases) -> None:
+    for name in (db.build, db.raw(db.build), db.staging):
+        ch.command(f"drop database if exists {name} sync")
+        ch.command(f"create database {name}")
+
+
+def start(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, incremental: bool) -> str | None:
+    """At the start of a run, before its first drop is validated: the build's databases, and
+    its raw history ready for `merge_drop`. An incremental run extends the served generation's
+    raw history when it is of the runs the DuckDB build `source` starts from (its raw tables
+    cloned: hard links to their parts, no copy): "extended"; a full run starts from empty raw
+    tables: "replayed". None when the served generation cannot be extended (published before
+    raw history was kept, or swapped back with one): `build` then loads the DuckDB build's."""
+    ch, db = connect(settings), databases(settings)
+    try:
+        _create_build(ch, db)
+        if incremental and _extends(ch, db, plan, source):
+            for table in BY_TABLE:
+                ch.command(f"create table {_tables(db, plan)[f'raw.{table}']} clone as {db.raw(db.served)}.{table}")
+            return "extended"
+        if incremental:
+            return None
+        for table in BY_TABLE:  # typed as a load of the DuckDB build's tables would type them
+            empty = source.execute(f"select * from raw.{table} limit 0").fetch_arrow_table()
+            ch.create_from_arrow(_tables(db, plan)[f"raw.{table}"], empty, RAW_ENGINE)
+        return "replayed"
+    except ClickHouseError as e:
+        raise BuildFailed(f"the ClickHouse build failed: {e}") from e
+
+
 BATCH_ROWS = 500_000  # rows per batch a raw table is sent in: never a whole table in one process's memory
 
 
 def _extends(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection) -> bool:
     """Whether the served generation can be extended: it holds every table and raw table, and
-    its raw history is of the runs the build started from (a generation published before raw
-    history was kept, or swapped back with one, holds none)."""
+    its raw history is of the runs the DuckDB build `source` starts from (a generation
+    published before raw history was kept, or swapped back with one, holds none)."""
     served_raw = db.raw(db.served)
     if not (set(served_tables(plan)) <= _table_names(ch, db.served) and set(BY_TABLE) <= _table_names(ch, served_raw)):
         return False
     runs, built = _runs(ch, served_raw), {r for (r,) in source.execute("select run_id from meta.loads").fetchall()}
-    return bool(runs) and runs == _runs(ch, db.served) == built - {max(built)}  # the build: the served runs and this one
+    return bool(runs) and runs == _runs(ch, db.served) == built
 
 
 def _load_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection) -> None:
@@ -195,41 +225,40 @@ def _load_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.Duc
 
 
 def handover_folder(settings: Settings) -> Path:
-    """Where an incremental run hands its drop's accepted rows over (`hand_over`), one Parquet
-    file per raw table, until the build has read them."""
+    """Where a run hands a drop's accepted rows over (`merge_drop`), one Parquet file per raw
+    table, until ClickHouse has read them."""
     return settings.tmp_dir / "clickhouse-handover"
 
 
-def hand_over(settings: Settings, source: duckdb.DuckDBPyConnection, table: str) -> None:
-    """The drop's accepted rows of `table` (`incoming.<table>` of the build `source`, just
-    merged into its `raw`) written as Parquet for ClickHouse to read (`_extend_raw`)."""
+def merge_drop(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...] | None) -> None:
+    """Merge a drop's accepted rows of `table` (`incoming.<table>` of the DuckDB build
+    `source`, just merged into its `raw`) into the build's raw history (`start`), as the
+    DuckDB build merges them (etl/pipeline.py's `_merge`): the rows of the same unique `key`
+    replaced, or a snapshot (`key` None) replaced whole. The rows are written as Parquet and
+    read by ClickHouse itself (embedded: its `file()`; a server: the file streamed as the body
+    of an INSERT), never held whole in this process."""
+    ch, db = connect(settings), databases(settings)
     folder = handover_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    columns = ", ".join(BY_TABLE[table].header)
-    source.execute(f"copy (select {columns} from incoming.{table} order by _row) to '{folder / table}.parquet' (format parquet)")
-
-
-def _extend_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, increment: Increment, folder: Path) -> None:
-    """The served raw history, cloned (hard links to its parts), with the drop's accepted rows
-    merged as the DuckDB build merges them (etl/pipeline.py's `_merge`): of a table merged by
-    key, the rows of the same unique key replaced; a snapshot replaced whole. The rows come
-    from the files `hand_over` wrote, which ClickHouse reads itself."""
-    keyed = dict(increment.keys)
-    for table in BY_TABLE:
-        target = _tables(db, plan)[f"raw.{table}"]
-        ch.command(f"create table {target} clone as {db.raw(db.served)}.{table}")
-        if table not in increment.changed:
-            continue
-        staged, columns = f"{db.staging}.incoming_{table}", list(BY_TABLE[table].header)
+    columns = list(BY_TABLE[table].header)
+    names = ", ".join(f"`{c}`" for c in columns)
+    file = folder / f"{table}.parquet"
+    source.execute(f"copy (select {', '.join(columns)} from incoming.{table} order by _row) to '{file}' (format parquet)")
+    target, staged = _tables(db, plan)[f"raw.{table}"], f"{db.staging}.incoming_{table}"
+    try:
+        ch.command(f"drop table if exists {staged} sync")
         ch.command(f"create table {staged} as {target} {RAW_ENGINE}")
-        ch.insert_file(staged, folder / f"{table}.parquet", columns)
-        if table in keyed:
-            key = ", ".join(keyed[table])
-            ch.command(f"delete from {target} where ({key}) in (select {key} from {staged})")
-        else:
+        ch.insert_file(staged, file, columns)
+        if key is None:
             ch.command(f"truncate table {target}")
-        names = ", ".join(f"`{c}`" for c in columns)
+        elif ch.scalar(f"select count() from {target}"):
+            ch.command(f"delete from {target} where ({', '.join(key)}) in (select {', '.join(key)} from {staged})")
         ch.command(f"insert into {target} ({names}) select {names} from {staged}")
+        ch.command(f"drop table {staged} sync")
+    except ClickHouseError as e:
+        raise BuildFailed(f"the ClickHouse build failed: {e}") from e
+    finally:
+        file.unlink(missing_ok=True)
 
 
 def _touch(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> None:
