@@ -102,16 +102,18 @@ def measure(scale: float, engine: str, base: Path, added: Path, say) -> dict:
 
 
 def disk_use(work: Path) -> dict[str, float]:
-    """What the home holds after the increment, in GB: the served warehouse file (models, raw
-    history, quarantine), every generation kept of it, the reader copy and each scoped copy
-    (their served files), and embedded ClickHouse's folder (its generations and their raw history)."""
+    """What the home holds after the increment, in GB: on DuckDB the served warehouse file
+    (models, raw history, quarantine), every generation kept of it, the reader copy and each
+    scoped copy (their served files); on ClickHouse embedded ClickHouse's folder (its
+    generations and their raw history)."""
 
     def gb(paths) -> float:
         return round(sum(p.stat().st_size for p in paths if p.is_file()) / 1e9, 3)
 
-    home = work / "home"
-    out = {"warehouse": gb([(home / "warehouse.duckdb").resolve()])}
-    out["warehouse_generations"] = gb((home / "warehouse.duckdb.generations").glob("*"))
+    home, out = work / "home", {}
+    if (home / "warehouse.duckdb").exists():  # none on ClickHouse
+        out["warehouse"] = gb([(home / "warehouse.duckdb").resolve()])
+        out["warehouse_generations"] = gb((home / "warehouse.duckdb.generations").glob("*"))
     for link in sorted(home.glob("warehouse.*.duckdb")):
         out[link.name.removeprefix("warehouse.").removesuffix(".duckdb") + "_copy"] = gb([link.resolve()])
     if (work / "clickhouse").exists():

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from olist_bi.engines.base import engine
 from olist_bi.engines.duckdb import warehouse
 from olist_bi.semantic.catalog import CatalogError, UnknownName, load
 from olist_bi.semantic.compiler import CompileError, Filter, Query, available, compile_query, parse_by
@@ -93,7 +94,9 @@ def query(
     limit             at most this many rows
     arrow             a pyarrow Table (money as exact decimals) instead of a pandas
                       DataFrame (money as floats, dates as datetime64)
-    warehouse_path    the served warehouse (default: OLIST_WAREHOUSE_PATH or $OLIST_HOME's)
+    warehouse_path    a DuckDB warehouse file (default: the engine's served warehouse:
+                      OLIST_WAREHOUSE_PATH or $OLIST_HOME's, or ClickHouse's with
+                      OLIST_WAREHOUSE_ENGINE=clickhouse)
 
     Returns one row per group, the groups' columns first, then one column per metric.
     """
@@ -111,12 +114,19 @@ def query(
         raise QueryError(str(e)) from None
     sql = _ordered_and_limited(compiled.sql, compiled.columns, order_by, limit)
     settings = Settings.from_env()
-    path = Path(warehouse_path) if warehouse_path else settings.warehouse_path
-    limits = warehouse.limits(settings)  # OLIST_QUERY_TIMEOUT_SECONDS and OLIST_QUERY_MAX_RESULT_MB
-    with warehouse.connect(path, query_limits=limits) as con:
+    serving = engine(settings)
+    if warehouse_path or serving.history_in_file:  # a DuckDB file
+        path = Path(warehouse_path) if warehouse_path else settings.warehouse_path
+        limits = warehouse.limits(settings)  # OLIST_QUERY_TIMEOUT_SECONDS and OLIST_QUERY_MAX_RESULT_MB
+        with warehouse.connect(path, query_limits=limits) as con:
+            if filters:
+                _check_values(lambda sql, params: con.execute(sql, params).fetchall(), filters, catalog)
+            table = _arrow_capped(con.execute(sql, compiled.params), limits.max_result_bytes)
+    else:  # the engine's server (ClickHouse), within the same limits
         if filters:
-            _check_values(con, filters, catalog)
-        table = _arrow_capped(con.execute(sql, compiled.params), limits.max_result_bytes)
+            _check_values(serving.query, filters, catalog)
+        rows = serving.query(sql, compiled.params)
+        table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(compiled.columns)})
     if arrow:
         return table  # money stays exact (decimal128)
     frame = table.to_pandas(date_as_object=False)  # dates as datetime64, ready to plot
@@ -164,7 +174,7 @@ def _date(value, what: str) -> dt.date | None:
         raise QueryError(f"{what} is a date, YYYY-MM-DD; got {value!r}") from None
 
 
-def _check_values(con, filters: list[Filter], catalog) -> None:
+def _check_values(ask, filters: list[Filter], catalog) -> None:
     """A filter value the warehouse does not hold would silently answer nothing: refuse it,
     naming the values there are."""
     for f in filters:
@@ -177,7 +187,7 @@ def _check_values(con, filters: list[Filter], catalog) -> None:
         )
         groups = [parse_by(f.dimension)] + [parse_by(d) for d in metric.requires if d != f.dimension]
         listing = compile_query(Query([metric.name], groups), catalog)
-        known = {str(r[0]) for r in con.execute(listing.sql, listing.params).fetchall() if r[0] is not None}
+        known = {str(r[0]) for r in ask(listing.sql, listing.params) if r[0] is not None}
         missing = [v for v in f.values if v not in known]
         if missing:
             shown = ", ".join(sorted(known)[:40]) + (" ..." if len(known) > 40 else "")

@@ -92,8 +92,8 @@ class BITool(ABC):
         """Provision the tool over its REST API, idempotently."""
 
     @abstractmethod
-    def after_publish(self, generation: Path, say=print) -> str:
-        """Make the tool serve the newly published warehouse generation; return a summary."""
+    def after_publish(self, generation: str, say=print) -> str:
+        """Make the tool serve the newly published warehouse generation (its name); return a summary."""
 
     @abstractmethod
     def review_access(self) -> list[str]:
@@ -122,15 +122,19 @@ def tools(settings: Settings) -> list[BITool]:
 
 def after_publish(settings: Settings, say=print) -> list[Outcome]:
     """Run every reachable tool's after-publish step for the generation served now; audit it."""
-    from olist_bi.engines.duckdb import warehouse
+    from olist_bi.engines.base import engine
     from olist_bi.operations import audit, store
     from olist_bi.operations.postgres import database_url
 
-    generation = warehouse.current(settings.warehouse_path)
+    serving = engine(settings)
+    served = serving.ledger()
+    if served is None:
+        raise RuntimeError(f"no warehouse is served at {serving.location}: load a drop first (`olist-bi etl run --source DIR`)")
+    generation = Path(served.generation).name
     outcomes = _on_each_reachable(settings, lambda each: each.after_publish(generation, say))
     with store.connect(database_url(settings)) as ops:
-        details = {"generation": generation.name, **{o.tool: {"status": o.status, "message": o.message} for o in outcomes}}
-        audit.append(ops, "bi.after_publish", str(settings.warehouse_path), details, source="bi")
+        details = {"generation": generation, **{o.tool: {"status": o.status, "message": o.message} for o in outcomes}}
+        audit.append(ops, "bi.after_publish", serving.location, details, source="bi")
     return outcomes
 
 

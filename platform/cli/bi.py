@@ -58,9 +58,11 @@ def bi_after_publish(fmt: str) -> None:
     `etl run` and `etl rollback` do): Superset drops its cached chart data and warms the
     dashboards; Metabase is pointed at the current generation. Use it after a tool was down
     during a publish."""
-    from olist_bi.engines.duckdb import warehouse
+    from olist_bi.engines.base import engine
 
     settings = load_settings()
-    warehouse.current(settings.warehouse_path)
+    serving = engine(settings)
+    if serving.ledger() is None:
+        raise click.ClickException(f"no warehouse is served at {serving.location}: load a drop first (`olist-bi etl run --source DIR`)")
     outcomes = outcome_rows(run_after_publish(settings))
     emit(fmt, outcomes, lambda: [click.echo(f"{o['tool']}: {o['status']}: {o['message']}", err=o["status"] != "done") for o in outcomes])

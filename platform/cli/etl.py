@@ -111,7 +111,7 @@ def etl_run(source: Path | None, full: bool, allow_shrink: bool, after_publish: 
 def etl_status(limit: int, fmt: str) -> None:
     """Show recent runs: trigger, status, duration, rows, quality summary, and the error of
     failed runs."""
-    from olist_bi.engines.duckdb import warehouse
+    from olist_bi.engines.base import Damaged, engine
     from olist_bi.operations import store
 
     settings = load_settings()
@@ -133,9 +133,10 @@ def etl_status(limit: int, fmt: str) -> None:
         }
         for r in runs
     ]
+    serving = engine(settings)
     try:
-        served = warehouse.current(settings.warehouse_path).name
-    except warehouse.WarehouseMissing:
+        served = (ledger := serving.ledger()) and ledger.generation
+    except Damaged:
         served = None
 
     def table() -> None:
@@ -158,11 +159,11 @@ def etl_status(limit: int, fmt: str) -> None:
                 first, *rest = r["error"].splitlines()
                 click.echo(f"       {first}" + (f" (+{len(rest)} lines)" if rest else ""))
         if served:
-            click.echo(f"served warehouse: {settings.warehouse_path} (generation {served})")
+            click.echo(f"served warehouse: {serving.location} (generation {served})")
         else:
-            click.echo(f"served warehouse: none yet at {settings.warehouse_path}")
+            click.echo(f"served warehouse: none yet at {serving.location}")
 
-    emit(fmt, rows, table, {"runs": rows, "served_warehouse": {"path": str(settings.warehouse_path), "generation": served}})
+    emit(fmt, rows, table, {"runs": rows, "served_warehouse": {"path": serving.location, "generation": served}})
 
 
 @etl.command(name="rollback")
@@ -171,25 +172,26 @@ def etl_status(limit: int, fmt: str) -> None:
 def etl_rollback(after_publish: bool, fmt: str) -> None:
     """Serve the previous warehouse file again (the newest of the two kept), atomically.
     Undoes the last publish; run it twice to go back two."""
+    from olist_bi.engines.base import engine
     from olist_bi.etl import pipeline
 
     settings = load_settings()
     done = pipeline.rollback(settings, lambda message: click.echo(message, err=True))
-    restored, left = done.restored, done.older_left
+    restored, left = Path(done.restored).name, done.older_left
     outcomes = run_after_publish(settings) if after_publish else []
 
     def table() -> None:
-        click.echo(f"serving {restored.name} again as {settings.warehouse_path}")
+        click.echo(f"serving {restored} again as {engine(settings).location}")
         click.echo(f"{left} older file(s) left to roll back to")
         print_outcomes(outcomes)
 
     emit(
         fmt,
-        [{"restored": restored.name, "older_left": left}],
+        [{"restored": restored, "older_left": left}],
         table,
         {
-            "restored": restored.name,
-            "served_path": str(settings.warehouse_path),
+            "restored": restored,
+            "served_path": engine(settings).location,
             "older_left": left,
             "after_publish": outcome_rows(outcomes),
         },

@@ -2,14 +2,18 @@
 engine that serves the warehouse, and the one place that picks it (`engine`, from
 OLIST_WAREHOUSE_ENGINE).
 
-The pipeline extracts, validates and builds the models in DuckDB, then hands the build to the
-engine: `build` makes what the engine serves beyond that DuckDB file (nothing on DuckDB; every
-model again on ClickHouse, from the plan it is given), `publish` serves it all or nothing, and
-`take_back`, `rollback`, `versions` and `reconcile` keep what is served consistent through a
-failed run, a rollback and a run killed half-way. `query` answers the semantic layer's
-compiled SQL from what is served; `bi_reader`, `publishes_in_place` and `native_sql` are what
-the BI tools need to read it. The engines import neither the pipeline, the semantic layer nor
-the BI tools: what to build comes in as a `BuildPlan`.
+The pipeline extracts and validates each drop in DuckDB. Where raw history lives is the
+engine's: in the DuckDB file itself (`history_in_file`: DuckDB, whose build of the models is the
+warehouse), or in the engine (ClickHouse), which makes its raw history ready at the run's
+`start`, is given each file's accepted rows as they are merged (`hand_over`), puts in the run's
+DuckDB scratch the rows of history a file's rules read (`mirror`, `held`), and builds every
+model itself (`build`, from the `BuildPlan` and, after an increment, the `Increment`).
+`publish` serves it all or nothing, and `take_back`, `rollback`, `versions` and `reconcile` keep
+what is served consistent through a failed run, a rollback and a run killed half-way;
+`ledger` says what is served and the files it holds. `query` and `columns` answer the semantic
+layer's compiled SQL from what is served; `bi_reader`, `publishes_in_place` and `native_sql`
+are what the BI tools need to read it. The engines import neither the pipeline, the semantic
+layer nor the BI tools: what to build comes in as a `BuildPlan`.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Increment:
 
     changed: frozenset[str]  # the raw tables the drop changed
     noted: str  # a query of the build: (kind, key) of what the drop brings, as etl/increment.py notes it
+    most: float  # touching more than this share of the orders builds every model whole
     # DuckDB SQL of the touched orders' ids over `raw` (merged), the served `mart_reporting_window`,
     # the new `int_reporting_window` and `drop_keys` (the rows of `noted`)
     touched_sql: str
@@ -82,6 +87,7 @@ class BuildPlan:
     models: tuple[PlannedModel, ...]
     views: tuple[View, ...]
     check: Callable[..., object]
+    fingerprint: str = ""  # of the models (etl/increment.py): a served build of other models is not extended
     # python(module, query): the rows an etl module fits for its models, by model name, and its
     # notes, from the build `query(duckdb_sql, params) -> DataFrame` answers
     python: Callable[..., tuple[dict, list[str]]] | None = None
@@ -93,9 +99,36 @@ class NothingToRollBack(RuntimeError):
 
 @dataclass
 class Restored:
-    generation: Path  # the DuckDB file served again
+    generation: str  # the generation served again (DuckDB: its file; ClickHouse: its database and last run)
     kept: int  # generations still kept behind it
-    note: str | None = None  # what else the engine serves again (ClickHouse: the database it came from)
+    note: str | None = None  # what else the engine says of it (ClickHouse: the database it came from)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What an engine serves: its generation's name (DuckDB: the generation file; ClickHouse:
+    the database and its last run) and the files it was built from (its `meta.loads`: dicts
+    of run_id, source_file, path, sha256, rows_read, rows_loaded, rows_quarantined)."""
+
+    generation: str
+    loads: list[dict]
+
+
+class Damaged(RuntimeError):
+    """What is served cannot be read; an incremental run cannot build on it."""
+
+
+@dataclass
+class BuildResult:
+    """What an engine that builds the models itself built: rows per model, the notes of the
+    build (a forecast that could not be made), and after an increment the orders it touched
+    (None: every model built whole) among all orders."""
+
+    rows: dict[str, int]
+    notes: list[str]
+    touched: int | None = None
+    orders: int | None = None
+    rebuilt: str | None = None  # why an increment was built whole
 
 
 @dataclass(frozen=True)
@@ -127,15 +160,55 @@ class Engine(ABC):
             self._plan = self._plan()
         return self._plan
 
+    # Where raw history lives: in the DuckDB file the pipeline builds (True: the run starts from a
+    # copy of the served file and builds the models there), or in the engine (False: the DuckDB
+    # file is a scratch for one run's drops, which the engine takes with `hand_over`; the engine
+    # builds every model, from `build`'s `Increment`, and nothing of the file is published).
+    history_in_file = True
+
+    @property
+    def location(self) -> str:
+        """Where the served warehouse is, for people: the DuckDB file's path, or the engine's database."""
+        return str(self.settings.warehouse_path)
+
     @abstractmethod
     def serves(self) -> bool:
         """Whether a warehouse is served now."""
 
     @abstractmethod
-    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> dict[str, int] | None:
-        """After the DuckDB build `source`: build what this engine serves beyond it; its rows per
-        model, or None when there is nothing more. `increment`: what the run's drop changed,
-        None after a full build. Raises `BuildFailed`; nothing is served."""
+    def ledger(self) -> Ledger | None:
+        """What is served and the files it holds; None when nothing is. Raises `Damaged`."""
+
+    def extendable(self) -> bool:
+        """Whether an incremental run can start from what is served (else it replays every drop)."""
+        return self.serves()
+
+    def fingerprint(self, source: duckdb.DuckDBPyConnection) -> str | None:
+        """The fingerprint of the models that built what is served (BuildPlan.fingerprint), if it
+        recorded one; `source`: the run's DuckDB build."""
+        return None
+
+    def held(self, source: duckdb.DuckDBPyConnection, table: str) -> int:
+        """The rows raw history holds of `table` before the drop's are merged."""
+        return source.execute(f"select count(*) from raw.{table}").fetchone()[0]
+
+    def mirror(self, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str) -> None:
+        """Before a drop's file is validated in the DuckDB build `source`: put in its
+        `raw.<table>` the rows of raw history whose `column` is among `keys` (a query of
+        `source`), which its rules and notes read, when raw history is not in the file."""
+        return None
+
+    @abstractmethod
+    def columns(self, relation: str) -> list[str]:
+        """The columns of a served view or table, named as DuckDB SQL names it (`semantic.<view>`);
+        none when it does not exist."""
+
+    @abstractmethod
+    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> BuildResult | None:
+        """Build what the engine serves beyond the DuckDB build `source`: None when the file is
+        the warehouse (`history_in_file`), else every model, from the raw history it keeps and
+        `source`'s load ledger and quarantine. `increment`: what the run's drop changed, None
+        for a full build. Raises `BuildFailed`; nothing is served."""
 
     def start(self, source: duckdb.DuckDBPyConnection, incremental: bool) -> None:
         """At the start of a run, the DuckDB build `source` opened (a copy of the served file
@@ -151,9 +224,9 @@ class Engine(ABC):
         return None
 
     @abstractmethod
-    def publish(self, built: Path) -> Path:
-        """Serve the build (the finished DuckDB file `built`, and whatever `build` made), all or
-        nothing; return the DuckDB generation now served."""
+    def publish(self, built: Path) -> str:
+        """Serve the build, all or nothing: the finished DuckDB file `built` (when it is the
+        warehouse) or what `build` made; return the name of the generation now served."""
 
     @abstractmethod
     def take_back(self) -> None:

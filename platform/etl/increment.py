@@ -55,15 +55,6 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The fingerprint of the models that built the warehouse on `con`, if it recorded one."""
-    try:
-        row = con.execute("select fingerprint from meta.build").fetchone()
-    except duckdb.CatalogException:
-        return None
-    return row[0] if row else None
-
-
 def record(con: duckdb.DuckDBPyConnection, scope: transform.Scope | None) -> None:
     """After the build: store the models' fingerprint, and what an increment rebuilt, which the
     reader copies change in theirs (etl/readers.py): the touched orders (`meta.touched_orders`),
@@ -81,6 +72,18 @@ def record(con: duckdb.DuckDBPyConnection, scope: transform.Scope | None) -> Non
     for model in transform.models():
         if model.layer not in transform.VIEW_LAYERS and transform.rebuilt_in_scope(model, scope):
             con.execute(f"create table {ROWS}.{model.name} as select * from scoped_{model.name}")
+
+
+# What `note` reads of raw history for each table, as (raw table, its column, a query of the
+# build for the values it reads): the rows an engine keeping raw history outside the build puts
+# there first (engines/base.py's `mirror`), in this order.
+HISTORY_READS = {
+    "orders": [
+        ("orders", "order_id", "select order_id from incoming.orders"),
+        ("customers", "customer_id", "select customer_id from raw.orders where order_id in (select order_id from incoming.orders)"),
+    ],
+    "customers": [("customers", "customer_id", "select customer_id from incoming.customers")],
+}
 
 
 def note(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -108,9 +111,9 @@ def note(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.execute(f"insert into {NOTED} values ('snapshot', '{table}')")
 
 
-def rebuild_reason(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Why this run must rebuild every model rather than the touched orders, or None."""
-    stored = stored_fingerprint(con)
+def rebuild_reason(con: duckdb.DuckDBPyConnection, stored: str | None) -> str | None:
+    """Why this run must rebuild every model rather than the touched orders, or None; `stored`:
+    the fingerprint of the models that built what is served (the engine's)."""
     if stored is None:
         return "the served warehouse records no fingerprint of the models that built it"
     if stored != fingerprint():

@@ -1,11 +1,17 @@
 """One ETL run: extract, validate, merge, transform, publish, recorded in the operations store.
 
-The run builds a new DuckDB file beside the served warehouse. An incremental run starts from a
-copy of the served file (its `raw` tables hold everything loaded so far, its models the last
-build), merges the drop's accepted rows into `raw` in place and rebuilds what the drop touches
-(etl/increment.py); a full run (`--full`, or nothing served yet) starts from an empty file,
-replays every drop and builds every model. Either tests the contracts and only then swaps the
-file in. Any failure leaves the served file untouched and the run marked failed with its reason.
+On the DuckDB engine the run builds a new DuckDB file beside the served warehouse. An
+incremental run starts from a copy of the served file (its `raw` tables hold everything loaded
+so far, its models the last build), merges the drop's accepted rows into `raw` in place and
+rebuilds what the drop touches (etl/increment.py); a full run (`--full`, or nothing served
+yet) starts from an empty file, replays every drop and builds every model. Either tests the
+contracts and only then swaps the file in. Any failure leaves the served file untouched and
+the run marked failed with its reason.
+
+On an engine that keeps raw history itself (ClickHouse: engines/base.py's `history_in_file`),
+the DuckDB file is a scratch of the run: each drop is validated there against the rows of
+history its rules read (`mirror`), its accepted rows go to the engine as they are merged
+(`hand_over`), the engine builds every model, and nothing of the file is published.
 
 Which tables are appended and which rebuilt:
 - `raw.*`: orders, items, payments, reviews, customers, sellers and products are upserted by
@@ -23,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -35,10 +40,9 @@ import psycopg
 
 from olist_bi import contract
 from olist_bi.runtime import faults
-from olist_bi.engines.duckdb import warehouse
 from olist_bi.contract import BY_TABLE, DUCKDB_TYPES
 from olist_bi.etl import extract as extract_step
-from olist_bi.engines.base import BuildFailed, Engine, Increment, NothingToRollBack, engine
+from olist_bi.engines.base import BuildFailed, Damaged, Engine, Increment, NothingToRollBack, engine
 from olist_bi.engines.duckdb import publish as publish_step
 from olist_bi.etl import increment, quality, readers, transform
 from olist_bi.operations import audit, store
@@ -114,7 +118,7 @@ def run(
             audit.append(ops, "etl.run.skipped", f"run {log.run_id}", {"reason": message}, source="etl")
             return RunResult(log.run_id, "skipped", message)
         try:
-            for run_id in _complete_published_runs(ops, served):
+            for run_id in _complete_published_runs(ops, _serving(settings)):
                 say(f"completed the records of run {run_id}: its file is served, its process stopped after the publish")
             for run_id in store.close_abandoned_runs(ops):
                 say(f"closed run {run_id}, left running by a process that died")
@@ -165,7 +169,7 @@ def exclusive(settings: Settings) -> Iterator[None]:
 
 @dataclass
 class RollbackResult:
-    restored: Path  # the DuckDB generation served again
+    restored: str  # the generation served again (DuckDB: its file)
     older_left: int  # kept generations left to roll back to
     note: str | None = None  # what else the engine serves again (ClickHouse: its database)
 
@@ -184,7 +188,7 @@ def rollback(settings: Settings, say: Progress | None = None) -> RollbackResult:
             say(restored.note)
         readers.reconcile(settings, say)
     with store.connect(database_url(settings)) as ops:
-        audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": restored.generation.name}, source="etl")
+        audit.append(ops, "warehouse.rolled_back", str(settings.warehouse_path), {"restored": Path(restored.generation).name}, source="etl")
     return RollbackResult(restored.generation, restored.kept, restored.note)
 
 
@@ -208,29 +212,31 @@ def _run_locked(
     settings: Settings, ops: psycopg.Connection, source: Path | None, trigger: str, full: bool, say: Progress, allow_shrink: bool = False
 ) -> RunResult:
     served = settings.warehouse_path
-    previous_loads = _served_loads(served, ops, full, say)
-    drops = _drops_to_load(previous_loads, source, full)
+    serving = _serving(settings)
+    previous_loads = _served_loads(serving, ops, full, say)
+    incremental = not full and serving.extendable()
+    replay = full or (bool(previous_loads) and not incremental)  # every drop loaded so far, again
+    drops = _drops_to_load(previous_loads, source, replay)
     log = store.RunLog(ops, trigger, ", ".join(str(d) for d in drops) or None, full)
     audit.append(
         ops, "etl.run.started", f"run {log.run_id}", {"trigger": trigger, "drops": [str(d) for d in drops], "full": full}, source="etl"
     )
-    run = _Run(settings, ops, log, RunResult(log.run_id, "running", ""), say)
+    run = _Run(settings, ops, log, RunResult(log.run_id, "running", ""), say, serving)
     built = publish_step.building_path(served, log.run_id)
     copies: dict = {}  # the reader copies cut from it
     try:
         if not drops:
             raise EtlError("no drop to load: give --source DIR (a folder with the nine Olist files)")
-        incremental = not full and served.exists()
-        if incremental:
+        if incremental and serving.history_in_file:
             with _task(log, "copy", run.result, say) as detail:  # the served file, which the increment changes
                 con = _open_build(settings, built, publish_step.current(served))
                 detail["bytes"] = built.stat().st_size
-        else:
+        else:  # empty: a full build, or the scratch of an engine that keeps raw history itself
             con = _open_build(settings, built, None)
         try:
-            run.serving.start(con, incremental)
-            already = set() if full else {(row["source_file"], row["sha256"]) for row in previous_loads}
-            new = [item for drop in drops for item in run.load(con, drop, already, full, source, allow_shrink, incremental)]
+            serving.start(con, incremental)
+            already = set() if replay else {(row["source_file"], row["sha256"]) for row in previous_loads}
+            new = [item for drop in drops for item in run.load(con, drop, already, replay, source, allow_shrink, incremental)]
             if not new:
                 con.close()
                 built.unlink(missing_ok=True)
@@ -240,9 +246,10 @@ def _run_locked(
             con.execute("checkpoint")
         finally:
             con.close()
-        with _task(log, "readers", run.result, say) as detail:
-            copies = readers.cut_all(settings, built, log.run_id, say, scope=run.scope)
-            detail["copies"] = [reader.name for reader in copies]
+        if serving.history_in_file:
+            with _task(log, "readers", run.result, say) as detail:
+                copies = readers.cut_all(settings, built, log.run_id, say, scope=run.scope)
+                detail["copies"] = [reader.name for reader in copies]
         faults.point("before_rename")
         generation = run.publish(built, copies)
         return run.succeed(new, generation)
@@ -270,18 +277,18 @@ class _Run:
     log: store.RunLog
     result: RunResult
     say: Progress
+    serving: Engine
     scope: transform.Scope | None = None  # what an increment rebuilt (None: every model)
-
-    @functools.cached_property
-    def serving(self) -> Engine:
-        return _serving(self.settings)
 
     def _model_built(self, name: str, rows: int, seconds: float) -> None:
         self.say(transform.model_line(name, rows, seconds))
 
-    def load(self, con, drop: Path, already: set, full: bool, source: Path | None, allow_shrink: bool, incremental: bool) -> list:
+    def load(self, con, drop: Path, already: set, replay: bool, source: Path | None, allow_shrink: bool, incremental: bool) -> list:
         """Extract one drop's files and validate and merge the new ones; return them. An
-        incremental run notes what each file brings before it is merged (etl/increment.py)."""
+        incremental run notes what each file brings before it is merged (etl/increment.py).
+        When raw history is the engine's, the build holds the drop and, put there before each
+        file is validated, the rows of history its rules and notes read (`mirror`); each file's
+        accepted rows go to the engine as soon as they are merged (`hand_over`)."""
         log, result = self.log, self.result
         with _task(log, "extract", result, self.say) as detail:
             extracted = extract_step.extract(con, drop, log.run_id, already)
@@ -294,10 +301,14 @@ class _Run:
             for table in LOAD_ORDER:
                 item = next((i for i in fresh if i.source.table == table), None)
                 if item is not None:
+                    if not self.serving.history_in_file:
+                        for read in quality.history_reads(table) + (increment.HISTORY_READS.get(table, []) if incremental else []):
+                            self.serving.mirror(con, *read)
                     item.results += quality.validate_table(con, log.run_id, table)
                     # A full rebuild replays drops accepted before: only a new one is judged.
-                    replayed = full and (source is None or Path(source).resolve() != drop)
-                    _guard_size(con, item, allow_shrink or replayed, result)
+                    replayed = replay and (source is None or Path(source).resolve() != drop)
+                    held = self.serving.held(con, table) if table in SNAPSHOT_TABLES else 0
+                    _guard_size(item, held, allow_shrink or replayed, result)
                     if incremental:
                         increment.note(con, table)
                     _merge(con, table)
@@ -331,41 +342,57 @@ class _Run:
         _fail_on_errors(self.settings, result, reconciliation)
 
     def transform(self, con, new: list, incremental: bool) -> None:
-        """Build the models (an increment: those the drop touches), the load ledger and, on
-        ClickHouse, its tables."""
-        with _task(self.log, "transform", self.result, self.say) as detail:
-            scope = self._scope(con, new, detail) if incremental else None
-            con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
-            report = transform.build(con, self.say, scope)
-            increment.record(con, scope)
-            self.scope = scope
-            self.result.model_rows = report.rows
-            self.result.warnings.extend(report.notes)
-            detail["models"] = len(report.rows)
-            if report.notes:
-                detail["notes"] = report.notes
-            faults.point("during_transform")
+        """Build the models (an increment: those the drop touches) and the load ledger: in the
+        DuckDB build when it is the warehouse, else in the engine, from its own raw history."""
         con.executemany(
             "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [[self.log.run_id, i.source.filename, str(i.path), i.sha256, i.rows_read, i.rows_loaded, i.rows_quarantined] for i in new],
         )
-        serving = self.serving
-        if serving.name != "duckdb":  # after meta.loads has this run's files: the engine builds what it serves
-            with _task(self.log, serving.name, self.result, self.say) as detail:
-                try:
-                    detail["models"] = len(serving.build(con, self._model_built, self._increment(con)))
-                except BuildFailed as e:
-                    raise transform.ContractViolation(str(e)) from e
+        with _task(self.log, "transform", self.result, self.say) as detail:
+            if self.serving.history_in_file:
+                self._build_file(con, new, detail, incremental)
+            else:
+                self._build_in_engine(con, new, detail, incremental)
+            if self.result.warnings:
+                detail["notes"] = self.result.warnings
+            faults.point("during_transform")
 
-    def _increment(self, con) -> Increment | None:
-        """What the engine's build may take from this run's increment (None: a full build)."""
-        if self.scope is None:
-            return None
-        return Increment(self.scope.changed, increment.noted_keys(con), increment.touched_sql("drop_keys"))
+    def _build_file(self, con, new: list, detail: dict, incremental: bool) -> None:
+        scope = self._scope(con, new, detail) if incremental else None
+        con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
+        report = transform.build(con, self.say, scope)
+        increment.record(con, scope)
+        self.scope = scope
+        self.result.model_rows = report.rows
+        self.result.warnings.extend(report.notes)
+        detail["models"] = len(report.rows)
+
+    def _build_in_engine(self, con, new: list, detail: dict, incremental: bool) -> None:
+        """The engine builds every model from the raw history it keeps: after an increment,
+        from what the drop changed (`Increment`), unless the models changed or the drop brings
+        a snapshot every item carries (etl/increment.py's `rebuild_reason`)."""
+        reason = increment.rebuild_reason(con, self.serving.fingerprint(con)) if incremental else None
+        changed = frozenset(item.source.table for item in new)
+        scope = Increment(changed, increment.noted_keys(con), increment.MOST, increment.touched_sql("drop_keys"))
+        try:
+            built = self.serving.build(con, self._model_built, scope if incremental and reason is None else None)
+        except BuildFailed as e:
+            raise transform.ContractViolation(str(e)) from e
+        reason = reason or built.rebuilt
+        if built.touched is not None:
+            self.result.touched_orders = built.touched
+            detail.update(touched_orders=built.touched, orders=built.orders)
+            self.say(f"increment: the rows of {built.touched:,} of {built.orders:,} orders, and every model not per order")
+        elif incremental:
+            detail["rebuilt"] = reason
+            self.say(f"rebuilding every model: {reason}")
+        self.result.model_rows = built.rows
+        self.result.warnings.extend(built.notes)
+        detail.update(models=len(built.rows), engine=self.serving.name)
 
     def _scope(self, con, new: list, detail: dict) -> transform.Scope | None:
         """What an increment rebuilds, or None to rebuild every model."""
-        reason = increment.rebuild_reason(con)
+        reason = increment.rebuild_reason(con, self.serving.fingerprint(con))
         if reason is None:
             touched, orders = increment.touch(con)
             detail.update(touched_orders=touched, orders=orders)
@@ -378,7 +405,7 @@ class _Run:
         self.say(f"rebuilding every model: {reason}")
         return None
 
-    def publish(self, built: Path, copies: dict) -> Path:
+    def publish(self, built: Path, copies: dict) -> str:
         """Serve the built warehouse (on every engine) and its copies; any failure takes back
         what was served."""
         serving = self.serving
@@ -392,12 +419,10 @@ class _Run:
                 readers.reconcile(self.settings, self.say)  # the copies, cut again from what is served
                 readers.discard(copies.values())
                 raise
-            detail["file"] = str(generation)
-            if serving.name != "duckdb":
-                detail[serving.name] = self.settings.clickhouse_database
+            detail.update(generation=generation, engine=serving.name)
         return generation
 
-    def succeed(self, new: list, generation: Path) -> RunResult:
+    def succeed(self, new: list, generation: str) -> RunResult:
         """Record the loads, then the run as succeeded, and audit the publish."""
         log, result, served = self.log, self.result, self.settings.warehouse_path
         for item in new:
@@ -412,7 +437,7 @@ class _Run:
             self.ops,
             "warehouse.published",
             str(served),
-            {"run_id": log.run_id, "generation": generation.name, "files": files},
+            {"run_id": log.run_id, "generation": Path(generation).name, "files": files},
             source="etl",
         )
         totals = {
@@ -421,8 +446,10 @@ class _Run:
             "warnings": result.warnings,
         }
         audit.append(self.ops, "etl.run.succeeded", f"run {log.run_id}", totals, source="etl")
-        result.status, result.published = "succeeded", served
-        result.message = f"published {served}"
+        if self.serving.history_in_file:
+            result.status, result.published, result.message = "succeeded", served, f"published {served}"
+        else:
+            result.status, result.message = "succeeded", f"published {generation} on {self.serving.name}"
         return result
 
 
@@ -463,53 +490,43 @@ class _task:
             self.say(f"{self.name} done in {seconds:.1f} s")
 
 
-def _complete_published_runs(ops: psycopg.Connection, served: Path) -> list[int]:
-    """Reconcile the run history with the served file's own ledger (see store.complete_published_runs)."""
+def _complete_published_runs(ops: psycopg.Connection, serving: Engine) -> list[int]:
+    """Reconcile the run history with what is served and its own ledger (see store.complete_published_runs)."""
     try:
-        generation = warehouse.current(served)
-        with warehouse.connect(served) as con:
-            columns = ("run_id", "source_file", "path", "sha256", "rows_read", "rows_loaded", "rows_quarantined")
-            ledger = [dict(zip(columns, row)) for row in con.execute(f"select {', '.join(columns)} from meta.loads").fetchall()]
-    except (warehouse.WarehouseMissing, duckdb.Error):
-        return []  # nothing served, or damaged: nothing to reconcile against
-    completed = store.complete_published_runs(ops, ledger, str(generation))
+        served = serving.ledger()
+    except Damaged:
+        return []  # damaged: nothing to reconcile against
+    if served is None:
+        return []
+    completed = store.complete_published_runs(ops, served.loads, served.generation)
     for run_id in completed:
-        files = sorted({r["source_file"] for r in ledger if r["run_id"] == run_id})
+        files = sorted({r["source_file"] for r in served.loads if r["run_id"] == run_id})
         audit.append(
             ops,
             "warehouse.published",
-            str(served),
-            {"run_id": run_id, "generation": generation.name, "files": files, "reconciled": True},
+            str(serving.settings.warehouse_path) if serving.history_in_file else serving.name,
+            {"run_id": run_id, "generation": served.generation, "files": files, "reconciled": True},
             source="etl",
         )
         audit.append(ops, "etl.run.succeeded", f"run {run_id}", {"reconciled": True}, source="etl")
     return completed
 
 
-def _served_loads(served: Path, ops: psycopg.Connection, full: bool, say: Progress) -> list[dict]:
+def _served_loads(serving: Engine, ops: psycopg.Connection, full: bool, say: Progress) -> list[dict]:
     """The files the served warehouse holds (its own `meta.loads`): what is served is what
     counts, so after a rollback the rolled-back drop loads again.
 
     A damaged served warehouse (a corrupt file, a link to a missing generation) stops an
     incremental run, which would otherwise build on nothing and lose every earlier drop; a
     full rebuild goes on from the operations store's record of the files succeeded runs loaded."""
-    if not served.exists() and not served.is_symlink():
-        return []
     try:
-        # Through the process's provider: the current generation by its own name (a long-lived
-        # process must not be handed a database it opened before the last publish), and no
-        # second open with another configuration (DuckDB refuses one) when this process serves too.
-        with warehouse.connect(served) as con:
-            try:
-                rows = con.execute("select source_file, path, sha256 from meta.loads order by run_id, source_file").fetchall()
-            except duckdb.Error as e:  # it opens, but holds no ledger of ours
-                raise warehouse.WarehouseDamaged(served, warehouse.current(served), str(e)) from None
-    except warehouse.WarehouseDamaged as e:
+        served = serving.ledger()
+    except Damaged as e:
         if not full:
             raise EtlError(str(e)) from None
         say(f"the served warehouse cannot be read; rebuilding from the loads recorded in the operations store ({e.__class__.__name__})")
         return store.succeeded_loads(ops)
-    return [{"source_file": f, "path": p, "sha256": h} for f, p, h in rows]
+    return [] if served is None else [{k: row[k] for k in ("source_file", "path", "sha256")} for row in served.loads]
 
 
 def _drops_to_load(previous_loads: list[dict], source: Path | None, full: bool) -> list[Path]:
@@ -559,16 +576,16 @@ def _unique_columns(table: str) -> tuple[str, ...]:
     return next(r.columns for r in quality.rules() if r.table == table and r.kind == "unique")
 
 
-def _guard_size(con: duckdb.DuckDBPyConnection, item, allow_shrink: bool, result: RunResult) -> None:
-    """Before a file's rows are merged: a snapshot must not empty or halve its table unless
-    allowed (recorded for the quality gates); an empty file of an appended table is worth a warning."""
+def _guard_size(item, held: int, allow_shrink: bool, result: RunResult) -> None:
+    """Before a file's rows are merged: a snapshot must not empty or halve its table (`held`
+    rows now) unless allowed (recorded for the quality gates); an empty file of an appended
+    table is worth a warning."""
     table, name = item.source.table, item.source.filename
     records = item.rows_read  # the file's records (a file of bad rows is the quarantine gate's to judge)
     if table not in SNAPSHOT_TABLES:
         if records == 0:
             result.warnings.append(f"{name} has no rows to load: nothing new for {table}")
         return
-    held = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
     if held and records < held * SHRINK_LIMIT:
         change = f"{name} would replace the {held:,} rows of {table} with {records:,}"
         if allow_shrink:

@@ -7,6 +7,7 @@ not checked again; warn rules count their rows and keep them; error rules fail t
 
 from __future__ import annotations
 
+import re
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -68,6 +69,30 @@ class Rule:
             present = " and ".join(f"t.{c} is not null" for c in self.columns)
             return f"not ({present} and exists (select 1 from raw.{self.parent} as p where {match}))"
         return f"coalesce(({self.fails_when}), false)"
+
+
+# A condition that reads raw history: `<column> not in (select <parent column> from raw.<parent>)`.
+_READS_RAW = re.compile(r"(\w+)\s+not\s+in\s+\(\s*select\s+(\w+)\s+from\s+raw\.(\w+)\s*\)", re.IGNORECASE)
+
+
+def history_reads(table: str) -> list[tuple[str, str, str]]:
+    """What the rules of `table` read of raw history, as (raw table, its column, a query of the
+    drop's values of it): the parents of its references and the tables its conditions look up.
+    An engine that keeps raw history outside the run's DuckDB build puts those rows there
+    before the file is validated (engines/base.py's `mirror`). A condition that reads `raw`
+    otherwise is refused: it could not be answered from them."""
+    reads = []
+    for rule in rules():
+        if rule.table != table:
+            continue
+        if rule.kind == "reference":
+            reads += [(rule.parent, pc, f"select {c} from incoming.{table}") for c, pc in zip(rule.columns, rule.parent_columns)]
+        elif rule.fails_when and "raw." in rule.fails_when:
+            found = _READS_RAW.findall(rule.fails_when)
+            if not found or rule.fails_when.count("raw.") != len(found):
+                raise ValueError(f"rule {rule.rule} reads raw history other than `x not in (select y from raw.t)`: {rule.fails_when}")
+            reads += [(parent, column, f"select {own} from incoming.{table}") for own, column, parent in found]
+    return reads
 
 
 @dataclass

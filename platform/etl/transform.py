@@ -465,7 +465,9 @@ def build_plan() -> BuildPlan:
     relations = {name: flat.flat_model(name) for name in flat.load().models}
     semantic = tuple(View(f"{flat.SCHEMA}.{r.view}", r.sql, name) for name, r in relations.items())
     rows = tuple(View(view, sql) for view, sql in warehouse_views().items())
-    return BuildPlan(built, semantic + rows, _check_built, python_rows)
+    from olist_bi.etl import increment  # it reads the models of this module
+
+    return BuildPlan(built, semantic + rows, _check_built, increment.fingerprint(), python_rows)
 
 
 def _check_built(count: Callable[[str], int], table: Callable[[str], str], increment: Increment | None = None) -> list[str]:

@@ -10,10 +10,9 @@ nothing happens; with OLIST_ENV=production it is ignored. The points, in run ord
 - `after_rename`: the new generation served, nothing recorded yet;
 - `before_bookkeeping`: the loads recorded, the run not yet marked succeeded nor audited.
 
-With OLIST_WAREHOUSE_ENGINE=clickhouse two more, between `before_rename` and `after_rename`
-(`CLICKHOUSE_POINTS`): `clickhouse_exchanged`, ClickHouse's tables exchanged, the generation
-they replaced not yet kept as previous_1; `between_engines`, ClickHouse published, the DuckDB
-file not yet.
+With OLIST_WAREHOUSE_ENGINE=clickhouse one more, between `before_rename` and `after_rename`
+(`CLICKHOUSE_POINTS`): `clickhouse_exchanged`, ClickHouse's tables exchanged (published), the
+generation they replaced not yet kept as previous_1.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import os
 import signal
 
 POINTS = ("after_extract", "during_transform", "before_rename", "after_rename", "before_bookkeeping")
-CLICKHOUSE_POINTS = ("clickhouse_exchanged", "between_engines")
+CLICKHOUSE_POINTS = ("clickhouse_exchanged",)
 
 
 def point(name: str) -> None:

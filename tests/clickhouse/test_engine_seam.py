@@ -1,5 +1,5 @@
-"""The engine seam (platform/engines/base.py): one place picks the engine, and a publish is all
-or nothing across ClickHouse and the DuckDB file it keeps."""
+"""The engine seam (platform/engines/base.py): one place picks the engine, and on ClickHouse the
+engine keeps raw history and builds and serves the warehouse, no DuckDB file beside it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from olist_bi.engines import base
 from olist_bi.engines.clickhouse.engine import ClickHouseEngine
-from olist_bi.engines.duckdb import publish
 from olist_bi.engines.duckdb.engine import DuckDBEngine
 from olist_bi.etl import pipeline, transform
 from tests.conftest import clickhouse_settings, make_settings
@@ -76,20 +75,25 @@ def settings(tmp_path, ops_url, clickhouse_url):
     return clickhouse_settings(tmp_path / "home", ops_url, clickhouse_url, "".join(c for c in database if c.isalnum() or c == "_"))
 
 
-def test_a_failed_duckdb_publish_takes_clickhouse_back(settings, small_drop, drop_copy, monkeypatch):
-    pipeline.run(settings, small_drop)
-    engine = base.engine(settings, transform.build_plan())
-    shipped = "select count(*) from fact_deliveries where order_status = 'shipped'"
-    before, kept = engine.query(shipped), engine.versions()
+def test_on_clickhouse_no_duckdb_warehouse_is_built_or_published(settings, small_drop, drop_copy):
+    """DuckDB validates each drop in a scratch file of the run; ClickHouse keeps the raw
+    history, the load ledger, the quarantine and every model; nothing of the scratch stays."""
     (drop_copy / "olist_orders_dataset.csv").write_text(
-        (drop_copy / "olist_orders_dataset.csv").read_text(encoding="utf-8").replace(",delivered,", ",shipped,", 50), encoding="utf-8"
+        (drop_copy / "olist_orders_dataset.csv").read_text(encoding="utf-8").replace(",delivered,", ",lost,", 3), encoding="utf-8"
     )
+    result = pipeline.run(settings, drop_copy)
+    assert result.status == "succeeded" and result.published is None and "clickhouse" in result.message
+    folder = settings.warehouse_path.parent
+    duckdb_files = [p.name for p in folder.rglob("*") if p.suffix in (".duckdb", ".wal")]  # the folder's .lock is the ETL's
+    assert not settings.warehouse_path.exists() and duckdb_files == []
+    engine = base.engine(settings, transform.build_plan())
+    served = engine.ledger()
+    assert {row["run_id"] for row in served.loads} == {result.run_id} and len(served.loads) == 9
+    assert served.generation == f"{settings.clickhouse_database} run {result.run_id}"
+    from olist_bi.engines.clickhouse import warehouse as clickhouse
 
-    def refused(built, served_path):
-        raise OSError("the disk is full")
-
-    monkeypatch.setattr(publish, "publish", refused)
-    with pytest.raises(pipeline.EtlError, match="disk is full"):
-        pipeline.run(settings, drop_copy, full=True)
-    assert engine.query(shipped) == before  # ClickHouse serves what it served before the run, not the run's build
-    assert engine.versions() == kept and len(publish.versions(settings.warehouse_path)) == 0
+    raw = clickhouse.Databases.raw(settings.clickhouse_database)
+    rejected = clickhouse.connect(settings).rows(f"select run_id, rule from {raw}.{clickhouse.QUARANTINE}")
+    assert len(rejected) == sum(result.rows_quarantined.values()) and {r[0] for r in rejected} == {result.run_id}
+    assert sum(rule == "orders.status.accepted" for _, rule in rejected) == result.rows_quarantined["orders"] == 3
+    assert engine.query("select count(*) from fact_deliveries")[0][0] == result.model_rows["fact_deliveries"]

@@ -54,18 +54,21 @@ def test_every_saved_metric_answers_on_clickhouse_as_the_raw_files(built, clickh
     assert got == pytest.approx(float(want), rel=1e-9) if isinstance(want, float) else float(got) == pytest.approx(float(want), rel=1e-12)
 
 
-def test_every_row_dataset_on_the_warehouse_gives_duckdbs_rows(built, clickhouse_warehouse):
-    settings, _ = clickhouse_warehouse  # the same run published the DuckDB file too
+def test_every_row_dataset_on_the_warehouse_gives_duckdbs_rows(built, clickhouse_warehouse, warehouse):
+    settings, _ = clickhouse_warehouse
+    duckdb_settings, _ = warehouse  # the same drop on the DuckDB engine
     ch = clickhouse.connect(settings)
     checked = 0
     for name, spec in datasets().items():
         if spec.database != "warehouse":
             continue
         [data] = [d for p, d in files(built, f"datasets/{bundle.WAREHOUSE}/olist_{name}.yaml").items()]
-        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        with duckdb.connect(str(duckdb_settings.warehouse_path), read_only=True) as con:
             want = con.execute(spec.sql).fetchall()
         assert data["sql"] is None and data["schema"] == f"{settings.clickhouse_database}_semantic", name  # a view, as Superset reads it
         got = ch.rows(f"select * from {data['schema']}.{data['table_name']}")
+        if name == "freshness":  # when each engine's own run loaded the drop, and its id: only the data's last day is the same
+            got, want = [row[-1:] for row in got], [row[-1:] for row in want]
         assert len(got) == len(want) > 0, name
         assert sorted(map(repr, got)) == sorted(map(repr, want)) or _close(got, want), name
         checked += 1

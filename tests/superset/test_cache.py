@@ -4,7 +4,6 @@ after-publish step invalidates and re-warms what Redis holds. Its Celery broker 
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import redis
@@ -54,7 +53,7 @@ def test_chart_data_is_cached_in_redis_and_refreshed_after_a_publish(redis_super
     path = f"/api/v1/chart/{orders}/data/"
     # As if the datasets were last marked by an earlier publish (another test may have run the
     # step for the current generation already): the step below then marks a new one.
-    Superset(settings).after_publish(Path("warehouse-earlier-generation.duckdb"), say=lambda m: None)
+    Superset(settings).after_publish("warehouse-earlier-generation.duckdb", say=lambda m: None)
     first = client.get(path, format="json", type="full")["result"][0]
     keys = store.keys("olist_data_*")
     assert keys, "no chart data in Redis"
@@ -62,7 +61,7 @@ def test_chart_data_is_cached_in_redis_and_refreshed_after_a_publish(redis_super
     assert second["is_cached"] and second["cache_key"] == first["cache_key"]
     assert any(first["cache_key"] in k.decode() for k in keys)
 
-    message = Superset(settings).after_publish(warehouse.current(settings.warehouse_path), say=lambda m: None)
+    message = Superset(settings).after_publish(warehouse.current(settings.warehouse_path).name, say=lambda m: None)
     assert "filter value lists warmed" in message and "failed" not in message
     warmed = client.get(path, format="json", type="full")["result"][0]
     assert warmed["is_cached"] and warmed["cache_key"] != first["cache_key"]  # a new key: the old answer is never served

@@ -41,7 +41,7 @@ class Metabase(BITool):
         provision.sign_in(self.settings, client)
         return client
 
-    def after_publish(self, generation: Path, say=print) -> str:
+    def after_publish(self, generation: str, say=print) -> str:
         client = self.client()
         in_place = engine(self.settings).publishes_in_place()
         if in_place:  # the pool reads the new tables

@@ -72,12 +72,13 @@ def build_bundle(settings: Settings, ops_uri: str) -> tuple[bundle_module.Bundle
 
 
 def row_columns(settings: Settings) -> dict[str, list[str]]:
-    """The columns of each row dataset, read from its database."""
-    columns = {}
-    with warehouse.connect(settings.warehouse_path) as con, psycopg.connect(database_url(settings)) as conn:
+    """The columns of each row dataset, read from its database (the warehouse's from the engine
+    that serves it)."""
+    columns, serving = {}, engine(settings)
+    with psycopg.connect(database_url(settings)) as conn:
         for name, dataset in datasets().items():
             if dataset.database == "warehouse":
-                columns[name] = [r[0] for r in con.execute(f"describe {dataset.view}").fetchall()]
+                columns[name] = serving.columns(dataset.view)
             else:
                 columns[name] = [c.name for c in conn.execute(f"select * from {dataset.view} limit 0").description]
     return columns
@@ -92,22 +93,19 @@ def check_semantic_views(settings: Settings) -> None:
     catalog = load()
     expected = {f"{SCHEMA}.{flat.view}": list(flat.columns) for flat in (flat_model(name, catalog) for name in catalog.models)}
     expected |= {view: None for view in warehouse_views()}  # any columns: the bundle reads them from the view
-    with warehouse.connect(settings.warehouse_path) as con:
-        for view, columns in expected.items():
-            try:
-                found = [r[0] for r in con.execute(f"describe {view}").fetchall()]
-            except Exception:  # noqa: BLE001 - a missing view is the same finding
-                found = []
-            if not found or (columns is not None and found != columns):
-                raise RuntimeError(
-                    f"the warehouse's view {view} does not match the semantic layer and the dashboards (built before a change to them?): "
-                    "rebuild the warehouse with `olist-bi etl run --full`, then provision again"
-                )
+    serving = engine(settings)
+    for view, columns in expected.items():
+        found = serving.columns(view)
+        if not found or (columns is not None and found != columns):
+            raise RuntimeError(
+                f"the warehouse's view {view} does not match the semantic layer and the dashboards (built before a change to them?): "
+                "rebuild the warehouse with `olist-bi etl run --full`, then provision again"
+            )
 
 
 def provision(settings: Settings, say=print) -> SupersetProvisioning:
-    if not settings.warehouse_path.exists():
-        raise RuntimeError(f"no warehouse at {settings.warehouse_path}: load a drop first (`olist-bi etl run --source DIR`)")
+    if engine(settings).ledger() is None:
+        raise RuntimeError(f"no warehouse at {engine(settings).location}: load a drop first (`olist-bi etl run --source DIR`)")
     check_semantic_views(settings)
     report = SupersetProvisioning()
     client = SupersetClient(settings.superset_base_url, ADMIN_USER, admin_password(settings))

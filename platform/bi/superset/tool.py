@@ -73,11 +73,11 @@ class Superset(BITool):
             Service("reports", self.url, reports),
         ]
 
-    def after_publish(self, generation: Path, say=print) -> str:
+    def after_publish(self, generation: str, say=print) -> str:
         client = self.client()
         ids = provision.ids_by_uuid(client)
         datasets = [ids[uuid] for uuid in warehouse_dataset_uuids() if uuid in ids]
-        marker = json.dumps({"olist_warehouse_generation": generation.name})
+        marker = json.dumps({"olist_warehouse_generation": generation})
         for dataset_id in datasets:
             client.put(f"/api/v1/dataset/{dataset_id}", {"extra": marker})
         charts = [

@@ -1,10 +1,8 @@
-"""ClickHouse as the engine (OLIST_WAREHOUSE_ENGINE=clickhouse): the models are built again in
-ClickHouse from the DuckDB build (after an increment, only what its drop touches, from the raw
-history ClickHouse keeps beside each generation) and served there (warehouse.py). The DuckDB
-file is still built and published beside it: it keeps raw history and the quarantine for the
-next run.
-ClickHouse publishes first; a run killed between the two publishes is undone at the next start
-(`reconcile`)."""
+"""ClickHouse as the engine (OLIST_WAREHOUSE_ENGINE=clickhouse): ClickHouse keeps the raw
+history and builds and serves every model (warehouse.py). DuckDB only validates each drop,
+in a scratch file of the run that holds the drop and the few history rows its rules read
+(`mirror`); nothing of it is published. A publish is one exchange of ClickHouse's tables; a run
+killed half-way through it is finished or undone at the next start (`reconcile`)."""
 
 from __future__ import annotations
 
@@ -13,79 +11,90 @@ from urllib.parse import quote
 
 import duckdb
 
-from olist_bi.engines.base import Engine, Increment, NothingToRollBack, Progress, Restored, ServerReader
+from olist_bi.engines.base import BuildResult, Engine, Increment, Ledger, NothingToRollBack, Progress, Restored, ServerReader
 from olist_bi.engines.clickhouse import warehouse
 from olist_bi.engines.clickhouse.dialect import to_clickhouse_native
-from olist_bi.engines.duckdb import warehouse as duckdb_warehouse
-from olist_bi.engines.duckdb.engine import DuckDBEngine
-from olist_bi.runtime import faults
 from olist_bi.settings import mask_url
 
 
 class ClickHouseEngine(Engine):
     name = "clickhouse"
+    history_in_file = False
 
     def __init__(self, settings, plan=None):
         super().__init__(settings, plan)
-        self.file = DuckDBEngine(settings, plan)  # the DuckDB file: raw history, quarantine
         self._raw: str | None = None  # where this run's raw history stands in ClickHouse (warehouse.start)
+
+    @property
+    def location(self) -> str:
+        return f"ClickHouse {self.settings.clickhouse_database} at {mask_url(self.settings.clickhouse_url)}"
 
     def serves(self) -> bool:
         return warehouse.serves(self.settings, self.plan)
+
+    def ledger(self) -> Ledger | None:
+        return warehouse.ledger(self.settings)
+
+    def extendable(self) -> bool:
+        return warehouse.extendable(self.settings, self.plan)
+
+    def fingerprint(self, source: duckdb.DuckDBPyConnection) -> str | None:
+        return warehouse.fingerprint(self.settings)
+
+    def held(self, source: duckdb.DuckDBPyConnection, table: str) -> int:
+        return warehouse.held(self.settings, self.plan, table)
+
+    def mirror(self, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str) -> None:
+        warehouse.mirror(self.settings, self.plan, source, table, column, keys)
+
+    def columns(self, relation: str) -> list[str]:
+        return warehouse.columns(self.settings, relation)
 
     def not_serving(self) -> str | None:
         if self.serves():
             return None
         return "ClickHouse serves no warehouse yet: `olist-bi etl run --full` builds it there"
 
-    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> dict[str, int]:
-        return warehouse.build(self.settings, self.plan, source, progress, increment, self._raw)
-
     def start(self, source: duckdb.DuckDBPyConnection, incremental: bool) -> None:
         self._raw = warehouse.start(self.settings, self.plan, source, incremental)
 
     def hand_over(self, source: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...] | None) -> None:
-        if self._raw is not None:  # else the build loads the DuckDB build's raw tables whole
-            warehouse.merge_drop(self.settings, self.plan, source, table, key)
+        warehouse.merge_drop(self.settings, self.plan, source, table, key)
 
-    def publish(self, built: Path) -> Path:
+    def build(self, source: duckdb.DuckDBPyConnection, progress: Progress, increment: Increment | None = None) -> BuildResult:
+        return warehouse.build(self.settings, self.plan, source, progress, increment, self._raw)
+
+    def publish(self, built: Path) -> str:
         warehouse.publish(self.settings, self.plan)
-        faults.point("between_engines")
-        try:
-            return self.file.publish(built)
-        except BaseException:
-            self._rollback_clickhouse()
-            raise
+        built.unlink(missing_ok=True)  # the run's scratch: its drops are in ClickHouse now
+        return warehouse.generation(self.settings)
 
     def take_back(self) -> None:
-        self._rollback_clickhouse()
-        self.file.take_back()
-
-    def _rollback_clickhouse(self) -> None:
         if warehouse.versions(self.settings):
             warehouse.rollback(self.settings, self.plan)
 
     def versions(self) -> list[str]:
-        return warehouse.versions(self.settings) if self.file.versions() else []
+        return warehouse.versions(self.settings)
 
     def rollback(self) -> Restored:
         if not warehouse.versions(self.settings):
             raise NothingToRollBack(f"ClickHouse keeps no previous warehouse of {self.settings.clickhouse_database} to roll back to")
-        if not self.file.versions():
-            self.file.rollback()  # raises, naming the DuckDB file's missing generation; nothing changed
         database = warehouse.rollback(self.settings, self.plan)
-        restored = self.file.rollback()
-        return Restored(restored.generation, restored.kept, f"ClickHouse: serving {database} again as {self.settings.clickhouse_database}")
+        return Restored(
+            warehouse.generation(self.settings),
+            len(warehouse.versions(self.settings)),
+            f"ClickHouse: serving {database} again as {self.settings.clickhouse_database}",
+        )
 
     def reconcile(self) -> list[str]:
-        return warehouse.reconcile(self.settings, self.plan, _served_runs(self.settings.warehouse_path))
+        return warehouse.reconcile(self.settings, self.plan)
 
     def query(self, sql: str, params: list | tuple = ()) -> list[tuple]:
         return warehouse.query(self.settings, sql, params)
 
     def reader_environment(self) -> dict[str, str]:
         reader = self.settings.clickhouse_reader_url or self.settings.clickhouse_url  # production requires the reader
-        return {**self.file.reader_environment(), "OLIST_CLICKHOUSE_URL": reader, "OLIST_CLICKHOUSE_READER_URL": reader}
+        return {"OLIST_CLICKHOUSE_URL": reader, "OLIST_CLICKHOUSE_READER_URL": reader}
 
     def health(self) -> tuple[bool, str, str]:
         return health(self.settings)
@@ -119,15 +128,6 @@ class ClickHouseEngine(Engine):
     def native_sql(self, sql: str) -> str:
         db = warehouse.databases(self.settings)
         return to_clickhouse_native(sql, warehouse.served_names(db), db.served)
-
-
-def _served_runs(served: Path) -> set[int]:
-    """The runs whose files the served DuckDB file holds (its meta.loads); none without one."""
-    try:
-        with duckdb_warehouse.connect(served) as con:
-            return {r for (r,) in con.execute("select distinct run_id from meta.loads").fetchall()}
-    except duckdb_warehouse.WarehouseMissing:
-        return set()
 
 
 def health(settings) -> tuple[bool, str, str]:

@@ -2,17 +2,17 @@
 answer the semantic layer's queries.
 
 The ETL stays one pipeline. Extract, the source contract, the quality rules and their
-quarantine, the merge of a drop into `raw` and the row accounting run in DuckDB as on the
-DuckDB engine, and the DuckDB file is still built and published (it keeps the quarantine, and
-`raw` for the next incremental run's quality rules and the increment's scope). With the
-ClickHouse engine the run also:
+quarantine, the merge of a drop and the row accounting run in DuckDB as on the DuckDB engine,
+in a scratch file of the run that holds its drops and the rows of history their rules read
+(`mirror`); nothing of it is published. ClickHouse:
 
 1. keeps the raw history in `<db>_build_raw`: at the run's start (`start`) the served
    generation's raw tables cloned (`CREATE TABLE ... CLONE AS`: hard links to its parts, no
    copy), or empty tables for a full run; then each drop's accepted rows, as soon as the
    quality rules have passed them, merged in (`merge_drop`): written as Parquet and read by
    ClickHouse itself, the rows of the same unique key replaced, a snapshot replaced whole;
-   after an increment the touched orders are found there (`_touch`);
+   after an increment the touched orders are found there (`_touch`); beside them the run
+   records (`_keep_records`): the load ledger, the quarantine, the models' fingerprint;
 2. builds every model from its own `.sql` (DuckDB SQL transpiled by `dialect`): staging and
    intermediate models as views in `<db>_staging`, dims, facts and marts as MergeTree tables
    in `<db>_build` (ordering keys and partitions from models.yaml); the forecast models
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -48,7 +48,7 @@ import duckdb
 import pyarrow as pa
 
 from olist_bi.contract import BY_TABLE
-from olist_bi.engines.base import BuildFailed, BuildPlan, Increment, NothingToRollBack, PlannedModel, Progress
+from olist_bi.engines.base import BuildFailed, BuildResult, BuildPlan, Increment, Ledger, NothingToRollBack, PlannedModel, Progress
 from olist_bi.engines.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
 from olist_bi.engines.clickhouse.dialect import tables_read, to_clickhouse, to_clickhouse_query
 from olist_bi.engines.duckdb import warehouse as served_warehouse
@@ -133,45 +133,76 @@ def build(
     progress: Progress = lambda *_: None,
     increment: Increment | None = None,
     raw: str | None = None,
-) -> dict[str, int]:
+) -> BuildResult:
     """Build every model of `plan` in ClickHouse; check the contracts and the views; return
-    each model's row count; `progress` hears each model built. Raises `BuildFailed`; the
-    served tables are not touched.
+    each model's row count and the build's notes; `progress` hears each model built. Raises
+    `BuildFailed`; the served tables are not touched.
 
     `raw` says where the raw history stands (`start`): "extended" (the served generation's
     cloned, each of the run's drops merged in as it was validated: `merge_drop`), "replayed"
     (every drop of a full run merged into empty tables), or None (not started: every raw table
-    of the DuckDB build `source` loaded whole). After an increment on extended raw history,
-    the touched orders are found there (`_touch`); each per-order table is the served one's
-    untouched rows and its touched orders' rows built again from its scoped SQL; a table whose
-    sources the drop left alone is cloned as it is; the others are built whole."""
+    of the DuckDB warehouse `source` loaded whole, as bench/queries.py copies one). The load
+    ledger and the quarantine are the served generation's (when extended) and `source`'s.
+
+    After an increment on extended raw history, the touched orders are found there (`_touch`);
+    unless they are more than `increment.most` of all orders, each per-order table is the
+    served one's untouched rows and its touched orders' rows built again from its scoped SQL, a
+    table whose sources the drop left alone is cloned as it is, and the others are built whole."""
     ch, db = connect(settings), databases(settings)
+    built = BuildResult({}, [])
     try:
         if raw is None:
             _create_build(ch, db)
             _load_raw(ch, db, plan, source)
         if raw == "extended" and increment is not None:
-            _touch(ch, db, plan, source, increment)
-            _scope_raw(ch, db, plan)
+            built.touched, built.orders = _touch(ch, db, plan, source, increment)
+            if built.touched > increment.most * built.orders:
+                built.rebuilt, built.touched = f"the drop touches {built.touched:,} of {built.orders:,} orders", None
+                increment = None
+            else:
+                _scope_raw(ch, db, plan)
         else:
             increment = None
-        rows, fitted = {}, {}
+        fitted = _Fitted()
         for model in plan.models:
             began = time.perf_counter()
             kept = _build_in_increment(ch, db, plan, model, increment) if increment else None
-            rows[model.name] = kept if kept is not None else _build_model(ch, db, plan, model, fitted)  # 0 rows is kept too
-            progress(model.name, rows[model.name], time.perf_counter() - began)
-        loads = source.execute("select * from meta.loads").fetch_arrow_table()
-        for database in (db.build, db.raw(db.build)):  # the raw history's runs, and the served generation's
-            ch.create_from_arrow(f"{database}.{LOADS}", loads, RAW_ENGINE)
+            built.rows[model.name] = kept if kept is not None else _build_model(ch, db, plan, model, fitted)  # 0 rows is kept too
+            progress(model.name, built.rows[model.name], time.perf_counter() - began)
+        built.notes = fitted.notes
+        _keep_records(ch, db, plan, source, raw == "extended")
         tables = _tables(db, plan)
-        plan.check(lambda sql: ch.scalar(sql), lambda name: tables[name], increment)
+        built.notes += plan.check(lambda sql: ch.scalar(sql), lambda name: tables[name], increment) or []
         _check_views(ch, db, plan)
-        return rows
+        return built
     except ClickHouseError as e:
         raise BuildFailed(f"the ClickHouse build failed: {e}") from e
     finally:
         shutil.rmtree(handover_folder(settings), ignore_errors=True)
+
+
+# Beside the raw tables, a generation's raw history database keeps the run records the DuckDB
+# file used to: the rejected rows of every run that built it, and the models' fingerprint.
+QUARANTINE = "quarantine_rejected_rows"
+FINGERPRINT = "meta_build"
+RECORDS = (LOADS, QUARANTINE, FINGERPRINT)
+
+
+def _keep_records(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, extended: bool) -> None:
+    """The build's load ledger (beside the models and beside the raw history) and quarantine:
+    the served generation's, when the build extends it, and `source`'s (this run's); and the
+    fingerprint of the models that built it."""
+    raw = db.raw(db.build)
+    for table, query in ((LOADS, "select * from meta.loads"), (QUARANTINE, "select * from quarantine.rejected_rows")):
+        target = f"{raw}.{table}"
+        if extended and table in _table_names(ch, db.raw(db.served)):
+            ch.command(f"create table {target} clone as {db.raw(db.served)}.{table}")
+            ch.insert(target, source.execute(query).fetch_record_batch(BATCH_ROWS))
+        else:
+            ch.load(target, source.execute(query).fetch_record_batch(BATCH_ROWS), RAW_ENGINE)
+    ch.command(f"create table {db.build}.{LOADS} clone as {raw}.{LOADS}")
+    ch.command(f"create table {raw}.{FINGERPRINT} (fingerprint String) {RAW_ENGINE}")
+    ch.command(f"insert into {raw}.{FINGERPRINT} values ({{f:String}})", {"f": plan.fingerprint})
 
 
 def _create_build(ch: ClickHouse, db: Databases) -> None:
@@ -180,23 +211,21 @@ def _create_build(ch: ClickHouse, db: Databases) -> None:
         ch.command(f"create database {name}")
 
 
-def start(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, incremental: bool) -> str | None:
+def start(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, incremental: bool) -> str:
     """At the start of a run, before its first drop is validated: the build's databases, and
-    its raw history ready for `merge_drop`. An incremental run extends the served generation's
-    raw history when it is of the runs the DuckDB build `source` starts from (its raw tables
-    cloned: hard links to their parts, no copy): "extended"; a full run starts from empty raw
-    tables: "replayed". None when the served generation cannot be extended (published before
-    raw history was kept, or swapped back with one): `build` then loads the DuckDB build's."""
+    its raw history ready for `merge_drop`: an incremental run extends the served generation's
+    (its raw tables cloned: hard links to their parts, no copy), "extended"; a full run starts
+    from empty raw tables, typed as the DuckDB build `source` types them, "replayed"."""
     ch, db = connect(settings), databases(settings)
     try:
         _create_build(ch, db)
-        if incremental and _extends(ch, db, plan, source):
+        if incremental:
+            if not _extends(ch, db, plan):
+                raise BuildFailed(f"ClickHouse's served {db.served} keeps no raw history to extend: run `olist-bi etl run --full`")
             for table in BY_TABLE:
                 ch.command(f"create table {_tables(db, plan)[f'raw.{table}']} clone as {db.raw(db.served)}.{table}")
             return "extended"
-        if incremental:
-            return None
-        for table in BY_TABLE:  # typed as a load of the DuckDB build's tables would type them
+        for table in BY_TABLE:
             empty = source.execute(f"select * from raw.{table} limit 0").fetch_arrow_table()
             ch.create_from_arrow(_tables(db, plan)[f"raw.{table}"], empty, RAW_ENGINE)
         return "replayed"
@@ -204,18 +233,87 @@ def start(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection
         raise BuildFailed(f"the ClickHouse build failed: {e}") from e
 
 
-BATCH_ROWS = 500_000  # rows per batch a raw table is sent in: never a whole table in one process's memory
+BATCH_ROWS = 500_000  # rows per batch a table is sent in: never a whole table in one process's memory
 
 
-def _extends(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection) -> bool:
+def _extends(ch: ClickHouse, db: Databases, plan: BuildPlan) -> bool:
     """Whether the served generation can be extended: it holds every table and raw table, and
-    its raw history is of the runs the DuckDB build `source` starts from (a generation
-    published before raw history was kept, or swapped back with one, holds none)."""
+    its raw history is of the runs its models were built from (a generation published before
+    raw history was kept, or swapped back with one, holds none)."""
     served_raw = db.raw(db.served)
     if not (set(served_tables(plan)) <= _table_names(ch, db.served) and set(BY_TABLE) <= _table_names(ch, served_raw)):
         return False
-    runs, built = _runs(ch, served_raw), {r for (r,) in source.execute("select run_id from meta.loads").fetchall()}
-    return bool(runs) and runs == _runs(ch, db.served) == built
+    runs = _runs(ch, served_raw)
+    return bool(runs) and runs == _runs(ch, db.served)
+
+
+def extendable(settings: Settings, plan: BuildPlan) -> bool:
+    """Whether an incremental run can extend what ClickHouse serves (else it replays every drop)."""
+    return _extends(connect(settings), databases(settings), plan)
+
+
+def ledger(settings: Settings) -> Ledger | None:
+    """The served generation's name and load ledger; None when ClickHouse serves none."""
+    ch, db = connect(settings), databases(settings)
+    if LOADS not in _table_names(ch, db.served):
+        return None
+    columns = ("run_id", "source_file", "path", "sha256", "rows_read", "rows_loaded", "rows_quarantined")
+    rows = ch.rows(f"select {', '.join(columns)} from {db.served}.{LOADS} order by run_id, source_file")
+    return Ledger(generation(settings), [dict(zip(columns, row)) for row in rows])
+
+
+def generation(settings: Settings) -> str:
+    """The served generation's name: the database and the last run it holds."""
+    ch, db = connect(settings), databases(settings)
+    runs = _runs(ch, db.served)
+    return f"{db.served} run {max(runs)}" if runs else db.served
+
+
+def fingerprint(settings: Settings) -> str | None:
+    """The fingerprint of the models that built the served generation, if it recorded one."""
+    ch, db = connect(settings), databases(settings)
+    if FINGERPRINT not in _table_names(ch, db.raw(db.served)):
+        return None
+    return ch.scalar(f"select any(fingerprint) from {db.raw(db.served)}.{FINGERPRINT}")
+
+
+def held(settings: Settings, plan: BuildPlan, table: str) -> int:
+    """The rows the build's raw history holds of `table` now (before a drop's are merged)."""
+    return int(connect(settings).scalar(f"select count() from {_tables(databases(settings), plan)[f'raw.{table}']}"))
+
+
+def mirror(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str) -> None:
+    """Put in `raw.<table>` of the run's DuckDB scratch `source` the rows of the build's raw
+    history whose `column` is among `keys` (a query of `source`), in place of its own rows of
+    those keys: what a drop's quality rules and notes read of history, bounded by the drop."""
+    found = source.execute(f"select distinct k from ({keys}) as t(k) where k is not null").fetch_arrow_table()
+    if not found.num_rows:
+        return
+    ch, db = connect(settings), databases(settings)
+    staged = f"{db.staging}.mirror_keys"
+    ch.command(f"drop table if exists {staged} sync")
+    ch.create_from_arrow(staged, found, RAW_ENGINE)
+    rows = ch.arrow(f"select * from {_tables(db, plan)[f'raw.{table}']} where {column} in (select k from {staged})")
+    ch.command(f"drop table {staged} sync")
+    source.register("mirror_keys", found)
+    source.register("mirrored", rows)
+    try:
+        source.execute(f"delete from raw.{table} where {column} in (select k from mirror_keys)")
+        source.execute(f"insert into raw.{table} by name select * from mirrored")
+    finally:
+        source.unregister("mirror_keys")
+        source.unregister("mirrored")
+
+
+def columns(settings: Settings, relation: str) -> list[str]:
+    """The columns of a served relation named as DuckDB SQL names it: `semantic.<view>` in
+    `<db>_semantic`, `meta.loads` and a model in `<db>`; none when it does not exist."""
+    db = databases(settings)
+    schema, _, name = relation.rpartition(".")
+    database = db.semantic if schema == VIEWS else db.served
+    name = LOADS if relation == "meta.loads" else name
+    sql = "select name from system.columns where database = {db:String} and table = {t:String} order by position"
+    return [r[0] for r in connect(settings).rows(sql, {"db": database, "t": name})]
 
 
 def _load_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection) -> None:
@@ -261,15 +359,18 @@ def merge_drop(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConne
         file.unlink(missing_ok=True)
 
 
-def _touch(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> None:
+def _touch(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> tuple[int, int]:
     """The touched orders (`touched_orders`), found in ClickHouse's raw history as the DuckDB
     build finds them (`increment.touched_sql`), from the keys the drop brought, the served
-    reporting window and the new one (its view, and the views it reads, made first)."""
+    reporting window and the new one (its view, and the views it reads, made first); returns
+    (touched orders, all orders)."""
     ch.create_from_arrow(f"{db.staging}.drop_keys", source.execute(increment.noted).fetch_arrow_table(), RAW_ENGINE)
     for model in _views_read_by(plan, tables_read(increment.touched_sql)):
-        _build_model(ch, db, plan, model, {})
+        _build_model(ch, db, plan, model, _Fitted())
     tables = _tables(db, plan) | {"drop_keys": f"{db.staging}.drop_keys", "mart_reporting_window": f"{db.served}.mart_reporting_window"}
     ch.command(f"create table {db.staging}.touched_orders {RAW_ENGINE} as {to_clickhouse(increment.touched_sql, tables)}")
+    touched = int(ch.scalar(f"select count() from {db.staging}.touched_orders"))
+    return touched, int(ch.scalar(f"select count() from {tables['raw.orders']}"))
 
 
 def _views_read_by(plan: BuildPlan, names: set[str]) -> list[PlannedModel]:
@@ -365,8 +466,16 @@ def _engine(model: PlannedModel) -> str:
     return clause + " SETTINGS allow_nullable_key = 1"
 
 
-def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, fitted: dict[str, object]) -> int:
-    """Build one model whole; `fitted`: the rows fitted in Python so far, by model (`_fitted`)."""
+@dataclass
+class _Fitted:
+    """The rows fitted in Python so far in a build, by model, and the fits' notes."""
+
+    rows: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, fitted: _Fitted) -> int:
+    """Build one model whole."""
     if model.python:
         ch.create_from_arrow(f"{db.staging}.python_rows", _fitted(ch, db, plan, model, fitted), RAW_ENGINE)
     sql = to_clickhouse(model.sql, _tables(db, plan))
@@ -384,25 +493,26 @@ def _build_model(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedM
     return int(ch.scalar(f"select count() from {target}"))
 
 
-def _fitted(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, fitted: dict[str, object]) -> pa.Table:
+def _fitted(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, fitted: _Fitted) -> pa.Table:
     """The rows a model built in Python selects (its `python_rows`): fitted by its etl module
     (`plan.python`) from this build's tables in ClickHouse, the module's queries transpiled,
-    then typed by the model's own SQL in DuckDB (an empty frame has no types). The module's
-    notes (no forecast, and why) are the DuckDB build's to report."""
-    if model.name not in fitted:
+    then typed by the model's own SQL in DuckDB (an empty frame has no types)."""
+    if model.name not in fitted.rows:
         tables = _tables(db, plan)
 
         def query(sql: str, params: list):
             answer = ch.arrow(*to_clickhouse_query(sql, params, tables))
             frame = answer.to_pandas()
-            for field in answer.schema:  # decimals as floats, as DuckDB hands a frame over: the nearest float
-                if pa.types.is_decimal(field.type):  # (Python's; pyarrow's cast misses it by one bit in eight)
-                    frame[field.name] = frame[field.name].astype("float64")
+            for field_ in answer.schema:  # decimals as floats, as DuckDB hands a frame over: the nearest float
+                if pa.types.is_decimal(field_.type):  # (Python's; pyarrow's cast misses it by one bit in eight)
+                    frame[field_.name] = frame[field_.name].astype("float64")
             return frame
 
-        fitted.update(plan.python(model.python, query)[0])
+        rows, notes = plan.python(model.python, query)
+        fitted.rows.update(rows)
+        fitted.notes.extend(notes)
     with duckdb.connect() as con:
-        con.register("python_rows", fitted[model.name])
+        con.register("python_rows", fitted.rows[model.name])
         return con.execute(model.sql).fetch_arrow_table()
 
 
@@ -417,7 +527,12 @@ def publish(settings: Settings, plan: BuildPlan) -> None:
         ch.command(f"create database if not exists {name}")
     _exchange(ch, plan, db.build, db.served)
     faults.point("clickhouse_exchanged")
-    # <db>_build now holds the generation just replaced: it becomes previous_1
+    _finish_publish(ch, db, plan)
+
+
+def _finish_publish(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
+    """After the exchange, `<db>_build` holds the generation just replaced: it becomes
+    previous_1; the semantic views are (re)created, the staging database dropped."""
     _drop_generation(ch, db.previous(KEEP))
     for n in range(KEEP - 1, 0, -1):
         if _exists(ch, db.previous(n)):
@@ -430,7 +545,7 @@ def publish(settings: Settings, plan: BuildPlan) -> None:
 
 def _pairs(plan: BuildPlan, one: str, other: str) -> list[tuple[str, str]]:
     """The tables two generations exchange: the served tables, and the raw history beside them."""
-    names = [(one, other, t) for t in served_tables(plan)] + [(Databases.raw(one), Databases.raw(other), t) for t in [*BY_TABLE, LOADS]]
+    names = [(one, other, t) for t in served_tables(plan)] + [(Databases.raw(one), Databases.raw(other), t) for t in [*BY_TABLE, *RECORDS]]
     return [(f"{a}.{t}", f"{b}.{t}") for a, b, t in names]
 
 
@@ -501,34 +616,22 @@ def rollback(settings: Settings, plan: BuildPlan) -> str:
     return kept[0]
 
 
-def reconcile(settings: Settings, plan: BuildPlan, duckdb_runs: set[int]) -> list[str]:
-    """Bring ClickHouse back in line with the served DuckDB file at the start of a run. A run
-    publishes ClickHouse first, then the DuckDB file; a run killed between the two leaves
-    ClickHouse serving files the DuckDB file (and the run history) do not hold. That
-    generation is undone, as the run failed: swapped back with `<db>_build` when the publish
-    died before keeping the replaced generation there as previous_1, else rolled back. With no
-    served DuckDB file (a first run, or a damaged one being rebuilt) there is nothing to be in
-    line with, and nothing is done. Returns what was done."""
+def reconcile(settings: Settings, plan: BuildPlan) -> list[str]:
+    """At the start of a run: finish the publish of a run killed after its exchange (the
+    served tables are its, `<db>_build` holds the generation it replaced, not yet kept as
+    previous_1). A build killed before its exchange left nothing served; the next build
+    replaces it. Returns what was done."""
     shutil.rmtree(handover_folder(settings), ignore_errors=True)  # a killed run's
-    if not duckdb_runs or not serves(settings, plan):
-        return []
     ch, db = connect(settings), databases(settings)
-    ahead = _runs(ch, db.served) - duckdb_runs
-    if not ahead:
+    if not _exists(ch, db.build) or not serves(settings, plan):
         return []
-    runs = ", ".join(str(r) for r in sorted(ahead))
-    replaced = _runs(ch, db.build)
-    if replaced and not replaced - duckdb_runs:
-        _exchange(ch, plan, db.build, db.served)  # <db>_build held the generation the publish replaced
-        _drop_generation(ch, db.build)
-        return [
-            f"ClickHouse served run {runs}, which did not finish publishing (its process died): "
-            "swapped back with the generation it replaced"
-        ]
-    if not versions(settings):
-        return [f"ClickHouse serves run {runs}, which did not finish publishing, and keeps nothing before it: the next run replaces it"]
-    restored = rollback(settings, plan)
-    return [f"ClickHouse served run {runs}, which did not finish publishing (its process died): rolled back to {restored}"]
+    replaced, served = _runs(ch, db.build), _runs(ch, db.served)
+    if not replaced < served:  # a build never exchanged
+        return []
+    _finish_publish(ch, db, plan)
+    return [
+        f"ClickHouse serves run {max(served)}, whose process died before keeping the generation it replaced: kept now as {db.previous(1)}"
+    ]
 
 
 def _runs(ch: ClickHouse, database: str) -> set[int]:
