@@ -192,10 +192,11 @@ class Engine(ABC):
         """The rows raw history holds of `table` before the drop's are merged."""
         return source.execute(f"select count(*) from raw.{table}").fetchone()[0]
 
-    def mirror(self, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str) -> None:
-        """Before a drop's file is validated in the DuckDB build `source`: put in its
-        `raw.<table>` the rows of raw history whose `column` is among `keys` (a query of
-        `source`), which its rules and notes read, when raw history is not in the file."""
+    def mirror(self, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str, rows: bool) -> None:
+        """Before a drop's file is validated in an incremental run's DuckDB build `source`, when
+        raw history is not in the file: put in its `raw.<table>` what its rules and notes read
+        of history: the values of `column` among `keys` (a query of `source`) that history
+        holds, or with `rows` the whole rows of those values."""
         return None
 
     @abstractmethod

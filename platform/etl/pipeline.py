@@ -301,9 +301,11 @@ class _Run:
             for table in LOAD_ORDER:
                 item = next((i for i in fresh if i.source.table == table), None)
                 if item is not None:
-                    if not self.serving.history_in_file:
-                        for read in quality.history_reads(table) + (increment.HISTORY_READS.get(table, []) if incremental else []):
-                            self.serving.mirror(con, *read)
+                    if incremental and not self.serving.history_in_file:  # else the build holds all history it reads
+                        for read in quality.history_reads(table):
+                            self.serving.mirror(con, *read, rows=False)
+                        for read in increment.HISTORY_READS.get(table, []):
+                            self.serving.mirror(con, *read, rows=True)
                     item.results += quality.validate_table(con, log.run_id, table)
                     # A full rebuild replays drops accepted before: only a new one is judged.
                     replayed = replay and (source is None or Path(source).resolve() != drop)

@@ -97,3 +97,20 @@ def test_on_clickhouse_no_duckdb_warehouse_is_built_or_published(settings, small
     assert len(rejected) == sum(result.rows_quarantined.values()) and {r[0] for r in rejected} == {result.run_id}
     assert sum(rule == "orders.status.accepted" for _, rule in rejected) == result.rows_quarantined["orders"] == 3
     assert engine.query("select count(*) from fact_deliveries")[0][0] == result.model_rows["fact_deliveries"]
+
+
+def test_an_increment_judges_its_rows_against_the_history_clickhouse_keeps(settings, small_drop, drop_copy):
+    """The run's scratch holds only the drop: an item of an order loaded by an earlier run is
+    accepted (its order is put there from ClickHouse's history), an item of no order anywhere is
+    quarantined by its reference rule, as on DuckDB."""
+    pipeline.run(settings, small_drop)
+    items = drop_copy / "olist_order_items_dataset.csv"
+    header, first, *rest = items.read_text(encoding="utf-8").splitlines()
+    orphan = "f" * 32 + first[first.index(",") :]
+    items.write_text("\n".join([header, first, orphan, *rest]) + "\n", encoding="utf-8")
+    result = pipeline.run(settings, drop_copy)  # only the items file is new
+    assert result.status == "succeeded", result.message
+    assert result.rows_read == {"order_items": len(rest) + 2}
+    assert result.rows_quarantined == {"order_items": 1}
+    failed = {r.rule: r.rows_failing for r in result.results if r.rows_failing}
+    assert failed == {"order_items.order.exists": 1}

@@ -44,8 +44,8 @@ class ClickHouseEngine(Engine):
     def held(self, source: duckdb.DuckDBPyConnection, table: str) -> int:
         return warehouse.held(self.settings, self.plan, table)
 
-    def mirror(self, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str) -> None:
-        warehouse.mirror(self.settings, self.plan, source, table, column, keys)
+    def mirror(self, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str, rows: bool) -> None:
+        warehouse.mirror(self.settings, self.plan, source, table, column, keys, rows)
 
     def columns(self, relation: str) -> list[str]:
         return warehouse.columns(self.settings, relation)

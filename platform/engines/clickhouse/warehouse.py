@@ -282,24 +282,33 @@ def held(settings: Settings, plan: BuildPlan, table: str) -> int:
     return int(connect(settings).scalar(f"select count() from {_tables(databases(settings), plan)[f'raw.{table}']}"))
 
 
-def mirror(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str) -> None:
-    """Put in `raw.<table>` of the run's DuckDB scratch `source` the rows of the build's raw
-    history whose `column` is among `keys` (a query of `source`), in place of its own rows of
-    those keys: what a drop's quality rules and notes read of history, bounded by the drop."""
+def mirror(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConnection, table: str, column: str, keys: str, rows: bool) -> None:
+    """Put in `raw.<table>` of the run's DuckDB scratch `source` what a drop's quality rules and
+    notes read of the build's raw history, bounded by the drop: the values of `column` among
+    `keys` (a query of `source`) that history holds, added where the scratch lacks them (a
+    reference or a lookup reads nothing else), or with `rows` the whole rows of those values,
+    in place of the scratch's own (a note reads their other columns)."""
     found = source.execute(f"select distinct k from ({keys}) as t(k) where k is not null").fetch_arrow_table()
     if not found.num_rows:
         return
     ch, db = connect(settings), databases(settings)
-    staged = f"{db.staging}.mirror_keys"
+    staged, history = f"{db.staging}.mirror_keys", _tables(db, plan)[f"raw.{table}"]
     ch.command(f"drop table if exists {staged} sync")
     ch.create_from_arrow(staged, found, RAW_ENGINE)
-    rows = ch.arrow(f"select * from {_tables(db, plan)[f'raw.{table}']} where {column} in (select k from {staged})")
+    what = "*" if rows else f"distinct {column}"
+    held = ch.arrow(f"select {what} from {history} where {column} in (select k from {staged})")
     ch.command(f"drop table {staged} sync")
     source.register("mirror_keys", found)
-    source.register("mirrored", rows)
+    source.register("mirrored", held)
     try:
-        source.execute(f"delete from raw.{table} where {column} in (select k from mirror_keys)")
-        source.execute(f"insert into raw.{table} by name select * from mirrored")
+        if rows:
+            source.execute(f"delete from raw.{table} where {column} in (select k from mirror_keys)")
+            source.execute(f"insert into raw.{table} by name select * from mirrored")
+        else:
+            source.execute(
+                f"insert into raw.{table} ({column}) select {column} from mirrored "
+                f"where {column} not in (select {column} from raw.{table} where {column} is not null)"
+            )
     finally:
         source.unregister("mirror_keys")
         source.unregister("mirrored")
