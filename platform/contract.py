@@ -146,6 +146,7 @@ SOURCE_FILES: tuple[SourceFile, ...] = (
 
 BY_TABLE = {f.table: f for f in SOURCE_FILES}
 BY_FILENAME = {f.filename: f for f in SOURCE_FILES}
+ORDER_TABLES = tuple(f.table for f in SOURCE_FILES if "order_id" in f.header)  # the raw tables an order's rows are in
 
 
 class ContractError(ValueError):

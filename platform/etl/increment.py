@@ -34,6 +34,7 @@ import hashlib
 
 import duckdb
 
+from olist_bi.contract import ORDER_TABLES
 from olist_bi.etl import transform
 
 TOUCHED = "_touched_orders"  # a temp table of the run's connection: the touched orders' ids
@@ -42,7 +43,6 @@ RECORDED = "meta.touched_orders"  # in the file an increment built: the orders w
 RECORDED_PEOPLE = "meta.touched_people"  # and the people whose dim_customer rows it rebuilt
 ROWS = "touched"  # and a schema of the rows it built for each per-order table, named after it
 NOTED = "_drop_keys"  # a temp table: (kind, key) of what the drop brings, noted before each merge
-ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # raw tables with an order_id
 FULL_SNAPSHOTS = ("category_translation",)  # a new one changes every item's category label
 MOST = 0.5  # touching more than this share of the orders rebuilds everything
 

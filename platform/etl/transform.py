@@ -25,6 +25,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
+from olist_bi.contract import ORDER_TABLES
 from olist_bi.dashboards import warehouse_views
 from olist_bi.engines.base import BuildPlan, Increment, PlannedModel, View
 from olist_bi.semantic import flat
@@ -260,9 +261,6 @@ def build(con: duckdb.DuckDBPyConnection, say: Callable[[str], None] = lambda me
     return report
 
 
-_ORDER_TABLES = ("orders", "order_items", "order_payments", "order_reviews")  # the raw tables with an order_id
-
-
 def per_order(model: Model) -> bool:
     """Whether an increment rebuilds `model` per touched order: its grain holds `order_id`."""
     return "order_id" in model.grain
@@ -325,7 +323,7 @@ def _built_in_scope(con: duckdb.DuckDBPyConnection, model: Model, scope: Scope, 
 
 def _scope_raw(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
     """`scoped_raw_<table>`: the touched orders' rows of each raw table with an order_id, a temp table."""
-    for table in _ORDER_TABLES:
+    for table in ORDER_TABLES:
         con.execute(f"create or replace temp table scoped_raw_{table} as {_of_touched(f'raw.{table}', scope.touched)}")
 
 
@@ -379,7 +377,7 @@ def scoped_sql(name: str) -> str:
             target = f"scoped_{table.name}_of_people"
         elif per_person(model):
             continue
-        elif table.db == "raw" and table.name in _ORDER_TABLES:
+        elif table.db == "raw" and table.name in ORDER_TABLES:
             target = f"scoped_raw_{table.name}"
         elif table.db in ("", "main") and table.name in order_models:
             target = f"scoped_{table.name}"
@@ -549,7 +547,7 @@ def _checked(name: str, table: Callable[[str], str], scope: Scope | None) -> str
     if scope is None:
         return table(name)
     if name.startswith("raw."):
-        return table(f"scoped_raw_{name[4:]}" if name[4:] in _ORDER_TABLES else name)
+        return table(f"scoped_raw_{name[4:]}" if name[4:] in ORDER_TABLES else name)
     model = next(m for m in models() if m.name == name)
     if per_order(model):
         return table(f"scoped_{name}")

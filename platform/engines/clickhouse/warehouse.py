@@ -47,7 +47,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from olist_bi.contract import BY_TABLE
+from olist_bi.contract import BY_TABLE, ORDER_TABLES
 from olist_bi.engines.base import BuildFailed, BuildResult, BuildPlan, Increment, Ledger, NothingToRollBack, PlannedModel, Progress
 from olist_bi.engines.clickhouse.connection import ClickHouse, ClickHouseError, Endpoint, Target
 from olist_bi.engines.clickhouse.dialect import tables_read, to_clickhouse, to_clickhouse_query
@@ -394,14 +394,9 @@ def _views_read_by(plan: BuildPlan, names: set[str]) -> list[PlannedModel]:
     return [m for m in plan.models if m.name in wanted]
 
 
-def _order_tables() -> list[str]:
-    """The raw tables with an order_id: their touched orders' rows are `scoped_raw_<table>`."""
-    return [t for t, s in BY_TABLE.items() if "order_id" in s.header]
-
-
 def _scope_raw(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
     """The touched orders' rows of each raw table with an order_id."""
-    for table in _order_tables():
+    for table in ORDER_TABLES:
         ch.command(
             f"create table {db.staging}.scoped_raw_{table} {RAW_ENGINE} as select * from {_tables(db, plan)[f'raw.{table}']} "
             f"where order_id in (select order_id from {db.staging}.touched_orders)"
@@ -447,7 +442,7 @@ def _tables(db: Databases, plan: BuildPlan) -> dict[str, str]:
     database, view models and an increment's scoped tables in the staging database, table
     models in the build database."""
     tables = {f"raw.{t}": f"{db.raw(db.build)}.{t}" for t in BY_TABLE}  # the source contract's tables
-    tables |= {f"scoped_raw_{t}": f"{db.staging}.scoped_raw_{t}" for t in _order_tables()}
+    tables |= {f"scoped_raw_{t}": f"{db.staging}.scoped_raw_{t}" for t in ORDER_TABLES}
     for model in plan.models:
         tables[model.name] = f"{db.staging if model.view else db.build}.{model.name}"
         tables[f"scoped_{model.name}"] = f"{db.staging}.scoped_{model.name}"
