@@ -269,13 +269,16 @@ def ledger(settings: Settings) -> Ledger | None:
         return None
     columns = ("run_id", "source_file", "path", "sha256", "rows_read", "rows_loaded", "rows_quarantined")
     rows = ch.rows(f"select {', '.join(columns)} from {db.served}.{LOADS} order by run_id, source_file")
-    return Ledger(generation(settings), [dict(zip(columns, row)) for row in rows])
+    return Ledger(_generation(db, {row[0] for row in rows}), [dict(zip(columns, row)) for row in rows])
 
 
 def generation(settings: Settings) -> str:
     """The served generation's name: the database and the last run it holds."""
-    ch, db = connect(settings), databases(settings)
-    runs = _runs(ch, db.served)
+    db = databases(settings)
+    return _generation(db, _runs(connect(settings), db.served))
+
+
+def _generation(db: Databases, runs: set[int]) -> str:
     return f"{db.served} run {max(runs)}" if runs else db.served
 
 
@@ -331,8 +334,7 @@ def columns(settings: Settings, relation: str) -> list[str]:
     schema, _, name = relation.rpartition(".")
     database = db.semantic if schema == VIEWS else db.served
     name = LOADS if relation == "meta.loads" else name
-    sql = "select name from system.columns where database = {db:String} and table = {t:String} order by position"
-    return [r[0] for r in connect(settings).rows(sql, {"db": database, "t": name})]
+    return _columns(connect(settings), f"{database}.{name}")
 
 
 def _load_raw(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection) -> None:
