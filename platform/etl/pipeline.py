@@ -554,11 +554,7 @@ def _open_build(settings: Settings, built: Path, start_from: Path | None) -> duc
     built.unlink(missing_ok=True)
     if start_from is not None:
         shutil.copyfile(start_from, built)
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(built))
-    con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
-    con.execute(f"set threads = {settings.duckdb_threads}")
-    con.execute("set temp_directory = ?", [str(settings.tmp_dir)])
+    con = publish_step.open_build(built, settings)
     con.execute("create schema if not exists raw")
     for table in LOAD_ORDER:
         source = BY_TABLE[table]

@@ -77,11 +77,8 @@ def cut(settings: Settings, built: Path, reader: Reader, target: Path, scope: tr
         scope = None  # nothing to start from
     if scope is not None:
         shutil.copyfile(publish.current(served), target)
-    con = duckdb.connect(str(target))
+    con = publish.open_build(target, settings)
     try:
-        con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
-        con.execute(f"set threads = {settings.duckdb_threads}")
-        con.execute("set temp_directory = ?", [str(settings.tmp_dir)])
         literal = str(built).replace("'", "''")  # ATTACH takes no bound parameters
         con.execute(f"attach '{literal}' as built (read_only)")
         rows = {}
