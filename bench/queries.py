@@ -590,12 +590,12 @@ def bench_report(scales: str, repeat: int, out: Path, engines: tuple[str, ...], 
     for scale in [float(s) for s in scales.split(",")]:
         click.echo(f"scale {scale:g} ...", err=True)
         reports.append(queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True), engines))
-    plot = out.with_name("benchmarks-latency.png")
-    plot(reports, plot)
+    png = out.with_name("benchmarks-latency.png")
+    plot(reports, png)
     out.write_text(
         render_report(
             reports,
-            plot.name,
+            png.name,
             f"python -m bench.queries report --scales {scales} --repeat {repeat}"
             + (f" --engines {','.join(engines)}" if "clickhouse" in engines else ""),
         ),
@@ -610,9 +610,9 @@ def bench_report(scales: str, repeat: int, out: Path, engines: tuple[str, ...], 
             click.echo(
                 f"scale {r['scale']:g}: geometric mean speed-up {r['geomean_speedup']}x, DuckDB worst p95 {r['duckdb_worst_p95_ms']} ms"
             )
-        click.echo(f"wrote {out} and {plot}")
+        click.echo(f"wrote {out} and {png}")
 
-    emit(fmt, rows, table, {"scales": rows, "wrote": [str(out), str(plot)]})
+    emit(fmt, rows, table, {"scales": rows, "wrote": [str(out), str(png)]})
 
 
 if __name__ == "__main__":

@@ -58,12 +58,18 @@ def test_row_comparison_can_fail():
     assert not benchmark.same_rows([(1, 2.0)], [(1, 2.0), (2, 2.0)])
 
 
+@pytest.fixture(scope="module")
+def bench_home(tmp_path_factory):
+    """One home for the CLI's runs: the drop, warehouse and PostgreSQL copy of a scale are built once."""
+    return tmp_path_factory.mktemp("bench-home")
+
+
 @pytest.mark.slow
-def test_bench_queries_json(tmp_path, ops_url):
+def test_bench_queries_json(bench_home, ops_url):
     result = CliRunner().invoke(
         main,
         ["queries", "--scale", "0.01", "--repeat", "2", "--format", "json"],
-        env={"OLIST_HOME": str(tmp_path), "OLIST_DATABASE_URL": ops_url},
+        env={"OLIST_HOME": str(bench_home), "OLIST_DATABASE_URL": ops_url},
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -79,6 +85,25 @@ def test_bench_queries_json(tmp_path, ops_url):
     # the provider's connections cost less than opening the file, and so do its queries
     assert report["connection_cost"]["provider"]["p50_ms"] < report["connection_cost"]["file_open"]["p50_ms"]
     assert report["geomean_speedup"] > report["geomean_file_open_speedup"]
+
+
+@pytest.mark.slow
+def test_bench_report_writes_the_page_and_its_plot(bench_home, ops_url, tmp_path, monkeypatch):
+    drawn = []
+    # matplotlib is the bench extra's, not the tests': the plot is drawn by a stand-in that notes its arguments
+    monkeypatch.setattr(benchmark, "plot", lambda reports, path: drawn.append(([r["scale"] for r in reports], path)))
+    out = tmp_path / "BENCHMARKS.md"
+    result = CliRunner().invoke(
+        main,
+        ["report", "--scales", "0.01", "--repeat", "1", "--out", str(out), "--format", "json"],
+        env={"OLIST_HOME": str(bench_home), "OLIST_DATABASE_URL": ops_url},
+    )
+    assert result.exit_code == 0, result.output
+    png = tmp_path / "benchmarks-latency.png"
+    assert drawn == [([0.01], png)]
+    assert json.loads(result.stdout)["wrote"] == [str(out), str(png)]
+    page = out.read_text()
+    assert "python -m bench.queries report --scales 0.01 --repeat 1" in page and "benchmarks-latency.png" in page
 
 
 def test_a_stale_postgres_copy_is_refused(warehouse, bench_pg, tmp_path):
