@@ -49,8 +49,14 @@ class PlannedModel:
     partition_by: str | None = None  # ClickHouse's partitions
     python: str | None = None  # the etl module whose rows it selects (`python_rows`), fitted in Python: BuildPlan.python
     sources: frozenset[str] = frozenset()  # the raw tables it reads, itself or through the models it reads
-    scoped_sql: str | None = None  # a per-order model (grain holds order_id): its SQL over the touched orders' rows
+    scoped_sql: str | None = None  # a model an increment rebuilds in part: its SQL over the touched rows' inputs
     reads: frozenset[str] = frozenset()  # the models its SQL reads
+    # what scoped_sql rebuilds: "order_id" (a per-order model: the touched orders' rows) or
+    # "customer_unique_id" (a per-person model: the touched people's, when its sources changed)
+    scoped_by: str | None = None
+    # for a per-person model, (name, DuckDB SQL) of the relations its scoped_sql reads in place of
+    # staging, built first, over `touched_people`
+    scoped_inputs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class Increment:
     # DuckDB SQL of the touched orders' ids over `raw` (merged), the served `mart_reporting_window`,
     # the new `int_reporting_window` and `drop_keys` (the rows of `noted`)
     touched_sql: str
+    # DuckDB SQL of the touched people's customer_unique_id, over `raw`, `drop_keys` and `touched_orders`
+    people_sql: str
 
 
 @dataclass(frozen=True)

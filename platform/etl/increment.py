@@ -154,19 +154,23 @@ def touched_sql(noted: str = NOTED) -> str:
                <> coalesce(cast(o.order_purchase_timestamp as date) between w.new_first and w.new_last, false)"""
 
 
+def people_sql(noted: str = NOTED, touched: str = TOUCHED) -> str:
+    """The touched people's customer_unique_id, as a DuckDB select over `raw` after the merge,
+    `noted` and `touched` (the touched orders' ids): the people the drop names, of the
+    customers it brings, and of the touched orders."""
+    return f"""select key as customer_unique_id from {noted} where kind = 'person'
+        union select customer_unique_id from raw.customers where customer_id in (select key from {noted} where kind = 'customer')
+        union select c.customer_unique_id from raw.orders as o join raw.customers as c on c.customer_id = o.customer_id
+            where o.order_id in (select order_id from {touched})"""
+
+
 def touch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """After the merge, with the served build's tables still in place: fill `_touched_orders`,
     and `_touched_people` with the people of those orders and of the customers the drop brings,
     before it and after; return (touched orders, all orders)."""
     noted = NOTED if _noted(con) else "(select null::varchar as kind, null::varchar as key where false)"
     con.execute(f"create or replace temp table {TOUCHED} as {touched_sql(noted)}")
-    con.execute(
-        f"""create or replace temp table {PEOPLE} as
-        select key as customer_unique_id from {noted} where kind = 'person'
-        union select customer_unique_id from raw.customers where customer_id in (select key from {noted} where kind = 'customer')
-        union select c.customer_unique_id from raw.orders as o join raw.customers as c on c.customer_id = o.customer_id
-            where o.order_id in (select order_id from {TOUCHED})"""
-    )
+    con.execute(f"create or replace temp table {PEOPLE} as {people_sql(noted, TOUCHED)}")
     touched = con.execute(f"select count(*) from {TOUCHED}").fetchone()[0]
     return touched, con.execute("select count(*) from raw.orders").fetchone()[0]
 

@@ -375,7 +375,13 @@ class _Run:
         a snapshot every item carries (etl/increment.py's `rebuild_reason`)."""
         reason = increment.rebuild_reason(con, self.serving.fingerprint(con)) if incremental else None
         changed = frozenset(item.source.table for item in new)
-        scope = Increment(changed, increment.noted_keys(con), increment.MOST, increment.touched_sql("drop_keys"))
+        scope = Increment(
+            changed,
+            increment.noted_keys(con),
+            increment.MOST,
+            increment.touched_sql("drop_keys"),
+            increment.people_sql("drop_keys", "touched_orders"),
+        )
         try:
             built = self.serving.build(con, self._model_built, scope if incremental and reason is None else None)
         except BuildFailed as e:

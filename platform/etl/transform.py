@@ -455,8 +455,12 @@ def build_plan() -> BuildPlan:
             m.clickhouse.get("partition_by"),
             m.python or None,
             sources(m.name),
-            scoped_sql(m.name) if per_order(m) else None,
+            scoped_sql(m.name) if per_order(m) or per_person(m) else None,
             frozenset(references(m, names)),
+            "order_id" if per_order(m) else "customer_unique_id" if per_person(m) else None,
+            tuple((f"scoped_{name}_of_people", sql.format(people="touched_people")) for name, sql in _PEOPLE_SQL.items())
+            if per_person(m)
+            else (),
         )
         for m in models()
     )
@@ -470,8 +474,8 @@ def build_plan() -> BuildPlan:
 
 def _check_built(count: Callable[[str], int], table: Callable[[str], str], increment: Increment | None = None) -> list[str]:
     """An engine's check of what it built: every contract, or after an `increment` the rows it
-    rebuilt (`check_contracts`; its per-person models are built whole)."""
-    return check_contracts(count, table, increment and Scope("touched_orders", increment.changed))
+    rebuilt (`check_contracts`)."""
+    return check_contracts(count, table, increment and Scope("touched_orders", increment.changed, "touched_people"))
 
 
 def model_line(name: str, rows: int, seconds: float) -> str:

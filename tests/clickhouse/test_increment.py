@@ -51,8 +51,8 @@ def chain(tmp_path_factory, ops_url, clickhouse_url):
     generate(added, scale=0.05, seed=11, start_date=dt.date(2018, 11, 1), months=1)
     changed = change_drop(base, root / "changed")
     settings = clickhouse_settings(root / "home", ops_url, clickhouse_url, DATABASE)
-    calls = {"start": [], "merged": [], "loaded whole": [], "touched": []}
-    real = {name: getattr(clickhouse, name) for name in ("start", "merge_drop", "_load_raw", "_scope_raw")}
+    calls = {"start": [], "merged": [], "loaded whole": [], "touched": [], "people": [], "scoped": []}
+    real = {name: getattr(clickhouse, name) for name in ("start", "merge_drop", "_load_raw", "_scope_raw", "_keep_records")}
 
     def start(settings, plan, source, incremental):
         calls["start"].append(real["start"](settings, plan, source, incremental))
@@ -69,9 +69,16 @@ def chain(tmp_path_factory, ops_url, clickhouse_url):
 
     def scope_raw(ch, db, plan):
         calls["touched"].append(ch.scalar(f"select count() from {db.staging}.touched_orders"))
+        people = f"select count(distinct customer_unique_id) from {clickhouse.Databases.raw(db.served)}.customers"
+        calls["people"].append((ch.scalar(f"select count() from {db.staging}.touched_people"), ch.scalar(people)))
         return real["_scope_raw"](ch, db, plan)
 
-    spies = {"start": start, "merge_drop": merge_drop, "_load_raw": load_raw, "_scope_raw": scope_raw}
+    def keep_records(ch, db, *args):  # after every model is built: the rows built in part, by model
+        names = ch.rows("select name from system.tables where database = {db:String} and name like 'scoped\\_%'", {"db": db.staging})
+        calls["scoped"].append({name for (name,) in names})
+        return real["_keep_records"](ch, db, *args)
+
+    spies = {"start": start, "merge_drop": merge_drop, "_load_raw": load_raw, "_scope_raw": scope_raw, "_keep_records": keep_records}
     for name, spy in spies.items():
         setattr(clickhouse, name, spy)
     try:
@@ -101,6 +108,16 @@ def test_clickhouse_finds_the_touched_orders_in_its_own_history(chain):
     *_, results, calls = chain
     assert calls["touched"] == [r.touched_orders for r in results[1:3]]
     assert all(t > 0 for t in calls["touched"])
+
+
+def test_an_increment_rebuilds_the_touched_people_of_dim_customer_not_all(chain):
+    """dim_customer is rebuilt for the touched people only, as on DuckDB (per person), when the
+    drop changes its sources; both increments here bring customers."""
+    *_, calls = chain
+    assert len(calls["people"]) == 2 and all(0 < touched < everyone for touched, everyone in calls["people"])
+    full_builds, increments = [calls["scoped"][0], calls["scoped"][3]], calls["scoped"][1:3]
+    assert all("scoped_dim_customer" in built and "scoped_fact_deliveries" in built for built in increments)
+    assert full_builds == [set(), set()]
 
 
 def test_an_increment_and_a_full_rebuild_hold_the_same_rows_on_clickhouse(chain):

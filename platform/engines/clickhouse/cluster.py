@@ -53,7 +53,7 @@ def columns(ch: ClickHouse, database: str, plan: BuildPlan) -> dict[str, list[tu
 
 def sharded(model: PlannedModel) -> bool:
     """Whether a table model is sharded by order: a per-order table (its grain holds order_id)."""
-    return not model.view and model.scoped_sql is not None
+    return not model.view and model.scoped_by == "order_id"
 
 
 def ddl(plan: BuildPlan, found: Columns, database: str = "olist", cluster: str = CLUSTER) -> list[str]:

@@ -11,14 +11,15 @@ in a scratch file of the run that holds its drops and the rows of history their 
    copy), or empty tables for a full run; then each drop's accepted rows, as soon as the
    quality rules have passed them, merged in (`merge_drop`): written as Parquet and read by
    ClickHouse itself, the rows of the same unique key replaced, a snapshot replaced whole;
-   after an increment the touched orders are found there (`_touch`); beside them the run
+   after an increment the touched orders and people are found there (`_touch`); beside them the run
    records (`_keep_records`): the load ledger, the quarantine, the models' fingerprint;
 2. builds every model from its own `.sql` (DuckDB SQL transpiled by `dialect`): staging and
    intermediate models as views in `<db>_staging`, dims, facts and marts as MergeTree tables
    in `<db>_build` (ordering keys and partitions from models.yaml); the forecast models
    fitted in Python from this build's facts (`_fitted`). After an increment a per-order table
    is the served one's untouched rows and its touched orders' rows built again from its
-   scoped SQL, and a table whose sources the drop left alone is cloned as it is;
+   scoped SQL (a per-person table, `dim_customer`, the same by touched person), and a table
+   whose sources the drop left alone is cloned as it is;
 3. checks every model's contract there and the semantic layer's flat views, so a broken
    build fails the run with the served tables untouched.
 
@@ -156,8 +157,9 @@ def build(
 
     After an increment on extended raw history, the touched orders are found there (`_touch`);
     unless they are more than `increment.most` of all orders, each per-order table is the
-    served one's untouched rows and its touched orders' rows built again from its scoped SQL, a
-    table whose sources the drop left alone is cloned as it is, and the others are built whole."""
+    served one's untouched rows and its touched orders' rows built again from its scoped SQL (a
+    per-person table the same by touched person, when its sources changed), a table whose
+    sources the drop left alone is cloned as it is, and the others are built whole."""
     ch, db = connect(settings), databases(settings)
     built = BuildResult({}, [])
     try:
@@ -381,15 +383,16 @@ def merge_drop(settings: Settings, plan: BuildPlan, source: duckdb.DuckDBPyConne
 
 
 def _touch(ch: ClickHouse, db: Databases, plan: BuildPlan, source: duckdb.DuckDBPyConnection, increment: Increment) -> tuple[int, int]:
-    """The touched orders (`touched_orders`), found in ClickHouse's raw history as the DuckDB
-    build finds them (`increment.touched_sql`), from the keys the drop brought, the served
-    reporting window and the new one (its view, and the views it reads, made first); returns
-    (touched orders, all orders)."""
+    """The touched orders (`touched_orders`) and people (`touched_people`), found in
+    ClickHouse's raw history as the DuckDB build finds them (`increment.touched_sql`,
+    `people_sql`), from the keys the drop brought, the served reporting window and the new one
+    (its view, and the views it reads, made first); returns (touched orders, all orders)."""
     ch.create_from_arrow(f"{db.staging}.drop_keys", source.execute(increment.noted).fetch_arrow_table(), RAW_ENGINE)
     for model in _views_read_by(plan, tables_read(increment.touched_sql)):
         _build_model(ch, db, plan, model, _Fitted())
     tables = _tables(db, plan) | {"drop_keys": f"{db.staging}.drop_keys", "mart_reporting_window": f"{db.served}.mart_reporting_window"}
     ch.command(f"create table {db.staging}.touched_orders {RAW_ENGINE} as {to_clickhouse(increment.touched_sql, tables)}")
+    ch.command(f"create table {tables['touched_people']} {RAW_ENGINE} as {to_clickhouse(increment.people_sql, tables)}")
     touched = int(ch.scalar(f"select count() from {db.staging}.touched_orders"))
     return touched, int(ch.scalar(f"select count() from {tables['raw.orders']}"))
 
@@ -417,14 +420,18 @@ def _scope_raw(ch: ClickHouse, db: Databases, plan: BuildPlan) -> None:
 
 def _build_in_increment(ch: ClickHouse, db: Databases, plan: BuildPlan, model: PlannedModel, increment: Increment) -> int | None:
     """A model's rows after an increment, the served table's reused: a per-order model's
-    touched rows built (`scoped_<name>`, which the later per-order models read) and, for a
-    table, put in place of the served ones; a table whose sources the drop left alone cloned.
-    None for a model to build whole (a view is one: it costs nothing)."""
+    touched orders' rows built (`scoped_<name>`, which the later per-order models read), and a
+    per-person model's touched people's when its sources changed, and for a table put in place
+    of the served ones; a table whose sources the drop left alone cloned. None for a model to
+    build whole (a view is one: it costs nothing)."""
     tables = _tables(db, plan)
     target = tables[model.name]
-    if model.scoped_sql is not None:
-        scoped = tables[f"scoped_{model.name}"]
+    key = model.scoped_by
+    if key == "order_id" or (key is not None and model.sources & increment.changed):
         try:
+            for name, sql in model.scoped_inputs:
+                ch.command(f"create table {tables[name]} {RAW_ENGINE} as {to_clickhouse(sql, tables)} {SPILL}")
+            scoped = tables[f"scoped_{model.name}"]
             ch.command(f"create table {scoped} {RAW_ENGINE} as {to_clickhouse(model.scoped_sql, tables)} {SPILL}")
         except ClickHouseError as e:
             raise BuildFailed(f"model {model.name} ({model.file}) failed to build on ClickHouse: {e}") from e
@@ -432,8 +439,8 @@ def _build_in_increment(ch: ClickHouse, db: Databases, plan: BuildPlan, model: P
             return None
         ch.command(f"create table {target} as {db.served}.{model.name}")
         columns = ", ".join(f"`{c}`" for c in _columns(ch, target))
-        touched = f"(select order_id from {db.staging}.touched_orders)"
-        ch.command(f"insert into {target} ({columns}) select {columns} from {db.served}.{model.name} where order_id not in {touched}")
+        touched = f"(select {key} from {tables['touched_orders' if key == 'order_id' else 'touched_people']})"
+        ch.command(f"insert into {target} ({columns}) select {columns} from {db.served}.{model.name} where {key} not in {touched}")
         ch.command(f"insert into {target} ({columns}) select {columns} from {scoped}")
         return int(ch.scalar(f"select count() from {target}"))
     if model.view or model.sources & increment.changed:
@@ -455,9 +462,11 @@ def _tables(db: Databases, plan: BuildPlan) -> dict[str, str]:
     models in the build database."""
     tables = {f"raw.{t}": f"{db.raw(db.build)}.{t}" for t in BY_TABLE}  # the source contract's tables
     tables |= {f"scoped_raw_{t}": f"{db.staging}.scoped_raw_{t}" for t in ORDER_TABLES}
+    tables |= {name: f"{db.staging}.{name}" for name in ("touched_orders", "touched_people")}
     for model in plan.models:
         tables[model.name] = f"{db.staging if model.view else db.build}.{model.name}"
         tables[f"scoped_{model.name}"] = f"{db.staging}.scoped_{model.name}"
+        tables |= {name: f"{db.staging}.{name}" for name, _ in model.scoped_inputs}
     tables["python_rows"] = f"{db.staging}.python_rows"
     tables["meta.loads"] = f"{db.build}.{LOADS}"
     return tables
