@@ -33,6 +33,7 @@ def check(folder: Path, max_quarantine_share: float) -> DropCheck:
     """Read `folder` as `etl run` does. Raises `ContractError` when it breaks the source contract."""
     found = DropCheck(folder)
     with duckdb.connect() as con:
+        extract.open_staging(con, None)
         con.execute(quality.QUARANTINE_DDL)
         for item in extract.extract(con, folder, 0, set()):
             quarantined = quality.quarantined(con, 0, item.source.filename)

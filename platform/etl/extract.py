@@ -7,6 +7,13 @@ that does not cast is quarantined with the column and the value as written; reco
 reader cannot parse are quarantined with its message and their text. A file whose SHA-256
 the served warehouse already holds is skipped, its content not read through again (its header
 is still checked).
+
+The files are read into the run's staging area, `incoming` (and `incoming_text` for the text
+read), each a database of its own attached to the build (`open_staging`): a scratch file
+beside the file the run builds, detached once the drops are merged (`close_staging`) and
+deleted when the run's connection closes (`remove_staging`), so
+that a drop's rows, most of a full build's writes, never take space in the warehouse file that
+is published, copied by the next increment and kept for rollback.
 """
 
 from __future__ import annotations
@@ -20,6 +27,37 @@ import duckdb
 from olist_bi import contract
 from olist_bi.contract import DUCKDB_TYPES, TIMESTAMP_FORMAT, SourceFile
 from olist_bi.etl.quality import RuleResult, automatic_rules, quarantine
+
+
+STAGING = ("incoming", "incoming_text")
+
+
+def staging_paths(beside: Path) -> list[Path]:
+    """The staging area's files for the build `beside`."""
+    return [beside.with_name(f"{beside.name}.{name}") for name in STAGING]
+
+
+def open_staging(con: duckdb.DuckDBPyConnection, beside: Path | None) -> None:
+    """Attach the staging area to `con`: in files beside the build `beside` (emptied first), or in
+    memory (None)."""
+    for name, path in zip(STAGING, staging_paths(beside) if beside else [None] * len(STAGING), strict=True):
+        if path is not None:
+            path.unlink(missing_ok=True)
+        target = ":memory:" if path is None else str(path).replace("'", "''")  # ATTACH takes no bound parameters
+        con.execute(f"attach '{target}' as {name}")
+
+
+def close_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Detach the staging area from `con`: the drops are merged."""
+    for name in STAGING:
+        con.execute(f"detach database if exists {name}")
+
+
+def remove_staging(beside: Path) -> None:
+    """Delete the staging area's files of the build `beside`."""
+    for path in staging_paths(beside):
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
 
 
 @dataclass
@@ -51,7 +89,6 @@ def extract(con: duckdb.DuckDBPyConnection, folder: Path, run_id: int, already_l
     """
     digests = {s.filename: sha256_of(folder / s.filename) for s in contract.SOURCE_FILES if (folder / s.filename).is_file()}
     checks = contract.check_folder(folder, loaded=lambda path: (path.name, digests.get(path.name)) in already_loaded)
-    con.execute("create schema if not exists incoming_text; create schema if not exists incoming")
     extracted = []
     for check in checks:
         source = check.source

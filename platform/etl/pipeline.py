@@ -246,6 +246,7 @@ def _run_locked(
             con.execute("checkpoint")
         finally:
             con.close()
+            extract_step.remove_staging(built)
         if serving.history_in_file:
             with _task(log, "readers", run.result, say) as detail:
                 copies = readers.cut_all(settings, built, log.run_id, say, scope=run.scope)
@@ -255,6 +256,7 @@ def _run_locked(
         return run.succeed(new, generation)
     except Exception as e:
         readers.discard([built, *copies.values()])
+        extract_step.remove_staging(built)
         message = _describe(e) + _memory_hint(e, settings)
         result = run.result
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
@@ -361,7 +363,7 @@ class _Run:
 
     def _build_file(self, con, new: list, detail: dict, incremental: bool) -> None:
         scope = self._scope(con, new, detail) if incremental else None
-        con.execute("drop schema if exists incoming_text cascade; drop schema if exists incoming cascade")
+        extract_step.close_staging(con)
         report = transform.build(con, self.say, scope)
         increment.record(con, scope)
         self.scope = scope
@@ -561,6 +563,7 @@ def _open_build(settings: Settings, built: Path, start_from: Path | None) -> duc
     if start_from is not None:
         shutil.copyfile(start_from, built)
     con = publish_step.open_build(built, settings)
+    extract_step.open_staging(con, built)
     con.execute("create schema if not exists raw")
     for table in LOAD_ORDER:
         source = BY_TABLE[table]

@@ -33,8 +33,16 @@ def test_a_run_publishes_every_table(warehouse):
     assert set(TABLES) <= names
     for table in TABLES:
         assert query(settings.warehouse_path, f"select count(*) from {table}")[0][0] > 0, table
-    assert not list(settings.warehouse_path.parent.glob("*.building-*"))
+    assert not list(settings.warehouse_path.parent.glob("*.building-*"))  # the build's staging area too
     assert "incoming" not in {r[0] for r in query(settings.warehouse_path, "select schema_name from information_schema.schemata")}
+
+
+def test_the_drops_rows_take_no_space_in_the_published_file(warehouse):
+    """The files are read into a staging area of their own (etl/extract.py), not into the file
+    that is published: its blocks are the tables it keeps, almost none left free by them."""
+    settings, _ = warehouse
+    ((total, used, free),) = query(settings.warehouse_path, "select total_blocks, used_blocks, free_blocks from pragma_database_size()")
+    assert used == total - free and free <= 0.05 * total, (total, used, free)
 
 
 def test_every_row_read_is_loaded_or_quarantined(warehouse):
