@@ -4,7 +4,7 @@ With `OLIST_FAULT=<point>` in its environment, a process kills itself (SIGKILL: 
 no `finally`) on reaching that point of an ETL run. Unset, as it always is outside the tests,
 nothing happens; with OLIST_ENV=production it is ignored. The points, in run order:
 
-- `after_extract`: the drop's files read into the build file;
+- `after_extract`: the drop's files read into the build's staging area;
 - `during_transform`: the models built, the build file not yet finished;
 - `before_rename`: the build file complete, not yet published;
 - `after_rename`: the new generation served, nothing recorded yet;
