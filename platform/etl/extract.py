@@ -11,7 +11,7 @@ is still checked).
 The files are read into the run's staging area, `incoming` (and `incoming_text` for the text
 read), each a database of its own attached to the build (`open_staging`): a scratch file
 beside the file the run builds, detached once the drops are merged (`close_staging`) and
-deleted when the run's connection closes (`remove_staging`), so
+deleted when the run's connection closes (`staging_paths`), so
 that a drop's rows, most of a full build's writes, never take space in the warehouse file that
 is published, copied by the next increment and kept for rollback.
 """
@@ -33,17 +33,19 @@ STAGING = ("incoming", "incoming_text")
 
 
 def staging_paths(beside: Path) -> list[Path]:
-    """The staging area's files for the build `beside`."""
+    """The staging area's files for the build `beside` (each with its WAL: `readers.discard`)."""
     return [beside.with_name(f"{beside.name}.{name}") for name in STAGING]
 
 
 def open_staging(con: duckdb.DuckDBPyConnection, beside: Path | None) -> None:
     """Attach the staging area to `con`: in files beside the build `beside` (emptied first), or in
     memory (None)."""
-    for name, path in zip(STAGING, staging_paths(beside) if beside else [None] * len(STAGING), strict=True):
-        if path is not None:
+    for name in STAGING:
+        target = ":memory:"
+        if beside is not None:
+            path = beside.with_name(f"{beside.name}.{name}")
             path.unlink(missing_ok=True)
-        target = ":memory:" if path is None else str(path).replace("'", "''")  # ATTACH takes no bound parameters
+            target = str(path).replace("'", "''")  # ATTACH takes no bound parameters
         con.execute(f"attach '{target}' as {name}")
 
 
@@ -51,13 +53,6 @@ def close_staging(con: duckdb.DuckDBPyConnection) -> None:
     """Detach the staging area from `con`: the drops are merged."""
     for name in STAGING:
         con.execute(f"detach database if exists {name}")
-
-
-def remove_staging(beside: Path) -> None:
-    """Delete the staging area's files of the build `beside`."""
-    for path in staging_paths(beside):
-        path.unlink(missing_ok=True)
-        path.with_name(path.name + ".wal").unlink(missing_ok=True)
 
 
 @dataclass

@@ -246,7 +246,7 @@ def _run_locked(
             con.execute("checkpoint")
         finally:
             con.close()
-            extract_step.remove_staging(built)
+            readers.discard(extract_step.staging_paths(built))
         if serving.history_in_file:
             with _task(log, "readers", run.result, say) as detail:
                 copies = readers.cut_all(settings, built, log.run_id, say, scope=run.scope)
@@ -255,8 +255,7 @@ def _run_locked(
         generation = run.publish(built, copies)
         return run.succeed(new, generation)
     except Exception as e:
-        readers.discard([built, *copies.values()])
-        extract_step.remove_staging(built)
+        readers.discard([built, *extract_step.staging_paths(built), *copies.values()])
         message = _describe(e) + _memory_hint(e, settings)
         result = run.result
         rows = {"read": result.rows_read, "loaded": result.rows_loaded, "quarantined": result.rows_quarantined}
