@@ -19,6 +19,9 @@ from olist_bi.dashboards import dashboards
 from olist_bi.bi.superset import reports
 from olist_bi.bi.superset.client import SupersetApiError
 from olist_bi.bi.superset.provision import ids_by_uuid
+from olist_bi.bi.superset.screenshots import DASHBOARD_WINDOW
+
+MARGIN_ROWS = 40  # below a dashboard's last card: its margin, not a band of nothing
 
 
 def mails(settings, subject_part: str) -> list[email.message.EmailMessage]:
@@ -98,13 +101,38 @@ def test_the_weekly_report_mails_a_png_of_the_executive_overview(superset):
     data = png.get_payload(decode=True)
     image = Image.open(io.BytesIO(data))
     image.load()  # decodes every pixel: a truncated or corrupt PNG raises
-    assert image.format == "PNG" and image.size == (1600, 2000)
+    assert image.format == "PNG" and image.width == DASHBOARD_WINDOW[0] and image.height > 1000
+    assert empty_rows_at_the_bottom(image) <= MARGIN_ROWS, "the picture runs on past the dashboard's end"
     assert len(data) > 50_000
     # A dashboard, not a blank page: many colours, and the upper half (the charts) far from uniform.
     top = image.convert("RGB").crop((0, 0, 1600, 1000))
     assert len(top.getcolors(1_000_000)) > 200
     extrema = top.convert("L").getextrema()
     assert extrema[1] - extrema[0] > 150
+
+
+def empty_rows_at_the_bottom(image: Image.Image) -> int:
+    """How many rows at the picture's bottom are one flat colour (a few levels of noise allowed)."""
+    gray = image.convert("L")
+    rows = 0
+    for y in range(gray.height - 1, -1, -1):
+        low, high = gray.crop((0, y, gray.width, y + 1)).getextrema()
+        if high - low > 8:
+            break
+        rows += 1
+    return rows
+
+
+def test_the_daily_report_picture_ends_where_platform_health_ends(superset):
+    settings, client, _ = superset
+    name = "Platform health, daily"  # one format: no "(PNG)" in its name
+    entry = reports.run(settings, client, name)
+    assert entry["state"] == "Success", entry["error_message"]
+    (message,) = wait_for_mail(settings, name, 1)
+    (png,) = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    image = Image.open(io.BytesIO(png.get_payload(decode=True)))
+    assert image.width == DASHBOARD_WINDOW[0] and image.height > DASHBOARD_WINDOW[1]
+    assert empty_rows_at_the_bottom(image) <= MARGIN_ROWS
 
 
 def test_the_weekly_report_as_a_pdf(superset):

@@ -10,6 +10,15 @@ the context directly, with no page opened first.
 
 from __future__ import annotations
 
+# The browser window of a dashboard report (superset_config's WEBDRIVER_WINDOW). Superset 6.1
+# captures a dashboard whole (`page.screenshot(full_page=True)`), at least as tall as the window:
+# a window taller than the dashboard left its bottom empty (1600 x 2000, the last fifth blank).
+# A short one ends the picture where the dashboard ends; every chart still draws, since
+# Superset draws all of them for a browser driven by Playwright (`navigator.webdriver`: no
+# virtualization).
+DASHBOARD_WINDOW = (1600, 600)
+CHART_WINDOW = (1600, 1000)
+
 
 def authenticate(browser_context, user):
     from flask import current_app

@@ -135,11 +135,12 @@ CELERY_CONFIG = CeleryConfig
 # links in the mails use the address users know.
 WEBDRIVER_BASEURL = _env("OLIST_SUPERSET_WEBDRIVER_URL", "http://127.0.0.1:8088/")
 WEBDRIVER_BASEURL_USER_FRIENDLY = _env("OLIST_SUPERSET_PUBLIC_URL", WEBDRIVER_BASEURL)
-WEBDRIVER_WINDOW = {"dashboard": (1600, 2000), "slice": (1600, 1000), "pixel_density": 1}
+from olist_bi.bi.superset.screenshots import CHART_WINDOW, DASHBOARD_WINDOW, authenticate  # noqa: E402
+
+WEBDRIVER_WINDOW = {"dashboard": DASHBOARD_WINDOW, "slice": CHART_WINDOW, "pixel_density": 1}  # see screenshots.py
 # Chromium's sandbox needs user namespaces, which containers and CI machines often lack.
 WEBDRIVER_OPTION_ARGS = ["--headless", "--no-sandbox", "--disable-dev-shm-usage"]
 SCREENSHOT_PLAYWRIGHT_WAIT_EVENT = "load"
-from olist_bi.bi.superset.screenshots import authenticate  # noqa: E402
 
 WEBDRIVER_AUTH_FUNC = authenticate  # Superset's own, without its /login/ page (see the module)
 
