@@ -144,3 +144,40 @@ def test_buckets_keep_their_own_order_in_both_tools():
         assert params["timeseries_limit_metric"]["sqlExpression"] == f"MIN({place})", chart.key
         question = next(card for card in assets.dashboard_assets(dashboard, catalog)["cards"] if card["key"] == chart.key)
         assert f"order by {place}" in question["sql"], chart.key
+
+
+def _charts() -> list[dict]:
+    return [yaml.safe_load(text) for path, text in built().files.items() if path.startswith("charts/")]
+
+
+def test_percent_axes_have_the_decimals_their_ticks_need():
+    """A percent axis over 0.02%-0.2% said "0.2%, 0.1%, 0.1%, 0.1%" with `.1%`: axes keep up to
+    three decimals and drop the zeros they do not need."""
+    axes = [
+        c["params"]["y_axis_format"]
+        for c in _charts()
+        if c["params"]["viz_type"].startswith("echarts_timeseries") and "%" in c["params"]["y_axis_format"]
+    ]
+    assert axes and set(axes) == {".3~%"}
+    assert bundle.AXIS_FORMAT["percent"] == ".3~%"
+
+
+def test_heatmaps_leave_room_for_their_axis_labels():
+    """Without a bottom margin Superset's heatmap grid reaches the canvas's edge and its x labels are cut off."""
+    heatmaps = [c["params"] for c in _charts() if c["params"]["viz_type"] == "heatmap_v2"]
+    assert heatmaps and all(isinstance(p["bottom_margin"], int) and p["bottom_margin"] > 0 for p in heatmaps)
+
+
+def test_vertical_bars_with_more_than_two_a_column_turn_their_labels():
+    checked = 0
+    for spec in dashboards():
+        for chart in spec.charts:
+            if chart.viz != "bar" or chart.orientation != "vertical" or any(g.grain for g in chart.by if chart.is_semantic):
+                continue
+            params = next(c["params"] for c in _charts() if c["uuid"] == spec.chart_uuid(chart))
+            if params["viz_type"] != "echarts_timeseries_bar" or params.get("time_grain_sqla"):
+                continue
+            crowded = chart.limit is None or chart.limit > 2 * chart.width
+            assert (params.get("xAxisLabelRotation") == 90) == crowded, (spec.slug, chart.key)
+            checked += crowded
+    assert checked >= 3  # late deliveries and sellers by state, returns by month since the first order, runs

@@ -7,8 +7,10 @@ from collections import Counter
 import pytest
 
 from olist_bi.dashboards import dashboards
-from olist_bi.bi.superset import provision, tool
+from olist_bi.bi.superset import legibility, provision, tool
 from olist_bi.bi.superset.browser import BLANK_LEVELS, PAINTED_MS, Browser, drawn_levels
+from olist_bi.bi.superset.screenshots import DASHBOARD_WINDOW
+from olist_bi.notify import reports as report_specs
 from olist_bi.bi.superset.server import ADMIN_USER, admin_password
 from tests.reference import reporting_window
 
@@ -16,15 +18,19 @@ pytestmark = pytest.mark.browser
 
 
 def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
+    """At 1600 px, every dashboard draws every chart, without an error, and reads cleanly
+    (`unclean`); its screenshot is a picture; the warm-up warms what the browser reads."""
     settings, client, _ = superset
     seen = {}
     ids = provision.ids_by_uuid(client)
-    with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings)) as browser:
+    with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings), read_charts=True) as browser:
         for dashboard in dashboards():
             shot = tmp_path / f"{dashboard.slug}.png"
             rendered = browser.render(dashboard.slug, len(dashboard.charts), shot, record=True)
             assert rendered.charts == len(dashboard.charts), dashboard.slug
             assert rendered.errors == 0, (dashboard.slug, rendered.error_texts)
+            faults = unclean(browser.page, dashboard, echarts(client))
+            assert faults == [], f"{dashboard.slug} at 1600 px: {faults}"
             assert shot.stat().st_size > 20_000  # a real picture, not a blank page
             assert drawn_levels(shot) > BLANK_LEVELS, f"{dashboard.slug}: the screenshot's dashboard area is blank"
             lists = rendered.cache_keys.pop(None, [])  # the filters' lists of values (no chart)
@@ -99,3 +105,50 @@ def test_money_shows_in_reais_and_cards_compare_with_the_previous_month(superset
     change = re.search(r"([-+−]?\d+(?:\.\d+)?)%\s*vs previous month", orders)
     assert change, orders
     assert abs(abs(float(change.group(1).replace("−", "-"))) - abs(100 * (latest - before) / before)) < 0.1, (orders, latest, before)
+
+
+def echarts(client) -> set[str]:
+    """The titles of the charts ECharts draws (on a canvas, with axes or a legend): not the tables and KPI cards."""
+    return {
+        row["slice_name"]
+        for row in client.list_all("/api/v1/chart/", ["slice_name", "viz_type"], order="slice_name")
+        if row["viz_type"].startswith("echarts") or row["viz_type"] in ("heatmap_v2", "pie")
+    }
+
+
+def unclean(page, dashboard, drawn_by_echarts: set[str]) -> list[str]:
+    """What would make a reader squint on the dashboard drawn in `page` (legibility.py): labels
+    of a chart that overlap or touch, one cut at its chart's edge, a tick twice in a row, a
+    warning in a chart's header. Fails if the recorder missed a chart ECharts draws."""
+    drawn = {label.chart for label in legibility.labels(page)}
+    expected = {c.title for c in dashboard.charts} & drawn_by_echarts
+    assert expected and expected <= drawn, f"{dashboard.slug}: no labels read from {expected - drawn}"
+    return [str(fault) for fault in legibility.faults(page)]
+
+
+def test_every_chart_reads_cleanly_at_1280_px(superset):
+    """The narrower of the widths the dashboards are laid out for (1600 px is checked above)."""
+    settings, client, _ = superset
+    found, drawn_by_echarts = [], echarts(client)
+    with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings), width=1280, read_charts=True) as browser:
+        for dashboard in dashboards():
+            browser.render(dashboard.slug, len(dashboard.charts))
+            found += [f"{dashboard.slug}: {fault}" for fault in unclean(browser.page, dashboard, drawn_by_echarts)]
+    assert found == [], "\n".join(found)
+
+
+def test_the_mailed_reports_pictures_read_cleanly(superset):
+    """What the report worker's browser draws for each mailed dashboard (the standalone view at
+    the report's window) reads as cleanly as the dashboards do."""
+    settings, client, _ = superset
+    mailed = sorted({r.dashboard for r in report_specs.load().reports})
+    assert len(mailed) == 2
+    found = []
+    width, height = DASHBOARD_WINDOW
+    with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings), width=width, height=height, read_charts=True) as browser:
+        for slug in mailed:
+            dashboard = next(d for d in dashboards() if d.slug == slug)
+            url = f"{settings.superset_base_url}/superset/dashboard/{slug}/?standalone=3"
+            browser.render(slug, len(dashboard.charts), url=url)
+            found += [f"{slug}: {fault}" for fault in unclean(browser.page, dashboard, echarts(client))]
+    assert found == [], "\n".join(found)

@@ -105,7 +105,18 @@ def charts_draw_without_animation(app: Flask) -> None:
     for name in ("THEME_DEFAULT", "THEME_DARK"):
         theme = app.config.get(name)
         if theme:
-            theme.setdefault("token", {})["echartsOptionsOverrides"] = {"animation": False}
+            token = theme.setdefault("token", {})
+            token["echartsOptionsOverrides"] = {"animation": False, **AXES_THAT_READ}
+            token["echartsOptionsOverridesByChartType"] = ROOM_FOR_LABELS
+
+
+# Ticks that would run into each other are left out, on every axis of every chart.
+AXES_THAT_READ = {"xAxis": {"axisLabel": {"hideOverlap": True}}, "yAxis": {"axisLabel": {"hideOverlap": True}}}
+# A bar chart's horizontal axis: room on the right for its last label ("R$ 1.5M" is centred on
+# the grid's end), and about three ticks, not five: a horizontal bar chart's value axis is short
+# beside its category names, and ECharts' hideOverlap leaves ticks that touch ("R$ 0R$ 600k").
+# (A vertical bar chart's horizontal axis holds categories, which take no splitNumber.)
+ROOM_FOR_LABELS = {"echarts_timeseries_bar": {"grid": {"right": 36}, "xAxis": {"splitNumber": 3}}}
 
 
 def _allowed_recipients() -> tuple[str, ...]:

@@ -58,10 +58,12 @@ class Rendered:
 class Browser:
     """A logged-in Chromium page on one Superset; use as a context manager."""
 
-    def __init__(self, url: str, username: str, password: str, width: int = 1600, height: int = 1200):
+    def __init__(self, url: str, username: str, password: str, width: int = 1600, height: int = 1200, read_charts: bool = False):
+        """With `read_charts`, every page records the texts its charts draw (legibility.py)."""
         self.url = url.rstrip("/")
         self.username, self.password = username, password
         self.viewport = {"width": width, "height": height}
+        self.read_charts = read_charts
 
     def __enter__(self) -> "Browser":
         from playwright.sync_api import sync_playwright
@@ -72,6 +74,10 @@ class Browser:
         try:
             self._browser = self._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             self.page = self._browser.new_page(viewport=self.viewport)
+            if self.read_charts:
+                from olist_bi.bi.superset.legibility import RECORDER
+
+                self.page.add_init_script(RECORDER)
             self._log_in()
         except BaseException:
             self._playwright.stop()  # else the next Browser meets a running event loop
@@ -124,7 +130,14 @@ class Browser:
             self.page.on("request", on_request)
         began = time.perf_counter()
         self.page.goto(url or f"{self.url}/superset/dashboard/{slug}/")
-        charts = self._wait_until_drawn(slug, expected_charts, began + timeout, timeout)
+        if "/login" in self.page.url:
+            # Signed out after all: a late anonymous `Set-Cookie` of the login page's own
+            # requests can overwrite the signed-in session (the race of apache/superset#44005,
+            # screenshots.py). Sign in again and open the dashboard once more.
+            self._log_in()
+            began = time.perf_counter()
+            self.page.goto(url or f"{self.url}/superset/dashboard/{slug}/")
+        charts = self._wait_until_drawn(slug, expected_charts, began + timeout, timeout, with_header="standalone=" not in (url or ""))
         seconds = time.perf_counter() - began
         if count_cached:
             self.page.remove_listener("response", on_response)
@@ -159,16 +172,20 @@ class Browser:
 
         return on_request, on_response
 
-    def _wait_until_drawn(self, slug: str, expected_charts: int, deadline: float, timeout: float) -> int:
-        """Poll until the header and `expected_charts` charts are on the page and none is loading; return the charts counted."""
+    def _wait_until_drawn(self, slug: str, expected_charts: int, deadline: float, timeout: float, with_header: bool = True) -> int:
+        """Poll until the header (unless the view is a standalone one, which has none) and
+        `expected_charts` charts are on the page and none is loading; return the charts counted."""
         while True:
-            header = self.page.locator(HEADER).count()
+            header = self.page.locator(HEADER).count() if with_header else 1
             charts = self.page.locator(CHART).count()
             loading = self.page.locator(LOADING).count()
             if header and charts >= expected_charts and loading == 0:
                 return charts
             if time.perf_counter() > deadline:
-                raise TimeoutError(f"dashboard {slug}: {charts} of {expected_charts} charts, {loading} still loading after {timeout} s")
+                raise TimeoutError(
+                    f"dashboard {slug}: {charts} of {expected_charts} charts, {loading} still loading, header {header},"
+                    f" after {timeout} s at {self.page.url}: {self.page.inner_text('body')[:300]!r}"
+                )
             self.page.wait_for_timeout(50)
 
     def _screenshot(self, screenshot: Path) -> None:

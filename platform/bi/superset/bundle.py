@@ -31,9 +31,10 @@ OPERATIONS = "olist_operations"
 GRAINS = {"day": "P1D", "week": "P1W", "month": "P1M", "quarter": "P3M", "year": "P1Y"}
 # Number formats by the specs' format names (metrics.yaml, datasets.yaml): values in full
 # (KPIs, tables, tooltips of pies) and compact on chart axes. Money is Brazilian reais: the
-# currency code on the metric and the chart makes Superset prefix "R$".
+# currency code on the metric and the chart makes Superset prefix "R$". A percent axis has as
+# many decimals as its ticks need to differ, up to three ("0.05%, 0.1%, 0.15%": `~` trims zeros).
 D3FORMAT = {"currency": ",.2f", "count": ",d", "percent": ".1%", "decimal": ",.2f", "id": "d"}
-AXIS_FORMAT = {"currency": "SMART_NUMBER", "count": "SMART_NUMBER", "percent": ".1%", "decimal": ",.1f", "id": "d"}
+AXIS_FORMAT = {"currency": "SMART_NUMBER", "count": "SMART_NUMBER", "percent": ".3~%", "decimal": ",.1f", "id": "d"}
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 CURRENCY = {"symbol": "BRL", "symbolPosition": "prefix"}
 
@@ -616,7 +617,7 @@ def _row_chart_params(chart: Chart, filters: list, base_query: dict, limit: int)
         return _row_table_params(chart, columns, order, declared, filters, base_query, limit)
     if chart.viz == "forecast":
         return _forecast_params(chart, columns, declared, filters, base_query, limit)
-    return _row_bar_params(columns, declared, filters, base_query, limit)
+    return _row_bar_params(chart, columns, declared, filters, base_query, limit)
 
 
 def _row_table_params(
@@ -638,7 +639,7 @@ def _row_table_params(
     return params, {**base_query, "columns": columns, "metrics": [], "orderby": [[order, chart.sort != "desc"]]}
 
 
-def _row_bar_params(columns: list[str], declared: dict, filters: list, base_query: dict, limit: int) -> tuple[dict, dict]:
+def _row_bar_params(chart: Chart, columns: list[str], declared: dict, filters: list, base_query: dict, limit: int) -> tuple[dict, dict]:
     """Bars of a row dataset's values (every column after the first) over its first column."""
     values = [_adhoc_value(c) for c in columns[1:]]
     fmt = declared[columns[1]].format
@@ -655,6 +656,8 @@ def _row_bar_params(columns: list[str], declared: dict, filters: list, base_quer
         "y_axis_format": AXIS_FORMAT[fmt],
         **_currency(fmt),
     }
+    if _crowded(chart):
+        params["xAxisLabelRotation"] = 90
     return params, {**base_query, "columns": [_axis(columns[0], None)], "metrics": values, "orderby": [[values[0], False]]}
 
 
@@ -781,7 +784,7 @@ def _bar_layout(chart: Chart, metrics: list[str], over_time: bool) -> dict:
     layout = {"orientation": chart.orientation}
     if not over_time:
         layout["xAxisLabelInterval"] = "0"  # every bar labelled (Superset's "All"), never one in three
-        if chart.orientation == "vertical" and (chart.limit or 0) > 5 * chart.width:
+        if chart.orientation == "vertical" and _crowded(chart):
             layout["xAxisLabelRotation"] = 90  # more bars than level labels (or slanted ones) fit across
     # Horizontal bars are drawn from the bottom up: reverse the order so the first (the
     # largest, or bucket 1) reads at the top.
@@ -792,6 +795,13 @@ def _bar_layout(chart: Chart, metrics: list[str], over_time: bool) -> dict:
     else:
         layout["x_axis_sort_asc"] = not flip
     return layout
+
+
+def _crowded(chart: Chart) -> bool:
+    """Whether a vertical bar chart's labels may not fit level: more than two bars a grid column
+    (at 1280 px a column is about 80 px; "MG" and "10" take 20 px and want air around them), or
+    as many bars as its categories have (no limit)."""
+    return chart.limit is None or chart.limit > 2 * chart.width
 
 
 def _pie_params(chart: Chart, filters: list, base_query: dict, limit: int, fmt: str) -> tuple[dict, dict]:
@@ -836,6 +846,9 @@ def _table_params(chart: Chart, catalog: Catalog, filters: list, base_query: dic
     return params, {**base_query, "columns": by, "metrics": metrics, "orderby": [[metrics[0], chart.sort == "asc"]]}
 
 
+HEATMAP_MARGIN = 8  # px between a heatmap's axis labels and its card's edge
+
+
 def _heatmap_params(
     chart: Chart, catalog: Catalog, filters: list, base_query: dict, limit: int, grain: str | None, fmt: str
 ) -> tuple[dict, dict]:
@@ -856,6 +869,10 @@ def _heatmap_params(
         **_currency(fmt),
         "show_values": False,
         "show_legend": True,
+        # Superset hands these to ECharts' grid as they are: left out, the grid reaches the
+        # canvas's bottom and the x axis's labels are drawn below it, cut off
+        "bottom_margin": HEATMAP_MARGIN,
+        "left_margin": HEATMAP_MARGIN,
     }
     if grain and catalog.dimensions[x].type == "time":
         params["time_grain_sqla"] = grain
