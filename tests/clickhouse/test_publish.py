@@ -110,43 +110,71 @@ def test_switching_an_existing_warehouse_to_clickhouse_builds_it_there_from_the_
     assert pipeline.run(settings, small_drop).status == "skipped"
 
 
-@pytest.mark.parametrize("point", ["before_rename", "clickhouse_exchanged", "after_rename"])
-def test_a_run_killed_in_its_publish_leaves_one_generation_served_and_the_next_start_in_line(point, tmp_path, ops_url, small_drop):
-    """A run killed (SIGKILL) before ClickHouse's exchange published nothing; killed after it,
-    it published: what is served is its generation, and the next start finishes the publish
-    (the replaced generation kept as previous_1) and the run's records. In processes of their
-    own: chdb serves one process per folder, and this test process holds another."""
-    import json
+def _olist(env: dict, *args, **extra):
     import subprocess
     import sys
     from pathlib import Path
 
+    cli = [str(Path(sys.executable).parent / "olist-bi")]
+    return subprocess.run(cli + list(args), env={**env, **extra}, capture_output=True, text=True, timeout=600)
+
+
+def _orders_of(env: dict) -> int:
+    import json
+
+    done = _olist(env, "semantic", "query", "--metric", "orders", "--format", "json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)[0]["orders"]
+
+
+def _cli_env(root, ops_url) -> dict:
+    env = {
+        **os.environ,
+        "OLIST_HOME": str(root / "home"),
+        "OLIST_DATABASE_URL": ops_url,
+        "OLIST_WAREHOUSE_ENGINE": "clickhouse",
+        "OLIST_CLICKHOUSE_URL": f"chdb://{root / 'clickhouse'}",
+    }
+    env.pop("OLIST_FAULT", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def served_once(tmp_path_factory, ops_url, small_drop):
+    """A home and a chdb folder that served the small drop (built once, in a process of its own,
+    for every kill point to start from a copy of), its orders, and a month of new orders."""
+    root = tmp_path_factory.mktemp("served-once")
+    env = _cli_env(root, ops_url)
+    done = _olist(env, "etl", "run", "--source", str(small_drop))
+    assert done.returncode == 0, done.stderr[-2000:]
+    extra = root / "extra"
+    generate(extra, scale=0.01, seed=11, start_date=dt.date(2018, 9, 1), months=1)
+    return root, _orders_of(env), extra
+
+
+@pytest.mark.parametrize("point", ["before_rename", "clickhouse_exchanged", "after_rename"])
+def test_a_run_killed_in_its_publish_leaves_one_generation_served_and_the_next_start_in_line(point, tmp_path, ops_url, served_once):
+    """A run killed (SIGKILL) before ClickHouse's exchange published nothing; killed after it,
+    it published: what is served is its generation, and the next start finishes the publish
+    (the replaced generation kept as previous_1) and the run's records. In processes of their
+    own: chdb serves one process per folder, and this test process holds another."""
+    import shutil
+
     from olist_bi.runtime import faults
 
     assert point in faults.POINTS + faults.CLICKHOUSE_POINTS
-    cli = [str(Path(sys.executable).parent / "olist-bi")]
-    env = {
-        **os.environ,
-        "OLIST_HOME": str(tmp_path / "home"),
-        "OLIST_DATABASE_URL": ops_url,
-        "OLIST_WAREHOUSE_ENGINE": "clickhouse",
-        "OLIST_CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
-    }
-    env.pop("OLIST_FAULT", None)
+    template, before, extra = served_once
+    for part in ("home", "clickhouse"):  # a copy of what served the small drop: no process holds it now
+        shutil.copytree(template / part, tmp_path / part, symlinks=True)
+    env = _cli_env(tmp_path, ops_url)
 
-    def olist(*args, **extra):
-        return subprocess.run(cli + list(args), env={**env, **extra}, capture_output=True, text=True, timeout=600)
+    def olist(*args, **extra_env):
+        return _olist(env, *args, **extra_env)
 
     def orders():
-        done = olist("semantic", "query", "--metric", "orders", "--format", "json")
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout)[0]["orders"]
+        return _orders_of(env)
 
-    assert olist("etl", "run", "--source", str(small_drop)).returncode == 0
-    before = orders()
-    extra = tmp_path / "extra"
-    generate(extra, scale=0.01, seed=11, start_date=dt.date(2018, 9, 1), months=1)
-
+    assert orders() == before
     killed = olist("etl", "run", "--source", str(extra), OLIST_FAULT=point)
     assert killed.returncode == -9, killed.stderr[-2000:]
     published = point != "before_rename"
