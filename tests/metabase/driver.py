@@ -8,8 +8,9 @@ Transcribed from the source of the pinned pair (docker/metabase/Dockerfile):
   namespaced keys), `jdbc-spec` (every remaining detail becomes a DuckDB option; always
   `temp_directory=<file>.tmp`, `TimeZone=UTC`, `custom_user_agent`, `jdbc_stream_results`;
   `additional-options` split on `&` and `=`, keys lower-cased, applied last) and
-  `ensure-init-sql!` (once per physical connection, one statement list; an error whose
-  lower-cased message holds "attach" and "already exists", or "already attached", is swallowed).
+  `ensure-init-sql!` (on every checkout: it remembers connections by object in a WeakHashMap,
+  and c3p0 hands out a new proxy each time; one statement list; an error whose lower-cased
+  message holds "attach" and "already exists", or "already attached", is swallowed).
   `FORWARDS_INTERNAL_KEYS` is the older driver 1.4.4.0's filter, which drops two internal keys
   only: Metabase 0.63 adds `connection-pool-type`, which it forwards (upstream issue #103).
 - Metabase 0.63's `effective-details` (src/metabase/driver/connection.clj) adds the internal
@@ -21,8 +22,8 @@ One deviation: `TimeZone` needs the icu extension at start-up, which the driver'
 from the extension directory (Metabase's image installs it); this Python DuckDB has icu built
 in but only after start-up, so the model sets it right after opening.
 
-A pool per database: two physical connections opened on first use, taken in turn, so the
-second connection's `init_sql` path runs too. All DuckDB instances live in the one child
+A pool per database: two physical connections opened on first use, taken in turn, `init_sql`
+run at every checkout. All DuckDB instances live in the one child
 process, so DuckDB's rule "one configuration per open file and process" holds as in Metabase.
 """
 
@@ -146,26 +147,24 @@ def _close_pool(pools: dict, args: list) -> None:
 
 def _pooled(pool: dict, path: str, props: dict[str, str], init_sql: str | None):
     """The pool's connection whose turn it is (opened while the pool has fewer than two), its
-    `init_sql` run once."""
+    `init_sql` run at this checkout, as every checkout is a new proxy to the driver."""
     if len(pool["connections"]) < 2:
         pool["connections"].append(_open(path, props))
-        pool["initialized"].append(False)
     index = pool["turn"] % len(pool["connections"])
     pool["turn"] += 1
     connection = pool["connections"][index]
-    if init_sql and not pool["initialized"][index]:
+    if init_sql:
         try:
             connection.execute(init_sql)
         except Exception as e:  # noqa: BLE001 - the driver's own rule decides
             if not already_done(str(e)):
                 raise
-        pool["initialized"][index] = True
     return connection
 
 
 def _query(pools: dict, args: list) -> dict:
     key, path, props, init_sql, sql = args
-    pool = pools.setdefault(key, {"path": path, "connections": [], "initialized": [], "turn": 0})
+    pool = pools.setdefault(key, {"path": path, "connections": [], "turn": 0})
     connection = _pooled(pool, path, props, init_sql)
     cursor = connection.cursor()
     result = cursor.execute(sql)

@@ -7,6 +7,7 @@ DuckDB, in a process of its own. docs/metabase.md has the checklist for a real M
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def native(server: MetabaseStandIn, database: int, headers: dict, sql: str) -> d
 @pytest.mark.parametrize("sql", ESCAPES + LOCKED)
 def test_an_analyst_cannot_escape_the_warehouse_in_metabase(metabase, sql):
     server, database, analyst = metabase
-    # Two queries first, so the pool's second connection (the one the marker lets through) runs them too.
+    # Two queries first, so the pool's second connection (whose init_sql ends at "locked") runs them too.
     for _ in range(2):
         assert native(server, database, analyst, "select count(*) from dim_customer")["status"] == "completed"
     refused = native(server, database, analyst, sql)
@@ -124,13 +125,71 @@ def test_without_the_lockdown_the_driver_reads_any_file(warehouse_file):
     assert "disabled" in _connections(warehouse_file, lockdown.details(str(warehouse_file)))[1]
 
 
-def test_the_marker_lets_later_connections_past_the_locked_configuration(warehouse_file):
+def test_later_connections_skip_the_settings_of_a_locked_instance(warehouse_file):
     details = lockdown.details(str(warehouse_file))
     first, second = _connections(warehouse_file, details)
     assert "disabled by configuration" in first and "disabled by configuration" in second
-    unmarked = {**details, "init_sql": details["init_sql"].split(";", 1)[1]}  # the same statements, no marker
+    unmarked = {**details, "init_sql": details["init_sql"].split(";", 1)[1]}  # the same statements, without the first
     first, second = _connections(warehouse_file, unmarked)
     assert "disabled by configuration" in first and "configuration has been locked" in second  # every later connection would fail
+
+
+# What init_sql began with until December 2026: a marker secret, whose second creation fails
+# with "... already exists" (taken by the driver as "already done").
+OLD_MARKER = "CREATE SECRET olist_lockdown_attached (TYPE http)"
+
+
+def _interleavings(a: int, b: int):
+    """Every order of two lists' steps (a of one, b of the other) that keeps each list's own order."""
+    for positions in itertools.combinations(range(a + b), a):
+        chosen = set(positions)
+        yield ["a" if i in chosen else "b" for i in range(a + b)]
+
+
+def _race(statements: list[str]) -> tuple[int, list[str]]:
+    """Two connections check out of a fresh instance at once and run `statements` (their
+    init_sql) interleaved in every possible order, then each its query, as the driver does: a
+    statement error the driver takes as "already done" ends the list and the query runs; any
+    other fails the connection. (how many orders let a query run on an unlocked instance, the
+    errors that failed a connection)"""
+    unlocked, failures = 0, []
+    for order in _interleavings(len(statements), len(statements)):
+        first = duckdb.connect()
+        connections = {"a": first, "b": first.cursor()}  # one DuckDB instance, two connections
+        step = {"a": 0, "b": 0}
+        done: dict[str, str] = {}  # connection -> "query" or its failure
+        for name in order:
+            if name in done:
+                continue
+            try:
+                connections[name].execute(statements[step[name]])
+                step[name] += 1
+                if step[name] < len(statements):
+                    continue
+            except duckdb.Error as e:
+                if not driver.already_done(str(e)):
+                    done[name] = str(e)
+                    failures.append(str(e))
+                    continue
+            done[name] = "query"  # its list ran, or ended as "already done": the query runs now
+            if not connections[name].execute("select current_setting('lock_configuration')").fetchone()[0]:
+                unlocked += 1
+        assert "query" in done.values(), order  # one of the two always gets through
+        first.close()
+    return unlocked, failures
+
+
+def test_no_interleaving_of_two_connections_lets_a_query_run_unlocked():
+    """On a fresh instance two checkouts may run their init_sql at the same time. In every
+    interleaving of their statements, a connection that reaches its query finds the instance
+    locked; the one that loses the race fails with the lock's own error, never silently."""
+    statements = [s for s in lockdown.init_sql().split(";\n")]
+    unlocked, failures = _race(statements)
+    assert unlocked == 0
+    assert failures and all("configuration has been locked" in f for f in failures)
+    # the marker it replaces let the second connection query before the first had locked
+    old_unlocked, _ = _race([OLD_MARKER, *statements[1:]])
+    assert old_unlocked > 0
 
 
 def test_the_driver_gets_limits_a_writable_temp_directory_and_no_internal_keys(warehouse_file):

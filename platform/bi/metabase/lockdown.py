@@ -17,33 +17,45 @@ driver does with a connection's details, read in its source (`src/metabase/drive
   done" and swallowed, any other error fails the query.
 
 All pooled connections share one DuckDB instance per file, and settings are the instance's.
-So `init_sql` first creates a marker that can exist once per instance, named so that the
-driver recognises the second attempt as "already done": on the first connection the settings
-are applied and the configuration locked; on every later one the marker's "already exists"
-ends the list before any `SET` meets the lock. The same refusals as Superset's connection
-(`olist_bi.engines.duckdb.warehouse.LOCKDOWN`) follow; `tests/metabase/test_lockdown.py` runs the nine SQL Lab
-escapes through a model of the driver, and docs/metabase.md has the checklist for a real one.
+The driver runs `init_sql` on every checkout (c3p0 hands out a new proxy each time, and the
+driver remembers proxies). So its first statement asks whether the instance is locked already
+and, if it is, raises an error the driver takes as "already done" (`already-attached-error?`):
+the list ends before any `SET` meets the lock, and the query runs on the locked instance. On an
+unlocked instance it passes, and this connection applies the refusals and the lock before its
+own query. No connection can query an unlocked instance: two connections opening a fresh
+instance at once both pass the first statement, and the second to reach a `SET` after the
+first has locked fails its query with DuckDB's "the configuration has been locked", an error
+the driver does not swallow (and a `SET` that fails for any other reason fails the same way).
+The same refusals as Superset's connection (`olist_bi.engines.duckdb.warehouse.LOCKDOWN`)
+follow; `tests/metabase/test_lockdown.py` runs the nine SQL Lab escapes through a model of the
+driver and every interleaving of two connections' lists, and docs/metabase.md has the
+checklist for a real one.
 """
 
 from __future__ import annotations
 
 from olist_bi.engines.duckdb.warehouse import DEFAULT_LIMITS, LOCKDOWN
 
-# A temporary secret lives in the DuckDB instance (not in one connection), is allowed on a
-# read-only database, and its second creation fails with "... 'olist_lockdown_attached' already exists!".
-MARKER = "olist_lockdown_attached"
+# The first statement of `init_sql`: it ends the list, as the driver's "already done", on an
+# instance whose configuration is locked. (It replaces a marker secret whose second creation
+# failed with "already exists": that let a second connection query a fresh instance before the
+# first had locked it.)
+SKIP_WHEN_LOCKED = (
+    "SELECT CASE WHEN current_setting('lock_configuration') "
+    "THEN error('olist lockdown: attach already exists: the configuration is locked') END"
+)
 # Spilling goes to a directory the Metabase server can write, not beside the read-only file.
 TEMP_DIRECTORY = "/tmp/olist-duckdb"
 
 
 def init_sql() -> str:
-    """The statements every new connection runs: the marker, the refusals, then the lock."""
+    """The statements every checkout runs: end here if locked, else the refusals, then the lock."""
     # The driver sets temp_directory itself (additional_options below); Metabase's readers keep
     # it, and its spill folder stays for issue 34 to settle.
     settings = [
         f"SET {name} = {str(value).lower()}" for name, value in LOCKDOWN.items() if name not in ("lock_configuration", "temp_directory")
     ]
-    return ";\n".join([f"CREATE SECRET {MARKER} (TYPE http)", *settings, "SET lock_configuration = true"]) + ";"
+    return ";\n".join([SKIP_WHEN_LOCKED, *settings, "SET lock_configuration = true"]) + ";"
 
 
 def additional_options() -> str:
