@@ -23,7 +23,8 @@ from the extension directory (Metabase's image installs it); this Python DuckDB 
 in but only after start-up, so the model sets it right after opening.
 
 A pool per database: two physical connections opened on first use, taken in turn, `init_sql`
-run at every checkout. All DuckDB instances live in the one child
+run at every checkout. A sync leaks a clone of a pooled connection per table and one more
+(`describe-database`, `describe-table`), which keep the file's instance alive (`instances`). All DuckDB instances live in the one child
 process, so DuckDB's rule "one configuration per open file and process" holds as in Metabase.
 """
 
@@ -104,6 +105,11 @@ def already_done(message: str) -> bool:
 
 
 _OPEN: dict[str, int] = {}  # path -> connections open on its DuckDB instance, in this process
+# Clones that `describe-database` and `describe-table` made and never closed (driver 1.5.5.0,
+# `clone-raw-connection`: `DuckDBConnection.duplicate` on the pooled connection's instance). The
+# JDBC layer has no finalizer: each keeps its instance, and the file it opened, until the server
+# stops. Here too: the clone is a cursor of the pooled connection, held in this list.
+_LEAKED: list[tuple[str, object]] = []
 
 
 def _open(path: str, props: dict[str, str]):
@@ -174,7 +180,42 @@ def _query(pools: dict, args: list) -> dict:
     return {"columns": columns, "rows": rows}
 
 
-COMMANDS = {"test": _test, "close": _close_pool, "query": _query}  # command -> what it does, answered ("ok", its result)
+TABLES = (
+    "select table_catalog, table_schema, table_name, table_comment from information_schema.tables "
+    "where table_catalog not like '__ducklake_metadata%' and table_schema not in ('information_schema', 'pg_catalog')"
+)
+
+
+def _describe(pools: dict, args: list) -> list[str]:
+    """A sync's `describe-database` and a `describe-table` per table, as driver 1.5.5.0 runs
+    them: on a clone of a pooled connection, `init_sql` run on the clone, the clone left open."""
+    key, path, props, init_sql = args
+    pool = pools.setdefault(key, {"path": path, "connections": [], "turn": 0})
+
+    def clone():
+        cloned = _pooled(pool, path, props, init_sql).cursor()  # the same DuckDB instance
+        _LEAKED.append((path, cloned))
+        if init_sql:
+            try:
+                cloned.execute(init_sql)
+            except Exception as e:  # noqa: BLE001 - the driver's own rule decides
+                if not already_done(str(e)):
+                    raise
+        return cloned
+
+    tables = [row[2] for row in clone().execute(TABLES).fetchall()]
+    for table in tables:
+        clone().execute("select * from information_schema.columns where table_name = ?", [table]).fetchall()
+    return tables
+
+
+def _instances(pools: dict, args: list) -> list[str]:
+    """The files whose DuckDB instance is alive in the server: a pooled connection or a leaked clone holds it."""
+    return sorted({path for path, count in _OPEN.items() if count > 0} | {path for path, _ in _LEAKED})
+
+
+# command -> what it does, answered ("ok", its result)
+COMMANDS = {"test": _test, "close": _close_pool, "query": _query, "describe": _describe, "instances": _instances}
 
 
 def _serve(pipe) -> None:
@@ -215,6 +256,15 @@ class Server:
     def query(self, database_id: int, details: dict, sql: str) -> tuple[str, object]:
         props = properties(effective_details(details, database_id))
         return self._call("query", database_id, details.get("database_file") or "", props, details.get("init_sql"), sql)
+
+    def sync(self, database_id: int, details: dict) -> tuple[str, object]:
+        """Metabase's sync of the database's tables (describe-database, describe-table), leaks and all."""
+        props = properties(effective_details(details, database_id))
+        return self._call("describe", database_id, details.get("database_file") or "", props, details.get("init_sql"))
+
+    def instances(self) -> list[str]:
+        """The files whose DuckDB instance the server holds now."""
+        return self._call("instances")[1]
 
     def close_pool(self, database_id: int) -> None:
         self._call("close", database_id)

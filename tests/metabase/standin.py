@@ -544,8 +544,18 @@ class MetabaseStandIn:
 
     @_handles(ADMIN_ROUTES, "POST /api/database/{id}/sync_schema")
     def _sync_schema(self, args, query, body):
-        self._found(self.state.databases, args[0])
+        database = self._found(self.state.databases, args[0])
+        self.sync(database["id"])
         return {"status": "ok"}
+
+    def sync(self, database_id: int) -> None:
+        """What Metabase's sync does to a DuckDB database (on `sync_schema`, and on its own every
+        hour): the driver's describe calls, with the clones they leak (tests/metabase/driver.py)."""
+        database = self.state.databases[database_id]
+        if database["engine"] == "duckdb":
+            status, found = self.duckdb.sync(database_id, database["details"])
+            if status != "ok":
+                raise Reply(500, {"message": found})
 
     # --- collections ------------------------------------------------------------------------
 
