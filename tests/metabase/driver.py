@@ -158,7 +158,11 @@ def _pooled(pool: dict, path: str, props: dict[str, str], init_sql: str | None):
         pool["connections"].append(_open(path, props))
     index = pool["turn"] % len(pool["connections"])
     pool["turn"] += 1
-    connection = pool["connections"][index]
+    return _initialized(pool["connections"][index], init_sql)
+
+
+def _initialized(connection, init_sql: str | None):
+    """`ensure-init-sql!` on a connection (a checkout, or a clone): the list run, "already done" swallowed."""
     if init_sql:
         try:
             connection.execute(init_sql)
@@ -195,13 +199,7 @@ def _describe(pools: dict, args: list) -> list[str]:
     def clone():
         cloned = _pooled(pool, path, props, init_sql).cursor()  # the same DuckDB instance
         _LEAKED.append((path, cloned))
-        if init_sql:
-            try:
-                cloned.execute(init_sql)
-            except Exception as e:  # noqa: BLE001 - the driver's own rule decides
-                if not already_done(str(e)):
-                    raise
-        return cloned
+        return _initialized(cloned, init_sql)
 
     tables = [row[2] for row in clone().execute(TABLES).fetchall()]
     for table in tables:
