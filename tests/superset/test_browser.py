@@ -21,7 +21,7 @@ def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
     """At 1600 px, every dashboard draws every chart, without an error, and reads cleanly
     (`unclean`); its screenshot is a picture; the warm-up warms what the browser reads."""
     settings, client, _ = superset
-    seen = {}
+    seen, drawn_by_echarts = {}, echarts(client)
     ids = provision.ids_by_uuid(client)
     with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings), read_charts=True) as browser:
         for dashboard in dashboards():
@@ -29,7 +29,7 @@ def test_every_dashboard_renders_without_a_chart_error(superset, tmp_path):
             rendered = browser.render(dashboard.slug, len(dashboard.charts), shot, record=True)
             assert rendered.charts == len(dashboard.charts), dashboard.slug
             assert rendered.errors == 0, (dashboard.slug, rendered.error_texts)
-            faults = unclean(browser.page, dashboard, echarts(client))
+            faults = unclean(browser.page, dashboard, drawn_by_echarts)
             assert faults == [], f"{dashboard.slug} at 1600 px: {faults}"
             assert shot.stat().st_size > 20_000  # a real picture, not a blank page
             assert drawn_levels(shot) > BLANK_LEVELS, f"{dashboard.slug}: the screenshot's dashboard area is blank"
@@ -149,12 +149,12 @@ def test_the_mailed_reports_pictures_read_cleanly(superset):
     settings, client, _ = superset
     mailed = sorted({r.dashboard for r in report_specs.load().reports})
     assert len(mailed) == 2
-    found = []
+    found, drawn_by_echarts = [], echarts(client)
     width, height = DASHBOARD_WINDOW
     with Browser(settings.superset_base_url, ADMIN_USER, admin_password(settings), width=width, height=height, read_charts=True) as browser:
         for slug in mailed:
             dashboard = next(d for d in dashboards() if d.slug == slug)
             url = f"{settings.superset_base_url}/superset/dashboard/{slug}/?standalone=3"
             browser.render(slug, len(dashboard.charts), url=url)
-            found += [f"{slug}: {fault}" for fault in unclean(browser.page, dashboard, echarts(client))]
+            found += [f"{slug}: {fault}" for fault in unclean(browser.page, dashboard, drawn_by_echarts)]
     assert found == [], "\n".join(found)
