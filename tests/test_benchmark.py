@@ -92,18 +92,56 @@ def test_bench_report_writes_the_page_and_its_plot(bench_home, ops_url, tmp_path
     drawn = []
     # matplotlib is the bench extra's, not the tests': the plot is drawn by a stand-in that notes its arguments
     monkeypatch.setattr(benchmark, "plot", lambda reports, path: drawn.append(([r["scale"] for r in reports], path)))
-    out = tmp_path / "BENCHMARKS.md"
+    out, results = tmp_path / "BENCHMARKS.md", tmp_path / "results"
+    # a scale measured earlier, kept beside the page: it stays on it when another scale is run
+    results.mkdir()
+    (results / "queries-scale0.001.json").write_text(
+        json.dumps({"scale": 0.001, "marker": "kept", "geomean_speedup": 2, "duckdb_worst_p95_ms": 3})
+    )
+    monkeypatch.setattr(benchmark, "render_report", lambda reports, plot_name, command: f"{command}\n{json.dumps(reports)}")
     result = CliRunner().invoke(
         main,
-        ["report", "--scales", "0.01", "--repeat", "1", "--out", str(out), "--format", "json"],
+        ["report", "--scales", "0.01", "--repeat", "1", "--out", str(out), "--results", str(results), "--format", "json"],
         env={"OLIST_HOME": str(bench_home), "OLIST_DATABASE_URL": ops_url},
     )
     assert result.exit_code == 0, result.output
     png = tmp_path / "benchmarks-latency.png"
-    assert drawn == [([0.01], png)]
+    assert drawn == [([0.001, 0.01], png)]
     assert json.loads(result.stdout)["wrote"] == [str(out), str(png)]
-    page = out.read_text()
-    assert "python -m bench.queries report --scales 0.01 --repeat 1" in page and "benchmarks-latency.png" in page
+    command, shown = out.read_text().split("\n", 1)
+    assert command == "python -m bench.queries report --scales 0.001,0.01 --repeat 1"
+    assert [r.get("marker") for r in json.loads(shown)] == ["kept", None]
+    assert json.loads((results / "queries-scale0.01.json").read_text())["all_rows_equal"] is True
+
+
+def test_the_page_names_the_scale_100_targets():
+    query = {
+        "query": "q",
+        "rows": 1,
+        "duckdb_p50_ms": 1,
+        "duckdb_p95_ms": 1,
+        "duckdb_file_open_p50_ms": 1,
+        "postgres_p50_ms": 1,
+        "postgres_p95_ms": 1,
+        "speedup": 1,
+        "file_open_speedup": 1,
+        "same_rows": True,
+    }
+    report = {
+        "scale": 100.0,
+        "orders": 1,
+        "queries": [query],
+        "geomean_speedup": 1,
+        "geomean_file_open_speedup": 1,
+        "connection_cost": {"provider": {"p50_ms": 0.1}, "file_open": {"p50_ms": 9}},
+        "duckdb_worst_p95_ms": 1200.5,
+        "postgres_worst_p95_ms": 1,
+        "all_rows_equal": True,
+        "clickhouse_worst_p95_ms": 400.0,
+    }
+    page = benchmark.render_report([report], "plot.png", "cmd")
+    assert "| DuckDB p95 at most 1 s per dashboard query at scale 100 | worst 1200.5 ms | missed |" in page
+    assert "| ClickHouse (embedded) p95 at most 1 s per dashboard query at scale 100 | worst 400.0 ms | met |" in page
 
 
 def test_a_stale_postgres_copy_is_refused(warehouse, bench_pg, tmp_path):

@@ -36,9 +36,14 @@ def standin(on_clickhouse):
 
 
 def test_metabase_reads_clickhouse_through_its_driver_and_every_question_runs(standin, on_clickhouse):
-    report = provision(on_clickhouse, standin.url, ASSETS)
+    messages = []
+    report = provision(on_clickhouse, standin.url, ASSETS, say=messages.append)
     assert standin.violations == []
-    assert report.created["card"] == CHARTS
+    # no scoped copy on ClickHouse (docs/security.md): no SP database, group or dashboards
+    assert report.created["card"] == sum(len(d.charts) for d in dashboards()) < CHARTS
+    assert "no scoped copy on clickhouse: the regional groups of olist_regional_sp are not provisioned" in messages
+    assert {d["name"] for d in standin.state.databases.values()} == {"Olist warehouse", "Olist operations"}
+    assert "Olist Regional (SP)" not in {g["name"] for g in standin.state.groups.values()}
     [warehouse] = [d for d in standin.state.databases.values() if d["engine"] == "clickhouse"]
     db = on_clickhouse.clickhouse_database
     assert warehouse["details"] == {

@@ -36,7 +36,15 @@ def test_the_committed_assets_are_up_to_date():
 def test_read_gives_what_was_written(tmp_path):
     assets.write(tmp_path)
     read = assets.read(tmp_path)
-    assert sorted(d["dashboard"]["name"] for d in read.dashboards) == sorted(a["dashboard"]["name"] for _, a in generated())
+    written = [a for _, a in generated()]
+    business = [a["dashboard"]["name"] for a in written if a["collection"]["audience"] == "business"]
+    # each written dashboard, then a copy of each business dashboard for the SP regional managers
+    assert sorted(d["dashboard"]["name"] for d in read.dashboards) == sorted(
+        [a["dashboard"]["name"] for a in written] + [f"{n} (SP)" for n in business]
+    )
+    copies = [d for d in read.dashboards if d["collection"]["audience"] == "olist_regional_sp"]
+    assert len(copies) == len(business) >= 5
+    assert {c["database"] for d in copies for c in d["cards"]} == {"olist_regional_sp"}
     assert read.dashboards[0]["cards"][0]["sql"].startswith("select")
     assert read.access == assets.access_assets()
     (tmp_path / "access.yaml").unlink()

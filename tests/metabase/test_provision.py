@@ -27,7 +27,11 @@ from tests.metabase.standin import MetabaseStandIn
 from tests.test_postgres import free_port
 
 ASSETS = ASSETS_DIR
-CHARTS = sum(len(d.charts) for d in dashboards())
+SP = "olist_regional_sp"
+BUSINESS = [d for d in dashboards() if d.audience == "business"]
+# every dashboard, and a copy of each business dashboard on the SP regional managers' database
+CHARTS = sum(len(d.charts) for d in dashboards()) + sum(len(d.charts) for d in BUSINESS)
+DASHBOARDS = len(dashboards()) + len(BUSINESS)
 
 
 def state_snapshot(server: MetabaseStandIn) -> dict:
@@ -48,8 +52,8 @@ def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings)
     report = provision(settings, standin.url, ASSETS, say=messages.append)
     assert standin.violations == []
     assert report.setup
-    assert report.created["database"] == 2 and report.created["collection"] == 1 + len(dashboards())
-    assert report.created["card"] == CHARTS and report.created["dashboard"] == len(dashboards()) and report.created["group"] == 2
+    assert report.created["database"] == 3 and report.created["collection"] == 1 + DASHBOARDS
+    assert report.created["card"] == CHARTS and report.created["dashboard"] == DASHBOARDS and report.created["group"] == 3
     assert any("waiting for Metabase to sync" in m for m in messages)
     assert 503 in {status for _, path, status in standin.requests if path == "/api/health"}, "the stand-in was not starting"
 
@@ -113,6 +117,45 @@ def test_permissions_are_the_open_source_editions_and_hold_when_users_run_questi
     assert counted["status"] == "completed" and counted["data"]["rows"][0][0] > 0, counted
 
 
+def test_the_regional_manager_reads_sp_only_in_metabase(standin, settings):
+    """Metabase's open-source edition has no row-level security: the regional manager's group
+    reads a database that holds SP's rows only (the scoped copy), through copies of the business
+    dashboards, and nothing else of ours."""
+    report = provision(settings, standin.url, ASSETS)
+    assert standin.violations == []
+    s = standin.state
+    group = {g["name"]: str(g["id"]) for g in s.groups.values()}["Olist Regional (SP)"]
+    wh, ops, sp = (report.ids[f"database:{k}"] for k in ("warehouse", "operations", SP))
+    assert s.databases[sp]["details"]["database_file"] == str(publish.current(reader_path(settings.warehouse_path, SP)))
+    assert s.databases[sp]["details"]["init_sql"] == s.databases[wh]["details"]["init_sql"]  # locked down as the reader copy
+    data = s.data_graph["groups"]
+    assert data[group][str(sp)]["create-queries"] == "query-builder-and-native"
+    assert data[group][str(wh)]["create-queries"] == data[group][str(ops)]["create-queries"] == "no"
+    for other in ("Olist Viewers", "Olist Analysts", "All Users"):
+        gid = {g["name"]: str(g["id"]) for g in s.groups.values()}[other]
+        assert data[gid][str(sp)]["create-queries"] == "no"
+    readable = {c for c, level in s.collection_graph["groups"][group].items() if level != "none"}
+    assert readable == {str(report.ids[f"collection:{d.slug}--{SP}"]) for d in BUSINESS}
+
+    regional = _session(standin, "regional_sp@olist-bi.local", report.users["regional_sp@olist-bi.local"])
+    by_state = report.ids[f"card:executive-overview--{SP}/revenue_by_state"]
+    answer = requests.post(f"{standin.url}/api/card/{by_state}/query", headers=regional, timeout=30).json()
+    assert answer["status"] == "completed" and [row[0] for row in answer["data"]["rows"]] == ["SP"], answer
+    for card in (report.ids["card:executive-overview/revenue_by_state"], report.ids["card:platform-health/runs"]):
+        assert requests.post(f"{standin.url}/api/card/{card}/query", headers=regional, timeout=30).status_code == 403
+    for database in (wh, ops):
+        assert _ad_hoc(standin, regional, database, "select 1")["error"] == "You do not have permissions to run this query."
+    # its own SQL on its database: SP's rows and nothing else, however it asks
+    states = _ad_hoc(standin, regional, sp, "select distinct customer_state from fact_deliveries")
+    assert states["data"]["rows"] == [["SP"]], states
+    with duckdb.connect(str(publish.current(reader_path(settings.warehouse_path))), read_only=True) as con:
+        expected = con.execute("select count(*) from fact_deliveries where customer_state = 'SP'").fetchone()[0]
+    counted = _ad_hoc(standin, regional, sp, "select count(*) from fact_deliveries")["data"]["rows"]
+    assert counted == [[expected]] and expected > 0
+    escape = _ad_hoc(standin, regional, sp, f"attach '{publish.current(reader_path(settings.warehouse_path))}' as everything")
+    assert "disabled by configuration" in escape["error"], escape
+
+
 def test_a_second_run_creates_nothing_and_keeps_every_id(standin, settings):
     provision(settings, standin.url, ASSETS)
     before, mark = state_snapshot(standin), len(standin.requests)
@@ -139,7 +182,7 @@ def test_a_question_no_spec_makes_is_archived(standin, settings, tmp_path):
     spec["dashboard"]["dashcards"] = [d for d in spec["dashboard"]["dashcards"] if d["card"] != "gmv"]
     path.write_text(yaml.safe_dump(spec))
     report = provision(settings, standin.url, assets)
-    assert report.archived["card"] == 1
+    assert report.archived["card"] == 2  # on Sellers and on its SP copy
     gmv = next(
         c
         for c in standin.state.cards.values()
@@ -202,13 +245,14 @@ def test_a_wrong_admin_password_is_a_clear_401(standin, settings):
 
 def test_demo_users_log_in_and_sit_in_their_groups(standin, settings):
     report = provision(settings, standin.url, ASSETS)
-    assert set(report.users) == {"viewer@olist-bi.local", "analyst@olist-bi.local", "manager@olist-bi.local"}
+    assert set(report.users) == {"viewer@olist-bi.local", "analyst@olist-bi.local", "manager@olist-bi.local", "regional_sp@olist-bi.local"}
     s = standin.state
     by_email = {u["email"]: u["id"] for u in s.users.values()}
     names = {g["id"]: g["name"] for g in s.groups.values()}
     groups = {email: {names[m["group_id"]] for m in s.memberships if m["user_id"] == uid} for email, uid in by_email.items()}
     assert groups["viewer@olist-bi.local"] == {"All Users", "Olist Viewers"}
     assert groups["manager@olist-bi.local"] == {"All Users", "Administrators"}
+    assert groups["regional_sp@olist-bi.local"] == {"All Users", "Olist Regional (SP)"}
     answer = requests.post(
         f"{standin.url}/api/session/",
         json={"username": "viewer@olist-bi.local", "password": report.users["viewer@olist-bi.local"]},
@@ -261,7 +305,7 @@ def test_the_cli_provisions_twice_with_no_duplicates(standin, settings, monkeypa
     assert "0 created" in second.output and f"card: 0 created, {CHARTS} updated" in second.output
     assert "subscription: 2 created" in first.output and "subscription: 0 created, 0 updated" in second.output
     assert standin.violations == []
-    assert len(standin.state.cards) == CHARTS and len(standin.state.dashboards) == len(dashboards())
+    assert len(standin.state.cards) == CHARTS and len(standin.state.dashboards) == DASHBOARDS
 
 
 def test_the_cli_says_what_is_wrong_when_no_metabase_answers(settings, monkeypatch):
@@ -302,9 +346,8 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     served.parent.mkdir()
     shutil.copyfile(publish.current(settings.warehouse_path), served)
     reader = warehouse.reader_path(served, warehouse.READER)  # what Metabase opens: the reader copy
-    built = publish.building_path(reader, 1)
-    shutil.copyfile(publish.current(reader_path(settings.warehouse_path)), built)
-    first = publish.publish(built, reader)
+    first = _copy_reader(settings, served, warehouse.READER)
+    _copy_reader(settings, served, SP)  # and the regional managers' database: the SP copy
     seen = tmp_path / "mounted"  # the warehouse volume, mounted elsewhere in Metabase's container
     seen.symlink_to(served.parent)
     mine = make_settings(
@@ -342,6 +385,14 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     assert warehouse.current(reader) == second.resolve()
 
 
+def _copy_reader(settings, served, name: str):
+    """Publish, beside `served`, the first generation of the test warehouse's reader copy `name`."""
+    target = reader_path(served, name)
+    built = publish.building_path(target, 1)
+    shutil.copyfile(publish.current(reader_path(settings.warehouse_path, name)), built)
+    return publish.publish(built, target)
+
+
 def _served_with_a_reader(settings, tmp_path, standin):
     """A served warehouse of its own, its reader copy's first generation, and settings whose
     Metabase (the stand-in) sees it: (settings, the reader path)."""
@@ -351,9 +402,8 @@ def _served_with_a_reader(settings, tmp_path, standin):
     served.parent.mkdir()
     shutil.copyfile(publish.current(settings.warehouse_path), served)
     reader = warehouse.reader_path(served, warehouse.READER)
-    built = publish.building_path(reader, 1)
-    shutil.copyfile(publish.current(reader_path(settings.warehouse_path)), built)
-    publish.publish(built, reader)
+    _copy_reader(settings, served, warehouse.READER)
+    _copy_reader(settings, served, SP)
     mine = make_settings(
         settings.home,
         settings.database_url,
@@ -379,13 +429,14 @@ def test_a_sync_leaves_the_drivers_clones_open_and_with_them_the_file(standin, s
     report = provision(mine, standin.url, ASSETS)  # it asks for a sync of each database
     database = standin.state.databases[report.ids["database:warehouse"]]
     first = database["details"]["database_file"]
-    assert standin.duckdb.instances() == [first]
+    sp = standin.state.databases[report.ids["database:olist_regional_sp"]]["details"]["database_file"]
+    assert standin.duckdb.instances() == sorted([first, sp])
     _publish_again(reader, 2)
     bi.after_publish(mine, say=lambda m: None)  # new details: Metabase closes the pool on the first file
     second = database["details"]["database_file"]
     admin = _session(standin, mine.metabase_admin_email, provision_module.admin_password(mine))
     assert _ad_hoc(standin, admin, database["id"], "select count(*) from dim_customer")["status"] == "completed"
-    assert standin.duckdb.instances() == sorted([first, second])  # the first is held by the clones alone
+    assert standin.duckdb.instances() == sorted([first, second, sp])  # the first is held by the clones alone
 
 
 @pytest.mark.xfail(
@@ -430,8 +481,11 @@ def test_the_database_description_is_set_though_a_new_database_drops_it(standin,
     assert descriptions == {
         "Olist warehouse": "The DuckDB star schema and marts, read-only.",
         "Olist operations": "Pipeline runs and data quality; admins only.",
+        "Olist warehouse (SP)": (
+            "The warehouse's rows where customer_state is SP only (the scoped copy of role olist_regional_sp), read-only."
+        ),
     }
-    assert report.created["database"] == 2
+    assert report.created["database"] == 3
 
 
 def test_a_second_run_leaves_the_permission_graphs_alone(standin, settings):

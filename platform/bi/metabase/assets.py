@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from olist_bi import access
 from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
 from olist_bi.semantic.catalog import Catalog, Dimension, load
 from olist_bi.semantic.compiler import order_sql, render
@@ -327,8 +328,55 @@ def dashboard_assets(dashboard: Dashboard, catalog: Catalog, flats: dict[str, Fl
     }
 
 
+def _scoped_groups() -> dict[str, dict]:
+    """One group per scoped role of access.yaml: its dashboards (a copy of each business
+    dashboard, on its scope's database) and the query builder and SQL on that database only.
+    Metabase's open-source edition has no row-level security (sandboxing is paid), so the scope
+    is data: the database is the role's scoped copy (etl/readers.py), which holds no other rows."""
+    groups = {}
+    for role, (column, value) in sorted(access.scopes().items()):
+        groups[f"Olist Regional ({value})"] = {
+            "description": (
+                f"Regional managers: the business dashboards on the rows where {column} is {value} only, read from a database "
+                f"that holds no other rows; the query builder and native SQL on that database only."
+            ),
+            "collections": {role: "read"},
+            "databases": {role: {"view-data": "unrestricted", "create-queries": "query-builder-and-native"}},
+            "roles": [role],
+        }
+    return groups
+
+
 def access_assets() -> dict:
-    """The root collection and the groups with their data and collection permissions."""
+    """The root collection, the databases (the warehouse, the operations store, one scoped copy
+    per scoped role) and the groups with their data and collection permissions. A group has no
+    queries of its own on a database it does not name, and no access to a collection it does
+    not name."""
+    scoped = {
+        role: {
+            "name": f"Olist warehouse ({value})",
+            "engine": "duckdb",
+            "description": f"The warehouse's rows where {column} is {value} only (the scoped copy of role {role}), read-only.",
+            "scope": {"role": role, "column": column, "value": value},
+        }
+        for role, (column, value) in sorted(access.scopes().items())
+    }
+    groups = {
+        name: {
+            "description": group["description"],
+            "roles": group["roles"],
+            "collections": {"business": group["collections"]},
+            "databases": {"warehouse": dict(group["warehouse"]), "operations": dict(group["operations"])},
+        }
+        for name, group in GROUPS.items()
+    } | {
+        name: {k: group[k] for k in ("description", "roles")} | {"collections": group["collections"], "databases": group["databases"]}
+        for name, group in _scoped_groups().items()
+    }
+    databases = ["warehouse", "operations", *scoped]
+    for group in groups.values():
+        group["collections"] = {audience: group["collections"].get(audience, "none") for audience in ["business", "admin", *scoped]}
+        group["databases"] = {key: dict(group["databases"].get(key, NO_QUERIES)) for key in databases}
     return {
         "root_collection": {
             "key": ROOT_COLLECTION,
@@ -340,19 +388,47 @@ def access_assets() -> dict:
         "databases": {
             "warehouse": {"name": "Olist warehouse", "engine": "duckdb", "description": "The DuckDB star schema and marts, read-only."},
             "operations": {"name": "Olist operations", "engine": "postgres", "description": "Pipeline runs and data quality; admins only."},
+            **scoped,
         },
-        "groups": {
-            name: {
-                "description": group["description"],
-                "roles": group["roles"],
-                "collections": {"business": group["collections"], "admin": "none"},
-                "databases": {"warehouse": dict(group["warehouse"]), "operations": dict(group["operations"])},
-            }
-            for name, group in GROUPS.items()
-        },
+        "groups": groups,
         # Metabase puts every user in All Users; it gets nothing of ours, so access comes from the groups.
-        "all_users": {"collections": "none", "databases": {"warehouse": dict(NO_QUERIES), "operations": dict(NO_QUERIES)}},
+        "all_users": {"collections": "none", "databases": {key: dict(NO_QUERIES) for key in databases}},
     }
+
+
+def scoped_dashboards(access_spec: dict, found: list[dict]) -> list[dict]:
+    """For each scoped database of `access_spec`, a copy of every business dashboard of `found`
+    whose warehouse questions read that database: the same SQL, run on a copy that holds the
+    scope's rows only. Its collection's audience is the role, so only its group (and admins)
+    read it."""
+    copies = []
+    for role, database in access_spec["databases"].items():
+        scope = database.get("scope")
+        if not scope:
+            continue
+        suffix = f" ({scope['value']})"
+        for item in found:
+            if item["collection"]["audience"] != "business":
+                continue
+            note = f" Rows where {scope['column']} is {scope['value']} only."
+            copies.append(
+                {
+                    "collection": {
+                        **item["collection"],
+                        "key": f"{item['collection']['key']}--{role}",
+                        "name": item["collection"]["name"] + suffix,
+                        "description": item["collection"]["description"] + note,
+                        "audience": role,
+                    },
+                    "cards": [{**card, "database": role} if card["database"] == "warehouse" else card for card in item["cards"]],
+                    "dashboard": {
+                        **item["dashboard"],
+                        "name": item["dashboard"]["name"] + suffix,
+                        "description": item["dashboard"]["description"] + note,
+                    },
+                }
+            )
+    return copies
 
 
 class _Dumper(yaml.SafeDumper):
@@ -410,4 +486,4 @@ def read(directory: Path) -> Assets:
         raise FileNotFoundError(f"Metabase assets missing: {e.filename}; run `olist-bi metabase build`") from None
     if not found:
         raise FileNotFoundError(f"no dashboard files in {directory / 'dashboards'}; run `olist-bi metabase build`")
-    return Assets(access, found)
+    return Assets(access, found + scoped_dashboards(access, found))

@@ -38,7 +38,6 @@ ALL_USERS = "All Users"
 ADMINISTRATORS = "Administrators"
 SITE_NAME = "Olist BI"
 GRAPH_RETRIES = 3
-DEMO_GROUPS = {"olist_viewer": "Olist Viewers", "olist_analyst": "Olist Analysts", "olist_admin": ADMINISTRATORS}
 
 
 class ProvisionError(RuntimeError):
@@ -75,7 +74,7 @@ def provision(
     wait: float = 600,
     sync_timeout: float = 600,
 ) -> MetabaseProvisioning:
-    assets = for_engine(settings, read(assets_dir))
+    assets = for_engine(settings, read(assets_dir), say)
     report = MetabaseProvisioning()
     client = MetabaseClient(url)
     client.wait_until_ready(timeout=wait, say=say)
@@ -89,7 +88,7 @@ def provision(
     _data_permissions(client, assets, groups, databases, say)
     _collection_permissions(client, assets, groups, collections, say)
     if settings.is_demo:
-        _demo_users(settings, client, groups, report)
+        _demo_users(settings, client, assets, groups, report)
     subscriptions.provision(settings, client, report, say)
     _audit(settings, url, report)
     return report
@@ -150,39 +149,65 @@ def _sign_in(settings: Settings, client: MetabaseClient, report: MetabaseProvisi
 # --- databases ------------------------------------------------------------------------------
 
 
-def warehouse_file(settings: Settings) -> str:
-    """The reader copy's generation served now (etl/readers.py), as Metabase's server sees it.
+def warehouse_file(settings: Settings, copy: str = warehouse.READER) -> str:
+    """A reader copy's generation served now (etl/readers.py), as Metabase's server sees it:
+    the reader copy, or with `copy` a scoped role's copy.
 
     Metabase keeps a pool of DuckDB connections, and only changed connection details make
     it close that pool, so it is pointed at the generation file itself (one file per
     publish), never at the served link: each publish changes the details (after_publish)."""
     seen = Path(settings.metabase_warehouse_path or settings.warehouse_path)
     try:
-        generation = warehouse.current(warehouse.reader_path(settings.warehouse_path))  # the reader copy (etl/readers.py), beside it
-    except warehouse.WarehouseMissing:
-        return str(seen)  # this process cannot see the warehouse: Metabase's path as given
+        generation = warehouse.current(warehouse.reader_path(settings.warehouse_path, copy))  # beside the warehouse
+    except warehouse.WarehouseMissing:  # this process cannot see the warehouse: Metabase's path as given
+        return str(seen if copy == warehouse.READER else warehouse.reader_path(seen, copy))
     return str(seen.parent / os.path.relpath(generation, settings.warehouse_path.parent))
 
 
-def for_engine(settings: Settings, assets: Assets) -> Assets:
+def for_engine(settings: Settings, assets: Assets, say: Callable[[str], None] = lambda m: None) -> Assets:
     """The assets as the warehouse engine reads them: every warehouse question's SQL in its
-    dialect, its template tags kept (`Engine.native_sql`)."""
+    dialect, its template tags kept (`Engine.native_sql`). On an engine with a server of its
+    own (ClickHouse) no scoped copy exists: the scoped roles' databases, groups and dashboards
+    are left out, and `say` hears so."""
     served = engine(settings)
+    access_spec, found = assets.access, assets.dashboards
+    if served.bi_reader("Metabase", ProvisionError):
+        scoped = [key for key, spec in access_spec["databases"].items() if spec.get("scope")]
+        if scoped:
+            say(f"no scoped copy on {settings.warehouse_engine}: the regional groups of {', '.join(scoped)} are not provisioned")
+        access_spec = {
+            **access_spec,
+            "databases": {k: v for k, v in access_spec["databases"].items() if k not in scoped},
+            "groups": {n: g for n, g in access_spec["groups"].items() if not set(g["roles"]) & set(scoped)},
+            "all_users": {
+                **access_spec["all_users"],
+                "databases": {k: v for k, v in access_spec["all_users"]["databases"].items() if k not in scoped},
+            },
+        }
+        for group in access_spec["groups"].values():
+            group["databases"] = {k: v for k, v in group["databases"].items() if k not in scoped}
+        found = [item for item in found if item["collection"]["audience"] not in scoped]
     dashboards = [
         {**item, "cards": [{**c, "sql": served.native_sql(c["sql"])} if c["database"] == "warehouse" else c for c in item["cards"]]}
-        for item in assets.dashboards
+        for item in found
     ]
-    return Assets(assets.access, dashboards)
+    return Assets(access_spec, dashboards)
 
 
-def point_warehouse(settings: Settings, client: MetabaseClient, assets: Assets) -> str:
-    """Point the warehouse connection at the current generation; return the file."""
-    spec = _database_specs(settings, assets)["warehouse"]
-    database_id = next((d["id"] for d in client.get("/api/database/")["data"] if d["name"] == spec["name"]), None)
-    if database_id is None:
-        raise ProvisionError(f"Metabase has no database {spec['name']!r} yet: run `olist-bi metabase provision`")
-    client.put(f"/api/database/{database_id}", spec)
-    return spec["details"]["database_file"]
+def point_warehouse(settings: Settings, client: MetabaseClient, assets: Assets) -> list[str]:
+    """Point the warehouse connection, and each scoped copy's, at its current generation;
+    return the files."""
+    specs = _database_specs(settings, for_engine(settings, assets))
+    existing = {d["name"]: d["id"] for d in client.get("/api/database/")["data"]}
+    files = []
+    for key, spec in specs.items():
+        if key == "operations":
+            continue
+        if spec["name"] not in existing:
+            raise ProvisionError(f"Metabase has no database {spec['name']!r} yet: run `olist-bi metabase provision`")
+        client.put(f"/api/database/{existing[spec['name']]}", spec)
+        files.append(spec["details"].get("database_file") or spec["name"])
+    return files
 
 
 def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
@@ -203,11 +228,13 @@ def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
     }
     specs = {}
     for key, spec in assets.access["databases"].items():
+        scope = spec.get("scope")
         specs[key] = {
             "name": spec["name"],
             "engine": server.metabase_engine if key == "warehouse" and server else spec["engine"],
             "description": spec["description"],
-            "details": details[key],
+            # a scoped role's copy, locked down as the reader copy is
+            "details": lockdown.details(warehouse_file(settings, scope["role"])) if scope else details[key],
             "is_full_sync": True,
             "auto_run_queries": True,
         }
@@ -451,7 +478,7 @@ def _data_permissions(client: MetabaseClient, assets: Assets, groups: dict[str, 
 
 def _collection_permissions(client: MetabaseClient, assets: Assets, groups: dict[str, int], collections: dict[str, dict], say) -> None:
     def level(group: dict | None, audience: str) -> str:
-        return "none" if group is None else group["collections"]["admin" if audience == "admin" else "business"]
+        return "none" if group is None else group["collections"].get(audience, "none")
 
     wanted = {ALL_USERS: None, **assets.access["groups"]}
 
@@ -472,13 +499,14 @@ def _collection_permissions(client: MetabaseClient, assets: Assets, groups: dict
 # --- demo users -----------------------------------------------------------------------------
 
 
-def _demo_users(settings: Settings, client: MetabaseClient, groups: dict[str, int], report: MetabaseProvisioning) -> None:
-    """The demo users of access.yaml whose role has a Metabase group, with the same logins as
-    in Superset (the row-level regional role has none: Metabase's sandboxing is a paid feature)."""
+def _demo_users(settings: Settings, client: MetabaseClient, assets: Assets, groups: dict[str, int], report: MetabaseProvisioning) -> None:
+    """The demo users of access.yaml whose role has a Metabase group (the groups' `roles`; the
+    admin role is Metabase's Administrators), with the same logins as in Superset."""
+    group_of = {role: name for name, group in assets.access["groups"].items() for role in group["roles"]} | {"olist_admin": ADMINISTRATORS}
     users = {u["email"]: u for u in client.get("/api/user/")["data"]}
     memberships = client.get("/api/permissions/membership")
     for username, roles in access.demo_users().items():
-        wanted = [groups[DEMO_GROUPS[r]] for r in roles if r in DEMO_GROUPS]
+        wanted = [groups[group_of[r]] for r in roles if r in group_of]
         if not wanted:
             continue
         email = access.demo_email(username)

@@ -46,8 +46,8 @@ class Metabase(BITool):
         in_place = engine(self.settings).publishes_in_place()
         if in_place:  # the pool reads the new tables
             return f"nothing to repoint: {in_place}"
-        path = provision.point_warehouse(self.settings, client, assets.read(self.assets_dir))
-        return f"warehouse connection pointed at {path}"
+        paths = provision.point_warehouse(self.settings, client, assets.read(self.assets_dir))
+        return f"warehouse connections pointed at {', '.join(paths)}"
 
     def review_access(self) -> list[str]:
         return access_review.run(self.settings, self.client())
