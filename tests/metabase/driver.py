@@ -179,9 +179,38 @@ def _query(pools: dict, args: list) -> dict:
     cursor = connection.cursor()
     result = cursor.execute(sql)
     columns = [d[0] for d in result.description] if result.description else []
+    types = [base_type(str(d[1])) for d in result.description] if result.description else []
     rows = [[_json(v) for v in r] for r in result.fetchall()] if result.description else []
     cursor.close()
-    return {"columns": columns, "rows": rows}
+    return {"columns": columns, "types": types, "rows": rows}
+
+
+# The driver's `database-type->base-type` (src/metabase/driver/duckdb.clj at 1.5.5.0, lines
+# 222-269): the first pattern found in the column's DuckDB type names its Metabase base type.
+BASE_TYPES = [
+    (r"BOOLEAN|BOOL|LOGICAL", "type/Boolean"),
+    (r"HUGEINT|UBIGINT|BIGINT|INT8|LONG", "type/BigInteger"),
+    (r"INT4|SIGNED|INT2|SHORT|INT1|UINTEGER|USMALLINT|UTINYINT|INTEGER|SMALLINT|TINYINT|INT", "type/Integer"),
+    (r"DECIMAL", "type/Decimal"),
+    (r"DOUBLE|FLOAT8|NUMERIC|REAL|FLOAT4|FLOAT", "type/Float"),
+    (r"VARCHAR|BPCHAR|CHAR|TEXT|STRING", "type/Text"),
+    (r"JSON", "type/JSON"),
+    (r"UUID", "type/UUID"),
+    (r"TIMESTAMPTZ|TIMESTAMP WITH TIME ZONE", "type/DateTimeWithTZ"),
+    (r"DATETIME|TIMESTAMP_S|TIMESTAMP_MS|TIMESTAMP_NS|TIMESTAMP", "type/DateTime"),
+    (r"DATE", "type/Date"),
+    (r"TIME", "type/Time"),
+]
+
+
+def base_type(duckdb_type: str) -> str:
+    """Metabase's base type of a column of this DuckDB type, as the driver maps it."""
+    import re
+
+    for pattern, kind in BASE_TYPES:
+        if re.search(pattern, duckdb_type.upper()):
+            return kind
+    return "type/*"
 
 
 TABLES = (
@@ -271,3 +300,40 @@ class Server:
         if self._process.is_alive():
             self._pipe.send(("stop",))
             self._process.join(timeout=10)
+
+
+# Metabase's ClickHouse driver's `database-type->base-type` (modules/drivers/clickhouse/src/
+# metabase/driver/clickhouse_introspection.clj, the newest copy the search index held):
+# LowCardinality(...) and Nullable(...) unwrapped, DateTime* with a local time zone, Enum* text,
+# else the first pattern found in the lower-cased type.
+CLICKHOUSE_TYPES = [
+    ("array", "type/Array"),
+    ("bool", "type/Boolean"),
+    ("date", "type/Date"),
+    ("decimal", "type/Decimal"),
+    ("enum8", "type/Text"),
+    ("enum16", "type/Text"),
+    ("fixedstring", "type/TextLike"),
+    ("float32", "type/Float"),
+    ("float64", "type/Float"),
+    ("int8", "type/Integer"),
+    ("int16", "type/Integer"),
+    ("int32", "type/Integer"),
+    ("int64", "type/BigInteger"),
+    ("map", "type/Dictionary"),
+    ("string", "type/Text"),
+    ("uuid", "type/UUID"),
+]
+
+
+def clickhouse_base_type(database_type: str) -> str:
+    """Metabase's base type of a ClickHouse column of this type, as its ClickHouse driver maps it."""
+    kind = database_type.lower()
+    for wrapper in ("lowcardinality(", "nullable("):
+        if kind.startswith(wrapper):
+            return clickhouse_base_type(database_type[len(wrapper) : -1])
+    if kind.startswith("datetime"):
+        return "type/DateTimeWithLocalTZ"
+    if kind.startswith("enum"):
+        return "type/Text"
+    return next((base for pattern, base in CLICKHOUSE_TYPES if pattern in kind), "type/*")

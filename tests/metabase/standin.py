@@ -59,7 +59,7 @@ import yaml
 from referencing.jsonschema import DRAFT202012
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from tests.metabase import driver
+from tests.metabase import driver, mbql
 from tests.metabase.native import bind
 
 CONTRACT = Path(__file__).parent / "contract" / "metabase-api.yaml"
@@ -237,6 +237,7 @@ class MetabaseStandIn:
         # Metabase's ClickHouse driver, as far as the tests go: a function of (details, SQL) to
         # rows, run on the tests' embedded ClickHouse (there is no server to connect to).
         self.clickhouse = clickhouse
+        self.now: datetime.datetime | None = None  # the server's clock for relative date filters (None: the real one)
 
     # --- server ---------------------------------------------------------------------------
 
@@ -397,15 +398,16 @@ class MetabaseStandIn:
         return {k: c[k] for k in ("id", "name", "description", "entity_id", "location", "archived", "personal_owner_id", "namespace")}
 
     def _card_out(self, card: dict) -> dict:
-        # Metabase 0.57+ stores and returns MBQL 5, not the legacy form it was given.
+        # Metabase 0.57+ stores and returns MBQL 5, not the legacy form it was given (an MBQL
+        # stage's clauses are shown here in their legacy form: the client reads none of them).
         q = card["dataset_query"]
-        stored = {
-            "lib/type": "mbql/query",
-            "database": q["database"],
-            "stages": [
-                {"lib/type": "mbql.stage/native", "native": q["native"]["query"], "template-tags": q["native"].get("template-tags", {})}
-            ],
-        }
+        if q["type"] == "native":
+            stage = {"lib/type": "mbql.stage/native", "native": q["native"]["query"], "template-tags": q["native"].get("template-tags", {})}
+        else:
+            source = q["query"]["source-table"]
+            stage = {"lib/type": "mbql.stage/mbql", **{k: v for k, v in q["query"].items() if k != "source-table"}}
+            stage |= {"source-card": int(source.removeprefix("card__"))} if isinstance(source, str) else {"source-table": source}
+        stored = {"lib/type": "mbql/query", "database": q["database"], "stages": [stage]}
         return {**card, "dataset_query": stored}
 
     def _dashboard_out(self, d: dict) -> dict:
@@ -617,12 +619,12 @@ class MetabaseStandIn:
         self._found(s.collections, args[0])
         models = query.get("models", ["card", "dashboard", "collection"])
         data = []
-        if "card" in models:
-            data += [
-                {"id": c["id"], "name": c["name"], "model": "card", "entity_id": c["entity_id"]}
-                for c in s.cards.values()
-                if c["collection_id"] == args[0] and not c["archived"]
-            ]
+        kinds = {"question": "card", "model": "dataset", "metric": "metric"}  # the items API's names of the card types
+        data += [
+            {"id": c["id"], "name": c["name"], "model": kinds[c.get("type") or "question"], "entity_id": c["entity_id"]}
+            for c in s.cards.values()
+            if c["collection_id"] == args[0] and not c["archived"] and kinds[c.get("type") or "question"] in models
+        ]
         if "dashboard" in models:
             data += [
                 {"id": d["id"], "name": d["name"], "model": "dashboard", "entity_id": d["entity_id"]}
@@ -638,7 +640,17 @@ class MetabaseStandIn:
         s = self.state
         self._check_card(body)
         card_id = self._id()
-        fields = ("name", "description", "display", "type", "collection_id", "visualization_settings", "dataset_query", "parameters")
+        fields = (
+            "name",
+            "description",
+            "display",
+            "type",
+            "collection_id",
+            "visualization_settings",
+            "dataset_query",
+            "parameters",
+            "result_metadata",
+        )
         s.cards[card_id] = {
             "id": card_id,
             "entity_id": _nano(),
@@ -905,26 +917,55 @@ class MetabaseStandIn:
         levels = [
             self.state.data_graph["groups"].get(g, {}).get(str(database_id), {}).get("create-queries", "no") for g in self._groups_of(user)
         ]
-        if not user["is_superuser"] and max(levels, key=CREATE_QUERIES.index, default="no") != "query-builder-and-native":
+        level = max(levels, key=CREATE_QUERIES.index, default="no")
+        if body["type"] == "query":
+            return self._ad_hoc_mbql(user, body, level)
+        if not user["is_superuser"] and level != "query-builder-and-native":
             return self._failed(NO_PERMISSION, "missing-required-permissions")
         return self._run(database_id, body["native"]["query"])
+
+    def _ad_hoc_mbql(self, user: dict, body: dict, level: str):
+        """A query-builder question (query_permissions/impl.clj, legacy-mbql-required-perms): on a
+        saved card, read access to the card's collection is all it needs; on a table, the
+        database's query builder."""
+        source = body["query"]["source-table"]
+        if isinstance(source, str):
+            card = self.state.cards.get(int(source.removeprefix("card__")))
+            if card is None or card["archived"]:
+                return self._failed(f"Card {source} does not exist.", "invalid-query")
+            if not (user["is_superuser"] or self._can_read(user, card)):
+                return self._failed(NO_PERMISSION, "missing-required-permissions")
+        elif not user["is_superuser"] and level == "no":
+            return self._failed(NO_PERMISSION, "missing-required-permissions")
+        return self._run_mbql(body)
+
+    def _run_mbql(self, query: dict):
+        try:
+            database_id, sql, names = mbql.compile_query(query, self.state.cards, self.now)
+        except (mbql.Unsupported, mbql.Incompatible) as e:
+            return self._failed(str(e), "invalid-query")
+        if database_id != query["database"]:
+            return self._failed(f"the source card reads database {database_id}, the query names {query['database']}", "invalid-query")
+        return self._run(database_id, sql, names)
+
+    def _can_read(self, user: dict, card: dict) -> bool:
+        where = "root" if card["collection_id"] is None else str(card["collection_id"])
+        return any(self.state.collection_graph["groups"].get(g, {}).get(where, "none") in ("read", "write") for g in self._groups_of(user))
 
     def _saved(self, user: dict, card_id: int):
         card = self.state.cards.get(card_id)
         if card is None or card["archived"]:
             raise Reply(404, "Not found.", text=True)
-        where = "root" if card["collection_id"] is None else str(card["collection_id"])
-        readable = any(
-            self.state.collection_graph["groups"].get(g, {}).get(where, "none") in ("read", "write") for g in self._groups_of(user)
-        )
-        if not (user["is_superuser"] or readable):
+        if not (user["is_superuser"] or self._can_read(user, card)):
             raise Reply(403, "You don't have permissions to do that.", text=True)
+        if card["dataset_query"]["type"] == "query":
+            return self._run_mbql(card["dataset_query"])
         native = card["dataset_query"]["native"]
         sql, params = bind(native["query"], native.get("template-tags", {}), {})  # no filter set
         assert not params
         return self._run(card["database_id"], sql)
 
-    def _run(self, database_id: int, sql: str):
+    def _run(self, database_id: int, sql: str, names: list[str] | None = None):
         database = self.state.databases[database_id]
         if database["engine"] == "clickhouse" and self.clickhouse is not None:
             found = self.clickhouse(database["details"], sql)
@@ -934,20 +975,19 @@ class MetabaseStandIn:
                 [v if v is None or isinstance(v, (bool, int, float, str)) else (float(v) if hasattr(v, "as_tuple") else str(v)) for v in r]
                 for r in found
             ]
-            raise Reply(202, {"status": "completed", "row_count": len(rows), "data": {"rows": rows, "cols": []}})
+            described = self.clickhouse(database["details"], f"DESCRIBE TABLE ({sql})")  # the result's columns and their types
+            cols = [
+                {"name": n, "base_type": driver.clickhouse_base_type(t)}
+                for (n, t, *_), n in zip(described, names or [d[0] for d in described])
+            ]
+            raise Reply(202, {"status": "completed", "row_count": len(rows), "data": {"rows": rows, "cols": cols}})
         if database["engine"] != "duckdb":
             return self._failed("the stand-in runs questions on the DuckDB and ClickHouse warehouses only", "invalid-query")
         status, found = self.duckdb.query(database_id, database["details"], sql)
         if status != "ok":
             return self._failed(found, "invalid-query")
-        raise Reply(
-            202,
-            {
-                "status": "completed",
-                "row_count": len(found["rows"]),
-                "data": {"rows": found["rows"], "cols": [{"name": c} for c in found["columns"]]},
-            },
-        )
+        cols = [{"name": c, "base_type": t} for c, t in zip(names or found["columns"], found["types"])]
+        raise Reply(202, {"status": "completed", "row_count": len(found["rows"]), "data": {"rows": found["rows"], "cols": cols}})
 
     def _failed(self, message: str, kind: str):
         # The query endpoints answer 202 with the error in the body (not verified for every case).
@@ -964,6 +1004,20 @@ class MetabaseStandIn:
         collection = card.get("collection_id")
         if collection is not None and collection not in self.state.collections:
             raise Reply(404, "Not found.", text=True)
+        query = card["dataset_query"]
+        if query["type"] == "query":
+            try:  # the query must compile (lib-be/normalize-query, strict), its source cards exist
+                mbql.compile_query(query, self.state.cards)
+            except (mbql.Unsupported, mbql.Incompatible, KeyError, ValueError) as e:
+                raise Reply(400, {"message": f"Invalid query: {e}"}) from None
+        if card.get("type") == "metric":
+            # lib/can-save, can-run-method :mbql.stage/mbql: one MBQL stage, exactly one
+            # aggregation, at most one breakout and that one a date (card.clj, check-if-card-can-be-saved)
+            stage = query.get("query") or {}
+            breakouts = stage.get("breakout") or []
+            dates = all((b[2] or {}).get("base-type") in ("type/Date", "type/DateTime") for b in breakouts)
+            if query["type"] != "query" or len(stage.get("aggregation") or []) != 1 or len(breakouts) > 1 or not dates:
+                raise Reply(400, {"message": "Card of type metric is invalid, cannot be saved."})
 
     def _update_dashboard(self, dashboard: dict, body: dict) -> None:
         for k in ("name", "description", "parameters", "archived", "collection_id"):
@@ -987,7 +1041,7 @@ class MetabaseStandIn:
         card = self.state.cards.get(d.get("card_id"))
         if card is None:
             raise Reply(400, {"message": f"Card {d.get('card_id')} does not exist."})
-        tags = card["dataset_query"]["native"].get("template-tags", {})
+        tags = card["dataset_query"].get("native", {}).get("template-tags", {})
         for mapping in d.get("parameter_mappings") or []:
             if mapping["parameter_id"] not in parameters:
                 raise Reply(400, {"message": f"Dashboard has no parameter {mapping['parameter_id']}"})

@@ -37,13 +37,13 @@ def test_read_gives_what_was_written(tmp_path):
     assets.write(tmp_path)
     read = assets.read(tmp_path)
     written = [a for _, a in generated()]
-    business = [a["dashboard"]["name"] for a in written if a["collection"]["audience"] == "business"]
-    # each written dashboard, then a copy of each business dashboard for the SP regional managers
-    assert sorted(d["dashboard"]["name"] for d in read.dashboards) == sorted(
-        [a["dashboard"]["name"] for a in written] + [f"{n} (SP)" for n in business]
+    business = [a["collection"]["name"] for a in written if a["collection"]["audience"] == "business"] + ["Semantic layer"]
+    # each written collection (a dashboard's, the semantic layer's), then a copy of each business one for the SP regional managers
+    assert sorted(d["collection"]["name"] for d in read.dashboards) == sorted(
+        [a["collection"]["name"] for a in written] + ["Semantic layer"] + [f"{n} (SP)" for n in business]
     )
     copies = [d for d in read.dashboards if d["collection"]["audience"] == "olist_regional_sp"]
-    assert len(copies) == len(business) >= 5
+    assert len(copies) == len(business) >= 6
     assert {c["database"] for d in copies for c in d["cards"]} == {"olist_regional_sp"}
     assert read.dashboards[0]["cards"][0]["sql"].startswith("select")
     assert read.access == assets.access_assets()

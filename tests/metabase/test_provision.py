@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from olist_bi.bi.metabase.assets import ASSETS_DIR
 from olist_bi.cli import main
 from olist_bi.dashboards import dashboards
+from olist_bi.semantic.catalog import load
 from olist_bi.engines.duckdb.warehouse import reader_path
 from olist_bi.engines.duckdb import publish
 from olist_bi.bi.metabase import provision as provision_module
@@ -29,9 +30,12 @@ from tests.test_postgres import free_port
 ASSETS = ASSETS_DIR
 SP = "olist_regional_sp"
 BUSINESS = [d for d in dashboards() if d.audience == "business"]
-# every dashboard, and a copy of each business dashboard on the SP regional managers' database
-CHARTS = sum(len(d.charts) for d in dashboards()) + sum(len(d.charts) for d in BUSINESS)
+SEMANTIC = len(load().models) + len(load().metrics)  # the semantic layer's models and metrics (bi/metabase/semantic.py)
+# every dashboard's questions and the semantic layer's cards, and a copy of each business
+# collection's on the SP regional managers' database
+CHARTS = sum(len(d.charts) for d in dashboards()) + sum(len(d.charts) for d in BUSINESS) + 2 * SEMANTIC
 DASHBOARDS = len(dashboards()) + len(BUSINESS)
+COLLECTIONS = 1 + DASHBOARDS + 2  # "Olist BI", one per dashboard, the semantic layer's and its SP copy
 
 
 def state_snapshot(server: MetabaseStandIn) -> dict:
@@ -52,7 +56,7 @@ def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings)
     report = provision(settings, standin.url, ASSETS, say=messages.append)
     assert standin.violations == []
     assert report.setup
-    assert report.created["database"] == 3 and report.created["collection"] == 1 + DASHBOARDS
+    assert report.created["database"] == 3 and report.created["collection"] == COLLECTIONS
     assert report.created["card"] == CHARTS and report.created["dashboard"] == DASHBOARDS and report.created["group"] == 3
     assert any("waiting for Metabase to sync" in m for m in messages)
     assert 503 in {status for _, path, status in standin.requests if path == "/api/health"}, "the stand-in was not starting"
@@ -135,7 +139,7 @@ def test_the_regional_manager_reads_sp_only_in_metabase(standin, settings):
         gid = {g["name"]: str(g["id"]) for g in s.groups.values()}[other]
         assert data[gid][str(sp)]["create-queries"] == "no"
     readable = {c for c, level in s.collection_graph["groups"][group].items() if level != "none"}
-    assert readable == {str(report.ids[f"collection:{d.slug}--{SP}"]) for d in BUSINESS}
+    assert readable == {str(report.ids[f"collection:{key}--{SP}"]) for key in [d.slug for d in BUSINESS] + ["semantic-layer"]}
 
     regional = _session(standin, "regional_sp@olist-bi.local", report.users["regional_sp@olist-bi.local"])
     by_state = report.ids[f"card:executive-overview--{SP}/revenue_by_state"]
@@ -168,7 +172,11 @@ def test_a_second_run_creates_nothing_and_keeps_every_id(standin, settings):
         events = conn.execute("select target, details from audit_logs where action = 'metabase.provisioned' order by id").fetchall()
     assert events[-2][1]["setup"] and events[-2][1]["created"]["card"] == CHARTS
     assert events[-1] == (standin.url, {**events[-1][1], "setup": False, "created": {}})
-    posts = [p for m, p, status in standin.requests[mark:] if m == "POST" and p != "/api/session/" and not p.endswith("/sync_schema")]
+    posts = [
+        p
+        for m, p, status in standin.requests[mark:]
+        if m == "POST" and p not in ("/api/session/", "/api/dataset/") and not p.endswith("/sync_schema")  # a query creates nothing
+    ]
     assert posts == [], posts
 
 

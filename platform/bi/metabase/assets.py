@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from olist_bi import access
+from olist_bi.bi.metabase import semantic
 from olist_bi.dashboards import Chart, Dashboard, dashboards, datasets, filter_targets, not_narrowed, stable_uuid
 from olist_bi.semantic.catalog import Catalog, Dimension, load
 from olist_bi.semantic.compiler import order_sql, render
@@ -29,6 +30,7 @@ from olist_bi.semantic.flat import WINDOW_COLUMN, FlatModel, flat_model
 
 ASSETS_DIR = files("olist_bi.bi.metabase") / "built"  # the generated files, committed and shipped as package data
 ROOT_COLLECTION = "olist"
+SEMANTIC_FILE = "semantic.yaml"  # the semantic layer's models and metrics (bi/metabase/semantic.py)
 GRID_COLUMNS = 24  # Metabase's dashboard grid; the specs use 12
 DISPLAY = {"kpi": "scalar", "line": "line", "bar": "bar", "table": "table", "pie": "pie", "heatmap": "table", "forecast": "line"}
 NUMBER_STYLE = {
@@ -397,8 +399,8 @@ def access_assets() -> dict:
 
 
 def scoped_dashboards(access_spec: dict, found: list[dict]) -> list[dict]:
-    """For each scoped database of `access_spec`, a copy of every business dashboard of `found`
-    whose warehouse questions read that database: the same SQL, run on a copy that holds the
+    """For each scoped database of `access_spec`, a copy of every business collection of `found`
+    (each dashboard's, the semantic layer's) whose warehouse cards read that database: the same SQL, run on a copy that holds the
     scope's rows only. Its collection's audience is the role, so only its group (and admins)
     read it."""
     copies = []
@@ -421,7 +423,8 @@ def scoped_dashboards(access_spec: dict, found: list[dict]) -> list[dict]:
                         "audience": role,
                     },
                     "cards": [{**card, "database": role} if card["database"] == "warehouse" else card for card in item["cards"]],
-                    "dashboard": {
+                    "dashboard": item["dashboard"]
+                    and {
                         **item["dashboard"],
                         "name": item["dashboard"]["name"] + suffix,
                         "description": item["dashboard"]["description"] + note,
@@ -453,6 +456,9 @@ def generate(catalog: Catalog | None = None) -> dict[str, str]:
     for dashboard in dashboards():
         text = yaml.dump(dashboard_assets(dashboard, catalog, flats), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
         files[f"dashboards/{dashboard.slug}.yaml"] = HEADER + text
+    flats = {name: flats.get(name) or flat_model(name, catalog) for name in catalog.models}
+    item = semantic.semantic_assets(catalog, flats)
+    files[SEMANTIC_FILE] = HEADER + yaml.dump(item, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
     return files
 
 
@@ -482,6 +488,7 @@ def read(directory: Path) -> Assets:
     try:
         access = yaml.safe_load((directory / "access.yaml").read_text(encoding="utf-8"))
         found = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((directory / "dashboards").glob("*.yaml"))]
+        found.append(yaml.safe_load((directory / SEMANTIC_FILE).read_text(encoding="utf-8")))
     except FileNotFoundError as e:
         raise FileNotFoundError(f"Metabase assets missing: {e.filename}; run `olist-bi metabase build`") from None
     if not found:

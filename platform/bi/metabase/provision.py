@@ -28,7 +28,7 @@ from olist_bi import access
 from olist_bi import demo
 from olist_bi.engines.base import engine
 from olist_bi.engines.duckdb import warehouse
-from olist_bi.bi.metabase import lockdown, passwords, subscriptions
+from olist_bi.bi.metabase import lockdown, semantic, passwords, subscriptions
 from olist_bi.bi.metabase.assets import Assets, read
 from olist_bi.bi.metabase.client import MetabaseApiError, MetabaseClient
 from olist_bi.operations.postgres import database_url, ensure_ops_reader
@@ -188,7 +188,12 @@ def for_engine(settings: Settings, assets: Assets, say: Callable[[str], None] = 
             group["databases"] = {k: v for k, v in group["databases"].items() if k not in scoped}
         found = [item for item in found if item["collection"]["audience"] not in scoped]
     dashboards = [
-        {**item, "cards": [{**c, "sql": served.native_sql(c["sql"])} if c["database"] == "warehouse" else c for c in item["cards"]]}
+        {
+            **item,
+            "cards": [
+                {**c, "sql": served.native_sql(c["sql"])} if c["database"] == "warehouse" and "sql" in c else c for c in item["cards"]
+            ],
+        }
         for item in found
     ]
     return Assets(access_spec, dashboards)
@@ -338,35 +343,67 @@ def _collections(client: MetabaseClient, assets: Assets, report: MetabaseProvisi
     return found
 
 
-def _items(client: MetabaseClient, collection_id: int, model: str) -> list[dict]:
+CARD_MODELS = {"question": "card", "model": "dataset", "metric": "metric"}  # card type -> the collection items API's name of it
+
+
+def _items(client: MetabaseClient, collection_id: int, model: str | list[str]) -> list[dict]:
     return client.get(f"/api/collection/{collection_id}/items", models=model)["data"]
 
 
-def _card_body(card: dict, collection_id: int, databases: dict[str, int]) -> dict:
-    return {
+def _model_types(client: MetabaseClient, database_id: int, sql: str) -> dict[str, str]:
+    """Each column's base type as Metabase reads the model's query (run with no rows)."""
+    answer = client.post(
+        "/api/dataset/", {"type": "native", "database": database_id, "native": {"query": f"select * from ({sql}) as model limit 0"}}
+    )
+    if answer.get("status") != "completed":
+        raise ProvisionError(f"Metabase could not run the model's query {sql!r}: {answer.get('error')}")
+    return {c["name"]: c["base_type"] for c in answer["data"]["cols"]}
+
+
+def _card_body(
+    card: dict, collection_id: int, databases: dict[str, int], client: MetabaseClient, models: dict[str, tuple[int, dict]]
+) -> dict:
+    """The card as `POST /api/card` takes it: a question or a model (native SQL; a model with its
+    columns' names, descriptions and semantic types), or a metric (MBQL over its model). `models`:
+    the models saved so far, key -> (id, base type of each column)."""
+    database = databases[card["database"]]
+    body = {
         "name": card["name"],
         "description": card["description"],
         "display": card["display"],
-        "type": "question",
+        "type": card.get("type", "question"),
         "collection_id": collection_id,
         "visualization_settings": card["visualization_settings"],
-        "dataset_query": {
-            "type": "native",
-            "database": databases[card["database"]],
-            "native": {"query": card["sql"], "template-tags": card["template_tags"]},
-        },
     }
+    if body["type"] == "metric":
+        model_id, types = models[card["model"]]
+        query = {"source-table": f"card__{model_id}", "aggregation": [semantic.typed(card["aggregation"], types)]}
+        return {**body, "dataset_query": {"type": "query", "database": database, "query": query}}
+    body["dataset_query"] = {
+        "type": "native",
+        "database": database,
+        "native": {"query": card["sql"], "template-tags": card["template_tags"]},
+    }
+    if body["type"] == "model":
+        types = _model_types(client, database, card["sql"])
+        body["result_metadata"] = [
+            {k: v for k, v in {**column, "base_type": types[column["name"]]}.items() if v is not None} for column in card["columns"]
+        ]
+    return body
 
 
 def _dashboard(client: MetabaseClient, item: dict, collection: dict, databases: dict[str, int], report: MetabaseProvisioning) -> None:
+    """A collection's cards (questions, models, metrics) and its dashboard, if it has one."""
     slug = item["collection"]["key"]
     collection_id = collection["id"]
-    existing = {c["name"]: c for c in _items(client, collection_id, "card")}
-    card_ids = {}
+    existing = {(c["model"], c["name"]): c for c in _items(client, collection_id, list(CARD_MODELS.values()))}
+    card_ids: dict[str, int] = {}
+    models: dict[str, tuple[int, dict]] = {}
     for card in item["cards"]:
-        body = _card_body(card, collection_id, databases)
-        if card["name"] in existing:
-            card_id = existing.pop(card["name"])["id"]
+        body = _card_body(card, collection_id, databases, client, models)
+        found = existing.pop((CARD_MODELS[body["type"]], card["name"]), None)
+        if found:
+            card_id = found["id"]
             client.put(f"/api/card/{card_id}", body)
             report.updated["card"] += 1
         else:
@@ -374,11 +411,15 @@ def _dashboard(client: MetabaseClient, item: dict, collection: dict, databases: 
             report.created["card"] += 1
         card_ids[card["key"]] = card_id
         report.ids[f"card:{slug}/{card['key']}"] = card_id
+        if body["type"] == "model":
+            models[card["key"]] = (card_id, {c["name"]: c["base_type"] for c in body["result_metadata"]})
     for stale in existing.values():  # questions of ours that no spec makes any more
         client.put(f"/api/card/{stale['id']}", {"archived": True})
         report.archived["card"] += 1
 
     spec = item["dashboard"]
+    if spec is None:  # the semantic layer's models and metrics: no dashboard
+        return
     dashboards = {d["name"]: d for d in _items(client, collection_id, "dashboard")}
     if spec["name"] in dashboards:
         dashboard_id = dashboards[spec["name"]]["id"]
