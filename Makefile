@@ -41,6 +41,18 @@ $(DBT_STAMP): pyproject.toml
 	$(DBT_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(DBT_VENV)/pins.txt
 	touch $(DBT_STAMP)
 
+# The DuckDB release inside the pinned Metabase DuckDB driver (docker/metabase/Dockerfile's
+# DUCKDB_VERSION: duckdb_jdbc 1.5.5.0 bundles DuckDB 1.5.5), for the Metabase stand-in's model of
+# that driver (tests/metabase/driver.py), apart from the project's own DuckDB.
+DRIVER_DUCKDB := .venv-metabase-duckdb
+DRIVER_DUCKDB_VERSION := $(shell sed -n 's/^ARG DUCKDB_VERSION=//p' docker/metabase/Dockerfile)
+DRIVER_DUCKDB_STAMP := $(DRIVER_DUCKDB)/.installed-$(DRIVER_DUCKDB_VERSION)
+
+$(DRIVER_DUCKDB_STAMP): docker/metabase/Dockerfile $(STAMP)
+	rm -rf $(DRIVER_DUCKDB)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(DRIVER_DUCKDB) duckdb==$(DRIVER_DUCKDB_VERSION)
+	touch $(DRIVER_DUCKDB_STAMP)
+
 ## chromium: Debian's headless browser, for Superset's reports and thumbnails, the browser tests and screenshots
 chromium:
 	@command -v $(CHROMIUM) >/dev/null || { echo "installing Debian's chromium (apt-get, about 300 MB) ..."; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -56,13 +68,13 @@ up: $(STAMP) $(SUPERSET_STAMP)
 	$(BIN)/olist-bi up
 
 ## test: install, then run the whole test suite
-test: $(STAMP) $(SUPERSET_STAMP) $(DBT_STAMP) chromium compose
+test: $(STAMP) $(SUPERSET_STAMP) $(DBT_STAMP) $(DRIVER_DUCKDB_STAMP) chromium compose
 	$(BIN)/ruff check platform tests bench
 	$(BIN)/ruff format --check platform tests bench
 	$(BIN)/pytest
 
 ## test-fast: the suite without the slow groups and without Superset, a browser or docker-compose (.venv and .venv-dbt)
-test-fast: $(STAMP) $(DBT_STAMP)
+test-fast: $(STAMP) $(DBT_STAMP) $(DRIVER_DUCKDB_STAMP)
 	$(BIN)/pytest -m "not slow and not superset and not browser and not compose"
 
 ## bench: the benchmarks of bench/ (see docs/benchmarks.md and BENCHMARKS.md)
@@ -103,4 +115,4 @@ doctor: $(STAMP)
 	$(BIN)/olist-bi doctor
 
 clean:
-	rm -rf $(VENV) $(SUPERSET_VENV) $(DBT_VENV) .pytest_cache
+	rm -rf $(VENV) $(SUPERSET_VENV) $(DBT_VENV) $(DRIVER_DUCKDB) .pytest_cache

@@ -18,6 +18,10 @@ Transcribed from the source of the pinned pair (docker/metabase/Dockerfile):
 - duckdb/duckdb-java (DuckDBDriver.connect): `duckdb.read_only` becomes `access_mode=READ_ONLY`,
   `jdbc_*` keys are the JDBC layer's own, every other property is a DuckDB option.
 
+DuckDB itself is the release the JDBC driver bundles (1.5.5 for duckdb_jdbc 1.5.5.0), installed
+apart (`ENGINE_DIR`) and run by the server process; the tests' own warehouse files are written by
+the project's DuckDB (1.4.4) and read by it, as Metabase reads the platform's.
+
 One deviation: `TimeZone` needs the icu extension at start-up, which the driver's DuckDB loads
 from the extension directory (Metabase's image installs it); this Python DuckDB has icu built
 in but only after start-up, so the model sets it right after opening.
@@ -33,6 +37,7 @@ from __future__ import annotations
 import decimal
 import multiprocessing
 import threading
+from pathlib import Path
 
 DRIVER_KEYS = (
     "database_file",
@@ -49,6 +54,10 @@ DRIVER_KEYS = (
     "attach_mode",
     "init_sql",
 )
+# The DuckDB release the pinned JDBC driver bundles (docker/metabase/Dockerfile's DUCKDB_VERSION),
+# installed apart by `make test` (Makefile, DRIVER_DUCKDB): the server process runs it, not the
+# project's own DuckDB (`Server.version`).
+ENGINE_DIR = Path(__file__).resolve().parents[2] / ".venv-metabase-duckdb"
 POOL_TYPE = "metabase.driver.connection/connection-pool-type"  # a namespaced keyword, as a string here
 DATABASE_ID = "metabase.driver.connection/database-id"
 
@@ -241,11 +250,20 @@ def _instances(pools: dict, args: list) -> list[str]:
     return sorted({path for path, count in _OPEN.items() if count > 0} | {path for path, _ in _LEAKED})
 
 
+def _version(pools: dict, args: list) -> str:
+    import duckdb
+
+    return duckdb.__version__
+
+
 # command -> what it does, answered ("ok", its result)
-COMMANDS = {"test": _test, "close": _close_pool, "query": _query, "describe": _describe, "instances": _instances}
+COMMANDS = {"test": _test, "close": _close_pool, "query": _query, "describe": _describe, "instances": _instances, "version": _version}
 
 
-def _serve(pipe) -> None:
+def _serve(pipe, engine: str) -> None:
+    import sys
+
+    sys.path.insert(0, engine)  # the JDBC driver's DuckDB release (ENGINE_DIR), ahead of the project's
     pools: dict[int, dict] = {}
     while True:
         command, *args = pipe.recv()
@@ -266,7 +284,7 @@ class Server:
     def __init__(self):
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child,), daemon=True)
+        self._process = context.Process(target=_serve, args=(child, str(ENGINE_DIR)), daemon=True)
         self._process.start()
         self._lock = threading.Lock()
 
@@ -288,6 +306,10 @@ class Server:
         """Metabase's sync of the database's tables (describe-database, describe-table), leaks and all."""
         props = properties(effective_details(details, database_id))
         return self._call("describe", database_id, details.get("database_file") or "", props, details.get("init_sql"))
+
+    def version(self) -> str:
+        """The DuckDB release the server process runs."""
+        return self._call("version")[1]
 
     def instances(self) -> list[str]:
         """The files whose DuckDB instance the server holds now."""

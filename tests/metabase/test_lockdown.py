@@ -202,3 +202,17 @@ def test_the_driver_gets_limits_a_writable_temp_directory_and_no_internal_keys(w
     config, _ = driver.duckdb_config(older)
     with pytest.raises(duckdb.Error, match="not recognized: connection-pool-type"):
         duckdb.connect(str(warehouse_file), config=config)
+
+
+def test_the_driver_model_runs_the_duckdb_release_of_the_pinned_jdbc_driver():
+    """The stand-in's Metabase runs the DuckDB of duckdb_jdbc 1.5.5.0, not the project's 1.4.4:
+    the lock-down and every question are tried on the engine Metabase would run."""
+    import re
+
+    dockerfile = Path(__file__).resolve().parents[2] / "docker/metabase/Dockerfile"
+    pinned = re.search(r"^ARG DUCKDB_VERSION=(\S+)$", dockerfile.read_text(), re.M).group(1)
+    server = driver.Server()
+    try:
+        assert server.version() == pinned != duckdb.__version__
+    finally:
+        server.stop()
