@@ -194,3 +194,25 @@ def test_bench_queries_with_clickhouse(tmp_path, ops_url, clickhouse_url):
     assert report["clickhouse_rows_equal"] is True and report["clickhouse_geomean_speedup"] > 0
     refused = CliRunner().invoke(main, ["queries", "--engines", "clickhouse"], env=env)
     assert refused.exit_code == 2 and "duckdb,postgres,clickhouse" in refused.output
+
+
+def test_a_scale_measured_without_clickhouse_leaves_the_others_clickhouse_rows_on_the_page():
+    query = {"query": "q", "rows": 1, "duckdb_p50_ms": 1, "duckdb_p95_ms": 1, "duckdb_file_open_p50_ms": 1, "postgres_p50_ms": 1}
+    query |= {"postgres_p95_ms": 1, "speedup": 1, "file_open_speedup": 1, "same_rows": True}
+    base = {"orders": 1, "geomean_speedup": 1, "geomean_file_open_speedup": 1, "duckdb_worst_p95_ms": 1, "postgres_worst_p95_ms": 1}
+    base |= {"connection_cost": {"provider": {"p50_ms": 0.1}, "file_open": {"p50_ms": 9}}, "all_rows_equal": True}
+    ch = {
+        "clickhouse_geomean_speedup": 3.0,
+        "duckdb_vs_clickhouse_geomean": 1.5,
+        "clickhouse_worst_p95_ms": 20.0,
+        "clickhouse_rows_equal": True,
+    }
+    with_ch = {
+        **base,
+        **ch,
+        "scale": 10.0,
+        "queries": [{**query, "clickhouse_p50_ms": 2, "clickhouse_p95_ms": 3, "clickhouse_same_rows": True}],
+    }
+    page = benchmark.render_report([with_ch, {**base, "scale": 100.0, "queries": [query]}], "plot.png", "cmd")
+    assert "| 10 | 3.0x | 1.5 | 20.0 ms | yes |" in page
+    assert "| 100 | not measured (run without clickhouse among --engines) | | | |" in page
