@@ -294,9 +294,9 @@ def seed42_drop(folder: Path, scale: float, say=print) -> Path:
 def clickhouse_copy(bench_settings, drop: Path, database: str, say=print):
     """The bench warehouse built on ClickHouse as an ETL run with OLIST_WAREHOUSE_ENGINE=clickhouse
     builds it: the same drop validated and handed over as Parquet, every model built in
-    ClickHouse (once; a later call reuses it). On the ClickHouse of OLIST_CLICKHOUSE_URL, in
-    `database`, or by default embedded chdb in a folder of its own beside the DuckDB home;
-    returns a function of (sql, params) to rows."""
+    ClickHouse (once; a later call reuses it). On the ClickHouse of OLIST_CLICKHOUSE_URL, or
+    by default embedded chdb in `$OLIST_HOME/bench/clickhouse`, in `database`; returns a
+    function of (sql, params) to rows."""
     import os
 
     from olist_bi.engines.clickhouse import warehouse as clickhouse
@@ -307,9 +307,10 @@ def clickhouse_copy(bench_settings, drop: Path, database: str, say=print):
         "OLIST_HOME": str(bench_settings.home.parent / "home-clickhouse"),
         "OLIST_DATABASE_URL": bench_settings.database_url,
         "OLIST_WAREHOUSE_ENGINE": "clickhouse",
+        "OLIST_CLICKHOUSE_DATABASE": database,
+        # chdb opens one folder per process: every scale's database in the one folder of the benchmark
+        "OLIST_CLICKHOUSE_URL": os.environ.get("OLIST_CLICKHOUSE_URL") or f"chdb://{bench_settings.home.parent.parent / 'clickhouse'}",
     }
-    if "OLIST_CLICKHOUSE_URL" in os.environ:
-        env["OLIST_CLICKHOUSE_DATABASE"] = database
     settings = Settings.from_env(env)
     try:
         clickhouse.query(settings, "select count() from fact_deliveries")
