@@ -604,7 +604,9 @@ def _engines(value: str) -> tuple[str, ...]:
 
 
 @main.command(name="report")
-@click.option("--scales", default="0.1,1,10", show_default=True, help="Comma-separated scales to run.")
+@click.option(
+    "--scales", default="0.1,1,10", show_default=True, help="Comma-separated scales to run ('': none, the page from what is kept)."
+)
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True, help="Warm repetitions per query and engine.")
 @click.option(
     "--out",
@@ -631,7 +633,7 @@ def bench_report(scales: str, repeat: int, out: Path, results: Path, engines: tu
 
     settings = Settings.from_env()
     results.mkdir(parents=True, exist_ok=True)
-    for scale in [float(s) for s in scales.split(",")]:
+    for scale in [float(s) for s in scales.split(",") if s.strip()]:  # none: only the page, from what is kept
         click.echo(f"scale {scale:g} ...", err=True)
         report = queries_at_scale(settings, scale, repeat, lambda m: click.echo(m, err=True), engines)
         (results / f"queries-scale{scale:g}.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
