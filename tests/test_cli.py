@@ -117,7 +117,8 @@ def _up_end_to_end(tmp_path, ops_url, port, metadata_url, server, make_settings)
         again = run("up", env=env)  # a second `up` finds Superset in place and provisions the Metabase that now answers
         assert again.exit_code == 0 and "skipped" in again.output, again.output
         assert f"Metabase     {standin.url}" in again.output and "analyst@olist-bi.local" in again.output
-        assert standin.violations == [] and len(standin.state.dashboards) == 6
+        # the six dashboards, and the SP regional managers' copy of the five business ones
+        assert standin.violations == [] and len(standin.state.dashboards) == 6 + 5
     finally:
         standin.stop()
         server.stop(make_settings(tmp_path / "home", ops_url, olist_superset_port=port))

@@ -23,6 +23,8 @@ def bare_tree(tmp_path) -> Path:
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copy(ROOT / "setup.py", tmp_path)
     shutil.copytree(ROOT / "platform" / "bi" / "superset" / "requirements", tmp_path / "platform" / "bi" / "superset" / "requirements")
+    (tmp_path / "docker" / "metabase").mkdir(parents=True)
+    shutil.copy(ROOT / "docker" / "metabase" / "Dockerfile", tmp_path / "docker" / "metabase")  # the driver's DuckDB release
     return tmp_path
 
 
@@ -60,6 +62,7 @@ def test_make_test_on_a_bare_tree_installs_what_the_tests_need_before_it_runs_th
         "-r platform/bi/superset/requirements/superset.txt",
         "apt-get install -y -qq chromium",
         "docker-compose",
+        "--target .venv-metabase-duckdb duckdb==1.5.5",  # the Metabase stand-in's DuckDB, the pinned driver's
     ):
         assert position(lines, needed) < tests
 

@@ -20,6 +20,7 @@ from olist_bi.dashboards import dashboards
 from olist_bi.semantic.catalog import load
 from olist_bi.engines.duckdb.warehouse import reader_path
 from olist_bi.engines.duckdb import publish
+from olist_bi.engines.duckdb import warehouse as provider
 from olist_bi.bi.metabase import provision as provision_module
 from olist_bi.bi.metabase.client import MetabaseApiError, MetabaseStarting
 from olist_bi.bi.metabase.provision import ProvisionError, provision
@@ -152,7 +153,7 @@ def test_the_regional_manager_reads_sp_only_in_metabase(standin, settings):
     # its own SQL on its database: SP's rows and nothing else, however it asks
     states = _ad_hoc(standin, regional, sp, "select distinct customer_state from fact_deliveries")
     assert states["data"]["rows"] == [["SP"]], states
-    with duckdb.connect(str(publish.current(reader_path(settings.warehouse_path))), read_only=True) as con:
+    with provider.connect(settings.warehouse_path) as con:  # the platform's own reader: one configuration per file and process
         expected = con.execute("select count(*) from fact_deliveries where customer_state = 'SP'").fetchone()[0]
     counted = _ad_hoc(standin, regional, sp, "select count(*) from fact_deliveries")["data"]["rows"]
     assert counted == [[expected]] and expected > 0

@@ -174,18 +174,20 @@ def for_engine(settings: Settings, assets: Assets, say: Callable[[str], None] = 
     if served.bi_reader("Metabase", ProvisionError):
         scoped = [key for key, spec in access_spec["databases"].items() if spec.get("scope")]
         if scoped:
-            say(f"no scoped copy on {settings.warehouse_engine}: the regional groups of {', '.join(scoped)} are not provisioned")
+            say(f"no scoped copy on {served.name}: the regional groups of {', '.join(scoped)} are not provisioned")
         access_spec = {
             **access_spec,
             "databases": {k: v for k, v in access_spec["databases"].items() if k not in scoped},
-            "groups": {n: g for n, g in access_spec["groups"].items() if not set(g["roles"]) & set(scoped)},
+            "groups": {
+                n: {**g, "databases": {k: v for k, v in g["databases"].items() if k not in scoped}}
+                for n, g in access_spec["groups"].items()
+                if not set(g["roles"]) & set(scoped)
+            },
             "all_users": {
                 **access_spec["all_users"],
                 "databases": {k: v for k, v in access_spec["all_users"]["databases"].items() if k not in scoped},
             },
         }
-        for group in access_spec["groups"].values():
-            group["databases"] = {k: v for k, v in group["databases"].items() if k not in scoped}
         found = [item for item in found if item["collection"]["audience"] not in scoped]
     dashboards = [
         {
