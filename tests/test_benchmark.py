@@ -112,6 +112,14 @@ def test_bench_report_writes_the_page_and_its_plot(bench_home, ops_url, tmp_path
     assert command == "python -m bench.queries report --scales 0.001,0.01 --repeat 1"
     assert [r.get("marker") for r in json.loads(shown)] == ["kept", None]
     assert json.loads((results / "queries-scale0.01.json").read_text())["all_rows_equal"] is True
+    # no scale: the page again from what is kept, nothing measured
+    again = CliRunner().invoke(
+        main,
+        ["report", "--scales", "", "--repeat", "1", "--out", str(out), "--results", str(results), "--format", "json"],
+        env={"OLIST_HOME": str(bench_home), "OLIST_DATABASE_URL": ops_url},
+    )
+    assert again.exit_code == 0, again.output
+    assert out.read_text().split("\n", 1)[0] == command and "scale 0.01 ..." not in again.output
 
 
 def test_the_page_names_the_scale_100_targets():
