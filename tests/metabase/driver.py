@@ -35,6 +35,7 @@ process, so DuckDB's rule "one configuration per open file and process" holds as
 from __future__ import annotations
 
 import decimal
+import re
 import multiprocessing
 import threading
 from pathlib import Path
@@ -214,8 +215,6 @@ BASE_TYPES = [
 
 def base_type(duckdb_type: str) -> str:
     """Metabase's base type of a column of this DuckDB type, as the driver maps it."""
-    import re
-
     for pattern, kind in BASE_TYPES:
         if re.search(pattern, duckdb_type.upper()):
             return kind

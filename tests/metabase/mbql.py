@@ -178,7 +178,7 @@ def compile_query(query: dict, cards: dict[int, dict], now: dt.datetime | None =
     aggregations = [_spliced(clause, source, cards) for clause in stage.get("aggregation") or []]
     breakouts = stage.get("breakout") or []
     taken: set[str] = set()
-    names = [_field(b)[0].split(".")[-1].strip('"') for b in breakouts]
+    names = [b[1] for b in breakouts]  # a breakout keeps its column's name
     taken.update(names)
     select = [f'{field_sql(b)} AS "{n}"' for b, n in zip(breakouts, names)]
     for clause in aggregations:

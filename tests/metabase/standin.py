@@ -977,8 +977,8 @@ class MetabaseStandIn:
             ]
             described = self.clickhouse(database["details"], f"DESCRIBE TABLE ({sql})")  # the result's columns and their types
             cols = [
-                {"name": n, "base_type": driver.clickhouse_base_type(t)}
-                for (n, t, *_), n in zip(described, names or [d[0] for d in described])
+                {"name": name, "base_type": driver.clickhouse_base_type(kind)}
+                for (_, kind, *_), name in zip(described, names or [d[0] for d in described])
             ]
             raise Reply(202, {"status": "completed", "row_count": len(rows), "data": {"rows": rows, "cols": cols}})
         if database["engine"] != "duckdb":

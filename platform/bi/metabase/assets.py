@@ -342,9 +342,9 @@ def _scoped_groups() -> dict[str, dict]:
                 f"Regional managers: the business dashboards on the rows where {column} is {value} only, read from a database "
                 f"that holds no other rows; the query builder and native SQL on that database only."
             ),
+            "roles": [role],
             "collections": {role: "read"},
             "databases": {role: {"view-data": "unrestricted", "create-queries": "query-builder-and-native"}},
-            "roles": [role],
         }
     return groups
 
@@ -371,10 +371,7 @@ def access_assets() -> dict:
             "databases": {"warehouse": dict(group["warehouse"]), "operations": dict(group["operations"])},
         }
         for name, group in GROUPS.items()
-    } | {
-        name: {k: group[k] for k in ("description", "roles")} | {"collections": group["collections"], "databases": group["databases"]}
-        for name, group in _scoped_groups().items()
-    }
+    } | _scoped_groups()
     databases = ["warehouse", "operations", *scoped]
     for group in groups.values():
         group["collections"] = {audience: group["collections"].get(audience, "none") for audience in ["business", "admin", *scoped]}

@@ -119,6 +119,13 @@ def typed(clause, types: dict[str, str]):
     return [typed(c, types) for c in clause] if isinstance(clause, list) else clause
 
 
+def _fields(clause) -> set[str]:
+    """The columns a clause reads."""
+    if not isinstance(clause, list) or not clause:
+        return set()
+    return ({clause[1]} if clause[0] == "field" else set()).union(*(_fields(c) for c in clause[1:]))
+
+
 def _summed(clause) -> set[str]:
     """The columns a clause sums or averages (money, where its metric is in BRL)."""
     if not isinstance(clause, list):
@@ -150,9 +157,8 @@ def column_metadata(flat: FlatModel, catalog: Catalog) -> list[dict]:
     money: set[str] = set()
     for name, expression in flat.metrics.items():
         clause = aggregation(expression)
-        for column in flat.measure_columns:
-            if column in expression:
-                readers.setdefault(column, []).append(name)
+        for column in _fields(clause) & set(flat.measure_columns):
+            readers.setdefault(column, []).append(name)
         if catalog.metrics[name].unit in CURRENCY_UNITS:
             money |= _summed(clause)
     columns = []
