@@ -178,6 +178,9 @@ def test_the_regional_manager_s_models_read_sp_only(standin, settings):
     denied = {**asked, "database": report.ids["database:warehouse"], "query": {**asked["query"], "source-table": f"card__{business}"}}
     denied["query"]["aggregation"] = [["count"]]
     assert requests.post(f"{standin.url}/api/dataset/", json=denied, headers=regional, timeout=30).json()["error"] == NO_PERMISSION
+    # nor the query builder on a table of the whole warehouse: its group has no queries of its own there
+    on_table = {**denied, "query": {"source-table": 1, "aggregation": [["count"]]}}
+    assert requests.post(f"{standin.url}/api/dataset/", json=on_table, headers=regional, timeout=30).json()["error"] == NO_PERMISSION
 
 
 def test_the_stand_in_refuses_a_metric_metabase_would_not_save(standin, settings):
