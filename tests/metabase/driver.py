@@ -118,7 +118,9 @@ _OPEN: dict[str, int] = {}  # path -> connections open on its DuckDB instance, i
 # Clones that `describe-database` and `describe-table` made and never closed (driver 1.5.5.0,
 # `clone-raw-connection`: `DuckDBConnection.duplicate` on the pooled connection's instance). The
 # JDBC layer has no finalizer: each keeps its instance, and the file it opened, until the server
-# stops. Here too: the clone is a cursor of the pooled connection, held in this list.
+# stops. Here too: the clone is a connection of its own to the pooled connection's instance
+# (DuckDB's Python client shares an open file's instance as the JDBC layer does; a cursor would
+# die with the pool), held in this list and never closed.
 _LEAKED: list[tuple[str, object]] = []
 
 
@@ -183,15 +185,13 @@ def _initialized(connection, init_sql: str | None):
 
 
 def _query(pools: dict, args: list) -> dict:
+    """A query on the connection checked out, after its `init_sql` (whose `USE` holds for it)."""
     key, path, props, init_sql, sql = args
     pool = pools.setdefault(key, {"path": path, "connections": [], "turn": 0})
-    connection = _pooled(pool, path, props, init_sql)
-    cursor = connection.cursor()
-    result = cursor.execute(sql)
+    result = _pooled(pool, path, props, init_sql).execute(sql)
     columns = [d[0] for d in result.description] if result.description else []
     types = [base_type(str(d[1])) for d in result.description] if result.description else []
     rows = [[_json(v) for v in r] for r in result.fetchall()] if result.description else []
-    cursor.close()
     return {"columns": columns, "types": types, "rows": rows}
 
 
@@ -234,7 +234,8 @@ def _describe(pools: dict, args: list) -> list[str]:
     pool = pools.setdefault(key, {"path": path, "connections": [], "turn": 0})
 
     def clone():
-        cloned = _pooled(pool, path, props, init_sql).cursor()  # the same DuckDB instance
+        _pooled(pool, path, props, init_sql)  # the checkout the clone is made from
+        cloned = _open(path, props)  # a connection of its own to the same instance, which outlives the pool
         _LEAKED.append((path, cloned))
         return _initialized(cloned, init_sql)
 
@@ -249,6 +250,14 @@ def _instances(pools: dict, args: list) -> list[str]:
     return sorted({path for path, count in _OPEN.items() if count > 0} | {path for path, _ in _LEAKED})
 
 
+def _attached(pools: dict, args: list) -> dict[str, list[str]]:
+    """Each live instance's attached database files beside the one it opened."""
+    live = {path: connection for path, connection in _LEAKED}
+    live.update({pool["path"]: pool["connections"][0] for pool in pools.values() if pool["connections"]})
+    found = "select path from duckdb_databases() where not internal and path is not null and path <> ?"
+    return {path: sorted(row[0] for row in c.execute(found, [path]).fetchall()) for path, c in live.items()}
+
+
 def _version(pools: dict, args: list) -> str:
     import duckdb
 
@@ -256,12 +265,52 @@ def _version(pools: dict, args: list) -> str:
 
 
 # command -> what it does, answered ("ok", its result)
-COMMANDS = {"test": _test, "close": _close_pool, "query": _query, "describe": _describe, "instances": _instances, "version": _version}
+COMMANDS = {
+    "test": _test,
+    "close": _close_pool,
+    "query": _query,
+    "describe": _describe,
+    "instances": _instances,
+    "attached": _attached,
+    "version": _version,
+}
 
 
-def _serve(pipe, engine: str) -> None:
+def _read_only_mount(writable: str) -> None:
+    """This process sees the file system as Metabase's container does in docker-compose.yml: the
+    warehouse's volume read-only (here the temp folder where the tests keep their warehouses), its
+    own spill folder writable. A mount namespace of its own (as root, or in a user namespace)."""
+    import ctypes
+    import os
+    import tempfile
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    newns, newuser = 0x00020000, 0x10000000
+    rdonly, remount, bind, rec, private = 1, 32, 4096, 16384, 1 << 18
+    uid, gid = os.geteuid(), os.getegid()
+    if libc.unshare(newns if uid == 0 else newns | newuser) != 0:
+        raise OSError(ctypes.get_errno(), "unshare: the stand-in's Metabase needs a mount namespace for its read-only mount")
+    if uid != 0:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            Path(f"/proc/self/{name}").write_text(text)
+
+    def mount(source: str | None, target: str, flags: int) -> None:
+        if libc.mount(source and source.encode(), target.encode(), None, flags, None) != 0:
+            raise OSError(ctypes.get_errno(), f"mount {target}")
+
+    volume = tempfile.gettempdir()
+    os.makedirs(writable, exist_ok=True)
+    mount(None, "/", rec | private)
+    mount(volume, volume, bind | rec)
+    mount(writable, writable, bind)  # under the volume's new mount, before it turns read-only
+    mount(None, volume, bind | remount | rdonly)
+
+
+def _serve(pipe, engine: str, read_only: str | None) -> None:
     import sys
 
+    if read_only:
+        _read_only_mount(read_only)  # first: no thread yet, as unshare needs
     sys.path.insert(0, engine)  # the JDBC driver's DuckDB release (ENGINE_DIR), ahead of the project's
     pools: dict[int, dict] = {}
     while True:
@@ -280,10 +329,15 @@ def _serve(pipe, engine: str) -> None:
 class Server:
     """Metabase's server process, as far as DuckDB is concerned."""
 
-    def __init__(self):
+    def __init__(self, read_only_mount: bool = True):
+        """With `read_only_mount` (the default, as docker-compose mounts the warehouse) the
+        process cannot write the warehouse's folders; without it, it can."""
+        from olist_bi.bi.metabase.lockdown import TEMP_DIRECTORY
+
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, str(ENGINE_DIR)), daemon=True)
+        mount = TEMP_DIRECTORY if read_only_mount else None
+        self._process = context.Process(target=_serve, args=(child, str(ENGINE_DIR), mount), daemon=True)
         self._process.start()
         self._lock = threading.Lock()
 
@@ -313,6 +367,10 @@ class Server:
     def instances(self) -> list[str]:
         """The files whose DuckDB instance the server holds now."""
         return self._call("instances")[1]
+
+    def attached(self) -> dict[str, list[str]]:
+        """Each instance's attached database files (the generations it reads)."""
+        return self._call("attached")[1]
 
     def close_pool(self, database_id: int) -> None:
         self._call("close", database_id)

@@ -222,7 +222,7 @@ def _handles(table: dict, *keys: str):
 class MetabaseStandIn:
     """Start with `start()`, stop with `stop()`; `url` is where it listens."""
 
-    def __init__(self, initializing: int = 2, sync_polls: int = 2, timezone: str = "UTC", clickhouse=None):
+    def __init__(self, initializing: int = 2, sync_polls: int = 2, timezone: str = "UTC", clickhouse=None, read_only_mount: bool = True):
         self.contract = Contract()
         self.state = State()
         self.initializing = initializing  # this many requests are answered 503 first
@@ -237,6 +237,7 @@ class MetabaseStandIn:
         # Metabase's ClickHouse driver, as far as the tests go: a function of (details, SQL) to
         # rows, run on the tests' embedded ClickHouse (there is no server to connect to).
         self.clickhouse = clickhouse
+        self.read_only_mount = read_only_mount  # the warehouse as docker-compose mounts it for Metabase (driver.Server)
         self.now: datetime.datetime | None = None  # the server's clock for relative date filters (None: the real one)
 
     # --- server ---------------------------------------------------------------------------
@@ -261,7 +262,7 @@ class MetabaseStandIn:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-        self.duckdb = driver.Server()
+        self.duckdb = driver.Server(self.read_only_mount)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self.url

@@ -112,24 +112,33 @@ def _connections(path: Path, details: dict, count: int = 2) -> list[str]:
 
 @pytest.fixture
 def warehouse_file(tmp_path):
-    path = tmp_path / "w.duckdb"
-    with duckdb.connect(str(path)) as con:
+    """An empty catalog file and, in a generations folder beside it, a generation."""
+    folder = tmp_path / "w.duckdb.generations"
+    folder.mkdir()
+    with duckdb.connect(str(folder / "w-1.duckdb")) as con:
         con.execute("create table t as select 1 as x")
+    path = tmp_path / "w.metabase.duckdb"
+    duckdb.connect(str(path)).close()
     return path
+
+
+def _details(catalog: Path, detach=()) -> dict:
+    folder = catalog.parent / "w.duckdb.generations"
+    return lockdown.details(str(catalog), str(folder / "w-1.duckdb"), str(folder), detach)
 
 
 def test_without_the_lockdown_the_driver_reads_any_file(warehouse_file):
     """What the driver gives a read-only connection by itself: files are open to native SQL."""
     plain = {"database_file": str(warehouse_file), "read_only": True}
     assert _connections(warehouse_file, plain) == ["read a file", "read a file"]
-    assert "disabled" in _connections(warehouse_file, lockdown.details(str(warehouse_file)))[1]
+    assert "disabled" in _connections(warehouse_file, _details(warehouse_file))[1]
 
 
 def test_later_connections_skip_the_settings_of_a_locked_instance(warehouse_file):
-    details = lockdown.details(str(warehouse_file))
+    details = _details(warehouse_file)
     first, second = _connections(warehouse_file, details)
     assert "disabled by configuration" in first and "disabled by configuration" in second
-    unmarked = {**details, "init_sql": details["init_sql"].split(";", 1)[1]}  # the same statements, without the first
+    unmarked = {**details, "init_sql": details["init_sql"].replace(lockdown.SKIP_WHEN_LOCKED + ";\n", "")}  # without the check
     first, second = _connections(warehouse_file, unmarked)
     assert "disabled by configuration" in first and "configuration has been locked" in second  # every later connection would fail
 
@@ -174,31 +183,39 @@ def _race(statements: list[str]) -> tuple[int, list[str]]:
             done[name] = "query"  # its list ran, or ended as "already done": the query runs now
             if not connections[name].execute("select current_setting('lock_configuration')").fetchone()[0]:
                 unlocked += 1
+            if statements[0].startswith("ATTACH"):  # and it reads the generation attached
+                assert connections[name].execute("select x from t").fetchall() == [(1,)], order
         assert "query" in done.values(), order  # one of the two always gets through
         first.close()
     return unlocked, failures
 
 
-def test_no_interleaving_of_two_connections_lets_a_query_run_unlocked():
+def test_no_interleaving_of_two_connections_lets_a_query_run_unlocked(warehouse_file):
     """On a fresh instance two checkouts may run their init_sql at the same time. In every
     interleaving of their statements, a connection that reaches its query finds the instance
-    locked; the one that loses the race fails with the lock's own error, never silently."""
-    statements = [s for s in lockdown.init_sql().split(";\n")]
-    unlocked, failures = _race(statements)
+    locked and reads the generation; the one that loses the race fails with the lock's own
+    error, never silently. Steps of several statements: the attachments (they change no
+    setting), and the refusals after `allowed_directories` (each fails alike after the other's lock)."""
+    folder = warehouse_file.parent / "w.duckdb.generations"
+    attach = ";\n".join(lockdown.attach_statements(str(folder / "w-1.duckdb"), ["g_w_0"]))
+    check, allowed, *refusals, lock = lockdown.lock_statements(str(folder))
+    assert check == lockdown.SKIP_WHEN_LOCKED and allowed.startswith("SET allowed_directories") and lock == "SET lock_configuration = true"
+    locking = [check, allowed, ";\n".join(refusals), lock]
+    unlocked, failures = _race([attach, *locking])
     assert unlocked == 0
-    assert failures and all("configuration has been locked" in f for f in failures)
+    assert failures and all("configuration has been locked" in f or "Cannot change allowed_directories" in f for f in failures)
     # the marker it replaces let the second connection query before the first had locked
-    old_unlocked, _ = _race([OLD_MARKER, *statements[1:]])
+    old_unlocked, _ = _race([OLD_MARKER, *locking[1:]])
     assert old_unlocked > 0
 
 
 def test_the_driver_gets_limits_a_writable_temp_directory_and_no_internal_keys(warehouse_file):
-    props = driver.properties(driver.effective_details(lockdown.details(str(warehouse_file)), 7))
+    props = driver.properties(driver.effective_details(_details(warehouse_file), 7))
     assert props["temp_directory"] == lockdown.TEMP_DIRECTORY  # not beside the file, in the read-only mount
     assert props["threads"] == "2" and props["memory_limit"] == "1GB" and props["duckdb.read_only"] == "true"
     assert not any("pool" in k or "/" in k for k in props)
     # The older driver 1.4.4.0 forwards Metabase 0.63's internal key, and DuckDB refuses to open.
-    older = driver.properties(driver.effective_details(lockdown.details(str(warehouse_file)), 7), older_driver=True)
+    older = driver.properties(driver.effective_details(_details(warehouse_file), 7), older_driver=True)
     config, _ = driver.duckdb_config(older)
     with pytest.raises(duckdb.Error, match="not recognized: connection-pool-type"):
         duckdb.connect(str(warehouse_file), config=config)

@@ -5,6 +5,8 @@ client against one."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 
 import duckdb
@@ -21,6 +23,7 @@ from olist_bi.semantic.catalog import load
 from olist_bi.engines.duckdb.warehouse import reader_path
 from olist_bi.engines.duckdb import publish
 from olist_bi.engines.duckdb import warehouse as provider
+from olist_bi.bi.metabase import lockdown
 from olist_bi.bi.metabase import provision as provision_module
 from olist_bi.bi.metabase.client import MetabaseApiError, MetabaseStarting
 from olist_bi.bi.metabase.provision import ProvisionError, provision
@@ -64,9 +67,11 @@ def test_first_run_sets_metabase_up_and_provisions_everything(standin, settings)
 
     s = standin.state
     warehouse = next(d for d in s.databases.values() if d["engine"] == "duckdb")
-    assert warehouse["details"]["read_only"] is True and warehouse["details"]["database_file"] == str(
+    details = warehouse["details"]
+    assert details["read_only"] is True and re.fullmatch(r".*/warehouse\.reader\.metabase-[0-9a-f]{12}\.duckdb", details["database_file"])
+    assert lockdown.attached_generation(details["init_sql"]) == str(
         publish.current(reader_path(settings.warehouse_path))
-    )  # the reader copy's generation file
+    )  # an empty catalog opened, the reader copy's generation file attached
     assert next(d for d in s.databases.values() if d["engine"] == "postgres")["details"]["user"] == "olist_ops_reader"
     for spec in dashboards():
         dashboard = next(d for d in s.dashboards.values() if d["name"] == spec.title)
@@ -131,8 +136,10 @@ def test_the_regional_manager_reads_sp_only_in_metabase(standin, settings):
     s = standin.state
     group = {g["name"]: str(g["id"]) for g in s.groups.values()}["Olist Regional (SP)"]
     wh, ops, sp = (report.ids[f"database:{k}"] for k in ("warehouse", "operations", SP))
-    assert s.databases[sp]["details"]["database_file"] == str(publish.current(reader_path(settings.warehouse_path, SP)))
-    assert s.databases[sp]["details"]["init_sql"] == s.databases[wh]["details"]["init_sql"]  # locked down as the reader copy
+    sp_generation = publish.current(reader_path(settings.warehouse_path, SP))
+    assert lockdown.attached_generation(s.databases[sp]["details"]["init_sql"]) == str(sp_generation)
+    locking = lockdown.lock_statements(str(sp_generation.parent))  # locked down as the reader copy, its own folder left open
+    assert s.databases[sp]["details"]["init_sql"].endswith(";\n".join(locking) + ";")
     data = s.data_graph["groups"]
     assert data[group][str(sp)]["create-queries"] == "query-builder-and-native"
     assert data[group][str(wh)]["create-queries"] == data[group][str(ops)]["create-queries"] == "no"
@@ -157,8 +164,13 @@ def test_the_regional_manager_reads_sp_only_in_metabase(standin, settings):
         expected = con.execute("select count(*) from fact_deliveries where customer_state = 'SP'").fetchone()[0]
     counted = _ad_hoc(standin, regional, sp, "select count(*) from fact_deliveries")["data"]["rows"]
     assert counted == [[expected]] and expected > 0
-    escape = _ad_hoc(standin, regional, sp, f"attach '{publish.current(reader_path(settings.warehouse_path))}' as everything")
-    assert "disabled by configuration" in escape["error"], escape
+    everything = publish.current(reader_path(settings.warehouse_path))
+    for path in (everything, f"{sp_generation.parent}/../{everything.parent.name}/{everything.name}"):
+        escape = _ad_hoc(standin, regional, sp, f"attach '{path}' as everything")
+        assert "disabled by configuration" in escape["error"], escape
+    # the folder it may attach from is one it cannot write: Metabase's mount is read-only
+    written = _ad_hoc(standin, regional, sp, f"copy (select 1) to '{sp_generation.parent}/x.csv'")
+    assert "Read-only file system" in written["error"] and not (sp_generation.parent / "x.csv").exists(), written
 
 
 def test_a_second_run_creates_nothing_and_keeps_every_id(standin, settings):
@@ -230,10 +242,15 @@ def test_a_metabase_that_is_still_starting_is_named(settings):
 
 
 def test_a_failed_connection_test_names_the_database_and_the_setting(standin, settings, tmp_path):
-    broken = make_settings(settings.home, settings.database_url, olist_metabase_warehouse_path=tmp_path / "nowhere.duckdb")
-    with pytest.raises(
-        ProvisionError, match=r"could not connect to Olist warehouse \(duckdb: .*nowhere.duckdb\): IO Error.*OLIST_METABASE_WAREHOUSE_PATH"
-    ):
+    broken = make_settings(
+        settings.home,
+        settings.database_url,
+        olist_warehouse_path=settings.warehouse_path,
+        olist_metabase_warehouse_path=tmp_path / "nowhere.duckdb",
+    )
+    refused = r"could not connect to Olist warehouse \(duckdb: .*/warehouse\.reader\.metabase-\w+\.duckdb\): IO Error"
+    refused += ".*OLIST_METABASE_WAREHOUSE_PATH"
+    with pytest.raises(ProvisionError, match=refused):
         provision(broken, standin.url, ASSETS)
     assert standin.state.cards == {}  # nothing after the failed connection
     wrong_host = make_settings(
@@ -326,6 +343,21 @@ def test_the_cli_says_what_is_wrong_when_no_metabase_answers(settings, monkeypat
     assert provision_module.SITE_NAME == "Olist BI"
 
 
+def test_a_metabase_that_can_write_the_warehouse_is_refused(settings):
+    """The locked DuckDB in Metabase may open its copy's generations folder (to attach the next
+    publish), and DuckDB lets a query write there: provisioning tries a write as Metabase's admin
+    and stops, naming the folder and the read-only mount, when it works."""
+    writable = MetabaseStandIn(initializing=0, sync_polls=0, read_only_mount=False)
+    writable.start()
+    try:
+        with pytest.raises(ProvisionError, match=r"Metabase can write .*warehouse\.reader\.duckdb\.generations: .*warehouse:/warehouse:ro"):
+            provision(settings, writable.url, ASSETS)
+    finally:
+        writable.stop()
+    folder = publish.generations_dir(reader_path(settings.warehouse_path))
+    assert [p.name for p in folder.iterdir() if "probe" in p.name] == []  # the probe it wrote is gone
+
+
 def test_an_api_key_is_used_instead_of_the_password(standin, settings):
     provision(settings, standin.url, ASSETS)
     admin = next(u for u in standin.state.users.values() if u["is_superuser"])
@@ -369,7 +401,9 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     )  # no Superset there
     report = provision(mine, standin.url, ASSETS)
     database = standin.state.databases[report.ids["database:warehouse"]]
-    assert database["details"]["database_file"] == f"{seen}/warehouse.reader.duckdb.generations/{first.name}"  # as Metabase sees it
+    catalog = database["details"]["database_file"]  # as Metabase sees it
+    assert catalog.startswith(f"{seen}/warehouse.reader.metabase-")
+    assert lockdown.attached_generation(database["details"]["init_sql"]) == f"{seen}/warehouse.reader.duckdb.generations/{first.name}"
     closed = dict(standin.state.pools_closed)
     provision(mine, standin.url, ASSETS)
     assert standin.state.pools_closed == closed  # nothing changed: Metabase keeps its pool
@@ -386,7 +420,9 @@ def test_after_a_publish_metabase_is_pointed_at_the_new_generation_and_reopens_i
     assert "does not exist" in _ad_hoc(standin, admin, database["id"], marker)["error"]  # published, but Metabase still reads the old file
     outcomes = {o.tool: o for o in bi.after_publish(mine, say=lambda m: None)}
     assert outcomes["metabase"].status == "done", outcomes
-    assert database["details"]["database_file"] == f"{seen}/warehouse.reader.duckdb.generations/{second.name}"
+    assert lockdown.attached_generation(database["details"]["init_sql"]) == f"{seen}/warehouse.reader.duckdb.generations/{second.name}"
+    assert database["details"]["database_file"] == catalog  # the same instance reads it
+    assert f"DETACH DATABASE IF EXISTS {lockdown.alias(first.name)};" in database["details"]["init_sql"]
     assert standin.state.pools_closed[database["id"]] == closed[database["id"]] + 1
     assert _ad_hoc(standin, admin, database["id"], marker)["data"]["rows"] == [[2]]  # the step made Metabase read the new file
     assert outcomes["superset"].status == "skipped"  # none runs at OLIST_SUPERSET_URL here
@@ -429,30 +465,27 @@ def _publish_again(reader, number: int):
     return publish.publish(built, reader)
 
 
-def test_a_sync_leaves_the_drivers_clones_open_and_with_them_the_file(standin, settings, tmp_path):
-    """The model of the DuckDB driver leaks as 1.5.5.0 does: a sync's clones are never closed,
-    so the file the sync read stays open in Metabase after its pool is closed."""
+def test_a_sync_leaves_the_drivers_clones_open_on_one_instance_that_detaches_old_generations(standin, settings, tmp_path):
+    """The model of the DuckDB driver leaks as 1.5.5.0 does: a sync's clones are never closed, so
+    the instance they were cloned from stays alive after its pool is closed. It is the catalog's,
+    the same at every publish, and the generation a publish replaces is detached from it."""
     from olist_bi import bi
 
     mine, reader = _served_with_a_reader(settings, tmp_path, standin)
     report = provision(mine, standin.url, ASSETS)  # it asks for a sync of each database
     database = standin.state.databases[report.ids["database:warehouse"]]
-    first = database["details"]["database_file"]
+    catalog, first = database["details"]["database_file"], publish.current(reader)
     sp = standin.state.databases[report.ids["database:olist_regional_sp"]]["details"]["database_file"]
-    assert standin.duckdb.instances() == sorted([first, sp])
-    _publish_again(reader, 2)
-    bi.after_publish(mine, say=lambda m: None)  # new details: Metabase closes the pool on the first file
-    second = database["details"]["database_file"]
+    assert standin.duckdb.instances() == sorted([catalog, sp])
+    assert standin.duckdb.attached()[catalog] == [str(first)]
+    second = _publish_again(reader, 2)
+    bi.after_publish(mine, say=lambda m: None)  # new details: Metabase closes the pool, the clones keep the instance
     admin = _session(standin, mine.metabase_admin_email, provision_module.admin_password(mine))
     assert _ad_hoc(standin, admin, database["id"], "select count(*) from dim_customer")["status"] == "completed"
-    assert standin.duckdb.instances() == sorted([first, second, sp])  # the first is held by the clones alone
+    assert standin.duckdb.instances() == sorted([catalog, sp])
+    assert standin.duckdb.attached()[catalog] == [str(second)]  # the first generation released
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 34, open: driver 1.5.5.0 leaks the clones of every sync and no release fixes it; "
-    "following a publish by a new file path keeps one DuckDB instance per synced generation",
-)
 def test_twenty_publishes_leave_at_most_two_duckdb_instances_in_metabase(standin, settings, tmp_path):
     from olist_bi import bi
 
@@ -461,11 +494,13 @@ def test_twenty_publishes_leave_at_most_two_duckdb_instances_in_metabase(standin
     database_id = report.ids["database:warehouse"]
     admin = _session(standin, mine.metabase_admin_email, provision_module.admin_password(mine))
     for number in range(2, 22):
-        _publish_again(reader, number)
+        served = _publish_again(reader, number)
         bi.after_publish(mine, say=lambda m: None)
         assert _ad_hoc(standin, admin, database_id, "select count(*) from dim_customer")["status"] == "completed"
         standin.sync(database_id)  # Metabase's own hourly sync, between two daily publishes
-    assert len(standin.duckdb.instances()) <= 2, standin.duckdb.instances()
+    assert len(standin.duckdb.instances()) <= 2, standin.duckdb.instances()  # the reader copy's and the SP copy's
+    catalog = standin.state.databases[database_id]["details"]["database_file"]
+    assert standin.duckdb.attached()[catalog] == [str(served)]
 
 
 def test_nothing_provisioning_sends_needs_a_paid_feature(standin, settings, tmp_path):
@@ -531,16 +566,18 @@ def test_the_stand_in_refuses_a_demo_password_without_a_digit(standin):
     assert accepted.status_code == 200
 
 
-def test_changed_options_on_a_file_metabase_holds_open_name_the_remedy(standin, settings, monkeypatch):
-    """DuckDB opens a file with one configuration per process: Metabase's connection test of new
-    options on the file its pool holds fails, and provisioning says what to do."""
+def test_changed_options_apply_at_once_through_a_catalog_of_their_own(standin, settings, monkeypatch):
+    """DuckDB opens a file with one configuration per process: the catalog Metabase opens is named
+    by its options, so changed options open a new instance (the old catalog file is deleted)
+    instead of meeting the one Metabase holds."""
     report = provision(settings, standin.url, ASSETS)
-    viewer = _session(standin, "viewer@olist-bi.local", report.users["viewer@olist-bi.local"])
-    revenue = report.ids["card:executive-overview/revenue_by_state"]  # the top 10 states
-    assert (
-        requests.post(f"{standin.url}/api/card/{revenue}/query", headers=viewer, timeout=30).json()["status"] == "completed"
-    )  # the pool is open
-    original = provision_module.lockdown.details
-    monkeypatch.setattr(provision_module.lockdown, "details", lambda path: {**original(path), "memory_limit": "512MB"})
-    with pytest.raises(ProvisionError, match=r"different configuration.*publish a new one \(`olist-bi etl run`\) or restart Metabase"):
-        provision(settings, standin.url, ASSETS)
+    database = standin.state.databases[report.ids["database:warehouse"]]
+    before = database["details"]["database_file"]
+    admin = _session(standin, settings.metabase_admin_email, provision_module.admin_password(settings))
+    assert _ad_hoc(standin, admin, database["id"], "select current_setting('memory_limit')")["status"] == "completed"  # the pool is open
+    original = provision_module.lockdown._options
+    monkeypatch.setattr(provision_module.lockdown, "_options", lambda: {**original(), "memory_limit": "512MB"})
+    provision(settings, standin.url, ASSETS)
+    assert database["details"]["database_file"] != before and not os.path.exists(before)
+    limit = _ad_hoc(standin, admin, database["id"], "select current_setting('memory_limit')")["data"]["rows"][0][0]
+    assert limit.startswith("488"), limit  # 512 MB as DuckDB shows it (MiB)

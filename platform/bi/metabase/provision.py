@@ -18,16 +18,19 @@ Do not edit inside them in Metabase's UI: the next run puts the specs back.
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import duckdb
+
 from olist_bi import access
 from olist_bi import demo
 from olist_bi.engines.base import engine
-from olist_bi.engines.duckdb import warehouse
+from olist_bi.engines.duckdb import publish, warehouse
 from olist_bi.bi.metabase import lockdown, semantic, passwords, subscriptions
 from olist_bi.bi.metabase.assets import Assets, read
 from olist_bi.bi.metabase.client import MetabaseApiError, MetabaseClient
@@ -81,6 +84,7 @@ def provision(
     _sign_in(settings, client, report, say)
     databases = _databases(settings, client, assets, report, say)
     _wait_for_sync(client, databases, sync_timeout, say)
+    check_read_only(settings, client, assets, databases)
     collections = _collections(client, assets, report)
     for item in assets.dashboards:
         _dashboard(client, item, collections[item["collection"]["key"]], databases, report)
@@ -149,19 +153,47 @@ def _sign_in(settings: Settings, client: MetabaseClient, report: MetabaseProvisi
 # --- databases ------------------------------------------------------------------------------
 
 
-def warehouse_file(settings: Settings, copy: str = warehouse.READER) -> str:
-    """A reader copy's generation served now (etl/readers.py), as Metabase's server sees it:
-    the reader copy, or with `copy` a scoped role's copy.
+# How many earlier generations each `init_sql` detaches (by alias): more than the publishes
+# that can pass between two queries of Metabase's; one left attached costs its cache, not data.
+DETACH_KEPT = 8
 
-    Metabase keeps a pool of DuckDB connections, and only changed connection details make
-    it close that pool, so it is pointed at the generation file itself (one file per
-    publish), never at the served link: each publish changes the details (after_publish)."""
+
+def _as_metabase_sees(settings: Settings, path: Path) -> str:
+    """A path beside the warehouse, as Metabase's server sees it (OLIST_METABASE_WAREHOUSE_PATH)."""
     seen = Path(settings.metabase_warehouse_path or settings.warehouse_path)
+    return str(seen.parent / os.path.relpath(path, settings.warehouse_path.parent))
+
+
+def reader_details(settings: Settings, copy: str = warehouse.READER, previous: dict | None = None) -> dict:
+    """Metabase's connection to a reader copy of the warehouse (etl/readers.py): the reader copy,
+    or with `copy` a scoped role's. Metabase opens the copy's catalog file, made here if it is
+    missing, and attaches the generation served now (lockdown.py); `previous`, the details it
+    has now, names the generations to detach."""
+    served = warehouse.reader_path(settings.warehouse_path, copy)
+    folder = publish.generations_dir(served)
     try:
-        generation = warehouse.current(warehouse.reader_path(settings.warehouse_path, copy))  # beside the warehouse
-    except warehouse.WarehouseMissing:  # this process cannot see the warehouse: Metabase's path as given
-        return str(seen if copy == warehouse.READER else warehouse.reader_path(seen, copy))
-    return str(seen.parent / os.path.relpath(generation, settings.warehouse_path.parent))
+        generation = folder / warehouse.current(served).name
+    except warehouse.WarehouseMissing as e:
+        raise ProvisionError(f"Metabase reads the warehouse's generations, which this process must see: {e}") from None
+    if not generation.is_file():
+        raise ProvisionError(f"{served} is not a published generation: run `olist-bi etl run`, then provision again")
+    catalog = served.with_name(lockdown.catalog_name(served.stem, _as_metabase_sees(settings, folder)))
+    if not catalog.exists():
+        building = catalog.with_name(f"{catalog.name}.building-{os.getpid()}")
+        duckdb.connect(str(building)).close()
+        os.replace(building, catalog)
+    detach = lockdown.attached((previous or {}).get("init_sql"))[:DETACH_KEPT]
+    return lockdown.details(
+        _as_metabase_sees(settings, catalog), _as_metabase_sees(settings, generation), _as_metabase_sees(settings, folder), detach
+    )
+
+
+def _prune_catalogs(settings: Settings, specs: dict[str, dict]) -> None:
+    """Delete the catalog files of other options than the ones Metabase was just given."""
+    used = {Path(spec["details"].get("database_file", "")).name for spec in specs.values()}
+    for copy in warehouse.reader_path(settings.warehouse_path).parent.glob(f"{settings.warehouse_path.stem}.*.metabase-*.duckdb"):
+        if copy.name not in used:
+            copy.unlink(missing_ok=True)
 
 
 def for_engine(settings: Settings, assets: Assets, say: Callable[[str], None] = lambda m: None) -> Assets:
@@ -203,45 +235,51 @@ def for_engine(settings: Settings, assets: Assets, say: Callable[[str], None] = 
 
 def point_warehouse(settings: Settings, client: MetabaseClient, assets: Assets) -> list[str]:
     """Point the warehouse connection, and each scoped copy's, at its current generation;
-    return the files."""
-    specs = _database_specs(settings, for_engine(settings, assets))
+    return the generations."""
     existing = {d["name"]: d["id"] for d in client.get("/api/database/")["data"]}
-    files = []
+    served = for_engine(settings, assets)
+    missing = [spec["name"] for key, spec in served.access["databases"].items() if key != "operations" and spec["name"] not in existing]
+    if missing:
+        raise ProvisionError(f"Metabase has no database {missing[0]!r} yet: run `olist-bi metabase provision`")
+    specs = _database_specs(settings, served, _details_now(client, served, existing))
     for key, spec in specs.items():
-        if key == "operations":
-            continue
-        if spec["name"] not in existing:
-            raise ProvisionError(f"Metabase has no database {spec['name']!r} yet: run `olist-bi metabase provision`")
-        client.put(f"/api/database/{existing[spec['name']]}", spec)
-        files.append(spec["details"].get("database_file") or spec["name"])
-    return files
+        if key != "operations":
+            client.put(f"/api/database/{existing[spec['name']]}", spec)
+    _prune_catalogs(settings, specs)
+    pointed = [spec for key, spec in specs.items() if key != "operations"]
+    return [lockdown.attached_generation(spec["details"].get("init_sql")) or spec["name"] for spec in pointed]
 
 
-def _database_specs(settings: Settings, assets: Assets) -> dict[str, dict]:
+def _details_now(client: MetabaseClient, assets: Assets, existing: dict[str, int]) -> dict[str, dict]:
+    """The connection details Metabase has now of our DuckDB databases, by name (an admin reads `init_sql`)."""
+    names = {spec["name"] for spec in assets.access["databases"].values() if spec["engine"] == "duckdb"}
+    return {name: client.get(f"/api/database/{existing[name]}").get("details") or {} for name in names if name in existing}
+
+
+def _database_specs(settings: Settings, assets: Assets, previous: dict[str, dict]) -> dict[str, dict]:
     reader = ensure_ops_reader(settings)
     server = engine(settings).bi_reader("Metabase", ProvisionError)
-    details = {
-        # The engine's server through Metabase's driver for it, as the read-only user; else the reader copy through
-        # the DuckDB driver (motherduckdb/metabase_duckdb_driver): read-only and locked down, as every BI reader.
-        "warehouse": server.metabase_details if server else lockdown.details(warehouse_file(settings)),
-        "operations": {
-            "host": settings.metabase_postgres_host or reader.host,
-            "port": reader.port,
-            "dbname": reader.dbname,
-            "user": reader.user,
-            "password": reader.password,
-            "ssl": False,
-        },
-    }
     specs = {}
     for key, spec in assets.access["databases"].items():
         scope = spec.get("scope")
+        if key == "operations":
+            details = {
+                "host": settings.metabase_postgres_host or reader.host,
+                "port": reader.port,
+                "dbname": reader.dbname,
+                "user": reader.user,
+                "password": reader.password,
+                "ssl": False,
+            }
+        elif server and not scope:  # the engine's server through Metabase's driver for it, as the read-only user
+            details = server.metabase_details
+        else:  # a reader copy through the DuckDB driver (motherduckdb/metabase_duckdb_driver), locked down as every BI reader
+            details = reader_details(settings, scope["role"] if scope else warehouse.READER, previous.get(spec["name"]))
         specs[key] = {
             "name": spec["name"],
             "engine": server.metabase_engine if key == "warehouse" and server else spec["engine"],
             "description": spec["description"],
-            # a scoped role's copy, locked down as the reader copy is
-            "details": lockdown.details(warehouse_file(settings, scope["role"])) if scope else details[key],
+            "details": details,
             "is_full_sync": True,
             "auto_run_queries": True,
         }
@@ -253,7 +291,8 @@ def _databases(
 ) -> dict[str, int]:
     existing = {d["name"]: d for d in client.get("/api/database/")["data"]}
     ids = {}
-    for key, spec in _database_specs(settings, assets).items():
+    specs = _database_specs(settings, assets, _details_now(client, assets, {name: d["id"] for name, d in existing.items()}))
+    for key, spec in specs.items():
         where = spec["details"].get("database_file") or f"{spec['details']['host']}:{spec['details']['port']}/{spec['details']['dbname']}"
         try:
             if spec["name"] in existing:
@@ -275,18 +314,38 @@ def _databases(
         ids[key] = database["id"]
         report.ids[f"database:{key}"] = database["id"]
         client.post(f"/api/database/{database['id']}/sync_schema")
+    _prune_catalogs(settings, specs)
     return ids
+
+
+def check_read_only(settings: Settings, client: MetabaseClient, assets: Assets, databases: dict[str, int]) -> None:
+    """Refuse a Metabase that can write a reader copy's generations folder: the one folder its
+    locked DuckDB may still open (to attach the next publish) is one a query may also write in
+    (`COPY ... TO`), so only a read-only mount keeps a generation from being overwritten.
+    Tried as Metabase's admin with a probe file, removed if it was written."""
+    if engine(settings).bi_reader("Metabase", ProvisionError):  # the warehouse is a server's: no file to write
+        return
+    for key, spec in assets.access["databases"].items():
+        if spec["engine"] != "duckdb" or key not in databases:
+            continue
+        copy = spec["scope"]["role"] if spec.get("scope") else warehouse.READER
+        folder = publish.generations_dir(warehouse.reader_path(settings.warehouse_path, copy))
+        probe = folder / f"olist-write-probe-{secrets.token_hex(6)}.csv"
+        sql = f"COPY (SELECT 1 AS probe) TO '{_as_metabase_sees(settings, probe)}'"
+        answer = client.post("/api/dataset/", {"type": "native", "database": databases[key], "native": {"query": sql}})
+        written = answer.get("status") == "completed" or probe.exists()
+        probe.unlink(missing_ok=True)
+        if written:
+            raise ProvisionError(
+                f"Metabase can write {_as_metabase_sees(settings, folder)}: a native query of {spec['name']} could overwrite "
+                "the warehouse it serves. Mount the warehouse read-only in Metabase's container (docker-compose.yml does: "
+                "`warehouse:/warehouse:ro`), then provision again"
+            )
 
 
 def _remedy(key: str, detail: str) -> str:
     if key == "operations":
         return "The host is the one Metabase's server sees: set OLIST_METABASE_POSTGRES_HOST."
-    if "different configuration" in detail:
-        # DuckDB opens a file once per process: Metabase still holds it with the previous options.
-        return (
-            "Metabase holds this warehouse file open with other options: "
-            "publish a new one (`olist-bi etl run`) or restart Metabase, then provision again."
-        )
     return "The path is the one Metabase's server sees: set OLIST_METABASE_WAREHOUSE_PATH; the DuckDB driver plugin must be installed."
 
 
