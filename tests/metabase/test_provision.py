@@ -486,6 +486,30 @@ def test_a_sync_leaves_the_drivers_clones_open_on_one_instance_that_detaches_old
     assert standin.duckdb.attached()[catalog] == [str(second)]  # the first generation released
 
 
+def test_an_analysts_temporary_objects_never_change_another_users_figures(standin, settings, tmp_path):
+    """Metabase hands its pooled connections to every user, and DuckDB resolves a temporary
+    macro, table or view before the warehouse's: a connection holding one answers no query (its
+    checkout's `init_sql` refuses), until a publish reopens the pool."""
+    from olist_bi import bi
+
+    mine, reader = _served_with_a_reader(settings, tmp_path, standin)
+    report = provision(mine, standin.url, ASSETS)
+    warehouse_id = report.ids["database:warehouse"]
+    analyst = _session(standin, "analyst@olist-bi.local", report.users["analyst@olist-bi.local"])
+    admin = _session(standin, mine.metabase_admin_email, provision_module.admin_password(mine))
+    figure = "select nullif(10, 0) as n, count(*) as orders from fact_deliveries"
+    truth = _ad_hoc(standin, admin, warehouse_id, figure)["data"]["rows"]
+    for sql in ("create temp macro nullif(a, b) as 7", "create temp view fact_deliveries as select 1 as order_id"):
+        for _ in range(2):  # on each of the pool's two connections
+            _ad_hoc(standin, analyst, warehouse_id, sql)
+    for _ in range(4):
+        answer = _ad_hoc(standin, admin, warehouse_id, figure)
+        assert answer["status"] == "failed" and "holds temporary objects" in answer["error"], answer
+    _publish_again(reader, 2)
+    bi.after_publish(mine, say=lambda m: None)  # new details: Metabase reopens its pool
+    assert _ad_hoc(standin, admin, warehouse_id, figure)["data"]["rows"] == truth
+
+
 def test_twenty_publishes_leave_at_most_two_duckdb_instances_in_metabase(standin, settings, tmp_path):
     from olist_bi import bi
 

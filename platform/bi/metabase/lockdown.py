@@ -67,6 +67,24 @@ SKIP_WHEN_LOCKED = (
 TEMP_DIRECTORY = "/tmp/olist-duckdb"
 
 
+# After the attachments, on every checkout: a pooled connection that holds a temporary object
+# refuses to run the query. Metabase hands the same pooled connections to every user, and DuckDB
+# resolves a temporary table, view or macro before the warehouse's (a `CREATE TEMP MACRO nullif`
+# changes every ratio): one analyst's temporary objects would change the next user's figures.
+# DuckDB cannot refuse to create them, nor drop them by a pattern, so such a connection fails
+# every query until Metabase closes the pool (docs/metabase.md). The message holds no "attach":
+# the driver does not swallow it.
+REFUSE_TEMPORARY_OBJECTS = (
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM duckdb_tables() WHERE temporary)"
+    " OR EXISTS (SELECT 1 FROM duckdb_views() WHERE temporary AND NOT internal)"
+    " OR EXISTS (SELECT 1 FROM duckdb_functions() WHERE database_name = 'temp')"
+    " OR EXISTS (SELECT 1 FROM duckdb_sequences() WHERE temporary)"
+    " OR EXISTS (SELECT 1 FROM duckdb_types() WHERE database_name = 'temp' AND NOT internal)"
+    " THEN error('olist lockdown: this pooled connection holds temporary objects a query made, which could change "
+    "other users'' figures: it answers no more queries until Metabase reopens its pool (at the next publish, or a restart)') END"
+)
+
+
 def alias(generation: str) -> str:
     """The catalog name a generation file is attached as (one per file, never reused)."""
     return "g_" + re.sub(r"\W", "_", PurePosixPath(generation).stem)
@@ -78,12 +96,14 @@ def _literal(text: str) -> str:
 
 def attach_statements(generation: str, detach: Sequence[str] = ()) -> list[str]:
     """Attach `generation` (as Metabase sees it) read-only, make it the default catalog, detach
-    the generations named `detach` (aliases, once attached by an earlier `init_sql`)."""
+    the generations named `detach` (aliases, once attached by an earlier `init_sql`), refuse a
+    connection holding temporary objects."""
     name = alias(generation)
     return [
         f"ATTACH IF NOT EXISTS {_literal(generation)} AS {name} (READ_ONLY)",
         f"USE {name}",
         *(f"DETACH DATABASE IF EXISTS {old}" for old in detach if old != name),
+        REFUSE_TEMPORARY_OBJECTS,
     ]
 
 
