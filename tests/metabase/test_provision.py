@@ -510,6 +510,23 @@ def test_an_analysts_temporary_objects_never_change_another_users_figures(standi
     assert _ad_hoc(standin, admin, warehouse_id, figure)["data"]["rows"] == truth
 
 
+def test_an_analyst_who_detaches_the_served_generation_costs_nobody_the_next_query(standin, settings):
+    """Any connection may DETACH a database in DuckDB; the next checkout's `init_sql` attaches the
+    served generation again."""
+    report = provision(settings, standin.url, ASSETS)
+    warehouse_id = report.ids["database:warehouse"]
+    analyst = _session(standin, "analyst@olist-bi.local", report.users["analyst@olist-bi.local"])
+    admin = _session(standin, settings.metabase_admin_email, provision_module.admin_password(settings))
+    served = lockdown.alias(lockdown.attached_generation(standin.state.databases[warehouse_id]["details"]["init_sql"]))
+    names = "select database_name from duckdb_databases() where not internal and database_name <> current_database()"
+    (catalog,) = _ad_hoc(standin, analyst, warehouse_id, names)["data"]["rows"][0]  # the file Metabase opens
+    detached = _ad_hoc(standin, analyst, warehouse_id, f'use "{catalog}"; detach database {served}')
+    assert detached["status"] == "completed", detached
+    for _ in range(3):  # each of the pool's connections, and one again
+        answer = _ad_hoc(standin, admin, warehouse_id, "select count(*) from fact_deliveries")
+        assert answer["status"] == "completed" and answer["data"]["rows"][0][0] > 0, answer
+
+
 def test_twenty_publishes_leave_at_most_two_duckdb_instances_in_metabase(standin, settings, tmp_path):
     from olist_bi import bi
 
