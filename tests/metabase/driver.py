@@ -309,14 +309,21 @@ def _read_only_mount(writable: str) -> None:
 def _serve(pipe, engine: str, read_only: str | None) -> None:
     import sys
 
+    unusable = None  # a read-only mount that could not be made: every command answers why, none runs writable
     if read_only:
-        _read_only_mount(read_only)  # first: no thread yet, as unshare needs
+        try:
+            _read_only_mount(read_only)  # first: no thread yet, as unshare needs
+        except OSError as e:
+            unusable = str(e)
     sys.path.insert(0, engine)  # the JDBC driver's DuckDB release (ENGINE_DIR), ahead of the project's
     pools: dict[int, dict] = {}
     while True:
         command, *args = pipe.recv()
         if command == "stop":
             return
+        if unusable:
+            pipe.send(("error", unusable))
+            continue
         try:
             if command in COMMANDS:
                 pipe.send(("ok", COMMANDS[command](pools, args)))
