@@ -153,7 +153,12 @@ def catalog_name(copy: str, folder: str) -> str:
     served file name without suffix): named by every option its instance is opened and locked
     with, as DuckDB keeps one configuration per open file and process."""
     key = json.dumps([_options(), lock_statements(folder)], sort_keys=True)
-    return f"{copy}.metabase-{hashlib.sha256(key.encode()).hexdigest()[:12]}.duckdb"
+    return catalog_pattern(copy).replace("*", hashlib.sha256(key.encode()).hexdigest()[:12])
+
+
+def catalog_pattern(copy: str) -> str:
+    """A glob of the catalog files of `copy` (itself a glob, or a copy's name), whatever their options."""
+    return f"{copy}.metabase-*.duckdb"
 
 
 def details(catalog: str, generation: str, folder: str, detach: Sequence[str] = ()) -> dict:

@@ -170,7 +170,7 @@ def reader_details(settings: Settings, copy: str = warehouse.READER, previous: d
     missing, and attaches the generation served now (lockdown.py); `previous`, the details it
     has now, names the generations to detach."""
     served = warehouse.reader_path(settings.warehouse_path, copy)
-    folder = publish.generations_dir(served)
+    folder = _generations(settings, copy)
     try:
         generation = folder / warehouse.current(served).name
     except warehouse.WarehouseMissing as e:
@@ -188,12 +188,22 @@ def reader_details(settings: Settings, copy: str = warehouse.READER, previous: d
     )
 
 
+def _generations(settings: Settings, copy: str) -> Path:
+    """The folder of a reader copy's generations, beside the warehouse."""
+    return publish.generations_dir(warehouse.reader_path(settings.warehouse_path, copy))
+
+
+def _copy(spec: dict) -> str:
+    """The reader copy a database of access.yaml reads: a scoped role's, or the reader copy."""
+    return spec["scope"]["role"] if spec.get("scope") else warehouse.READER
+
+
 def _prune_catalogs(settings: Settings, specs: dict[str, dict]) -> None:
     """Delete the catalog files of other options than the ones Metabase was just given."""
     used = {Path(spec["details"].get("database_file", "")).name for spec in specs.values()}
-    for copy in warehouse.reader_path(settings.warehouse_path).parent.glob(f"{settings.warehouse_path.stem}.*.metabase-*.duckdb"):
-        if copy.name not in used:
-            copy.unlink(missing_ok=True)
+    for catalog in settings.warehouse_path.parent.glob(lockdown.catalog_pattern(f"{settings.warehouse_path.stem}.*")):
+        if catalog.name not in used:
+            catalog.unlink(missing_ok=True)
 
 
 def for_engine(settings: Settings, assets: Assets, say: Callable[[str], None] = lambda m: None) -> Assets:
@@ -274,7 +284,7 @@ def _database_specs(settings: Settings, assets: Assets, previous: dict[str, dict
         elif server and not scope:  # the engine's server through Metabase's driver for it, as the read-only user
             details = server.metabase_details
         else:  # a reader copy through the DuckDB driver (motherduckdb/metabase_duckdb_driver), locked down as every BI reader
-            details = reader_details(settings, scope["role"] if scope else warehouse.READER, previous.get(spec["name"]))
+            details = reader_details(settings, _copy(spec), previous.get(spec["name"]))
         specs[key] = {
             "name": spec["name"],
             "engine": server.metabase_engine if key == "warehouse" and server else spec["engine"],
@@ -328,8 +338,7 @@ def check_read_only(settings: Settings, client: MetabaseClient, assets: Assets, 
     for key, spec in assets.access["databases"].items():
         if spec["engine"] != "duckdb" or key not in databases:
             continue
-        copy = spec["scope"]["role"] if spec.get("scope") else warehouse.READER
-        folder = publish.generations_dir(warehouse.reader_path(settings.warehouse_path, copy))
+        folder = _generations(settings, _copy(spec))
         probe = folder / f"olist-write-probe-{secrets.token_hex(6)}.csv"
         sql = f"COPY (SELECT 1 AS probe) TO '{_as_metabase_sees(settings, probe)}'"
         answer = client.post("/api/dataset/", {"type": "native", "database": databases[key], "native": {"query": sql}})
