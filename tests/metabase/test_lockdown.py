@@ -233,3 +233,22 @@ def test_the_driver_model_runs_the_duckdb_release_of_the_pinned_jdbc_driver():
         assert server.version() == pinned != duckdb.__version__
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        "create temp table fact_deliveries as select 1 as order_id",
+        "create temp view fact_deliveries as select 1 as order_id",
+        "create temp macro nullif(a, b) as 7",
+        "create temp sequence s",
+        "create temp type mood as enum ('a')",
+    ],
+)
+def test_a_connection_holding_any_kind_of_temporary_object_refuses_its_query(warehouse_file, made):
+    """Each kind of temporary object DuckDB makes trips the check of every checkout; a clean connection passes it."""
+    with duckdb.connect(str(warehouse_file), config={"access_mode": "READ_ONLY"}) as connection:
+        connection.execute(lockdown.REFUSE_TEMPORARY_OBJECTS).fetchall()
+        connection.execute(made)
+        with pytest.raises(duckdb.Error, match="holds temporary objects a query made"):
+            connection.execute(lockdown.REFUSE_TEMPORARY_OBJECTS).fetchall()
