@@ -561,7 +561,7 @@ def _open_build(settings: Settings, built: Path, start_from: Path | None) -> duc
     built.unlink(missing_ok=True)
     if start_from is not None:
         shutil.copyfile(start_from, built)
-    con = publish_step.open_build(built, settings)
+    con = publish_step.open_build(built, settings, increment=start_from is not None)
     extract_step.open_staging(con, built)
     con.execute("create schema if not exists raw")
     for table in LOAD_ORDER:

@@ -77,7 +77,7 @@ def cut(settings: Settings, built: Path, reader: Reader, target: Path, scope: tr
         scope = None  # nothing to start from
     if scope is not None:
         shutil.copyfile(publish.current(served), target)
-    con = publish.open_build(target, settings)
+    con = publish.open_build(target, settings, increment=scope is not None)
     try:
         literal = str(built).replace("'", "''")  # ATTACH takes no bound parameters
         con.execute(f"attach '{literal}' as built (read_only)")

@@ -137,11 +137,16 @@ def chain(drops, ops_url, tmp_path_factory):
     the same drops: (settings, the increments' file, the full build's file, the run results)."""
     base, added, changed = drops
     settings = make_settings(tmp_path_factory.mktemp("increment-home"), ops_url)
-    results = [pipeline.run(settings, drop) for drop in (base, added, changed)]
     kept = tmp_path_factory.mktemp("kept")
-    shutil.copyfile(publish.current(settings.warehouse_path), kept / "increments.duckdb")
+    results = []
+    for drop in (base, added, changed):  # each run's files kept as `<drop>-<copy>.duckdb`, the last as below
+        results.append(pipeline.run(settings, drop))
+        shutil.copyfile(publish.current(settings.warehouse_path), kept / f"{drop.name}-warehouse.duckdb")
+        for reader in readers.readers():
+            shutil.copyfile(publish.current(reader.served(settings.warehouse_path)), kept / f"{drop.name}-{reader.name}.duckdb")
+    shutil.copyfile(kept / "changed-warehouse.duckdb", kept / "increments.duckdb")
     for reader in readers.readers():
-        shutil.copyfile(publish.current(reader.served(settings.warehouse_path)), kept / f"{reader.name}.duckdb")
+        shutil.copyfile(kept / f"changed-{reader.name}.duckdb", kept / f"{reader.name}.duckdb")
     full = pipeline.run(settings, None, full=True)
     return settings, kept / "increments.duckdb", publish.current(settings.warehouse_path), results + [full]
 
@@ -165,6 +170,29 @@ def test_an_increment_and_a_full_rebuild_hold_the_same_rows_in_every_table_and_v
 def test_each_reader_copy_an_increment_changed_equals_the_one_cut_whole(chain, reader):
     settings, increments, _, _ = chain
     assert differences(increments.with_name(f"{reader.name}.duckdb"), publish.current(reader.served(settings.warehouse_path))) == {}
+
+
+def _segments(path, table: str) -> dict:
+    """{(row group, column, segment): (block, offset)} of `table`'s stored columns in the file `path`."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(f"select row_group_id, column_id, segment_id, block_id, block_offset from pragma_storage_info('{table}')")
+        return {tuple(r[:3]): tuple(r[3:]) for r in rows.fetchall()}
+
+
+@pytest.mark.parametrize("copy", ["warehouse", *(r.name for r in readers.readers())])
+def test_an_increment_rewrites_no_row_group_it_only_deleted_rows_from(chain, copy):
+    """The drop that changes orders deletes their rows here and there in the facts and appends
+    their new ones: the stored row groups stay where they were (no vacuum rewrites them and all
+    after them; engines/duckdb/publish.py), in the warehouse and in each reader copy."""
+    settings, increments, _, _ = chain
+    before, after = increments.with_name(f"added-{copy}.duckdb"), increments.with_name(f"changed-{copy}.duckdb")
+    moved, appended = {}, {}
+    for table in ("fact_deliveries", "fact_order_items", "fact_reviews", "dim_customer"):
+        old, new = _segments(before, table), _segments(after, table)
+        moved[table] = sorted({key[0] for key, place in old.items() if new.get(key) != place})
+        appended[table] = len({key[0] for key in new}) - len({key[0] for key in old})
+    assert moved == {table: [] for table in moved}  # the row groups rewritten
+    assert all(n > 0 for n in appended.values()), appended
 
 
 def test_a_backtest_reads_the_fits_of_earlier_origins(monkeypatch):
