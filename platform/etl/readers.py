@@ -29,8 +29,11 @@ after every rollback), so the copies always come from what is served.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,20 +156,36 @@ def cut_all(
 ) -> dict[Reader, Path]:
     """Every reader copy of `built` (or those of `which`), each written beside its served path
     (`publish.building_path`); none is left behind if one fails. `scope`: the increment that
-    built it (`cut`)."""
+    built it (`cut`). An increment's copies are cut side by side, each DuckDB with its share of
+    the run's memory: each changes a few per cent of its rows, and much of that is one thread's
+    work (its statements one after another, its checkpoint); cut whole, one after the other."""
+    todo = readers() if which is None else which
+    workers = len(todo) if scope is not None else 1
+    each = dataclasses.replace(settings, duckdb_memory_limit=_share(settings.duckdb_memory_limit, workers))
     done: dict[Reader, Path] = {}
+
+    def one(reader: Reader) -> None:
+        began = time.perf_counter()
+        target = publish.building_path(reader.served(settings.warehouse_path), run_id)
+        rows = cut(each, built, reader, target, scope)
+        done[reader] = target
+        facts = sum(n for name, n in rows.items() if name.startswith("fact_"))
+        say(transform.model_line(f"{reader.name} copy", facts, time.perf_counter() - began).replace(" rows", " fact rows"))
+
     try:
-        for reader in readers() if which is None else which:
-            began = time.perf_counter()
-            target = publish.building_path(reader.served(settings.warehouse_path), run_id)
-            rows = cut(settings, built, reader, target, scope)
-            done[reader] = target
-            facts = sum(n for name, n in rows.items() if name.startswith("fact_"))
-            say(transform.model_line(f"{reader.name} copy", facts, time.perf_counter() - began).replace(" rows", " fact rows"))
+        with ThreadPoolExecutor(max(workers, 1)) as pool:  # every copy finished or failed before the pool closes
+            for future in [pool.submit(one, reader) for reader in todo]:
+                future.result()
     except BaseException:
         discard(done.values())
         raise
-    return done
+    return {reader: done[reader] for reader in todo}
+
+
+def _share(memory: str, parts: int) -> str:
+    """A DuckDB memory limit (`3GB`) divided in `parts`."""
+    number, unit = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(\w+)\s*", memory).groups()
+    return f"{float(number) / parts:g}{unit}"
 
 
 def publish_all(settings: Settings, copies: dict[Reader, Path]) -> list[Path]:

@@ -5,8 +5,10 @@ files read with Python's csv module; the copies follow every publish, rollback a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -165,6 +167,30 @@ def test_a_table_the_scope_cannot_cut_stops_the_run_and_nothing_changes(tmp_path
         pipeline.run(settings, drop_copy)
     assert {p: publish.current(p) for p in served} == served
     assert not list(settings.warehouse_path.parent.glob("*.building-*"))
+
+
+def test_an_increment_cuts_its_copies_side_by_side_each_with_its_share_of_memory(
+    tmp_path, small_warehouse, drop_copy, ops_url, monkeypatch
+):
+    settings = served_small_drop(small_warehouse, tmp_path / "home", ops_url)
+    copies = len(readers.readers())
+    together, limits, real = threading.Barrier(copies, timeout=60), [], readers.cut
+
+    def cut(each, built, reader, target, scope=None):
+        limits.append(each.duckdb_memory_limit)
+        together.wait()  # breaks unless every copy is being cut at once
+        return real(each, built, reader, target, scope)
+
+    monkeypatch.setattr(readers, "cut", cut)
+    orders = drop_copy / "olist_orders_dataset.csv"
+    header, *rows = orders.read_text(encoding="utf-8").splitlines()
+    shipped = [row.replace(",delivered,", ",shipped,") for row in rows if ",delivered," in row][:3]
+    orders.write_text("\n".join([header, *shipped]) + "\n", encoding="utf-8")  # three orders re-sent, shipped: an increment
+    result = pipeline.run(settings, drop_copy)
+    assert result.status == "succeeded" and result.touched_orders
+    number, unit = re.fullmatch(r"([\d.]+)\s*(\w+)", settings.duckdb_memory_limit).groups()
+    assert limits == [f"{float(number) / copies:g}{unit}"] * copies
+    assert readers.stale(settings) == []
 
 
 def test_a_copy_that_fails_to_publish_takes_the_warehouse_back_with_it(tmp_path, small_warehouse, drop_copy, ops_url, monkeypatch):
