@@ -185,7 +185,7 @@ def cut_all(
 def _share(memory: str, parts: int) -> str:
     """A DuckDB memory limit (`3GB`) divided in `parts`."""
     number, unit = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(\w+)\s*", memory).groups()
-    return f"{float(number) / parts:g}{unit}"
+    return f"{float(number) / parts:.3f}".rstrip("0").rstrip(".") + unit  # never 5e+06: DuckDB reads no exponent
 
 
 def publish_all(settings: Settings, copies: dict[Reader, Path]) -> list[Path]:

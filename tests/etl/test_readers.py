@@ -169,6 +169,15 @@ def test_a_table_the_scope_cannot_cut_stops_the_run_and_nothing_changes(tmp_path
     assert not list(settings.warehouse_path.parent.glob("*.building-*"))
 
 
+@pytest.mark.parametrize(
+    ("limit", "parts", "share"), [("3GB", 2, "1.5GB"), ("512MB", 3, "170.667MB"), ("3 GiB", 1, "3GiB"), ("10000000MB", 2, "5000000MB")]
+)
+def test_a_memory_limit_shared_between_copies_is_one_duckdb_reads(limit, parts, share):
+    assert readers._share(limit, parts) == share
+    with duckdb.connect() as con:
+        con.execute(f"set memory_limit = '{share}'")  # DuckDB takes it
+
+
 def test_an_increment_cuts_its_copies_side_by_side_each_with_its_share_of_memory(
     tmp_path, small_warehouse, drop_copy, ops_url, monkeypatch
 ):
@@ -188,8 +197,8 @@ def test_an_increment_cuts_its_copies_side_by_side_each_with_its_share_of_memory
     orders.write_text("\n".join([header, *shipped]) + "\n", encoding="utf-8")  # three orders re-sent, shipped: an increment
     result = pipeline.run(settings, drop_copy)
     assert result.status == "succeeded" and result.touched_orders
-    number, unit = re.fullmatch(r"([\d.]+)\s*(\w+)", settings.duckdb_memory_limit).groups()
-    assert limits == [f"{float(number) / copies:g}{unit}"] * copies
+    assert limits == [readers._share(settings.duckdb_memory_limit, copies)] * copies
+    assert re.fullmatch(r"[\d.]+\s*\w+", settings.duckdb_memory_limit) and limits[0] != settings.duckdb_memory_limit
     assert readers.stale(settings) == []
 
 
