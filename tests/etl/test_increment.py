@@ -139,16 +139,14 @@ def chain(drops, ops_url, tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("increment-home"), ops_url)
     kept = tmp_path_factory.mktemp("kept")
     results = []
-    for drop in (base, added, changed):  # each run's files kept as `<drop>-<copy>.duckdb`, the last as below
+    for drop in (base, added, changed):  # each increment's files kept as `<drop>-<copy>.duckdb`
         results.append(pipeline.run(settings, drop))
-        shutil.copyfile(publish.current(settings.warehouse_path), kept / f"{drop.name}-warehouse.duckdb")
-        for reader in readers.readers():
-            shutil.copyfile(publish.current(reader.served(settings.warehouse_path)), kept / f"{drop.name}-{reader.name}.duckdb")
-    shutil.copyfile(kept / "changed-warehouse.duckdb", kept / "increments.duckdb")
-    for reader in readers.readers():
-        shutil.copyfile(kept / f"changed-{reader.name}.duckdb", kept / f"{reader.name}.duckdb")
+        if drop is not base:
+            shutil.copyfile(publish.current(settings.warehouse_path), kept / f"{drop.name}-warehouse.duckdb")
+            for reader in readers.readers():
+                shutil.copyfile(publish.current(reader.served(settings.warehouse_path)), kept / f"{drop.name}-{reader.name}.duckdb")
     full = pipeline.run(settings, None, full=True)
-    return settings, kept / "increments.duckdb", publish.current(settings.warehouse_path), results + [full]
+    return settings, kept / "changed-warehouse.duckdb", publish.current(settings.warehouse_path), results + [full]
 
 
 def test_an_increment_rebuilds_only_the_orders_its_drop_touches(chain):
@@ -169,7 +167,7 @@ def test_an_increment_and_a_full_rebuild_hold_the_same_rows_in_every_table_and_v
 @pytest.mark.parametrize("reader", readers.readers(), ids=lambda r: r.name)
 def test_each_reader_copy_an_increment_changed_equals_the_one_cut_whole(chain, reader):
     settings, increments, _, _ = chain
-    assert differences(increments.with_name(f"{reader.name}.duckdb"), publish.current(reader.served(settings.warehouse_path))) == {}
+    assert differences(increments.with_name(f"changed-{reader.name}.duckdb"), publish.current(reader.served(settings.warehouse_path))) == {}
 
 
 def _segments(path, table: str) -> dict:
