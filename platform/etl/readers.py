@@ -160,7 +160,7 @@ def cut_all(
     the run's memory: each changes a few per cent of its rows, and much of that is one thread's
     work (its statements one after another, its checkpoint); cut whole, one after the other."""
     todo = readers() if which is None else which
-    workers = len(todo) if scope is not None else 1
+    workers = max(len(todo), 1) if scope is not None else 1
     each = dataclasses.replace(settings, duckdb_memory_limit=_share(settings.duckdb_memory_limit, workers))
     done: dict[Reader, Path] = {}
 
@@ -173,7 +173,7 @@ def cut_all(
         say(transform.model_line(f"{reader.name} copy", facts, time.perf_counter() - began).replace(" rows", " fact rows"))
 
     try:
-        with ThreadPoolExecutor(max(workers, 1)) as pool:  # every copy finished or failed before the pool closes
+        with ThreadPoolExecutor(workers) as pool:  # every copy finished or failed before the pool closes
             for future in [pool.submit(one, reader) for reader in todo]:
                 future.result()
     except BaseException:
